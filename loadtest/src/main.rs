@@ -1,0 +1,2 @@
+//! proisp-loadtest: placeholder until the load generator lands.
+fn main() {}
