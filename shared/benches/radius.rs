@@ -12,6 +12,7 @@ use proisp_shared::radius::authenticator::{self, MessageAuthenticatorCheck};
 use proisp_shared::radius::dictionary::{attr, mikrotik, values, vendor};
 use proisp_shared::radius::encode::Encoder;
 use proisp_shared::radius::header::Code;
+use proisp_shared::radius::mschap::{self, Credential};
 use proisp_shared::radius::packet::Packet;
 use proisp_shared::radius::{acct, password};
 
@@ -111,6 +112,58 @@ fn pap_round(c: &mut Criterion) {
     g.finish();
 }
 
+/// MS-CHAPv2 on the server: verify the NT-Response from the clear-text password, build
+/// MS-CHAP2-Success, derive the MPPE keys and salt-encrypt both for the reply.
+fn mschapv2(c: &mut Criterion) {
+    let auth_challenge = [0x5Bu8; 16];
+    let peer_challenge = [0x21u8; 16];
+    let user = b"user000001";
+    let nt_hash = mschap::nt_password_hash(b"pw000001").unwrap();
+    let nt_response =
+        mschap::generate_nt_response(&auth_challenge, &peer_challenge, user, &nt_hash);
+    let request_authenticator = authenticator::random();
+    let mut g = c.benchmark_group("auth");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("mschapv2_verify_and_mppe", |b| {
+        b.iter(|| {
+            let hash = mschap::verify_v2(
+                black_box(&auth_challenge),
+                &peer_challenge,
+                user,
+                black_box(&nt_response),
+                Credential::Password(b"pw000001"),
+            )
+            .unwrap()
+            .unwrap();
+            let s = mschap::authenticator_response(
+                &hash,
+                &nt_response,
+                &peer_challenge,
+                &auth_challenge,
+                user,
+            );
+            let success = mschap::success_value(1, &s);
+            let keys = mschap::mppe_keys_v2(&hash, &nt_response);
+            let send = password::mppe_key_encrypt(
+                &keys.send,
+                SECRET,
+                &request_authenticator,
+                password::random_salt(),
+            )
+            .unwrap();
+            let recv = password::mppe_key_encrypt(
+                &keys.recv,
+                SECRET,
+                &request_authenticator,
+                password::random_salt(),
+            )
+            .unwrap();
+            black_box((success, send.as_bytes().len(), recv.as_bytes().len()))
+        })
+    });
+    g.finish();
+}
+
 fn accounting_decode(c: &mut Criterion) {
     let request = accounting_request();
     let mut g = c.benchmark_group("acct");
@@ -132,5 +185,5 @@ fn accounting_decode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pap_round, accounting_decode);
+criterion_group!(benches, pap_round, mschapv2, accounting_decode);
 criterion_main!(benches);

@@ -8,10 +8,10 @@
 use bytes::BytesMut;
 
 use crate::radius::attr::Ipv6Prefix;
-use crate::radius::dictionary::{self, attr};
+use crate::radius::dictionary::{self, attr, ms, vendor};
 use crate::radius::encode::Encoder;
 use crate::radius::packet::Packet;
-use crate::radius::{acct, authenticator, chap, password, vsa};
+use crate::radius::{acct, authenticator, chap, mschap, password, vsa};
 
 const SECRET: &[u8] = b"fuzz-secret";
 
@@ -40,6 +40,32 @@ pub fn exercise(data: &[u8]) {
     let _ = acct::output_octets(&p);
     if let (Some(pw), Ok(challenge)) = (p.value(attr::CHAP_PASSWORD), chap::challenge(&p)) {
         let _ = chap::verify(pw, challenge, b"password");
+    }
+    let challenge = p.vendor_value(vendor::MICROSOFT, ms::CHAP_CHALLENGE);
+    if let Some(response) = p.vendor_value(vendor::MICROSOFT, ms::CHAP2_RESPONSE) {
+        let user = p.value(attr::USER_NAME).unwrap_or_default();
+        if let (Ok(r), Some(Ok(c))) = (
+            mschap::Chap2Response::parse(response),
+            challenge.map(mschap::challenge_v2),
+        ) {
+            let credential = mschap::Credential::Password(b"password");
+            if let Ok(Some(hash)) =
+                mschap::verify_v2(c, r.peer_challenge, user, r.nt_response, credential)
+            {
+                let _ =
+                    mschap::authenticator_response(&hash, r.nt_response, r.peer_challenge, c, user);
+                let _ = mschap::mppe_keys_v2(&hash, r.nt_response);
+            }
+        }
+    }
+    if let Some(response) = p.vendor_value(vendor::MICROSOFT, ms::CHAP_RESPONSE)
+        && let (Ok(r), Some(Ok(c))) = (
+            mschap::ChapResponse::parse(response),
+            challenge.map(mschap::challenge_v1),
+        )
+        && let Ok(nt) = r.nt_response()
+    {
+        let _ = mschap::verify_v1(c, nt, mschap::Credential::Password(b"password"));
     }
     if let Some(hidden) = p.value(attr::USER_PASSWORD) {
         let _ = password::unhide(hidden, SECRET, p.authenticator());

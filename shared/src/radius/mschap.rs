@@ -430,8 +430,8 @@ pub fn strip_domain(user_name: &[u8]) -> &[u8] {
 /// as the UTF-16 a Windows peer hashes, surrogate pairs included. Invalid UTF-8 is refused
 /// with [`Error::PasswordNotUtf8`] rather than read as Latin-1: FreeRADIUS refuses it too,
 /// and a guessed encoding would silently accept a password nobody chose. RFC 2759 caps
-/// passwords at 256 characters; longer ones are hashed anyway, as Windows does not send
-/// them and refusing would only turn a mismatch into an error.
+/// passwords at 256 characters; a longer stored one is hashed anyway: no peer can answer
+/// for it, so it simply never matches, and refusing would turn that into an error.
 pub fn nt_password_hash(password: &[u8]) -> Result<NtHash, Error> {
     let password = std::str::from_utf8(password).map_err(|_| Error::PasswordNotUtf8)?;
     let mut md4 = Md4::new();
