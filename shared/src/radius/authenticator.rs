@@ -13,20 +13,19 @@
 //! Every comparison here is constant-time: an early-exit `==` on an authenticator would
 //! let an attacker who can time replies learn it octet by octet.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 
 use crate::radius::dictionary::attr::MESSAGE_AUTHENTICATOR;
 use crate::radius::header::{AUTHENTICATOR_LEN, AuthenticatorKind, HEADER_LEN};
 use crate::radius::packet::Packet;
+use crate::radius::secret::SharedSecret;
 
 /// Octets in a Message-Authenticator value (an HMAC-MD5).
 pub const MESSAGE_AUTHENTICATOR_LEN: usize = 16;
 
 const ZEROS: [u8; 16] = [0; 16];
-
-type HmacMd5 = Hmac<Md5>;
 
 /// Compares two byte strings in constant time (for equal lengths).
 ///
@@ -72,12 +71,16 @@ pub enum ReplyError {
 }
 
 /// MD5(Code | Identifier | Length | `field` | Attributes | Secret).
-fn digest(raw: &[u8], field: &[u8; AUTHENTICATOR_LEN], secret: &[u8]) -> [u8; AUTHENTICATOR_LEN] {
+fn digest(
+    raw: &[u8],
+    field: &[u8; AUTHENTICATOR_LEN],
+    secret: &(impl SharedSecret + ?Sized),
+) -> [u8; AUTHENTICATOR_LEN] {
     let mut h = Md5::new();
     h.update(&raw[..4]);
     h.update(field);
     h.update(&raw[HEADER_LEN..]);
-    h.update(secret);
+    h.update(secret.as_bytes());
     h.finalize().into()
 }
 
@@ -87,12 +90,9 @@ fn hmac(
     raw: &[u8],
     field: &[u8; AUTHENTICATOR_LEN],
     ma: usize,
-    secret: &[u8],
+    secret: &(impl SharedSecret + ?Sized),
 ) -> [u8; MESSAGE_AUTHENTICATOR_LEN] {
-    // new_from_slice accepts keys of any length for HMAC (long keys are hashed first), so
-    // this cannot fail; the fallback keeps the function total rather than panicking.
-    let mut m =
-        HmacMd5::new_from_slice(secret).unwrap_or_else(|_| HmacMd5::new(&Default::default()));
+    let mut m = secret.hmac();
     m.update(&raw[..4]);
     m.update(field);
     m.update(&raw[HEADER_LEN..ma]);
@@ -118,7 +118,12 @@ fn ma_field<'a>(
 /// Signs a finished packet in place: Length must already be right, any
 /// Message-Authenticator value at `ma` (offset of the value) must be zero, and for a
 /// response the Authenticator field must hold the request's authenticator.
-pub(crate) fn sign(raw: &mut [u8], kind: AuthenticatorKind, ma: Option<usize>, secret: &[u8]) {
+pub(crate) fn sign(
+    raw: &mut [u8],
+    kind: AuthenticatorKind,
+    ma: Option<usize>,
+    secret: &(impl SharedSecret + ?Sized),
+) {
     let mut field = [0u8; AUTHENTICATOR_LEN];
     field.copy_from_slice(&raw[4..HEADER_LEN]);
     if kind == AuthenticatorKind::RequestDigest {
@@ -150,7 +155,7 @@ fn find_message_authenticator(packet: &Packet<'_>) -> Result<Option<usize>, ()> 
 fn check(
     packet: &Packet<'_>,
     request: &[u8; AUTHENTICATOR_LEN],
-    secret: &[u8],
+    secret: &(impl SharedSecret + ?Sized),
 ) -> MessageAuthenticatorCheck {
     let ma = match find_message_authenticator(packet) {
         Ok(Some(ma)) => ma,
@@ -178,7 +183,7 @@ fn check(
 /// authenticator.
 pub fn check_message_authenticator(
     packet: &Packet<'_>,
-    secret: &[u8],
+    secret: &(impl SharedSecret + ?Sized),
 ) -> MessageAuthenticatorCheck {
     if packet.code().authenticator_kind() == AuthenticatorKind::Response {
         return MessageAuthenticatorCheck::Invalid;
@@ -191,7 +196,7 @@ pub fn check_message_authenticator(
 pub fn check_reply_message_authenticator(
     reply: &Packet<'_>,
     request: &[u8; AUTHENTICATOR_LEN],
-    secret: &[u8],
+    secret: &(impl SharedSecret + ?Sized),
 ) -> MessageAuthenticatorCheck {
     if reply.code().authenticator_kind() != AuthenticatorKind::Response {
         return MessageAuthenticatorCheck::Invalid;
@@ -202,7 +207,7 @@ pub fn check_reply_message_authenticator(
 /// Verifies the Request Authenticator of an Accounting-, CoA- or Disconnect-Request
 /// (RFC 2866 §3, RFC 5176 §2.3). False for any other code: their Request Authenticator is
 /// a nonce and proves nothing.
-pub fn verify_request_digest(packet: &Packet<'_>, secret: &[u8]) -> bool {
+pub fn verify_request_digest(packet: &Packet<'_>, secret: &(impl SharedSecret + ?Sized)) -> bool {
     if packet.code().authenticator_kind() != AuthenticatorKind::RequestDigest {
         return false;
     }
@@ -214,7 +219,7 @@ pub fn verify_request_digest(packet: &Packet<'_>, secret: &[u8]) -> bool {
 pub fn verify_response_authenticator(
     reply: &Packet<'_>,
     request: &[u8; AUTHENTICATOR_LEN],
-    secret: &[u8],
+    secret: &(impl SharedSecret + ?Sized),
 ) -> bool {
     if reply.code().authenticator_kind() != AuthenticatorKind::Response {
         return false;
@@ -230,7 +235,7 @@ pub fn verify_response_authenticator(
 pub fn verify_reply(
     reply: &Packet<'_>,
     request: &[u8; AUTHENTICATOR_LEN],
-    secret: &[u8],
+    secret: &(impl SharedSecret + ?Sized),
     require_message_authenticator: bool,
 ) -> Result<(), ReplyError> {
     if reply.code().authenticator_kind() != AuthenticatorKind::Response {

@@ -38,6 +38,7 @@ use crate::radius::header::{
     AUTHENTICATOR_LEN, AuthenticatorKind, Code, HEADER_LEN, MAX_PACKET_LEN,
 };
 use crate::radius::packet::Packet;
+use crate::radius::secret::SharedSecret;
 use crate::radius::vsa::{MAX_VENDOR_VALUE_LEN, VENDOR_ID_LEN};
 
 /// Why a packet could not be encoded.
@@ -224,7 +225,7 @@ impl<'b> Encoder<'b> {
 
     /// Back-patches Length, signs the packet with `secret` and returns its octets; on an
     /// earlier error, truncates the buffer to where the packet began and returns it.
-    pub fn finish(self, secret: &[u8]) -> Result<&'b [u8], EncodeError> {
+    pub fn finish(self, secret: &(impl SharedSecret + ?Sized)) -> Result<&'b [u8], EncodeError> {
         let Encoder {
             buf,
             start,

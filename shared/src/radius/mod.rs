@@ -8,6 +8,7 @@
 //! | [`vsa`] | Vendor-Specific attributes (RFC 2865 §5.26) |
 //! | [`encode`] | encoding into a caller's `BytesMut`, with Length and Message-Authenticator back-patched |
 //! | [`authenticator`] | Request/Response Authenticators and Message-Authenticator (RFC 2865, 2866, 3579, 5176) |
+//! | [`secret`] | shared secrets, keyed once for HMAC-MD5 |
 //! | [`password`] | User-Password hiding (RFC 2865 §5.2) and salt encryption (RFC 2868, RFC 2548) |
 //! | [`chap`] | CHAP verification (RFC 2865 §2.2, RFC 1994) |
 //! | [`mschap`] | MS-CHAPv1 (RFC 2433), MS-CHAPv2 (RFC 2759) and MPPE keys (RFC 3079) |
@@ -28,4 +29,5 @@ pub mod header;
 pub mod mschap;
 pub mod packet;
 pub mod password;
+pub mod secret;
 pub mod vsa;
