@@ -861,6 +861,10 @@ pub struct AttrDef {
     pub values: &'static [(u32, &'static str)],
     /// How the value is hidden on the wire, if it is.
     pub encrypted: Option<Encryption>,
+    /// Whether the value must never reach a log: every encrypted attribute, and clear ones
+    /// from which a password can be recovered offline (CHAP and MS-CHAP responses next to
+    /// their challenge) or that are keys themselves (MikroTik wireless keys).
+    pub sensitive: bool,
 }
 
 impl AttrDef {
@@ -882,6 +886,12 @@ impl AttrDef {
 
     const fn hidden(mut self, how: Encryption) -> AttrDef {
         self.encrypted = Some(how);
+        self.sensitive = true;
+        self
+    }
+
+    const fn sensitive(mut self) -> AttrDef {
+        self.sensitive = true;
         self
     }
 }
@@ -928,7 +938,8 @@ pub fn all() -> impl Iterator<Item = &'static AttrDef> {
 /// `0011:2233:4455:6677`; dates as seconds since the epoch; strings as UTF-8 (invalid
 /// sequences become U+FFFD) with control, bidi-override and line-separator characters and
 /// `\` escaped, so a value cannot forge a log line; octets (and unknown attributes) as
-/// `0x…` hex; tagged values with `, tag N`. Encrypted attributes print as `<hidden>`.
+/// `0x…` hex; tagged values with `, tag N`. Sensitive attributes (see
+/// [`AttrDef::sensitive`]) print as `<hidden>`.
 /// A value the type cannot decode prints as hex followed by `(malformed <type>)`.
 /// Never panics, whatever the bytes.
 pub fn display_value<'a>(def: Option<&'static AttrDef>, value: &'a [u8]) -> impl fmt::Display + 'a {
@@ -950,7 +961,7 @@ impl fmt::Display for ValueDisplay<'_> {
         };
         // Not even as hex: the ciphertext next to a logged Request Authenticator is an
         // offline dictionary attack on the shared secret.
-        if def.encrypted.is_some() {
+        if def.sensitive {
             return f.write_str("<hidden>");
         }
         let written = match def.ty {
@@ -1129,6 +1140,7 @@ const fn standard(code: u8, name: &'static str, ty: ValueType) -> AttrDef {
         ty,
         values: &[],
         encrypted: None,
+        sensitive: false,
     }
 }
 
@@ -1144,6 +1156,7 @@ const fn standard_enum(
         ty: ValueType::Enum,
         values,
         encrypted: None,
+        sensitive: false,
     }
 }
 
@@ -1159,6 +1172,7 @@ const fn tagged_enum(
         ty: ValueType::TaggedInteger,
         values,
         encrypted: None,
+        sensitive: false,
     }
 }
 
@@ -1170,6 +1184,7 @@ const fn vendor_attr(vendor: u32, code: u8, name: &'static str, ty: ValueType) -
         ty,
         values: &[],
         encrypted: None,
+        sensitive: false,
     }
 }
 
@@ -1186,6 +1201,7 @@ const fn vendor_enum(
         ty: ValueType::Enum,
         values,
         encrypted: None,
+        sensitive: false,
     }
 }
 
@@ -1506,7 +1522,7 @@ static STANDARD: &[AttrDef] = {
     &[
         standard(USER_NAME, "User-Name", Ty::String),
         standard(USER_PASSWORD, "User-Password", Ty::String).hidden(Encryption::UserPassword),
-        standard(CHAP_PASSWORD, "CHAP-Password", Ty::Octets),
+        standard(CHAP_PASSWORD, "CHAP-Password", Ty::Octets).sensitive(),
         standard(NAS_IP_ADDRESS, "NAS-IP-Address", Ty::IpAddr),
         standard(NAS_PORT, "NAS-Port", Ty::Integer),
         standard_enum(SERVICE_TYPE, "Service-Type", SERVICE_TYPE_NAMES),
@@ -1596,7 +1612,7 @@ static STANDARD: &[AttrDef] = {
         standard(ACCT_TUNNEL_CONNECTION, "Acct-Tunnel-Connection", Ty::String),
         standard(TUNNEL_PASSWORD, "Tunnel-Password", Ty::TaggedString)
             .hidden(Encryption::TunnelPassword),
-        standard(ARAP_PASSWORD, "ARAP-Password", Ty::Octets),
+        standard(ARAP_PASSWORD, "ARAP-Password", Ty::Octets).sensitive(),
         standard(ARAP_FEATURES, "ARAP-Features", Ty::Octets),
         standard_enum(ARAP_ZONE_ACCESS, "ARAP-Zone-Access", ARAP_ZONE_ACCESS_NAMES),
         standard(ARAP_SECURITY, "ARAP-Security", Ty::Integer),
@@ -1693,12 +1709,12 @@ static MICROSOFT: &[AttrDef] = {
         vendor_enum(vendor::MICROSOFT, code, name, values)
     }
     &[
-        m(CHAP_RESPONSE, "MS-CHAP-Response", Ty::Octets),
+        m(CHAP_RESPONSE, "MS-CHAP-Response", Ty::Octets).sensitive(),
         m(CHAP_ERROR, "MS-CHAP-Error", Ty::String),
-        m(CHAP_CPW_1, "MS-CHAP-CPW-1", Ty::Octets),
-        m(CHAP_CPW_2, "MS-CHAP-CPW-2", Ty::Octets),
-        m(CHAP_LM_ENC_PW, "MS-CHAP-LM-Enc-PW", Ty::Octets),
-        m(CHAP_NT_ENC_PW, "MS-CHAP-NT-Enc-PW", Ty::Octets),
+        m(CHAP_CPW_1, "MS-CHAP-CPW-1", Ty::Octets).sensitive(),
+        m(CHAP_CPW_2, "MS-CHAP-CPW-2", Ty::Octets).sensitive(),
+        m(CHAP_LM_ENC_PW, "MS-CHAP-LM-Enc-PW", Ty::Octets).sensitive(),
+        m(CHAP_NT_ENC_PW, "MS-CHAP-NT-Enc-PW", Ty::Octets).sensitive(),
         e(
             MPPE_ENCRYPTION_POLICY,
             "MS-MPPE-Encryption-Policy",
@@ -1723,8 +1739,8 @@ static MICROSOFT: &[AttrDef] = {
         m(MPPE_SEND_KEY, "MS-MPPE-Send-Key", Ty::Octets).hidden(Encryption::MsMppeKey),
         m(MPPE_RECV_KEY, "MS-MPPE-Recv-Key", Ty::Octets).hidden(Encryption::MsMppeKey),
         m(RAS_VERSION, "MS-RAS-Version", Ty::String),
-        m(OLD_ARAP_PASSWORD, "MS-Old-ARAP-Password", Ty::Octets),
-        m(NEW_ARAP_PASSWORD, "MS-New-ARAP-Password", Ty::Octets),
+        m(OLD_ARAP_PASSWORD, "MS-Old-ARAP-Password", Ty::Octets).sensitive(),
+        m(NEW_ARAP_PASSWORD, "MS-New-ARAP-Password", Ty::Octets).sensitive(),
         e(
             ARAP_PW_CHANGE_REASON,
             "MS-ARAP-PW-Change-Reason",
@@ -1733,7 +1749,7 @@ static MICROSOFT: &[AttrDef] = {
         m(FILTER, "MS-Filter", Ty::Octets),
         e(ACCT_AUTH_TYPE, "MS-Acct-Auth-Type", MS_ACCT_AUTH_TYPE_NAMES),
         e(ACCT_EAP_TYPE, "MS-Acct-EAP-Type", MS_ACCT_EAP_TYPE_NAMES),
-        m(CHAP2_RESPONSE, "MS-CHAP2-Response", Ty::Octets),
+        m(CHAP2_RESPONSE, "MS-CHAP2-Response", Ty::Octets).sensitive(),
         m(CHAP2_SUCCESS, "MS-CHAP2-Success", Ty::Octets),
         m(CHAP2_CPW, "MS-CHAP2-CPW", Ty::Octets),
         m(PRIMARY_DNS_SERVER, "MS-Primary-DNS-Server", Ty::IpAddr),
@@ -1773,7 +1789,7 @@ static MIKROTIK: &[AttrDef] = {
             "Mikrotik-Wireless-Enc-Algo",
             MIKROTIK_WIRELESS_ENC_ALGO_NAMES,
         ),
-        m(WIRELESS_ENC_KEY, "Mikrotik-Wireless-Enc-Key", Ty::String),
+        m(WIRELESS_ENC_KEY, "Mikrotik-Wireless-Enc-Key", Ty::String).sensitive(),
         m(RATE_LIMIT, "Mikrotik-Rate-Limit", Ty::String),
         m(REALM, "Mikrotik-Realm", Ty::String),
         m(HOST_IP, "Mikrotik-Host-IP", Ty::IpAddr),
@@ -1794,7 +1810,7 @@ static MIKROTIK: &[AttrDef] = {
             "Mikrotik-Xmit-Limit-Gigawords",
             Ty::Integer,
         ),
-        m(WIRELESS_PSK, "Mikrotik-Wireless-PSK", Ty::String),
+        m(WIRELESS_PSK, "Mikrotik-Wireless-PSK", Ty::String).sensitive(),
         m(TOTAL_LIMIT, "Mikrotik-Total-Limit", Ty::Integer),
         m(
             TOTAL_LIMIT_GIGAWORDS,
@@ -1802,7 +1818,7 @@ static MIKROTIK: &[AttrDef] = {
             Ty::Integer,
         ),
         m(ADDRESS_LIST, "Mikrotik-Address-List", Ty::String),
-        m(WIRELESS_MPKEY, "Mikrotik-Wireless-MPKey", Ty::String),
+        m(WIRELESS_MPKEY, "Mikrotik-Wireless-MPKey", Ty::String).sensitive(),
         m(WIRELESS_COMMENT, "Mikrotik-Wireless-Comment", Ty::String),
         m(
             DELEGATED_IPV6_POOL,
@@ -2275,6 +2291,21 @@ mod tests {
             show(0, attr::VENDOR_SPECIFIC, &[0, 0, 1]),
             "0x000001 (malformed vsa)"
         );
+    }
+
+    #[test]
+    fn hides_clear_values_a_password_can_be_recovered_from() {
+        for (vendor, code) in [
+            (0, attr::CHAP_PASSWORD),
+            (vendor::MICROSOFT, ms::CHAP_RESPONSE),
+            (vendor::MICROSOFT, ms::CHAP2_RESPONSE),
+            (vendor::MIKROTIK, mikrotik::WIRELESS_PSK),
+        ] {
+            assert_eq!(show(vendor, code, b"0123456789abcdef0"), "<hidden>");
+        }
+        let sensitive = all().filter(|d| d.sensitive).count();
+        assert_eq!(sensitive, 5 + 13);
+        assert!(all().filter(|d| d.encrypted.is_some()).all(|d| d.sensitive));
     }
 
     #[test]
