@@ -5,9 +5,10 @@ use proisp_shared::radius::authenticator::{
     MessageAuthenticatorCheck, check_message_authenticator, verify_request_digest,
     verify_response_authenticator,
 };
-use proisp_shared::radius::dictionary::{attr, values};
+use proisp_shared::radius::dictionary::{attr, ms, values, vendor};
 use proisp_shared::radius::encode::Encoder;
 use proisp_shared::radius::header::Code;
+use proisp_shared::radius::mschap::{self, Credential};
 use proisp_shared::radius::packet::Packet;
 use proisp_shared::radius::{acct, chap, password};
 
@@ -213,4 +214,46 @@ fn radclient_accounting_and_disconnect_requests() {
         p.attr(attr::ACCT_STATUS_TYPE).unwrap().as_u32(),
         Some(values::acct_status_type::INTERIM_UPDATE)
     );
+}
+
+#[test]
+fn radclient_chap_request() {
+    let raw = vector("rfc2865_2_2_chap_request_radclient.hex");
+    let p = Packet::decode(&raw).unwrap();
+    assert_eq!(
+        check_message_authenticator(&p, RADCLIENT_SECRET),
+        MessageAuthenticatorCheck::Valid
+    );
+    let chap_password = p.value(attr::CHAP_PASSWORD).unwrap();
+    let challenge = chap::challenge(&p).unwrap();
+    assert_eq!(challenge, p.authenticator());
+    assert_eq!(
+        chap::verify(chap_password, challenge, b"pw000001"),
+        Ok(true)
+    );
+    assert_eq!(
+        chap::verify(chap_password, challenge, b"pw000002"),
+        Ok(false)
+    );
+}
+
+#[test]
+fn radclient_ms_chap_v1_request() {
+    let raw = vector("rfc2433_ms_chap_request_radclient.hex");
+    let p = Packet::decode(&raw).unwrap();
+    let challenge = p
+        .vendor_value(vendor::MICROSOFT, ms::CHAP_CHALLENGE)
+        .map(mschap::challenge_v1)
+        .unwrap()
+        .unwrap();
+    let response = p
+        .vendor_value(vendor::MICROSOFT, ms::CHAP_RESPONSE)
+        .map(mschap::ChapResponse::parse)
+        .unwrap()
+        .unwrap();
+    let nt_response = response.nt_response().unwrap();
+    let right = mschap::verify_v1(challenge, nt_response, Credential::Password(b"pw000001"));
+    assert!(right.unwrap().is_some());
+    let wrong = mschap::verify_v1(challenge, nt_response, Credential::Password(b"pw000002"));
+    assert!(wrong.unwrap().is_none());
 }
