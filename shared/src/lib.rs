@@ -6,4 +6,5 @@
 //! data-layer issue, behind cargo features, so the load generator links only the codec.
 #![forbid(unsafe_code)]
 
+pub mod model;
 pub mod radius;
