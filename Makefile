@@ -1,31 +1,40 @@
 # ProISP — the two commands a newcomer needs:
+#   make run    the whole stack on this machine (private PostgreSQL and Redis under ./var,
+#               demo data, proisp-radiusd in the foreground); see scripts/stack.sh
 #   make test   everything CI runs (formatting, lints, the whole test suite, doc tests)
-# More targets come with the binaries (make run arrives with proisp-radiusd).
 
 CARGO ?= cargo
 # cargo-nextest runs each test in its own process and in parallel; fall back to cargo test
 # where it is not installed.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: test fmt-check clippy unit doc-test bench fuzz
+.PHONY: run test deps fmt-check clippy unit doc-test bench fuzz
 
-test: fmt-check clippy unit doc-test
+run:
+	scripts/stack.sh
+
+test: deps fmt-check clippy unit doc-test
+
+# PostgreSQL, Redis and FreeRADIUS from Debian where missing; the tests start private
+# PostgreSQL and Redis instances themselves when none answers on the standard ports.
+deps:
+	scripts/deps.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 unit:
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(CARGO) nextest run --workspace --all-features --locked --no-fail-fast
 else
-	$(CARGO) test --workspace --locked --no-fail-fast
+	$(CARGO) test --workspace --all-features --locked --no-fail-fast
 endif
 
 doc-test:
-	$(CARGO) test --workspace --locked --doc
+	$(CARGO) test --workspace --all-features --locked --doc
 
 # Criterion benchmarks of the codec; figures go to bench/RESULTS.md.
 bench:

@@ -1,1 +1,188 @@
-fn main() {}
+//! proisp-radiusd: ProISP's RADIUS server.
+//!
+//! Start-up: config → key file → PostgreSQL (schema check) → Redis (optional) → NAS and
+//! plan tables → auth sockets → metrics port → READY to systemd. SIGHUP reloads the NAS
+//! and plan tables; SIGTERM (or Ctrl-C) stops reading, answers what is in flight and
+//! exits 0.
+#![forbid(unsafe_code)]
+
+mod auth;
+mod config;
+mod dedup;
+mod http;
+mod lookup;
+mod metrics;
+mod nas_table;
+mod server;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use proisp_shared::store::{Cache, Keyring, RedisCache, Store, StoreConfig};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, LogFormat};
+use crate::http::Readiness;
+use crate::metrics::Metrics;
+use crate::state::Shared;
+
+/// How long SIGTERM waits for requests in flight before exiting anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// ProISP's RADIUS server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (TOML); every key can also be set by a PROISP_* variable.
+    #[arg(long, short, env = "PROISP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config =
+        Config::load(args.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    if args.check_config {
+        println!("configuration is valid");
+        return Ok(());
+    }
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("radiusd")
+        .build()?;
+    runtime.block_on(run(config))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let keys = Arc::new(
+        Keyring::from_file(&config.key_file)
+            .with_context(|| format!("key_file {}", config.key_file.display()))?,
+    );
+    let store_config = StoreConfig {
+        pool_size: config.database.pool_size,
+        ..StoreConfig::new(config.database.url.clone())
+    };
+    let store = Store::connect(&store_config, keys.clone())
+        .await
+        .context("connecting to PostgreSQL")?;
+    let found = store
+        .schema_version()
+        .await
+        .context("reading the schema version")?;
+    if found < Store::SCHEMA_VERSION {
+        anyhow::bail!(
+            "the database schema is at version {found}, this radiusd needs {}: run `proisp-adminapi migrate`",
+            Store::SCHEMA_VERSION
+        );
+    }
+
+    let redis: Option<Arc<dyn Cache>> = match &config.redis {
+        Some(cache_config) => {
+            let cache = RedisCache::connect(cache_config, keys.clone())
+                .await
+                .context("connecting to Redis")?;
+            Some(Arc::new(cache))
+        }
+        None => {
+            tracing::warn!(
+                "no [redis] configured: auth runs from PostgreSQL and the in-process cache"
+            );
+            None
+        }
+    };
+    let events = redis.as_ref().map(|r| r.subscribe());
+
+    let (metrics, prometheus) = Metrics::install()?;
+    // Histogram samples pile up in the recorder until upkeep folds them into buckets.
+    let upkeep = prometheus.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let shared = Arc::new(Shared::load(config, store, redis, metrics).await?);
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    if let Some(events) = events {
+        tokio::spawn(shared.clone().follow_invalidations(events));
+    }
+
+    let readiness = Arc::new(Readiness::default());
+    let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)
+        .await
+        .with_context(|| format!("listen.metrics {}", shared.config.listen.metrics))?;
+    tokio::spawn(http::serve(
+        metrics_listener,
+        shared.clone(),
+        prometheus,
+        readiness.clone(),
+        cancel.clone(),
+    ));
+
+    let count = shared.config.socket_count();
+    let sockets = server::bind(shared.config.listen.auth, count)
+        .with_context(|| format!("listen.auth {}", shared.config.listen.auth))?;
+    let mut loops = tokio::task::JoinSet::new();
+    for socket in sockets {
+        loops.spawn(server::serve(
+            shared.clone(),
+            Arc::new(socket),
+            cancel.clone(),
+            tracker.clone(),
+        ));
+    }
+    readiness.sockets_bound.store(true, Ordering::Release);
+    tracing::info!(auth = %shared.config.listen.auth, sockets = count, metrics = %shared.config.listen.metrics, "proisp-radiusd ready");
+    // Not under systemd (NOTIFY_SOCKET unset) this does nothing.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the NAS and plan tables");
+                shared.reload().await;
+            }
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+
+    tracing::info!("shutting down: no new requests, answering those in flight");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    cancel.cancel();
+    while loops.join_next().await.is_some() {}
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; exiting anyway");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

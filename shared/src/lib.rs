@@ -2,9 +2,13 @@
 //!
 //! [`radius`] is the sans-IO RADIUS protocol: it turns datagrams into typed packets and
 //! back and knows nothing about sockets, Redis or PostgreSQL, so it can be tested against
-//! RFC vectors and fuzzed on its own. The domain model and the store come with the
-//! data-layer issue, behind cargo features, so the load generator links only the codec.
+//! RFC vectors and fuzzed on its own. [`model`] holds the domain types (plans,
+//! subscribers, NAS devices); `store` (feature `store`) is PostgreSQL and the Redis cache
+//! contract, behind a cargo feature so the load generator links only the codec; feature
+//! `testing` adds the integration-test harness (`store::testing`).
 #![forbid(unsafe_code)]
 
 pub mod model;
 pub mod radius;
+#[cfg(feature = "store")]
+pub mod store;

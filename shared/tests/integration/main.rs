@@ -1,7 +1,10 @@
-//! Integration tests of the shared crate: RFC vectors, property tests and the fuzz corpus.
+//! Integration tests of the shared crate: RFC vectors, property tests and the fuzz corpus;
+//! with feature `testing`, the store against real PostgreSQL and Redis.
 
 mod fuzz_corpus;
 mod properties;
+#[cfg(feature = "testing")]
+mod store;
 mod vectors;
 
 /// Reads a hex vector file from tests/vectors: `#` starts a comment line, whitespace is

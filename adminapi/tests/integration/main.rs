@@ -1,0 +1,197 @@
+//! proisp-adminapi's operator commands, run as a process against real PostgreSQL and
+//! Redis (proisp_shared::store::testing).
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use proisp_shared::store::testing::TestEnv;
+use proisp_shared::store::{Cache as _, CacheEvent, Invalidation, Keyring, Store};
+
+/// Runs the binary with only the environment the test gives it.
+fn adminapi(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proisp-adminapi"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run proisp-adminapi")
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+fn stack_env(env: &TestEnv) -> Vec<(&'static str, String)> {
+    vec![
+        ("PROISP_DATABASE_URL", env.database_url.clone()),
+        ("PROISP_REDIS_URL", env.redis_url.clone()),
+        ("PROISP_REDIS__KEY_PREFIX", env.key_prefix.clone()),
+        ("PROISP_KEY_FILE", env.key_file.display().to_string()),
+        // radiusd's variables in a shared environment file are ignored, not refused.
+        ("PROISP_LISTEN__AUTH", "127.0.0.1:1812".to_owned()),
+    ]
+}
+
+fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn migrate_applies_once() {
+    let env = TestEnv::start_unmigrated().await;
+    let vars = stack_env(&env);
+    let out = adminapi(&as_refs(&vars), &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("applied 0001_"), "{stdout}");
+    let again = adminapi(&as_refs(&vars), &["migrate"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(
+        text(&again.stdout).trim(),
+        format!("schema is up to date at version {}", Store::SCHEMA_VERSION)
+    );
+    assert_eq!(
+        env.store().await.schema_version().await.unwrap(),
+        Store::SCHEMA_VERSION
+    );
+}
+
+#[tokio::test]
+async fn seed_twice_creates_exactly_n_and_announces_it() {
+    let env = TestEnv::start().await;
+    let vars = stack_env(&env);
+    let cache = env.cache().await;
+    let mut events = cache.subscribe();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap(),
+        Some(CacheEvent::Connected)
+    );
+
+    let args = [
+        "seed",
+        "--subscribers",
+        "2500",
+        "--nas",
+        "127.0.0.1",
+        "--secret",
+        "s3cret",
+    ];
+    let out = adminapi(&as_refs(&vars), &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("2500 created, 0 already present"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nas 127.0.0.1: created"), "{stdout}");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap(),
+        Some(CacheEvent::Invalidate(Invalidation::All))
+    );
+
+    let again = adminapi(&as_refs(&vars), &args);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let stdout = text(&again.stdout);
+    assert!(
+        stdout.contains("0 created, 2500 already present"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("nas 127.0.0.1: already present"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("demo plans already present"), "{stdout}");
+
+    let sql = env.sql().await;
+    let count: i64 = sql
+        .query_one("SELECT count(*) FROM subscribers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2500);
+    let store = env.store().await;
+    let s = store.subscriber("user002500").await.unwrap().unwrap();
+    assert_eq!(s.password.as_bytes(), b"pw002500");
+    let nas = store.all_nas().await.unwrap();
+    assert_eq!(nas.len(), 1);
+    assert_eq!(
+        proisp_shared::radius::secret::SharedSecret::as_bytes(&nas[0].secret),
+        b"s3cret"
+    );
+}
+
+#[tokio::test]
+async fn seed_refuses_an_unmigrated_database_and_a_missing_key() {
+    let env = TestEnv::start_unmigrated().await;
+    let vars = stack_env(&env);
+    let out = adminapi(&as_refs(&vars), &["seed", "--subscribers", "1"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("proisp-adminapi migrate"), "{stderr}");
+
+    let no_key: Vec<_> = as_refs(&vars)
+        .into_iter()
+        .filter(|(k, _)| *k != "PROISP_KEY_FILE")
+        .collect();
+    let out = adminapi(&no_key, &["seed"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("gen-key"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn gen_key_prints_a_usable_key() {
+    let out = adminapi(&[], &["gen-key"]);
+    assert!(out.status.success());
+    let key = text(&out.stdout);
+    assert_eq!(key.trim().len(), 64);
+    assert!(key.ends_with('\n'));
+    let path = std::env::temp_dir().join(format!("proisp-gen-key-{}.key", std::process::id()));
+    std::fs::write(&path, &key).unwrap();
+    assert!(Keyring::from_file(&path).is_ok());
+    std::fs::remove_file(&path).unwrap();
+    assert_ne!(key, text(&adminapi(&[], &["gen-key"]).stdout));
+}
+
+#[test]
+fn bad_configuration_names_the_key() {
+    let out = adminapi(
+        &[
+            ("PROISP_DATABASE_URL", "postgres://x"),
+            ("PROISP_DATABASE__POOL_SIZE", "many"),
+        ],
+        &["migrate"],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.to_lowercase().contains("database.pool_size"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("PROISP_"), "{stderr}");
+
+    let out = adminapi(&[], &["--config", "/nonexistent/adminapi.toml", "migrate"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("/nonexistent/adminapi.toml"));
+
+    let out = adminapi(
+        &[("PROISP_DATABASE_URL", "postgres://postgres@127.0.0.1:1/x")],
+        &["migrate"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unavailable"),
+        "{}",
+        text(&out.stderr)
+    );
+}

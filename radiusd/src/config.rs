@@ -1,0 +1,302 @@
+//! radiusd's configuration: defaults, then the TOML file, then `PROISP_*` environment
+//! variables (nested keys joined with `__`, e.g. `PROISP_LISTEN__AUTH`; the common ones
+//! have short forms: `PROISP_DATABASE_URL`, `PROISP_REDIS_URL`, `PROISP_KEY_FILE`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use proisp_shared::store::CacheConfig as CacheConfigRedis;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of proisp-radiusd.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Sockets and ports.
+    #[serde(default)]
+    pub(crate) listen: ListenConfig,
+    /// PostgreSQL, the source of truth.
+    pub(crate) database: DatabaseConfig,
+    /// Redis, the shared credential cache and invalidation channel (URL, key prefix,
+    /// TTLs, command timeout); auth runs from PostgreSQL alone without it.
+    #[serde(default)]
+    pub(crate) redis: Option<CacheConfigRedis>,
+    /// File holding the AES-256-GCM key that encrypts passwords and NAS secrets at rest
+    /// (64 hex digits; `proisp-adminapi gen-key` writes one).
+    pub(crate) key_file: PathBuf,
+    /// The in-process subscriber cache.
+    #[serde(default)]
+    pub(crate) cache: CacheConfig,
+    /// Request handling.
+    #[serde(default)]
+    pub(crate) auth: AuthConfig,
+    /// Logging.
+    #[serde(default)]
+    pub(crate) log: LogConfig,
+}
+
+/// Sockets and ports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListenConfig {
+    /// Where Access-Requests and Status-Server arrive (RFC 2865: 1812/udp).
+    #[serde(default = "default_auth")]
+    pub(crate) auth: SocketAddr,
+    /// SO_REUSEPORT sockets on the auth port, each driven by its own task; 0 means one
+    /// per CPU core.
+    #[serde(default)]
+    pub(crate) sockets: usize,
+    /// Prometheus metrics (`/metrics`) and `/health`, over HTTP.
+    #[serde(default = "default_metrics")]
+    pub(crate) metrics: SocketAddr,
+}
+
+/// PostgreSQL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DatabaseConfig {
+    /// Connection URL, e.g. `postgres://proisp@127.0.0.1/proisp`.
+    pub(crate) url: String,
+    /// Connections in the pool.
+    #[serde(default = "default_pool_size")]
+    pub(crate) pool_size: usize,
+}
+
+/// The in-process subscriber cache (the first level, before Redis and PostgreSQL).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheConfig {
+    /// Entries kept; the least recently used go first.
+    #[serde(default = "default_capacity")]
+    pub(crate) capacity: usize,
+    /// How long an entry is trusted while the invalidation channel is connected (changes
+    /// arrive as messages meanwhile).
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub(crate) ttl: Duration,
+    /// How long an entry is trusted while the invalidation channel is down: the bound on
+    /// how stale an answer can be when no message can say so.
+    #[serde(default = "default_ttl_disconnected", with = "humantime_serde")]
+    pub(crate) ttl_disconnected: Duration,
+    /// How long an unknown user name is remembered, so a flood of random names cannot
+    /// reach the database.
+    #[serde(default = "default_negative_ttl", with = "humantime_serde")]
+    pub(crate) negative_ttl: Duration,
+}
+
+/// Request handling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthConfig {
+    /// How long a reply is kept to answer retransmissions (RFC 5080 §2.2.2).
+    #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+    pub(crate) duplicate_window: Duration,
+    /// Delay before an Access-Reject leaves, to slow password guessing through a NAS
+    /// (FreeRADIUS's reject_delay). 0 sends at once.
+    #[serde(default = "default_reject_delay", with = "humantime_serde")]
+    pub(crate) reject_delay: Duration,
+    /// How long a lookup may wait for Redis or PostgreSQL before the request is dropped
+    /// (the NAS retries or fails over).
+    #[serde(default = "default_backend_timeout", with = "humantime_serde")]
+    pub(crate) backend_timeout: Duration,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogConfig {
+    /// `text` for a terminal, `json` for a log pipeline.
+    #[serde(default = "default_log_format")]
+    pub(crate) format: LogFormat,
+    /// tracing filter, e.g. `info` or `proisp_radiusd=debug` (RUST_LOG overrides it).
+    #[serde(default = "default_log_level")]
+    pub(crate) level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn default_auth() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 1812))
+}
+fn default_metrics() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9812))
+}
+fn default_pool_size() -> usize {
+    16
+}
+fn default_capacity() -> usize {
+    1_000_000
+}
+fn default_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_ttl_disconnected() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_negative_ttl() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_duplicate_window() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_reject_delay() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_backend_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            auth: default_auth(),
+            sockets: 0,
+            metrics: default_metrics(),
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity: default_capacity(),
+            ttl: default_ttl(),
+            ttl_disconnected: default_ttl_disconnected(),
+            negative_ttl: default_negative_ttl(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            duplicate_window: default_duplicate_window(),
+            reject_delay: default_reject_delay(),
+            backend_timeout: default_backend_timeout(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+/// Maps a `PROISP_*` variable (prefix stripped, lower-cased) to its key path.
+fn env_key(key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    match key.as_str() {
+        "database_url" => "database.url".into(),
+        "redis_url" => "redis.url".into(),
+        other => other.replace("__", "."),
+    }
+}
+
+/// Whether a `PROISP_*` variable (prefix stripped) configures radiusd; others
+/// (`PROISP_CONFIG`, the stack's `PROISP_PG_PORT`, other binaries' keys) are not its
+/// business and must not trip `deny_unknown_fields`.
+fn is_config_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let section = key.split("__").next().unwrap_or_default();
+    matches!(
+        section,
+        "listen" | "database" | "redis" | "key_file" | "cache" | "auth" | "log"
+    ) || matches!(key.as_str(), "database_url" | "redis_url")
+}
+
+impl Config {
+    /// Layers defaults, the TOML file (if given) and the environment. Errors name the key
+    /// and where its value came from.
+    pub(crate) fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::new().merge(Serialized::defaults(Defaults::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("PROISP_")
+            .filter(|k| is_config_key(k.as_str()))
+            .map(|k| env_key(k.as_str()).into());
+        figment = figment.merge(env);
+        figment.extract().map_err(Box::new)
+    }
+
+    /// Sockets on the auth port: the configured number, or one per core.
+    pub(crate) fn socket_count(&self) -> usize {
+        match self.listen.sockets {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// The sections that have defaults, so a file may leave them out and env vars may set a
+/// single key inside them.
+#[derive(Serialize, Default)]
+struct Defaults {
+    listen: ListenConfig,
+    cache: CacheConfig,
+    auth: AuthConfig,
+    log: LogConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/radiusd.toml.example");
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.listen.auth.port(), 1812);
+        assert_eq!(config.listen.metrics.port(), 9812);
+        assert!(config.redis.is_some());
+        assert_eq!(config.auth.reject_delay, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("radiusd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(
+            &bad,
+            "key_file = \"k\"\n[database]\nurl = \"x\"\n[listen]\nauth = \"nope\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&bad)).unwrap_err().to_string();
+        assert!(err.contains("listen.auth"), "{err}");
+        let unknown = dir.join("unknown.toml");
+        std::fs::write(
+            &unknown,
+            "key_file = \"k\"\nsurprise = 1\n[database]\nurl = \"x\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&unknown)).unwrap_err().to_string();
+        assert!(err.contains("surprise"), "{err}");
+        assert_eq!(env_key("database_url"), "database.url");
+        assert_eq!(env_key("listen__auth"), "listen.auth");
+        assert!(is_config_key("database_url") && is_config_key("listen__auth"));
+        assert!(!is_config_key("config") && !is_config_key("pg_port"));
+        assert_eq!(env_key("DATABASE_URL"), "database.url");
+        assert!(is_config_key("LISTEN__AUTH"));
+    }
+}

@@ -1,0 +1,271 @@
+//! The auth sockets and the request pipeline (DESIGN.md, auth path).
+//!
+//! N UDP sockets share the auth port through SO_REUSEPORT; the kernel hashes each source
+//! address and port to one of them, so a NAS's retransmissions reach the socket that saw
+//! the original and each socket keeps its own duplicate cache. Each socket is driven by
+//! one task that only receives, checks cheap things (known NAS, well-formed, duplicate)
+//! and hands the request to a task of its own: one busy NAS sending from one port lands
+//! on one socket, and its crypto and lookups must still spread over every core.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use proisp_shared::radius::authenticator::{
+    MessageAuthenticatorCheck, check_message_authenticator,
+};
+use proisp_shared::radius::dictionary::attr;
+use proisp_shared::radius::encode::Encoder;
+use proisp_shared::radius::header::{Code, MAX_PACKET_LEN};
+use proisp_shared::radius::packet::Packet;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, Context, Verdict};
+use crate::dedup::{Check, Dedup, Key};
+use crate::lookup::Found;
+use crate::metrics::Drop;
+use crate::nas_table::NasEntry;
+use crate::state::Shared;
+
+/// Requests remembered per socket for duplicate detection, at most.
+const DEDUP_CAPACITY: usize = 1 << 20;
+
+/// Socket receive buffer: a burst of requests (a NAS reboot) must queue, not drop.
+const RECV_BUFFER: usize = 8 << 20;
+
+/// Binds `count` sockets to `addr` with SO_REUSEPORT.
+pub(crate) fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<UdpSocket>> {
+    (0..count.max(1))
+        .map(|_| {
+            let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+            socket.set_reuse_port(true)?;
+            if addr.is_ipv6() {
+                // Accept IPv4 too on [::] (NASes on either family).
+                socket.set_only_v6(false)?;
+            }
+            // The kernel may cap it (net.core.rmem_max); a smaller buffer still works.
+            let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+            socket.set_nonblocking(true)?;
+            socket.bind(&addr.into())?;
+            UdpSocket::from_std(socket.into())
+        })
+        .collect()
+}
+
+/// Logs at most one line a second for floods (unknown NAS, malformed packets), so a flood
+/// cannot fill the disk; the counters still count every packet.
+fn log_allowed(last: &AtomicU64) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    last.swap(now, Ordering::Relaxed) != now
+}
+
+static UNKNOWN_NAS_LOG: AtomicU64 = AtomicU64::new(0);
+static MALFORMED_LOG: AtomicU64 = AtomicU64::new(0);
+
+/// Receives on one socket until cancelled, spawning a task per new request.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    socket: Arc<UdpSocket>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Key, Option<Bytes>)>();
+    let mut dedup = Dedup::new(shared.config.auth.duplicate_window, DEDUP_CAPACITY);
+    let mut buf = BytesMut::with_capacity(64 * MAX_PACKET_LEN);
+    loop {
+        if buf.capacity() - buf.len() < MAX_PACKET_LEN {
+            buf.reserve(64 * MAX_PACKET_LEN);
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            Some((key, reply)) = done_rx.recv() => dedup.complete(key, reply),
+            received = socket.recv_buf_from(&mut buf) => {
+                let (_, src) = match received {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "receive failed");
+                        buf.clear();
+                        continue;
+                    }
+                };
+                let datagram = buf.split().freeze();
+                let arrival = Instant::now();
+                let Some(key) = admit(&shared, &datagram, src) else { continue };
+                match dedup.check(key.1, arrival) {
+                    Check::New => {}
+                    Check::InProgress => {
+                        shared.metrics.drop(Drop::DuplicateInProgress);
+                        continue;
+                    }
+                    Check::Replay(reply) => {
+                        shared.metrics.duplicates.increment(1);
+                        if let Err(e) = socket.send_to(&reply, src).await {
+                            tracing::debug!(error = %e, %src, "resend failed");
+                        }
+                        continue;
+                    }
+                }
+                let (nas, key) = key;
+                let shared = shared.clone();
+                let socket = socket.clone();
+                let done = done_tx.clone();
+                tracker.spawn(async move {
+                    let reply = handle(&shared, &nas, datagram, src, &socket, arrival).await;
+                    // The socket task may be gone at shutdown; the reply was sent anyway.
+                    let _ = done.send((key, reply));
+                });
+            }
+        }
+    }
+}
+
+/// The checks made before a request gets a task: known NAS, well-formed, a code this
+/// port serves. Returns the NAS and the duplicate-detection key.
+fn admit(shared: &Shared, datagram: &[u8], src: SocketAddr) -> Option<(Arc<NasEntry>, Key)> {
+    let Some(nas) = shared.nas.load().find(src.ip()).cloned() else {
+        shared.metrics.drop(Drop::UnknownNas);
+        if log_allowed(&UNKNOWN_NAS_LOG) {
+            tracing::warn!(%src, "dropping packets from an unknown NAS (logged once a second)");
+        }
+        return None;
+    };
+    let packet = match Packet::decode(datagram) {
+        Ok(p) => p,
+        Err(e) => {
+            shared.metrics.drop(Drop::Malformed);
+            if log_allowed(&MALFORMED_LOG) {
+                tracing::warn!(%src, error = %e, reason = e.reason(), "dropping a malformed packet (logged once a second)");
+            }
+            return None;
+        }
+    };
+    if !matches!(packet.code(), Code::AccessRequest | Code::StatusServer) {
+        shared.metrics.drop(Drop::UnexpectedCode);
+        return None;
+    }
+    let key = Key {
+        src,
+        code: packet.code().as_u8(),
+        id: packet.identifier(),
+        authenticator: *packet.authenticator(),
+    };
+    Some((nas, key))
+}
+
+/// Evaluates one request and sends the reply; returns it for the duplicate cache, or
+/// `None` when the request was dropped.
+async fn handle(
+    shared: &Shared,
+    nas: &NasEntry,
+    datagram: Bytes,
+    src: SocketAddr,
+    socket: &UdpSocket,
+    arrival: Instant,
+) -> Option<Bytes> {
+    let packet = Packet::decode(&datagram).ok()?;
+    match check_message_authenticator(&packet, &nas.nas.secret) {
+        MessageAuthenticatorCheck::Valid => {}
+        MessageAuthenticatorCheck::Absent => {
+            // RFC 5997 §3 requires it in Status-Server; BlastRADIUS (CVE-2024-3596) makes it
+            // required for Access-Request unless the NAS is marked as too old to send it.
+            if packet.code() == Code::StatusServer || nas.nas.require_message_authenticator {
+                shared.metrics.drop(Drop::MissingMessageAuthenticator);
+                return None;
+            }
+        }
+        MessageAuthenticatorCheck::Invalid | MessageAuthenticatorCheck::Malformed => {
+            shared.metrics.drop(Drop::BadMessageAuthenticator);
+            if log_allowed(&MALFORMED_LOG) {
+                tracing::warn!(%src, nas = %nas.nas.name, "bad Message-Authenticator: wrong secret? (logged once a second)");
+            }
+            return None;
+        }
+    }
+    let mut out = BytesMut::with_capacity(512);
+    let verdict = if packet.code() == Code::StatusServer {
+        let mut enc = Encoder::reply(&mut out, &packet, Code::AccessAccept);
+        enc.message_authenticator();
+        enc.finish(&nas.nas.secret).ok()?;
+        shared.metrics.status_server.increment(1);
+        None
+    } else {
+        Some(authenticate(shared, nas, &packet, &mut out).await?)
+    };
+    if let Some(Verdict::Reject(_)) = verdict {
+        let delay = shared.config.auth.reject_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    let reply = out.freeze();
+    if let Err(e) = socket.send_to(&reply, src).await {
+        tracing::debug!(error = %e, %src, "send failed");
+        return None;
+    }
+    shared
+        .metrics
+        .duration
+        .record(arrival.elapsed().as_secs_f64());
+    Some(reply)
+}
+
+/// Looks the subscriber up and decides; `None` drops the request (no User-Name, or no
+/// backend could answer).
+async fn authenticate(
+    shared: &Shared,
+    nas: &NasEntry,
+    packet: &Packet<'_>,
+    out: &mut BytesMut,
+) -> Option<Verdict> {
+    let Some(name) = packet.attr(attr::USER_NAME).and_then(|a| a.as_str()) else {
+        shared.metrics.drop(Drop::BadRequest);
+        return None;
+    };
+    let found = match shared.lookup.find(name).await {
+        Ok(found) => found,
+        Err(_) => {
+            shared.metrics.drop(Drop::BackendUnavailable);
+            return None;
+        }
+    };
+    let subscriber = match &found {
+        Found::Subscriber(s) => Some(s.as_ref()),
+        Found::Unknown => None,
+    };
+    let plans = shared.plans.load();
+    let ctx = Context {
+        nas,
+        subscriber,
+        plan: subscriber.and_then(|s| plans.get(&s.plan_id)),
+        // Open sessions come with accounting; until then none are counted.
+        open_sessions: 0,
+        now: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    let verdict = match auth::respond(packet, &ctx, out) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, user = name, "reply did not fit in a packet");
+            shared.metrics.drop(Drop::BadRequest);
+            return None;
+        }
+    };
+    match verdict {
+        Verdict::Accept => shared.metrics.accept(),
+        Verdict::Reject(reason) => {
+            shared.metrics.reject(reason);
+            tracing::info!(user = name, nas = %nas.nas.name, reason = reason.label(), "Access-Reject");
+        }
+    }
+    Some(verdict)
+}

@@ -1,0 +1,10 @@
+//! proisp-radiusd end to end: the real binary, real PostgreSQL and Redis, and real RADIUS
+//! clients (radclient from freeradius-utils, and requests built with the codec where no
+//! packaged client speaks the method).
+
+mod assets;
+mod auth;
+mod faults;
+mod harness;
+mod operations;
+mod protocol;

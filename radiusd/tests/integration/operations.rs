@@ -1,0 +1,169 @@
+//! Operations: a change through the store is in force within a second; SIGHUP reloads the
+//! NAS table; SIGTERM answers what is in flight and exits 0; an old schema is refused.
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use proisp_shared::model::Status;
+use proisp_shared::radius::header::Code;
+use proisp_shared::radius::packet::Packet;
+use proisp_shared::store::NewNas;
+use proisp_shared::store::testing::TestEnv;
+
+use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, seed};
+
+/// Polls `check` every 50 ms for up to `within`; returns how long it took.
+fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_through_the_store_is_in_force_within_a_second() {
+    let env = TestEnv::start().await;
+    let (store, _cache) = env.store_with_cache().await;
+    seed(&store, 1).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    // Warm every cache level.
+    assert_eq!(
+        pap(radiusd.auth, "user000001", "pw000001").code,
+        "Access-Accept"
+    );
+    assert_eq!(
+        pap(radiusd.auth, "user000001", "pw000001").code,
+        "Access-Accept"
+    );
+
+    store
+        .set_status("user000001", Status::Suspended)
+        .await
+        .unwrap();
+    let took = within(Duration::from_secs(1), || {
+        pap(radiusd.auth, "user000001", "pw000001").code == "Access-Reject"
+    });
+    assert!(
+        took.is_some(),
+        "suspension not in force within 1 s:\n{}",
+        radiusd.log()
+    );
+
+    store
+        .set_status("user000001", Status::Active)
+        .await
+        .unwrap();
+    let took = within(Duration::from_secs(1), || {
+        pap(radiusd.auth, "user000001", "pw000001").code == "Access-Accept"
+    });
+    assert!(took.is_some(), "resumption not in force within 1 s");
+
+    // A name first looked up as unknown becomes known once created.
+    assert_eq!(pap(radiusd.auth, "newcomer", "pw").code, "Access-Reject");
+    let plan = store.all_plans().await.unwrap()[0].id;
+    store
+        .create_subscriber(&proisp_shared::store::NewSubscriber::new(
+            "newcomer", "pw", plan,
+        ))
+        .await
+        .unwrap();
+    let took = within(Duration::from_secs(1), || {
+        pap(radiusd.auth, "newcomer", "pw").code == "Access-Accept"
+    });
+    assert!(took.is_some(), "new subscriber not in force within 1 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_nas_table() {
+    let env = TestEnv::start().await;
+    // A store without cache: the change publishes nothing, so only SIGHUP can bring it.
+    let store = env.store().await;
+    seed(&store, 1).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    let from = UdpSocket::bind("127.0.0.3:0").unwrap();
+    let (packet, _) = pap_packet(1, "user000001", "pw000001", true);
+    assert_eq!(
+        exchange(&from, radiusd.auth, &packet, Duration::from_millis(500)),
+        None
+    );
+
+    store
+        .create_nas(&NewNas::new(
+            "bras-3",
+            "127.0.0.3".parse().unwrap(),
+            SECRET.as_bytes(),
+        ))
+        .await
+        .unwrap();
+    radiusd.signal("HUP");
+    let took = within(Duration::from_secs(3), || {
+        let (packet, _) = pap_packet(2, "user000001", "pw000001", true);
+        exchange(&from, radiusd.auth, &packet, Duration::from_millis(200)).is_some()
+    });
+    assert!(
+        took.is_some(),
+        "NAS not answered after SIGHUP:\n{}",
+        radiusd.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_answers_what_is_in_flight_and_exits_zero() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 1).await;
+    // A reject waits 700 ms before it leaves: it is in flight when SIGTERM arrives.
+    let mut radiusd = Radiusd::start(
+        &env,
+        Options {
+            reject_delay: "700ms",
+            ..Options::default()
+        },
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (packet, _) = pap_packet(1, "user000001", "wrong", true);
+    socket.send_to(&packet, radiusd.auth).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    radiusd.signal("TERM");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = socket
+        .recv_from(&mut buf)
+        .expect("the in-flight request is answered");
+    assert_eq!(
+        Packet::decode(&buf[..n]).unwrap().code(),
+        Code::AccessReject
+    );
+    assert_eq!(
+        radiusd.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        radiusd.log()
+    );
+    // Nothing is read after the drain began.
+    let (late, _) = pap_packet(2, "user000001", "pw000001", true);
+    assert_eq!(
+        exchange(&socket, radiusd.auth, &late, Duration::from_millis(300)),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_old_schema_is_refused_with_the_command_that_fixes_it() {
+    let env = TestEnv::start_unmigrated().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_proisp-radiusd"))
+        .env("PROISP_DATABASE_URL", &env.database_url)
+        .env("PROISP_KEY_FILE", &env.key_file)
+        .env("PROISP_LISTEN__METRICS", "127.0.0.1:0")
+        .env("PROISP_LISTEN__AUTH", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("proisp-adminapi migrate"), "{stderr}");
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The whole ProISP stack on one machine, for `make run`:
+#   - installs PostgreSQL, Redis and FreeRADIUS's client tools from Debian if missing;
+#   - starts private PostgreSQL and Redis instances under ./var on ports of their own;
+#   - writes ./var/stack.env (PROISP_DATABASE_URL, PROISP_REDIS_URL, ...);
+#   - migrates, seeds demo data and runs proisp-radiusd in the foreground.
+# Ctrl-C stops everything it started. Settings (environment):
+#   SUBSCRIBERS (1000)  NAS (127.0.0.1)  SECRET (testing123)
+#   PG_PORT (55432)  REDIS_PORT (56379)  AUTH_PORT (1812)  METRICS_PORT (9812)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+var="$root/var"
+pg_port=${PG_PORT:-55432}
+redis_port=${REDIS_PORT:-56379}
+auth_port=${AUTH_PORT:-1812}
+metrics_port=${METRICS_PORT:-9812}
+subscribers=${SUBSCRIBERS:-1000}
+nas=${NAS:-127.0.0.1}
+secret=${SECRET:-testing123}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  return 1
+}
+
+# PostgreSQL refuses to run as root: run it as the postgres user the package creates.
+pg_as() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+  local bin; bin=$(pg_bin)
+  mkdir -p "$var/run"
+  if [ ! -s "$var/pg/PG_VERSION" ]; then
+    say "creating a private PostgreSQL cluster in var/pg"
+    mkdir -p "$var/pg"
+    [ "$(id -u)" = 0 ] && chown postgres "$var/pg" "$var/run"
+    pg_as "$bin/initdb" -D "$var/pg" -U proisp --auth=trust --encoding=UTF8 >/dev/null
+  fi
+  [ "$(id -u)" = 0 ] && chown postgres "$var/run"
+  say "starting PostgreSQL on 127.0.0.1:$pg_port"
+  pg_as "$bin/pg_ctl" -D "$var/pg" -l "$var/pg.log" -w \
+    -o "-p $pg_port -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
+  pg_as "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U proisp -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = 'proisp'" | grep -q 1 ||
+    pg_as "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U proisp proisp
+}
+
+stop_postgres() {
+  local bin; bin=$(pg_bin) || return 0
+  [ -s "$var/pg/postmaster.pid" ] && pg_as "$bin/pg_ctl" -D "$var/pg" -m fast stop >/dev/null 2>&1 || true
+}
+
+start_redis() {
+  mkdir -p "$var/redis"
+  say "starting Redis on 127.0.0.1:$redis_port"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$var/redis" --daemonize yes \
+    --pidfile "$var/redis.pid" --logfile "$var/redis.log" --save "" --appendonly no
+}
+
+stop_redis() {
+  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+radiusd_pid=""
+cleanup() {
+  trap - EXIT INT TERM
+  say "stopping"
+  [ -n "$radiusd_pid" ] && kill -TERM "$radiusd_pid" 2>/dev/null && wait "$radiusd_pid" 2>/dev/null
+  stop_redis
+  stop_postgres
+}
+
+"$root/scripts/deps.sh"
+mkdir -p "$var"
+trap cleanup EXIT INT TERM
+start_postgres
+start_redis
+
+say "building"
+cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi
+bin="$root/target/release"
+[ -s "$var/secret.key" ] || "$bin/proisp-adminapi" gen-key > "$var/secret.key"
+chmod 600 "$var/secret.key"
+
+cat > "$var/stack.env" <<ENV
+PROISP_DATABASE_URL=postgres://proisp@127.0.0.1:$pg_port/proisp
+PROISP_REDIS_URL=redis://127.0.0.1:$redis_port
+PROISP_KEY_FILE=$var/secret.key
+PROISP_PG_DATA=$var/pg
+PROISP_PG_PORT=$pg_port
+PROISP_REDIS_DIR=$var/redis
+PROISP_REDIS_PORT=$redis_port
+PROISP_LISTEN__AUTH=0.0.0.0:$auth_port
+PROISP_LISTEN__METRICS=127.0.0.1:$metrics_port
+ENV
+set -a; . "$var/stack.env"; set +a
+
+say "migrating and seeding ($subscribers subscribers, NAS $nas)"
+"$bin/proisp-adminapi" migrate
+"$bin/proisp-adminapi" seed --subscribers "$subscribers" --nas "$nas" --secret "$secret"
+
+cat <<MSG
+
+ProISP is starting. Try it from another terminal:
+
+  echo 'User-Name = "user000001", User-Password = "pw000001", Message-Authenticator = 0x00' \\
+    | radclient -x 127.0.0.1:$auth_port auth $secret
+
+Metrics: curl http://127.0.0.1:$metrics_port/metrics    Health: curl http://127.0.0.1:$metrics_port/health
+The private instances' URLs are in var/stack.env. Ctrl-C stops everything.
+
+MSG
+"$bin/proisp-radiusd" &
+radiusd_pid=$!
+wait "$radiusd_pid"

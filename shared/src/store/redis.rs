@@ -1,0 +1,450 @@
+//! [`Cache`] on Redis, with fred.
+//!
+//! Two kinds of connection: one command client, which reconnects by itself with
+//! exponential backoff, and per subscription a subscriber client that the subscription
+//! task rebuilds after every disconnect (so it knows exactly when it is subscribed again
+//! and can report [`CacheEvent::Connected`]). Commands carry fred's `fail_fast` option and
+//! the configured timeout: while Redis is down they fail at once instead of queueing for
+//! the reconnect, and a login falls through to PostgreSQL.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::prelude::{
+    Builder, Client, ClientLike as _, Config, Error as FredError, ErrorKind, EventInterface as _,
+    Expiration, KeysInterface as _, LuaInterface as _, Options, PubsubInterface as _,
+    ReconnectPolicy, SetOptions, TcpConfig, Value,
+};
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use sha1::{Digest as _, Sha1};
+use tokio::sync::{broadcast, mpsc};
+
+use super::cache::{
+    Cache, CacheError, CacheEvent, CacheLookup, FORMAT_NEGATIVE, Invalidation, decode,
+    encode_subscriber, encode_tombstone,
+};
+use super::config::CacheConfig;
+use super::crypto::{Keyring, Purpose};
+use crate::model::Subscriber;
+
+/// The versioned write (see the module docs of `cache`): refuses a value whose version is
+/// below the stored one's, or equal to a stored tombstone's. Versions are below 2^53, so
+/// Lua's doubles hold them exactly.
+const PUT_SCRIPT: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and #cur >= 9 then
+  local v = 0
+  for i = 2, 9 do v = v * 256 + string.byte(cur, i) end
+  local new = tonumber(ARGV[2])
+  if v > new or (v == new and string.byte(cur, 1) == 0) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+";
+
+/// Subscription reconnect backoff: first retry, cap.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Depth of the event channel handed to the subscriber.
+const EVENT_QUEUE: usize = 1024;
+
+/// The Redis implementation of [`Cache`].
+pub struct RedisCache {
+    client: Client,
+    options: Options,
+    subscriber: Builder,
+    keys: Arc<Keyring>,
+    key_prefix: String,
+    channel: String,
+    ttl_ms: i64,
+    negative_ttl_ms: i64,
+    connect_timeout: Duration,
+    script_sha: String,
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("key_prefix", &self.key_prefix)
+            .field("connected", &self.client.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+fn cache_error(e: &FredError) -> CacheError {
+    match e.kind() {
+        ErrorKind::IO | ErrorKind::Canceled | ErrorKind::Timeout | ErrorKind::Backpressure => {
+            CacheError::Unavailable(e.to_string())
+        }
+        _ => CacheError::Redis(e.to_string()),
+    }
+}
+
+impl From<FredError> for CacheError {
+    fn from(e: FredError) -> CacheError {
+        cache_error(&e)
+    }
+}
+
+impl RedisCache {
+    /// Starts the command client and waits up to `cfg.connect_timeout` for it to connect.
+    ///
+    /// Redis being down is not an error here — the client keeps reconnecting in the
+    /// background and commands fail fast meanwhile — so radiusd starts and serves from
+    /// PostgreSQL. Only an unusable configuration (a malformed URL) is an error.
+    pub async fn connect(cfg: &CacheConfig, keys: Arc<Keyring>) -> Result<RedisCache, CacheError> {
+        let config = Config::from_url(&cfg.url).map_err(|e| CacheError::Config(e.to_string()))?;
+        let tcp = TcpConfig {
+            nodelay: Some(true),
+            ..TcpConfig::default()
+        };
+        let mut builder = Builder::from_config(config.clone());
+        builder
+            .with_config(|c| {
+                // Redis down at start-up: keep trying in the background rather than fail.
+                c.fail_fast = false;
+            })
+            .with_connection_config(|c| {
+                c.connection_timeout = cfg.connect_timeout;
+                c.internal_command_timeout = cfg.connect_timeout;
+                c.max_command_attempts = 1;
+                c.tcp = tcp.clone();
+                // A connection that stops answering is dropped and redialled.
+                c.unresponsive.max_timeout = Some(cfg.connect_timeout.max(cfg.command_timeout));
+                c.unresponsive.interval = Duration::from_millis(500);
+            })
+            .with_performance_config(|p| p.default_command_timeout = cfg.command_timeout)
+            .set_policy(ReconnectPolicy::new_exponential(
+                0,
+                millis(BACKOFF_MIN) as u32,
+                millis(BACKOFF_MAX) as u32,
+                2,
+            ));
+        let client = builder
+            .build()
+            .map_err(|e| CacheError::Config(e.to_string()))?;
+        let _connection_task = client.connect();
+        let deadline = tokio::time::Instant::now() + cfg.connect_timeout;
+        while !client.is_connected() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !client.is_connected() {
+            tracing::warn!(
+                url = %redacted(&cfg.url),
+                "Redis does not answer yet; reconnecting in the background"
+            );
+        }
+
+        let mut subscriber = Builder::from_config(config);
+        subscriber
+            .with_config(|c| c.fail_fast = true)
+            .with_connection_config(|c| {
+                c.connection_timeout = cfg.connect_timeout;
+                c.internal_command_timeout = cfg.connect_timeout;
+                c.tcp = tcp;
+            });
+
+        let sha = Sha1::digest(PUT_SCRIPT.as_bytes());
+        Ok(RedisCache {
+            client,
+            options: Options {
+                fail_fast: true,
+                timeout: Some(cfg.command_timeout),
+                max_attempts: Some(1),
+                ..Options::default()
+            },
+            subscriber,
+            keys,
+            key_prefix: cfg.key_prefix.clone(),
+            channel: format!("{}invalidate", cfg.key_prefix),
+            ttl_ms: millis(cfg.ttl),
+            negative_ttl_ms: millis(cfg.negative_ttl),
+            connect_timeout: cfg.connect_timeout,
+            script_sha: sha.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+
+    /// Whether the command connection is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// The Redis key of a subscriber entry.
+    pub fn subscriber_key(&self, username: &str) -> String {
+        format!("{}sub:{username}", self.key_prefix)
+    }
+
+    /// The invalidation channel.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// Runs the versioned write; `Ok(false)` when a newer entry was kept.
+    async fn put_versioned(
+        &self,
+        key: String,
+        value: Vec<u8>,
+        version: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, CacheError> {
+        let client = self.client.with_options(&self.options);
+        let args = vec![
+            Value::Bytes(Bytes::from(value)),
+            Value::Integer(version),
+            Value::Integer(ttl_ms),
+        ];
+        let written: i64 = match client
+            .evalsha(self.script_sha.as_str(), key.as_str(), args.clone())
+            .await
+        {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                // First use on this server (or after a restart / SCRIPT FLUSH): EVAL
+                // also caches the script for the next EVALSHA.
+                client.eval(PUT_SCRIPT, key.as_str(), args).await?
+            }
+            other => other?,
+        };
+        Ok(written == 1)
+    }
+}
+
+/// The URL without its password, for logs.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Cache for RedisCache {
+    fn get_subscriber<'a>(
+        &'a self,
+        username: &'a str,
+    ) -> BoxFuture<'a, Result<CacheLookup, CacheError>> {
+        async move {
+            let value: Value = self
+                .client
+                .with_options(&self.options)
+                .get(self.subscriber_key(username))
+                .await?;
+            match value {
+                Value::Null => Ok(CacheLookup::Miss),
+                Value::Bytes(b) => decode(username, &b, &self.keys),
+                Value::String(s) => decode(username, s.as_bytes(), &self.keys),
+                _ => Err(CacheError::Corrupt {
+                    username: username.to_owned(),
+                    reason: "not a string value",
+                }),
+            }
+        }
+        .boxed()
+    }
+
+    fn put_subscriber<'a>(&'a self, s: &'a Subscriber) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let sealed = self
+                .keys
+                .encrypt(Purpose::SubscriberPassword, s.password.as_bytes());
+            let value = encode_subscriber(s, &sealed);
+            self.put_versioned(
+                self.subscriber_key(&s.username),
+                value,
+                s.version,
+                self.ttl_ms,
+            )
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn put_negative<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let _: Value = self
+                .client
+                .with_options(&self.options)
+                .set(
+                    self.subscriber_key(username),
+                    Value::Bytes(Bytes::from_static(&[FORMAT_NEGATIVE])),
+                    Some(Expiration::PX(self.negative_ttl_ms)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn put_deleted<'a>(
+        &'a self,
+        username: &'a str,
+        version: i64,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            self.put_versioned(
+                self.subscriber_key(username),
+                encode_tombstone(version),
+                version,
+                self.negative_ttl_ms,
+            )
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn remove_subscriber<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let _: i64 = self
+                .client
+                .with_options(&self.options)
+                .del(self.subscriber_key(username))
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn publish<'a>(&'a self, inv: &'a Invalidation) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let _: i64 = self
+                .client
+                .with_options(&self.options)
+                .publish(self.channel.as_str(), inv.encode())
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn subscribe(&self) -> mpsc::Receiver<CacheEvent> {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        tokio::spawn(subscription(
+            self.subscriber.clone(),
+            self.channel.clone(),
+            self.connect_timeout,
+            tx,
+        ));
+        rx
+    }
+
+    fn ping<'a>(&'a self) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let _: Value = self.client.with_options(&self.options).ping(None).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// Keeps one subscription up until `tx`'s receiver is dropped: connect, subscribe, report
+/// `Connected`, forward messages; on loss report `Disconnected`, back off, start over.
+async fn subscription(
+    builder: Builder,
+    channel: String,
+    connect_timeout: Duration,
+    tx: mpsc::Sender<CacheEvent>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        let client = match builder.build_subscriber_client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the Redis subscriber");
+                return;
+            }
+        };
+        let messages = client.message_rx();
+        let up = tokio::time::timeout(connect_timeout, async {
+            let task = client.init().await?;
+            client.subscribe(channel.as_str()).await?;
+            Ok::<_, FredError>(task)
+        })
+        .await;
+        match up {
+            Ok(Ok(task)) => {
+                backoff = BACKOFF_MIN;
+                if tx.send(CacheEvent::Connected).await.is_err() {
+                    let _ = client.quit().await;
+                    return;
+                }
+                let open = forward(messages, task, &tx).await;
+                let _ = client.quit().await;
+                if !open || tx.send(CacheEvent::Disconnected).await.is_err() {
+                    return;
+                }
+                tracing::warn!("Redis invalidation subscription lost; reconnecting");
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "Redis subscriber cannot connect");
+                let _ = client.quit().await;
+            }
+            Err(_) => {
+                tracing::debug!("Redis subscriber connect timed out");
+                let _ = client.quit().await;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = tx.closed() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Forwards messages until the connection ends (`true`) or the receiver is gone (`false`).
+async fn forward(
+    mut messages: broadcast::Receiver<fred::types::Message>,
+    mut task: fred::types::ConnectHandle,
+    tx: &mpsc::Sender<CacheEvent>,
+) -> bool {
+    loop {
+        let event = tokio::select! {
+            msg = messages.recv() => match msg {
+                Ok(m) => {
+                    let text = m.value.as_str().map(|s| s.into_owned()).unwrap_or_default();
+                    CacheEvent::Invalidate(Invalidation::parse(&text).unwrap_or_else(|| {
+                        tracing::warn!(message = %text, "unknown invalidation; dropping everything");
+                        Invalidation::All
+                    }))
+                }
+                // Too slow to keep up: whatever was skipped, everything may be stale.
+                Err(broadcast::error::RecvError::Lagged(_)) => CacheEvent::Invalidate(Invalidation::All),
+                Err(broadcast::error::RecvError::Closed) => return true,
+            },
+            _ = &mut task => return true,
+            () = tx.closed() => return false,
+        };
+        if tx.send(event).await.is_err() {
+            return false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_logs() {
+        assert_eq!(
+            redacted("redis://:hunter2@10.0.0.5:6379/0"),
+            "redis://***@10.0.0.5:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}
