@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use proisp_shared::store::CacheConfig as CacheConfigRedis;
+use proisp_shared::store::{CacheConfig as CacheConfigRedis, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of proisp-radiusd.
@@ -18,8 +18,9 @@ pub(crate) struct Config {
     /// Sockets and ports.
     #[serde(default)]
     pub(crate) listen: ListenConfig,
-    /// PostgreSQL, the source of truth.
-    pub(crate) database: DatabaseConfig,
+    /// PostgreSQL, the source of truth (`url`, `pool_size`, `connect_timeout`,
+    /// `statement_timeout`).
+    pub(crate) database: StoreConfig,
     /// Redis, the shared credential cache and invalidation channel (URL, key prefix,
     /// TTLs, command timeout); auth runs from PostgreSQL alone without it.
     #[serde(default)]
@@ -52,17 +53,6 @@ pub(crate) struct ListenConfig {
     /// Prometheus metrics (`/metrics`) and `/health`, over HTTP.
     #[serde(default = "default_metrics")]
     pub(crate) metrics: SocketAddr,
-}
-
-/// PostgreSQL.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DatabaseConfig {
-    /// Connection URL, e.g. `postgres://proisp@127.0.0.1/proisp`.
-    pub(crate) url: String,
-    /// Connections in the pool.
-    #[serde(default = "default_pool_size")]
-    pub(crate) pool_size: usize,
 }
 
 /// The in-process subscriber cache (the first level, before Redis and PostgreSQL).
@@ -130,9 +120,6 @@ fn default_auth() -> SocketAddr {
 }
 fn default_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9812))
-}
-fn default_pool_size() -> usize {
-    16
 }
 fn default_capacity() -> usize {
     1_000_000

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use proisp_shared::store::{Cache, Keyring, RedisCache, Store, StoreConfig};
+use proisp_shared::store::{Cache, Keyring, RedisCache, Store};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -79,11 +79,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Keyring::from_file(&config.key_file)
             .with_context(|| format!("key_file {}", config.key_file.display()))?,
     );
-    let store_config = StoreConfig {
-        pool_size: config.database.pool_size,
-        ..StoreConfig::new(config.database.url.clone())
-    };
-    let store = Store::connect(&store_config, keys.clone())
+    let store = Store::connect(&config.database, keys.clone())
         .await
         .context("connecting to PostgreSQL")?;
     let found = store

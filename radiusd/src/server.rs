@@ -79,25 +79,23 @@ pub(crate) async fn serve(
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Key, Option<Bytes>)>();
     let mut dedup = Dedup::new(shared.config.auth.duplicate_window, DEDUP_CAPACITY);
-    let mut buf = BytesMut::with_capacity(64 * MAX_PACKET_LEN);
+    // One buffer per socket; each datagram is copied out at its own size (a request is
+    // ~150 octets), which is cheaper than carving packets out of a large shared buffer.
+    let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
     loop {
-        if buf.capacity() - buf.len() < MAX_PACKET_LEN {
-            buf.reserve(64 * MAX_PACKET_LEN);
-        }
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
             Some((key, reply)) = done_rx.recv() => dedup.complete(key, reply),
-            received = socket.recv_buf_from(&mut buf) => {
-                let (_, src) = match received {
+            received = socket.recv_from(&mut buf) => {
+                let (len, src) = match received {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::warn!(error = %e, "receive failed");
-                        buf.clear();
                         continue;
                     }
                 };
-                let datagram = buf.split().freeze();
+                let datagram = Bytes::copy_from_slice(&buf[..len]);
                 let arrival = Instant::now();
                 let Some(key) = admit(&shared, &datagram, src) else { continue };
                 match dedup.check(key.1, arrival) {
