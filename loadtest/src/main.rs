@@ -1,2 +1,258 @@
-//! proisp-loadtest: placeholder until the load generator lands.
-fn main() {}
+//! proisp-loadtest: the RADIUS load generator behind every ProISP speed claim, and the
+//! null server that calibrates it. See `proisp-loadtest --help` and bench/README.md.
+#![forbid(unsafe_code)]
+
+mod acct;
+mod auth;
+mod cli;
+mod engine;
+mod gso;
+mod null_server;
+mod report;
+mod schedule;
+mod stats;
+mod subscribers;
+mod table;
+mod workload;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use proisp_shared::radius::secret::Secret;
+
+use crate::acct::{AcctWorkload, Phase};
+use crate::auth::AuthWorkload;
+use crate::cli::{Cli, Command, LoadArgs, UserArgs};
+use crate::engine::{Load, RunConfig};
+use crate::report::Report;
+use crate::subscribers::Subscribers;
+use crate::table::IDS;
+
+/// Exit status of a run that completed but saw bad replies or unexpected answers.
+const EXIT_BAD_REPLIES: u8 = 3;
+
+/// The closed loop's concurrency when neither --rate nor --concurrency is given.
+const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Requests in flight per socket the defaults aim for: well below 256, so identifiers
+/// freed by timeouts rest before reuse.
+const PER_SOCKET: usize = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Auth(args) => auth_command(args),
+        Command::Acct(args) => acct_command(args),
+        Command::NullServer(args) => null_server_command(args).map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_BAD_REPLIES),
+        Err(e) => {
+            eprintln!("proisp-loadtest: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Stops with clap's usage-error format and exit status 2.
+fn usage_error(message: String) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ValueValidation, message)
+        .exit()
+}
+
+fn subscribers(args: &UserArgs) -> anyhow::Result<Subscribers> {
+    match &args.users_file {
+        Some(path) => Subscribers::from_file(path),
+        None => Ok(Subscribers::Pattern {
+            first: args.first_user,
+            count: args.users,
+        }),
+    }
+}
+
+/// Turns the load options into a run configuration, applying the documented defaults.
+fn run_config(load: &LoadArgs, server: SocketAddr, default_duration: Duration) -> RunConfig {
+    if load.no_gso {
+        gso::disable();
+    }
+    let model = match (load.rate, load.concurrency) {
+        (Some(rate), _) => Load::Open { rate },
+        (None, Some(c)) => Load::Closed {
+            concurrency: c as usize,
+        },
+        (None, None) => Load::Closed {
+            concurrency: DEFAULT_CONCURRENCY,
+        },
+    };
+    let duration = match (load.duration, model, load.requests) {
+        (Some(d), _, _) => d,
+        // Long enough for the requests at the rate, with half a slot to spare.
+        (None, Load::Open { rate }, Some(n)) => Duration::from_secs_f64((n as f64 + 0.5) / rate),
+        (None, _, _) => default_duration,
+    };
+    let sockets = match (load.sockets, model) {
+        (Some(s), _) => s as usize,
+        (None, Load::Closed { concurrency }) => concurrency
+            .div_ceil(PER_SOCKET)
+            .clamp(concurrency.min(4), 1024),
+        (None, Load::Open { rate }) => {
+            let in_flight = rate * load.timeout.as_secs_f64() * f64::from(load.retries + 1);
+            ((in_flight / (IDS as f64 * 0.8)).ceil() as usize).clamp(4, 64)
+        }
+    };
+    if let Load::Closed { concurrency } = model
+        && concurrency > sockets * (IDS - 1)
+    {
+        usage_error(format!(
+            "--concurrency {concurrency} needs at least {} sockets (255 requests in flight \
+             per socket); raise --sockets",
+            concurrency.div_ceil(IDS - 1)
+        ));
+    }
+    RunConfig {
+        server,
+        load: model,
+        duration,
+        requests: load.requests,
+        timeout: load.timeout,
+        retries: load.retries,
+        sockets,
+        progress: !load.quiet && duration >= Duration::from_secs(3),
+    }
+}
+
+fn print(report: &Report, json: bool) -> anyhow::Result<bool> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!("{}", report.table());
+    }
+    Ok(report.all_ok())
+}
+
+fn auth_command(args: cli::AuthArgs) -> anyhow::Result<bool> {
+    let server = args
+        .target
+        .server
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1812)));
+    let cfg = run_config(&args.load, server, Duration::from_secs(10));
+    let workload = AuthWorkload {
+        secret: Secret::new(args.target.secret.as_bytes()),
+        method: args.method,
+        message_authenticator: !args.no_message_authenticator,
+        require_reply_message_authenticator: args.require_message_authenticator,
+        subscribers: subscribers(&args.users)?,
+        wrong_password_percent: args.wrong_password_percent,
+        nas_ip: args.target.nas_ip,
+    };
+    check_first_request(&workload)?;
+    let outcome = engine::run(&cfg, &workload)?;
+    let report = Report::new(
+        "auth",
+        workload::Workload::describe(&workload),
+        &cfg,
+        &outcome,
+    );
+    print(&report, args.load.json)
+}
+
+fn acct_command(args: cli::AcctArgs) -> anyhow::Result<bool> {
+    let server = args
+        .target
+        .server
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1813)));
+    let subscribers = subscribers(&args.users)?;
+    let mut workload = AcctWorkload {
+        secret: Secret::new(args.target.secret.as_bytes()),
+        subscribers,
+        interims: args.interims,
+        interim_interval: args.interim_interval,
+        octets_per_interim: args.octets_per_interim,
+        nas_ip: args.target.nas_ip,
+        run_id: rand::random(),
+        phase: Phase::Sessions,
+    };
+    if !args.storm {
+        let cfg = run_config(&args.load, server, Duration::from_secs(10));
+        check_first_request(&workload)?;
+        let outcome = engine::run(&cfg, &workload)?;
+        let report = Report::new(
+            "acct",
+            workload::Workload::describe(&workload),
+            &cfg,
+            &outcome,
+        );
+        return print(&report, args.load.json);
+    }
+
+    // The storm: the reboot's Accounting-On first, answered (or timed out) before the
+    // Starts, as a NAS sends it.
+    workload.phase = Phase::AccountingOn;
+    let on_cfg = RunConfig {
+        server,
+        load: Load::Closed { concurrency: 1 },
+        duration: args.load.timeout * (args.load.retries + 1),
+        requests: Some(1),
+        timeout: args.load.timeout,
+        retries: args.load.retries,
+        sockets: 1,
+        progress: false,
+    };
+    let on = engine::run(&on_cfg, &workload)?;
+    let on_report = Report::new(
+        "acct",
+        workload::Workload::describe(&workload),
+        &on_cfg,
+        &on,
+    );
+
+    workload.phase = Phase::StormStarts;
+    let mut load = args.load;
+    // Every Start once; a storm ends when they are all answered, so its duration is only
+    // a cap.
+    load.requests = Some(load.requests.map_or(workload.subscribers.len(), |n| {
+        n.min(workload.subscribers.len())
+    }));
+    let cfg = run_config(&load, server, Duration::from_secs(600));
+    let outcome = engine::run(&cfg, &workload)?;
+    let mut report = Report::new(
+        "acct",
+        workload::Workload::describe(&workload),
+        &cfg,
+        &outcome,
+    );
+    report.accounting_on = Some(Box::new(on_report));
+    print(&report, load.json)
+}
+
+/// Builds request 0 once before the run, so a problem with the arguments (a password
+/// too long to hide, one MS-CHAPv2 cannot hash) is reported as such, not mid-run.
+fn check_first_request<W: workload::Workload>(workload: &W) -> anyhow::Result<()> {
+    let mut buf = bytes::BytesMut::new();
+    workload
+        .encode(0, 0, &mut buf)
+        .context("cannot build the first request")?;
+    Ok(())
+}
+
+fn null_server_command(args: cli::NullServerArgs) -> anyhow::Result<()> {
+    if args.no_gso {
+        gso::disable();
+    }
+    let threads = match args.threads {
+        Some(t) => t as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    null_server::NullServer {
+        listen: args.listen,
+        secret: Secret::new(args.secret.as_bytes()),
+        threads,
+        duration: args.duration,
+    }
+    .run()
+}

@@ -1,0 +1,124 @@
+# Shared by bench/compare.sh and bench/radclient-check.sh: installing FreeRADIUS and
+# running private instances of it. Sourced, not run.
+#
+# A private instance is FreeRADIUS 3.2 from Debian with its own configuration under a
+# directory of ours (bench/freeradius/radiusd.conf.in), loopback ports of its own, in the
+# foreground under our control: never the system service, which we only stop if the
+# package started it.
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$BENCH_DIR")"
+SYSTEM_RADDB=/etc/freeradius/3.0
+SECRET="${SECRET:-testing123}"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Installs the Debian packages the harness needs, if missing.
+install_packages() {
+  local missing=()
+  command -v freeradius >/dev/null 2>&1 || missing+=(freeradius)
+  command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
+  [ -e /usr/lib/freeradius/rlm_sql_postgresql.so ] || missing+=(freeradius-postgresql)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+  command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y "${missing[@]}" >/dev/null \
+      || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; } \
+      || die "cannot install ${missing[*]}"
+  fi
+  # The package may have started the system service on 1812/1813; it would steal
+  # nothing from our ports, but it would steal CPU from the measurement.
+  if pgrep -x freeradius >/dev/null 2>&1 && [ -e /run/freeradius/freeradius.pid ]; then
+    log "stopping the system FreeRADIUS service"
+    systemctl stop freeradius 2>/dev/null || service freeradius stop 2>/dev/null || true
+  fi
+}
+
+# Builds the load generator (release) and sets LOADTEST to it.
+build_loadtest() {
+  log "building proisp-loadtest (release)"
+  (cd "$REPO_DIR" && cargo build --release --locked -p proisp-loadtest >/dev/null 2>&1) \
+    || (cd "$REPO_DIR" && cargo build --release -p proisp-loadtest) \
+    || die "cannot build proisp-loadtest"
+  LOADTEST="$(cd "$REPO_DIR" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/release/proisp-loadtest"
+  [ -x "$LOADTEST" ] || die "no binary at $LOADTEST"
+}
+
+# Stops processes we started (by pid), waiting up to 5 s before SIGKILL.
+stop_pids() { # PID...
+  [ $# -gt 0 ] || return 0
+  kill "$@" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && return 0
+    sleep 0.05
+  done
+  kill -9 "$@" 2>/dev/null || true
+}
+
+# Writes a users file for the files module: user000001 / pw000001 … userN / pwN.
+write_users() { # FILE N
+  awk -v n="$2" 'BEGIN { for (i = 1; i <= n; i++) printf "user%06d Cleartext-Password := \"pw%06d\"\n", i, i }' >"$1"
+}
+
+# Starts a private FreeRADIUS; prints its pid. MODE is files or sql.
+start_freeradius() { # DIR MODE AUTH_PORT ACCT_PORT USERS THREADS CPUS
+  local dir=$1 mode=$2 auth=$3 acct=$4 users=$5 threads=$6 cpus=$7
+  rm -rf "$dir"
+  mkdir -p "$dir/raddb" "$dir/log" "$dir/run" "$dir/radacct"
+  ln -s "$SYSTEM_RADDB/dictionary" "$dir/raddb/dictionary"
+  ln -s "$SYSTEM_RADDB/mods-config" "$dir/raddb/mods-config"
+  local users_module=files acct_module=ok sql_module=""
+  if [ "$mode" = sql ]; then
+    users_module=sql
+    acct_module=sql
+    sql_module="$(sed -e "s|@PG_HOST@|$PG_HOST|" -e "s|@PG_PORT@|$PG_PORT|" \
+      -e "s|@PG_USER@|$PG_USER|" -e "s|@PG_DB@|$PG_DB|" -e "s|@THREADS@|$threads|g" \
+      "$BENCH_DIR/freeradius/sql.conf.in")"
+    : >"$dir/users"
+  else
+    write_users "$dir/users" "$users"
+  fi
+  # The SQL block spans lines, so it goes in with awk rather than sed.
+  sed -e "s|@DIR@|$dir|g" -e "s|@SECRET@|$SECRET|" -e "s|@THREADS@|$threads|g" \
+    -e "s|@AUTH_PORT@|$auth|" -e "s|@ACCT_PORT@|$acct|" \
+    -e "s|@USERS_MODULE@|$users_module|" -e "s|@ACCT_MODULE@|$acct_module|" \
+    "$BENCH_DIR/freeradius/radiusd.conf.in" \
+    | awk -v block="$sql_module" '{ if ($0 == "@SQL_MODULE@") print block; else print }' \
+      >"$dir/raddb/radiusd.conf"
+  freeradius -C -d "$dir/raddb" >"$dir/log/check.log" 2>&1 \
+    || { cat "$dir/log/check.log" "$dir/log/radius.log" >&2 2>/dev/null; die "FreeRADIUS ($mode) configuration does not load"; }
+  taskset -c "$cpus" freeradius -f -d "$dir/raddb" >"$dir/log/stdout.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 200); do
+    grep -q "Ready to process requests" "$dir/log/radius.log" 2>/dev/null && { echo "$pid"; return; }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$dir/log/radius.log" >&2 2>/dev/null
+  die "FreeRADIUS ($mode) did not start"
+}
+
+# Creates the rlm_sql database: FreeRADIUS's own PostgreSQL schema, N users in radcheck.
+setup_postgres() { # N
+  local n=$1
+  export PGHOST="$PG_HOST" PGPORT="$PG_PORT" PGUSER="$PG_USER"
+  psql -d postgres -qc 'select 1' >/dev/null 2>&1 \
+    || die "PostgreSQL is not reachable at $PG_HOST:$PG_PORT as $PG_USER (trust auth expected)"
+  log "creating database $PG_DB with $n subscribers"
+  dropdb --if-exists "$PG_DB" >/dev/null 2>&1
+  createdb "$PG_DB"
+  psql -d "$PG_DB" -q -v ON_ERROR_STOP=1 -f "$SYSTEM_RADDB/mods-config/sql/main/postgresql/schema.sql" >/dev/null
+  psql -d "$PG_DB" -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO radcheck (username, attribute, op, value)
+  SELECT format('user%s', lpad(i::text, 6, '0')), 'Cleartext-Password', ':=',
+         format('pw%s', lpad(i::text, 6, '0'))
+  FROM generate_series(1, $n) AS i;
+ANALYZE;
+SQL
+}

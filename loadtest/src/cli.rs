@@ -1,0 +1,288 @@
+//! The command line.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::Method;
+
+/// RADIUS load generator for ProISP benchmarks: Access-Requests and Accounting-Requests,
+/// open loop (fixed rate, latency from the scheduled send time) or closed loop (fixed
+/// concurrency), every reply verified.
+///
+/// Exit status: 0 when the run completed and every reply verified and was as expected;
+/// 1 on an error that stopped the run; 2 for bad arguments; 3 when the run completed but
+/// saw bad replies (failed verification) or unexpected answers (an accept for a wrong
+/// password, a reject for a right one). Timeouts alone do not fail a run: they are a
+/// measurement, reported with the rest.
+#[derive(Debug, Parser)]
+#[command(name = "proisp-loadtest", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Access-Requests (PAP, CHAP or MS-CHAPv2) as a MikroTik PPPoE server sends them.
+    Auth(AuthArgs),
+    /// Accounting sessions (Start, Interim-Updates, Stop) or a NAS-reboot storm.
+    Acct(AcctArgs),
+    /// A responder that accepts everything with a signed reply and no lookup, to
+    /// calibrate the generator and show this machine's ceiling.
+    NullServer(NullServerArgs),
+}
+
+/// The server and how to reach it.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// The RADIUS server, `address:port`.
+    #[arg(long, short = 's')]
+    pub(crate) server: Option<SocketAddr>,
+    /// The shared secret.
+    #[arg(long, default_value = "testing123", value_parser = non_empty)]
+    pub(crate) secret: String,
+    /// NAS-IP-Address of the simulated NAS.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) nas_ip: Ipv4Addr,
+}
+
+/// Who logs in.
+#[derive(Debug, Args)]
+pub(crate) struct UserArgs {
+    /// Subscribers `user%06d` / `pw%06d` numbered from --first-user (the data layer's seed
+    /// command creates these).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) users: u64,
+    /// Number of the first subscriber.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) first_user: u64,
+    /// Read `name password` pairs (one per line) from this file instead.
+    #[arg(long, conflicts_with_all = ["users", "first_user"])]
+    pub(crate) users_file: Option<PathBuf>,
+}
+
+/// How the load is offered and when the run ends.
+#[derive(Debug, Args)]
+pub(crate) struct LoadArgs {
+    /// Open loop: send this many requests per second on a fixed schedule, whatever the
+    /// server does; latency counts from each request's scheduled time.
+    #[arg(long, short = 'r', conflicts_with = "concurrency", value_parser = rate)]
+    pub(crate) rate: Option<f64>,
+    /// Closed loop: keep this many requests in flight, each reply releasing the next
+    /// (for maximum throughput; latency counts from the actual send). The default when
+    /// neither --rate nor --concurrency is given is a closed loop of 64.
+    #[arg(long, short = 'c', value_parser = clap::value_parser!(u32).range(1..=65_280))]
+    pub(crate) concurrency: Option<u32>,
+    /// How long to send: `10s`, `500ms`, `2m`, or plain seconds. Default 10 s; in an open
+    /// loop with --requests, as long as the requests take at --rate.
+    #[arg(long, short = 'd', value_parser = duration)]
+    pub(crate) duration: Option<Duration>,
+    /// Stop after this many requests (the run also ends when --duration is up).
+    #[arg(long, short = 'n', value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) requests: Option<u64>,
+    /// How long a request waits for its reply before it counts as timed out.
+    #[arg(long, default_value = "2s", value_parser = timeout)]
+    pub(crate) timeout: Duration,
+    /// Retransmit an unanswered request this many times (same Identifier and octets, as
+    /// a NAS does) before it counts as timed out. Off by default: a load test reports
+    /// timeouts rather than hiding them behind retries.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub(crate) retries: u32,
+    /// Source UDP sockets (each has 256 Identifiers). Default: enough for the
+    /// concurrency, or for the rate over the timeout, at least 4 and at most 64.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) sockets: Option<u32>,
+    /// Send datagrams one system call each instead of in UDP GSO batches (the server
+    /// receives separate datagrams either way; GSO only saves the generator's CPU).
+    #[arg(long)]
+    pub(crate) no_gso: bool,
+    /// Print the result as JSON on stdout instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress line on stderr.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
+}
+
+/// `proisp-loadtest auth`.
+#[derive(Debug, Args)]
+pub(crate) struct AuthArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    #[command(flatten)]
+    pub(crate) users: UserArgs,
+    #[command(flatten)]
+    pub(crate) load: LoadArgs,
+    /// How the password travels.
+    #[arg(long, short = 'm', value_enum, default_value_t = Method::Pap)]
+    pub(crate) method: Method,
+    /// Send no Message-Authenticator (old NAS firmware). On by default, first in the
+    /// packet, as BlastRADIUS (CVE-2024-3596) mitigations require.
+    #[arg(long)]
+    pub(crate) no_message_authenticator: bool,
+    /// Count replies without a Message-Authenticator as bad (FreeRADIUS before 3.2.5
+    /// does not send one).
+    #[arg(long)]
+    pub(crate) require_message_authenticator: bool,
+    /// Percentage of requests (spread evenly) that carry a wrong password and must be
+    /// rejected.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) wrong_password_percent: u8,
+}
+
+/// `proisp-loadtest acct`.
+#[derive(Debug, Args)]
+pub(crate) struct AcctArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    #[command(flatten)]
+    pub(crate) users: UserArgs,
+    #[command(flatten)]
+    pub(crate) load: LoadArgs,
+    /// Interim-Updates per session between Start and Stop.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub(crate) interims: u64,
+    /// Simulated seconds between Interim-Updates (Acct-Session-Time grows by this).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) interim_interval: u32,
+    /// Download octets per Interim-Update (upload: an eighth). The default passes 4 GiB by
+    /// the third update, so Gigawords are exercised.
+    #[arg(long, default_value_t = 1536 << 20)]
+    pub(crate) octets_per_interim: u64,
+    /// A NAS reboot: one Accounting-On, then every subscriber's Start at once (with the
+    /// closed loop's concurrency or the open loop's rate); ends when all are answered.
+    #[arg(long)]
+    pub(crate) storm: bool,
+}
+
+/// `proisp-loadtest null-server`.
+#[derive(Debug, Args)]
+pub(crate) struct NullServerArgs {
+    /// Address to answer on; repeat for several (say, 1812 and 1813).
+    #[arg(long, short = 'l', default_value = "127.0.0.1:1812")]
+    pub(crate) listen: Vec<SocketAddr>,
+    /// The shared secret replies are signed with.
+    #[arg(long, default_value = "testing123", value_parser = non_empty)]
+    pub(crate) secret: String,
+    /// Sockets (SO_REUSEPORT) and threads per address. Default: one per CPU.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) threads: Option<u32>,
+    /// Stop after this long (default: run until killed).
+    #[arg(long, short = 'd', value_parser = duration)]
+    pub(crate) duration: Option<Duration>,
+    /// Send replies one system call each instead of in UDP GSO batches per client.
+    #[arg(long)]
+    pub(crate) no_gso: bool,
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("the shared secret must not be empty".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of requests per second"))?;
+    if !(r.is_finite() && r > 0.0 && r <= 10_000_000.0) {
+        return Err("the rate must be above 0 and at most 10,000,000 requests per second".into());
+    }
+    Ok(r)
+}
+
+fn timeout(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(60) {
+        return Err("the timeout must be between 1ms and 60s".into());
+    }
+    Ok(d)
+}
+
+/// Parses `10`, `10s`, `1.5s`, `500ms`, `250us`, `2m` or `1h`.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 10s, 500ms or 2m)"))?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{s}` (use us, ms, s, m or h)"
+            ));
+        }
+    };
+    let secs = value * scale;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0 * 7.0) {
+        return Err(format!("`{s}` must be above zero and at most a week"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(duration("0s").is_err());
+        assert!(duration("ten").is_err());
+        assert!(duration("5 fortnights").is_err());
+        assert!(duration("-1s").is_err());
+        assert!(timeout("0.5ms").is_err());
+        assert!(timeout("2m").is_err());
+    }
+
+    #[test]
+    fn rates_must_be_positive_and_sane() {
+        assert_eq!(rate("1500"), Ok(1500.0));
+        assert_eq!(rate("0.5"), Ok(0.5));
+        for bad in ["0", "-5", "inf", "NaN", "1e9", "fast"] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rate_and_concurrency_exclude_each_other() {
+        let err = Cli::try_parse_from([
+            "proisp-loadtest",
+            "auth",
+            "--rate",
+            "100",
+            "--concurrency",
+            "5",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let ok = Cli::try_parse_from(["proisp-loadtest", "auth", "-m", "chap", "-r", "10"]);
+        assert!(ok.is_ok());
+    }
+}

@@ -1,0 +1,166 @@
+//! A private FreeRADIUS 3.2 for the tests: its own configuration under a temporary
+//! directory (from bench/freeradius/radiusd.conf.in, the template the benchmark uses),
+//! loopback ports of its own, in the foreground, killed when dropped. Never the system
+//! service.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::free_port;
+
+/// The configuration template shared with bench/compare.sh.
+const TEMPLATE: &str = include_str!("../../../bench/freeradius/radiusd.conf.in");
+
+/// Where Debian's freeradius-config package keeps dictionaries and module configuration.
+const SYSTEM_RADDB: &str = "/etc/freeradius/3.0";
+
+/// The shared secret of the tests' client definition.
+pub(crate) const SECRET: &str = "testing123";
+
+/// A running private FreeRADIUS.
+#[derive(Debug)]
+pub(crate) struct FreeRadius {
+    child: Child,
+    dir: PathBuf,
+    /// Its authentication port.
+    pub(crate) auth: SocketAddr,
+    /// Its accounting port.
+    pub(crate) acct: SocketAddr,
+}
+
+fn binary() -> PathBuf {
+    for candidate in ["/usr/sbin/freeradius", "/usr/sbin/radiusd"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!(
+        "FreeRADIUS is not installed. These tests run proisp-loadtest against a real \
+         FreeRADIUS 3.2; `.ci/run` installs it (apt-get install freeradius freeradius-utils). \
+         On a workstation: sudo apt-get install freeradius freeradius-utils"
+    );
+}
+
+impl FreeRadius {
+    /// Starts one with subscribers `user000001`…`user{users}` (passwords `pw…`), files
+    /// module, reject_delay 0.
+    pub(crate) fn start(users: u64) -> FreeRadius {
+        let bin = binary();
+        assert!(
+            Path::new(SYSTEM_RADDB).join("dictionary").exists(),
+            "{SYSTEM_RADDB} is missing: install freeradius-config (with freeradius)"
+        );
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "proisp-loadtest-freeradius-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["raddb", "log", "run", "radacct"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("cannot create the FreeRADIUS dir");
+        }
+        for link in ["dictionary", "mods-config"] {
+            std::os::unix::fs::symlink(
+                Path::new(SYSTEM_RADDB).join(link),
+                dir.join("raddb").join(link),
+            )
+            .expect("cannot link the system dictionaries");
+        }
+        let mut users_file = String::new();
+        for n in 1..=users {
+            let _ = writeln!(users_file, "user{n:06} Cleartext-Password := \"pw{n:06}\"");
+        }
+        std::fs::write(dir.join("users"), users_file).expect("cannot write the users file");
+
+        // A port picked free may be taken before FreeRADIUS binds it; try again then.
+        for _ in 0..5 {
+            let (auth, acct) = (free_port(), free_port());
+            let config = TEMPLATE
+                .replace("@DIR@", &dir.display().to_string())
+                .replace("@SECRET@", SECRET)
+                .replace("@THREADS@", "4")
+                .replace("@AUTH_PORT@", &auth.to_string())
+                .replace("@ACCT_PORT@", &acct.to_string())
+                .replace("@SQL_MODULE@", "")
+                .replace("@USERS_MODULE@", "files")
+                .replace("@ACCT_MODULE@", "ok");
+            std::fs::write(dir.join("raddb/radiusd.conf"), config)
+                .expect("cannot write radiusd.conf");
+            let log = dir.join("log/radius.log");
+            let _ = std::fs::remove_file(&log);
+            let child = Command::new(&bin)
+                .args(["-f", "-d"])
+                .arg(dir.join("raddb"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start freeradius");
+            let mut server = FreeRadius {
+                child,
+                dir: dir.clone(),
+                auth: SocketAddr::from(([127, 0, 0, 1], auth)),
+                acct: SocketAddr::from(([127, 0, 0, 1], acct)),
+            };
+            if server.wait_ready(&log) {
+                return server;
+            }
+        }
+        panic!(
+            "FreeRADIUS did not start; see the logs under {}",
+            dir.display()
+        );
+    }
+
+    /// Waits for "Ready to process requests"; false if FreeRADIUS exited (a port clash).
+    fn wait_ready(&mut self, log: &Path) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains("Ready to process requests") {
+                return true;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                eprintln!("freeradius exited with {status}:\n{text}");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "FreeRADIUS not ready after 20 s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+
+    /// `--server` and `--secret` arguments for the auth port.
+    pub(crate) fn auth_args(&self) -> Vec<String> {
+        vec![
+            "--server".into(),
+            self.auth.to_string(),
+            "--secret".into(),
+            SECRET.into(),
+        ]
+    }
+
+    /// `--server` and `--secret` arguments for the accounting port.
+    pub(crate) fn acct_args(&self) -> Vec<String> {
+        vec![
+            "--server".into(),
+            self.acct.to_string(),
+            "--secret".into(),
+            SECRET.into(),
+        ]
+    }
+}
+
+impl Drop for FreeRadius {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
