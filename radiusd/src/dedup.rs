@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+/// Expired entries removed per arriving request, at most.
+const EXPIRE_BATCH: usize = 16;
+
 /// What identifies a request (RFC 5080 §2.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
@@ -66,8 +69,15 @@ impl Dedup {
         }
     }
 
+    /// Forgets expired requests, at most [`EXPIRE_BATCH`] per call: after an idle spell
+    /// a whole window's worth (hundreds of thousands) expires at once, and removing them
+    /// in one go would stall the socket for tens of milliseconds. A few per arriving
+    /// request still outpace the one each request adds.
     fn expire(&mut self, now: Instant) {
-        while let Some(&(at, key)) = self.order.front() {
+        for _ in 0..EXPIRE_BATCH {
+            let Some(&(at, key)) = self.order.front() else {
+                break;
+            };
             let full = self.entries.len() > self.capacity;
             if !full && now.duration_since(at) < self.window {
                 break;
