@@ -204,7 +204,9 @@ async fn handle(
             tokio::time::sleep(delay).await;
         }
     }
-    let reply = out.freeze();
+    // The duplicate cache keeps this for seconds: an exact-size copy, not the 512-octet
+    // working buffer (hundreds of thousands of those churn the allocator into stalls).
+    let reply = Bytes::copy_from_slice(&out);
     if let Err(e) = socket.send_to(&reply, src).await {
         tracing::debug!(error = %e, %src, "send failed");
         return None;
