@@ -47,7 +47,7 @@ start_postgres() {
   fi
   [ "$(id -u)" = 0 ] && chown postgres "$var/run"
   say "starting PostgreSQL on 127.0.0.1:$pg_port"
-  pg_as "$bin/pg_ctl" -D "$var/pg" -l "$var/pg.log" -w \
+  pg_as "$bin/pg_ctl" -D "$var/pg" -l "$var/run/postgresql.log" -w \
     -o "-p $pg_port -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
   pg_as "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U proisp -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname = 'proisp'" | grep -q 1 ||
@@ -56,7 +56,10 @@ start_postgres() {
 
 stop_postgres() {
   local bin; bin=$(pg_bin) || return 0
-  [ -s "$var/pg/postmaster.pid" ] && pg_as "$bin/pg_ctl" -D "$var/pg" -m fast stop >/dev/null 2>&1 || true
+  if [ -s "$var/pg/postmaster.pid" ]; then
+    say "stopping PostgreSQL"
+    pg_as "$bin/pg_ctl" -D "$var/pg" -m fast stop >/dev/null 2>&1 || true
+  fi
 }
 
 start_redis() {
@@ -67,14 +70,21 @@ start_redis() {
 }
 
 stop_redis() {
+  say "stopping Redis"
   redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
 }
 
 radiusd_pid=""
 cleanup() {
-  trap - EXIT INT TERM
+  # Stop everything even if one step fails, and let a second Ctrl-C not cut it short.
+  trap '' INT TERM
+  trap - EXIT
+  set +e
   say "stopping"
-  [ -n "$radiusd_pid" ] && kill -TERM "$radiusd_pid" 2>/dev/null && wait "$radiusd_pid" 2>/dev/null
+  if [ -n "$radiusd_pid" ]; then
+    kill -TERM "$radiusd_pid" 2>/dev/null
+    wait "$radiusd_pid" 2>/dev/null
+  fi
   stop_redis
   stop_postgres
 }
