@@ -10,6 +10,24 @@ use proisp_shared::store::{Store, StoreConfig};
 
 use crate::harness::{Options, Radiusd, exchange, pap, pap_packet, seed};
 
+/// Subscriber `i` gets an Accept for the right password and a Reject for a wrong one.
+fn accepts_right_and_rejects_wrong(radiusd: &Radiusd, i: u32) {
+    let user = format!("user{i:06}");
+    let ok = pap(radiusd.auth, &user, &format!("pw{i:06}"));
+    assert_eq!(
+        ok.code,
+        "Access-Accept",
+        "{user}: {}\n{}",
+        ok.output,
+        radiusd.log()
+    );
+    assert_eq!(
+        pap(radiusd.auth, &user, "wrong").code,
+        "Access-Reject",
+        "{user}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_stopped_auth_continues_from_postgres() {
     let env = TestEnv::start().await;
@@ -28,20 +46,7 @@ async fn with_redis_stopped_auth_continues_from_postgres() {
     );
     redis.stop().await;
     for i in 1..=20 {
-        let user = format!("user{i:06}");
-        let ok = pap(radiusd.auth, &user, &format!("pw{i:06}"));
-        assert_eq!(
-            ok.code,
-            "Access-Accept",
-            "{user}: {}\n{}",
-            ok.output,
-            radiusd.log()
-        );
-        assert_eq!(
-            pap(radiusd.auth, &user, "wrong").code,
-            "Access-Reject",
-            "{user}"
-        );
+        accepts_right_and_rejects_wrong(&radiusd, i);
     }
     redis.restart().await.unwrap();
     assert_eq!(
@@ -86,16 +91,7 @@ async fn with_postgres_stopped_cached_subscribers_keep_authenticating() {
     }
     pg.stop().await;
     for i in 1..=2 {
-        let user = format!("user{i:06}");
-        let ok = pap(radiusd.auth, &user, &format!("pw{i:06}"));
-        assert_eq!(
-            ok.code,
-            "Access-Accept",
-            "{user}: {}\n{}",
-            ok.output,
-            radiusd.log()
-        );
-        assert_eq!(pap(radiusd.auth, &user, "wrong").code, "Access-Reject");
+        accepts_right_and_rejects_wrong(&radiusd, i);
     }
     // Neither cache knows user 3 and the database is down: no answer, never an Accept.
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
