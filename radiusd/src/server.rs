@@ -7,6 +7,7 @@
 //! and hands the request to a task of its own: one busy NAS sending from one port lands
 //! on one socket, and its crypto and lookups must still spread over every core.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,6 +160,23 @@ fn admit(shared: &Shared, datagram: &[u8], src: SocketAddr) -> Option<(Arc<NasEn
     Some((nas, key))
 }
 
+thread_local! {
+    /// Each worker thread's encoding buffer, reused for every reply it builds.
+    static REPLY_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(MAX_PACKET_LEN));
+}
+
+/// Encodes a reply in this thread's reusable buffer and returns an exact-size copy: one
+/// small allocation per reply, and the duplicate cache, which keeps replies for seconds,
+/// holds no oversized buffers (hundreds of thousands of those churned the allocator into
+/// stalls of hundreds of milliseconds).
+fn encode<T, E>(build: impl FnOnce(&mut BytesMut) -> Result<T, E>) -> Result<(T, Bytes), E> {
+    REPLY_BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        let value = build(buf)?;
+        Ok((value, Bytes::copy_from_slice(buf)))
+    })
+}
+
 /// Evaluates one request and sends the reply; returns it for the duplicate cache, or
 /// `None` when the request was dropped.
 async fn handle(
@@ -188,15 +206,18 @@ async fn handle(
             return None;
         }
     }
-    let mut out = BytesMut::with_capacity(512);
-    let verdict = if packet.code() == Code::StatusServer {
-        let mut enc = Encoder::reply(&mut out, &packet, Code::AccessAccept);
-        enc.message_authenticator();
-        enc.finish(&nas.nas.secret).ok()?;
+    let (verdict, reply) = if packet.code() == Code::StatusServer {
+        let ((), reply) = encode(|buf| {
+            let mut enc = Encoder::reply(buf, &packet, Code::AccessAccept);
+            enc.message_authenticator();
+            enc.finish(&nas.nas.secret).map(|_| ())
+        })
+        .ok()?;
         shared.metrics.status_server.increment(1);
-        None
+        (None, reply)
     } else {
-        Some(authenticate(shared, nas, &packet, &mut out).await?)
+        let (verdict, reply) = authenticate(shared, nas, &packet).await?;
+        (Some(verdict), reply)
     };
     if let Some(Verdict::Reject(_)) = verdict {
         let delay = shared.config.auth.reject_delay;
@@ -204,9 +225,6 @@ async fn handle(
             tokio::time::sleep(delay).await;
         }
     }
-    // The duplicate cache keeps this for seconds: an exact-size copy, not the 512-octet
-    // working buffer (hundreds of thousands of those churn the allocator into stalls).
-    let reply = Bytes::copy_from_slice(&out);
     if let Err(e) = socket.send_to(&reply, src).await {
         tracing::debug!(error = %e, %src, "send failed");
         return None;
@@ -224,8 +242,7 @@ async fn authenticate(
     shared: &Shared,
     nas: &NasEntry,
     packet: &Packet<'_>,
-    out: &mut BytesMut,
-) -> Option<Verdict> {
+) -> Option<(Verdict, Bytes)> {
     let Some(name) = packet.attr(attr::USER_NAME).and_then(|a| a.as_str()) else {
         shared.metrics.drop(Drop::BadRequest);
         return None;
@@ -252,7 +269,7 @@ async fn authenticate(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
     };
-    let verdict = match auth::respond(packet, &ctx, out) {
+    let (verdict, reply) = match encode(|buf| auth::respond(packet, &ctx, buf)) {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, user = name, "reply did not fit in a packet");
@@ -267,5 +284,5 @@ async fn authenticate(
             tracing::info!(user = name, nas = %nas.nas.name, reason = reason.label(), "Access-Reject");
         }
     }
-    Some(verdict)
+    Some((verdict, reply))
 }
