@@ -128,6 +128,9 @@ pub struct Subscriber {
     pub delegated_ipv6_prefix: Option<Ipv6Prefix>,
     /// Sessions allowed at once; 0 means no limit.
     pub simultaneous_use: u32,
+    /// The plan's quota is spent until then (the end of the billing period), seconds since
+    /// the epoch: logins get the plan's fair-usage speed meanwhile.
+    pub fup_until: Option<i64>,
     /// Incremented on every change, for the cache's stale-write check.
     pub version: i64,
 }

@@ -14,6 +14,7 @@
 //! | [`mschap`] | MS-CHAPv1 (RFC 2433), MS-CHAPv2 (RFC 2759) and MPPE keys (RFC 3079) |
 //! | [`dictionary`] | attribute numbers, names and value types |
 //! | [`acct`] | accounting helpers (64-bit octet counters) |
+//! | [`dynauth`] | CoA- and Disconnect-Requests and their ACK/NAK answers (RFC 5176) |
 //! | [`fuzz`] | the entry point of the fuzz target and its corpus replay |
 //!
 //! Nothing here performs I/O or reads the clock: callers pass bytes, secrets and buffers.
@@ -23,6 +24,7 @@ pub mod attr;
 pub mod authenticator;
 pub mod chap;
 pub mod dictionary;
+pub mod dynauth;
 pub mod encode;
 pub mod fuzz;
 pub mod header;

@@ -22,8 +22,8 @@
 //! below reads it without knowing the rest of the format:
 //!
 //! ```text
-//! format 1 (subscriber):
-//!   0   u8   format = 1
+//! format 2 (subscriber; format 1 was the same without flag bit 5):
+//!   0   u8   format = 2
 //!   1   i64  version           (subscribers.version)
 //!   9   i64  id
 //!  17   u8   status            0 active, 1 suspended, 2 disabled
@@ -35,6 +35,7 @@
 //!            bit 2  [4]  ipv4
 //!            bit 3  u8 + [16]  ipv6_prefix (length, address)
 //!            bit 4  u8 + [16]  delegated_ipv6_prefix
+//!            bit 5  i64  fup_until (epoch seconds)
 //!   ..  u16  n, then n octets: the password, AES-256-GCM (nonce || ciphertext || tag)
 //!            under the same key and associated data as subscribers.password_enc
 //!
@@ -226,7 +227,7 @@ pub trait Cache: Send + Sync + 'static {
 }
 
 /// Format octet of a subscriber entry.
-pub(crate) const FORMAT_SUBSCRIBER: u8 = 1;
+pub(crate) const FORMAT_SUBSCRIBER: u8 = 2;
 /// Format octet of a negative marker or tombstone.
 pub(crate) const FORMAT_NEGATIVE: u8 = 0;
 
@@ -235,6 +236,7 @@ const HAS_MAC: u8 = 1 << 1;
 const HAS_IPV4: u8 = 1 << 2;
 const HAS_IPV6: u8 = 1 << 3;
 const HAS_DELEGATED: u8 = 1 << 4;
+const HAS_FUP: u8 = 1 << 5;
 
 /// Encodes a subscriber entry; `password_enc` is the AES-GCM ciphertext.
 pub(crate) fn encode_subscriber(s: &Subscriber, password_enc: &[u8]) -> Vec<u8> {
@@ -255,6 +257,7 @@ pub(crate) fn encode_subscriber(s: &Subscriber, password_enc: &[u8]) -> Vec<u8> 
         (s.ipv4.is_some(), HAS_IPV4),
         (s.ipv6_prefix.is_some(), HAS_IPV6),
         (s.delegated_ipv6_prefix.is_some(), HAS_DELEGATED),
+        (s.fup_until.is_some(), HAS_FUP),
     ]
     .iter()
     .filter(|(set, _)| *set)
@@ -275,6 +278,9 @@ pub(crate) fn encode_subscriber(s: &Subscriber, password_enc: &[u8]) -> Vec<u8> 
     {
         out.push(p.len());
         out.extend_from_slice(&p.addr().octets());
+    }
+    if let Some(t) = s.fup_until {
+        out.extend_from_slice(&t.to_be_bytes());
     }
     // Passwords are at most 128 octets (RFC 2865 §5.2), far below u16::MAX.
     let len = u16::try_from(password_enc.len()).unwrap_or(u16::MAX);
@@ -367,6 +373,11 @@ pub(crate) fn decode(
     };
     let ipv6_prefix = prefix(HAS_IPV6)?;
     let delegated_ipv6_prefix = prefix(HAS_DELEGATED)?;
+    let fup_until = if flags & HAS_FUP != 0 {
+        Some(i64::from_be_bytes(r.take().ok_or_else(short)?))
+    } else {
+        None
+    };
     let len = u16::from_be_bytes(r.take().ok_or_else(short)?);
     let sealed = r.bytes(usize::from(len)).ok_or_else(short)?;
     if !r.0.is_empty() {
@@ -387,6 +398,7 @@ pub(crate) fn decode(
         ipv6_prefix,
         delegated_ipv6_prefix,
         simultaneous_use,
+        fup_until,
         version,
     }))
 }
@@ -412,6 +424,7 @@ mod tests {
             ipv6_prefix: Ipv6Prefix::new("2001:db8:1::".parse().unwrap(), 64),
             delegated_ipv6_prefix: Ipv6Prefix::new("2001:db8:2::".parse().unwrap(), 56),
             simultaneous_use: 2,
+            fup_until: Some(1_901_000_000),
             version: 77,
         }
     }

@@ -21,11 +21,18 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. A unit test checks this against the files in `sql/`.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_plans_subscribers_nas",
-    sql: include_str!("../../../sql/0001_plans_subscribers_nas.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_plans_subscribers_nas",
+        sql: include_str!("../../../sql/0001_plans_subscribers_nas.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_accounting",
+        sql: include_str!("../../../sql/0002_accounting.sql"),
+    },
+];
 
 /// The newest version.
 pub(crate) const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

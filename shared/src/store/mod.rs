@@ -29,6 +29,7 @@ mod nas;
 mod plan;
 mod redis;
 pub mod seed;
+mod session;
 mod subscriber;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -49,6 +50,7 @@ pub use nas::NewNas;
 pub use plan::NewPlan;
 pub use redis::RedisCache;
 pub use seed::{SeedOptions, SeedReport};
+pub use session::{AcctRecord, AcctStatus, OpenSession, Usage};
 pub use subscriber::{MAX_USERNAME_LEN, NewSubscriber};
 
 /// Errors of the data layer.

@@ -96,7 +96,7 @@ pub(crate) fn check_username(username: &str) -> Result<(), StoreError> {
 pub(crate) const COLUMNS: &str = "id, username, password_enc, status, plan_id, \
     extract(epoch FROM expires_at)::int8, mac::text, ipv4, ipv6_prefix::inet, \
     masklen(ipv6_prefix), delegated_ipv6_prefix::inet, masklen(delegated_ipv6_prefix), \
-    simultaneous_use, version";
+    simultaneous_use, version, extract(epoch FROM fup_until)::int8";
 
 /// The parameters shared by INSERT and UPDATE, $1..$14.
 const SETTABLE: &str = "username = $1, password_enc = $2, status = $3, plan_id = $4, \
@@ -255,6 +255,7 @@ impl Store {
             )?,
             simultaneous_use: uint("subscribers.simultaneous_use", row.get(12))?,
             version: row.get(13),
+            fup_until: row.get(14),
         })
     }
 

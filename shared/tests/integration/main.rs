@@ -1,6 +1,11 @@
 //! Integration tests of the shared crate: RFC vectors, property tests and the fuzz corpus;
-//! with feature `testing`, the store against real PostgreSQL and Redis.
+//! with feature `coa`, the CoA / Disconnect client against a fake NAS; with feature
+//! `testing`, the store against real PostgreSQL and Redis.
 
+#[cfg(feature = "testing")]
+mod accounting;
+#[cfg(feature = "coa")]
+mod coa;
 mod fuzz_corpus;
 mod properties;
 #[cfg(feature = "testing")]

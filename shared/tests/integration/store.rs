@@ -411,6 +411,7 @@ fn sample(version: i64) -> Subscriber {
         ipv6_prefix: None,
         delegated_ipv6_prefix: None,
         simultaneous_use: 1,
+        fup_until: None,
         version,
     }
 }
@@ -460,7 +461,7 @@ async fn cache_entries_are_versioned_and_hold_no_clear_text() {
     let key = format!("{}sub:u1", env.key_prefix);
     let value: Value = raw.get(&key).await.unwrap();
     let bytes = value.as_bytes().unwrap().to_vec();
-    assert_eq!(bytes[0], 1);
+    assert_eq!(bytes[0], 2, "format 2");
     assert_eq!(bytes[1..9], 8i64.to_be_bytes());
     assert!(!bytes.windows(11).any(|w| w == b"pw-in-cache"));
     let ttl: i64 = raw.pttl(&key).await.unwrap();
@@ -826,7 +827,7 @@ async fn postgres_outage_is_unavailable_and_the_pool_recovers() {
     let store = Store::connect(&cfg, Arc::new(Keyring::from_key(&[2; 32])))
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
     let plan_id = plan(&store).await;
     store
         .create_subscriber(&NewSubscriber::new("frank", "pw", plan_id))

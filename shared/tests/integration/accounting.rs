@@ -1,0 +1,332 @@
+//! Accounting in PostgreSQL (store::session and sql/0002): sessions, history, usage,
+//! idempotency, stale sessions, NAS reboots and quota crossings.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use proisp_shared::model::RateLimit;
+use proisp_shared::store::testing::TestEnv;
+use proisp_shared::store::{AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store, Usage};
+
+const GIB: u64 = 1 << 30;
+
+struct Fixture {
+    env: TestEnv,
+    store: Store,
+    nas_id: i64,
+}
+
+/// A NAS, a plan with a 10 GiB quota, and subscribers u1, u2.
+async fn fixture() -> Fixture {
+    let env = TestEnv::start().await;
+    let store = env.store().await;
+    let mut plan = NewPlan::new("fup-10g", 50_000, 10_000);
+    plan.quota_bytes = Some(10 * GIB);
+    plan.fup_rate = Some(RateLimit {
+        download_kbps: 1_000,
+        upload_kbps: 512,
+        ..RateLimit::default()
+    });
+    let plan_id = store.create_plan(&plan).await.unwrap().id;
+    for name in ["u1", "u2"] {
+        store
+            .create_subscriber(&NewSubscriber::new(name, "pw", plan_id))
+            .await
+            .unwrap();
+    }
+    let nas_id = store
+        .create_nas(&NewNas::new(
+            "bras",
+            "127.0.0.1".parse().unwrap(),
+            b"testing123",
+        ))
+        .await
+        .unwrap()
+        .id;
+    Fixture { env, store, nas_id }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn record(
+    f: &Fixture,
+    status: AcctStatus,
+    user: &str,
+    sid: &str,
+    up: u64,
+    down: u64,
+) -> AcctRecord {
+    AcctRecord {
+        status,
+        nas_id: f.nas_id,
+        acct_session_id: sid.into(),
+        username: user.into(),
+        upload_octets: up,
+        download_octets: down,
+        session_time_secs: if status == AcctStatus::Start { 0 } else { 600 },
+        received_at_ms: now_ms(),
+        delay_secs: 0,
+        framed_ip: Some("100.64.0.7".parse().unwrap()),
+        calling_station_id: Some("4C:5E:0C:12:34:56".into()),
+        nas_port_id: Some("vlan100".into()),
+        terminate_cause: (status == AcctStatus::Stop).then(|| "User-Request".into()),
+    }
+}
+
+async fn history(f: &Fixture, sid: &str) -> Vec<(i64, i64, String)> {
+    f.env
+        .sql()
+        .await
+        .query(
+            "SELECT upload_octets, download_octets, closed_by FROM session_history \
+             WHERE acct_session_id = $1 ORDER BY stopped_at",
+            &[&sid],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+fn total(u: Option<Usage>) -> (u64, u64) {
+    let u = u.unwrap();
+    (u.upload_octets, u.download_octets)
+}
+
+#[tokio::test]
+async fn start_interim_stop_with_gigawords_counts_exactly_once() {
+    let f = fixture().await;
+    let s = &f.store;
+    let start = record(&f, AcctStatus::Start, "u1", "a1", 0, 0);
+    let interim = record(&f, AcctStatus::InterimUpdate, "u1", "a1", GIB, 5 * GIB + 7);
+    let stop = record(&f, AcctStatus::Stop, "u1", "a1", 2 * GIB, 6 * GIB + 9);
+    s.apply_accounting(std::slice::from_ref(&start), 3)
+        .await
+        .unwrap();
+    assert_eq!(s.open_session_count("u1").await.unwrap(), 1);
+    let open = s.open_sessions("u1").await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].acct_session_id, "a1");
+    assert_eq!(open[0].framed_ip, Some("100.64.0.7".parse().unwrap()));
+
+    // The interim twice in one batch, and again later: counted once.
+    s.apply_accounting(&[interim.clone(), interim.clone()], 3)
+        .await
+        .unwrap();
+    s.apply_accounting(&[interim, start], 3).await.unwrap();
+    assert_eq!(
+        total(s.current_usage("u1").await.unwrap()),
+        (GIB, 5 * GIB + 7)
+    );
+    assert_eq!(
+        s.open_sessions("u1").await.unwrap()[0].download_octets,
+        5 * GIB + 7
+    );
+
+    s.apply_accounting(std::slice::from_ref(&stop), 3)
+        .await
+        .unwrap();
+    s.apply_accounting(std::slice::from_ref(&stop), 3)
+        .await
+        .unwrap();
+    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(
+        history(&f, "a1").await,
+        vec![(2 * GIB as i64, (6 * GIB + 9) as i64, "stop".to_owned())]
+    );
+    assert_eq!(
+        total(s.current_usage("u1").await.unwrap()),
+        (2 * GIB, 6 * GIB + 9)
+    );
+    // A late interim after the Stop neither re-opens the session nor counts again.
+    let late = record(&f, AcctStatus::InterimUpdate, "u1", "a1", GIB, 5 * GIB);
+    s.apply_accounting(&[late], 3).await.unwrap();
+    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(
+        total(s.current_usage("u1").await.unwrap()),
+        (2 * GIB, 6 * GIB + 9)
+    );
+}
+
+#[tokio::test]
+async fn usage_sums_sessions_and_the_crossing_is_reported_once() {
+    let f = fixture().await;
+    let s = &f.store;
+    let batch = [
+        record(&f, AcctStatus::Start, "u1", "x1", 0, 0),
+        record(&f, AcctStatus::Start, "u1", "x2", 0, 0),
+        record(&f, AcctStatus::InterimUpdate, "u1", "x1", GIB, 4 * GIB),
+        record(&f, AcctStatus::InterimUpdate, "u1", "x2", 0, 4 * GIB),
+    ];
+    assert!(s.apply_accounting(&batch, 3).await.unwrap().is_empty());
+    let crossing = record(&f, AcctStatus::InterimUpdate, "u1", "x2", 0, 5 * GIB);
+    assert_eq!(
+        s.apply_accounting(&[crossing], 3).await.unwrap(),
+        vec!["u1".to_owned()]
+    );
+    let more = record(&f, AcctStatus::InterimUpdate, "u1", "x1", GIB, 6 * GIB);
+    assert!(s.apply_accounting(&[more], 3).await.unwrap().is_empty());
+    assert_eq!(total(s.current_usage("u1").await.unwrap()), (GIB, 11 * GIB));
+    let sub = s.subscriber("u1").await.unwrap().unwrap();
+    let until = sub.fup_until.expect("fair usage in force");
+    assert!(until > now_ms() / 1000, "until the period ends");
+    assert!(
+        s.subscriber("u2")
+            .await
+            .unwrap()
+            .unwrap()
+            .fup_until
+            .is_none()
+    );
+
+    // The period ends: fair usage is lifted once, for whoever claims it.
+    f.env
+        .sql()
+        .await
+        .execute(
+            "UPDATE subscribers SET fup_until = now() - interval '1 second' WHERE username = 'u1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.end_fair_usage().await.unwrap(), vec!["u1".to_owned()]);
+    assert!(s.end_fair_usage().await.unwrap().is_empty());
+    assert!(
+        s.subscriber("u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .fup_until
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn stale_sessions_close_and_reopen_on_a_late_interim() {
+    let f = fixture().await;
+    let s = &f.store;
+    s.apply_accounting(&[record(&f, AcctStatus::Start, "u1", "st", 0, 0)], 3)
+        .await
+        .unwrap();
+    s.apply_accounting(
+        &[record(&f, AcctStatus::InterimUpdate, "u1", "st", 10, 20)],
+        3,
+    )
+    .await
+    .unwrap();
+    let sql = f.env.sql().await;
+    sql.execute(
+        "UPDATE sessions SET stale_at = now() - interval '1 second'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.close_stale_sessions(100).await.unwrap(), 1);
+    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(history(&f, "st").await, vec![(10, 20, "stale".to_owned())]);
+
+    s.apply_accounting(
+        &[record(&f, AcctStatus::InterimUpdate, "u1", "st", 15, 30)],
+        3,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.open_session_count("u1").await.unwrap(), 1, "re-opened");
+    assert!(history(&f, "st").await.is_empty());
+    assert_eq!(total(s.current_usage("u1").await.unwrap()), (15, 30));
+    s.apply_accounting(&[record(&f, AcctStatus::Stop, "u1", "st", 16, 31)], 3)
+        .await
+        .unwrap();
+    assert_eq!(history(&f, "st").await, vec![(16, 31, "stop".to_owned())]);
+    assert_eq!(total(s.current_usage("u1").await.unwrap()), (16, 31));
+}
+
+#[tokio::test]
+async fn accounting_on_closes_the_nas_sessions_and_a_reused_id_replaces() {
+    let f = fixture().await;
+    let s = &f.store;
+    s.apply_accounting(
+        &[
+            record(&f, AcctStatus::Start, "u1", "r1", 0, 0),
+            record(&f, AcctStatus::Start, "u2", "r2", 0, 0),
+        ],
+        3,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let on = AcctRecord {
+        acct_session_id: String::new(),
+        username: String::new(),
+        ..record(&f, AcctStatus::AccountingOn, "", "", 0, 0)
+    };
+    // The reboot, then a new session that arrived after it, in one batch.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let after = record(&f, AcctStatus::Start, "u2", "r3", 0, 0);
+    s.apply_accounting(&[on, after], 3).await.unwrap();
+    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    let open = s.open_sessions("u2").await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].acct_session_id, "r3");
+    assert_eq!(history(&f, "r1").await[0].2, "nas-reboot");
+
+    // The NAS reuses r3 for a new session once r3 has had traffic: the old one closes.
+    s.apply_accounting(
+        &[record(&f, AcctStatus::InterimUpdate, "u2", "r3", 5, 5)],
+        3,
+    )
+    .await
+    .unwrap();
+    let reused = AcctRecord {
+        received_at_ms: now_ms() + 60_000,
+        ..record(&f, AcctStatus::Start, "u2", "r3", 0, 0)
+    };
+    s.apply_accounting(&[reused], 3).await.unwrap();
+    assert_eq!(s.open_session_count("u2").await.unwrap(), 1);
+    assert_eq!(history(&f, "r3").await, vec![(5, 5, "replaced".to_owned())]);
+}
+
+#[tokio::test]
+async fn unknown_users_are_recorded_without_usage_and_history_partitions_rotate() {
+    let f = fixture().await;
+    let s = &f.store;
+    s.apply_accounting(&[record(&f, AcctStatus::Stop, "ghost", "g1", 1, 2)], 3)
+        .await
+        .unwrap();
+    assert_eq!(history(&f, "g1").await, vec![(1, 2, "stop".to_owned())]);
+    assert!(s.current_usage("ghost").await.unwrap().is_none());
+
+    let sql = f.env.sql().await;
+    sql.batch_execute("SELECT proisp_ensure_history_partitions('2020-01-01', 1)")
+        .await
+        .unwrap();
+    let (_, dropped) = s
+        .maintain_history(Duration::from_secs(90 * 86_400), 3)
+        .await
+        .unwrap();
+    assert_eq!(dropped, vec!["session_history_2020_01".to_owned()]);
+    let current: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'session_history'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        current >= 4,
+        "default + this month + months ahead: {current}"
+    );
+    // The Stop landed in this month's partition, not the default one.
+    let in_default: i64 = sql
+        .query_one("SELECT count(*) FROM session_history_default", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(in_default, 0);
+}
