@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use proisp_shared::model::{NasVendor, Plan, Status, Subscriber};
+use proisp_shared::model::{FupAction, NasVendor, Plan, RateLimit, Status, Subscriber};
 use proisp_shared::radius::authenticator::ct_eq;
 use proisp_shared::radius::dictionary::{attr, mikrotik, ms, values, vendor};
 use proisp_shared::radius::encode::{EncodeError, Encoder};
@@ -41,11 +41,13 @@ pub(crate) enum RejectReason {
     UnsupportedMethod,
     /// The subscriber's plan does not exist (a data error, reported rather than guessed).
     NoPlan,
+    /// The plan's quota is spent and the plan disconnects rather than slows down.
+    QuotaExhausted,
 }
 
 impl RejectReason {
     /// Every reason, in declaration order (metrics index by discriminant).
-    pub(crate) const ALL: [RejectReason; 9] = [
+    pub(crate) const ALL: [RejectReason; 10] = [
         RejectReason::UnknownUser,
         RejectReason::WrongPassword,
         RejectReason::Suspended,
@@ -55,6 +57,7 @@ impl RejectReason {
         RejectReason::SimultaneousUse,
         RejectReason::UnsupportedMethod,
         RejectReason::NoPlan,
+        RejectReason::QuotaExhausted,
     ];
 
     /// The metric label.
@@ -69,6 +72,7 @@ impl RejectReason {
             RejectReason::SimultaneousUse => "simultaneous_use",
             RejectReason::UnsupportedMethod => "unsupported_method",
             RejectReason::NoPlan => "no_plan",
+            RejectReason::QuotaExhausted => "quota_exhausted",
         }
     }
 
@@ -84,6 +88,7 @@ impl RejectReason {
             RejectReason::SimultaneousUse => "Simultaneous session limit reached",
             RejectReason::UnsupportedMethod => "Unsupported authentication method",
             RejectReason::NoPlan => "Account has no service plan",
+            RejectReason::QuotaExhausted => "Data quota for this period is used up",
         }
     }
 
@@ -94,9 +99,9 @@ impl RejectReason {
                 ErrorCode::AccountDisabled
             }
             RejectReason::Expired => ErrorCode::PasswordExpired,
-            RejectReason::MacMismatch | RejectReason::SimultaneousUse => {
-                ErrorCode::NoDialinPermission
-            }
+            RejectReason::MacMismatch
+            | RejectReason::SimultaneousUse
+            | RejectReason::QuotaExhausted => ErrorCode::NoDialinPermission,
             _ => ErrorCode::AuthenticationFailure,
         }
     }
@@ -109,15 +114,34 @@ pub(crate) struct PlanEntry {
     pub(crate) plan: Plan,
     /// Mikrotik-Rate-Limit while within quota.
     pub(crate) rate_limit: String,
+    /// Mikrotik-Rate-Limit once the quota is spent, when the plan slows down then.
+    pub(crate) fup_rate_limit: Option<String>,
 }
 
 impl PlanEntry {
     pub(crate) fn new(plan: Plan) -> PlanEntry {
         PlanEntry {
             rate_limit: plan.rate.to_mikrotik(),
+            fup_rate_limit: match plan.fup_action {
+                FupAction::Throttle => plan.fup_rate.as_ref().map(RateLimit::to_mikrotik),
+                FupAction::Disconnect => None,
+            },
             plan,
         }
     }
+
+    /// The rate limit `sub` gets now: the fair-usage one while their quota is spent.
+    pub(crate) fn rate_limit_for(&self, sub: &Subscriber, now: i64) -> &str {
+        match &self.fup_rate_limit {
+            Some(fup) if fair_usage(sub, now) => fup,
+            _ => &self.rate_limit,
+        }
+    }
+}
+
+/// Whether `sub` has spent their plan's quota for the current billing period.
+pub(crate) fn fair_usage(sub: &Subscriber, now: i64) -> bool {
+    sub.fup_until.is_some_and(|until| until > now)
 }
 
 /// The outcome of a decided request.
@@ -328,8 +352,11 @@ fn check_account(
     if sub.simultaneous_use > 0 && ctx.open_sessions >= sub.simultaneous_use {
         return Err(RejectReason::SimultaneousUse);
     }
-    if ctx.plan.is_none() {
+    let Some(plan) = ctx.plan else {
         return Err(RejectReason::NoPlan);
+    };
+    if plan.plan.fup_action == FupAction::Disconnect && fair_usage(sub, ctx.now) {
+        return Err(RejectReason::QuotaExhausted);
     }
     Ok(())
 }
@@ -381,7 +408,7 @@ fn accept(
             enc.vsa(
                 vendor::MIKROTIK,
                 mikrotik::RATE_LIMIT,
-                plan.rate_limit.as_bytes(),
+                plan.rate_limit_for(sub, ctx.now).as_bytes(),
             );
         }
         let until_expiry = sub
@@ -505,7 +532,7 @@ mod tests {
             },
             quota_bytes: None,
             fup_rate: None,
-            fup_action: proisp_shared::model::FupAction::Throttle,
+            fup_action: FupAction::Throttle,
             session_timeout_secs: Some(86_400),
             idle_timeout_secs: Some(600),
             interim_interval_secs: 300,
@@ -529,6 +556,7 @@ mod tests {
             ipv6_prefix: None,
             delegated_ipv6_prefix: None,
             simultaneous_use: 1,
+            fup_until: None,
             version: 1,
         }
     }
@@ -754,6 +782,59 @@ mod tests {
         ctx.open_sessions = 0;
         buf.clear();
         assert_eq!(respond(&req, &ctx, &mut buf).unwrap(), Verdict::Accept);
+    }
+
+    #[test]
+    fn a_spent_quota_slows_down_or_refuses_by_plan() {
+        let raw = pap_request(b"pw000001", &[]);
+        let req = Packet::decode(&raw).unwrap();
+        let nas = nas(NasVendor::Mikrotik);
+        let mut plan = plan().plan.clone();
+        plan.quota_bytes = Some(1 << 30);
+        plan.fup_rate = Some(RateLimit {
+            download_kbps: 1_000,
+            upload_kbps: 512,
+            ..RateLimit::default()
+        });
+        let throttle = Arc::new(PlanEntry::new(plan.clone()));
+        plan.fup_action = FupAction::Disconnect;
+        let disconnect = Arc::new(PlanEntry::new(plan));
+        let mut sub = subscriber();
+        let rate = |plan: &Arc<PlanEntry>, sub: &Subscriber| {
+            let ctx = Context {
+                nas: &nas,
+                subscriber: Some(sub),
+                plan: Some(plan),
+                open_sessions: 0,
+                now: NOW,
+            };
+            let mut buf = BytesMut::new();
+            let verdict = respond(&req, &ctx, &mut buf).unwrap();
+            let rate = Packet::decode(&buf)
+                .unwrap()
+                .vendor_value(vendor::MIKROTIK, mikrotik::RATE_LIMIT)
+                .map(|v| String::from_utf8_lossy(v).into_owned());
+            (verdict, rate)
+        };
+        assert_eq!(
+            rate(&throttle, &sub),
+            (Verdict::Accept, Some("10M/20M".into()))
+        );
+        sub.fup_until = Some(NOW + 60);
+        assert_eq!(
+            rate(&throttle, &sub),
+            (Verdict::Accept, Some("512k/1M".into()))
+        );
+        assert_eq!(
+            rate(&disconnect, &sub),
+            (Verdict::Reject(RejectReason::QuotaExhausted), None)
+        );
+        // The period is over: full speed again.
+        sub.fup_until = Some(NOW);
+        assert_eq!(
+            rate(&throttle, &sub),
+            (Verdict::Accept, Some("10M/20M".into()))
+        );
     }
 
     fn request_with(build: impl FnOnce(&mut Encoder<'_>, &[u8; 16])) -> Vec<u8> {

@@ -34,6 +34,12 @@ pub(crate) struct Config {
     /// Request handling.
     #[serde(default)]
     pub(crate) auth: AuthConfig,
+    /// Accounting: batching, the spool, stale sessions, history retention.
+    #[serde(default)]
+    pub(crate) accounting: AccountingConfig,
+    /// CoA and Disconnect-Requests sent to NASes (fair usage).
+    #[serde(default)]
+    pub(crate) coa: CoaConfig,
     /// Logging.
     #[serde(default)]
     pub(crate) log: LogConfig,
@@ -46,6 +52,9 @@ pub(crate) struct ListenConfig {
     /// Where Access-Requests and Status-Server arrive (RFC 2865: 1812/udp).
     #[serde(default = "default_auth")]
     pub(crate) auth: SocketAddr,
+    /// Where Accounting-Requests arrive (RFC 2866: 1813/udp).
+    #[serde(default = "default_acct")]
+    pub(crate) acct: SocketAddr,
     /// SO_REUSEPORT sockets on the auth port, each driven by its own task; 0 means one
     /// per CPU core.
     #[serde(default)]
@@ -93,6 +102,47 @@ pub(crate) struct AuthConfig {
     pub(crate) backend_timeout: Duration,
 }
 
+/// Accounting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountingConfig {
+    /// Where requests are kept (appended with fsync) while PostgreSQL is unreachable, and
+    /// records PostgreSQL refuses; replayed in order when it returns.
+    #[serde(default = "default_spool_dir")]
+    pub(crate) spool_dir: PathBuf,
+    /// Database writers; requests are spread over them by user name, so one subscriber's
+    /// requests stay in order.
+    #[serde(default = "default_writers")]
+    pub(crate) writers: usize,
+    /// Most requests committed in one transaction.
+    #[serde(default = "default_batch_size")]
+    pub(crate) batch_size: usize,
+    /// Interim intervals without an update after which a session is closed as stale.
+    #[serde(default = "default_stale_after")]
+    pub(crate) stale_after: u32,
+    /// How often stale sessions are looked for, and ended fair usage restored.
+    #[serde(default = "default_sweep_interval", with = "humantime_serde")]
+    pub(crate) sweep_interval: Duration,
+    /// Session history older than this is dropped, a monthly partition at a time.
+    #[serde(default = "default_history_retention", with = "humantime_serde")]
+    pub(crate) history_retention: Duration,
+    /// How long the simultaneous-use check trusts a counted number of open sessions.
+    #[serde(default = "default_session_count_ttl", with = "humantime_serde")]
+    pub(crate) session_count_ttl: Duration,
+}
+
+/// CoA and Disconnect-Requests (RFC 5176).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CoaConfig {
+    /// Wait for an answer before resending.
+    #[serde(default = "default_coa_timeout", with = "humantime_serde")]
+    pub(crate) timeout: Duration,
+    /// Resends after the first try.
+    #[serde(default = "default_coa_retries")]
+    pub(crate) retries: u32,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +167,36 @@ pub(crate) enum LogFormat {
 
 fn default_auth() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 1812))
+}
+fn default_acct() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 1813))
+}
+fn default_spool_dir() -> PathBuf {
+    PathBuf::from("/var/spool/proisp-radiusd")
+}
+fn default_writers() -> usize {
+    2
+}
+fn default_batch_size() -> usize {
+    1000
+}
+fn default_stale_after() -> u32 {
+    3
+}
+fn default_sweep_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_history_retention() -> Duration {
+    Duration::from_secs(90 * 86_400)
+}
+fn default_session_count_ttl() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_coa_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_coa_retries() -> u32 {
+    2
 }
 fn default_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9812))
@@ -153,6 +233,7 @@ impl Default for ListenConfig {
     fn default() -> Self {
         ListenConfig {
             auth: default_auth(),
+            acct: default_acct(),
             sockets: 0,
             metrics: default_metrics(),
         }
@@ -176,6 +257,29 @@ impl Default for AuthConfig {
             duplicate_window: default_duplicate_window(),
             reject_delay: default_reject_delay(),
             backend_timeout: default_backend_timeout(),
+        }
+    }
+}
+
+impl Default for AccountingConfig {
+    fn default() -> Self {
+        AccountingConfig {
+            spool_dir: default_spool_dir(),
+            writers: default_writers(),
+            batch_size: default_batch_size(),
+            stale_after: default_stale_after(),
+            sweep_interval: default_sweep_interval(),
+            history_retention: default_history_retention(),
+            session_count_ttl: default_session_count_ttl(),
+        }
+    }
+}
+
+impl Default for CoaConfig {
+    fn default() -> Self {
+        CoaConfig {
+            timeout: default_coa_timeout(),
+            retries: default_coa_retries(),
         }
     }
 }
@@ -207,7 +311,15 @@ fn is_config_key(key: &str) -> bool {
     let section = key.split("__").next().unwrap_or_default();
     matches!(
         section,
-        "listen" | "database" | "redis" | "key_file" | "cache" | "auth" | "log"
+        "listen"
+            | "database"
+            | "redis"
+            | "key_file"
+            | "cache"
+            | "auth"
+            | "accounting"
+            | "coa"
+            | "log"
     ) || matches!(key.as_str(), "database_url" | "redis_url")
 }
 
@@ -226,7 +338,7 @@ impl Config {
         figment.extract().map_err(Box::new)
     }
 
-    /// Sockets on the auth port: the configured number, or one per core.
+    /// Sockets on each port: the configured number, or one per core.
     pub(crate) fn socket_count(&self) -> usize {
         match self.listen.sockets {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -242,6 +354,8 @@ struct Defaults {
     listen: ListenConfig,
     cache: CacheConfig,
     auth: AuthConfig,
+    accounting: AccountingConfig,
+    coa: CoaConfig,
     log: LogConfig,
 }
 
@@ -257,6 +371,12 @@ mod tests {
         assert_eq!(config.listen.metrics.port(), 9812);
         assert!(config.redis.is_some());
         assert_eq!(config.auth.reject_delay, Duration::from_secs(1));
+        assert_eq!(config.listen.acct.port(), 1813);
+        assert_eq!(
+            config.accounting.history_retention,
+            Duration::from_secs(90 * 86_400)
+        );
+        assert_eq!(config.coa.retries, 2);
     }
 
     #[test]

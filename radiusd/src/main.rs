@@ -1,20 +1,27 @@
 //! proisp-radiusd: ProISP's RADIUS server.
 //!
 //! Start-up: config → key file → PostgreSQL (schema check) → Redis (optional) → NAS and
-//! plan tables → auth sockets → metrics port → READY to systemd. SIGHUP reloads the NAS
-//! and plan tables; SIGTERM (or Ctrl-C) stops reading, answers what is in flight and
-//! exits 0.
+//! plan tables → accounting spool and writers → auth and accounting sockets → metrics
+//! port → READY to systemd. SIGHUP reloads the NAS and plan tables; SIGTERM (or Ctrl-C)
+//! stops reading, answers what is in flight (every accounting request in flight is made
+//! durable first) and exits 0.
 #![forbid(unsafe_code)]
 
+mod acct;
 mod auth;
 mod config;
 mod dedup;
+mod fup;
+mod housekeeping;
 mod http;
 mod lookup;
 mod metrics;
 mod nas_table;
 mod server;
+mod sessions;
+mod spool;
 mod state;
+mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +38,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, LogFormat};
 use crate::http::Readiness;
 use crate::metrics::Metrics;
+use crate::server::Port;
 use crate::state::Shared;
 
 /// How long SIGTERM waits for requests in flight before exiting anyway.
@@ -108,6 +116,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let events = redis.as_ref().map(|r| r.subscribe());
+    // Fair-usage changes made in SQL are put to Redis and announced through the store.
+    let store = match &redis {
+        Some(cache) => store.with_cache(cache.clone()),
+        None => store,
+    };
 
     let (metrics, prometheus) = Metrics::install()?;
     // Histogram samples pile up in the recorder until upkeep folds them into buckets.
@@ -119,12 +132,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
             upkeep.run_upkeep();
         }
     });
-    let shared = Arc::new(Shared::load(config, store, redis, metrics).await?);
+    let (crossings_tx, crossings) = tokio::sync::mpsc::unbounded_channel();
+    let shared = Arc::new(Shared::load(config, store, redis, metrics, crossings_tx).await?);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     if let Some(events) = events {
         tokio::spawn(shared.clone().follow_invalidations(events));
     }
+    tokio::spawn(fup::follow_crossings(shared.clone(), crossings));
+    tokio::spawn(housekeeping::run(shared.clone(), cancel.clone()));
 
     let readiness = Arc::new(Readiness::default());
     let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)
@@ -139,19 +155,26 @@ async fn run(config: Config) -> anyhow::Result<()> {
     ));
 
     let count = shared.config.socket_count();
-    let sockets = server::bind(shared.config.listen.auth, count)
+    let auth = server::bind(shared.config.listen.auth, count)
         .with_context(|| format!("listen.auth {}", shared.config.listen.auth))?;
+    let acct = server::bind(shared.config.listen.acct, count)
+        .with_context(|| format!("listen.acct {}", shared.config.listen.acct))?;
     let mut loops = tokio::task::JoinSet::new();
-    for socket in sockets {
+    let ports = auth
+        .into_iter()
+        .map(|s| (s, Port::Auth))
+        .chain(acct.into_iter().map(|s| (s, Port::Acct)));
+    for (socket, port) in ports {
         loops.spawn(server::serve(
             shared.clone(),
             Arc::new(socket),
+            port,
             cancel.clone(),
             tracker.clone(),
         ));
     }
     readiness.sockets_bound.store(true, Ordering::Release);
-    tracing::info!(auth = %shared.config.listen.auth, sockets = count, metrics = %shared.config.listen.metrics, "proisp-radiusd ready");
+    tracing::info!(auth = %shared.config.listen.auth, acct = %shared.config.listen.acct, sockets = count, metrics = %shared.config.listen.metrics, "proisp-radiusd ready");
     // Not under systemd (NOTIFY_SOCKET unset) this does nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 

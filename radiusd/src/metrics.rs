@@ -30,6 +30,16 @@ pub(crate) const CACHE_ENTRIES: &str = "radius_cache_entries";
 /// Whether the Redis invalidation channel is connected (1) or not (0).
 pub(crate) const INVALIDATION_CONNECTED: &str = "radius_invalidation_connected";
 
+/// Accounting-Requests answered, by Acct-Status-Type (`start`, `stop`, `interim`, `on`,
+/// `off`, `other`) and how they were made durable (`committed`, `spooled`).
+pub(crate) const ACCT_REQUESTS: &str = "radius_acct_requests_total";
+/// Accounting records waiting in each writer's spool for PostgreSQL.
+pub(crate) const ACCT_SPOOLED: &str = "radius_acct_spooled_records";
+/// Accounting records PostgreSQL refused for good, kept in rejected.jsonl.
+pub(crate) const ACCT_REJECTED: &str = "radius_acct_rejected_records_total";
+/// CoA and Disconnect-Requests sent, by kind and outcome.
+pub(crate) const COA_REQUESTS: &str = "radius_coa_requests_total";
+
 /// Why a packet was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Drop {
@@ -49,10 +59,16 @@ pub(crate) enum Drop {
     BackendUnavailable,
     /// The request is malformed in a way only its content shows (no User-Name…).
     BadRequest,
+    /// An Accounting-Request whose Request Authenticator does not verify (wrong secret
+    /// or forgery).
+    BadRequestAuthenticator,
+    /// An Accounting-Request neither PostgreSQL nor the spool could take: unanswered, so
+    /// the NAS retries.
+    NotDurable,
 }
 
 impl Drop {
-    const ALL: [Drop; 8] = [
+    const ALL: [Drop; 10] = [
         Drop::UnknownNas,
         Drop::Malformed,
         Drop::UnexpectedCode,
@@ -61,6 +77,8 @@ impl Drop {
         Drop::DuplicateInProgress,
         Drop::BackendUnavailable,
         Drop::BadRequest,
+        Drop::BadRequestAuthenticator,
+        Drop::NotDurable,
     ];
 
     const fn label(self) -> &'static str {
@@ -73,6 +91,8 @@ impl Drop {
             Drop::DuplicateInProgress => "duplicate_in_progress",
             Drop::BackendUnavailable => "backend_unavailable",
             Drop::BadRequest => "bad_request",
+            Drop::BadRequestAuthenticator => "bad_request_authenticator",
+            Drop::NotDurable => "not_durable",
         }
     }
 }
@@ -127,7 +147,21 @@ pub(crate) struct Metrics {
     pub(crate) nas_clients: Gauge,
     pub(crate) cache_entries: Gauge,
     pub(crate) invalidation_connected: Gauge,
+    acct: Vec<Counter>,
+    pub(crate) spooled: Vec<Gauge>,
+    pub(crate) acct_rejected: Counter,
+    coa: Vec<Counter>,
 }
+
+/// Acct-Status-Type labels, in the order [`Metrics::acct`] indexes them.
+const ACCT_STATUSES: [&str; 6] = ["start", "stop", "interim", "on", "off", "other"];
+const DURABILITY: [&str; 2] = ["committed", "spooled"];
+/// CoA kinds and outcomes, in the order [`Metrics::coa`] indexes them.
+const COA_KINDS: [&str; 2] = ["coa", "disconnect"];
+const COA_OUTCOMES: [&str; 4] = ["ack", "nak", "timeout", "error"];
+
+/// Writers whose spool gauge is registered (the configured count is capped to it).
+pub(crate) const MAX_WRITERS: usize = 64;
 
 impl Metrics {
     /// Installs the Prometheus recorder and registers every series.
@@ -169,6 +203,22 @@ impl Metrics {
             INVALIDATION_CONNECTED,
             "Whether the Redis invalidation channel is connected"
         );
+        describe_counter!(
+            ACCT_REQUESTS,
+            "Accounting-Requests answered, by status type and durability"
+        );
+        describe_gauge!(
+            ACCT_SPOOLED,
+            "Accounting records waiting in a writer's spool for PostgreSQL"
+        );
+        describe_counter!(
+            ACCT_REJECTED,
+            "Accounting records PostgreSQL refused, kept in rejected.jsonl"
+        );
+        describe_counter!(
+            COA_REQUESTS,
+            "CoA and Disconnect-Requests sent, by kind and outcome"
+        );
         Metrics {
             accepts: counter!(AUTH_REQUESTS, "result" => "accept"),
             rejects_total: counter!(AUTH_REQUESTS, "result" => "reject"),
@@ -194,6 +244,26 @@ impl Metrics {
             nas_clients: gauge!(NAS_CLIENTS),
             cache_entries: gauge!(CACHE_ENTRIES),
             invalidation_connected: gauge!(INVALIDATION_CONNECTED),
+            acct: ACCT_STATUSES
+                .iter()
+                .flat_map(|s| {
+                    DURABILITY
+                        .iter()
+                        .map(move |d| counter!(ACCT_REQUESTS, "status" => *s, "durability" => *d))
+                })
+                .collect(),
+            spooled: (0..MAX_WRITERS)
+                .map(|i| gauge!(ACCT_SPOOLED, "writer" => i.to_string()))
+                .collect(),
+            acct_rejected: counter!(ACCT_REJECTED),
+            coa: COA_KINDS
+                .iter()
+                .flat_map(|k| {
+                    COA_OUTCOMES
+                        .iter()
+                        .map(move |o| counter!(COA_REQUESTS, "kind" => *k, "result" => *o))
+                })
+                .collect(),
         }
     }
 
@@ -210,6 +280,31 @@ impl Metrics {
 
     pub(crate) fn drop(&self, why: Drop) {
         if let Some(c) = self.drops.get(why as usize) {
+            c.increment(1);
+        }
+    }
+
+    /// Counts an answered Accounting-Request: `status` is Acct-Status-Type.
+    pub(crate) fn acct(&self, status: u32, committed: bool) {
+        let s = match status {
+            1 => 0,
+            2 => 1,
+            3 => 2,
+            7 => 3,
+            8 => 4,
+            _ => 5,
+        };
+        let i = s * DURABILITY.len() + usize::from(!committed);
+        if let Some(c) = self.acct.get(i) {
+            c.increment(1);
+        }
+    }
+
+    /// Counts a CoA (`disconnect` false) or Disconnect-Request by outcome index
+    /// (0 ack, 1 nak, 2 timeout, 3 error).
+    pub(crate) fn coa(&self, disconnect: bool, outcome: usize) {
+        let i = usize::from(disconnect) * COA_OUTCOMES.len() + outcome;
+        if let Some(c) = self.coa.get(i) {
             c.increment(1);
         }
     }

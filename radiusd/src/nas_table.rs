@@ -23,6 +23,8 @@ pub(crate) struct NasTable {
     exact: HashMap<IpAddr, Arc<NasEntry>>,
     /// NASes configured as a range, longest prefix first.
     ranges: Vec<Arc<NasEntry>>,
+    /// Every NAS by database id (where CoA requests go).
+    by_id: HashMap<i64, Arc<NasEntry>>,
 }
 
 /// IPv4-mapped IPv6 sources (from a dual-stack socket) are looked up as IPv4.
@@ -44,6 +46,7 @@ impl NasTable {
             };
             let key = canonical(nas.network);
             let entry = Arc::new(NasEntry { nas });
+            table.by_id.insert(entry.nas.id, entry.clone());
             if entry.nas.prefix_len >= full {
                 table.exact.insert(key, entry);
             } else {
@@ -54,6 +57,11 @@ impl NasTable {
             .ranges
             .sort_by_key(|e| std::cmp::Reverse(e.nas.prefix_len));
         table
+    }
+
+    /// The NAS with database id `id`.
+    pub(crate) fn get(&self, id: i64) -> Option<&Arc<NasEntry>> {
+        self.by_id.get(&id)
     }
 
     /// The NAS a packet from `addr` belongs to.

@@ -1,4 +1,5 @@
-//! The auth sockets and the request pipeline (DESIGN.md, auth path).
+//! The auth and accounting sockets and the request pipeline (DESIGN.md, auth path and
+//! accounting path).
 //!
 //! N UDP sockets share the auth port through SO_REUSEPORT; the kernel hashes each source
 //! address and port to one of them, so a NAS's retransmissions reach the socket that saw
@@ -15,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use proisp_shared::radius::authenticator::{
-    MessageAuthenticatorCheck, check_message_authenticator,
+    MessageAuthenticatorCheck, check_message_authenticator, verify_request_digest,
 };
 use proisp_shared::radius::dictionary::attr;
 use proisp_shared::radius::encode::Encoder;
@@ -27,18 +28,39 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::acct::{self, Parsed};
 use crate::auth::{self, Context, Verdict};
 use crate::dedup::{Check, Dedup, Key};
 use crate::lookup::Found;
 use crate::metrics::Drop;
 use crate::nas_table::NasEntry;
 use crate::state::Shared;
+use crate::writer::{Durable, NotDurable};
 
 /// Requests remembered per socket for duplicate detection, at most.
 const DEDUP_CAPACITY: usize = 1 << 20;
 
 /// Socket receive buffer: a burst of requests (a NAS reboot) must queue, not drop.
 const RECV_BUFFER: usize = 8 << 20;
+
+/// Which service a socket offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Port {
+    /// Access-Request and Status-Server (1812).
+    Auth,
+    /// Accounting-Request and Status-Server (1813).
+    Acct,
+}
+
+impl Port {
+    /// Whether requests with `code` are served on this port.
+    fn serves(self, code: Code) -> bool {
+        match self {
+            Port::Auth => matches!(code, Code::AccessRequest | Code::StatusServer),
+            Port::Acct => matches!(code, Code::AccountingRequest | Code::StatusServer),
+        }
+    }
+}
 
 /// Binds `count` sockets to `addr` with SO_REUSEPORT.
 pub(crate) fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<UdpSocket>> {
@@ -75,6 +97,7 @@ static MALFORMED_LOG: AtomicU64 = AtomicU64::new(0);
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     socket: Arc<UdpSocket>,
+    port: Port,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -98,7 +121,7 @@ pub(crate) async fn serve(
                 };
                 let datagram = Bytes::copy_from_slice(&buf[..len]);
                 let arrival = Instant::now();
-                let Some(key) = admit(&shared, &datagram, src) else { continue };
+                let Some(key) = admit(&shared, &datagram, src, port) else { continue };
                 match dedup.check(key.1, arrival) {
                     Check::New => {}
                     Check::InProgress => {
@@ -118,7 +141,7 @@ pub(crate) async fn serve(
                 let socket = socket.clone();
                 let done = done_tx.clone();
                 tracker.spawn(async move {
-                    let reply = handle(&shared, &nas, datagram, src, &socket, arrival).await;
+                    let reply = handle(&shared, &nas, datagram, src, &socket, port, arrival).await;
                     // The socket task may be gone at shutdown; the reply was sent anyway.
                     let _ = done.send((key, reply));
                 });
@@ -129,7 +152,12 @@ pub(crate) async fn serve(
 
 /// The checks made before a request gets a task: known NAS, well-formed, a code this
 /// port serves. Returns the NAS and the duplicate-detection key.
-fn admit(shared: &Shared, datagram: &[u8], src: SocketAddr) -> Option<(Arc<NasEntry>, Key)> {
+fn admit(
+    shared: &Shared,
+    datagram: &[u8],
+    src: SocketAddr,
+    port: Port,
+) -> Option<(Arc<NasEntry>, Key)> {
     let Some(nas) = shared.nas.load().find(src.ip()).cloned() else {
         shared.metrics.drop(Drop::UnknownNas);
         if log_allowed(&UNKNOWN_NAS_LOG) {
@@ -147,7 +175,7 @@ fn admit(shared: &Shared, datagram: &[u8], src: SocketAddr) -> Option<(Arc<NasEn
             return None;
         }
     };
-    if !matches!(packet.code(), Code::AccessRequest | Code::StatusServer) {
+    if !port.serves(packet.code()) {
         shared.metrics.drop(Drop::UnexpectedCode);
         return None;
     }
@@ -185,46 +213,42 @@ async fn handle(
     datagram: Bytes,
     src: SocketAddr,
     socket: &UdpSocket,
+    port: Port,
     arrival: Instant,
 ) -> Option<Bytes> {
     let packet = Packet::decode(&datagram).ok()?;
-    match check_message_authenticator(&packet, &nas.nas.secret) {
-        MessageAuthenticatorCheck::Valid => {}
-        MessageAuthenticatorCheck::Absent => {
-            // RFC 5997 §3 requires it in Status-Server; BlastRADIUS (CVE-2024-3596) makes it
-            // required for Access-Request unless the NAS is marked as too old to send it.
-            if packet.code() == Code::StatusServer || nas.nas.require_message_authenticator {
-                shared.metrics.drop(Drop::MissingMessageAuthenticator);
-                return None;
-            }
-        }
-        MessageAuthenticatorCheck::Invalid | MessageAuthenticatorCheck::Malformed => {
-            shared.metrics.drop(Drop::BadMessageAuthenticator);
-            if log_allowed(&MALFORMED_LOG) {
-                tracing::warn!(%src, nas = %nas.nas.name, "bad Message-Authenticator: wrong secret? (logged once a second)");
-            }
-            return None;
-        }
+    if !authentic(shared, nas, &packet, src) {
+        return None;
     }
-    let (verdict, reply) = if packet.code() == Code::StatusServer {
-        let ((), reply) = encode(|buf| {
-            let mut enc = Encoder::reply(buf, &packet, Code::AccessAccept);
-            enc.message_authenticator();
-            enc.finish(&nas.nas.secret).map(|_| ())
-        })
-        .ok()?;
-        shared.metrics.status_server.increment(1);
-        (None, reply)
-    } else {
-        let (verdict, reply) = authenticate(shared, nas, &packet).await?;
-        (Some(verdict), reply)
+    let reply = match packet.code() {
+        Code::StatusServer => {
+            // RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the
+            // accounting port.
+            let code = match port {
+                Port::Auth => Code::AccessAccept,
+                Port::Acct => Code::AccountingResponse,
+            };
+            let ((), reply) = encode(|buf| {
+                let mut enc = Encoder::reply(buf, &packet, code);
+                enc.message_authenticator();
+                enc.finish(&nas.nas.secret).map(|_| ())
+            })
+            .ok()?;
+            shared.metrics.status_server.increment(1);
+            reply
+        }
+        Code::AccountingRequest => account(shared, nas, &packet).await?,
+        _ => {
+            let (verdict, reply) = authenticate(shared, nas, &packet).await?;
+            if let Verdict::Reject(_) = verdict {
+                let delay = shared.config.auth.reject_delay;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            reply
+        }
     };
-    if let Some(Verdict::Reject(_)) = verdict {
-        let delay = shared.config.auth.reject_delay;
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-    }
     if let Err(e) = socket.send_to(&reply, src).await {
         tracing::debug!(error = %e, %src, "send failed");
         return None;
@@ -234,6 +258,78 @@ async fn handle(
         .duration
         .record(arrival.elapsed().as_secs_f64());
     Some(reply)
+}
+
+/// Whether the request is from the NAS it claims: the Request Authenticator of an
+/// Accounting-Request, and the Message-Authenticator where present or required.
+fn authentic(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>, src: SocketAddr) -> bool {
+    if packet.code() == Code::AccountingRequest && !verify_request_digest(packet, &nas.nas.secret) {
+        shared.metrics.drop(Drop::BadRequestAuthenticator);
+        if log_allowed(&MALFORMED_LOG) {
+            tracing::warn!(%src, nas = %nas.nas.name, "bad Accounting-Request authenticator: wrong secret? (logged once a second)");
+        }
+        return false;
+    }
+    match check_message_authenticator(packet, &nas.nas.secret) {
+        MessageAuthenticatorCheck::Valid => true,
+        MessageAuthenticatorCheck::Absent => {
+            // RFC 5997 §3 requires it in Status-Server; BlastRADIUS (CVE-2024-3596) makes it
+            // required for Access-Request unless the NAS is marked as too old to send it.
+            // Accounting is protected by its Request Authenticator already.
+            let required = match packet.code() {
+                Code::StatusServer => true,
+                Code::AccessRequest => nas.nas.require_message_authenticator,
+                _ => false,
+            };
+            if required {
+                shared.metrics.drop(Drop::MissingMessageAuthenticator);
+            }
+            !required
+        }
+        MessageAuthenticatorCheck::Invalid | MessageAuthenticatorCheck::Malformed => {
+            shared.metrics.drop(Drop::BadMessageAuthenticator);
+            if log_allowed(&MALFORMED_LOG) {
+                tracing::warn!(%src, nas = %nas.nas.name, "bad Message-Authenticator: wrong secret? (logged once a second)");
+            }
+            false
+        }
+    }
+}
+
+/// Records an Accounting-Request durably and builds its response; `None` drops it (the
+/// NAS retries).
+async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option<Bytes> {
+    let status = match acct::parse(packet, nas, SystemTime::now()) {
+        Ok(Parsed::Record(record)) => {
+            let status = record.status.value();
+            match shared.writers.submit(record).await {
+                Ok(durable) => {
+                    shared.metrics.acct(status, durable == Durable::Committed);
+                }
+                Err(NotDurable) => {
+                    shared.metrics.drop(Drop::NotDurable);
+                    return None;
+                }
+            }
+            status
+        }
+        Ok(Parsed::Ignore(status)) => {
+            shared.metrics.acct(status, true);
+            status
+        }
+        Err(invalid) => {
+            shared.metrics.drop(Drop::BadRequest);
+            tracing::debug!(?invalid, nas = %nas.nas.name, "unusable Accounting-Request");
+            return None;
+        }
+    };
+    match encode(|buf| acct::respond(packet, nas, buf)) {
+        Ok(((), reply)) => Some(reply),
+        Err(e) => {
+            tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
+            None
+        }
+    }
 }
 
 /// Looks the subscriber up and decides; `None` drops the request (no User-Name, or no
@@ -258,13 +354,16 @@ async fn authenticate(
         Found::Subscriber(s) => Some(s.as_ref()),
         Found::Unknown => None,
     };
+    let open_sessions = match subscriber {
+        Some(s) if s.simultaneous_use > 0 => shared.counts.count(&shared.store, name).await,
+        _ => 0,
+    };
     let plans = shared.plans.load();
     let ctx = Context {
         nas,
         subscriber,
         plan: subscriber.and_then(|s| plans.get(&s.plan_id)),
-        // Open sessions come with accounting; until then none are counted.
-        open_sessions: 0,
+        open_sessions,
         now: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),

@@ -1,9 +1,10 @@
 //! What every socket task shares: snapshots of the NAS and plan tables, the lookup chain,
-//! the store and the metric handles.
+//! the accounting writers, the store and the metric handles.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use proisp_shared::store::{Cache, CacheEvent, Invalidation, Store};
 use tokio::sync::mpsc;
@@ -13,6 +14,8 @@ use crate::config::Config;
 use crate::lookup::Lookup;
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
+use crate::sessions::SessionCounts;
+use crate::writer::{WriterContext, Writers};
 
 /// Plans by id, with their reply values computed.
 pub(crate) type PlanTable = HashMap<i64, Arc<PlanEntry>>;
@@ -25,16 +28,20 @@ pub(crate) struct Shared {
     pub(crate) nas: ArcSwap<NasTable>,
     pub(crate) plans: ArcSwap<PlanTable>,
     pub(crate) lookup: Lookup,
+    pub(crate) writers: Writers,
+    pub(crate) counts: Arc<SessionCounts>,
     pub(crate) metrics: Metrics,
 }
 
 impl Shared {
-    /// Loads the NAS and plan tables and builds the shared state.
+    /// Loads the NAS and plan tables, opens the spool and starts the accounting writers;
+    /// quota crossings they commit are sent to `crossings`.
     pub(crate) async fn load(
         config: Config,
         store: Store,
         redis: Option<Arc<dyn Cache>>,
         metrics: Metrics,
+        crossings: mpsc::UnboundedSender<String>,
     ) -> anyhow::Result<Shared> {
         let lookup = Lookup::new(
             store.clone(),
@@ -43,12 +50,31 @@ impl Shared {
             config.auth.backend_timeout,
             metrics.clone(),
         );
+        let counts = Arc::new(SessionCounts::new(
+            config.accounting.session_count_ttl,
+            config.auth.backend_timeout,
+        ));
+        let writers = Writers::start(WriterContext {
+            store: store.clone(),
+            config: config.accounting.clone(),
+            metrics: metrics.clone(),
+            counts: counts.clone(),
+            crossings,
+        })
+        .with_context(|| {
+            format!(
+                "accounting.spool_dir {}",
+                config.accounting.spool_dir.display()
+            )
+        })?;
         let shared = Shared {
             config,
             store,
             nas: ArcSwap::from_pointee(NasTable::default()),
             plans: ArcSwap::from_pointee(PlanTable::new()),
             lookup,
+            writers,
+            counts,
             metrics,
         };
         shared.reload_nas().await?;

@@ -36,6 +36,11 @@ pub(crate) struct Options {
     pub(crate) reject_delay: &'static str,
     pub(crate) database_url: Option<String>,
     pub(crate) redis_url: Option<String>,
+    /// The accounting spool directory (a fresh one when `None`); a restarted radiusd
+    /// given the same one replays what the killed one spooled.
+    pub(crate) spool_dir: Option<PathBuf>,
+    /// Extra TOML appended to the configuration (sections of their own).
+    pub(crate) extra: String,
 }
 
 impl Default for Options {
@@ -45,6 +50,8 @@ impl Default for Options {
             reject_delay: "0s",
             database_url: None,
             redis_url: None,
+            spool_dir: None,
+            extra: String::new(),
         }
     }
 }
@@ -53,7 +60,9 @@ impl Default for Options {
 pub(crate) struct Radiusd {
     child: Child,
     pub(crate) auth: SocketAddr,
+    pub(crate) acct: SocketAddr,
     pub(crate) metrics: SocketAddr,
+    pub(crate) spool_dir: PathBuf,
     log: PathBuf,
 }
 
@@ -62,6 +71,7 @@ impl Radiusd {
     pub(crate) fn start(env: &TestEnv, options: Options) -> Radiusd {
         let auth: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let acct: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let dir = std::env::temp_dir().join(format!(
             "radiusd-test-{}-{}",
             std::process::id(),
@@ -72,10 +82,14 @@ impl Radiusd {
             .database_url
             .clone()
             .unwrap_or_else(|| env.database_url.clone());
+        let spool_dir = options.spool_dir.clone().unwrap_or_else(|| dir.join("spool"));
         let mut config = format!(
-            "key_file = {:?}\n[listen]\nauth = \"{auth}\"\nmetrics = \"{metrics}\"\nsockets = 2\n\
-             [database]\nurl = {:?}\npool_size = 4\n\
-             [auth]\nreject_delay = \"{}\"\nbackend_timeout = \"300ms\"\n",
+            "key_file = {:?}\n[listen]\nauth = \"{auth}\"\nacct = \"{acct}\"\n\
+             metrics = \"{metrics}\"\nsockets = 2\n\
+             [database]\nurl = {:?}\npool_size = 4\nconnect_timeout = \"1s\"\n\
+             [auth]\nreject_delay = \"{}\"\nbackend_timeout = \"300ms\"\n\
+             [accounting]\nspool_dir = {spool_dir:?}\nsweep_interval = \"200ms\"\n\
+             [coa]\ntimeout = \"300ms\"\nretries = 1\n",
             env.key_file, database_url, options.reject_delay
         );
         if options.redis {
@@ -88,6 +102,7 @@ impl Radiusd {
                 env.key_prefix
             ));
         }
+        config.push_str(&options.extra);
         let config_path = dir.join("radiusd.toml");
         std::fs::write(&config_path, config).unwrap();
         let log = dir.join("radiusd.log");
@@ -103,7 +118,9 @@ impl Radiusd {
         let mut radiusd = Radiusd {
             child,
             auth,
+            acct,
             metrics,
+            spool_dir,
             log,
         };
         radiusd.wait_healthy();

@@ -1,0 +1,128 @@
+//! Fair usage on the spot: CoA or Disconnect-Requests when a quota is spent, and the full
+//! speed back when the billing period ends (DESIGN.md, accounting path).
+//!
+//! A crossing is detected inside the accounting transaction that pushed usage past the
+//! quota (`proisp_add_usage` sets `subscribers.fup_until`), and only the writer that
+//! committed it is told, so one radiusd acts on it even when a pair shares the database.
+//! Acting means, in order: the subscriber's cache entry is refreshed and invalidated, so
+//! new logins get the fair-usage speed; then every open session of the subscriber gets a
+//! CoA-Request with the plan's fair-usage Mikrotik-Rate-Limit, or a Disconnect-Request
+//! when the plan disconnects. The period end is claimed the same way, in one UPDATE.
+//!
+//! Rate changes are MikroTik attributes: sessions on NASes of other makes are left at
+//! their speed until they log in again (and get the new one), except under plans that
+//! disconnect, which works on any NAS.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use proisp_shared::coa::{Client, ClientConfig, Outcome};
+use proisp_shared::model::{FupAction, NasVendor};
+use proisp_shared::radius::dictionary::{mikrotik, vendor};
+use proisp_shared::radius::dynauth::Request;
+use proisp_shared::store::OpenSession;
+use tokio::sync::mpsc;
+
+use crate::state::Shared;
+
+/// Why a subscriber's sessions change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Usage crossed the quota: slow down or disconnect.
+    QuotaSpent,
+    /// The billing period ended: full speed again.
+    PeriodOver,
+}
+
+/// The CoA client built from the configuration.
+pub(crate) fn client(shared: &Shared) -> Client {
+    Client::new(ClientConfig {
+        timeout: shared.config.coa.timeout,
+        retries: shared.config.coa.retries,
+    })
+}
+
+/// Acts on every crossing the writers report, each in its own task.
+pub(crate) async fn follow_crossings(
+    shared: Arc<Shared>,
+    mut crossings: mpsc::UnboundedReceiver<String>,
+) {
+    let client = client(&shared);
+    while let Some(user) = crossings.recv().await {
+        let shared = shared.clone();
+        let client = client.clone();
+        tokio::spawn(async move { enforce(&shared, &client, &user, Change::QuotaSpent).await });
+    }
+}
+
+/// Refreshes `user`'s cached entry and changes their open sessions.
+pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change: Change) {
+    tracing::info!(user, ?change, "fair usage changes");
+    if let Err(e) = shared.store.refresh_subscriber(user).await {
+        tracing::warn!(error = %e, user, "cannot refresh the cached subscriber");
+    }
+    shared.lookup.forget(user);
+    let plan = match shared.store.subscriber(user).await {
+        Ok(Some(sub)) => shared.plans.load().get(&sub.plan_id).cloned(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, user, "cannot read the subscriber; sessions left as they are");
+            return;
+        }
+    };
+    let Some(plan) = plan else { return };
+    let sessions = match shared.store.open_sessions(user).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, user, "cannot list open sessions; they keep their speed until the next login");
+            return;
+        }
+    };
+    for session in sessions {
+        let Some(nas) = shared.nas.load().get(session.nas_id).cloned() else {
+            continue;
+        };
+        let rate = match change {
+            Change::QuotaSpent => plan.fup_rate_limit.as_deref(),
+            Change::PeriodOver => Some(plan.rate_limit.as_str()),
+        };
+        let disconnect =
+            change == Change::QuotaSpent && plan.plan.fup_action == FupAction::Disconnect;
+        let request = if disconnect {
+            Request::disconnect(user, session.acct_session_id.as_str())
+        } else {
+            match (rate, nas.nas.vendor) {
+                (Some(rate), NasVendor::Mikrotik) => Request::coa(
+                    user,
+                    session.acct_session_id.as_str(),
+                )
+                .with_vsa(vendor::MIKROTIK, mikrotik::RATE_LIMIT, rate),
+                _ => continue,
+            }
+        };
+        let request = identify(request, &session);
+        // A NAS configured as a range has no single address to send to.
+        let full = if nas.nas.network.is_ipv4() { 32 } else { 128 };
+        if nas.nas.prefix_len < full {
+            tracing::warn!(nas = %nas.nas.name, user, "NAS is a range: no address for a CoA");
+            continue;
+        }
+        let target = SocketAddr::new(nas.nas.network, nas.nas.coa_port);
+        let outcome = client.send(target, &nas.nas.secret, &request).await;
+        let index = match &outcome {
+            Outcome::Ack => 0,
+            Outcome::Nak { .. } => 1,
+            Outcome::Timeout { .. } => 2,
+            _ => 3,
+        };
+        shared.metrics.coa(disconnect, index);
+        tracing::info!(user, session = session.acct_session_id, nas = %nas.nas.name, kind = if disconnect { "disconnect" } else { "coa" }, %outcome, "dynamic authorization");
+    }
+}
+
+fn identify(request: Request, session: &OpenSession) -> Request {
+    match session.framed_ip {
+        Some(IpAddr::V4(ip)) => request.with_framed_ip(ip),
+        _ => request,
+    }
+}

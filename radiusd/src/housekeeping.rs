@@ -1,0 +1,79 @@
+//! Periodic accounting jobs: stale sessions, ended fair usage, history partitions.
+//!
+//! Each job claims its rows in PostgreSQL (`FOR UPDATE SKIP LOCKED`, `UPDATE …
+//! RETURNING`), so every radiusd of a deployment may run them at once without doing
+//! anything twice. A failure is logged and retried on the next tick; PostgreSQL being
+//! away just postpones them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::fup::{self, Change};
+use crate::state::Shared;
+
+/// Stale sessions closed per statement; the sweep repeats while it finds this many.
+const STALE_BATCH: u32 = 10_000;
+
+/// How often history partitions are created ahead and old ones dropped.
+const PARTITION_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// Monthly history partitions kept ready from the current month.
+const MONTHS_AHEAD: u32 = 3;
+
+/// Runs the jobs until cancelled.
+pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let client = fup::client(&shared);
+    let mut sweep = tokio::time::interval(shared.config.accounting.sweep_interval);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut partitions = tokio::time::interval(PARTITION_INTERVAL);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = partitions.tick() => maintain_history(&shared).await,
+            _ = sweep.tick() => {
+                close_stale(&shared).await;
+                match shared.store.end_fair_usage().await {
+                    Ok(users) => {
+                        for user in users {
+                            fup::enforce(&shared, &client, &user, Change::PeriodOver).await;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "fair-usage period check postponed"),
+                }
+            }
+        }
+    }
+}
+
+async fn close_stale(shared: &Shared) {
+    loop {
+        match shared.store.close_stale_sessions(STALE_BATCH).await {
+            Ok(0) => return,
+            Ok(n) => {
+                tracing::info!(sessions = n, "closed stale sessions (no update in time)");
+                shared.counts.clear();
+                if n < STALE_BATCH {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "stale-session sweep postponed");
+                return;
+            }
+        }
+    }
+}
+
+async fn maintain_history(shared: &Shared) {
+    let retention = shared.config.accounting.history_retention;
+    match shared.store.maintain_history(retention, MONTHS_AHEAD).await {
+        Ok((created, dropped)) => {
+            if created > 0 || !dropped.is_empty() {
+                tracing::info!(created, ?dropped, "session history partitions maintained");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "session history maintenance postponed"),
+    }
+}

@@ -1,0 +1,231 @@
+//! The accounting spool: where acknowledged records wait while PostgreSQL is unreachable.
+//!
+//! One file per writer, JSON lines of [`AcctRecord`], appended and fsynced before the
+//! Accounting-Responses go out, so a record survives kill -9 and power loss once its NAS
+//! has its answer. Replay reads the file front to back in batches and empties it once
+//! every record is committed; replaying a record twice (a crash during replay) is
+//! harmless because the store's writes are idempotent.
+//!
+//! A crash in the middle of an append can leave a torn last line. Its records were never
+//! acknowledged (the fsync had not returned), so the NAS still retries them: opening the
+//! file cuts the torn tail off, and a failed append is cut off the same way, so the next
+//! record always starts on a line of its own.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use proisp_shared::store::AcctRecord;
+
+/// One writer's spool file.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    path: PathBuf,
+    file: File,
+    /// Records in the file (read at open, counted on append, reset on clear).
+    len: u64,
+    /// Octets in the file.
+    size: u64,
+}
+
+impl Spool {
+    /// Opens (creating) `dir/name`, counting the records already in it.
+    pub(crate) fn open(dir: &Path, name: &str) -> std::io::Result<Spool> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(name);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)?;
+        let content = std::fs::read(&path)?;
+        // Everything after the last newline is a torn append that was never acknowledged.
+        let size = content
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if size < content.len() {
+            tracing::warn!(path = %path.display(), octets = content.len() - size, "cutting off a torn spool write (never acknowledged)");
+            file.set_len(size as u64)?;
+            file.sync_all()?;
+        }
+        let mut spool = Spool {
+            path,
+            file,
+            len: 0,
+            size: size as u64,
+        };
+        spool.len = spool.read_all()?.len() as u64;
+        Ok(spool)
+    }
+
+    /// Records waiting.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file's path, for logs.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `records` and waits until they are on disk.
+    pub(crate) fn append(&mut self, records: &[AcctRecord]) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(records.len() * 256);
+        for r in records {
+            serde_json::to_writer(&mut out, r).map_err(std::io::Error::other)?;
+            out.push(b'\n');
+        }
+        if let Err(e) = self
+            .file
+            .write_all(&out)
+            .and_then(|()| self.file.sync_data())
+        {
+            // Not acknowledged; leave no partial line for the next append to join.
+            let _ = self.file.set_len(self.size);
+            return Err(e);
+        }
+        self.len += records.len() as u64;
+        self.size += out.len() as u64;
+        Ok(())
+    }
+
+    /// Every record in the file, oldest first; torn or unreadable lines are skipped and
+    /// logged.
+    pub(crate) fn read_all(&self) -> std::io::Result<Vec<AcctRecord>> {
+        let reader = BufReader::new(File::open(&self.path)?);
+        let mut records = Vec::new();
+        for (n, line) in reader.split(b'\n').enumerate() {
+            let line = line?;
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice(&line) {
+                Ok(r) => records.push(r),
+                Err(e) => tracing::warn!(
+                    path = %self.path.display(),
+                    line = n + 1,
+                    error = %e,
+                    "skipping an unreadable spool line (a torn write from a crash is never acknowledged)"
+                ),
+            }
+        }
+        Ok(records)
+    }
+
+    /// Empties the file once its records are committed.
+    pub(crate) fn clear(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.sync_all()?;
+        self.len = 0;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// Moves the records of spool files that no writer owns any more (the writer count was
+/// lowered) into `into`, so nothing is stranded. Files are named `prefix<N>.jsonl`.
+pub(crate) fn adopt_orphans(
+    dir: &Path,
+    prefix: &str,
+    writers: usize,
+    into: &mut Spool,
+) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(index) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if index < writers {
+            continue;
+        }
+        let orphan = Spool::open(dir, &name.to_string_lossy())?;
+        let records = orphan.read_all()?;
+        into.append(&records)?;
+        std::fs::remove_file(entry.path())?;
+        tracing::info!(from = %entry.path().display(), records = records.len(), "adopted an orphaned spool file");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proisp_shared::store::AcctStatus;
+
+    use super::*;
+
+    fn record(n: u64) -> AcctRecord {
+        AcctRecord {
+            status: AcctStatus::InterimUpdate,
+            nas_id: 1,
+            acct_session_id: format!("s{n}"),
+            username: "u".into(),
+            upload_octets: n,
+            download_octets: n << 33,
+            session_time_secs: 60,
+            received_at_ms: 1_800_000_000_000,
+            delay_secs: 0,
+            framed_ip: None,
+            calling_station_id: None,
+            nas_port_id: None,
+            terminate_cause: None,
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("radiusd-spool-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn appended_records_survive_reopening_and_a_torn_tail_is_skipped() {
+        let dir = temp_dir("torn");
+        let mut spool = Spool::open(&dir, "w0.jsonl").unwrap();
+        spool.append(&[record(1), record(2)]).unwrap();
+        spool.append(&[record(3)]).unwrap();
+        drop(spool);
+        // A crash in the middle of the next append.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("w0.jsonl"))
+            .unwrap();
+        f.write_all(b"{\"status\":\"sto").unwrap();
+        let mut spool = Spool::open(&dir, "w0.jsonl").unwrap();
+        assert_eq!(spool.len(), 3);
+        spool.append(&[record(4)]).unwrap();
+        let read = spool.read_all().unwrap();
+        assert_eq!(read, vec![record(1), record(2), record(3), record(4)]);
+        spool.clear().unwrap();
+        assert!(spool.is_empty());
+        assert!(Spool::open(&dir, "w0.jsonl").unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn orphaned_files_are_adopted() {
+        let dir = temp_dir("orphans");
+        Spool::open(&dir, "w3.jsonl")
+            .unwrap()
+            .append(&[record(7)])
+            .unwrap();
+        let mut w0 = Spool::open(&dir, "w0.jsonl").unwrap();
+        adopt_orphans(&dir, "w", 2, &mut w0).unwrap();
+        assert_eq!(w0.read_all().unwrap(), vec![record(7)]);
+        assert!(!dir.join("w3.jsonl").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

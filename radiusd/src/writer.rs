@@ -1,0 +1,297 @@
+//! The accounting writers: many requests, one transaction (DESIGN.md, accounting path).
+//!
+//! Each writer owns a queue and a spool file. It takes whatever has queued up (at most
+//! `batch_size`), commits it with one statement, and only then lets the request tasks
+//! answer. While PostgreSQL is unreachable the batch is appended to the spool with fsync
+//! instead — still durable, still answered — and while the spool holds anything, new
+//! batches go behind it, so records reach PostgreSQL in the order they arrived. Requests
+//! are spread over the writers by user name (Accounting-On/Off by NAS), so one
+//! subscriber's requests are applied in order and two writers rarely touch the same rows.
+//!
+//! A record PostgreSQL refuses for good (say, its NAS was deleted meanwhile) must not
+//! block the records behind it, nor be lost once acknowledged: it goes to
+//! `rejected.jsonl` in the spool directory for an operator, and is counted.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proisp_shared::store::{AcctRecord, AcctStatus, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::AccountingConfig;
+use crate::metrics::{MAX_WRITERS, Metrics};
+use crate::sessions::SessionCounts;
+use crate::spool::{self, Spool};
+
+/// Queued requests per writer before submitters wait: back-pressure instead of memory.
+const QUEUE_DEPTH: usize = 65_536;
+
+/// How often an idle writer with a non-empty spool checks whether PostgreSQL is back.
+const REPLAY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Spool file names: `writer-<N>.jsonl`.
+const SPOOL_PREFIX: &str = "writer-";
+
+/// How a record was made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durable {
+    /// Committed to PostgreSQL.
+    Committed,
+    /// In the local spool (PostgreSQL unreachable), or among the rejected records.
+    Spooled,
+}
+
+/// Neither PostgreSQL nor the spool took the record: it must not be acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotDurable;
+
+struct Job {
+    record: AcctRecord,
+    done: oneshot::Sender<Result<Durable, NotDurable>>,
+}
+
+/// The writers' queues.
+#[derive(Debug)]
+pub(crate) struct Writers {
+    queues: Vec<mpsc::Sender<Job>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// What every writer needs.
+pub(crate) struct WriterContext {
+    pub(crate) store: Store,
+    pub(crate) config: AccountingConfig,
+    pub(crate) metrics: Metrics,
+    pub(crate) counts: Arc<SessionCounts>,
+    /// Users whose usage crossed their quota, for the fair-usage task.
+    pub(crate) crossings: mpsc::UnboundedSender<String>,
+}
+
+impl Writers {
+    /// Opens the spool files (adopting orphans) and starts the writer tasks.
+    pub(crate) fn start(ctx: WriterContext) -> std::io::Result<Writers> {
+        let count = ctx.config.writers.clamp(1, MAX_WRITERS);
+        let dir = &ctx.config.spool_dir;
+        let mut spools = (0..count)
+            .map(|i| Spool::open(dir, &format!("{SPOOL_PREFIX}{i}.jsonl")))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        spool::adopt_orphans(dir, SPOOL_PREFIX, count, &mut spools[0])?;
+        let rejected = Arc::new(std::sync::Mutex::new(Spool::open(dir, "rejected.jsonl")?));
+        let ctx = Arc::new(ctx);
+        let mut queues = Vec::with_capacity(count);
+        for (index, spool) in spools.into_iter().enumerate() {
+            if !spool.is_empty() {
+                tracing::info!(path = %spool.path().display(), records = spool.len(), "spooled accounting records to replay");
+            }
+            let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+            queues.push(tx);
+            let writer = Writer {
+                index,
+                ctx: ctx.clone(),
+                spool,
+                rejected: rejected.clone(),
+            };
+            tokio::spawn(writer.run(rx));
+        }
+        Ok(Writers {
+            queues,
+            hasher: std::collections::hash_map::RandomState::new(),
+        })
+    }
+
+    /// Queues `record` and waits until it is durable.
+    pub(crate) async fn submit(&self, record: AcctRecord) -> Result<Durable, NotDurable> {
+        let mut h = self.hasher.build_hasher();
+        if record.status.is_nas_wide() {
+            record.nas_id.hash(&mut h);
+        } else {
+            record.username.hash(&mut h);
+        }
+        let queue = &self.queues[(h.finish() as usize) % self.queues.len()];
+        let (done, wait) = oneshot::channel();
+        queue
+            .send(Job { record, done })
+            .await
+            .map_err(|_| NotDurable)?;
+        wait.await.unwrap_or(Err(NotDurable))
+    }
+}
+
+struct Writer {
+    index: usize,
+    ctx: Arc<WriterContext>,
+    spool: Spool,
+    rejected: Arc<std::sync::Mutex<Spool>>,
+}
+
+impl Writer {
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let batch_size = self.ctx.config.batch_size.max(1);
+        let mut tick = tokio::time::interval(REPLAY_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.publish_spool_len();
+        loop {
+            let mut jobs = Vec::new();
+            tokio::select! {
+                job = queue.recv() => match job {
+                    Some(job) => jobs.push(job),
+                    None => break,
+                },
+                _ = tick.tick() => {}
+            }
+            while jobs.len() < batch_size {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            if !self.spool.is_empty() {
+                self.replay().await;
+            }
+            if !jobs.is_empty() {
+                self.write(jobs).await;
+            }
+        }
+    }
+
+    /// Makes one batch durable and answers its submitters.
+    async fn write(&mut self, jobs: Vec<Job>) {
+        let (records, dones): (Vec<AcctRecord>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.record, j.done)).unzip();
+        let result = if self.spool.is_empty() {
+            match self.commit(&records).await {
+                Ok(()) => Ok(Durable::Committed),
+                Err(()) => self.spool_batch(&records),
+            }
+        } else {
+            // Behind what is already spooled, to keep the order.
+            self.spool_batch(&records)
+        };
+        for done in dones {
+            // The submitter may have given up (shutdown); the record is durable anyway.
+            let _ = done.send(result);
+        }
+    }
+
+    fn spool_batch(&mut self, records: &[AcctRecord]) -> Result<Durable, NotDurable> {
+        match self.spool.append(records) {
+            Ok(()) => {
+                self.publish_spool_len();
+                Ok(Durable::Spooled)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, path = %self.spool.path().display(), records = records.len(), "cannot spool accounting records; not acknowledging them");
+                Err(NotDurable)
+            }
+        }
+    }
+
+    /// Commits `records`; `Err` when PostgreSQL is unreachable (nothing is known to be
+    /// committed). Records refused for good are set aside, see the module docs.
+    async fn commit(&mut self, records: &[AcctRecord]) -> Result<(), ()> {
+        match self
+            .ctx
+            .store
+            .apply_accounting(records, self.ctx.config.stale_after)
+            .await
+        {
+            Ok(crossed) => {
+                self.committed(records, crossed);
+                Ok(())
+            }
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, writer = self.index, "PostgreSQL unavailable: spooling accounting");
+                Err(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writer = self.index, "a batch was refused; applying its records one by one");
+                self.commit_one_by_one(records).await
+            }
+        }
+    }
+
+    async fn commit_one_by_one(&mut self, records: &[AcctRecord]) -> Result<(), ()> {
+        for record in records {
+            match self
+                .ctx
+                .store
+                .apply_accounting(std::slice::from_ref(record), self.ctx.config.stale_after)
+                .await
+            {
+                Ok(crossed) => self.committed(std::slice::from_ref(record), crossed),
+                // Those before are in; applying them again with the rest is harmless.
+                Err(e) if e.is_unavailable() => return Err(()),
+                Err(e) => self.reject(record, &e),
+            }
+        }
+        Ok(())
+    }
+
+    fn reject(&self, record: &AcctRecord, error: &StoreError) {
+        self.ctx.metrics.acct_rejected.increment(1);
+        tracing::error!(
+            error = %error,
+            user = record.username,
+            session = record.acct_session_id,
+            nas_id = record.nas_id,
+            "PostgreSQL refused an accounting record; kept in rejected.jsonl"
+        );
+        let mut rejected = self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = rejected.append(std::slice::from_ref(record)) {
+            tracing::error!(error = %e, "cannot keep the refused record");
+        }
+    }
+
+    /// After a commit: session counts, quota crossings.
+    fn committed(&self, records: &[AcctRecord], crossed: Vec<String>) {
+        for r in records {
+            match r.status {
+                AcctStatus::Start | AcctStatus::Stop => self.ctx.counts.forget(&r.username),
+                AcctStatus::AccountingOn | AcctStatus::AccountingOff => self.ctx.counts.clear(),
+                AcctStatus::InterimUpdate => {}
+            }
+        }
+        for user in crossed {
+            let _ = self.ctx.crossings.send(user);
+        }
+    }
+
+    /// Replays the spool if PostgreSQL is back; leaves it for later otherwise.
+    async fn replay(&mut self) {
+        if self.ctx.store.ping().await.is_err() {
+            return;
+        }
+        let records = match self.spool.read_all() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, path = %self.spool.path().display(), "cannot read the spool");
+                return;
+            }
+        };
+        for chunk in records.chunks(self.ctx.config.batch_size.max(1)) {
+            if self.commit(chunk).await.is_err() {
+                // Gone again; what was committed will be applied again, harmlessly.
+                return;
+            }
+        }
+        match self.spool.clear() {
+            Ok(()) => tracing::info!(
+                records = records.len(),
+                writer = self.index,
+                "spool replayed into PostgreSQL"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot empty the replayed spool"),
+        }
+        self.publish_spool_len();
+    }
+
+    fn publish_spool_len(&self) {
+        if let Some(g) = self.ctx.metrics.spooled.get(self.index) {
+            g.set(self.spool.len() as f64);
+        }
+    }
+}
