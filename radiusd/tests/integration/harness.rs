@@ -82,7 +82,10 @@ impl Radiusd {
             .database_url
             .clone()
             .unwrap_or_else(|| env.database_url.clone());
-        let spool_dir = options.spool_dir.clone().unwrap_or_else(|| dir.join("spool"));
+        let spool_dir = options
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("spool"));
         let mut config = format!(
             "key_file = {:?}\n[listen]\nauth = \"{auth}\"\nacct = \"{acct}\"\n\
              metrics = \"{metrics}\"\nsockets = 2\n\
@@ -179,6 +182,12 @@ impl Radiusd {
         assert!(status.success());
     }
 
+    /// Kills the process with SIGKILL: no draining, no flushing.
+    pub(crate) fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit and returns its exit code.
     pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
@@ -202,7 +211,7 @@ impl Drop for Radiusd {
 /// The reply radclient printed.
 #[derive(Debug)]
 pub(crate) struct RadclientReply {
-    /// "Access-Accept", "Access-Reject", or "" when none came.
+    /// "Access-Accept", "Access-Reject", "Accounting-Response", or "" when none came.
     pub(crate) code: String,
     /// Everything radclient printed.
     pub(crate) output: String,
@@ -220,8 +229,8 @@ impl RadclientReply {
     }
 }
 
-/// Runs radclient with `attributes` (one per line) against `addr`; `command` is `auth`
-/// or `status`.
+/// Runs radclient with `attributes` (one per line) against `addr`; `command` is `auth`,
+/// `acct` or `status`.
 pub(crate) fn radclient(addr: SocketAddr, command: &str, attributes: &str) -> RadclientReply {
     let mut child = Command::new("radclient")
         .args(["-x", "-r", "1", "-t", "2"])
@@ -245,7 +254,7 @@ pub(crate) fn radclient(addr: SocketAddr, command: &str, attributes: &str) -> Ra
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let code = ["Access-Accept", "Access-Reject"]
+    let code = ["Access-Accept", "Access-Reject", "Accounting-Response"]
         .into_iter()
         .find(|c| output.contains(&format!("Received {c}")))
         .unwrap_or_default()

@@ -2,6 +2,7 @@
 //! clients (radclient from freeradius-utils, and requests built with the codec where no
 //! packaged client speaks the method).
 
+mod accounting;
 mod assets;
 mod auth;
 mod faults;

@@ -1,0 +1,553 @@
+//! Accounting end to end: radclient's Accounting-Requests, durability through a
+//! PostgreSQL outage and kill -9, fair-usage CoA to a fake NAS, stale sessions,
+//! Accounting-On and the simultaneous-use check with real sessions.
+
+use std::collections::BTreeSet;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use proisp_shared::model::RateLimit;
+use proisp_shared::radius::authenticator::{
+    MessageAuthenticatorCheck, check_message_authenticator, verify_request_digest,
+};
+use proisp_shared::radius::dictionary::{attr, mikrotik, vendor};
+use proisp_shared::radius::encode::Encoder;
+use proisp_shared::radius::header::Code;
+use proisp_shared::radius::packet::Packet;
+use proisp_shared::store::testing::{PrivatePostgres, TestEnv, with_database};
+use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
+
+use crate::harness::{Options, Radiusd, SECRET, exchange, pap, radclient, seed};
+
+const GIB: i64 = 1 << 30;
+
+/// An Accounting-Request built with the codec.
+fn acct_packet(id: u8, status: u32, user: &str, session: &str, down: u64) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let mut enc = Encoder::new(&mut buf, Code::AccountingRequest, id, &[0; 16]);
+    enc.u32(attr::ACCT_STATUS_TYPE, status)
+        .attr(attr::USER_NAME, user.as_bytes())
+        .attr(attr::ACCT_SESSION_ID, session.as_bytes())
+        .u32(attr::ACCT_INPUT_OCTETS, 1000)
+        .u32(attr::ACCT_OUTPUT_OCTETS, down as u32)
+        .u32(attr::ACCT_OUTPUT_GIGAWORDS, (down >> 32) as u32)
+        .u32(attr::ACCT_SESSION_TIME, if status == 1 { 0 } else { 60 });
+    enc.finish(SECRET.as_bytes()).unwrap().to_vec()
+}
+
+/// Whether `reply` is a valid Accounting-Response.
+fn acknowledged(reply: Option<Vec<u8>>) -> bool {
+    reply.is_some_and(|r| Packet::decode(&r).is_ok_and(|p| p.code() == Code::AccountingResponse))
+}
+
+/// radclient's Accounting-Request for `user`'s session `session`.
+fn radclient_acct(radiusd: &Radiusd, status: &str, user: &str, session: &str, extra: &str) -> bool {
+    let reply = radclient(
+        radiusd.acct,
+        "acct",
+        &format!(
+            "Acct-Status-Type = {status}\nUser-Name = \"{user}\"\nAcct-Session-Id = \"{session}\"\n\
+             NAS-IP-Address = 127.0.0.1\nFramed-IP-Address = 100.64.0.9\n{extra}"
+        ),
+    );
+    reply.code == "Accounting-Response"
+}
+
+async fn one_i64(sql: &tokio_postgres::Client, query: &str) -> i64 {
+    sql.query_one(query, &[]).await.unwrap().get(0)
+}
+
+/// Polls `query` until it returns `want`, for up to `within`.
+async fn eventually(sql: &tokio_postgres::Client, query: &str, want: i64, within: Duration) -> i64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = one_i64(sql, query).await;
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn radclient_sessions_past_4_gib_are_recorded_exactly_once() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 2).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    let sql = env.sql().await;
+    assert!(radclient_acct(&radiusd, "Start", "user000001", "s-1", ""));
+    let interim = "Acct-Input-Octets = 100\nAcct-Input-Gigawords = 1\n\
+                   Acct-Output-Octets = 5\nAcct-Output-Gigawords = 6\nAcct-Session-Time = 300\n";
+    // The same totals twice (a NAS retrying with a new identifier): counted once.
+    assert!(radclient_acct(
+        &radiusd,
+        "Interim-Update",
+        "user000001",
+        "s-1",
+        interim
+    ));
+    assert!(radclient_acct(
+        &radiusd,
+        "Interim-Update",
+        "user000001",
+        "s-1",
+        interim
+    ));
+    assert_eq!(
+        one_i64(
+            &sql,
+            "SELECT count(*) FROM sessions WHERE username = 'user000001'"
+        )
+        .await,
+        1
+    );
+    let stop = "Acct-Input-Octets = 200\nAcct-Input-Gigawords = 1\n\
+                Acct-Output-Octets = 7\nAcct-Output-Gigawords = 6\nAcct-Session-Time = 600\n\
+                Acct-Terminate-Cause = User-Request\n";
+    assert!(radclient_acct(&radiusd, "Stop", "user000001", "s-1", stop));
+    assert!(radclient_acct(&radiusd, "Stop", "user000001", "s-1", stop));
+    let row = sql
+        .query_one(
+            "SELECT upload_octets, download_octets, session_time_secs, terminate_cause, closed_by, \
+             host(framed_ip) FROM session_history WHERE acct_session_id = 's-1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), (1 << 32) + 200, "upload = input");
+    assert_eq!(row.get::<_, i64>(1), 6 * (1 << 32) + 7, "download = output");
+    assert_eq!(row.get::<_, i64>(2), 600);
+    assert_eq!(row.get::<_, String>(3), "User-Request");
+    assert_eq!(row.get::<_, String>(4), "stop");
+    assert_eq!(row.get::<_, String>(5), "100.64.0.9");
+    assert_eq!(
+        one_i64(&sql, "SELECT sum(download_octets)::int8 FROM usage").await,
+        6 * (1 << 32) + 7
+    );
+    assert_eq!(
+        one_i64(&sql, "SELECT count(*) FROM sessions").await,
+        0,
+        "closed"
+    );
+    assert_eq!(
+        radiusd.metric("radius_acct_requests_total{status=\"stop\",durability=\"committed\"}"),
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed() {
+    let env = TestEnv::start().await;
+    let mut pg = PrivatePostgres::start().await.unwrap();
+    let url = pg.url("postgres");
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute("CREATE DATABASE proisp_spool")
+        .await
+        .unwrap();
+    let db = with_database(&url, "proisp_spool");
+    let store = Store::connect(&StoreConfig::new(db.clone()), env.keys.clone())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    seed(&store, 5).await;
+    let radiusd = Radiusd::start(
+        &env,
+        Options {
+            database_url: Some(db.clone()),
+            ..Options::default()
+        },
+    );
+    pg.stop().await;
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (n, i) in (1..=5).enumerate() {
+        let user = format!("user{i:06}");
+        let start = acct_packet(n as u8, 1, &user, &format!("sp-{i}"), 0);
+        let interim = acct_packet(100 + n as u8, 3, &user, &format!("sp-{i}"), 5 << 32);
+        for packet in [start, interim.clone(), interim] {
+            assert!(
+                acknowledged(exchange(
+                    &socket,
+                    radiusd.acct,
+                    &packet,
+                    Duration::from_secs(5)
+                )),
+                "not acknowledged while PostgreSQL is down:\n{}",
+                radiusd.log()
+            );
+        }
+    }
+    assert!(
+        radiusd.metric("radius_acct_requests_total{status=\"interim\",durability=\"spooled\"}")
+            >= 1.0
+    );
+    pg.restart().await.unwrap();
+    let (sql, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let total = eventually(
+        &sql,
+        "SELECT coalesce(sum(download_octets), 0)::int8 FROM usage",
+        5 * (5 << 32),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        total,
+        5 * (5 << 32),
+        "every spooled record once:\n{}",
+        radiusd.log()
+    );
+    assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 5);
+    let spooled: f64 = (0..2)
+        .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
+        .sum();
+    assert_eq!(spooled, 0.0, "spool emptied");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 1).await;
+    let mut radiusd = Radiusd::start(&env, Options::default());
+    let spool_dir = radiusd.spool_dir.clone();
+    let target = radiusd.acct;
+    // A burst from 8 sockets; each remembers which sessions were acknowledged.
+    let senders: Vec<_> = (0..8u32)
+        .map(|s| {
+            std::thread::spawn(move || {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
+                let mut acked = Vec::new();
+                for n in 0..400u32 {
+                    let session = format!("k-{s}-{n}");
+                    let packet = acct_packet((n % 256) as u8, 1, "user000001", &session, 0);
+                    if socket.send_to(&packet, target).is_err() {
+                        break;
+                    }
+                    let mut buf = [0u8; 4096];
+                    match socket.recv_from(&mut buf) {
+                        Ok((len, _)) if acknowledged(Some(buf[..len].to_vec())) => {
+                            acked.push(session);
+                        }
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    radiusd.kill9();
+    let acked: BTreeSet<String> = senders
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert!(!acked.is_empty(), "the burst was answered before the kill");
+
+    let radiusd = Radiusd::start(
+        &env,
+        Options {
+            spool_dir: Some(spool_dir),
+            ..Options::default()
+        },
+    );
+    let sql = env.sql().await;
+    let stored: BTreeSet<String> = sql
+        .query(
+            "SELECT acct_session_id FROM sessions UNION SELECT acct_session_id FROM session_history",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged records lost: {missing:?}\n{}",
+        missing.len(),
+        acked.len(),
+        radiusd.log()
+    );
+}
+
+/// A NAS in the test: answers CoA-Requests on a UDP port and reports what they carried.
+struct FakeNas {
+    socket: UdpSocket,
+}
+
+/// What a CoA-Request carried.
+#[derive(Debug)]
+struct CoaSeen {
+    code: Code,
+    user: String,
+    session: String,
+    framed_ip: Option<std::net::Ipv4Addr>,
+    rate_limit: Option<String>,
+}
+
+impl FakeNas {
+    fn start() -> FakeNas {
+        FakeNas {
+            socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+
+    /// Waits for one request, checks its signatures, answers ACK.
+    fn answer_one(&self, within: Duration) -> Option<CoaSeen> {
+        self.socket.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 4096];
+        let (len, from) = self.socket.recv_from(&mut buf).ok()?;
+        let request = Packet::decode(&buf[..len]).unwrap();
+        assert!(verify_request_digest(&request, SECRET.as_bytes()));
+        assert_eq!(
+            check_message_authenticator(&request, SECRET.as_bytes()),
+            MessageAuthenticatorCheck::Valid
+        );
+        let ack = match request.code() {
+            Code::CoaRequest => Code::CoaAck,
+            _ => Code::DisconnectAck,
+        };
+        let mut out = BytesMut::new();
+        let reply = Encoder::reply(&mut out, &request, ack)
+            .finish(SECRET.as_bytes())
+            .unwrap()
+            .to_vec();
+        self.socket.send_to(&reply, from).unwrap();
+        let text = |typ| {
+            request
+                .value(typ)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        Some(CoaSeen {
+            code: request.code(),
+            user: text(attr::USER_NAME),
+            session: text(attr::ACCT_SESSION_ID),
+            framed_ip: request
+                .attr(attr::FRAMED_IP_ADDRESS)
+                .and_then(|a| a.as_ipv4()),
+            rate_limit: request
+                .vendor_value(vendor::MIKROTIK, mikrotik::RATE_LIMIT)
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+        })
+    }
+}
+
+/// A plan with a 1 GiB quota (slowing down, or disconnecting), the NAS 127.0.0.1 with its
+/// CoA port at `coa_port`, and subscriber `fup1`.
+async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) {
+    let mut plan = NewPlan::new("fup-1g", 20_000, 10_000);
+    plan.quota_bytes = Some(GIB as u64);
+    plan.fup_rate = Some(RateLimit {
+        download_kbps: 1_000,
+        upload_kbps: 512,
+        ..RateLimit::default()
+    });
+    if disconnect {
+        plan.fup_action = proisp_shared::model::FupAction::Disconnect;
+    }
+    let plan = store.create_plan(&plan).await.unwrap();
+    let mut nas = NewNas::new("bras-fup", "127.0.0.1".parse().unwrap(), SECRET.as_bytes());
+    nas.coa_port = coa_port;
+    store.create_nas(&nas).await.unwrap();
+    // Two sessions allowed: the test logs in again while the first is open.
+    let mut sub = NewSubscriber::new("fup1", "pw-fup1", plan.id);
+    sub.simultaneous_use = 2;
+    store.create_subscriber(&sub).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_interim_that_spends_the_quota_brings_a_coa_with_the_fair_usage_rate() {
+    let env = TestEnv::start().await;
+    let nas = FakeNas::start();
+    seed_fup(&env.store().await, nas.port(), false).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    let login = pap(radiusd.auth, "fup1", "pw-fup1");
+    assert!(
+        login.has("Mikrotik-Rate-Limit", "10M/20M"),
+        "{}",
+        login.output
+    );
+    assert!(radclient_acct(&radiusd, "Start", "fup1", "f-1", ""));
+    assert!(radclient_acct(
+        &radiusd,
+        "Interim-Update",
+        "fup1",
+        "f-1",
+        "Acct-Output-Octets = 1000\nAcct-Output-Gigawords = 1\nAcct-Session-Time = 300\n"
+    ));
+    let seen = nas
+        .answer_one(Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("no CoA within a second:\n{}", radiusd.log()));
+    assert_eq!(seen.code, Code::CoaRequest);
+    assert_eq!(seen.user, "fup1");
+    assert_eq!(seen.session, "f-1");
+    assert_eq!(seen.framed_ip, Some("100.64.0.9".parse().unwrap()));
+    assert_eq!(seen.rate_limit.as_deref(), Some("512k/1M"));
+    // New logins get the fair-usage speed too.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let login = pap(radiusd.auth, "fup1", "pw-fup1");
+        if login.has("Mikrotik-Rate-Limit", "512k/1M") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", login.output);
+    }
+    let mut acked = 0.0;
+    for _ in 0..20 {
+        acked = radiusd.metric("radius_coa_requests_total{kind=\"coa\",result=\"ack\"}");
+        if acked == 1.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(acked, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disconnecting_plan_sends_disconnect_and_refuses_new_logins() {
+    let env = TestEnv::start().await;
+    let nas = FakeNas::start();
+    seed_fup(&env.store().await, nas.port(), true).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    assert!(radclient_acct(&radiusd, "Start", "fup1", "d-1", ""));
+    assert!(radclient_acct(
+        &radiusd,
+        "Interim-Update",
+        "fup1",
+        "d-1",
+        "Acct-Input-Octets = 1\nAcct-Input-Gigawords = 1\nAcct-Session-Time = 300\n"
+    ));
+    let seen = nas
+        .answer_one(Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("no Disconnect within a second:\n{}", radiusd.log()));
+    assert_eq!(seen.code, Code::DisconnectRequest);
+    assert_eq!(seen.session, "d-1");
+    assert_eq!(seen.rate_limit, None);
+    assert!(radclient_acct(&radiusd, "Stop", "fup1", "d-1", ""));
+    let login = pap(radiusd.auth, "fup1", "pw-fup1");
+    assert_eq!(login.code, "Access-Reject", "{}", login.output);
+    assert!(login.has("Reply-Message", "Data quota for this period is used up"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simultaneous_use_counts_real_sessions_and_accounting_on_frees_them() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 1).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    assert_eq!(
+        pap(radiusd.auth, "user000001", "pw000001").code,
+        "Access-Accept"
+    );
+    assert!(radclient_acct(&radiusd, "Start", "user000001", "u-1", ""));
+    let second = pap(radiusd.auth, "user000001", "pw000001");
+    assert_eq!(second.code, "Access-Reject", "{}", second.output);
+    assert!(second.has("Reply-Message", "Simultaneous session limit reached"));
+    // The NAS reboots: its sessions are gone, and the limit no longer bites.
+    let on = radclient(
+        radiusd.acct,
+        "acct",
+        "Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nAcct-Session-Id = \"0\"\n",
+    );
+    assert_eq!(on.code, "Accounting-Response", "{}", on.output);
+    assert_eq!(
+        pap(radiusd.auth, "user000001", "pw000001").code,
+        "Access-Accept"
+    );
+    let sql = env.sql().await;
+    assert_eq!(
+        one_i64(
+            &sql,
+            "SELECT count(*) FROM session_history WHERE closed_by = 'nas-reboot'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_session_is_closed_as_stale_and_reopened_by_a_late_interim() {
+    let env = TestEnv::start().await;
+    let store = env.store().await;
+    let plan_id = seed(&store, 1).await;
+    let sql = env.sql().await;
+    // One-second interims: stale after three silent seconds (the harness sweeps often).
+    sql.execute(
+        "UPDATE plans SET interim_interval_secs = 1 WHERE id = $1",
+        &[&plan_id],
+    )
+    .await
+    .unwrap();
+    let radiusd = Radiusd::start(&env, Options::default());
+    assert!(radclient_acct(&radiusd, "Start", "user000001", "q-1", ""));
+    let stale = eventually(
+        &sql,
+        "SELECT count(*) FROM session_history WHERE closed_by = 'stale'",
+        1,
+        Duration::from_secs(8),
+    )
+    .await;
+    assert_eq!(stale, 1, "{}", radiusd.log());
+    assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 0);
+    assert!(radclient_acct(
+        &radiusd,
+        "Interim-Update",
+        "user000001",
+        "q-1",
+        "Acct-Output-Octets = 9\nAcct-Session-Time = 5\n"
+    ));
+    assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 1);
+    assert_eq!(
+        one_i64(&sql, "SELECT count(*) FROM session_history").await,
+        0,
+        "re-opened, not duplicated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_and_unusable_accounting_requests_are_dropped_and_counted() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 1).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut forged = acct_packet(1, 1, "user000001", "x", 0);
+    forged[30] ^= 1;
+    assert!(!acknowledged(exchange(
+        &socket,
+        radiusd.acct,
+        &forged,
+        Duration::from_millis(500)
+    )));
+    // An Access-Request on the accounting port is not served there.
+    let (access, _) = crate::harness::pap_packet(2, "user000001", "pw000001", true);
+    assert!(exchange(&socket, radiusd.acct, &access, Duration::from_millis(500)).is_none());
+    assert_eq!(
+        radiusd.metric("radius_dropped_packets_total{reason=\"bad_request_authenticator\"}"),
+        1.0
+    );
+    assert_eq!(
+        radiusd.metric("radius_dropped_packets_total{reason=\"unexpected_code\"}"),
+        1.0
+    );
+    // Status-Server on the accounting port gets an Accounting-Response.
+    let status = radclient(radiusd.acct, "status", "Message-Authenticator = 0x00\n");
+    assert!(
+        status.output.contains("Accounting-Response"),
+        "{}",
+        status.output
+    );
+}
