@@ -136,50 +136,10 @@ $$;
 
 SELECT proisp_ensure_history_partitions(now() - interval '1 month', 4);
 
--- Start of the billing period containing `at`.
+-- Start of the billing period (day, week or month, cut in UTC) containing `at`.
 CREATE FUNCTION proisp_period_start(period text, at timestamptz)
-RETURNS timestamptz LANGUAGE sql IMMUTABLE SET timezone = 'UTC' AS $$
-    SELECT date_trunc(period, at)
-$$;
-
--- Adds a session's counter growth to its subscriber's usage. Returns the subscriber's
--- username when this crossed the plan's quota (fup_until was set by this call).
-CREATE FUNCTION proisp_add_usage(sub_id bigint, up bigint, down bigint, at timestamptz)
-RETURNS text LANGUAGE plpgsql SET timezone = 'UTC' AS $$
-DECLARE
-    plan record;
-    period timestamptz;
-    total bigint;
-    crossed text;
-BEGIN
-    IF sub_id IS NULL OR (up <= 0 AND down <= 0) THEN
-        RETURN NULL;
-    END IF;
-    SELECT p.quota_bytes, p.quota_period, s.fup_until, s.username INTO plan
-    FROM subscribers s JOIN plans p ON p.id = s.plan_id
-    WHERE s.id = sub_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    period := proisp_period_start(plan.quota_period, at);
-    INSERT INTO usage AS u (subscriber_id, period_start, upload_octets, download_octets, updated_at)
-    VALUES (sub_id, period, greatest(up, 0), greatest(down, 0), at)
-    ON CONFLICT (subscriber_id, period_start) DO UPDATE
-        SET upload_octets = u.upload_octets + excluded.upload_octets,
-            download_octets = u.download_octets + excluded.download_octets,
-            updated_at = greatest(u.updated_at, excluded.updated_at)
-    RETURNING u.upload_octets + u.download_octets INTO total;
-    IF plan.quota_bytes IS NOT NULL AND total >= plan.quota_bytes
-       AND (plan.fup_until IS NULL OR plan.fup_until <= at) THEN
-        UPDATE subscribers
-        SET fup_until = period + ('1 ' || plan.quota_period)::interval,
-            version = nextval('entry_version'),
-            updated_at = now()
-        WHERE id = sub_id AND (fup_until IS NULL OR fup_until <= at)
-        RETURNING username INTO crossed;
-    END IF;
-    RETURN crossed;
-END
+RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT date_trunc(period, at, 'UTC')
 $$;
 
 -- Moves an open session to history.
@@ -198,20 +158,28 @@ $$;
 -- are parallel, one element per request; `status` is Acct-Status-Type (1 Start, 2 Stop,
 -- 3 Interim-Update, 7 Accounting-On, 8 Accounting-Off); `stale_after` is how many
 -- interim intervals without an update close a session. Returns the subscribers whose
--- usage crossed their quota in this batch.
+-- usage crossed their plan's quota in this batch (their fup_until is now set).
+--
+-- Usage growth is summed per subscriber over the batch and written once at the end, so
+-- the common case — an Interim-Update of an open session — costs one UPDATE.
 CREATE FUNCTION proisp_apply_accounting(
     status smallint[], nas bigint[], sid text[], uname text[], up bigint[], down bigint[],
     stime bigint[], received timestamptz[], delay integer[], fip inet[], calling text[],
     port text[], cause text[], stale_after integer)
-RETURNS TABLE (crossed_username text) LANGUAGE plpgsql SET timezone = 'UTC' AS $$
+RETURNS TABLE (crossed_username text) LANGUAGE plpgsql AS $$
 DECLARE
     s sessions;
     h record;
     sub record;
     started timestamptz;
-    d_up bigint;
-    d_down bigint;
-    crossed text;
+    old_up bigint;
+    old_down bigint;
+    sub_id bigint;
+    -- Usage growth, one element per counted request.
+    g_sub bigint[] := '{}';
+    g_up bigint[] := '{}';
+    g_down bigint[] := '{}';
+    g_at timestamptz[] := '{}';
 BEGIN
     FOR i IN 1 .. coalesce(array_length(status, 1), 0) LOOP
         IF status[i] IN (7, 8) THEN
@@ -225,40 +193,46 @@ BEGIN
         END IF;
 
         started := received[i] - make_interval(secs => stime[i] + delay[i]);
-        d_up := 0;
-        d_down := 0;
-        SELECT * INTO s FROM sessions
-        WHERE nas_id = nas[i] AND acct_session_id = sid[i] AND username = uname[i]
-        FOR UPDATE;
+        sub_id := NULL;
+        old_up := NULL;
 
-        IF FOUND AND status[i] = 1 THEN
-            -- A Start for an open session: the same Start again (retransmitted with a
-            -- larger Acct-Delay-Time, or replayed) when it names the same start time;
-            -- otherwise the NAS reused the id for a new session and the old one is over.
-            IF abs(extract(epoch FROM s.started_at - started)) <= 2 THEN
-                CONTINUE;
-            END IF;
-            PERFORM proisp_close_session(s, received[i], NULL, 'replaced');
-            FOUND := false;
-        END IF;
-
-        IF FOUND THEN
-            d_up := greatest(up[i] - s.upload_octets, 0);
-            d_down := greatest(down[i] - s.download_octets, 0);
-            UPDATE sessions SET
-                upload_octets = greatest(upload_octets, up[i]),
-                download_octets = greatest(download_octets, down[i]),
-                session_time_secs = greatest(session_time_secs, stime[i]),
-                updated_at = greatest(updated_at, received[i]),
-                stale_at = greatest(stale_at, received[i]
-                    + make_interval(secs => interim_interval_secs * stale_after)),
-                framed_ip = coalesce(fip[i], framed_ip)
-            WHERE id = s.id
-            RETURNING * INTO s;
-            IF status[i] = 2 THEN
+        IF status[i] <> 1 THEN
+            -- An update or Stop of an open session: one statement, the old totals from
+            -- the locked row.
+            UPDATE sessions n SET
+                upload_octets = greatest(n.upload_octets, up[i]),
+                download_octets = greatest(n.download_octets, down[i]),
+                session_time_secs = greatest(n.session_time_secs, stime[i]),
+                updated_at = greatest(n.updated_at, received[i]),
+                stale_at = greatest(n.stale_at, received[i]
+                    + make_interval(secs => n.interim_interval_secs * stale_after)),
+                framed_ip = coalesce(fip[i], n.framed_ip)
+            FROM (SELECT id, upload_octets, download_octets FROM sessions
+                  WHERE nas_id = nas[i] AND acct_session_id = sid[i] AND username = uname[i]
+                  FOR UPDATE) o
+            WHERE n.id = o.id
+            RETURNING o.upload_octets, o.download_octets, n.subscriber_id, n.id
+            INTO old_up, old_down, sub_id, s.id;
+            IF FOUND AND status[i] = 2 THEN
+                SELECT * INTO s FROM sessions WHERE id = s.id;
                 PERFORM proisp_close_session(s, received[i], cause[i], 'stop');
             END IF;
         ELSE
+            SELECT * INTO s FROM sessions
+            WHERE nas_id = nas[i] AND acct_session_id = sid[i] AND username = uname[i]
+            FOR UPDATE;
+            IF FOUND THEN
+                -- A Start for an open session: the same Start again (retransmitted with a
+                -- larger Acct-Delay-Time, or replayed) when it names the same start time;
+                -- otherwise the NAS reused the id for a new session and the old one is over.
+                IF abs(extract(epoch FROM s.started_at - started)) <= 2 THEN
+                    CONTINUE;
+                END IF;
+                PERFORM proisp_close_session(s, received[i], NULL, 'replaced');
+            END IF;
+        END IF;
+
+        IF old_up IS NULL THEN
             SELECT ctid, tableoid, closed_by, upload_octets, download_octets, started_at,
                 subscriber_id
             INTO h FROM session_history
@@ -269,8 +243,9 @@ BEGIN
                 CONTINUE;
             END IF;
             IF FOUND AND status[i] <> 1 THEN
-                d_up := greatest(up[i] - h.upload_octets, 0);
-                d_down := greatest(down[i] - h.download_octets, 0);
+                old_up := h.upload_octets;
+                old_down := h.download_octets;
+                sub_id := h.subscriber_id;
                 IF status[i] = 3 AND h.closed_by = 'stale' THEN
                     -- Closed for silence, but alive after all: open it again.
                     DELETE FROM session_history
@@ -305,14 +280,14 @@ BEGIN
                         closed_by = CASE WHEN status[i] = 2 THEN 'stop' ELSE closed_by END
                     WHERE ctid = h.ctid AND tableoid = h.tableoid;
                 END IF;
-                s.subscriber_id := h.subscriber_id;
             ELSE
                 -- A new session (or one whose Start was lost).
                 SELECT sb.id, p.interim_interval_secs INTO sub
                 FROM subscribers sb JOIN plans p ON p.id = sb.plan_id
                 WHERE sb.username = uname[i] AND sb.deleted_at IS NULL;
-                d_up := greatest(up[i], 0);
-                d_down := greatest(down[i], 0);
+                sub_id := sub.id;
+                old_up := 0;
+                old_down := 0;
                 IF status[i] = 2 THEN
                     INSERT INTO session_history (nas_id, acct_session_id, username,
                         subscriber_id, started_at, stopped_at, interim_interval_secs,
@@ -332,16 +307,47 @@ BEGIN
                         coalesce(sub.interim_interval_secs, 300), fip[i], calling[i], port[i],
                         greatest(up[i], 0), greatest(down[i], 0), greatest(stime[i], 0));
                 END IF;
-                s.subscriber_id := sub.id;
             END IF;
         END IF;
 
-        crossed := proisp_add_usage(s.subscriber_id, d_up, d_down, received[i]);
-        IF crossed IS NOT NULL THEN
-            crossed_username := crossed;
-            RETURN NEXT;
+        IF sub_id IS NOT NULL AND (up[i] > old_up OR down[i] > old_down) THEN
+            g_sub := g_sub || sub_id;
+            g_up := g_up || greatest(up[i] - old_up, 0);
+            g_down := g_down || greatest(down[i] - old_down, 0);
+            g_at := g_at || received[i];
         END IF;
     END LOOP;
+
+    -- The batch's growth per subscriber into their period's usage; a total that reaches
+    -- the quota starts fair usage until the period ends, and is reported once.
+    RETURN QUERY
+    WITH growth AS (
+        SELECT g.sub_id, sum(g.up)::bigint AS up, sum(g.down)::bigint AS down, max(g.at) AS at
+        FROM unnest(g_sub, g_up, g_down, g_at) AS g(sub_id, up, down, at)
+        GROUP BY g.sub_id
+    ), periods AS (
+        SELECT gr.*, p.quota_bytes, p.quota_period,
+            proisp_period_start(p.quota_period, gr.at) AS period
+        FROM growth gr
+        JOIN subscribers sb ON sb.id = gr.sub_id
+        JOIN plans p ON p.id = sb.plan_id
+    ), totals AS (
+        INSERT INTO usage AS u (subscriber_id, period_start, upload_octets, download_octets, updated_at)
+        SELECT pe.sub_id, pe.period, pe.up, pe.down, pe.at FROM periods pe ORDER BY pe.sub_id
+        ON CONFLICT (subscriber_id, period_start) DO UPDATE
+            SET upload_octets = u.upload_octets + excluded.upload_octets,
+                download_octets = u.download_octets + excluded.download_octets,
+                updated_at = greatest(u.updated_at, excluded.updated_at)
+        RETURNING u.subscriber_id, u.upload_octets + u.download_octets AS total
+    )
+    UPDATE subscribers sb
+    SET fup_until = pe.period + ('1 ' || pe.quota_period)::interval,
+        version = nextval('entry_version'),
+        updated_at = now()
+    FROM periods pe JOIN totals t ON t.subscriber_id = pe.sub_id
+    WHERE sb.id = pe.sub_id AND pe.quota_bytes IS NOT NULL AND t.total >= pe.quota_bytes
+      AND (sb.fup_until IS NULL OR sb.fup_until <= pe.at)
+    RETURNING sb.username;
 END
 $$;
 
