@@ -6,7 +6,8 @@
 #   - migrates, seeds demo data and runs proisp-radiusd in the foreground.
 # Ctrl-C stops everything it started. Settings (environment):
 #   SUBSCRIBERS (1000)  NAS (127.0.0.1)  SECRET (testing123)
-#   PG_PORT (55432)  REDIS_PORT (56379)  AUTH_PORT (1812)  METRICS_PORT (9812)
+#   PG_PORT (55432)  REDIS_PORT (56379)  AUTH_PORT (1812)  ACCT_PORT (1813)
+#   METRICS_PORT (9812)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +15,7 @@ var="$root/var"
 pg_port=${PG_PORT:-55432}
 redis_port=${REDIS_PORT:-56379}
 auth_port=${AUTH_PORT:-1812}
+acct_port=${ACCT_PORT:-1813}
 metrics_port=${METRICS_PORT:-9812}
 subscribers=${SUBSCRIBERS:-1000}
 nas=${NAS:-127.0.0.1}
@@ -110,6 +112,8 @@ PROISP_PG_PORT=$pg_port
 PROISP_REDIS_DIR=$var/redis
 PROISP_REDIS_PORT=$redis_port
 PROISP_LISTEN__AUTH=0.0.0.0:$auth_port
+PROISP_LISTEN__ACCT=0.0.0.0:$acct_port
+PROISP_ACCOUNTING__SPOOL_DIR=$var/spool
 PROISP_LISTEN__METRICS=127.0.0.1:$metrics_port
 ENV
 set -a; . "$var/stack.env"; set +a
@@ -124,6 +128,9 @@ ProISP is starting. Try it from another terminal:
 
   echo 'User-Name = "user000001", User-Password = "pw000001", Message-Authenticator = 0x00' \\
     | radclient -x 127.0.0.1:$auth_port auth $secret
+
+  echo 'Acct-Status-Type = Start, User-Name = "user000001", Acct-Session-Id = "demo-1"' \\
+    | radclient -x 127.0.0.1:$acct_port acct $secret
 
 Metrics: curl http://127.0.0.1:$metrics_port/metrics    Health: curl http://127.0.0.1:$metrics_port/health
 The private instances' URLs are in var/stack.env. Ctrl-C stops everything.

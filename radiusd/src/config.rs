@@ -172,7 +172,7 @@ fn default_acct() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 1813))
 }
 fn default_spool_dir() -> PathBuf {
-    PathBuf::from("/var/spool/proisp-radiusd")
+    PathBuf::from("/var/lib/proisp/spool")
 }
 fn default_writers() -> usize {
     2
