@@ -104,13 +104,10 @@ measure() { # NAME TARGET ARGS...
   jq -r --arg n "$name" '"\($n): \(.answer_rate | floor)/s answered, p50 \(.latency_us.p50) p99 \(.latency_us.p99) µs, timeouts \(.timeouts), bad \(.bad_replies), send lag p99 \(.send_lag_us.p99 // "-") µs"' "$out" >&2
 }
 
-avg() { local f=$1; shift; jq -s "map($f) | add / length" "$@"; }
-field() { avg "$1" "${@:2}" | awk '{ printf "%.0f", $1 }'; }
-
 {
   echo "# proisp-loadtest side by side, $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
-  echo "FreeRADIUS: $(freeradius -v 2>/dev/null | sed -n '1s/^radiusd: //p'), thread pool $THREADS, on CPUs $SERVER_CPUS"
+  echo "machine: $(machine_line)"
+  echo "FreeRADIUS: $(freeradius_version), thread pool $THREADS, on CPUs $SERVER_CPUS"
   echo "generator: proisp-loadtest pinned to CPU $GEN_CPU (taskset); $METHOD, $USERS users, Message-Authenticator on"
   echo "each figure: mean of $ROUNDS alternating run(s) of ${DURATION} s"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -153,7 +150,6 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }'; }
 row() { # LABEL VALUE0 VALUE1
   printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"
 }

@@ -1,5 +1,5 @@
-# Shared by bench/compare.sh and bench/radclient-check.sh: installing FreeRADIUS and
-# running private instances of it. Sourced, not run.
+# Shared by bench/compare.sh, bench/compare-acct.sh and bench/radclient-check.sh:
+# installing FreeRADIUS and running private instances of it. Sourced, not run.
 #
 # A private instance is FreeRADIUS 3.2 from Debian with its own configuration under a
 # directory of ours (bench/freeradius/radiusd.conf.in), loopback ports of its own, in the
@@ -48,6 +48,19 @@ build_loadtest() {
   [ -x "$LOADTEST" ] || die "no binary at $LOADTEST"
 }
 
+# The mean of jq expression F over the JSON files given.
+avg() { local f=$1; shift; jq -s "map($f) | add / length" "$@"; }
+# The same, rounded to an integer.
+field() { avg "$1" "${@:2}" | awk '{ printf "%.0f", $1 }'; }
+# B ÷ A with two decimals, or - when A is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }'; }
+
+# One line about this machine, and the FreeRADIUS version, for result headers.
+machine_line() {
+  echo "$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
+}
+freeradius_version() { freeradius -v 2>/dev/null | sed -n '1s/^radiusd: //p'; }
+
 # Stops processes we started (by pid), waiting up to 5 s before SIGKILL.
 stop_pids() { # PID...
   [ $# -gt 0 ] || return 0
@@ -66,31 +79,58 @@ write_users() { # FILE N
   awk -v n="$2" 'BEGIN { for (i = 1; i <= n; i++) printf "user%06d Cleartext-Password := \"pw%06d\"\n", i, i }' >"$1"
 }
 
-# Starts a private FreeRADIUS; prints its pid. MODE is files or sql.
+# Starts a private FreeRADIUS; prints its pid. MODE is files, sql or acct:
+# - files: subscribers in the users file, accounting answered without being stored;
+# - sql: subscribers in PostgreSQL (rlm_sql), accounting stored there too;
+# - acct: accounting only, as the stock `default` virtual server does it with rlm_sql
+#   (preacct: preprocess, acct_unique; accounting: ok, sql,
+#   attr_filter.accounting_response; bench/freeradius/acct.conf.in says what was left
+#   out and why the `ok`), into PG_DB.
 start_freeradius() { # DIR MODE AUTH_PORT ACCT_PORT USERS THREADS CPUS
   local dir=$1 mode=$2 auth=$3 acct=$4 users=$5 threads=$6 cpus=$7
   rm -rf "$dir"
   mkdir -p "$dir/raddb" "$dir/log" "$dir/run" "$dir/radacct"
   ln -s "$SYSTEM_RADDB/dictionary" "$dir/raddb/dictionary"
   ln -s "$SYSTEM_RADDB/mods-config" "$dir/raddb/mods-config"
-  local users_module=files acct_module=ok sql_module=""
-  if [ "$mode" = sql ]; then
-    users_module=sql
-    acct_module=sql
-    sql_module="$(sed -e "s|@PG_HOST@|$PG_HOST|" -e "s|@PG_PORT@|$PG_PORT|" \
+  local users_module=files acct_module=ok modules="" preacct="" policy="" recv_buff=""
+  if [ "$mode" = sql ] || [ "$mode" = acct ]; then
+    modules="$(sed -e "s|@PG_HOST@|$PG_HOST|" -e "s|@PG_PORT@|$PG_PORT|" \
       -e "s|@PG_USER@|$PG_USER|" -e "s|@PG_DB@|$PG_DB|" -e "s|@THREADS@|$threads|g" \
       "$BENCH_DIR/freeradius/sql.conf.in")"
-    : >"$dir/users"
-  else
-    write_users "$dir/users" "$users"
+    acct_module=sql
   fi
-  # The SQL block spans lines, so it goes in with awk rather than sed.
+  case "$mode" in
+    files) write_users "$dir/users" "$users" ;;
+    sql) users_module=sql; : >"$dir/users" ;;
+    acct)
+      : >"$dir/users"
+      modules="$modules"$'\n'"$(cat "$BENCH_DIR/freeradius/acct.conf.in")"
+      preacct=$'\t\tpreprocess\n\t\tacct_unique'
+      acct_module='ok\n\t\tsql\n\t\tattr_filter.accounting_response'
+      # The stock acct_unique policy (Acct-Unique-Session-Id, radacct's unique key).
+      policy="policy {"$'\n\t'"\$INCLUDE $SYSTEM_RADDB/policy.d/accounting"$'\n'"}"
+      # The stock listener comments say it: raise the UDP receive buffer when many NASes
+      # send at once, or the kernel drops what the one reading thread has not taken yet
+      # (at 256 in flight the default 208 KiB overflowed here). The kernel caps it at
+      # net.core.rmem_max.
+      recv_buff=$((4 << 20))
+      ;;
+    *) die "start_freeradius: unknown mode $mode" ;;
+  esac
+  # The module blocks span lines, so they go in with awk rather than sed; so do the
+  # preacct modules, after the template's (empty) preacct line, and the accounting
+  # listener's recv_buff, after its port.
   sed -e "s|@DIR@|$dir|g" -e "s|@SECRET@|$SECRET|" -e "s|@THREADS@|$threads|g" \
     -e "s|@AUTH_PORT@|$auth|" -e "s|@ACCT_PORT@|$acct|" \
     -e "s|@USERS_MODULE@|$users_module|" -e "s|@ACCT_MODULE@|$acct_module|" \
     "$BENCH_DIR/freeradius/radiusd.conf.in" \
-    | awk -v block="$sql_module" '{ if ($0 == "@SQL_MODULE@") print block; else print }' \
+    | awk -v block="$modules" -v preacct="$preacct" -v acct="$acct" -v recv_buff="$recv_buff" '
+        $0 == "@SQL_MODULE@" { print block; next }
+        { print }
+        preacct != "" && $0 ~ /^[ \t]*preacct \{$/ { print preacct }
+        recv_buff != "" && $0 ~ ("^[ \t]*port = " acct "$") { print "\t\trecv_buff = " recv_buff }' \
       >"$dir/raddb/radiusd.conf"
+  [ -z "$policy" ] || printf '\n%s\n' "$policy" >>"$dir/raddb/radiusd.conf"
   freeradius -C -d "$dir/raddb" >"$dir/log/check.log" 2>&1 \
     || { cat "$dir/log/check.log" "$dir/log/radius.log" >&2 2>/dev/null; die "FreeRADIUS ($mode) configuration does not load"; }
   taskset -c "$cpus" freeradius -f -d "$dir/raddb" >"$dir/log/stdout.log" 2>&1 &
@@ -104,16 +144,26 @@ start_freeradius() { # DIR MODE AUTH_PORT ACCT_PORT USERS THREADS CPUS
   die "FreeRADIUS ($mode) did not start"
 }
 
-# Creates the rlm_sql database: FreeRADIUS's own PostgreSQL schema, N users in radcheck.
-setup_postgres() { # N
-  local n=$1
+# Creates PG_DB afresh with FreeRADIUS's own PostgreSQL schema (radcheck, radacct, …).
+create_radius_db() {
   export PGHOST="$PG_HOST" PGPORT="$PG_PORT" PGUSER="$PG_USER"
   psql -d postgres -qc 'select 1' >/dev/null 2>&1 \
     || die "PostgreSQL is not reachable at $PG_HOST:$PG_PORT as $PG_USER (trust auth expected)"
-  log "creating database $PG_DB with $n subscribers"
   dropdb --if-exists "$PG_DB" >/dev/null 2>&1
   createdb "$PG_DB"
   psql -d "$PG_DB" -q -v ON_ERROR_STOP=1 -f "$SYSTEM_RADDB/mods-config/sql/main/postgresql/schema.sql" >/dev/null
+}
+
+# Drops PG_DB (on exit; never fails).
+drop_radius_db() {
+  PGHOST="$PG_HOST" PGPORT="$PG_PORT" PGUSER="$PG_USER" dropdb --if-exists "$PG_DB" >/dev/null 2>&1 || true
+}
+
+# Creates the rlm_sql database: FreeRADIUS's own PostgreSQL schema, N users in radcheck.
+setup_postgres() { # N
+  local n=$1
+  log "creating database $PG_DB with $n subscribers"
+  create_radius_db
   psql -d "$PG_DB" -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
 INSERT INTO radcheck (username, attribute, op, value)
   SELECT format('user%s', lpad(i::text, 6, '0')), 'Cleartext-Password', ':=',
