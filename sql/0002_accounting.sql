@@ -185,10 +185,21 @@ BEGIN
         IF status[i] IN (7, 8) THEN
             -- The NAS (re)booted or is going down: its sessions are gone. Sessions updated
             -- after this packet arrived are newer than the reboot and stay.
-            FOR s IN SELECT * FROM sessions
-                     WHERE nas_id = nas[i] AND updated_at < received[i] FOR UPDATE LOOP
-                PERFORM proisp_close_session(s, received[i], 'NAS-Reboot', 'nas-reboot');
-            END LOOP;
+            -- One statement however many there are (a big NAS holds tens of thousands).
+            WITH closed AS (
+                DELETE FROM sessions
+                WHERE nas_id = nas[i] AND updated_at < received[i]
+                RETURNING *
+            )
+            INSERT INTO session_history (nas_id, acct_session_id, username, subscriber_id,
+                started_at, stopped_at, interim_interval_secs, framed_ip, calling_station_id,
+                nas_port_id, upload_octets, download_octets, session_time_secs,
+                terminate_cause, closed_by)
+            SELECT c.nas_id, c.acct_session_id, c.username, c.subscriber_id, c.started_at,
+                received[i], c.interim_interval_secs, c.framed_ip, c.calling_station_id,
+                c.nas_port_id, c.upload_octets, c.download_octets, c.session_time_secs,
+                'NAS-Reboot', 'nas-reboot'
+            FROM closed c;
             CONTINUE;
         END IF;
 
@@ -351,19 +362,26 @@ BEGIN
 END
 $$;
 
--- Closes sessions not updated in time (stale_at passed), at most `max_rows` per call.
--- Returns how many it closed.
+-- Closes sessions not updated in time (stale_at passed), at most `max_rows` per call,
+-- skipping rows another writer holds. Returns how many it closed.
 CREATE FUNCTION proisp_close_stale_sessions(max_rows integer)
-RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    s sessions;
-    n integer := 0;
-BEGIN
-    FOR s IN SELECT * FROM sessions WHERE stale_at < now()
-             ORDER BY stale_at LIMIT max_rows FOR UPDATE SKIP LOCKED LOOP
-        PERFORM proisp_close_session(s, s.stale_at, 'Lost-Service', 'stale');
-        n := n + 1;
-    END LOOP;
-    RETURN n;
-END
+RETURNS integer LANGUAGE sql AS $$
+    WITH picked AS (
+        SELECT id FROM sessions WHERE stale_at < now()
+        ORDER BY stale_at LIMIT max_rows FOR UPDATE SKIP LOCKED
+    ), closed AS (
+        DELETE FROM sessions s USING picked p WHERE s.id = p.id RETURNING s.*
+    ), moved AS (
+        INSERT INTO session_history (nas_id, acct_session_id, username, subscriber_id,
+            started_at, stopped_at, interim_interval_secs, framed_ip, calling_station_id,
+            nas_port_id, upload_octets, download_octets, session_time_secs,
+            terminate_cause, closed_by)
+        SELECT c.nas_id, c.acct_session_id, c.username, c.subscriber_id, c.started_at,
+            c.stale_at, c.interim_interval_secs, c.framed_ip, c.calling_station_id,
+            c.nas_port_id, c.upload_octets, c.download_octets, c.session_time_secs,
+            'Lost-Service', 'stale'
+        FROM closed c
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM moved
 $$;
