@@ -32,6 +32,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0002_accounting",
         sql: include_str!("../../../sql/0002_accounting.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_admins",
+        sql: include_str!("../../../sql/0003_admins.sql"),
+    },
 ];
 
 /// The newest version.

@@ -337,6 +337,47 @@ impl Store {
             .transpose()
     }
 
+    /// One plan by id.
+    pub async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM plans WHERE id = $1"))
+            .await?;
+        client
+            .query_opt(&stmt, &[&id])
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Deletes plan `id` and returns it: [`StoreError::NotFound`] when there is none,
+    /// [`StoreError::Conflict`] while subscribers (deleted ones included: their rows keep
+    /// the accounting history) are on it.
+    pub async fn delete_plan(&self, id: i64) -> Result<Plan, StoreError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "DELETE FROM plans WHERE id = $1 RETURNING {COLUMNS}"
+            ))
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&id])
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                // PostgreSQL names the referencing table (subscribers) for a DELETE on the
+                // referenced one too: here it means the plan is in use.
+                StoreError::Invalid { field, .. } if field == "plan_id" => StoreError::Conflict {
+                    what: "plan in use by subscribers".to_owned(),
+                },
+                other => other,
+            })?
+            .ok_or(StoreError::NotFound)?;
+        let plan = from_row(&row)?;
+        self.plan_changed(plan.id).await;
+        Ok(plan)
+    }
+
     /// Creates a plan; a taken name is [`StoreError::Conflict`].
     pub async fn create_plan(&self, p: &NewPlan) -> Result<Plan, StoreError> {
         let params = params(p)?;
