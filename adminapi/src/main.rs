@@ -1,9 +1,8 @@
-//! proisp-adminapi: the admin REST API (its own issue) and the operator commands that set
-//! a deployment up: `migrate`, `seed` and `gen-key`.
+//! proisp-adminapi: the admin REST API (`serve`) and the operator commands that set a
+//! deployment up: `migrate`, `create-admin`, `seed` and `gen-key`.
 #![forbid(unsafe_code)]
 
-mod config;
-
+use std::io::Read as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,11 +11,18 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use ipnet::IpNet;
+use proisp_adminapi::admin::{self, NewAdmin};
+use proisp_adminapi::audit::{self, Actor, Entry};
+use proisp_adminapi::config::{Config, LogConfig, LogFormat};
+use proisp_adminapi::jwt::JwtKey;
+use proisp_adminapi::permission::Role;
+use proisp_adminapi::state::AppState;
+use proisp_adminapi::{db, password, server};
 use proisp_shared::store::seed::{DEFAULT_PLAN, SeedOptions};
 use proisp_shared::store::{Cache as _, Invalidation, Keyring, RedisCache, Store};
 use tracing_subscriber::EnvFilter;
-
-use crate::config::{Config, LogConfig, LogFormat};
+use zeroize::Zeroizing;
 
 /// ProISP admin API and operator commands.
 #[derive(Debug, Parser)]
@@ -31,8 +37,29 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the REST API (http.listen, 127.0.0.1:8080 by default).
+    Serve,
     /// Apply pending database migrations and print what was applied.
     Migrate,
+    /// Create an admin. The password is read from --password-file or standard input
+    /// (first line), never from the command line, where `ps` would show it.
+    CreateAdmin {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// superadmin, admin, support or viewer.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// File holding the password (first line).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Require TOTP two-factor login whatever the role's policy.
+        #[arg(long)]
+        totp_required: bool,
+        /// Networks the admin may log in from (repeatable); default: any.
+        #[arg(long = "allow", value_name = "CIDR")]
+        allow: Vec<IpNet>,
+    },
     /// Create demo data: plans, NAS devices and subscribers user000001/pw000001 … .
     /// Idempotent: what exists is left alone.
     Seed {
@@ -54,6 +81,10 @@ enum Command {
     GenKey,
 }
 
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "one of superadmin, admin, support, viewer".to_owned())
+}
+
 fn init_logs(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let logs = tracing_subscriber::fmt()
@@ -65,9 +96,10 @@ fn init_logs(log: &LogConfig) {
     };
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // actix's System: a Tokio runtime that actix-web's server also needs.
+    match actix_web::rt::System::new().block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("proisp-adminapi: {e:#}");
@@ -84,7 +116,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref()).context("configuration")?;
     init_logs(&config.log);
     match cli.command {
+        Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
+        Command::CreateAdmin {
+            username,
+            role,
+            password_file,
+            totp_required,
+            allow,
+        } => {
+            let password = read_password(password_file.as_deref())?;
+            create_admin(&config, username, role, &password, totp_required, allow).await
+        }
         Command::Seed {
             subscribers,
             nas,
@@ -110,6 +153,98 @@ fn keys(config: &Config) -> anyhow::Result<Arc<Keyring>> {
         );
     };
     Ok(Arc::new(Keyring::from_file(&path)?))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let keys = keys(&config)?;
+    let jwt = match config.jwt_key_path() {
+        Some(path) => JwtKey::from_file(&path).map_err(anyhow::Error::msg)?,
+        None => {
+            tracing::warn!(
+                "no tokens.jwt_key_file: access tokens are signed with a random key, die with \
+                 this process and are refused by any other adminapi instance"
+            );
+            JwtKey::random()
+        }
+    };
+    let state = AppState::connect(config, keys, jwt).await?;
+    state.store.check_schema().await?;
+    server::serve(state).await
+}
+
+/// The first line of `file`, or of standard input.
+fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<Zeroizing<String>> {
+    let mut text = Zeroizing::new(String::new());
+    match file {
+        Some(path) => {
+            *text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        None => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the password from standard input")?;
+        }
+    }
+    let line = text.lines().next().unwrap_or_default();
+    Ok(Zeroizing::new(line.to_owned()))
+}
+
+async fn create_admin(
+    config: &Config,
+    username: String,
+    role: Role,
+    password: &str,
+    totp_required: bool,
+    allowed_networks: Vec<IpNet>,
+) -> anyhow::Result<()> {
+    if let Err(why) = password::check_policy(password) {
+        bail!("password {why}");
+    }
+    let keys = match config.key_path() {
+        Some(path) => Arc::new(Keyring::from_file(&path)?),
+        None => Arc::new(Keyring::from_key(&[0; 32])),
+    };
+    Store::connect(&config.database, keys)
+        .await?
+        .check_schema()
+        .await?;
+    let pool = db::pool(&config.database)?;
+    let hash = password::hash(password);
+    let new = NewAdmin {
+        username,
+        password_hash: hash,
+        role,
+        totp_required,
+        allowed_networks,
+    };
+    let created = admin::create(&pool, &new)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.body().message))?;
+    let actor = Actor {
+        admin_id: None,
+        username: "proisp-adminapi create-admin".to_owned(),
+        ip: None,
+    };
+    let after = serde_json::json!({
+        "id": created.id, "username": created.username, "role": created.role,
+        "totp_required": created.totp_required,
+    });
+    audit::record(
+        &pool,
+        &actor,
+        Entry {
+            after: Some(after),
+            ..Entry::new("admin.create", "admin", created.id)
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.body().message))?;
+    println!(
+        "created admin {} ({}) with id {}",
+        created.username, created.role, created.id
+    );
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {

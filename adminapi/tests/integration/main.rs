@@ -1,5 +1,7 @@
-//! proisp-adminapi's operator commands, run as a process against real PostgreSQL and
-//! Redis (proisp_shared::store::testing).
+//! proisp-adminapi against real PostgreSQL and Redis (proisp_shared::store::testing): the
+//! operator commands run as a process (this file), the REST API in process (`api`).
+
+mod api;
 
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -194,4 +196,195 @@ fn bad_configuration_names_the_key() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/proisp-adminapi.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    // verify checks that ExecStart's binary exists: point it at the one just built.
+    let text = text.replace(
+        "/usr/bin/proisp-adminapi",
+        env!("CARGO_BIN_EXE_proisp-adminapi"),
+    );
+    let dir = std::env::temp_dir().join(format!("adminapi-unit-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("proisp-adminapi.service");
+    std::fs::write(&copy, text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package) must be installed");
+    let stderr = text_of(&out.stderr);
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("proisp-adminapi"))
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success() && ours.is_empty(), "{stderr}");
+}
+
+fn text_of(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// Runs the binary with `stdin` as its standard input.
+fn adminapi_stdin(env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proisp-adminapi"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run proisp-adminapi");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn create_admin_reads_the_password_from_stdin_or_a_file() {
+    let env = TestEnv::start().await;
+    let vars = stack_env(&env);
+    let password = "a-long-enough-password";
+    let out = adminapi_stdin(
+        &as_refs(&vars),
+        &["create-admin", "--username", "root", "--role", "superadmin"],
+        &format!("{password}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("created admin root (superadmin)"));
+    assert!(!text(&out.stdout).contains(password));
+
+    let file = std::env::temp_dir().join(format!("proisp-pw-{}", std::process::id()));
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    let file_arg = file.display().to_string();
+    let out = adminapi(
+        &as_refs(&vars),
+        &[
+            "create-admin",
+            "--username",
+            "desk",
+            "--role",
+            "support",
+            "--password-file",
+            &file_arg,
+            "--allow",
+            "10.0.0.0/8",
+        ],
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Duplicates, short passwords and unknown roles are refused; there is no --password.
+    let again = adminapi_stdin(
+        &as_refs(&vars),
+        &["create-admin", "--username", "root", "--role", "admin"],
+        password,
+    );
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("already taken"),
+        "{}",
+        text(&again.stderr)
+    );
+    let short = adminapi_stdin(
+        &as_refs(&vars),
+        &["create-admin", "--username", "x", "--role", "admin"],
+        "short",
+    );
+    assert!(!short.status.success());
+    assert!(text(&short.stderr).contains("at least 12"));
+    let role = adminapi(
+        &as_refs(&vars),
+        &["create-admin", "--username", "x", "--role", "root"],
+    );
+    assert!(!role.status.success());
+    let argv = adminapi(
+        &as_refs(&vars),
+        &[
+            "create-admin",
+            "--username",
+            "x",
+            "--role",
+            "admin",
+            "--password",
+            password,
+        ],
+    );
+    assert!(!argv.status.success());
+
+    let sql = env.sql().await;
+    let rows = sql
+        .query(
+            "SELECT username, role, password_hash, allowed_networks::text[] FROM admins ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let hash: String = rows[0].get(2);
+    assert!(hash.starts_with("$argon2id$"));
+    let nets: Vec<String> = rows[1].get(3);
+    assert_eq!(nets, ["10.0.0.0/8"]);
+    let audited: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'admin.create'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn serve_answers_health_on_its_port() {
+    use std::io::{Read as _, Write as _};
+    let env = TestEnv::start().await;
+    let mut vars = stack_env(&env);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    vars.push(("PROISP_HTTP__LISTEN", format!("127.0.0.1:{port}")));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proisp-adminapi"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in &vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut answer = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            s.read_to_string(&mut answer).unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"status\":\"ok\""), "{answer}");
 }

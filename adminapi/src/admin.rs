@@ -1,0 +1,233 @@
+//! Admin accounts in PostgreSQL (`admins`, sql/0003_admins.sql).
+
+use std::fmt;
+
+use deadpool_postgres::Pool;
+use ipnet::IpNet;
+use tokio_postgres::Row;
+
+use crate::error::ApiError;
+use crate::permission::Role;
+
+/// An admin as stored. `Debug` leaves out the hash and the TOTP secrets.
+#[derive(Clone)]
+pub struct Admin {
+    /// Database id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// The confirmed TOTP secret, sealed ([`crate::totp::seal`]).
+    pub totp_secret_enc: Option<Vec<u8>>,
+    /// A TOTP secret handed out by setup, not yet confirmed.
+    pub totp_pending_enc: Option<Vec<u8>>,
+    /// The last TOTP step accepted.
+    pub totp_last_step: i64,
+    /// TOTP required whatever the role's policy.
+    pub totp_required: bool,
+    /// Networks this admin may work from; empty: any.
+    pub allowed_networks: Vec<IpNet>,
+    /// Refused at login and on every request.
+    pub disabled: bool,
+}
+
+impl fmt::Debug for Admin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admin")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("totp_enrolled", &self.totp_secret_enc.is_some())
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    /// Whether `ip` is within this admin's allow-list.
+    pub fn allows_from(&self, ip: std::net::IpAddr) -> bool {
+        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// An admin to create.
+#[derive(Debug, Clone)]
+pub struct NewAdmin {
+    /// Login name: letters, digits, `.`, `_`, `@`, `-`; 1 to 64.
+    pub username: String,
+    /// argon2id PHC string ([`crate::password::hash`]).
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// TOTP required whatever the role's policy.
+    pub totp_required: bool,
+    /// Networks this admin may work from.
+    pub allowed_networks: Vec<IpNet>,
+}
+
+const COLUMNS: &str = "id, username, role, password_hash, totp_secret_enc, totp_pending_enc, \
+    totp_last_step, totp_required, allowed_networks::text[], disabled";
+
+fn from_row(row: &Row) -> Result<Admin, ApiError> {
+    let role: &str = row.get(2);
+    let networks: Vec<String> = row.get(8);
+    Ok(Admin {
+        id: row.get(0),
+        username: row.get(1),
+        role: Role::parse(role)
+            .ok_or_else(|| ApiError::internal(format!("admins.role {role:?}")))?,
+        password_hash: row.get(3),
+        totp_secret_enc: row.get(4),
+        totp_pending_enc: row.get(5),
+        totp_last_step: row.get(6),
+        totp_required: row.get(7),
+        allowed_networks: networks
+            .iter()
+            .map(|n| n.parse())
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?,
+        disabled: row.get(9),
+    })
+}
+
+/// Whether `name` is an acceptable username.
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+}
+
+/// An admin by login name.
+pub async fn by_username(pool: &Pool, username: &str) -> Result<Option<Admin>, ApiError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM admins WHERE username = $1"))
+        .await?;
+    client
+        .query_opt(&stmt, &[&username])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// An admin by id.
+pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<Admin>, ApiError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM admins WHERE id = $1"))
+        .await?;
+    client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Creates an admin; a taken name is a conflict on `username`.
+pub async fn create(pool: &Pool, new: &NewAdmin) -> Result<Admin, ApiError> {
+    if !valid_username(&new.username) {
+        return Err(ApiError::invalid(
+            "username",
+            "1 to 64 letters, digits, '.', '_', '@' or '-'",
+        ));
+    }
+    let networks: Vec<String> = new.allowed_networks.iter().map(|n| n.to_string()).collect();
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "INSERT INTO admins (username, password_hash, role, totp_required, allowed_networks) \
+             VALUES ($1, $2, $3, $4, $5::text[]::cidr[]) RETURNING {COLUMNS}"
+        ))
+        .await?;
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                &new.username,
+                &new.password_hash,
+                &new.role.as_str(),
+                &new.totp_required,
+                &networks,
+            ],
+        )
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict { .. } => ApiError::Conflict {
+                message: "username is already taken".to_owned(),
+                field: Some("username".to_owned()),
+            },
+            other => other,
+        })?;
+    from_row(&row)
+}
+
+/// Stores (or clears) a TOTP secret awaiting confirmation.
+pub async fn set_totp_pending(pool: &Pool, id: i64, sealed: Option<&[u8]>) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE admins SET totp_pending_enc = $2, updated_at = now() WHERE id = $1",
+            &[&id, &sealed],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Makes the pending secret the admin's TOTP secret, with `step` already used. False when
+/// there was no pending secret (a concurrent confirm won).
+pub async fn confirm_totp(pool: &Pool, id: i64, step: i64) -> Result<bool, ApiError> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE admins SET totp_secret_enc = totp_pending_enc, totp_pending_enc = NULL, \
+             totp_last_step = $2, updated_at = now() \
+             WHERE id = $1 AND totp_pending_enc IS NOT NULL",
+            &[&id, &step],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Records TOTP `step` as used; false when it (or a later one) already was, so two
+/// logins racing with one code cannot both pass.
+pub async fn use_totp_step(pool: &Pool, id: i64, step: i64) -> Result<bool, ApiError> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE admins SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+            &[&id, &step],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Notes a successful login.
+pub async fn record_login(pool: &Pool, id: i64) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE admins SET last_login_at = now() WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(valid_username("noc.alice@isp-1"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("a b"));
+        assert!(!valid_username(&"a".repeat(65)));
+    }
+}

@@ -1,0 +1,32 @@
+//! proisp-adminapi: the admin REST API (actix-web) and the operator commands.
+//!
+//! Modules, from the outside in:
+//! - [`server`]: the application (routes, middleware, OpenAPI), `serve`;
+//! - [`routes`]: handlers, one module per resource (plans is the pattern to copy);
+//! - [`session`]: the authenticated admin of a request and `require(Permission)`;
+//! - [`error`]: [`error::ApiError`], the one mapping of errors to statuses and bodies;
+//! - [`audit`]: the audit log; [`admin`], [`refresh`]: admins and refresh tokens;
+//! - [`jwt`], [`password`], [`totp`]: credentials; [`permission`]: the role table;
+//! - [`kv`], [`ratelimit`], [`client_ip`]: limits, revocations and who the client is;
+//! - [`config`], [`state`], [`db`], [`metrics`], [`body`].
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod audit;
+pub mod body;
+pub mod client_ip;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod jwt;
+pub mod kv;
+pub mod metrics;
+pub mod password;
+pub mod permission;
+pub mod ratelimit;
+pub mod refresh;
+pub mod routes;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod totp;

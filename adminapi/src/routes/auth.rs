@@ -1,0 +1,537 @@
+//! `/auth`: login, refresh, logout, who am I, TOTP enrollment.
+
+use std::net::IpAddr;
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use crate::admin::{self, Admin};
+use crate::audit::{self, Actor, Entry};
+use crate::body;
+use crate::client_ip::ClientIp;
+use crate::error::{ApiError, ErrorBody};
+use crate::jwt::{self, Scope, unix_now};
+use crate::password;
+use crate::permission::{Permission, Role};
+use crate::refresh::{self, Rotation};
+use crate::session::{Session, revoked_family_key, revoked_key};
+use crate::state::AppState;
+use crate::totp;
+
+/// `POST /auth/login`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The current TOTP code, for admins enrolled in two-factor login.
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tokens issued by login and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The access token (a JWT): `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token is valid.
+    pub expires_in: u64,
+    /// The refresh token, good for one `POST /auth/refresh`; absent for an
+    /// enrollment-only login.
+    pub refresh_token: Option<String>,
+    /// Seconds the refresh token is valid.
+    pub refresh_expires_in: Option<u64>,
+    /// True when the access token is good only for enrolling TOTP: the admin's role
+    /// requires two-factor login and none is set up yet.
+    pub totp_enrollment_required: bool,
+}
+
+/// `POST /auth/refresh`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from login or the previous refresh.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshRequest(<redacted>)")
+    }
+}
+
+/// `GET /auth/me`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// Admin id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// What the role allows.
+    pub permissions: Vec<&'static str>,
+    /// Whether TOTP is set up.
+    pub totp_enabled: bool,
+    /// Whether TOTP is required (by role or for this admin).
+    pub totp_required: bool,
+    /// Whether this token is enrollment-only.
+    pub totp_enrollment_required: bool,
+}
+
+/// `POST /auth/totp/setup`.
+#[derive(Serialize, ToSchema)]
+pub struct TotpSetup {
+    /// `otpauth://totp/…` for an authenticator app (show as a QR code). Shown once: a new
+    /// setup replaces it.
+    pub otpauth_url: String,
+}
+
+impl std::fmt::Debug for TotpSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpSetup(<redacted>)")
+    }
+}
+
+/// `POST /auth/totp/confirm`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirm {
+    /// The code the app shows now.
+    pub code: String,
+}
+
+fn user_key(username: &str) -> String {
+    format!("loginfail:user:{}", username.to_lowercase())
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    format!("loginfail:ip:{ip}")
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized {
+        code: "invalid_credentials",
+        message: "wrong username, password or code",
+    }
+}
+
+fn totp_required_for(state: &AppState, admin: &Admin) -> bool {
+    admin.totp_required || state.config.login.totp_required_roles.contains(&admin.role)
+}
+
+/// 429 when the username or the address is over its failed-login limit.
+async fn check_login_limits(state: &AppState, username: &str, ip: IpAddr) -> Result<(), ApiError> {
+    let policy = &state.config.login;
+    for (key, limit) in [
+        (user_key(username), policy.failures_per_username),
+        (ip_key(ip), policy.failures_per_ip),
+    ] {
+        let (count, left) = state.kv.peek(&key).await;
+        if limit > 0 && count >= u64::from(limit) {
+            return Err(ApiError::TooManyRequests {
+                retry_after: left.as_secs() + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn login_failed(
+    state: &AppState,
+    username: &str,
+    admin: Option<&Admin>,
+    ip: IpAddr,
+    why: &'static str,
+) -> ApiError {
+    let window = state.config.login.failure_window;
+    state.kv.incr(&user_key(username), window).await;
+    state.kv.incr(&ip_key(ip), window).await;
+    tracing::info!(username, %ip, why, "login failed");
+    let actor = Actor {
+        admin_id: admin.map(|a| a.id),
+        username: username.chars().take(64).collect(),
+        ip: Some(ip),
+    };
+    let mut entry = Entry::new(
+        "auth.login_failed",
+        "admin",
+        username.chars().take(64).collect::<String>(),
+    );
+    entry.after = Some(serde_json::json!({ "reason": why }));
+    audit::record_after_commit(&state.db, &actor, entry).await;
+    invalid_credentials()
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    admin: &Admin,
+    family: Option<i64>,
+    refresh_token: Option<(String, i64)>,
+    scope: Scope,
+) -> TokenResponse {
+    let ttl = state.config.tokens.access_ttl;
+    let fam = refresh_token.as_ref().map(|(_, f)| *f).or(family);
+    let claims = jwt::claims(admin.id, &admin.username, admin.role, fam, scope, ttl);
+    let refresh_ttl = state.config.tokens.refresh_ttl.as_secs();
+    TokenResponse {
+        access_token: state.jwt.sign(&claims),
+        token_type: "Bearer",
+        expires_in: ttl.as_secs(),
+        refresh_expires_in: refresh_token.as_ref().map(|_| refresh_ttl),
+        refresh_token: refresh_token.map(|(t, _)| t),
+        totp_enrollment_required: scope == Scope::TotpEnroll,
+    }
+}
+
+/// Log in with username, password and (when enrolled) a TOTP code.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong credentials, or `totp_required`", body = ErrorBody),
+        (status = 403, description = "Address not allowed for this admin", body = ErrorBody),
+        (status = 422, description = "Malformed request", body = ErrorBody),
+        (status = 429, description = "Too many failed logins", body = ErrorBody),
+    )
+)]
+#[post("/auth/login")]
+pub(crate) async fn login(
+    state: web::Data<AppState>,
+    ClientIp(ip): ClientIp,
+    req: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let req: LoginRequest = body::parse(req.into_inner())?;
+    let password = Zeroizing::new(req.password);
+    if req.username.is_empty() || req.username.len() > 64 {
+        return Err(ApiError::invalid("username", "1 to 64 characters"));
+    }
+    check_login_limits(&state, &req.username, ip).await?;
+
+    let admin = admin::by_username(&state.db, &req.username).await?;
+    let hash = admin.as_ref().map_or_else(
+        || password::dummy_hash().to_owned(),
+        |a| a.password_hash.clone(),
+    );
+    let pw = password.clone();
+    let ok = web::block(move || password::verify(&pw, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let admin = match admin {
+        Some(a) if ok && !a.disabled => a,
+        Some(a) if ok => {
+            return Err(login_failed(&state, &req.username, Some(&a), ip, "disabled").await);
+        }
+        other => {
+            return Err(login_failed(&state, &req.username, other.as_ref(), ip, "password").await);
+        }
+    };
+    if !admin.allows_from(ip) {
+        let mut entry = Entry::new("auth.login_refused", "admin", admin.id);
+        entry.after = Some(serde_json::json!({ "reason": "address not allowed" }));
+        audit::record_after_commit(
+            &state.db,
+            &Actor {
+                admin_id: Some(admin.id),
+                username: admin.username.clone(),
+                ip: Some(ip),
+            },
+            entry,
+        )
+        .await;
+        return Err(ApiError::Forbidden {
+            code: "address_not_allowed",
+            message: format!("{ip} is not in this admin's allow-list"),
+        });
+    }
+
+    let mut scope = Scope::Full;
+    match &admin.totp_secret_enc {
+        Some(sealed) => {
+            let Some(code) = req.totp.as_deref().filter(|c| !c.is_empty()) else {
+                return Err(ApiError::Unauthorized {
+                    code: "totp_required",
+                    message: "this admin logs in with a TOTP code: send `totp`",
+                });
+            };
+            let secret = totp::open(&state.keys, sealed)?;
+            let last = u64::try_from(admin.totp_last_step).unwrap_or(0);
+            let step =
+                totp::check(&secret, code, unix_now(), last).and_then(|s| i64::try_from(s).ok());
+            let used = match step {
+                Some(step) => admin::use_totp_step(&state.db, admin.id, step).await?,
+                None => false,
+            };
+            if !used {
+                return Err(login_failed(&state, &req.username, Some(&admin), ip, "totp").await);
+            }
+        }
+        None if totp_required_for(&state, &admin) => scope = Scope::TotpEnroll,
+        None => {}
+    }
+
+    state.kv.remove(&user_key(&req.username)).await;
+    admin::record_login(&state.db, admin.id).await?;
+    let refresh = if scope == Scope::Full {
+        let issued = refresh::issue(
+            &state.db,
+            admin.id,
+            None,
+            state.config.tokens.refresh_ttl,
+            Some(ip),
+        )
+        .await?;
+        Some((issued.token, issued.family))
+    } else {
+        None
+    };
+    let tokens = issue_tokens(&state, &admin, None, refresh, scope).await;
+    audit::record_after_commit(
+        &state.db,
+        &Actor {
+            admin_id: Some(admin.id),
+            username: admin.username.clone(),
+            ip: Some(ip),
+        },
+        Entry::new("auth.login", "admin", admin.id),
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+/// Trade a refresh token for a new access token and a new refresh token.
+///
+/// The old refresh token is revoked. Presenting a revoked one revokes its whole family
+/// (the token was copied): every holder must log in again.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "Unknown, expired or revoked refresh token", body = ErrorBody),
+    )
+)]
+#[post("/auth/refresh")]
+pub(crate) async fn refresh_tokens(
+    state: web::Data<AppState>,
+    ClientIp(ip): ClientIp,
+    req: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let req: RefreshRequest = body::parse(req.into_inner())?;
+    let ttl = state.config.tokens.refresh_ttl;
+    match refresh::rotate(&state.db, &req.refresh_token, ttl, Some(ip)).await? {
+        Rotation::Invalid => Err(ApiError::unauthorized("unknown or expired refresh token")),
+        Rotation::Reused { admin_id, family } => {
+            tracing::warn!(admin_id, family, %ip, "refresh token reused: family revoked");
+            state
+                .kv
+                .set_flag(&revoked_family_key(family), state.config.tokens.access_ttl)
+                .await;
+            let name = admin::by_id(&state.db, admin_id)
+                .await?
+                .map_or_else(String::new, |a| a.username);
+            audit::record_after_commit(
+                &state.db,
+                &Actor {
+                    admin_id: Some(admin_id),
+                    username: name,
+                    ip: Some(ip),
+                },
+                Entry::new("auth.refresh_reuse", "admin", admin_id),
+            )
+            .await;
+            Err(ApiError::Unauthorized {
+                code: "token_revoked",
+                message: "refresh token already used: every session of this login is revoked",
+            })
+        }
+        Rotation::Rotated { admin_id, next } => {
+            let admin = admin::by_id(&state.db, admin_id).await?;
+            let Some(admin) = admin.filter(|a| !a.disabled && a.allows_from(ip)) else {
+                refresh::revoke_family(&state.db, next.family).await?;
+                return Err(ApiError::unauthorized(
+                    "admin disabled, deleted or not allowed from here",
+                ));
+            };
+            let family = next.family;
+            let tokens = issue_tokens(
+                &state,
+                &admin,
+                Some(family),
+                Some((next.token, family)),
+                Scope::Full,
+            )
+            .await;
+            Ok(HttpResponse::Ok().json(tokens))
+        }
+    }
+}
+
+/// Log out: the access token is refused from now on and its refresh-token family is
+/// revoked.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/logout")]
+pub(crate) async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, ApiError> {
+    let left = session.claims.exp.saturating_sub(unix_now()).max(1);
+    state
+        .kv
+        .set_flag(
+            &revoked_key(&session.claims.jti),
+            std::time::Duration::from_secs(left),
+        )
+        .await;
+    if let Some(family) = session.claims.fam {
+        refresh::revoke_family(&state.db, family).await?;
+        state
+            .kv
+            .set_flag(&revoked_family_key(family), state.config.tokens.access_ttl)
+            .await;
+    }
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new("auth.logout", "admin", session.admin.id),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The logged-in admin and what their role allows.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "The admin", body = Me),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/auth/me")]
+pub(crate) async fn me(state: web::Data<AppState>, session: Session) -> web::Json<Me> {
+    let a = &session.admin;
+    web::Json(Me {
+        id: a.id,
+        username: a.username.clone(),
+        role: a.role,
+        permissions: Permission::ALL
+            .into_iter()
+            .filter(|p| a.role.allows(*p))
+            .map(Permission::as_str)
+            .collect(),
+        totp_enabled: a.totp_secret_enc.is_some(),
+        totp_required: totp_required_for(&state, a),
+        totp_enrollment_required: session.claims.scope == Scope::TotpEnroll,
+    })
+}
+
+/// Start TOTP enrollment: a new secret, as an `otpauth://` URL. Confirm it with a code.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "The secret to scan", body = TotpSetup),
+        (status = 409, description = "TOTP already enabled", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/totp/setup")]
+pub(crate) async fn totp_setup(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, ApiError> {
+    if session.admin.totp_secret_enc.is_some() {
+        return Err(ApiError::Conflict {
+            message: "two-factor login is already enabled".to_owned(),
+            field: None,
+        });
+    }
+    let secret = totp::generate();
+    let url = totp::url(
+        &secret,
+        &state.config.login.totp_issuer,
+        &session.admin.username,
+    )
+    .ok_or_else(|| ApiError::internal("cannot build the otpauth URL"))?;
+    admin::set_totp_pending(
+        &state.db,
+        session.admin.id,
+        Some(&totp::seal(&state.keys, &secret)),
+    )
+    .await?;
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new("auth.totp_setup", "admin", session.admin.id),
+    )
+    .await;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TotpSetup { otpauth_url: url }))
+}
+
+/// Finish TOTP enrollment with the current code; from then on login needs a code.
+#[utoipa::path(
+    tag = "auth",
+    request_body = TotpConfirm,
+    responses(
+        (status = 204, description = "Two-factor login enabled"),
+        (status = 409, description = "No setup pending", body = ErrorBody),
+        (status = 422, description = "Wrong code", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/totp/confirm")]
+pub(crate) async fn totp_confirm(
+    state: web::Data<AppState>,
+    session: Session,
+    req: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let req: TotpConfirm = body::parse(req.into_inner())?;
+    let Some(sealed) = &session.admin.totp_pending_enc else {
+        return Err(ApiError::Conflict {
+            message: "no TOTP setup pending: POST /api/v1/auth/totp/setup first".to_owned(),
+            field: None,
+        });
+    };
+    let secret = totp::open(&state.keys, sealed)?;
+    let step = totp::check(&secret, &req.code, unix_now(), 0)
+        .and_then(|s| i64::try_from(s).ok())
+        .ok_or_else(|| ApiError::invalid("code", "wrong or expired code"))?;
+    if !admin::confirm_totp(&state.db, session.admin.id, step).await? {
+        return Err(ApiError::Conflict {
+            message: "no TOTP setup pending".to_owned(),
+            field: None,
+        });
+    }
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new("auth.totp_enabled", "admin", session.admin.id),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,5 @@
+//! The `/api/v1` handlers, one module per resource.
+
+pub mod audit;
+pub mod auth;
+pub mod plans;

@@ -1,0 +1,230 @@
+//! The actix-web application: routes, middleware, the OpenAPI document, `serve`.
+//!
+//! ```text
+//! /health                 200 while PostgreSQL answers (HAProxy's check)
+//! /metrics                Prometheus text
+//! /api/v1/openapi.json    the OpenAPI 3 document
+//! /api/v1/…               guarded: client address → allow-list → rate limit
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage as _, HttpResponse, Responder, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt as _;
+
+use crate::client_ip::{self, ClientIp};
+use crate::error::{self, ApiError, ErrorBody};
+use crate::routes;
+use crate::state::AppState;
+
+/// The parts of the document not derived from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ProISP admin API",
+        description = "Subscribers, plans, NAS devices, sessions and the audit log of a ProISP \
+                       deployment. Errors are `{\"error\", \"message\", \"field\"}`."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, as served.
+#[derive(Debug)]
+struct OpenApiJson(String);
+
+/// Client address, global allow-list, rate limit: every `/api/v1` request.
+async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::internal("AppState missing").into());
+    };
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    let ip = client_ip::resolve(peer, forwarded, &state.config.http.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip));
+    let allowed = &state.config.http.allowed_networks;
+    let refused = if !allowed.is_empty() && !allowed.iter().any(|n| n.contains(&ip)) {
+        Some(ApiError::Forbidden {
+            code: "address_not_allowed",
+            message: format!("{ip} may not use this API"),
+        })
+    } else if let Err(wait) = state.limiter.check(ip) {
+        Some(ApiError::TooManyRequests {
+            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        })
+    } else {
+        None
+    };
+    if let Some(err) = refused {
+        return Ok(req.error_response(err).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// `http_request_duration_seconds` by route pattern, method and status.
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().clone();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state.metrics.observe(
+            &route,
+            method.as_str(),
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    Ok(res)
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: PostgreSQL does not answer");
+            actix_web::ResponseError::error_response(&ApiError::Unavailable)
+        }
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> impl Responder {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
+/// The application: everything the server serves, on `state`.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = state.config.http.body_limit;
+    let api = utoipa_actix_web::scope("/api/v1")
+        .wrap(from_fn(guard))
+        .route("/openapi.json", web::get().to(openapi_json))
+        .service(routes::auth::login)
+        .service(routes::auth::refresh_tokens)
+        .service(routes::auth::logout)
+        .service(routes::auth::me)
+        .service(routes::auth::totp_setup)
+        .service(routes::auth::totp_confirm)
+        .service(routes::plans::list)
+        .service(routes::plans::get_one)
+        .service(routes::plans::create)
+        .service(routes::plans::replace)
+        .service(routes::plans::update)
+        .service(routes::plans::remove)
+        .service(routes::audit::list)
+        .default_service(web::to(error::not_found));
+    let (app, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(api)
+        .split_for_parts();
+    let doc = doc.to_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot render the OpenAPI document");
+        "{}".to_owned()
+    });
+    app.app_data(state)
+        .app_data(web::Data::new(OpenApiJson(doc)))
+        .app_data(error::json_config(body_limit))
+        .app_data(error::path_config())
+        .app_data(error::query_config())
+        .route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
+        .default_service(web::to(error::not_found))
+        .wrap(from_fn(observe))
+}
+
+/// Housekeeping beside the server: histogram upkeep every 5 s, expired refresh tokens
+/// purged hourly.
+pub fn spawn_housekeeping(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(5));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            state.metrics.upkeep();
+            if n.is_multiple_of(720)
+                && let Err(e) = crate::refresh::purge_expired(&state.db).await
+            {
+                tracing::warn!(error = %e, "purging expired refresh tokens failed");
+            }
+            n += 1;
+        }
+    });
+}
+
+/// Serves until SIGINT/SIGTERM (actix's signal handling: graceful, 30 s).
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let listen = state.config.http.listen;
+    let workers = match state.config.http.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let state = web::Data::from(Arc::new(state));
+    spawn_housekeeping(state.clone());
+    let factory_state = state.clone();
+    let server = actix_web::HttpServer::new(move || app(factory_state.clone()))
+        .workers(workers)
+        .shutdown_timeout(30)
+        .bind(listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?;
+    tracing::info!(%listen, workers, "admin API listening");
+    server.run().await?;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! [`AppState`]: what every handler reaches through `web::Data<AppState>`.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use proisp_shared::store::{Keyring, RedisCache, Store};
+
+use crate::config::Config;
+use crate::jwt::JwtKey;
+use crate::kv::Kv;
+use crate::metrics::HttpMetrics;
+use crate::ratelimit::RateLimiter;
+
+/// Shared by every worker; cheap to reach, never cloned per request.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Config,
+    /// Subscribers, plans, NAS devices: writes keep Redis coherent and notify radiusd.
+    pub store: Store,
+    /// adminapi's own tables (admins, refresh tokens, audit log).
+    pub db: Pool,
+    /// The key for secrets at rest.
+    pub keys: Arc<Keyring>,
+    /// The access-token key.
+    pub jwt: JwtKey,
+    /// Failed-login counters and the token blacklist.
+    pub kv: Kv,
+    /// Requests per client address.
+    pub limiter: RateLimiter,
+    /// `/metrics`.
+    pub metrics: HttpMetrics,
+}
+
+impl AppState {
+    /// Builds the state: pools (connecting lazily), Redis (reconnecting by itself).
+    /// PostgreSQL must answer once, so a wrong URL is reported at start-up.
+    pub async fn connect(
+        config: Config,
+        keys: Arc<Keyring>,
+        jwt: JwtKey,
+    ) -> anyhow::Result<AppState> {
+        let mut store = Store::connect(&config.database, keys.clone()).await?;
+        let kv = match &config.redis {
+            Some(redis) => {
+                let cache = RedisCache::connect(redis, keys.clone()).await?;
+                store = store.with_cache(Arc::new(cache));
+                Kv::connect(redis).await.map_err(anyhow::Error::msg)?
+            }
+            None => Kv::local(),
+        };
+        let db = crate::db::pool(&config.database)?;
+        let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
+        Ok(AppState {
+            config,
+            store,
+            db,
+            keys,
+            jwt,
+            kv,
+            limiter,
+            metrics: HttpMetrics::new(),
+        })
+    }
+}
