@@ -175,8 +175,7 @@ impl Writer {
     }
 
     fn spool_batch(&mut self, records: &[AcctRecord]) -> Result<Durable, NotDurable> {
-        // fsync blocks: let the runtime move other tasks off this worker meanwhile.
-        match tokio::task::block_in_place(|| self.spool.append(records)) {
+        match self.spool.append(records) {
             Ok(()) => {
                 self.publish_spool_len();
                 Ok(Durable::Spooled)
@@ -242,9 +241,7 @@ impl Writer {
             .rejected
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) =
-            tokio::task::block_in_place(|| rejected.append(std::slice::from_ref(record)))
-        {
+        if let Err(e) = rejected.append(std::slice::from_ref(record)) {
             tracing::error!(error = %e, "cannot keep the refused record");
         }
     }
@@ -268,7 +265,7 @@ impl Writer {
         if self.ctx.store.ping().await.is_err() {
             return;
         }
-        let records = match tokio::task::block_in_place(|| self.spool.read_all()) {
+        let records = match self.spool.read_all() {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, path = %self.spool.path().display(), "cannot read the spool");
@@ -281,7 +278,7 @@ impl Writer {
                 return;
             }
         }
-        match tokio::task::block_in_place(|| self.spool.clear()) {
+        match self.spool.clear() {
             Ok(()) => tracing::info!(
                 records = records.len(),
                 writer = self.index,
