@@ -184,7 +184,7 @@ fn default_stale_after() -> u32 {
     3
 }
 fn default_sweep_interval() -> Duration {
-    Duration::from_secs(5)
+    Duration::from_secs(30)
 }
 fn default_history_retention() -> Duration {
     Duration::from_secs(90 * 86_400)
