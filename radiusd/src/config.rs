@@ -175,7 +175,7 @@ fn default_spool_dir() -> PathBuf {
     PathBuf::from("/var/lib/proisp/spool")
 }
 fn default_writers() -> usize {
-    2
+    4
 }
 fn default_batch_size() -> usize {
     1000

@@ -204,7 +204,7 @@ async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed(
         radiusd.log()
     );
     assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 5);
-    let spooled: f64 = (0..2)
+    let spooled: f64 = (0..4)
         .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
         .sum();
     assert_eq!(spooled, 0.0, "spool emptied");
