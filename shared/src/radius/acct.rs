@@ -5,6 +5,17 @@
 //! total is `gigawords · 2³² + octets`. "Input" and "Output" are from the NAS port's point
 //! of view (RFC 2866 §5.3–5.4): input is what the subscriber sent (their upload), output
 //! what they received (their download).
+//!
+//! Per vendor, as each documents it:
+//!
+//! | NAS | Acct-Input-Octets | Acct-Output-Octets |
+//! | --- | --- | --- |
+//! | MikroTik RouterOS (PPP, PPPoE, Hotspot) | "bytes received from the client": upload | "bytes sent to the client": download |
+//! | Cisco IOS / IOS XE (PPP, ISG), Juniper MX, accel-ppp | RFC 2866: upload | RFC 2866: download |
+//!
+//! (MikroTik's wording is from its RouterOS manual, "Accounting-Request" under AAA; the
+//! Gigawords carry "bits 32..63" of the same counters.) Everything downstream — the
+//! database, usage and reports — speaks of upload and download, never input and output.
 
 use crate::radius::dictionary::attr::{
     ACCT_INPUT_GIGAWORDS, ACCT_INPUT_OCTETS, ACCT_OUTPUT_GIGAWORDS, ACCT_OUTPUT_OCTETS,
