@@ -938,8 +938,8 @@ pub fn all() -> impl Iterator<Item = &'static AttrDef> {
 /// `0011:2233:4455:6677`; dates as seconds since the epoch; strings as UTF-8 (invalid
 /// sequences become U+FFFD) with control, bidi-override and line-separator characters and
 /// `\` escaped, so a value cannot forge a log line; octets (and unknown attributes) as
-/// `0x…` hex; tagged values with `, tag N`. Sensitive attributes (see
-/// [`AttrDef::sensitive`]) print as `<hidden>`.
+/// `0x…` hex; tagged values with `, tag N`. Sensitive attributes (passwords, CHAP and
+/// MS-CHAP responses, keys) print as `<hidden>`.
 /// A value the type cannot decode prints as hex followed by `(malformed <type>)`.
 /// Never panics, whatever the bytes.
 pub fn display_value<'a>(def: Option<&'static AttrDef>, value: &'a [u8]) -> impl fmt::Display + 'a {
