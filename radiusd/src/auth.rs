@@ -495,7 +495,7 @@ fn reject(
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::model::{MacAddr, Nas, Password, RateLimit};
+    use proisp_shared::model::{MacAddr, Nas, Password, QuotaPeriod, RateLimit};
     use proisp_shared::radius::attr::Ipv6Prefix;
     use proisp_shared::radius::authenticator::{self, verify_reply};
     use proisp_shared::radius::secret::Secret;
@@ -531,6 +531,7 @@ mod tests {
                 ..RateLimit::default()
             },
             quota_bytes: None,
+            quota_period: QuotaPeriod::Month,
             fup_rate: None,
             fup_action: FupAction::Throttle,
             session_timeout_secs: Some(86_400),

@@ -11,7 +11,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use proisp_shared::model::{Burst, FupAction, Plan, RateLimit};
+use proisp_shared::model::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
 use proisp_shared::store::{NewPlan, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -72,6 +72,9 @@ pub struct PlanInput {
     /// Octets per billing period before fair usage applies; absent: unlimited.
     #[serde(default)]
     pub quota_bytes: Option<u64>,
+    /// The billing period the quota applies to: `day`, `week` or `month` (cut in UTC).
+    #[serde(default = "default_quota_period")]
+    pub quota_period: String,
     /// Speeds once the quota is spent.
     #[serde(default)]
     pub fup: Option<Speeds>,
@@ -100,6 +103,10 @@ pub struct PlanInput {
 
 fn default_fup_action() -> String {
     FupAction::Throttle.as_str().to_owned()
+}
+
+fn default_quota_period() -> String {
+    QuotaPeriod::Month.as_str().to_owned()
 }
 
 fn default_interim() -> u32 {
@@ -150,6 +157,7 @@ impl From<&Plan> for PlanInput {
                 upload_kbps: u,
             }),
             quota_bytes: p.quota_bytes,
+            quota_period: p.quota_period.as_str().to_owned(),
             fup: p.fup_rate.as_ref().map(|f| Speeds {
                 download_kbps: f.download_kbps,
                 upload_kbps: f.upload_kbps,
@@ -211,6 +219,8 @@ impl PlanInput {
                 "a plan with a quota that throttles needs the fair-usage speeds",
             ));
         }
+        let quota_period = QuotaPeriod::parse(&self.quota_period)
+            .ok_or_else(|| ApiError::invalid("quota_period", "must be day, week or month"))?;
         if self.quota_bytes.is_some_and(|q| i64::try_from(q).is_err()) {
             return Err(ApiError::invalid("quota_bytes", "too large"));
         }
@@ -236,6 +246,7 @@ impl PlanInput {
                 min: self.min.as_ref().map(|m| (m.download_kbps, m.upload_kbps)),
             },
             quota_bytes: self.quota_bytes,
+            quota_period,
             fup_rate: self.fup.as_ref().map(|f| RateLimit {
                 download_kbps: f.download_kbps,
                 upload_kbps: f.upload_kbps,

@@ -10,5 +10,5 @@ mod plan;
 mod subscriber;
 
 pub use nas::{Nas, NasVendor};
-pub use plan::{Burst, FupAction, Plan, RateLimit};
+pub use plan::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
 pub use subscriber::{MacAddr, Password, Status, Subscriber};

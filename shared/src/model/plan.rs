@@ -120,6 +120,39 @@ impl FupAction {
     }
 }
 
+/// The billing period a plan's quota applies to; periods are cut in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuotaPeriod {
+    /// From midnight to midnight.
+    Day,
+    /// Monday to Monday (ISO weeks).
+    Week,
+    /// From the first of the month (the default).
+    #[default]
+    Month,
+}
+
+impl QuotaPeriod {
+    /// The name stored in PostgreSQL (a `date_trunc` field) and shown by the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Day => "day",
+            QuotaPeriod::Week => "week",
+            QuotaPeriod::Month => "month",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<QuotaPeriod> {
+        match s {
+            "day" => Some(QuotaPeriod::Day),
+            "week" => Some(QuotaPeriod::Week),
+            "month" => Some(QuotaPeriod::Month),
+            _ => None,
+        }
+    }
+}
+
 /// A service plan as the auth path needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -131,6 +164,8 @@ pub struct Plan {
     pub rate: RateLimit,
     /// Octets per billing period before fair usage applies; `None` is unlimited.
     pub quota_bytes: Option<u64>,
+    /// The period `quota_bytes` applies to.
+    pub quota_period: QuotaPeriod,
     /// The speed once the quota is spent (for [`FupAction::Throttle`]).
     pub fup_rate: Option<RateLimit>,
     /// What spending the quota does.

@@ -3,7 +3,7 @@
 use tokio_postgres::Row;
 
 use super::{Invalidation, Store, StoreError};
-use crate::model::{Burst, FupAction, Plan, RateLimit};
+use crate::model::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
 
 /// A plan to create or the new state of one to update: [`Plan`] without the id and
 /// version the database assigns.
@@ -15,6 +15,8 @@ pub struct NewPlan {
     pub rate: RateLimit,
     /// Octets per period before fair usage applies; `None` is unlimited.
     pub quota_bytes: Option<u64>,
+    /// The period the quota applies to (a month unless set).
+    pub quota_period: QuotaPeriod,
     /// The speed once the quota is spent: download and upload only (no burst, priority
     /// or minimum).
     pub fup_rate: Option<RateLimit>,
@@ -45,6 +47,7 @@ impl NewPlan {
                 ..RateLimit::default()
             },
             quota_bytes: None,
+            quota_period: QuotaPeriod::Month,
             fup_rate: None,
             fup_action: FupAction::Throttle,
             session_timeout_secs: None,
@@ -62,7 +65,7 @@ const COLUMNS: &str = "id, name, download_kbps, upload_kbps, burst_download_kbps
     burst_upload_kbps, burst_threshold_download_kbps, burst_threshold_upload_kbps, \
     burst_time_secs, priority, min_download_kbps, min_upload_kbps, quota_bytes, \
     fup_download_kbps, fup_upload_kbps, fup_action, session_timeout_secs, idle_timeout_secs, \
-    interim_interval_secs, pool, validity_days, price_cents, version";
+    interim_interval_secs, pool, validity_days, price_cents, version, quota_period";
 
 /// An unsigned value for an `integer` column.
 pub(crate) fn int(field: &str, v: u32) -> Result<i32, StoreError> {
@@ -127,6 +130,7 @@ fn from_row(row: &Row) -> Result<Plan, StoreError> {
         _ => None,
     };
     let fup_action: &str = row.get(15);
+    let quota_period: &str = row.get(23);
     let quota: Option<i64> = row.get(12);
     Ok(Plan {
         id: row.get(0),
@@ -146,6 +150,10 @@ fn from_row(row: &Row) -> Result<Plan, StoreError> {
                 })
             })
             .transpose()?,
+        quota_period: QuotaPeriod::parse(quota_period).ok_or_else(|| StoreError::Corrupt {
+            column: "plans.quota_period",
+            reason: format!("unknown period {quota_period:?}"),
+        })?,
         fup_rate,
         fup_action: FupAction::parse(fup_action).ok_or_else(|| StoreError::Corrupt {
             column: "plans.fup_action",
@@ -161,7 +169,7 @@ fn from_row(row: &Row) -> Result<Plan, StoreError> {
     })
 }
 
-/// Parameters $1..$21 in the column order of the INSERT and UPDATE statements.
+/// Parameters $1..$22 in the column order of the INSERT and UPDATE statements.
 struct Params {
     name: String,
     download: i32,
@@ -178,6 +186,7 @@ struct Params {
     pool: Option<String>,
     validity_days: i32,
     price_cents: i64,
+    quota_period: &'static str,
 }
 
 fn params(p: &NewPlan) -> Result<Params, StoreError> {
@@ -271,11 +280,12 @@ fn params(p: &NewPlan) -> Result<Params, StoreError> {
         pool: p.pool.clone(),
         validity_days: int("validity_days", p.validity_days)?,
         price_cents: p.price_cents,
+        quota_period: p.quota_period.as_str(),
     })
 }
 
 impl Params {
-    fn as_sql(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 21] {
+    fn as_sql(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 22] {
         [
             &self.name,
             &self.download,
@@ -298,6 +308,7 @@ impl Params {
             &self.pool,
             &self.validity_days,
             &self.price_cents,
+            &self.quota_period,
         ]
     }
 }
@@ -306,7 +317,7 @@ const SETTABLE: &str = "name, download_kbps, upload_kbps, burst_download_kbps, b
     burst_threshold_download_kbps, burst_threshold_upload_kbps, burst_time_secs, priority, \
     min_download_kbps, min_upload_kbps, quota_bytes, fup_download_kbps, fup_upload_kbps, \
     fup_action, session_timeout_secs, idle_timeout_secs, interim_interval_secs, pool, \
-    validity_days, price_cents";
+    validity_days, price_cents, quota_period";
 
 impl Store {
     /// Every plan, by id.
@@ -381,7 +392,7 @@ impl Store {
     /// Creates a plan; a taken name is [`StoreError::Conflict`].
     pub async fn create_plan(&self, p: &NewPlan) -> Result<Plan, StoreError> {
         let params = params(p)?;
-        let placeholders: Vec<String> = (1..=21).map(|i| format!("${i}")).collect();
+        let placeholders: Vec<String> = (1..=22).map(|i| format!("${i}")).collect();
         let sql = format!(
             "INSERT INTO plans ({SETTABLE}) VALUES ({}) RETURNING {COLUMNS}",
             placeholders.join(", ")
@@ -403,7 +414,7 @@ impl Store {
             .collect();
         let sql = format!(
             "UPDATE plans SET {}, version = nextval('entry_version'), updated_at = now() \
-             WHERE id = $22 RETURNING {COLUMNS}",
+             WHERE id = $23 RETURNING {COLUMNS}",
             sets.join(", ")
         );
         let client = self.pool.get().await?;

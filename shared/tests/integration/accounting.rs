@@ -330,3 +330,34 @@ async fn unknown_users_are_recorded_without_usage_and_history_partitions_rotate(
         .get(0);
     assert_eq!(in_default, 0);
 }
+
+#[tokio::test]
+async fn a_daily_quota_counts_from_midnight_utc_and_ends_at_the_next() {
+    let f = fixture().await;
+    let s = &f.store;
+    let mut plan = s.plan_by_name("fup-10g").await.unwrap().unwrap();
+    plan.quota_period = proisp_shared::model::QuotaPeriod::Day;
+    let mut new = NewPlan::new(plan.name.clone(), 50_000, 10_000);
+    new.quota_bytes = plan.quota_bytes;
+    new.fup_rate = plan.fup_rate.clone();
+    new.quota_period = plan.quota_period;
+    let updated = s.update_plan(plan.id, &new).await.unwrap();
+    assert_eq!(updated.quota_period, proisp_shared::model::QuotaPeriod::Day);
+
+    let day = 86_400;
+    let midnight = now_ms() / 1000 / day * day;
+    let crossing = [
+        record(&f, AcctStatus::Start, "u2", "d1", 0, 0),
+        record(&f, AcctStatus::InterimUpdate, "u2", "d1", 0, 11 * GIB),
+    ];
+    assert_eq!(
+        s.apply_accounting(&crossing, 3).await.unwrap(),
+        vec!["u2".to_owned()]
+    );
+    assert_eq!(
+        s.current_usage("u2").await.unwrap().unwrap().period_start,
+        midnight
+    );
+    let sub = s.subscriber("u2").await.unwrap().unwrap();
+    assert_eq!(sub.fup_until, Some(midnight + day));
+}
