@@ -2,4 +2,6 @@
 
 pub mod audit;
 pub mod auth;
+pub mod nas;
 pub mod plans;
+pub mod sessions;

@@ -30,6 +30,7 @@ mod plan;
 mod redis;
 pub mod seed;
 mod session;
+mod sessions_admin;
 mod subscriber;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -51,6 +52,10 @@ pub use plan::NewPlan;
 pub use redis::RedisCache;
 pub use seed::{SeedOptions, SeedReport};
 pub use session::{AcctRecord, AcctStatus, OpenSession, Usage};
+pub use sessions_admin::{
+    DashboardCounts, HistoryCursor, LiveFilter, LiveSession, PastSession, PeriodUsage, PlanSession,
+    TopUser, UsageOwner,
+};
 pub use subscriber::{MAX_USERNAME_LEN, NewSubscriber};
 
 /// Errors of the data layer.

@@ -4,7 +4,9 @@
 //! known secret: an admin password, an argon2 hash, a TOTP secret, the keys.
 
 mod auth;
+mod nas;
 mod plans;
+mod sessions;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;

@@ -1,0 +1,491 @@
+//! `/nas`: NAS devices (RADIUS clients), following the pattern of [`super::plans`].
+//!
+//! The shared secret is write-only: it is accepted on create and update and never
+//! returned — a view says `"secret_set": true` instead — and it never reaches the audit log
+//! (the views carry no secret, and [`audit::redact`] would drop it anyway). Writes go through
+//! [`proisp_shared::store::Store`]'s `create_nas`/`update_nas`/`delete_nas`, which publish
+//! the NAS invalidation: every radiusd reloads its NAS table within a second, no restart.
+
+use std::net::IpAddr;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use proisp_shared::model::{Nas, NasVendor};
+use proisp_shared::radius::secret::Secret;
+use proisp_shared::store::{NewNas, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use zeroize::Zeroize as _;
+
+use crate::audit::{self, Entry};
+use crate::body;
+use crate::error::{ApiError, ErrorBody};
+use crate::permission::Permission;
+use crate::session::Session;
+use crate::state::AppState;
+
+/// Longest shared secret accepted, octets. RFC 2865 sets no limit, but NASes do (RouterOS
+/// and IOS accept well under this) and User-Password hiding only mixes the first MD5 block.
+const MAX_SECRET_LEN: usize = 128;
+
+/// A NAS as created or replaced (PUT), and the shape PATCH merges into.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NasInput {
+    /// A name for logs and the API, 1 to 64 characters.
+    pub name: String,
+    /// The NAS's address (`192.0.2.10`, `2001:db8::1`) or a range of NASes sharing the
+    /// secret (`10.20.0.0/24`, host bits clear). Packets are matched to the longest prefix.
+    pub address: String,
+    /// The RADIUS shared secret, 1 to 128 octets. Required on create; on PUT and PATCH
+    /// leave it out to keep the current one. Never returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `mikrotik`, `cisco`, `juniper`, `accel-ppp` or `other`.
+    #[serde(default = "default_vendor")]
+    pub vendor: String,
+    /// UDP port of the NAS's Dynamic Authorization server (RFC 5176), 1 to 65535.
+    #[serde(default = "default_coa_port")]
+    pub coa_port: u32,
+    /// Refuse Access-Requests without a valid Message-Authenticator (BlastRADIUS,
+    /// CVE-2024-3596); turn off only for gear that cannot send one.
+    #[serde(default = "default_true")]
+    pub require_message_authenticator: bool,
+}
+
+fn default_vendor() -> String {
+    NasVendor::Mikrotik.as_str().to_owned()
+}
+
+fn default_coa_port() -> u32 {
+    u32::from(proisp_shared::radius::dynauth::DEFAULT_PORT)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A NAS as the API shows it: everything but the secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NasView {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// One address (`192.0.2.10`) or a range (`10.20.0.0/24`).
+    pub address: String,
+    /// The make.
+    pub vendor: String,
+    /// Dynamic Authorization port.
+    pub coa_port: u16,
+    /// Message-Authenticator required in Access-Requests.
+    pub require_message_authenticator: bool,
+    /// Always true: a NAS cannot exist without a secret, and the secret is never shown.
+    pub secret_set: bool,
+    /// Changes with every write.
+    pub version: i64,
+}
+
+/// `GET /nas`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NasList {
+    /// Every NAS, by id.
+    pub items: Vec<NasView>,
+}
+
+fn address_text(n: &Nas) -> String {
+    let full = if n.network.is_ipv4() { 32 } else { 128 };
+    if n.prefix_len == full {
+        n.network.to_string()
+    } else {
+        format!("{}/{}", n.network, n.prefix_len)
+    }
+}
+
+impl From<&Nas> for NasView {
+    fn from(n: &Nas) -> NasView {
+        NasView {
+            id: n.id,
+            name: n.name.clone(),
+            address: address_text(n),
+            vendor: n.vendor.as_str().to_owned(),
+            coa_port: n.coa_port,
+            require_message_authenticator: n.require_message_authenticator,
+            secret_set: true,
+            version: n.version,
+        }
+    }
+}
+
+impl From<&Nas> for NasInput {
+    fn from(n: &Nas) -> NasInput {
+        NasInput {
+            name: n.name.clone(),
+            address: address_text(n),
+            secret: None,
+            vendor: n.vendor.as_str().to_owned(),
+            coa_port: u32::from(n.coa_port),
+            require_message_authenticator: n.require_message_authenticator,
+        }
+    }
+}
+
+/// `192.0.2.10`, `2001:db8::1`, `10.0.0.0/24`: the address and prefix length.
+pub fn parse_address(s: &str) -> Result<(IpAddr, u8), ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "address",
+            "an IPv4 or IPv6 address, or a network in CIDR form (10.20.0.0/24)",
+        )
+    };
+    let s = s.trim();
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (
+            a.parse::<IpAddr>().map_err(|_| bad())?,
+            Some(l.parse::<u8>().map_err(|_| bad())?),
+        ),
+        None => (s.parse::<IpAddr>().map_err(|_| bad())?, None),
+    };
+    let full = if addr.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(full);
+    if len > full {
+        return Err(ApiError::invalid(
+            "address",
+            format!("prefix length at most {full}"),
+        ));
+    }
+    let net = ipnet::IpNet::new(addr, len).map_err(|_| bad())?;
+    if net.network() != addr {
+        return Err(ApiError::invalid(
+            "address",
+            format!("{s} has host bits set; the network is {}", net.trunc()),
+        ));
+    }
+    Ok((addr, len))
+}
+
+impl NasInput {
+    /// Validates and converts; `current` supplies the secret when the input has none.
+    fn to_new(&self, current: Option<&Nas>) -> Result<NewNas, ApiError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "name",
+                "1 to 64 characters, no control characters",
+            ));
+        }
+        let (network, prefix_len) = parse_address(&self.address)?;
+        let vendor = NasVendor::parse(&self.vendor).ok_or_else(|| {
+            ApiError::invalid(
+                "vendor",
+                "must be mikrotik, cisco, juniper, accel-ppp or other",
+            )
+        })?;
+        let coa_port = u16::try_from(self.coa_port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| ApiError::invalid("coa_port", "must be 1 to 65535"))?;
+        let secret = match (&self.secret, current) {
+            (Some(s), _) => {
+                if s.is_empty() || s.len() > MAX_SECRET_LEN {
+                    return Err(ApiError::invalid(
+                        "secret",
+                        format!("1 to {MAX_SECRET_LEN} octets"),
+                    ));
+                }
+                if s.chars().any(char::is_control) {
+                    return Err(ApiError::invalid(
+                        "secret",
+                        "no control characters (a NAS cannot type them)",
+                    ));
+                }
+                Secret::new(s.as_bytes())
+            }
+            (None, Some(n)) => n.secret.clone(),
+            (None, None) => return Err(ApiError::invalid("secret", "required")),
+        };
+        Ok(NewNas {
+            name: name.to_owned(),
+            network,
+            prefix_len,
+            secret,
+            vendor,
+            coa_port,
+            require_message_authenticator: self.require_message_authenticator,
+        })
+    }
+
+    /// Clears the secret from memory once it has been handed to the store.
+    fn wipe(&mut self) {
+        if let Some(s) = self.secret.as_mut() {
+            s.zeroize();
+        }
+    }
+}
+
+/// The store's errors in the API's spelling: the address conflict names `address`.
+fn nas_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound { entity: "nas" },
+        StoreError::Conflict { what } if what == "nas.network" => ApiError::Conflict {
+            message: "another NAS has this address".to_owned(),
+            field: Some("address".to_owned()),
+        },
+        StoreError::Invalid { field, reason } if field == "network" || field == "prefix_len" => {
+            ApiError::invalid("address", reason)
+        }
+        other => other.into(),
+    }
+}
+
+/// NAS `id` with its secret (for updates and kicks; never serialised).
+pub(crate) async fn load(state: &AppState, id: i64) -> Result<Nas, ApiError> {
+    state
+        .store
+        .all_nas()
+        .await
+        .map_err(nas_error)?
+        .into_iter()
+        .find(|n| n.id == id)
+        .ok_or(ApiError::NotFound { entity: "nas" })
+}
+
+/// Every NAS device.
+#[utoipa::path(
+    tag = "nas",
+    responses(
+        (status = 200, description = "NAS devices by id", body = NasList),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/nas")]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<web::Json<NasList>, ApiError> {
+    session.require(Permission::Read)?;
+    let all = state.store.all_nas().await.map_err(nas_error)?;
+    Ok(web::Json(NasList {
+        items: all.iter().map(NasView::from).collect(),
+    }))
+}
+
+/// One NAS device.
+#[utoipa::path(
+    tag = "nas",
+    params(("id" = i64, Path, description = "NAS id")),
+    responses(
+        (status = 200, description = "The NAS", body = NasView),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/nas/{id}")]
+pub(crate) async fn get_one(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<web::Json<NasView>, ApiError> {
+    session.require(Permission::Read)?;
+    Ok(web::Json(NasView::from(&load(&state, *id).await?)))
+}
+
+/// Add a NAS device. radiusd answers it within a second, without a restart.
+#[utoipa::path(
+    tag = "nas",
+    request_body = NasInput,
+    responses(
+        (status = 201, description = "Created", body = NasView),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "Address taken", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/nas")]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    session: Session,
+    req: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    session.require(Permission::NasWrite)?;
+    let mut input: NasInput = body::parse(req.into_inner())?;
+    let new = input.to_new(None);
+    input.wipe();
+    let nas = state.store.create_nas(&new?).await.map_err(nas_error)?;
+    let view = NasView::from(&nas);
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new("nas.create", "nas", nas.id).after(&view),
+    )
+    .await;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/nas/{}", nas.id)))
+        .json(view))
+}
+
+async fn write(
+    state: &AppState,
+    session: &Session,
+    current: &Nas,
+    mut input: NasInput,
+) -> Result<NasView, ApiError> {
+    let before = NasView::from(current);
+    let secret_changed = input.secret.is_some();
+    let new = input.to_new(Some(current));
+    input.wipe();
+    let nas = state
+        .store
+        .update_nas(current.id, &new?)
+        .await
+        .map_err(nas_error)?;
+    let view = NasView::from(&nas);
+    // The view has no secret; whether it changed is worth knowing (never its value).
+    let mut after = serde_json::to_value(&view).map_err(ApiError::internal)?;
+    after["credential_changed"] = Value::Bool(secret_changed);
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new("nas.update", "nas", nas.id)
+            .before(&before)
+            .after(&after),
+    )
+    .await;
+    Ok(view)
+}
+
+/// Replace a NAS's settings (leave `secret` out to keep it).
+#[utoipa::path(
+    tag = "nas",
+    params(("id" = i64, Path, description = "NAS id")),
+    request_body = NasInput,
+    responses(
+        (status = 200, description = "Updated", body = NasView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/nas/{id}")]
+pub(crate) async fn replace(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+    req: web::Json<Value>,
+) -> Result<web::Json<NasView>, ApiError> {
+    session.require(Permission::NasWrite)?;
+    let input: NasInput = body::parse(req.into_inner())?;
+    let current = load(&state, *id).await?;
+    Ok(web::Json(write(&state, &session, &current, input).await?))
+}
+
+/// Change some of a NAS's settings (JSON merge patch, RFC 7396).
+#[utoipa::path(
+    tag = "nas",
+    params(("id" = i64, Path, description = "NAS id")),
+    request_body(content = Object, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "Updated", body = NasView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/nas/{id}")]
+pub(crate) async fn update(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+    req: web::Json<Value>,
+) -> Result<web::Json<NasView>, ApiError> {
+    session.require(Permission::NasWrite)?;
+    let current = load(&state, *id).await?;
+    let mut merged = serde_json::to_value(NasInput::from(&current)).map_err(ApiError::internal)?;
+    let patch = req.into_inner();
+    if !patch.is_object() {
+        return Err(ApiError::invalid("body", "a merge patch is a JSON object"));
+    }
+    body::merge(&mut merged, patch);
+    let input: NasInput = body::parse(merged)?;
+    Ok(web::Json(write(&state, &session, &current, input).await?))
+}
+
+/// Delete a NAS device. Refused (409) while it has open sessions, whose accounting would
+/// otherwise be lost: disconnect them, or wait for their Stop (or the stale sweep).
+#[utoipa::path(
+    tag = "nas",
+    params(("id" = i64, Path, description = "NAS id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Sessions are open on it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/nas/{id}")]
+pub(crate) async fn remove(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    session.require(Permission::NasWrite)?;
+    let nas = load(&state, *id).await?;
+    let open = state
+        .store
+        .nas_open_sessions(nas.id)
+        .await
+        .map_err(nas_error)?;
+    if open > 0 {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "the NAS has {open} open sessions; disconnect them or wait until they end"
+            ),
+            field: None,
+        });
+    }
+    state.store.delete_nas(nas.id).await.map_err(nas_error)?;
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new("nas.delete", "nas", nas.id).before(&NasView::from(&nas)),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_address("192.0.2.10").unwrap(),
+            ("192.0.2.10".parse().unwrap(), 32)
+        );
+        assert_eq!(
+            parse_address("10.20.0.0/24").unwrap(),
+            ("10.20.0.0".parse().unwrap(), 24)
+        );
+        assert_eq!(
+            parse_address("2001:db8::/32").unwrap(),
+            ("2001:db8::".parse().unwrap(), 32)
+        );
+        for bad in [
+            "10.20.0.1/24",
+            "10.0.0.0/33",
+            "nas1",
+            "10.0.0.0/x",
+            "",
+            "::/129",
+        ] {
+            assert!(parse_address(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! Sessions end to end: the online list, kick against a fake NAS (ACK, NAK with
+//! Error-Cause 503, silence), history, usage, live plan changes, permissions.
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use proisp_adminapi::permission::Role;
+use proisp_shared::model::RateLimit;
+use proisp_shared::radius::dictionary::{attr, mikrotik, vendor};
+use proisp_shared::radius::encode::Encoder;
+use proisp_shared::radius::header::Code;
+use proisp_shared::radius::packet::Packet;
+use proisp_shared::store::{AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store};
+use serde_json::json;
+
+use super::nas::NAS_SECRET;
+use super::{Ctx, app, call, get, post, token, with_token};
+
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// How the fake NAS answers.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Ack,
+    Nak503,
+    Silence,
+}
+
+/// What a request to the fake NAS carried.
+#[derive(Debug)]
+struct Seen {
+    code: Code,
+    user: String,
+    session: String,
+    framed_ip: Option<Ipv4Addr>,
+    rate_limit: Option<String>,
+}
+
+/// A NAS's Dynamic Authorization server on `addr`, answering every request the same way
+/// and reporting what it saw, on its own thread.
+struct FakeNas {
+    port: u16,
+    seen: mpsc::Receiver<Seen>,
+}
+
+impl FakeNas {
+    fn start(addr: &str, answer: Answer) -> FakeNas {
+        let socket = UdpSocket::bind((addr, 0)).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let (tx, seen) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                let request = Packet::decode(&buf[..len]).unwrap();
+                let text = |typ| {
+                    request
+                        .value(typ)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default()
+                };
+                let seen = Seen {
+                    code: request.code(),
+                    user: text(attr::USER_NAME),
+                    session: text(attr::ACCT_SESSION_ID),
+                    framed_ip: request
+                        .attr(attr::FRAMED_IP_ADDRESS)
+                        .and_then(|a| a.as_ipv4()),
+                    rate_limit: request
+                        .vendor_value(vendor::MIKROTIK, mikrotik::RATE_LIMIT)
+                        .map(|v| String::from_utf8_lossy(v).into_owned()),
+                };
+                if tx.send(seen).is_err() {
+                    return;
+                }
+                let (ack, nak) = match request.code() {
+                    Code::CoaRequest => (Code::CoaAck, Code::CoaNak),
+                    _ => (Code::DisconnectAck, Code::DisconnectNak),
+                };
+                let mut out = BytesMut::new();
+                let reply = match answer {
+                    Answer::Silence => continue,
+                    Answer::Ack => Encoder::reply(&mut out, &request, ack)
+                        .finish(NAS_SECRET.as_bytes())
+                        .unwrap()
+                        .to_vec(),
+                    Answer::Nak503 => {
+                        let mut e = Encoder::reply(&mut out, &request, nak);
+                        e.u32(attr::ERROR_CAUSE, 503);
+                        e.finish(NAS_SECRET.as_bytes()).unwrap().to_vec()
+                    }
+                };
+                socket.send_to(&reply, from).unwrap();
+            }
+        });
+        FakeNas { port, seen }
+    }
+}
+
+fn record(status: AcctStatus, nas_id: i64, user: &str, sid: &str, down: u64) -> AcctRecord {
+    AcctRecord {
+        status,
+        nas_id,
+        acct_session_id: sid.into(),
+        username: user.into(),
+        upload_octets: down / 10,
+        download_octets: down,
+        session_time_secs: 60,
+        received_at_ms: now_ms(),
+        delay_secs: 0,
+        framed_ip: Some(Ipv4Addr::new(100, 64, 0, 7)),
+        calling_station_id: Some("AA:BB:CC:00:00:01".into()),
+        nas_port_id: Some("<pppoe-x>".into()),
+        terminate_cause: (status == AcctStatus::Stop).then(|| "User-Request".into()),
+    }
+}
+
+async fn nas(store: &Store, name: &str, addr: &str, coa_port: u16) -> i64 {
+    let mut n = NewNas::new(name, addr.parse().unwrap(), NAS_SECRET.as_bytes());
+    n.coa_port = coa_port;
+    store.create_nas(&n).await.unwrap().id
+}
+
+/// Plan `home`, subscribers alice-1 … alice-3 (ids returned), no NAS yet.
+async fn subscribers(store: &Store) -> (i64, Vec<i64>) {
+    let mut plan = NewPlan::new("home", 20_000, 5_000);
+    plan.quota_bytes = Some(1 << 40);
+    plan.fup_rate = Some(RateLimit {
+        download_kbps: 1_000,
+        upload_kbps: 500,
+        ..RateLimit::default()
+    });
+    let plan = store.create_plan(&plan).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 1..=3 {
+        let mut s = NewSubscriber::new(format!("alice-{i}"), "pw", plan.id);
+        s.simultaneous_use = 0;
+        ids.push(store.create_subscriber(&s).await.unwrap().id);
+    }
+    (plan.id, ids)
+}
+
+#[actix_web::test]
+async fn online_list_history_usage_and_permissions() {
+    let ctx = Ctx::new().await;
+    ctx.forbid(NAS_SECRET);
+    ctx.admin("vera", Role::Viewer).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "vera");
+    let store = ctx.env.store().await;
+    let (_, subs) = subscribers(&store).await;
+    let n1 = nas(&store, "n1", "192.0.2.1", 3799).await;
+    let n2 = nas(&store, "n2", "192.0.2.2", 3799).await;
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        batch.push(record(
+            AcctStatus::Start,
+            n1,
+            "alice-1",
+            &format!("a{i}"),
+            0,
+        ));
+    }
+    batch.push(record(AcctStatus::Start, n2, "alice-2", "b0", 0));
+    batch.push(record(AcctStatus::Start, n2, "stranger", "c0", 0));
+    store.apply_accounting(&batch, 3).await.unwrap();
+
+    call!(app, ctx, get("/api/v1/sessions")).error(401, "unauthorized", None);
+    let r = call!(app, ctx, with_token(get("/api/v1/sessions"), &t));
+    r.expect(200);
+    let items = r.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 7);
+    assert_eq!(r.json["next_after_id"], serde_json::Value::Null);
+    let first = &items[0];
+    assert_eq!(first["username"], "alice-1");
+    assert_eq!(first["nas_id"], n1);
+    assert_eq!(first["subscriber_id"], subs[0]);
+    assert_eq!(first["framed_ip"], "100.64.0.7");
+    assert_eq!(first["calling_station_id"], "AA:BB:CC:00:00:01");
+    assert!(first["started_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(items[6]["subscriber_id"], serde_json::Value::Null);
+
+    let by_nas = call!(
+        app,
+        ctx,
+        with_token(get(&format!("/api/v1/sessions?nas_id={n2}")), &t)
+    );
+    assert_eq!(by_nas.json["items"].as_array().unwrap().len(), 2);
+    let by_name = call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/sessions?username=alice-2"), &t)
+    );
+    assert_eq!(by_name.json["items"].as_array().unwrap().len(), 1);
+    let by_sub = call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!("/api/v1/sessions?subscriber_id={}", subs[0])),
+            &t
+        )
+    );
+    assert_eq!(by_sub.json["items"].as_array().unwrap().len(), 5);
+    // Paging.
+    let p1 = call!(app, ctx, with_token(get("/api/v1/sessions?limit=4"), &t));
+    assert_eq!(p1.json["items"].as_array().unwrap().len(), 4);
+    let after = p1.json["next_after_id"].as_i64().unwrap();
+    let p2 = call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!("/api/v1/sessions?limit=4&after_id={after}")),
+            &t
+        )
+    );
+    assert_eq!(p2.json["items"].as_array().unwrap().len(), 3);
+    // Validation and not found.
+    call!(app, ctx, with_token(get("/api/v1/sessions?limit=0"), &t)).error(
+        422,
+        "invalid",
+        Some("limit"),
+    );
+    call!(app, ctx, with_token(get("/api/v1/sessions?nas_id=x"), &t)).expect(422);
+    call!(app, ctx, with_token(get("/api/v1/sessions?sort=up"), &t)).expect(422);
+    call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/sessions?subscriber_id=1&username=x"), &t)
+    )
+    .error(422, "invalid", Some("subscriber_id"));
+    call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/sessions?subscriber_id=999999"), &t)
+    )
+    .error(404, "not_found", None);
+
+    // History: five sessions of alice-1 end, newest first, paged.
+    let mut stops = Vec::new();
+    for i in 0..5 {
+        stops.push(record(
+            AcctStatus::Stop,
+            n1,
+            "alice-1",
+            &format!("a{i}"),
+            1_000 * (i + 1),
+        ));
+    }
+    for (i, s) in stops.iter_mut().enumerate() {
+        s.received_at_ms += i64::try_from(i).unwrap() * 1000;
+    }
+    store.apply_accounting(&stops, 3).await.unwrap();
+    let h = call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!(
+                "/api/v1/subscribers/{}/sessions/history?limit=3",
+                subs[0]
+            )),
+            &t
+        )
+    );
+    h.expect(200);
+    let items = h.json["items"].as_array().unwrap();
+    let sids: Vec<&str> = items
+        .iter()
+        .map(|i| i["acct_session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, ["a4", "a3", "a2"]);
+    assert_eq!(items[0]["download_octets"], 5000);
+    assert_eq!(items[0]["upload_octets"], 500);
+    assert_eq!(items[0]["closed_by"], "stop");
+    assert_eq!(items[0]["terminate_cause"], "User-Request");
+    let before = h.json["next_before"].as_str().unwrap();
+    let h2 = call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!(
+                "/api/v1/subscribers/{}/sessions/history?limit=3&before={before}",
+                subs[0]
+            )),
+            &t
+        )
+    );
+    let sids: Vec<&str> = h2.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["acct_session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, ["a1", "a0"]);
+    assert_eq!(h2.json["next_before"], serde_json::Value::Null);
+    call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!(
+                "/api/v1/subscribers/{}/sessions/history?before=nonsense",
+                subs[0]
+            )),
+            &t
+        )
+    )
+    .error(422, "invalid", Some("before"));
+    call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/subscribers/999999/sessions/history"), &t)
+    )
+    .error(404, "not_found", None);
+    let empty = call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!("/api/v1/subscribers/{}/sessions/history", subs[2])),
+            &t
+        )
+    );
+    assert_eq!(empty.json["items"], json!([]));
+
+    // Usage: what the Stops counted, in download/upload words.
+    let u = call!(
+        app,
+        ctx,
+        with_token(get(&format!("/api/v1/subscribers/{}/usage", subs[0])), &t)
+    );
+    u.expect(200);
+    assert_eq!(u.json["username"], "alice-1");
+    assert_eq!(u.json["period"], "month");
+    assert_eq!(u.json["quota_bytes"], 1u64 << 40);
+    assert_eq!(u.json["fair_usage_until"], serde_json::Value::Null);
+    let periods = u.json["items"].as_array().unwrap();
+    assert_eq!(periods.len(), 1);
+    assert_eq!(periods[0]["download_octets"], 15_000);
+    assert_eq!(periods[0]["upload_octets"], 1_500);
+    assert_eq!(periods[0]["total_octets"], 16_500);
+    assert_eq!(periods[0]["period_start"], u.json["current_period_start"]);
+    let none = call!(
+        app,
+        ctx,
+        with_token(get(&format!("/api/v1/subscribers/{}/usage", subs[2])), &t)
+    );
+    assert_eq!(none.json["items"], json!([]));
+    call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/subscribers/999999/usage"), &t)
+    )
+    .error(404, "not_found", None);
+    call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!(
+                "/api/v1/subscribers/{}/usage?before=yesterday",
+                subs[0]
+            )),
+            &t
+        )
+    )
+    .error(422, "invalid", Some("before"));
+
+    // A viewer may not kick or change plans live.
+    let id = call!(app, ctx, with_token(get("/api/v1/sessions"), &t)).json["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    call!(
+        app,
+        ctx,
+        with_token(post(&format!("/api/v1/sessions/{id}/kick"), json!({})), &t)
+    )
+    .error(403, "forbidden", None);
+    call!(
+        app,
+        ctx,
+        with_token(post("/api/v1/plans/1/apply", json!({})), &t)
+    )
+    .error(403, "forbidden", None);
+}
+
+#[actix_web::test]
+async fn kick_reports_ack_nak_and_timeout() {
+    let ctx = Ctx::new().await;
+    ctx.forbid(NAS_SECRET);
+    ctx.admin("sam", Role::Support).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "sam");
+    let store = ctx.env.store().await;
+    subscribers(&store).await;
+    let acks = FakeNas::start("127.0.0.1", Answer::Ack);
+    let naks = FakeNas::start("127.0.0.2", Answer::Nak503);
+    let silent = FakeNas::start("127.0.0.3", Answer::Silence);
+    let n_ack = nas(&store, "acks", "127.0.0.1", acks.port).await;
+    let n_nak = nas(&store, "naks", "127.0.0.2", naks.port).await;
+    let n_silent = nas(&store, "silent", "127.0.0.3", silent.port).await;
+    let n_range = {
+        let mut n = NewNas::new("range", "10.9.0.0".parse().unwrap(), NAS_SECRET.as_bytes());
+        n.prefix_len = 16;
+        store.create_nas(&n).await.unwrap().id
+    };
+    store
+        .apply_accounting(
+            &[
+                record(AcctStatus::Start, n_ack, "alice-1", "k1", 0),
+                record(AcctStatus::Start, n_nak, "alice-2", "k2", 0),
+                record(AcctStatus::Start, n_silent, "alice-3", "k3", 0),
+                record(AcctStatus::Start, n_range, "alice-3", "k4", 0),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    let sessions = call!(app, ctx, with_token(get("/api/v1/sessions"), &t));
+    let id_of = |sid: &str| {
+        sessions.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["acct_session_id"] == sid)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let kick = |id: i64| with_token(post(&format!("/api/v1/sessions/{id}/kick"), json!({})), &t);
+
+    let r = call!(app, ctx, kick(id_of("k1")));
+    r.expect(200);
+    assert_eq!(r.json["result"], "ack", "{}", r.text);
+    assert_eq!(r.json["error_cause"], serde_json::Value::Null);
+    assert_eq!(r.json["username"], "alice-1");
+    assert_eq!(r.json["sent_to"], format!("127.0.0.1:{}", acks.port));
+    let seen = acks.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(seen.code, Code::DisconnectRequest);
+    assert_eq!(seen.user, "alice-1");
+    assert_eq!(seen.session, "k1");
+    assert_eq!(seen.framed_ip, Some(Ipv4Addr::new(100, 64, 0, 7)));
+
+    let r = call!(app, ctx, kick(id_of("k2")));
+    r.expect(200);
+    assert_eq!(r.json["result"], "nak", "{}", r.text);
+    assert_eq!(r.json["error_cause"]["code"], 503);
+    assert_eq!(
+        r.json["error_cause"]["name"], "Session-Context-Not-Found",
+        "{}",
+        r.text
+    );
+    assert!(naks.seen.recv_timeout(Duration::from_secs(1)).is_ok());
+
+    let r = call!(app, ctx, kick(id_of("k3")));
+    r.expect(200);
+    assert_eq!(r.json["result"], "timeout", "{}", r.text);
+    // Three tries of the same request.
+    for _ in 0..3 {
+        let seen = silent.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+        assert_eq!(seen.session, "k3");
+    }
+
+    call!(app, ctx, kick(id_of("k4"))).error(409, "conflict", None);
+    call!(app, ctx, kick(999_999)).error(404, "not_found", None);
+    call!(
+        app,
+        ctx,
+        with_token(post("/api/v1/sessions/abc/kick", json!({})), &t)
+    )
+    .error(404, "not_found", None);
+
+    // Each kick is audited with its outcome.
+    let sql = ctx.env.sql().await;
+    let rows = sql
+        .query(
+            "SELECT after->>'result', after->>'acct_session_id', admin_username FROM audit_log \
+             WHERE action = 'session.kick' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ack".into(), "k1".into(), "sam".into()),
+            ("nak".into(), "k2".into(), "sam".into()),
+            ("timeout".into(), "k3".into(), "sam".into()),
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
+    let ctx = Ctx::new().await;
+    ctx.forbid(NAS_SECRET);
+    ctx.admin("alice", Role::Admin).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "alice");
+    let store = ctx.env.store().await;
+    let (plan_id, subs) = subscribers(&store).await;
+    let fake = FakeNas::start("127.0.0.1", Answer::Ack);
+    let n = nas(&store, "bras", "127.0.0.1", fake.port).await;
+    let cisco = {
+        let mut c = NewNas::new("cisco", "127.0.0.5".parse().unwrap(), NAS_SECRET.as_bytes());
+        c.vendor = proisp_shared::model::NasVendor::Cisco;
+        store.create_nas(&c).await.unwrap().id
+    };
+    store
+        .apply_accounting(
+            &[
+                record(AcctStatus::Start, n, "alice-1", "p1", 0),
+                record(AcctStatus::Start, n, "alice-2", "p2", 0),
+                record(AcctStatus::Start, cisco, "alice-3", "p3", 0),
+                record(AcctStatus::Start, n, "stranger", "p4", 0),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    // alice-2 spent the quota: the fair-usage rate stays.
+    let sql = ctx.env.sql().await;
+    sql.execute(
+        "UPDATE subscribers SET fup_until = now() + interval '1 day' WHERE id = $1",
+        &[&subs[1]],
+    )
+    .await
+    .unwrap();
+
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            super::nas::patch(
+                &format!("/api/v1/plans/{plan_id}"),
+                json!({"download_kbps": 30000})
+            ),
+            &t
+        )
+    );
+    r.expect(200);
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            post(&format!("/api/v1/plans/{plan_id}/apply"), json!({})),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(r.json["sessions"], 3, "{}", r.text);
+    assert_eq!(r.json["ack"], 2);
+    assert_eq!(r.json["skipped"], 1);
+    let mut seen: Vec<(String, Option<String>)> = (0..2)
+        .map(|_| {
+            let s = fake.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+            assert_eq!(s.code, Code::CoaRequest);
+            (s.user, s.rate_limit)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("alice-1".into(), Some("5M/30M".into())),
+            ("alice-2".into(), Some("500k/1M".into())),
+        ]
+    );
+    call!(
+        app,
+        ctx,
+        with_token(post("/api/v1/plans/999999/apply", json!({})), &t)
+    )
+    .error(404, "not_found", None);
+}
