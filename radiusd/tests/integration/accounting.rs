@@ -15,10 +15,10 @@ use proisp_shared::radius::dictionary::{attr, mikrotik, vendor};
 use proisp_shared::radius::encode::Encoder;
 use proisp_shared::radius::header::Code;
 use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::testing::{PrivatePostgres, TestEnv, with_database};
-use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
+use proisp_shared::store::testing::TestEnv;
+use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store};
 
-use crate::harness::{Options, Radiusd, SECRET, exchange, pap, radclient, seed};
+use crate::harness::{Options, Radiusd, SECRET, exchange, pap, private_database, radclient, seed};
 
 const GIB: i64 = 1 << 30;
 
@@ -139,22 +139,7 @@ async fn radclient_sessions_past_4_gib_are_recorded_exactly_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed() {
     let env = TestEnv::start().await;
-    let mut pg = PrivatePostgres::start().await.unwrap();
-    let url = pg.url("postgres");
-    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    admin
-        .batch_execute("CREATE DATABASE proisp_spool")
-        .await
-        .unwrap();
-    let db = with_database(&url, "proisp_spool");
-    let store = Store::connect(&StoreConfig::new(db.clone()), env.keys.clone())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    seed(&store, 5).await;
+    let (mut pg, db, _store) = private_database(&env, "proisp_spool", 5).await;
     let radiusd = Radiusd::start(
         &env,
         Options {

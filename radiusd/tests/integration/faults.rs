@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use proisp_shared::radius::header::Code;
 use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::testing::{PrivatePostgres, PrivateRedis, TestEnv, with_database};
-use proisp_shared::store::{Store, StoreConfig};
+use proisp_shared::store::testing::{PrivateRedis, TestEnv};
 
-use crate::harness::{Options, Radiusd, exchange, pap, pap_packet, seed};
+use crate::harness::{Options, Radiusd, exchange, pap, pap_packet, private_database, seed};
 
 /// Subscriber `i` gets an Accept for the right password and a Reject for a wrong one.
 fn accepts_right_and_rejects_wrong(radiusd: &Radiusd, i: u32) {
@@ -58,23 +57,7 @@ async fn with_redis_stopped_auth_continues_from_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_postgres_stopped_cached_subscribers_keep_authenticating() {
     let env = TestEnv::start().await;
-    let mut pg = PrivatePostgres::start().await.unwrap();
-    let url = pg.url("postgres");
-    let admin = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(admin.1);
-    admin
-        .0
-        .batch_execute("CREATE DATABASE proisp_fault")
-        .await
-        .unwrap();
-    let db = with_database(&url, "proisp_fault");
-    let store = Store::connect(&StoreConfig::new(db.clone()), env.keys.clone())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    seed(&store, 3).await;
+    let (mut pg, db, _store) = private_database(&env, "proisp_fault", 3).await;
     let radiusd = Radiusd::start(
         &env,
         Options {

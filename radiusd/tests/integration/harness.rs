@@ -13,8 +13,8 @@ use proisp_shared::radius::dictionary::attr;
 use proisp_shared::radius::encode::Encoder;
 use proisp_shared::radius::header::Code;
 use proisp_shared::radius::password;
-use proisp_shared::store::testing::TestEnv;
-use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store};
+use proisp_shared::store::testing::{PrivatePostgres, TestEnv, with_database};
+use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
 
 /// The NAS secret every test uses.
 pub(crate) const SECRET: &str = "testing123";
@@ -272,6 +272,33 @@ pub(crate) fn pap(addr: SocketAddr, user: &str, password: &str) -> RadclientRepl
             "User-Name = \"{user}\"\nUser-Password = \"{password}\"\nNAS-IP-Address = 127.0.0.1\nMessage-Authenticator = 0x00\n"
         ),
     )
+}
+
+/// A PostgreSQL of the test's own (so the test may stop it), with database `name`
+/// migrated and seeded with `users` subscribers: the server, the database URL and its
+/// store.
+pub(crate) async fn private_database(
+    env: &TestEnv,
+    name: &str,
+    users: usize,
+) -> (PrivatePostgres, String, Store) {
+    let pg = PrivatePostgres::start().await.unwrap();
+    let url = pg.url("postgres");
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let db = with_database(&url, name);
+    let store = Store::connect(&StoreConfig::new(db.clone()), env.keys.clone())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    seed(&store, users).await;
+    (pg, db, store)
 }
 
 /// A plan, the NAS 127.0.0.1 and `users` subscribers user000001.. / pw000001.. .
