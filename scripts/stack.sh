@@ -3,11 +3,13 @@
 #   - installs PostgreSQL, Redis and FreeRADIUS's client tools from Debian if missing;
 #   - starts private PostgreSQL and Redis instances under ./var on ports of their own;
 #   - writes ./var/stack.env (PROISP_DATABASE_URL, PROISP_REDIS_URL, ...);
-#   - migrates, seeds demo data and runs proisp-radiusd in the foreground.
+#   - migrates, seeds demo data, creates the demo admin (role admin: no TOTP needed; its
+#     password is made once and kept in ./var/demo-admin.password);
+#   - runs proisp-radiusd and proisp-adminapi (the REST API) in the foreground.
 # Ctrl-C stops everything it started. Settings (environment):
 #   SUBSCRIBERS (1000)  NAS (127.0.0.1)  SECRET (testing123)
 #   PG_PORT (55432)  REDIS_PORT (56379)  AUTH_PORT (1812)  ACCT_PORT (1813)
-#   METRICS_PORT (9812)
+#   METRICS_PORT (9812)  API_PORT (8080)  DEMO_ADMIN (demo)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +19,8 @@ redis_port=${REDIS_PORT:-56379}
 auth_port=${AUTH_PORT:-1812}
 acct_port=${ACCT_PORT:-1813}
 metrics_port=${METRICS_PORT:-9812}
+api_port=${API_PORT:-8080}
+demo_admin=${DEMO_ADMIN:-demo}
 subscribers=${SUBSCRIBERS:-1000}
 nas=${NAS:-127.0.0.1}
 secret=${SECRET:-testing123}
@@ -77,16 +81,20 @@ stop_redis() {
 }
 
 radiusd_pid=""
+adminapi_pid=""
 cleanup() {
   # Stop everything even if one step fails, and let a second Ctrl-C not cut it short.
   trap '' INT TERM
   trap - EXIT
   set +e
   say "stopping"
-  if [ -n "$radiusd_pid" ]; then
-    kill -TERM "$radiusd_pid" 2>/dev/null
-    wait "$radiusd_pid" 2>/dev/null
-  fi
+  local pid
+  for pid in $adminapi_pid $radiusd_pid; do
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for pid in $adminapi_pid $radiusd_pid; do
+    wait "$pid" 2>/dev/null
+  done
   stop_redis
   stop_postgres
 }
@@ -102,6 +110,9 @@ cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi
 bin="$root/target/release"
 [ -s "$var/secret.key" ] || "$bin/proisp-adminapi" gen-key > "$var/secret.key"
 chmod 600 "$var/secret.key"
+# The access-token key: kept, so tokens survive a restart of adminapi.
+[ -s "$var/jwt.key" ] || "$bin/proisp-adminapi" gen-key > "$var/jwt.key"
+chmod 600 "$var/jwt.key"
 
 cat > "$var/stack.env" <<ENV
 PROISP_DATABASE_URL=postgres://proisp@127.0.0.1:$pg_port/proisp
@@ -115,12 +126,28 @@ PROISP_LISTEN__AUTH=0.0.0.0:$auth_port
 PROISP_LISTEN__ACCT=0.0.0.0:$acct_port
 PROISP_ACCOUNTING__SPOOL_DIR=$var/spool
 PROISP_LISTEN__METRICS=127.0.0.1:$metrics_port
+PROISP_HTTP__LISTEN=127.0.0.1:$api_port
+PROISP_TOKENS__JWT_KEY_FILE=$var/jwt.key
 ENV
 set -a; . "$var/stack.env"; set +a
 
 say "migrating and seeding ($subscribers subscribers, NAS $nas)"
 "$bin/proisp-adminapi" migrate
 "$bin/proisp-adminapi" seed --subscribers "$subscribers" --nas "$nas" --secret "$secret"
+
+# The demo admin: role admin, which login.totp_required_roles (["superadmin"] by
+# default) does not hold to two-factor login. Created once; its password is kept.
+if [ ! -s "$var/demo-admin.password" ]; then
+  (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$var/demo-admin.password")
+fi
+demo_password=$(cat "$var/demo-admin.password")
+if ! out=$("$bin/proisp-adminapi" create-admin --username "$demo_admin" --role admin \
+    < "$var/demo-admin.password" 2>&1); then
+  case "$out" in
+    *"already taken"*) ;;
+    *) echo "$out" >&2; exit 1 ;;
+  esac
+fi
 
 cat <<MSG
 
@@ -133,9 +160,22 @@ ProISP is starting. Try it from another terminal:
     | radclient -x 127.0.0.1:$acct_port acct $secret
 
 Metrics: curl http://127.0.0.1:$metrics_port/metrics    Health: curl http://127.0.0.1:$metrics_port/health
+
+Admin API on http://127.0.0.1:$api_port (OpenAPI: /api/v1/openapi.json)
+  admin: $demo_admin   password: $demo_password   (role admin; kept in var/demo-admin.password)
+  Log in and list subscribers:
+
+  TOKEN=\$(curl -s http://127.0.0.1:$api_port/api/v1/auth/login -H 'Content-Type: application/json' \\
+    -d '{"username": "$demo_admin", "password": "$demo_password"}' \\
+    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  curl -s -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:$api_port/api/v1/subscribers?limit=5'
+
 The private instances' URLs are in var/stack.env. Ctrl-C stops everything.
 
 MSG
 "$bin/proisp-radiusd" &
 radiusd_pid=$!
-wait "$radiusd_pid"
+"$bin/proisp-adminapi" serve &
+adminapi_pid=$!
+# Either one ending ends the stack (cleanup stops the other).
+wait -n "$radiusd_pid" "$adminapi_pid"
