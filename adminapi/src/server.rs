@@ -180,6 +180,7 @@ pub fn app(
         .service(routes::sessions::history)
         .service(routes::sessions::usage)
         .service(routes::sessions::apply_plan)
+        .service(routes::dashboard::show)
         .default_service(web::to(error::not_found));
     let (app, doc) = App::new()
         .into_utoipa_app()

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
 pub mod nas;
 pub mod plans;
 pub mod sessions;

@@ -4,6 +4,7 @@
 //! known secret: an admin password, an argon2 hash, a TOTP secret, the keys.
 
 mod auth;
+mod dashboard;
 mod nas;
 mod plans;
 mod sessions;

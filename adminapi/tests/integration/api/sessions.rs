@@ -106,7 +106,13 @@ impl FakeNas {
     }
 }
 
-fn record(status: AcctStatus, nas_id: i64, user: &str, sid: &str, down: u64) -> AcctRecord {
+pub(crate) fn record(
+    status: AcctStatus,
+    nas_id: i64,
+    user: &str,
+    sid: &str,
+    down: u64,
+) -> AcctRecord {
     AcctRecord {
         status,
         nas_id,
@@ -124,7 +130,7 @@ fn record(status: AcctStatus, nas_id: i64, user: &str, sid: &str, down: u64) -> 
     }
 }
 
-async fn nas(store: &Store, name: &str, addr: &str, coa_port: u16) -> i64 {
+pub(crate) async fn nas(store: &Store, name: &str, addr: &str, coa_port: u16) -> i64 {
     let mut n = NewNas::new(name, addr.parse().unwrap(), NAS_SECRET.as_bytes());
     n.coa_port = coa_port;
     store.create_nas(&n).await.unwrap().id
