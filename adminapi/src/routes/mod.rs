@@ -6,3 +6,4 @@ pub mod dashboard;
 pub mod nas;
 pub mod plans;
 pub mod sessions;
+pub mod subscribers;

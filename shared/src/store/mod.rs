@@ -32,6 +32,7 @@ pub mod seed;
 mod session;
 mod sessions_admin;
 mod subscriber;
+mod subscriber_admin;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -57,6 +58,10 @@ pub use sessions_admin::{
     TopUser, UsageOwner,
 };
 pub use subscriber::{MAX_USERNAME_LEN, NewSubscriber};
+pub use subscriber_admin::{
+    Cursor, ImportError, ImportMode, ImportOutcome, ImportRow, MAX_PAGE, SubscriberQuery,
+    SubscriberRecord, like_pattern,
+};
 
 /// Errors of the data layer.
 #[derive(Debug, thiserror::Error)]

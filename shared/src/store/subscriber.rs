@@ -137,22 +137,22 @@ fn check_prefix(field: &str, p: Option<&Ipv6Prefix>) -> Result<Option<String>, S
     Ok(Some(p.to_string()))
 }
 
-/// Owned parameter values for one INSERT or UPDATE.
-struct Params {
-    username: String,
-    password_enc: Vec<u8>,
-    status: &'static str,
-    plan_id: i64,
-    expires_at: Option<i64>,
-    mac: Option<String>,
-    ipv4: Option<IpAddr>,
-    ipv6_prefix: Option<String>,
-    delegated: Option<String>,
-    simultaneous_use: i32,
-    name: Option<String>,
-    phone: Option<String>,
-    email: Option<String>,
-    address: Option<String>,
+/// Owned parameter values for one INSERT or UPDATE (and a row of an import).
+pub(super) struct Params {
+    pub(super) username: String,
+    pub(super) password_enc: Vec<u8>,
+    pub(super) status: &'static str,
+    pub(super) plan_id: i64,
+    pub(super) expires_at: Option<i64>,
+    pub(super) mac: Option<String>,
+    pub(super) ipv4: Option<IpAddr>,
+    pub(super) ipv6_prefix: Option<String>,
+    pub(super) delegated: Option<String>,
+    pub(super) simultaneous_use: i32,
+    pub(super) name: Option<String>,
+    pub(super) phone: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) address: Option<String>,
 }
 
 impl Params {
@@ -177,7 +177,7 @@ impl Params {
 }
 
 impl Store {
-    fn subscriber_params(&self, s: &NewSubscriber) -> Result<Params, StoreError> {
+    pub(super) fn subscriber_params(&self, s: &NewSubscriber) -> Result<Params, StoreError> {
         check_username(&s.username)?;
         if s.password.as_bytes().is_empty() {
             return Err(StoreError::invalid("password", "must not be empty"));
@@ -380,7 +380,7 @@ impl Store {
 
     /// After a commit: the new entry to Redis, the old name (after a rename) marked
     /// deleted, then the invalidations.
-    async fn subscriber_changed(&self, sub: &Subscriber, renamed_from: Option<&str>) {
+    pub(super) async fn subscriber_changed(&self, sub: &Subscriber, renamed_from: Option<&str>) {
         self.after_commit("subscriber", async |cache| {
             cache.put_subscriber(sub).await?;
             if let Some(old) = renamed_from {

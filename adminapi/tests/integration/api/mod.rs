@@ -8,6 +8,7 @@ mod dashboard;
 mod nas;
 mod plans;
 mod sessions;
+mod subscribers;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
