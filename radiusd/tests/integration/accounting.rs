@@ -536,3 +536,33 @@ async fn forged_and_unusable_accounting_requests_are_dropped_and_counted() {
         status.output
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_postgresql_refuses_is_acknowledged_kept_and_counted() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 2).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    assert!(radclient_acct(&radiusd, "Start", "user000001", "ok-1", ""));
+    // The NAS disappears behind radiusd's back (no invalidation): its sessions can no
+    // longer be stored, but what the NAS was told is recorded must not be lost.
+    env.sql()
+        .await
+        .batch_execute("DELETE FROM nas")
+        .await
+        .unwrap();
+    assert!(radclient_acct(
+        &radiusd,
+        "Start",
+        "user000002",
+        "lost-1",
+        ""
+    ));
+    let rejected = std::fs::read_to_string(radiusd.spool_dir.join("rejected.jsonl")).unwrap();
+    assert!(rejected.contains("\"lost-1\""), "{rejected}");
+    assert_eq!(
+        radiusd.metric("radius_acct_rejected_records_total"),
+        1.0,
+        "{}",
+        radiusd.log()
+    );
+}
