@@ -3,8 +3,7 @@
 //! Definitions (also in the OpenAPI schema):
 //! - subscribers by status: exact; soft-deleted subscribers are not counted. Read from
 //!   `subscriber_counts`, which triggers keep in step with `subscribers`
-//!   (sql/pending/0005_subscriber_counts.sql, to be registered as a migration); until it
-//!   is applied, a full count of `subscribers` (exact, but slow on a million);
+//!   (sql/0004_subscriber_counts.sql);
 //! - online: rows of `sessions` (open sessions, bounded by who is online);
 //! - there is no authentication log in PostgreSQL, so accept/reject rates are not here:
 //!   they are radiusd's `radius_auth_requests_total{result}` counters on each radiusd's

@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0003_admins",
         sql: include_str!("../../../sql/0003_admins.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_subscriber_counts",
+        sql: include_str!("../../../sql/0004_subscriber_counts.sql"),
+    },
 ];
 
 /// The newest version.

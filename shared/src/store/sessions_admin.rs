@@ -4,8 +4,7 @@
 //! Every query here is bounded by an index: open sessions by `sessions_key` (leading
 //! `nas_id`) or `sessions_username_idx`, history by `session_history_subscriber_idx`
 //! in every monthly partition, usage by its primary key, the dashboard by the counters
-//! `sql/pending/0005_subscriber_counts.sql` keeps (a full count until
-//! it is applied) and by `usage_period_idx`. None scans history.
+//! `sql/0004_subscriber_counts.sql` keeps and by `usage_period_idx`. None scans history.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -333,21 +332,11 @@ impl Store {
             .read_only(true)
             .start()
             .await?;
-        // The trigger-kept counters once their migration is applied
-        // (sql/pending/0005_subscriber_counts.sql); a full count until then.
-        let counters: bool = tx
-            .query_one("SELECT to_regclass('subscriber_counts') IS NOT NULL", &[])
-            .await?
-            .get(0);
+        // Kept by triggers (sql/0004_subscriber_counts.sql): no count over a million rows.
         let by_status = tx
             .query(
-                if counters {
-                    "SELECT status, sum(n)::int8 FROM subscriber_counts GROUP BY status \
-                     ORDER BY status"
-                } else {
-                    "SELECT status, count(*) FROM subscribers WHERE deleted_at IS NULL \
-                     GROUP BY status ORDER BY status"
-                },
+                "SELECT status, sum(n)::int8 FROM subscriber_counts GROUP BY status \
+                 ORDER BY status",
                 &[],
             )
             .await?

@@ -1,4 +1,4 @@
--- 0005: subscriber counts by status, kept by triggers, for the admin API's dashboard.
+-- 0004: subscriber counts by status, kept by triggers, for the admin API's dashboard.
 --
 -- Counting 1,000,000 subscribers by status takes tens of milliseconds however it is
 -- indexed (the partial status index covers only the non-active minority, and the live
