@@ -7,6 +7,7 @@ mod auth;
 mod dashboard;
 mod nas;
 mod plans;
+mod radius;
 mod sessions;
 mod subscribers;
 
