@@ -11,7 +11,7 @@
 //!   `open_sessions_started_last_hour`: logins that were accepted, reached accounting and
 //!   are still open;
 //! - top users: the largest `usage` rows of the current calendar month (UTC), which holds
-//!   the subscribers on monthly-period plans (the default), via `usage_period_idx`.
+//!   the subscribers on monthly-period plans (the default), via `usage_period_total_idx`.
 //!
 //! Cache: one per process and database, shared by the workers; while it is being
 //! refreshed, other requests wait for the result instead of querying too.

@@ -4,7 +4,7 @@
 //! Every query here is bounded by an index: open sessions by `sessions_key` (leading
 //! `nas_id`) or `sessions_username_idx`, history by `session_history_subscriber_idx`
 //! in every monthly partition, usage by its primary key, the dashboard by the counters
-//! `sql/0004_subscriber_counts.sql` keeps and by `usage_period_idx`. None scans history.
+//! `sql/0004_subscriber_counts.sql` keeps and by `usage_period_total_idx`. None scans history.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
