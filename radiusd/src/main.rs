@@ -21,6 +21,7 @@ mod server;
 mod sessions;
 mod spool;
 mod state;
+mod stats;
 mod writer;
 
 use std::path::PathBuf;
@@ -141,6 +142,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     tokio::spawn(fup::follow_crossings(shared.clone(), crossings));
     tokio::spawn(housekeeping::run(shared.clone(), cancel.clone()));
+    tokio::spawn(stats::publish(shared.clone(), cancel.clone()));
 
     let readiness = Arc::new(Readiness::default());
     let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)

@@ -3,6 +3,9 @@
 //! Every labelled series is registered at start-up and its handle stored, so a packet never
 //! builds a label string or looks a series up (STYLE.md, Servers).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use metrics::{Counter, Gauge, Histogram, counter, describe_counter, describe_gauge};
 use metrics::{Unit, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -136,6 +139,9 @@ const OUTCOMES: [(Outcome, &str); 4] = [
 /// Handles for every series the request path touches.
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
+    /// Accepts and rejects so far, readable (Prometheus counters are write-only here):
+    /// the admin dashboard's rates are published from them.
+    pub(crate) totals: Arc<AuthTotals>,
     accepts: Counter,
     rejects_total: Counter,
     rejects: Vec<Counter>,
@@ -151,6 +157,13 @@ pub(crate) struct Metrics {
     pub(crate) spooled: Vec<Gauge>,
     pub(crate) acct_rejected: Counter,
     coa: Vec<Counter>,
+}
+
+/// Access-Accepts and Access-Rejects sent since start.
+#[derive(Debug, Default)]
+pub(crate) struct AuthTotals {
+    pub(crate) accepts: AtomicU64,
+    pub(crate) rejects: AtomicU64,
 }
 
 /// Acct-Status-Type labels, in the order [`Metrics::acct`] indexes them.
@@ -220,6 +233,7 @@ impl Metrics {
             "CoA and Disconnect-Requests sent, by kind and outcome"
         );
         Metrics {
+            totals: Arc::default(),
             accepts: counter!(AUTH_REQUESTS, "result" => "accept"),
             rejects_total: counter!(AUTH_REQUESTS, "result" => "reject"),
             rejects: RejectReason::ALL
@@ -269,10 +283,12 @@ impl Metrics {
 
     pub(crate) fn accept(&self) {
         self.accepts.increment(1);
+        self.totals.accepts.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn reject(&self, reason: RejectReason) {
         self.rejects_total.increment(1);
+        self.totals.rejects.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self.rejects.get(reason as usize) {
             c.increment(1);
         }

@@ -5,11 +5,10 @@
 //!   `subscriber_counts`, which triggers keep in step with `subscribers`
 //!   (sql/0004_subscriber_counts.sql);
 //! - online: rows of `sessions` (open sessions, bounded by who is online);
-//! - there is no authentication log in PostgreSQL, so accept/reject rates are not here:
-//!   they are radiusd's `radius_auth_requests_total{result}` counters on each radiusd's
-//!   `/metrics`. The closest honest figure from the database is
-//!   `open_sessions_started_last_hour`: logins that were accepted, reached accounting and
-//!   are still open;
+//! - auth: Access-Accepts and Access-Rejects of the last minute, summed over every
+//!   radiusd that published its counts to Redis in the last 30 s (each does every 10 s;
+//!   there is no authentication log in PostgreSQL). Without Redis `available` is false;
+//!   each radiusd's `/metrics` has the full counters (`radius_auth_requests_total`);
 //! - top users: the largest `usage` rows of the current calendar month (UTC), which holds
 //!   the subscribers on monthly-period plans (the default), via `usage_period_total_idx`.
 //!
@@ -97,8 +96,36 @@ pub struct Dashboard {
     pub online: Online,
     /// Top users by usage this month.
     pub top_users: TopUsers,
-    /// Where the auth accept/reject rates are: not in the database, so not here.
-    pub auth_rates_source: &'static str,
+    /// Access-Request outcomes of the last minute, over every radiusd.
+    pub auth: AuthRates,
+}
+
+/// Access-Request outcomes of the last minute, from the counts each radiusd publishes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthRates {
+    /// Whether the counts could be read (Redis configured and answering).
+    pub available: bool,
+    /// Access-Accepts in the last minute.
+    pub accepts_per_minute: u64,
+    /// Access-Rejects in the last minute.
+    pub rejects_per_minute: u64,
+    /// radiusd instances that reported.
+    pub radiusd_instances: usize,
+}
+
+impl AuthRates {
+    async fn read(state: &AppState) -> AuthRates {
+        let stats = match state.store.cache() {
+            Some(cache) => cache.auth_stats().await.ok(),
+            None => None,
+        };
+        AuthRates {
+            available: stats.is_some(),
+            accepts_per_minute: stats.iter().flatten().map(|s| s.accepts).sum(),
+            rejects_per_minute: stats.iter().flatten().map(|s| s.rejects).sum(),
+            radiusd_instances: stats.map_or(0, |s| s.len()),
+        }
+    }
 }
 
 /// `?refresh=true` computes afresh (and refreshes the cache).
@@ -124,7 +151,7 @@ fn slot(database_url: &str) -> Slot {
     slots.entry(database_url.to_owned()).or_default().clone()
 }
 
-fn build(c: DashboardCounts) -> Dashboard {
+fn build(c: DashboardCounts, auth: AuthRates) -> Dashboard {
     let count = |s: &str| {
         c.by_status
             .iter()
@@ -159,7 +186,7 @@ fn build(c: DashboardCounts) -> Dashboard {
                 })
                 .collect(),
         },
-        auth_rates_source: "radius_auth_requests_total{result} on each radiusd's /metrics",
+        auth,
     }
 }
 
@@ -190,7 +217,8 @@ pub(crate) async fn show(
         d.age_secs = at.elapsed().as_secs();
         return Ok(web::Json(d));
     }
-    let d = build(state.store.dashboard_counts(TOP_USERS).await?);
+    let counts = state.store.dashboard_counts(TOP_USERS).await?;
+    let d = build(counts, AuthRates::read(&state).await);
     *cached = Some((Instant::now(), d.clone()));
     Ok(web::Json(d))
 }

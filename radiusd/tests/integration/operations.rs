@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use proisp_shared::model::Status;
 use proisp_shared::radius::header::Code;
 use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::NewNas;
 use proisp_shared::store::testing::TestEnv;
+use proisp_shared::store::{AuthStats, Cache as _, NewNas};
 
 use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, seed};
 
@@ -166,4 +166,36 @@ async fn an_old_schema_is_refused_with_the_command_that_fixes_it() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("proisp-adminapi migrate"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_and_reject_counts_of_the_last_minute_reach_redis_for_the_dashboard() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 2).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    assert_eq!(
+        pap(radiusd.auth, "user000001", "pw000001").code,
+        "Access-Accept"
+    );
+    assert_eq!(
+        pap(radiusd.auth, "user000002", "pw000002").code,
+        "Access-Accept"
+    );
+    assert_eq!(
+        pap(radiusd.auth, "user000002", "wrong").code,
+        "Access-Reject"
+    );
+    let cache = env.cache().await;
+    let want = vec![AuthStats {
+        accepts: 2,
+        rejects: 1,
+    }];
+    // Published every 10 s.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut got = cache.auth_stats().await.unwrap();
+    while got != want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        got = cache.auth_stats().await.unwrap();
+    }
+    assert_eq!(got, want);
 }

@@ -11,6 +11,8 @@
 //! | `<prefix>sub:<username>` | subscriber entry, below | [`CacheConfig::ttl`] (1 h) | adminapi after each commit; radiusd after a PostgreSQL lookup |
 //! | `<prefix>sub:<username>` | negative marker `00` | [`CacheConfig::negative_ttl`] (60 s) | radiusd when PostgreSQL has no such live subscriber |
 //! | `<prefix>sub:<username>` | tombstone `00` + version | negative TTL | adminapi after a delete or rename |
+//! | `<prefix>stats:auth:<instance>` | `"<accepts> <rejects>"` of the last minute | 30 s | each radiusd every 10 s |
+//! | `<prefix>stats:auth` | set of the instances above | none (expired members are removed when read) | each radiusd |
 //!
 //! `<prefix>` is [`CacheConfig::key_prefix`] (`proisp:`); the username is used verbatim
 //! (case-sensitive, like the database).
@@ -82,6 +84,7 @@
 //! [`CacheConfig::key_prefix`]: super::CacheConfig::key_prefix
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
@@ -224,6 +227,43 @@ pub trait Cache: Send + Sync + 'static {
 
     /// A round trip to the cache.
     fn ping<'a>(&'a self) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// Publishes one radiusd instance's authentication counts of the last minute, for the
+    /// admin dashboard. The entry expires after `ttl`, so a stopped instance drops out.
+    fn put_auth_stats<'a>(
+        &'a self,
+        instance: &'a str,
+        stats: AuthStats,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// The latest counts of every instance still publishing them.
+    fn auth_stats<'a>(&'a self) -> BoxFuture<'a, Result<Vec<AuthStats>, CacheError>>;
+}
+
+/// One radiusd's Access-Request outcomes over the last minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// Access-Accepts sent.
+    pub accepts: u64,
+    /// Access-Rejects sent.
+    pub rejects: u64,
+}
+
+impl AuthStats {
+    /// The stored form: `"<accepts> <rejects>"`.
+    pub(crate) fn encode(self) -> String {
+        format!("{} {}", self.accepts, self.rejects)
+    }
+
+    /// Parses the stored form; `None` for anything else.
+    pub(crate) fn decode(s: &str) -> Option<AuthStats> {
+        let (a, r) = s.split_once(' ')?;
+        Some(AuthStats {
+            accepts: a.parse().ok()?,
+            rejects: r.parse().ok()?,
+        })
+    }
 }
 
 /// Format octet of a subscriber entry.

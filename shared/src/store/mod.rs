@@ -44,7 +44,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-pub use cache::{Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
+pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
 pub use config::{CacheConfig, StoreConfig};
 pub use crypto::{KeyError, Keyring, Purpose};
 pub use migrate::Migration;
@@ -316,6 +316,11 @@ impl Store {
             cache: Some(cache),
             ..self
         }
+    }
+
+    /// The attached cache, if any.
+    pub fn cache(&self) -> Option<&Arc<dyn Cache>> {
+        self.cache.as_ref()
     }
 
     /// The key used for secrets at rest.

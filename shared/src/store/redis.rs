@@ -15,7 +15,7 @@ use bytes::Bytes;
 use fred::prelude::{
     Builder, Client, ClientLike as _, Config, Error as FredError, ErrorKind, EventInterface as _,
     Expiration, KeysInterface as _, LuaInterface as _, Options, PubsubInterface as _,
-    ReconnectPolicy, SetOptions, TcpConfig, Value,
+    ReconnectPolicy, SetOptions, SetsInterface as _, TcpConfig, Value,
 };
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -23,7 +23,7 @@ use sha1::{Digest as _, Sha1};
 use tokio::sync::{broadcast, mpsc};
 
 use super::cache::{
-    Cache, CacheError, CacheEvent, CacheLookup, FORMAT_NEGATIVE, Invalidation, decode,
+    AuthStats, Cache, CacheError, CacheEvent, CacheLookup, FORMAT_NEGATIVE, Invalidation, decode,
     encode_subscriber, encode_tombstone,
 };
 use super::config::CacheConfig;
@@ -182,6 +182,16 @@ impl RedisCache {
         format!("{}sub:{username}", self.key_prefix)
     }
 
+    /// One radiusd instance's authentication counts.
+    fn stats_key(&self, instance: &str) -> String {
+        format!("{}stats:auth:{instance}", self.key_prefix)
+    }
+
+    /// The set of instances that published counts.
+    fn stats_index(&self) -> String {
+        format!("{}stats:auth", self.key_prefix)
+    }
+
     /// The invalidation channel.
     pub fn channel(&self) -> &str {
         &self.channel
@@ -337,6 +347,50 @@ impl Cache for RedisCache {
             tx,
         ));
         rx
+    }
+
+    fn put_auth_stats<'a>(
+        &'a self,
+        instance: &'a str,
+        stats: AuthStats,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let client = self.client.with_options(&self.options);
+            let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+            let _: Value = client
+                .set(
+                    self.stats_key(instance),
+                    stats.encode(),
+                    Some(Expiration::PX(ttl_ms)),
+                    None,
+                    false,
+                )
+                .await?;
+            let _: i64 = client.sadd(self.stats_index(), instance).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn auth_stats<'a>(&'a self) -> BoxFuture<'a, Result<Vec<AuthStats>, CacheError>> {
+        async move {
+            let client = self.client.with_options(&self.options);
+            let instances: Vec<String> = client.smembers(self.stats_index()).await?;
+            let mut all = Vec::with_capacity(instances.len());
+            for instance in instances {
+                let value: Option<String> = client.get(self.stats_key(&instance)).await?;
+                match value.as_deref().and_then(AuthStats::decode) {
+                    Some(stats) => all.push(stats),
+                    // Expired: the instance stopped publishing.
+                    None => {
+                        let _: i64 = client.srem(self.stats_index(), instance).await?;
+                    }
+                }
+            }
+            Ok(all)
+        }
+        .boxed()
     }
 
     fn ping<'a>(&'a self) -> BoxFuture<'a, Result<(), CacheError>> {

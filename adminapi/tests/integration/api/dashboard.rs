@@ -2,7 +2,7 @@
 //! of the month, the 30 s cache, permissions.
 
 use proisp_adminapi::permission::Role;
-use proisp_shared::store::{AcctStatus, NewPlan, NewSubscriber};
+use proisp_shared::store::{AcctStatus, AuthStats, Cache as _, NewPlan, NewSubscriber};
 use serde_json::{Value, json};
 
 use super::sessions::{nas, record};
@@ -93,12 +93,21 @@ async fn dashboard_counts_top_users_and_cache() {
             .unwrap()
             .ends_with("-01T00:00:00Z")
     );
-    assert!(
-        r.json["auth_rates_source"]
-            .as_str()
-            .unwrap()
-            .contains("radius_auth_requests_total")
-    );
+    // No radiusd published counts yet; two do now (as each does every 10 s).
+    assert_eq!(r.json["auth"]["available"], true);
+    assert_eq!(r.json["auth"]["radiusd_instances"], 0);
+    let cache = ctx.env.cache().await;
+    let ttl = std::time::Duration::from_secs(30);
+    for (instance, accepts, rejects) in [("a", 120, 7), ("b", 30, 3)] {
+        cache
+            .put_auth_stats(instance, AuthStats { accepts, rejects }, ttl)
+            .await
+            .unwrap();
+    }
+    let fresh = call!(app, ctx, with_token(get("/api/v1/dashboard?refresh=true"), &t));
+    assert_eq!(fresh.json["auth"]["accepts_per_minute"], 150);
+    assert_eq!(fresh.json["auth"]["rejects_per_minute"], 10);
+    assert_eq!(fresh.json["auth"]["radiusd_instances"], 2);
 
     // Cached: a change is not seen until the cache is refreshed.
     sql.execute("DELETE FROM subscribers WHERE username = 'u11'", &[])
