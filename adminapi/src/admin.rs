@@ -32,6 +32,10 @@ pub struct Admin {
     pub allowed_networks: Vec<IpNet>,
     /// Refused at login and on every request.
     pub disabled: bool,
+    /// When created, RFC 3339 UTC.
+    pub created_at: String,
+    /// The last successful login, RFC 3339 UTC.
+    pub last_login_at: Option<String>,
 }
 
 impl fmt::Debug for Admin {
@@ -69,7 +73,9 @@ pub struct NewAdmin {
 }
 
 const COLUMNS: &str = "id, username, role, password_hash, totp_secret_enc, totp_pending_enc, \
-    totp_last_step, totp_required, allowed_networks::text[], disabled";
+    totp_last_step, totp_required, allowed_networks::text[], disabled, \
+    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+    to_char(last_login_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 
 fn from_row(row: &Row) -> Result<Admin, ApiError> {
     let role: &str = row.get(2);
@@ -90,6 +96,8 @@ fn from_row(row: &Row) -> Result<Admin, ApiError> {
             .collect::<Result<_, _>>()
             .map_err(ApiError::internal)?,
         disabled: row.get(9),
+        created_at: row.get(10),
+        last_login_at: row.get(11),
     })
 }
 
@@ -217,6 +225,151 @@ pub async fn record_login(pool: &Pool, id: i64) -> Result<(), ApiError> {
         )
         .await?;
     Ok(())
+}
+
+/// Every admin, by id.
+pub async fn list(pool: &Pool) -> Result<Vec<Admin>, ApiError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM admins ORDER BY id"))
+        .await?;
+    client
+        .query(&stmt, &[])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// A change to an admin; `None` leaves a setting as it is.
+#[derive(Default, Clone)]
+pub struct Changes {
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// TOTP required whatever the role's policy.
+    pub totp_required: Option<bool>,
+    /// New allow-list (empty: any network).
+    pub allowed_networks: Option<Vec<IpNet>>,
+    /// New argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// Forget the TOTP enrollment (confirmed and pending).
+    pub reset_totp: bool,
+}
+
+impl fmt::Debug for Changes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Changes")
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .field("password", &self.password_hash.is_some())
+            .field("reset_totp", &self.reset_totp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`update`] did.
+#[derive(Debug)]
+pub struct Updated {
+    /// The admin before.
+    pub before: Admin,
+    /// The admin after.
+    pub after: Admin,
+    /// The refresh-token families revoked: their access tokens must be refused too.
+    pub revoked_families: Vec<i64>,
+}
+
+/// Applies `changes` to admin `id` (`None`: no such admin) in one transaction.
+///
+/// Refuses (409) a change that would leave no enabled superadmin: the enabled
+/// superadmins are locked first, so two superadmins demoting each other concurrently
+/// cannot both succeed. A new role, disabling, a new password or a TOTP reset revokes
+/// every refresh token of the admin, so the change takes effect at once.
+pub async fn update(pool: &Pool, id: i64, changes: &Changes) -> Result<Option<Updated>, ApiError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let supers = tx
+        .query(
+            "SELECT id FROM admins WHERE role = 'superadmin' AND NOT disabled \
+             ORDER BY id FOR UPDATE",
+            &[],
+        )
+        .await?;
+    let Some(row) = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM admins WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let before = from_row(&row)?;
+    let role = changes.role.unwrap_or(before.role);
+    let disabled = changes.disabled.unwrap_or(before.disabled);
+    let was_super = before.role == Role::Superadmin && !before.disabled;
+    let is_super = role == Role::Superadmin && !disabled;
+    if was_super && !is_super && supers.len() <= 1 {
+        return Err(ApiError::Conflict {
+            message: "this is the last enabled superadmin: it cannot be demoted, disabled or \
+                      deleted; make another superadmin first"
+                .to_owned(),
+            field: None,
+        });
+    }
+    let networks = changes
+        .allowed_networks
+        .as_ref()
+        .map(|ns| ns.iter().map(ToString::to_string).collect::<Vec<_>>());
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE admins SET role = $2, disabled = $3, \
+                 totp_required = coalesce($4, totp_required), \
+                 allowed_networks = coalesce($5::text[]::cidr[], allowed_networks), \
+                 password_hash = coalesce($6, password_hash), \
+                 totp_secret_enc = CASE WHEN $7 THEN NULL ELSE totp_secret_enc END, \
+                 totp_pending_enc = CASE WHEN $7 THEN NULL ELSE totp_pending_enc END, \
+                 totp_last_step = CASE WHEN $7 THEN 0 ELSE totp_last_step END, \
+                 updated_at = now() \
+                 WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[
+                &id,
+                &role.as_str(),
+                &disabled,
+                &changes.totp_required,
+                &networks,
+                &changes.password_hash,
+                &changes.reset_totp,
+            ],
+        )
+        .await?;
+    let after = from_row(&row)?;
+    let revoke = role != before.role
+        || (disabled && !before.disabled)
+        || changes.password_hash.is_some()
+        || changes.reset_totp;
+    let mut revoked_families = Vec::new();
+    if revoke {
+        let rows = tx
+            .query(
+                "UPDATE admin_refresh_tokens SET revoked_at = now() \
+                 WHERE admin_id = $1 AND revoked_at IS NULL RETURNING family",
+                &[&id],
+            )
+            .await?;
+        revoked_families = rows.iter().map(|r| r.get(0)).collect();
+        revoked_families.sort_unstable();
+        revoked_families.dedup();
+    }
+    tx.commit().await?;
+    Ok(Some(Updated {
+        before,
+        after,
+        revoked_families,
+    }))
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "ProISP admin API",
-        description = "Subscribers, plans, NAS devices, sessions and the audit log of a ProISP \
-                       deployment. Errors are `{\"error\", \"message\", \"field\"}`."
+        description = "Subscribers, plans, NAS devices, sessions, admins and the audit log of a \
+                       ProISP deployment. Errors are `{\"error\", \"message\", \"field\"}`."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
@@ -182,6 +182,12 @@ pub fn app(
         .service(routes::subscribers::reset_password)
         .service(routes::subscribers::reveal_password)
         .service(routes::audit::list)
+        .service(routes::admins::list)
+        .service(routes::admins::get_one)
+        .service(routes::admins::create)
+        .service(routes::admins::update)
+        .service(routes::admins::reset_totp)
+        .service(routes::admins::remove)
         .service(routes::nas::list)
         .service(routes::nas::get_one)
         .service(routes::nas::create)

@@ -1,5 +1,6 @@
 //! The `/api/v1` handlers, one module per resource.
 
+pub mod admins;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
