@@ -104,7 +104,11 @@ async fn dashboard_counts_top_users_and_cache() {
             .await
             .unwrap();
     }
-    let fresh = call!(app, ctx, with_token(get("/api/v1/dashboard?refresh=true"), &t));
+    let fresh = call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/dashboard?refresh=true"), &t)
+    );
     assert_eq!(fresh.json["auth"]["accepts_per_minute"], 150);
     assert_eq!(fresh.json["auth"]["rejects_per_minute"], 10);
     assert_eq!(fresh.json["auth"]["radiusd_instances"], 2);
