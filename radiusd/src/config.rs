@@ -190,7 +190,7 @@ fn default_history_retention() -> Duration {
     Duration::from_secs(90 * 86_400)
 }
 fn default_session_count_ttl() -> Duration {
-    Duration::from_secs(2)
+    Duration::from_secs(10)
 }
 fn default_coa_timeout() -> Duration {
     Duration::from_secs(1)
