@@ -48,9 +48,42 @@ pub struct Config {
     /// Requests per client address.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// CoA and Disconnect-Requests (kick, live plan changes), RFC 5176.
+    #[serde(default)]
+    pub coa: CoaConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+}
+
+/// CoA and Disconnect-Requests: the same keys as radiusd's `[coa]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoaConfig {
+    /// Wait for the NAS's answer before resending.
+    #[serde(default = "default_coa_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Resends after the first try; a kick to a silent NAS answers `timeout` after
+    /// `(retries + 1) × timeout`.
+    #[serde(default = "default_coa_retries")]
+    pub retries: u32,
+}
+
+fn default_coa_timeout() -> Duration {
+    proisp_shared::coa::DEFAULT_TIMEOUT
+}
+
+fn default_coa_retries() -> u32 {
+    proisp_shared::coa::DEFAULT_RETRIES
+}
+
+impl Default for CoaConfig {
+    fn default() -> CoaConfig {
+        CoaConfig {
+            timeout: default_coa_timeout(),
+            retries: default_coa_retries(),
+        }
+    }
 }
 
 /// The HTTP server.
@@ -259,6 +292,7 @@ const KEYS: &[&str] = &[
     "tokens",
     "login",
     "rate_limit",
+    "coa",
     "log",
 ];
 
@@ -326,6 +360,7 @@ impl Config {
             tokens: TokenConfig::default(),
             login: LoginConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            coa: CoaConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -348,6 +383,8 @@ mod tests {
         assert_eq!(cfg.database.pool_size, 16);
         assert_eq!(cfg.database.statement_timeout, Duration::from_secs(5));
         assert_eq!(cfg.log.format, LogFormat::Text);
+        assert_eq!(cfg.coa.timeout, Duration::from_secs(1));
+        assert_eq!(cfg.coa.retries, 2);
         let redis = cfg.redis.unwrap();
         assert_eq!(redis.command_timeout, Duration::from_millis(250));
         assert_eq!(redis.ttl, Duration::from_secs(3600));

@@ -253,9 +253,12 @@ pub struct KickResult {
     pub outcome: DynAuthResult,
 }
 
-/// The CoA client: RFC 5176 timing as radiusd uses it (1 s per try, three tries).
-fn client() -> Client {
-    Client::new(ClientConfig::default())
+/// The CoA client, timed by the `[coa]` section (1 s per try, three tries by default).
+fn client(state: &AppState) -> Client {
+    Client::new(ClientConfig {
+        timeout: state.config.coa.timeout,
+        retries: state.config.coa.retries,
+    })
 }
 
 /// Where a NAS's Dynamic Authorization server is, or 409 for a NAS configured as a range.
@@ -315,7 +318,7 @@ pub(crate) async fn kick(
         Request::disconnect(live.username.as_str(), live.acct_session_id.as_str()),
         live.framed_ip,
     );
-    let outcome = client().send(target, &nas.secret, &request).await;
+    let outcome = client(&state).send(target, &nas.secret, &request).await;
     tracing::info!(
         user = live.username,
         session = live.acct_session_id,
@@ -651,7 +654,7 @@ pub(crate) async fn apply_plan(
         sessions: u32::try_from(sessions.len()).unwrap_or(u32::MAX),
         ..ApplyReport::default()
     };
-    let client = client();
+    let client = client(&state);
     let mut jobs = Vec::new();
     for s in &sessions {
         let Some(nas) = nases.iter().find(|n| n.id == s.session.nas_id) else {

@@ -397,7 +397,8 @@ async fn online_list_history_usage_and_permissions() {
 
 #[actix_web::test]
 async fn kick_reports_ack_nak_and_timeout() {
-    let ctx = Ctx::new().await;
+    // A silent NAS answers `timeout` after three tries of 300 ms ([coa] in the config).
+    let ctx = Ctx::with(|c| c.coa.timeout = Duration::from_millis(300)).await;
     ctx.forbid(NAS_SECRET);
     ctx.admin("sam", Role::Support).await;
     let app = app!(ctx);
