@@ -1,29 +1,17 @@
 //! Admin management end to end: CRUD, validation, the self and last-superadmin rules,
 //! token revocation, superadmin-only access, audit without secrets.
 
-use actix_web::test::TestRequest;
 use proisp_adminapi::admin::{self, Changes};
 use proisp_adminapi::error::ApiError;
 use proisp_adminapi::permission::Role;
 use serde_json::{Value, json};
 
-use super::{Ctx, app, call, get, peer, post, token, with_token};
+use super::{Ctx, app, call, delete, get, patch, post, token, with_token};
 
 /// The password given to admins created through the API.
 const NEW_PASSWORD: &str = "bob-Initial-Passw0rd";
 /// The password a PATCH sets.
 const CHANGED_PASSWORD: &str = "bob-Changed-Passw0rd";
-
-fn patch(path: &str, body: Value) -> TestRequest {
-    TestRequest::patch()
-        .uri(path)
-        .peer_addr(peer())
-        .set_json(body)
-}
-
-fn delete(path: &str) -> TestRequest {
-    TestRequest::delete().uri(path).peer_addr(peer())
-}
 
 /// A context where superadmins log in without TOTP.
 async fn ctx() -> Ctx {

@@ -190,6 +190,33 @@ pub(crate) fn post(path: &str, body: Value) -> actix_web::test::TestRequest {
         .set_json(body)
 }
 
+pub(crate) fn put(path: &str, body: Value) -> actix_web::test::TestRequest {
+    actix_web::test::TestRequest::put()
+        .uri(path)
+        .peer_addr(peer())
+        .set_json(body)
+}
+
+pub(crate) fn patch(path: &str, body: Value) -> actix_web::test::TestRequest {
+    actix_web::test::TestRequest::patch()
+        .uri(path)
+        .peer_addr(peer())
+        .set_json(body)
+}
+
+pub(crate) fn delete(path: &str) -> actix_web::test::TestRequest {
+    actix_web::test::TestRequest::delete()
+        .uri(path)
+        .peer_addr(peer())
+}
+
+/// A POST without a body (suspend, resume, kick …).
+pub(crate) fn post_empty(path: &str) -> actix_web::test::TestRequest {
+    actix_web::test::TestRequest::post()
+        .uri(path)
+        .peer_addr(peer())
+}
+
 pub(crate) fn with_token(
     req: actix_web::test::TestRequest,
     token: &str,

@@ -3,34 +3,15 @@
 
 use std::time::Duration;
 
-use actix_web::test::TestRequest;
 use proisp_adminapi::permission::Role;
 use proisp_shared::radius::secret::SharedSecret as _;
 use proisp_shared::store::{AcctRecord, AcctStatus, Cache as _, CacheEvent, Invalidation};
 use serde_json::{Value, json};
 
-use super::{Ctx, app, call, get, peer, post, token, with_token};
+use super::{Ctx, app, call, delete, get, patch, post, put, token, with_token};
 
 /// The secret of every NAS these tests create; no response may contain it.
 pub(crate) const NAS_SECRET: &str = "nas-Shared-s3cret-XYZ";
-
-pub(crate) fn put(path: &str, body: Value) -> TestRequest {
-    TestRequest::put()
-        .uri(path)
-        .peer_addr(peer())
-        .set_json(body)
-}
-
-pub(crate) fn patch(path: &str, body: Value) -> TestRequest {
-    TestRequest::patch()
-        .uri(path)
-        .peer_addr(peer())
-        .set_json(body)
-}
-
-pub(crate) fn delete(path: &str) -> TestRequest {
-    TestRequest::delete().uri(path).peer_addr(peer())
-}
 
 fn bras() -> Value {
     json!({

@@ -6,25 +6,7 @@ use proisp_adminapi::permission::Role;
 use proisp_shared::store::NewSubscriber;
 use serde_json::{Value, json};
 
-use super::{Ctx, app, call, get, peer, post, token, with_token};
-
-fn put(path: &str, body: Value) -> TestRequest {
-    TestRequest::put()
-        .uri(path)
-        .peer_addr(peer())
-        .set_json(body)
-}
-
-fn patch(path: &str, body: Value) -> TestRequest {
-    TestRequest::patch()
-        .uri(path)
-        .peer_addr(peer())
-        .set_json(body)
-}
-
-fn delete(path: &str) -> TestRequest {
-    TestRequest::delete().uri(path).peer_addr(peer())
-}
+use super::{Ctx, app, call, delete, get, patch, peer, post, put, token, with_token};
 
 fn home50() -> Value {
     json!({

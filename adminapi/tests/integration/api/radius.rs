@@ -8,12 +8,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use actix_web::test::TestRequest;
 use proisp_adminapi::permission::Role;
 use proisp_shared::store::{NewNas, NewPlan};
 use serde_json::json;
 
-use super::{Ctx, app, call, peer, post, token, with_token};
+use super::{Ctx, app, call, post, post_empty, token, with_token};
 
 const SECRET: &str = "testing123";
 
@@ -173,9 +172,7 @@ async fn created_through_the_api_logs_in_and_suspended_is_refused_within_a_secon
         "Access-Accept"
     );
 
-    let suspend = TestRequest::post()
-        .uri(&format!("/api/v1/subscribers/{id}/suspend"))
-        .peer_addr(peer());
+    let suspend = post_empty(&format!("/api/v1/subscribers/{id}/suspend"));
     call!(app, ctx, with_token(suspend, &t)).expect(200);
     assert_eq!(
         within_a_second(auth, "e2e-user", "e2e-Secret-pw1", "Access-Reject"),

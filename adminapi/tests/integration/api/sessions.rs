@@ -547,7 +547,7 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
         app,
         ctx,
         with_token(
-            super::nas::patch(
+            super::patch(
                 &format!("/api/v1/plans/{plan_id}"),
                 json!({"download_kbps": 30000})
             ),

@@ -9,29 +9,7 @@ use proisp_shared::model::Status;
 use proisp_shared::store::{Cache as _, CacheLookup, NewPlan, NewSubscriber, Store};
 use serde_json::{Value, json};
 
-use super::{Ctx, app, call, get, peer, post, token, with_token};
-
-fn put(path: &str, body: Value) -> TestRequest {
-    TestRequest::put()
-        .uri(path)
-        .peer_addr(peer())
-        .set_json(body)
-}
-
-fn patch(path: &str, body: Value) -> TestRequest {
-    TestRequest::patch()
-        .uri(path)
-        .peer_addr(peer())
-        .set_json(body)
-}
-
-fn delete(path: &str) -> TestRequest {
-    TestRequest::delete().uri(path).peer_addr(peer())
-}
-
-fn post_empty(path: &str) -> TestRequest {
-    TestRequest::post().uri(path).peer_addr(peer())
-}
+use super::{Ctx, app, call, delete, get, patch, peer, post, post_empty, put, token, with_token};
 
 fn csv(path: &str, body: &str) -> TestRequest {
     TestRequest::post()
