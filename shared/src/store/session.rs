@@ -139,32 +139,33 @@ fn unsigned(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// The batch as parallel arrays, the shape `proisp_apply_accounting` takes.
+/// The batch as parallel arrays, the shape `proisp_apply_accounting` takes; text is
+/// borrowed from the records.
 #[derive(Default)]
-struct Columns {
+struct Columns<'a> {
     status: Vec<i16>,
     nas: Vec<i64>,
-    sid: Vec<String>,
-    username: Vec<String>,
+    sid: Vec<&'a str>,
+    username: Vec<&'a str>,
     up: Vec<i64>,
     down: Vec<i64>,
     time: Vec<i64>,
     received: Vec<SystemTime>,
     delay: Vec<i32>,
     framed_ip: Vec<Option<IpAddr>>,
-    calling: Vec<Option<String>>,
-    port: Vec<Option<String>>,
-    cause: Vec<Option<String>>,
+    calling: Vec<Option<&'a str>>,
+    port: Vec<Option<&'a str>>,
+    cause: Vec<Option<&'a str>>,
 }
 
-impl Columns {
-    fn of(records: &[AcctRecord]) -> Columns {
+impl<'a> Columns<'a> {
+    fn of(records: &'a [AcctRecord]) -> Columns<'a> {
         let mut c = Columns::default();
         for r in records {
             c.status.push(r.status.value() as i16);
             c.nas.push(r.nas_id);
-            c.sid.push(r.acct_session_id.clone());
-            c.username.push(r.username.clone());
+            c.sid.push(&r.acct_session_id);
+            c.username.push(&r.username);
             c.up.push(octets(r.upload_octets));
             c.down.push(octets(r.download_octets));
             c.time.push(i64::from(r.session_time_secs));
@@ -172,9 +173,9 @@ impl Columns {
             c.delay
                 .push(i32::try_from(r.delay_secs).unwrap_or(i32::MAX));
             c.framed_ip.push(r.framed_ip.map(IpAddr::V4));
-            c.calling.push(r.calling_station_id.clone());
-            c.port.push(r.nas_port_id.clone());
-            c.cause.push(r.terminate_cause.clone());
+            c.calling.push(r.calling_station_id.as_deref());
+            c.port.push(r.nas_port_id.as_deref());
+            c.cause.push(r.terminate_cause.as_deref());
         }
         c
     }
