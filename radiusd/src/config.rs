@@ -126,9 +126,17 @@ pub(crate) struct AccountingConfig {
     /// Session history older than this is dropped, a monthly partition at a time.
     #[serde(default = "default_history_retention", with = "humantime_serde")]
     pub(crate) history_retention: Duration,
-    /// How long the simultaneous-use check trusts a counted number of open sessions.
+    /// How long the simultaneous-use check trusts a counted number of open sessions
+    /// while the invalidation channel is connected (every radiusd announces the users
+    /// whose sessions it opened or closed).
     #[serde(default = "default_session_count_ttl", with = "humantime_serde")]
     pub(crate) session_count_ttl: Duration,
+    /// The same while the invalidation channel is down or Redis is not configured.
+    #[serde(
+        default = "default_session_count_ttl_disconnected",
+        with = "humantime_serde"
+    )]
+    pub(crate) session_count_ttl_disconnected: Duration,
 }
 
 /// CoA and Disconnect-Requests (RFC 5176).
@@ -190,6 +198,9 @@ fn default_history_retention() -> Duration {
     Duration::from_secs(90 * 86_400)
 }
 fn default_session_count_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_session_count_ttl_disconnected() -> Duration {
     Duration::from_secs(10)
 }
 fn default_coa_timeout() -> Duration {
@@ -271,6 +282,7 @@ impl Default for AccountingConfig {
             sweep_interval: default_sweep_interval(),
             history_retention: default_history_retention(),
             session_count_ttl: default_session_count_ttl(),
+            session_count_ttl_disconnected: default_session_count_ttl_disconnected(),
         }
     }
 }

@@ -53,7 +53,7 @@ async fn close_stale(shared: &Shared) {
             Ok(0) => return,
             Ok(n) => {
                 tracing::info!(sessions = n, "closed stale sessions (no update in time)");
-                shared.counts.clear();
+                shared.counts.all_changed();
                 if n < STALE_BATCH {
                     return;
                 }

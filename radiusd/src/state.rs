@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::lookup::Lookup;
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
-use crate::sessions::SessionCounts;
+use crate::sessions::{CountTtl, SessionCounts};
 use crate::writer::{WriterContext, Writers};
 
 /// Plans by id, with their reply values computed.
@@ -43,6 +43,14 @@ impl Shared {
         metrics: Metrics,
         crossings: mpsc::UnboundedSender<String>,
     ) -> anyhow::Result<Shared> {
+        let counts = Arc::new(SessionCounts::new(
+            CountTtl {
+                connected: config.accounting.session_count_ttl,
+                disconnected: config.accounting.session_count_ttl_disconnected,
+            },
+            config.auth.backend_timeout,
+            redis.clone(),
+        ));
         let lookup = Lookup::new(
             store.clone(),
             redis,
@@ -50,10 +58,6 @@ impl Shared {
             config.auth.backend_timeout,
             metrics.clone(),
         );
-        let counts = Arc::new(SessionCounts::new(
-            config.accounting.session_count_ttl,
-            config.auth.backend_timeout,
-        ));
         let writers = Writers::start(WriterContext {
             store: store.clone(),
             config: config.accounting.clone(),
@@ -127,6 +131,7 @@ impl Shared {
                 CacheEvent::Connected => {
                     tracing::info!("invalidation channel connected");
                     self.lookup.set_connected(true);
+                    self.counts.set_connected(true);
                     // Changes made while disconnected reached no message.
                     self.reload().await;
                 }
@@ -135,6 +140,7 @@ impl Shared {
                         "invalidation channel lost; trusting cached entries only briefly"
                     );
                     self.lookup.set_connected(false);
+                    self.counts.set_connected(false);
                 }
                 CacheEvent::Invalidate(Invalidation::Subscriber(name)) => self.lookup.forget(&name),
                 CacheEvent::Invalidate(Invalidation::Plan(_)) => {
@@ -147,8 +153,15 @@ impl Shared {
                         tracing::error!(error = %e, "NAS table reload failed");
                     }
                 }
+                CacheEvent::Invalidate(Invalidation::Sessions(users)) => {
+                    for user in &users {
+                        self.counts.forget(user);
+                    }
+                }
+                CacheEvent::Invalidate(Invalidation::AllSessions) => self.counts.clear(),
                 CacheEvent::Invalidate(Invalidation::All) => {
                     self.lookup.clear();
+                    self.counts.clear();
                     self.reload().await;
                 }
             }

@@ -248,12 +248,21 @@ impl Writer {
 
     /// After a commit: session counts, quota crossings.
     fn committed(&self, records: &[AcctRecord], crossed: Vec<String>) {
+        let mut changed = Vec::new();
+        let mut everybody = false;
         for r in records {
             match r.status {
-                AcctStatus::Start | AcctStatus::Stop => self.ctx.counts.forget(&r.username),
-                AcctStatus::AccountingOn | AcctStatus::AccountingOff => self.ctx.counts.clear(),
+                AcctStatus::Start | AcctStatus::Stop => changed.push(r.username.clone()),
+                AcctStatus::AccountingOn | AcctStatus::AccountingOff => everybody = true,
                 AcctStatus::InterimUpdate => {}
             }
+        }
+        if everybody {
+            self.ctx.counts.all_changed();
+        } else {
+            changed.sort_unstable();
+            changed.dedup();
+            self.ctx.counts.changed(changed);
         }
         for user in crossed {
             let _ = self.ctx.crossings.send(user);

@@ -71,6 +71,8 @@
 //! | `plan:<id>` | that plan changed: reload plans |
 //! | `nas` | the NAS table changed: reload it |
 //! | `all` | anything may have changed (bulk import, seed): drop everything |
+//! | `sessions:<JSON array of usernames>` | these users' open sessions changed (radiusd committed a Start or Stop): recount |
+//! | `sessions` | any user's open sessions may have changed (Accounting-On/Off, stale sessions closed): recount all |
 //!
 //! radiusd drops its in-process copy on each message, which is what puts a change in
 //! force everywhere within a second. Pub/sub is fire-and-forget, so a subscriber that
@@ -104,6 +106,10 @@ pub enum Invalidation {
     Nas,
     /// Everything.
     All,
+    /// The open sessions of these users (a Start or Stop was committed).
+    Sessions(Vec<String>),
+    /// The open sessions of anybody (a NAS rebooted, stale sessions were closed).
+    AllSessions,
 }
 
 impl Invalidation {
@@ -114,6 +120,12 @@ impl Invalidation {
             Invalidation::Plan(id) => format!("plan:{id}"),
             Invalidation::Nas => "nas".to_owned(),
             Invalidation::All => "all".to_owned(),
+            Invalidation::Sessions(users) => {
+                // JSON, because a user name from a NAS may hold any character.
+                let list = serde_json::to_string(users).unwrap_or_else(|_| "[]".to_owned());
+                format!("sessions:{list}")
+            }
+            Invalidation::AllSessions => "sessions".to_owned(),
         }
     }
 
@@ -125,9 +137,13 @@ impl Invalidation {
         if let Some(id) = msg.strip_prefix("plan:") {
             return id.parse().ok().map(Invalidation::Plan);
         }
+        if let Some(list) = msg.strip_prefix("sessions:") {
+            return serde_json::from_str(list).ok().map(Invalidation::Sessions);
+        }
         match msg {
             "nas" => Some(Invalidation::Nas),
             "all" => Some(Invalidation::All),
+            "sessions" => Some(Invalidation::AllSessions),
             _ => None,
         }
     }
@@ -522,11 +538,16 @@ mod tests {
             Invalidation::Plan(12),
             Invalidation::Nas,
             Invalidation::All,
+            Invalidation::Sessions(vec!["a".into(), "b\n\"c\"".into()]),
+            Invalidation::Sessions(Vec::new()),
+            Invalidation::AllSessions,
         ] {
             assert_eq!(Invalidation::parse(&inv.encode()), Some(inv));
         }
         assert_eq!(Invalidation::parse("plan:x"), None);
         assert_eq!(Invalidation::parse("bogus"), None);
+        assert_eq!(Invalidation::parse("sessions:[1]"), None);
+        assert_eq!(Invalidation::parse("sessions:"), None);
         assert_eq!(Invalidation::Subscriber("a".into()).encode(), "sub:a");
     }
 }
