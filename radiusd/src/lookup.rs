@@ -104,21 +104,29 @@ impl Lookup {
         self.memory.insert(username.to_owned(), entry);
     }
 
+    /// Finds a subscriber in the in-process cache only (no waiting); `None` when the
+    /// name is not there or its entry is too old to trust.
+    pub(crate) fn cached(&self, username: &str) -> Option<Found> {
+        let entry = self.memory.get(username)?;
+        if entry.at.elapsed() >= self.ttl(entry.value.is_none()) {
+            return None;
+        }
+        Some(match entry.value {
+            Some(sub) => {
+                self.metrics.lookup(Level::Memory, Outcome::Hit);
+                Found::Subscriber(sub)
+            }
+            None => {
+                self.metrics.lookup(Level::Memory, Outcome::Negative);
+                Found::Unknown
+            }
+        })
+    }
+
     /// Finds a subscriber by user name.
     pub(crate) async fn find(&self, username: &str) -> Result<Found, Unavailable> {
-        if let Some(entry) = self.memory.get(username)
-            && entry.at.elapsed() < self.ttl(entry.value.is_none())
-        {
-            return Ok(match entry.value {
-                Some(sub) => {
-                    self.metrics.lookup(Level::Memory, Outcome::Hit);
-                    Found::Subscriber(sub)
-                }
-                None => {
-                    self.metrics.lookup(Level::Memory, Outcome::Negative);
-                    Found::Unknown
-                }
-            });
+        if let Some(found) = self.cached(username) {
+            return Ok(found);
         }
         self.metrics.lookup(Level::Memory, Outcome::Miss);
 

@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -23,6 +24,7 @@ use proisp_shared::radius::encode::Encoder;
 use proisp_shared::radius::header::{Code, MAX_PACKET_LEN};
 use proisp_shared::radius::packet::Packet;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +35,7 @@ use crate::auth::{self, Context, Verdict};
 use crate::dedup::{Check, Dedup, Key};
 use crate::lookup::Found;
 use crate::metrics::Drop;
+use crate::mmsg::{RecvBatch, SendBatch};
 use crate::nas_table::NasEntry;
 use crate::state::Shared;
 use crate::writer::{Durable, NotDurable};
@@ -93,7 +96,18 @@ fn log_allowed(last: &AtomicU64) -> bool {
 static UNKNOWN_NAS_LOG: AtomicU64 = AtomicU64::new(0);
 static MALFORMED_LOG: AtomicU64 = AtomicU64::new(0);
 
-/// Receives on one socket until cancelled, spawning a task per new request.
+/// What one socket's task owns and shares while it serves.
+struct Server {
+    shared: Arc<Shared>,
+    socket: Arc<UdpSocket>,
+    port: Port,
+    dedup: Dedup,
+    replies: SendBatch,
+    done: mpsc::UnboundedSender<(Key, Option<Bytes>)>,
+    tracker: TaskTracker,
+}
+
+/// Serves one socket until cancelled: batches of requests in, batches of replies out.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     socket: Arc<UdpSocket>,
@@ -101,63 +115,163 @@ pub(crate) async fn serve(
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Key, Option<Bytes>)>();
-    let mut dedup = Dedup::new(shared.config.auth.duplicate_window, DEDUP_CAPACITY);
-    // One buffer per socket; each datagram is copied out at its own size (a request is
-    // ~150 octets), which is cheaper than carving packets out of a large shared buffer.
-    let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
+    let (done, mut done_rx) = mpsc::unbounded_channel::<(Key, Option<Bytes>)>();
+    let mut this = Server {
+        dedup: Dedup::new(shared.config.auth.duplicate_window, DEDUP_CAPACITY),
+        shared,
+        socket,
+        port,
+        replies: SendBatch::default(),
+        done,
+        tracker,
+    };
+    let mut batch = RecvBatch::new();
     loop {
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
-            Some((key, reply)) = done_rx.recv() => dedup.complete(key, reply),
-            received = socket.recv_from(&mut buf) => {
-                let (len, src) = match received {
-                    Ok(r) => r,
+            Some((key, reply)) = done_rx.recv() => this.dedup.complete(key, reply),
+            ready = this.socket.readable() => {
+                if let Err(e) = ready {
+                    tracing::warn!(error = %e, "socket not readable");
+                    continue;
+                }
+                // Requests answered meanwhile by their own tasks: a retransmission in
+                // this batch gets the reply.
+                while let Ok((key, reply)) = done_rx.try_recv() {
+                    this.dedup.complete(key, reply);
+                }
+                let received = this
+                    .socket
+                    .try_io(Interest::READABLE, || batch.recv(this.socket.as_fd()));
+                let count = match received {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
                         tracing::warn!(error = %e, "receive failed");
                         continue;
                     }
                 };
-                let datagram = Bytes::copy_from_slice(&buf[..len]);
                 let arrival = Instant::now();
-                let Some(key) = admit(&shared, &datagram, src, port) else { continue };
-                match dedup.check(key.1, arrival) {
-                    Check::New => {}
-                    Check::InProgress => {
-                        shared.metrics.drop(Drop::DuplicateInProgress);
-                        continue;
-                    }
-                    Check::Replay(reply) => {
-                        shared.metrics.duplicates.increment(1);
-                        if let Err(e) = socket.send_to(&reply, src).await {
-                            tracing::debug!(error = %e, %src, "resend failed");
-                        }
-                        continue;
+                for i in 0..count {
+                    if let (datagram, Some(src)) = batch.get(i) {
+                        this.receive(datagram, src, arrival);
                     }
                 }
-                let (nas, key) = key;
-                let shared = shared.clone();
-                let socket = socket.clone();
-                let done = done_tx.clone();
-                tracker.spawn(async move {
-                    let reply = handle(&shared, &nas, datagram, src, &socket, port, arrival).await;
-                    // The socket task may be gone at shutdown; the reply was sent anyway.
-                    let _ = done.send((key, reply));
-                });
+                this.flush().await;
             }
         }
     }
 }
 
-/// The checks made before a request gets a task: known NAS, well-formed, a code this
-/// port serves. Returns the NAS and the duplicate-detection key.
-fn admit(
+impl Server {
+    /// Handles one datagram: a reply queued for the batch, a task of its own for what
+    /// must wait (a lookup beyond the in-process cache, accounting, a reject delay), or
+    /// a counted drop.
+    fn receive(&mut self, datagram: &[u8], src: SocketAddr, arrival: Instant) {
+        let shared = &*self.shared;
+        let Some((nas, packet, key)) = admit(shared, datagram, src, self.port) else {
+            return;
+        };
+        match self.dedup.check(key, arrival) {
+            Check::New => {}
+            Check::InProgress => {
+                shared.metrics.drop(Drop::DuplicateInProgress);
+                return;
+            }
+            Check::Replay(reply) => {
+                shared.metrics.duplicates.increment(1);
+                self.replies.push(reply, src);
+                return;
+            }
+        }
+        if !authentic(shared, &nas, &packet, src) {
+            self.dedup.complete(key, None);
+            return;
+        }
+        let delay = shared.config.auth.reject_delay;
+        match answer_now(shared, &nas, &packet, self.port) {
+            Now::Reject(reply) if !delay.is_zero() => self.spawn(key, src, arrival, async move {
+                tokio::time::sleep(delay).await;
+                Some(reply)
+            }),
+            Now::Reply(reply) | Now::Reject(reply) => {
+                shared
+                    .metrics
+                    .duration
+                    .record(arrival.elapsed().as_secs_f64());
+                self.dedup.complete(key, Some(reply.clone()));
+                self.replies.push(reply, src);
+            }
+            Now::Drop => self.dedup.complete(key, None),
+            Now::Wait => {
+                let shared = self.shared.clone();
+                let port = self.port;
+                let datagram = Bytes::copy_from_slice(datagram);
+                self.spawn(key, src, arrival, async move {
+                    answer_later(&shared, &nas, &datagram, port).await
+                });
+            }
+        }
+    }
+
+    /// Runs `reply` in a task of its own, sends what it returns, and reports it to the
+    /// duplicate cache.
+    fn spawn(
+        &self,
+        key: Key,
+        src: SocketAddr,
+        arrival: Instant,
+        reply: impl Future<Output = Option<Bytes>> + Send + 'static,
+    ) {
+        let shared = self.shared.clone();
+        let socket = self.socket.clone();
+        let done = self.done.clone();
+        self.tracker.spawn(async move {
+            let mut reply = reply.await;
+            if let Some(r) = &reply {
+                match socket.send_to(r, src).await {
+                    Ok(_) => shared
+                        .metrics
+                        .duration
+                        .record(arrival.elapsed().as_secs_f64()),
+                    Err(e) => {
+                        tracing::debug!(error = %e, %src, "send failed");
+                        reply = None;
+                    }
+                }
+            }
+            // The socket task may be gone at shutdown; the reply was sent anyway.
+            let _ = done.send((key, reply));
+        });
+    }
+
+    /// Sends the batch's replies.
+    async fn flush(&mut self) {
+        while !self.replies.is_empty() {
+            let socket = &self.socket;
+            let replies = &mut self.replies;
+            match socket
+                .async_io(Interest::WRITABLE, || replies.send(socket.as_fd()))
+                .await
+            {
+                Ok(()) => break,
+                // One reply could not be sent (it was skipped); the rest go on.
+                Err(e) => tracing::debug!(error = %e, "send failed"),
+            }
+        }
+        self.replies.clear();
+    }
+}
+
+/// The checks made before anything else: known NAS, well-formed, a code this port
+/// serves. Returns the NAS, the packet and the duplicate-detection key.
+fn admit<'a>(
     shared: &Shared,
-    datagram: &[u8],
+    datagram: &'a [u8],
     src: SocketAddr,
     port: Port,
-) -> Option<(Arc<NasEntry>, Key)> {
+) -> Option<(Arc<NasEntry>, Packet<'a>, Key)> {
     let Some(nas) = shared.nas.load().find(src.ip()).cloned() else {
         shared.metrics.drop(Drop::UnknownNas);
         if log_allowed(&UNKNOWN_NAS_LOG) {
@@ -185,7 +299,7 @@ fn admit(
         id: packet.identifier(),
         authenticator: *packet.authenticator(),
     };
-    Some((nas, key))
+    Some((nas, packet, key))
 }
 
 thread_local! {
@@ -205,39 +319,63 @@ fn encode<T, E>(build: impl FnOnce(&mut BytesMut) -> Result<T, E>) -> Result<(T,
     })
 }
 
-/// Evaluates one request and sends the reply; returns it for the duplicate cache, or
-/// `None` when the request was dropped.
-async fn handle(
+/// What can be answered without waiting.
+enum Now {
+    /// Send this reply.
+    Reply(Bytes),
+    /// Send this Access-Reject (after the reject delay).
+    Reject(Bytes),
+    /// Drop the request (counted).
+    Drop,
+    /// Wait for a backend: the request gets a task of its own.
+    Wait,
+}
+
+/// Answers an authentic request from memory when it can: Status-Server, and an
+/// Access-Request whose subscriber (or unknown name) and open-session count are cached.
+fn answer_now(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>, port: Port) -> Now {
+    match packet.code() {
+        Code::StatusServer => {
+            status_server(shared, nas, packet, port).map_or(Now::Drop, Now::Reply)
+        }
+        Code::AccessRequest => {
+            let Some(name) = user_name(shared, packet) else {
+                return Now::Drop;
+            };
+            let Some(found) = shared.lookup.cached(name) else {
+                return Now::Wait;
+            };
+            let open_sessions = match &found {
+                Found::Subscriber(s) if s.simultaneous_use > 0 => {
+                    match shared.counts.cached(name) {
+                        Some(n) => n,
+                        None => return Now::Wait,
+                    }
+                }
+                _ => 0,
+            };
+            match decide(shared, nas, packet, name, &found, open_sessions) {
+                Some((Verdict::Accept, reply)) => Now::Reply(reply),
+                Some((Verdict::Reject(_), reply)) => Now::Reject(reply),
+                None => Now::Drop,
+            }
+        }
+        _ => Now::Wait,
+    }
+}
+
+/// Answers what [`answer_now`] could not, waiting for the backends; `None` drops the
+/// request (the NAS retries).
+async fn answer_later(
     shared: &Shared,
     nas: &NasEntry,
-    datagram: Bytes,
-    src: SocketAddr,
-    socket: &UdpSocket,
+    datagram: &[u8],
     port: Port,
-    arrival: Instant,
 ) -> Option<Bytes> {
-    let packet = Packet::decode(&datagram).ok()?;
-    if !authentic(shared, nas, &packet, src) {
-        return None;
-    }
-    let reply = match packet.code() {
-        Code::StatusServer => {
-            // RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the
-            // accounting port.
-            let code = match port {
-                Port::Auth => Code::AccessAccept,
-                Port::Acct => Code::AccountingResponse,
-            };
-            let ((), reply) = encode(|buf| {
-                let mut enc = Encoder::reply(buf, &packet, code);
-                enc.message_authenticator();
-                enc.finish(&nas.nas.secret).map(|_| ())
-            })
-            .ok()?;
-            shared.metrics.status_server.increment(1);
-            reply
-        }
-        Code::AccountingRequest => account(shared, nas, &packet).await?,
+    let packet = Packet::decode(datagram).ok()?;
+    match packet.code() {
+        Code::StatusServer => status_server(shared, nas, &packet, port),
+        Code::AccountingRequest => account(shared, nas, &packet).await,
         _ => {
             let (verdict, reply) = authenticate(shared, nas, &packet).await?;
             if let Verdict::Reject(_) = verdict {
@@ -246,17 +384,30 @@ async fn handle(
                     tokio::time::sleep(delay).await;
                 }
             }
-            reply
+            Some(reply)
         }
-    };
-    if let Err(e) = socket.send_to(&reply, src).await {
-        tracing::debug!(error = %e, %src, "send failed");
-        return None;
     }
-    shared
-        .metrics
-        .duration
-        .record(arrival.elapsed().as_secs_f64());
+}
+
+/// RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the accounting
+/// port.
+fn status_server(
+    shared: &Shared,
+    nas: &NasEntry,
+    packet: &Packet<'_>,
+    port: Port,
+) -> Option<Bytes> {
+    let code = match port {
+        Port::Auth => Code::AccessAccept,
+        Port::Acct => Code::AccountingResponse,
+    };
+    let ((), reply) = encode(|buf| {
+        let mut enc = Encoder::reply(buf, packet, code);
+        enc.message_authenticator();
+        enc.finish(&nas.nas.secret).map(|_| ())
+    })
+    .ok()?;
+    shared.metrics.status_server.increment(1);
     Some(reply)
 }
 
@@ -332,6 +483,15 @@ async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option
     }
 }
 
+/// The User-Name of an Access-Request; `None` (counted) when it has none.
+fn user_name<'a>(shared: &Shared, packet: &Packet<'a>) -> Option<&'a str> {
+    let name = packet.attr(attr::USER_NAME).and_then(|a| a.as_str());
+    if name.is_none() {
+        shared.metrics.drop(Drop::BadRequest);
+    }
+    name
+}
+
 /// Looks the subscriber up and decides; `None` drops the request (no User-Name, or no
 /// backend could answer).
 async fn authenticate(
@@ -339,10 +499,7 @@ async fn authenticate(
     nas: &NasEntry,
     packet: &Packet<'_>,
 ) -> Option<(Verdict, Bytes)> {
-    let Some(name) = packet.attr(attr::USER_NAME).and_then(|a| a.as_str()) else {
-        shared.metrics.drop(Drop::BadRequest);
-        return None;
-    };
+    let name = user_name(shared, packet)?;
     let found = match shared.lookup.find(name).await {
         Ok(found) => found,
         Err(_) => {
@@ -350,13 +507,28 @@ async fn authenticate(
             return None;
         }
     };
-    let subscriber = match &found {
+    let open_sessions = match &found {
+        Found::Subscriber(s) if s.simultaneous_use > 0 => {
+            shared.counts.count(&shared.store, name).await
+        }
+        _ => 0,
+    };
+    decide(shared, nas, packet, name, &found, open_sessions)
+}
+
+/// Decides on what was found and builds the reply; `None` drops the request (the reply
+/// would not fit in a packet).
+fn decide(
+    shared: &Shared,
+    nas: &NasEntry,
+    packet: &Packet<'_>,
+    name: &str,
+    found: &Found,
+    open_sessions: u32,
+) -> Option<(Verdict, Bytes)> {
+    let subscriber = match found {
         Found::Subscriber(s) => Some(s.as_ref()),
         Found::Unknown => None,
-    };
-    let open_sessions = match subscriber {
-        Some(s) if s.simultaneous_use > 0 => shared.counts.count(&shared.store, name).await,
-        _ => 0,
     };
     let plans = shared.plans.load();
     let ctx = Context {

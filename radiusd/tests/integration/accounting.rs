@@ -464,6 +464,57 @@ async fn simultaneous_use_counts_real_sessions_and_accounting_on_frees_them() {
     );
 }
 
+/// Polls `user000001`'s PAP login on `radiusd` until it gets `want`, for up to a second.
+fn login_becomes(radiusd: &Radiusd, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let got = pap(radiusd.auth, "user000001", "pw000001").code;
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_opened_and_closed_on_one_radiusd_are_counted_by_the_other_within_a_second() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 1).await;
+    let a = Radiusd::start(&env, Options::default());
+    let b = Radiusd::start(&env, Options::default());
+    // b counts no open session, and would trust that count for session_count_ttl (5 min).
+    assert_eq!(pap(b.auth, "user000001", "pw000001").code, "Access-Accept");
+    assert!(radclient_acct(&a, "Start", "user000001", "pair-1", ""));
+    assert_eq!(
+        login_becomes(&b, "Access-Reject"),
+        "Access-Reject",
+        "{}",
+        b.log()
+    );
+    assert!(radclient_acct(&a, "Stop", "user000001", "pair-1", ""));
+    assert_eq!(
+        login_becomes(&b, "Access-Accept"),
+        "Access-Accept",
+        "{}",
+        b.log()
+    );
+    // A NAS reboot announced through a frees every count on b too.
+    assert!(radclient_acct(&a, "Start", "user000001", "pair-2", ""));
+    assert_eq!(login_becomes(&b, "Access-Reject"), "Access-Reject");
+    let on = radclient(
+        a.acct,
+        "acct",
+        "Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nAcct-Session-Id = \"0\"\n",
+    );
+    assert_eq!(on.code, "Accounting-Response", "{}", on.output);
+    assert_eq!(
+        login_becomes(&b, "Access-Accept"),
+        "Access-Accept",
+        "{}",
+        b.log()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_silent_session_is_closed_as_stale_and_reopened_by_a_late_interim() {
     let env = TestEnv::start().await;
