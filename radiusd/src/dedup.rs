@@ -8,15 +8,25 @@
 //!
 //! The kernel hashes a source address and port to one SO_REUSEPORT socket, so each
 //! socket's task owns its own cache: no lock, no sharing.
+//!
+//! The cache is a fixed table of buckets of [`WAYS`] entries, each entry a 128-bit
+//! fingerprint of the request (two hashes seeded at random per process, so nobody
+//! outside can make two requests collide), the time it arrived and its reply. A lookup
+//! touches one bucket; an entry expires by age, read on lookup; a new request takes an
+//! empty or expired entry of its bucket, or else its oldest. So the cost per request is
+//! constant and the memory fixed: a growing and shrinking hash map had to rehash itself
+//! every few seconds under steady load, holding the socket for milliseconds. Past
+//! `capacity / window` requests per second per socket the oldest entries go before the
+//! window is over: retransmissions of those are evaluated again, as after the window.
 
-use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-/// Expired entries removed per arriving request, at most.
-const EXPIRE_BATCH: usize = 16;
+/// Entries per bucket.
+const WAYS: usize = 4;
 
 /// What identifies a request (RFC 5080 §2.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,101 +41,123 @@ pub(crate) struct Key {
     pub(crate) authenticator: [u8; 16],
 }
 
-#[derive(Debug)]
-enum State {
-    InProgress,
-    Done(Bytes),
+/// Where a new request's entry is, to record its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    index: usize,
+    fingerprint: u128,
 }
 
 /// What to do with an arriving request.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Check {
     /// First sight: evaluate it (now marked in progress).
-    New,
+    New(Ticket),
     /// Being evaluated: drop this copy.
     InProgress,
     /// Answered: send this reply again.
     Replay(Bytes),
 }
 
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    fingerprint: u128,
+    /// Arrival, in nanoseconds since the cache was made; 0 for an empty entry.
+    at: u64,
+    /// `None` while in progress.
+    reply: Option<Bytes>,
+}
+
 /// One socket's duplicate cache.
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    /// foldhash, seeded at random per process: SipHash was a tenth of a request's CPU
-    /// time at 120,000 requests/s, and the keys come from the network, so not unseeded.
-    entries: HashMap<Key, (Instant, State), foldhash::quality::RandomState>,
-    /// Keys in insertion order, to expire the oldest first.
-    order: VecDeque<(Instant, Key)>,
-    window: Duration,
-    capacity: usize,
+    entries: Box<[Entry]>,
+    /// Buckets − 1 (a power of two − 1).
+    mask: usize,
+    hashers: [foldhash::quality::RandomState; 2],
+    /// Start of the cache's clock.
+    epoch: Instant,
+    window: u64,
 }
 
 impl Dedup {
-    /// A cache that remembers requests for `window` and at most `capacity` of them.
+    /// A cache that remembers requests for `window`, about `capacity` of them at most.
     pub(crate) fn new(window: Duration, capacity: usize) -> Dedup {
+        let buckets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
         Dedup {
-            entries: HashMap::default(),
-            order: VecDeque::new(),
-            window,
-            capacity,
+            entries: vec![Entry::default(); buckets * WAYS].into_boxed_slice(),
+            mask: buckets - 1,
+            hashers: Default::default(),
+            epoch: Instant::now(),
+            window: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
         }
     }
 
-    /// Forgets expired requests, at most [`EXPIRE_BATCH`] per call: after an idle spell
-    /// a whole window's worth (hundreds of thousands) expires at once, and removing them
-    /// in one go would stall the socket for tens of milliseconds. A few per arriving
-    /// request still outpace the one each request adds.
-    fn expire(&mut self, now: Instant) {
-        for _ in 0..EXPIRE_BATCH {
-            let Some(&(at, key)) = self.order.front() else {
-                break;
-            };
-            let full = self.entries.len() > self.capacity;
-            if !full && now.duration_since(at) < self.window {
-                break;
-            }
-            self.order.pop_front();
-            // The key may have been removed and inserted again since; only the entry
-            // made at this time expires.
-            if self.entries.get(&key).is_some_and(|(t, _)| *t == at) {
-                self.entries.remove(&key);
-            }
-        }
+    /// Nanoseconds since the epoch, never 0 (which marks an empty entry).
+    fn clock(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     /// Looks a request up, marking a new one in progress.
     pub(crate) fn check(&mut self, key: Key, now: Instant) -> Check {
-        self.expire(now);
-        match self.entries.get(&key) {
-            Some((_, State::InProgress)) => Check::InProgress,
-            Some((_, State::Done(reply))) => Check::Replay(reply.clone()),
-            None => {
-                self.entries.insert(key, (now, State::InProgress));
-                self.order.push_back((now, key));
-                Check::New
-            }
+        let high = self.hashers[0].hash_one(key);
+        let fingerprint = (u128::from(high) << 64) | u128::from(self.hashers[1].hash_one(key));
+        let first = (high as usize & self.mask) * WAYS;
+        let now = self.clock(now);
+        let window = self.window;
+        let live = |e: &Entry| e.at != 0 && now.saturating_sub(e.at) < window;
+        let bucket = &mut self.entries[first..first + WAYS];
+        if let Some(e) = bucket
+            .iter()
+            .find(|e| e.fingerprint == fingerprint && live(e))
+        {
+            return match &e.reply {
+                Some(reply) => Check::Replay(reply.clone()),
+                None => Check::InProgress,
+            };
         }
+        // An empty or expired entry, else the oldest.
+        let way = bucket
+            .iter()
+            .position(|e| !live(e))
+            .unwrap_or_else(|| (0..WAYS).min_by_key(|&w| bucket[w].at).unwrap_or_default());
+        bucket[way] = Entry {
+            fingerprint,
+            at: now,
+            reply: None,
+        };
+        Check::New(Ticket {
+            index: first + way,
+            fingerprint,
+        })
     }
 
-    /// Records the reply sent for `key`, or forgets the request when none was sent (a
-    /// dropped request is evaluated again when retransmitted: the backend may be back).
-    pub(crate) fn complete(&mut self, key: Key, reply: Option<Bytes>) {
+    /// Records the reply sent for a new request, or forgets the request when none was
+    /// sent (a dropped request is evaluated again when retransmitted: the backend may be
+    /// back). Nothing happens when its entry was taken by another request meanwhile.
+    pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<Bytes>) {
+        let Some(e) = self.entries.get_mut(ticket.index) else {
+            return;
+        };
+        if e.fingerprint != ticket.fingerprint {
+            return;
+        }
         match reply {
-            Some(reply) => {
-                if let Some((_, state)) = self.entries.get_mut(&key) {
-                    *state = State::Done(reply);
-                }
-            }
-            None => {
-                self.entries.remove(&key);
-            }
+            Some(reply) => e.reply = Some(reply),
+            None => *e = Entry::default(),
         }
     }
 
-    /// Requests remembered.
+    /// Requests remembered and not expired at `now`.
     #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries.len()
+    fn len(&self, now: Instant) -> usize {
+        let now = self.clock(now);
+        self.entries
+            .iter()
+            .filter(|e| e.at != 0 && now.saturating_sub(e.at) < self.window)
+            .count()
     }
 }
 
@@ -142,43 +174,81 @@ mod tests {
         }
     }
 
+    fn new(d: &mut Dedup, k: Key, t: Instant) -> Ticket {
+        match d.check(k, t) {
+            Check::New(ticket) => ticket,
+            other => panic!("expected a new request, got {other:?}"),
+        }
+    }
+
     #[test]
     fn retransmissions_are_dropped_then_replayed() {
         let mut d = Dedup::new(Duration::from_secs(5), 100);
         let t = Instant::now();
-        assert_eq!(d.check(key(1), t), Check::New);
+        let ticket = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
-        d.complete(key(1), Some(Bytes::from_static(b"reply")));
+        d.complete(ticket, Some(Bytes::from_static(b"reply")));
         assert_eq!(
             d.check(key(1), t),
             Check::Replay(Bytes::from_static(b"reply"))
         );
         // Another identifier, or the same one with a new authenticator, is a new request.
-        assert_eq!(d.check(key(2), t), Check::New);
+        new(&mut d, key(2), t);
         let mut other = key(1);
         other.authenticator = [9; 16];
-        assert_eq!(d.check(other, t), Check::New);
+        new(&mut d, other, t);
+        let mut elsewhere = key(1);
+        elsewhere.src = "10.0.0.2:40000".parse().unwrap();
+        new(&mut d, elsewhere, t);
     }
 
     #[test]
     fn dropped_requests_are_evaluated_again() {
         let mut d = Dedup::new(Duration::from_secs(5), 100);
         let t = Instant::now();
-        assert_eq!(d.check(key(1), t), Check::New);
-        d.complete(key(1), None);
-        assert_eq!(d.check(key(1), t), Check::New);
+        let ticket = new(&mut d, key(1), t);
+        d.complete(ticket, None);
+        new(&mut d, key(1), t);
     }
 
     #[test]
-    fn entries_expire_after_the_window_and_past_capacity() {
-        let mut d = Dedup::new(Duration::from_secs(5), 3);
+    fn entries_expire_after_the_window() {
+        let mut d = Dedup::new(Duration::from_secs(5), 100);
         let t = Instant::now();
-        d.check(key(1), t);
-        d.complete(key(1), Some(Bytes::from_static(b"r")));
-        assert_eq!(d.check(key(1), t + Duration::from_secs(6)), Check::New);
-        for id in 10..20 {
-            d.check(key(id), t + Duration::from_secs(6));
+        let ticket = new(&mut d, key(1), t);
+        d.complete(ticket, Some(Bytes::from_static(b"r")));
+        assert!(matches!(
+            d.check(key(1), t + Duration::from_secs(4)),
+            Check::Replay(_)
+        ));
+        new(&mut d, key(1), t + Duration::from_secs(6));
+        assert_eq!(d.len(t + Duration::from_secs(6)), 1);
+        assert_eq!(d.len(t + Duration::from_secs(12)), 0);
+    }
+
+    #[test]
+    fn a_full_bucket_gives_up_its_oldest_entry_and_memory_stays_fixed() {
+        // One bucket: the fifth request takes the first one's entry.
+        let mut d = Dedup::new(Duration::from_secs(5), WAYS);
+        let t = Instant::now();
+        let first = new(&mut d, key(0), t);
+        for id in 1..=WAYS as u8 {
+            let ticket = new(&mut d, key(id), t + Duration::from_millis(u64::from(id)));
+            d.complete(ticket, Some(Bytes::from_static(b"r")));
         }
-        assert!(d.len() <= 4, "{}", d.len());
+        assert_eq!(d.len(t), WAYS);
+        // The evicted request's late reply is not recorded over the newcomer's entry.
+        d.complete(first, Some(Bytes::from_static(b"late")));
+        new(&mut d, key(0), t + Duration::from_millis(10));
+        for id in 2..=WAYS as u8 {
+            assert!(matches!(d.check(key(id), t), Check::Replay(_)), "{id}");
+        }
+        let mut big = Dedup::new(Duration::from_secs(5), 1000);
+        for i in 0..100_000u32 {
+            let mut k = key(0);
+            k.authenticator[..4].copy_from_slice(&i.to_be_bytes());
+            big.check(k, t);
+        }
+        assert_eq!(big.entries.len(), 1024);
     }
 }
