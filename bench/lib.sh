@@ -5,6 +5,9 @@
 # directory of ours (bench/freeradius/radiusd.conf.in), loopback ports of its own, in the
 # foreground under our control: never the system service, which we only stop if the
 # package started it.
+#
+# PG_HOST, PG_PORT, PG_USER and PG_DB are the sourcing script's.
+# shellcheck shell=bash disable=SC2153
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$BENCH_DIR")"
@@ -171,4 +174,28 @@ INSERT INTO radcheck (username, attribute, op, value)
   FROM generate_series(1, $n) AS i;
 ANALYZE;
 SQL
+}
+
+# CPU time, user + system in clock ticks (getconf CLK_TCK), that the processes given have
+# used so far: /proc/PID/stat counts the whole thread group, every live thread and the
+# ones that have exited. Prints nothing when a pid is gone (or none is given). The comm
+# field may hold spaces, so the fields are counted from its closing parenthesis.
+proc_cpu_ticks() { # PID...
+  [ $# -gt 0 ] || return 0
+  local pid stat total=0 f
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+    read -r -a f <<<"${stat##*) }"
+    # f[0] is field 3 (state): utime (14) and stime (15) are f[11] and f[12].
+    [[ "${f[11]:-}" =~ ^[0-9]+$ && "${f[12]:-}" =~ ^[0-9]+$ ]] || return 0
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+
+# The pids of the processes with a UDP socket bound to local port PORT (any address), one
+# per line, distinct; nothing when there is none or ss(8) cannot tell (seeing other
+# users' processes needs root).
+udp_port_pids() { # PORT
+  { ss -Hulpn "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un; } || true
 }
