@@ -40,7 +40,14 @@ pub(crate) struct Unavailable;
 struct Entry {
     at: Instant,
     value: Option<Arc<Subscriber>>,
+    /// This entry's share of the TTL while connected, drawn from [`SPREAD`]: entries
+    /// filled together (a restart under load) must not all expire together, or every
+    /// `cache.ttl` the whole working set would go to Redis in the same second.
+    spread: f32,
 }
+
+/// The range an entry's [`Entry::spread`] is drawn from.
+pub(crate) const SPREAD: std::ops::Range<f32> = 0.75..1.0;
 
 /// The lookup chain and its in-process cache.
 pub(crate) struct Lookup {
@@ -82,15 +89,15 @@ impl Lookup {
         }
     }
 
-    /// How long entries are trusted now.
-    fn ttl(&self, negative: bool) -> Duration {
+    /// How long `entry` is trusted now.
+    fn ttl(&self, entry: &Entry) -> Duration {
         let ttl = if self.connected.load(Ordering::Acquire) {
-            self.config.ttl
+            self.config.ttl.mul_f32(entry.spread)
         } else {
             self.config.ttl_disconnected
         };
-        if negative {
-            ttl.min(self.config.negative_ttl)
+        if entry.value.is_none() {
+            ttl.min(self.config.negative_ttl.mul_f32(entry.spread))
         } else {
             ttl
         }
@@ -100,6 +107,7 @@ impl Lookup {
         let entry = Entry {
             at: Instant::now(),
             value,
+            spread: rand::random_range(SPREAD),
         };
         self.memory.insert(username.to_owned(), entry);
     }
@@ -108,7 +116,7 @@ impl Lookup {
     /// name is not there or its entry is too old to trust.
     pub(crate) fn cached(&self, username: &str) -> Option<Found> {
         let entry = self.memory.get(username)?;
-        if entry.at.elapsed() >= self.ttl(entry.value.is_none()) {
+        if entry.at.elapsed() >= self.ttl(&entry) {
             return None;
         }
         Some(match entry.value {

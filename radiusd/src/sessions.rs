@@ -28,6 +28,9 @@ struct Entry {
     at: Instant,
     /// Trusted only for the short TTL: read while a change was announced.
     doubtful: bool,
+    /// This entry's share of the TTL, as in the subscriber cache
+    /// ([`crate::lookup::SPREAD`]): counts read together must not expire together.
+    spread: f32,
 }
 
 /// How long counts are trusted.
@@ -85,7 +88,8 @@ impl SessionCounts {
             self.ttl.connected
         } else {
             self.ttl.disconnected
-        };
+        }
+        .mul_f32(entry.spread);
         (entry.at.elapsed() < ttl).then_some(entry.open)
     }
 
@@ -111,9 +115,18 @@ impl SessionCounts {
                 }
             };
         let doubtful = self.epoch.load(Ordering::Acquire) != epoch;
-        self.cache
-            .insert(username.to_owned(), Entry { open, at, doubtful });
+        self.remember(username, open, at, doubtful);
         open
+    }
+
+    fn remember(&self, username: &str, open: u32, at: Instant, doubtful: bool) {
+        let entry = Entry {
+            open,
+            at,
+            doubtful,
+            spread: rand::random_range(crate::lookup::SPREAD),
+        };
+        self.cache.insert(username.to_owned(), entry);
     }
 
     /// These users' sessions changed here (a Start or Stop was committed): forgets
@@ -166,5 +179,58 @@ impl SessionCounts {
             self.clear();
         }
         self.connected.store(connected, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts() -> SessionCounts {
+        let ttl = CountTtl {
+            connected: Duration::from_secs(100),
+            disconnected: Duration::from_secs(10),
+        };
+        let counts = SessionCounts::new(ttl, Duration::from_secs(1), None);
+        counts.set_connected(true);
+        counts
+    }
+
+    #[test]
+    fn counts_read_together_expire_spread_over_a_quarter_of_the_ttl() {
+        let counts = counts();
+        // Read 90 s ago: past the TTL for the entries that drew less than 0.9 of it.
+        let at = Instant::now() - Duration::from_secs(90);
+        for i in 0..1000 {
+            counts.remember(&format!("u{i}"), 1, at, false);
+        }
+        let trusted = (0..1000)
+            .filter(|i| counts.cached(&format!("u{i}")).is_some())
+            .count();
+        assert!(
+            (200..=600).contains(&trusted),
+            "{trusted} of 1000 still trusted"
+        );
+        // Past the whole TTL none is.
+        counts.remember("late", 1, Instant::now() - Duration::from_secs(101), false);
+        assert_eq!(counts.cached("late"), None);
+    }
+
+    #[test]
+    fn a_doubtful_count_or_a_lost_channel_gets_the_short_ttl() {
+        let counts = counts();
+        let at = Instant::now() - Duration::from_secs(11);
+        counts.remember("doubtful", 2, at, true);
+        counts.remember("sure", 2, at, false);
+        assert_eq!(counts.cached("doubtful"), None);
+        assert_eq!(counts.cached("sure"), Some(2));
+        counts.set_connected(false);
+        counts.remember("sure", 2, at, false);
+        assert_eq!(counts.cached("sure"), None);
+        // Announced changes are forgotten at once.
+        counts.set_connected(true);
+        counts.remember("x", 1, Instant::now(), false);
+        counts.forget("x");
+        assert_eq!(counts.cached("x"), None);
     }
 }

@@ -266,11 +266,15 @@ impl Cache for RedisCache {
                 .keys
                 .encrypt(Purpose::SubscriberPassword, s.password.as_bytes());
             let value = encode_subscriber(s, &sealed);
+            // Between 75 and 100 % of the TTL: entries filled together (a login storm
+            // after a restart) must not expire together and send the whole working set
+            // to PostgreSQL in the same second an hour later.
+            let ttl_ms = self.ttl_ms - rand::random_range(0..=self.ttl_ms / 4);
             self.put_versioned(
                 self.subscriber_key(&s.username),
                 value,
                 s.version,
-                self.ttl_ms,
+                ttl_ms.max(1),
             )
             .await?;
             Ok(())
