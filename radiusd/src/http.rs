@@ -79,7 +79,9 @@ async fn respond(
     let (status, content_type, body) = match (method, path) {
         (b"GET", b"/metrics") => {
             shared.metrics.cache_entries.set(shared.lookup.len() as f64);
-            ("200 OK", "text/plain; version=0.0.4", prometheus.render())
+            let mut text = prometheus.render();
+            shared.metrics.duration.render(&mut text);
+            ("200 OK", "text/plain; version=0.0.4", text)
         }
         (b"GET", b"/health") => {
             let bound = readiness.sockets_bound.load(Ordering::Acquire);

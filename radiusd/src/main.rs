@@ -126,19 +126,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let (metrics, prometheus) = Metrics::install()?;
-    // Histogram samples pile up in the recorder until upkeep folds them into buckets:
-    // 100,000 samples at 20,000 requests/s, milliseconds of work, so on a thread of its
-    // own rather than a runtime worker a socket's task may be waiting for.
-    let upkeep = prometheus.clone();
-    std::thread::Builder::new()
-        .name("metrics-upkeep".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_secs(5));
-                upkeep.run_upkeep();
-            }
-        })
-        .context("starting the metrics upkeep thread")?;
     let (crossings_tx, crossings) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared::load(config, store, redis, metrics, crossings_tx).await?);
     let cancel = CancellationToken::new();

@@ -207,10 +207,7 @@ impl Server {
                 })
             }
             Now::Reply(reply) | Now::Reject(reply) => {
-                shared
-                    .metrics
-                    .duration
-                    .record(arrival.elapsed().as_secs_f64());
+                shared.metrics.duration.record(arrival.elapsed());
                 self.dedup.complete(ticket, Some(reply.clone()));
                 self.replies.push(reply, src);
             }
@@ -242,10 +239,7 @@ impl Server {
             let mut reply = reply.await;
             if let Some(r) = &reply {
                 match socket.send_to(r, src).await {
-                    Ok(_) => shared
-                        .metrics
-                        .duration
-                        .record(arrival.elapsed().as_secs_f64()),
+                    Ok(_) => shared.metrics.duration.record(arrival.elapsed()),
                     Err(e) => {
                         tracing::debug!(error = %e, %src, "send failed");
                         reply = None;
