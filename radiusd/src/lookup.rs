@@ -21,6 +21,7 @@ use tokio::time::timeout;
 
 use crate::config::CacheConfig;
 use crate::metrics::{Level, Metrics, Outcome};
+use crate::sessions::SessionCounts;
 
 /// What the lookup found.
 #[derive(Debug, Clone)]
@@ -59,6 +60,8 @@ pub(crate) struct Lookup {
     config: CacheConfig,
     backend_timeout: Duration,
     metrics: Metrics,
+    /// Open-session counts, filled by the PostgreSQL lookup, which reads them too.
+    counts: Arc<SessionCounts>,
 }
 
 impl std::fmt::Debug for Lookup {
@@ -77,6 +80,7 @@ impl Lookup {
         config: CacheConfig,
         backend_timeout: Duration,
         metrics: Metrics,
+        counts: Arc<SessionCounts>,
     ) -> Lookup {
         Lookup {
             memory: MemoryCache::new(config.capacity.max(1)),
@@ -86,6 +90,7 @@ impl Lookup {
             config,
             backend_timeout,
             metrics,
+            counts,
         }
     }
 
@@ -156,8 +161,13 @@ impl Lookup {
             }
         }
 
-        match timeout(self.backend_timeout, self.store.subscriber(username)).await {
-            Ok(Ok(found)) => {
+        let read = self.counts.start_read();
+        let query = self.store.subscriber_with_open_sessions(username);
+        match timeout(self.backend_timeout, query).await {
+            Ok(Ok((found, open))) => {
+                if found.as_ref().is_some_and(|s| s.simultaneous_use > 0) {
+                    self.counts.record(username, open, read);
+                }
                 let value = found.map(Arc::new);
                 self.metrics.lookup(
                     Level::Postgres,

@@ -33,6 +33,13 @@ struct Entry {
     spread: f32,
 }
 
+/// When a count read began, to tell whether a change was announced while it ran.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Read {
+    epoch: u64,
+    at: Instant,
+}
+
 /// How long counts are trusted.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CountTtl {
@@ -98,8 +105,7 @@ impl SessionCounts {
         if let Some(n) = self.cached(username) {
             return n;
         }
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let at = Instant::now();
+        let read = self.start_read();
         let open =
             match tokio::time::timeout(self.timeout, store.open_session_count(username)).await {
                 Ok(Ok(n)) => n,
@@ -114,9 +120,22 @@ impl SessionCounts {
                     0
                 }
             };
-        let doubtful = self.epoch.load(Ordering::Acquire) != epoch;
-        self.remember(username, open, at, doubtful);
+        self.record(username, open, read);
         open
+    }
+
+    /// Marks the start of a count read elsewhere (with the subscriber, in one query).
+    pub(crate) fn start_read(&self) -> Read {
+        Read {
+            epoch: self.epoch.load(Ordering::Acquire),
+            at: Instant::now(),
+        }
+    }
+
+    /// Keeps a count read since `read`: doubtful if a change was announced meanwhile.
+    pub(crate) fn record(&self, username: &str, open: u32, read: Read) {
+        let doubtful = self.epoch.load(Ordering::Acquire) != read.epoch;
+        self.remember(username, open, read.at, doubtful);
     }
 
     fn remember(&self, username: &str, open: u32, at: Instant, doubtful: bool) {

@@ -57,6 +57,7 @@ impl Shared {
             config.cache.clone(),
             config.auth.backend_timeout,
             metrics.clone(),
+            counts.clone(),
         );
         let writers = Writers::start(WriterContext {
             store: store.clone(),
