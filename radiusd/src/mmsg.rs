@@ -13,7 +13,7 @@
 //! clamped to those lengths before it is used to slice.
 
 use std::io;
-use std::mem::{self, MaybeUninit};
+use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -25,6 +25,36 @@ pub(crate) const BATCH: usize = 32;
 /// Size of each receive buffer: one octet more than the largest RADIUS packet, so an
 /// oversized datagram is seen as such instead of silently cut to a valid length.
 const SLOT: usize = proisp_shared::radius::header::MAX_PACKET_LEN + 1;
+
+/// The arrays one call hands the kernel: each header points at its own address slot and
+/// `iovec`. Filled in place on the caller's stack and used there, never moved after.
+struct Headers {
+    names: [libc::sockaddr_storage; BATCH],
+    iovs: [libc::iovec; BATCH],
+    hdrs: [libc::mmsghdr; BATCH],
+}
+
+impl Headers {
+    fn new() -> Headers {
+        // SAFETY: all-zero is a valid value for these plain C structs (null pointers,
+        // zero lengths).
+        unsafe { mem::zeroed() }
+    }
+
+    /// Points header `i` at `len` octets from `base` and at address slot `i`, of which
+    /// `name_len` octets are used.
+    fn point(&mut self, i: usize, base: *mut libc::c_void, len: usize, name_len: libc::socklen_t) {
+        self.iovs[i] = libc::iovec {
+            iov_base: base,
+            iov_len: len,
+        };
+        let hdr = &mut self.hdrs[i].msg_hdr;
+        hdr.msg_name = (&raw mut self.names[i]).cast();
+        hdr.msg_namelen = name_len;
+        hdr.msg_iov = &raw mut self.iovs[i];
+        hdr.msg_iovlen = 1;
+    }
+}
 
 /// Receive buffers for one socket, reused for every batch.
 pub(crate) struct RecvBatch {
@@ -51,21 +81,10 @@ impl RecvBatch {
     /// Receives up to [`BATCH`] datagrams without blocking. `WouldBlock` when none is
     /// queued; otherwise the number received, at least one.
     pub(crate) fn recv(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
-        // SAFETY: all-zero is a valid value for these plain C structs.
-        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { mem::zeroed() };
-        let mut iovs: [MaybeUninit<libc::iovec>; BATCH] = [MaybeUninit::uninit(); BATCH];
-        // SAFETY: as above.
-        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { mem::zeroed() };
+        let mut h = Headers::new();
         for (i, buf) in self.bufs.iter_mut().enumerate() {
-            let iov = iovs[i].write(libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: SLOT,
-            });
-            let hdr = &mut hdrs[i].msg_hdr;
-            hdr.msg_name = (&raw mut names[i]).cast();
-            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = iov;
-            hdr.msg_iovlen = 1;
+            let name_len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.point(i, buf.as_mut_ptr().cast(), SLOT, name_len);
         }
         // SAFETY: `hdrs` holds BATCH headers, each pointing at its own live buffer of
         // SLOT octets (in `self.bufs`) and its own `sockaddr_storage` (in `names`), all
@@ -73,7 +92,7 @@ impl RecvBatch {
         let n = unsafe {
             libc::recvmmsg(
                 fd.as_raw_fd(),
-                hdrs.as_mut_ptr(),
+                h.hdrs.as_mut_ptr(),
                 BATCH as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -84,9 +103,9 @@ impl RecvBatch {
         }
         let n = (n as usize).min(BATCH);
         for i in 0..n {
-            self.lens[i] = (hdrs[i].msg_len as usize).min(SLOT);
-            let len = hdrs[i].msg_hdr.msg_namelen as usize;
-            self.addrs[i] = from_sockaddr(&names[i], len);
+            self.lens[i] = (h.hdrs[i].msg_len as usize).min(SLOT);
+            let len = h.hdrs[i].msg_hdr.msg_namelen as usize;
+            self.addrs[i] = from_sockaddr(&h.names[i], len);
         }
         Ok(n)
     }
@@ -129,23 +148,12 @@ impl SendBatch {
         while !self.is_empty() {
             let pending = &self.queue[self.sent..];
             let count = pending.len().min(BATCH);
-            // SAFETY: all-zero is a valid value for these plain C structs.
-            let mut names: [libc::sockaddr_storage; BATCH] = unsafe { mem::zeroed() };
-            let mut iovs: [MaybeUninit<libc::iovec>; BATCH] = [MaybeUninit::uninit(); BATCH];
-            // SAFETY: as above.
-            let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { mem::zeroed() };
+            let mut h = Headers::new();
             for (i, (reply, dst)) in pending.iter().take(count).enumerate() {
-                let name_len = to_sockaddr(*dst, &mut names[i]);
-                let iov = iovs[i].write(libc::iovec {
-                    // The kernel only reads through it (sendmmsg).
-                    iov_base: reply.as_ptr().cast_mut().cast(),
-                    iov_len: reply.len(),
-                });
-                let hdr = &mut hdrs[i].msg_hdr;
-                hdr.msg_name = (&raw mut names[i]).cast();
-                hdr.msg_namelen = name_len;
-                hdr.msg_iov = iov;
-                hdr.msg_iovlen = 1;
+                let name_len = to_sockaddr(*dst, &mut h.names[i]);
+                // The kernel only reads through it (sendmmsg).
+                let base = reply.as_ptr().cast_mut().cast();
+                h.point(i, base, reply.len(), name_len);
             }
             // SAFETY: `hdrs[..count]` point at `count` live replies (borrowed from
             // `self.queue`, unchanged during the call) with their lengths, and at
@@ -153,7 +161,7 @@ impl SendBatch {
             let n = unsafe {
                 libc::sendmmsg(
                     fd.as_raw_fd(),
-                    hdrs.as_mut_ptr(),
+                    h.hdrs.as_mut_ptr(),
                     count as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
