@@ -464,8 +464,23 @@ async fn cache_entries_are_versioned_and_hold_no_clear_text() {
     assert_eq!(bytes[0], 2, "format 2");
     assert_eq!(bytes[1..9], 8i64.to_be_bytes());
     assert!(!bytes.windows(11).any(|w| w == b"pw-in-cache"));
+    // The one-hour TTL, less up to a quarter so entries filled together expire apart.
     let ttl: i64 = raw.pttl(&key).await.unwrap();
-    assert!(ttl > 3_500_000 && ttl <= 3_600_000, "{ttl}");
+    assert!(ttl > 2_690_000 && ttl <= 3_600_000, "{ttl}");
+    let mut ttls = Vec::new();
+    for i in 0..20 {
+        let mut s = sample(1);
+        s.username = format!("spread{i}");
+        cache.put_subscriber(&s).await.unwrap();
+        let key = format!("{}sub:spread{i}", env.key_prefix);
+        let ttl: i64 = raw.pttl(&key).await.unwrap();
+        ttls.push(ttl);
+    }
+    let spread = ttls.iter().max().unwrap() - ttls.iter().min().unwrap();
+    assert!(
+        spread > 60_000,
+        "entries put together expire together: {ttls:?}"
+    );
 
     // A tombstone reads as negative and refuses older puts, not newer ones.
     cache.put_deleted("u1", 9).await.unwrap();
