@@ -52,6 +52,12 @@ start_postgres() {
     pg_as "$bin/initdb" -D "$var/pg" -U proisp --auth=trust --encoding=UTF8 >/dev/null
   fi
   [ "$(id -u)" = 0 ] && chown postgres "$var/run"
+  # An earlier run killed without its cleanup (SIGKILL, a lost terminal) leaves ours
+  # running: stop it, or the start below fails on the lock it holds.
+  if pg_as "$bin/pg_ctl" -D "$var/pg" status >/dev/null 2>&1; then
+    say "stopping the PostgreSQL an earlier run left in var/pg"
+    pg_as "$bin/pg_ctl" -D "$var/pg" -m fast -w stop >/dev/null
+  fi
   say "starting PostgreSQL on 127.0.0.1:$pg_port"
   pg_as "$bin/pg_ctl" -D "$var/pg" -l "$var/run/postgresql.log" -w \
     -o "-p $pg_port -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
