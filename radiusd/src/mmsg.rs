@@ -1,10 +1,17 @@
-//! Batched datagram I/O: `recvmmsg(2)` and `sendmmsg(2)`.
+//! Batched datagram I/O: `recvmmsg(2)` and `sendmmsg(2)`, with UDP segmentation offload
+//! for replies to one NAS.
 //!
 //! The only module of the workspace with `unsafe` (STYLE.md): both calls take arrays of
 //! `mmsghdr` that point into buffers, addresses and `iovec`s, which no safe wrapper we
 //! depend on offers for many destinations at once. Under load one `recvmmsg` takes up to
 //! [`BATCH`] requests and one `sendmmsg` sends their replies, instead of two system calls
 //! (and, on loopback, two trips through the network stack's entry) per request.
+//!
+//! Replies of one size to one address (a busy NAS sends from one port or a few, and
+//! Access-Accepts of one plan are one size) go out as one GSO message (`UDP_SEGMENT`,
+//! Linux 4.18+): the kernel runs its output path once for the lot and cuts it into
+//! ordinary datagrams on the way out, so the NAS receives exactly what separate sends
+//! would have given it. Where the kernel lacks the option the replies go one by one.
 //!
 //! Safety rests on three things, each checked where it is used: every pointer handed to
 //! the kernel points into memory borrowed for the whole call (the buffers live in
@@ -26,12 +33,31 @@ pub(crate) const BATCH: usize = 32;
 /// oversized datagram is seen as such instead of silently cut to a valid length.
 const SLOT: usize = proisp_shared::radius::header::MAX_PACKET_LEN + 1;
 
-/// The arrays one call hands the kernel: each header points at its own address slot and
-/// `iovec`. Filled in place on the caller's stack and used there, never moved after.
+/// `UDP_SEGMENT` from `<linux/udp.h>` (the libc crate has it only for other C libraries).
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// Largest reply sent as a GSO segment: one that fits the IPv6 minimum MTU (1280 − 40 −
+/// 8), because the kernel refuses a segment that would need fragmenting. Larger replies
+/// (rare: an Access-Accept is a few hundred octets) go alone.
+const MAX_SEGMENT_LEN: usize = 1232;
+
+/// Room for one control message carrying a `u16` (`CMSG_SPACE(2)`).
+// SAFETY: CMSG_SPACE is arithmetic on its argument; it is `unsafe` only by declaration.
+const CONTROL_LEN: usize = unsafe { libc::CMSG_SPACE(size_of::<u16>() as libc::c_uint) } as usize;
+
+/// A control-message buffer, aligned as `cmsghdr` must be.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Control([u8; CONTROL_LEN]);
+
+/// The arrays one call hands the kernel: header `i` points at address slot `i`, at one or
+/// more consecutive `iovec`s and, for a GSO message, at control buffer `i`. Filled in
+/// place on the caller's stack and used there, never moved after.
 struct Headers {
     names: [libc::sockaddr_storage; BATCH],
     iovs: [libc::iovec; BATCH],
     hdrs: [libc::mmsghdr; BATCH],
+    controls: [Control; BATCH],
 }
 
 impl Headers {
@@ -48,12 +74,56 @@ impl Headers {
             iov_base: base,
             iov_len: len,
         };
+        self.message(i, i, 1, name_len);
+    }
+
+    /// Points header `i` at address slot `i` (`name_len` octets used) and at the `count`
+    /// `iovec`s from `first`, which the caller has filled.
+    fn message(&mut self, i: usize, first: usize, count: usize, name_len: libc::socklen_t) {
         let hdr = &mut self.hdrs[i].msg_hdr;
         hdr.msg_name = (&raw mut self.names[i]).cast();
         hdr.msg_namelen = name_len;
-        hdr.msg_iov = &raw mut self.iovs[i];
-        hdr.msg_iovlen = 1;
+        hdr.msg_iov = &raw mut self.iovs[first];
+        hdr.msg_iovlen = count;
     }
+
+    /// Makes header `i` a GSO message: its payload is cut into datagrams of `segment`
+    /// octets (the last may be shorter).
+    fn segment(&mut self, i: usize, segment: u16) {
+        let control = &raw mut self.controls[i];
+        let hdr = &mut self.hdrs[i].msg_hdr;
+        hdr.msg_control = control.cast();
+        hdr.msg_controllen = CONTROL_LEN;
+        // SAFETY: `hdr` now points at control buffer `i`, CONTROL_LEN octets aligned for
+        // `cmsghdr`, so CMSG_FIRSTHDR returns its start (non-null: the buffer holds a
+        // header) and CMSG_DATA a place with room for the u16, written unaligned.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(hdr);
+            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as libc::c_uint) as usize;
+            (*cmsg).cmsg_level = libc::SOL_UDP;
+            (*cmsg).cmsg_type = UDP_SEGMENT;
+            libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(segment);
+        }
+    }
+}
+
+/// Whether the kernel knows `UDP_SEGMENT` on this socket (Linux 4.18+). Asked once per
+/// socket: an older kernel would ignore the control message and send a whole group as
+/// one datagram.
+fn gso_supported(fd: BorrowedFd<'_>) -> bool {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live locals of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_SEGMENT,
+            (&raw mut value).cast(),
+            &raw mut len,
+        )
+    };
+    rc == 0
 }
 
 /// Receive buffers for one socket, reused for every batch.
@@ -118,14 +188,32 @@ impl RecvBatch {
 }
 
 /// Replies waiting to be sent in one `sendmmsg`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SendBatch {
     queue: Vec<(Bytes, SocketAddr)>,
     /// How many of `queue` have been sent.
     sent: usize,
+    /// Whether replies to one address may go as one GSO message.
+    gso: bool,
+    /// Replies before this index of `queue` go one by one: a GSO message of theirs failed.
+    alone_until: usize,
 }
 
 impl SendBatch {
+    /// Replies for `fd`, with GSO where its kernel supports it.
+    pub(crate) fn new(fd: BorrowedFd<'_>) -> SendBatch {
+        SendBatch::with_gso(gso_supported(fd))
+    }
+
+    fn with_gso(gso: bool) -> SendBatch {
+        SendBatch {
+            queue: Vec::with_capacity(BATCH),
+            sent: 0,
+            gso,
+            alone_until: 0,
+        }
+    }
+
     pub(crate) fn push(&mut self, reply: Bytes, dst: SocketAddr) {
         self.queue.push((reply, dst));
     }
@@ -138,6 +226,7 @@ impl SendBatch {
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
         self.sent = 0;
+        self.alone_until = 0;
     }
 
     /// Sends what is left, up to [`BATCH`] datagrams per call, without blocking.
@@ -145,24 +234,57 @@ impl SendBatch {
     /// good (an unreachable destination) is skipped and its error returned once, so one
     /// bad destination never holds up the others.
     pub(crate) fn send(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        if self.gso && self.sent == 0 && self.queue.len() > 1 {
+            // Neighbours of one address and size make one GSO message. Order between
+            // replies is nobody's concern: each answers its own request.
+            self.queue
+                .sort_by(|(a, x), (b, y)| (x, a.len()).cmp(&(y, b.len())));
+        }
         while !self.is_empty() {
-            let pending = &self.queue[self.sent..];
-            let count = pending.len().min(BATCH);
             let mut h = Headers::new();
-            for (i, (reply, dst)) in pending.iter().take(count).enumerate() {
-                let name_len = to_sockaddr(*dst, &mut h.names[i]);
-                // The kernel only reads through it (sendmmsg).
-                let base = reply.as_ptr().cast_mut().cast();
-                h.point(i, base, reply.len(), name_len);
+            let mut groups = [0usize; BATCH];
+            let (mut messages, mut taken) = (0, 0);
+            let pending = &self.queue[self.sent..];
+            while taken < pending.len().min(BATCH) {
+                let (first, dst) = &pending[taken];
+                let mut count = 1;
+                if self.gso
+                    && self.sent + taken >= self.alone_until
+                    && first.len() <= MAX_SEGMENT_LEN
+                {
+                    while taken + count < pending.len().min(BATCH)
+                        && pending[taken + count].1 == *dst
+                        && pending[taken + count].0.len() == first.len()
+                    {
+                        count += 1;
+                    }
+                }
+                for (k, (reply, _)) in pending[taken..taken + count].iter().enumerate() {
+                    h.iovs[taken + k] = libc::iovec {
+                        // The kernel only reads through it (sendmmsg).
+                        iov_base: reply.as_ptr().cast_mut().cast(),
+                        iov_len: reply.len(),
+                    };
+                }
+                let name_len = to_sockaddr(*dst, &mut h.names[messages]);
+                h.message(messages, taken, count, name_len);
+                if count > 1 {
+                    // At most MAX_SEGMENT_LEN, so it fits.
+                    h.segment(messages, first.len() as u16);
+                }
+                groups[messages] = count;
+                messages += 1;
+                taken += count;
             }
-            // SAFETY: `hdrs[..count]` point at `count` live replies (borrowed from
-            // `self.queue`, unchanged during the call) with their lengths, and at
-            // addresses of the lengths `to_sockaddr` wrote.
+            // SAFETY: `hdrs[..messages]` point at the `iovs` filled above, each at a live
+            // reply (borrowed from `self.queue`, unchanged during the call) with its
+            // length, at addresses of the lengths `to_sockaddr` wrote, and, for a GSO
+            // message, at its own control buffer of CONTROL_LEN octets.
             let n = unsafe {
                 libc::sendmmsg(
                     fd.as_raw_fd(),
                     h.hdrs.as_mut_ptr(),
-                    count as libc::c_uint,
+                    messages as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
             };
@@ -170,14 +292,24 @@ impl SendBatch {
                 let e = io::Error::last_os_error();
                 match e.kind() {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => return Err(e),
-                    // The first datagram failed for good: skip it, report it.
+                    // The first message failed for good. A GSO message is retried as
+                    // single datagrams (and GSO given up where the device cannot do
+                    // it), so only a datagram that fails alone is skipped.
+                    _ if groups[0] > 1 => {
+                        self.alone_until = self.sent + groups[0];
+                        if e.raw_os_error() == Some(libc::EIO) {
+                            self.gso = false;
+                        }
+                    }
                     _ => {
                         self.sent += 1;
                         return Err(e);
                     }
                 }
+                continue;
             }
-            self.sent += (n as usize).clamp(1, count);
+            let n = (n as usize).clamp(1, messages);
+            self.sent += groups[..n].iter().sum::<usize>();
         }
         Ok(())
     }
@@ -271,7 +403,7 @@ mod tests {
         }
         assert_eq!(got, sent);
 
-        let mut tx = SendBatch::default();
+        let mut tx = SendBatch::new(server.as_fd());
         for d in &sent {
             tx.push(Bytes::from(d.clone()), client.local_addr().unwrap());
         }
@@ -304,17 +436,79 @@ mod tests {
 
     #[test]
     fn an_unsendable_datagram_is_skipped_and_the_rest_go_out() {
-        let (server, client) = pair("127.0.0.1:0");
-        let mut tx = SendBatch::default();
-        // An IPv6 destination on an IPv4 socket is refused for good.
-        tx.push(Bytes::from_static(b"lost"), "[::1]:9".parse().unwrap());
-        tx.push(Bytes::from_static(b"kept"), client.local_addr().unwrap());
-        assert!(tx.send(server.as_fd()).is_err());
-        assert!(!tx.is_empty());
+        for gso in [false, true] {
+            let (server, client) = pair("127.0.0.1:0");
+            let mut tx = SendBatch::with_gso(gso);
+            // An IPv6 destination on an IPv4 socket is refused for good: alone, and as
+            // a GSO message of three, retried alone.
+            let lost: SocketAddr = "[::1]:9".parse().unwrap();
+            tx.push(Bytes::from_static(b"lost"), lost);
+            tx.push(Bytes::from_static(b"kept"), client.local_addr().unwrap());
+            tx.push(Bytes::from_static(b"LOST"), lost);
+            tx.push(Bytes::from_static(b"KEPT"), client.local_addr().unwrap());
+            tx.push(Bytes::from_static(b"gone"), lost);
+            let mut errors = 0;
+            while !tx.is_empty() {
+                errors += usize::from(tx.send(server.as_fd()).is_err());
+            }
+            assert_eq!(errors, 3, "gso {gso}");
+            let mut buf = [0u8; 16];
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let (len, _) = client.recv_from(&mut buf).unwrap();
+                got.push(buf[..len].to_vec());
+            }
+            got.sort();
+            assert_eq!(got, [b"KEPT".to_vec(), b"kept".to_vec()], "gso {gso}");
+        }
+    }
+
+    #[test]
+    fn replies_of_one_size_to_one_address_arrive_as_separate_datagrams() {
+        let (server, a) = pair("127.0.0.1:0");
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut tx = SendBatch::new(server.as_fd());
+        assert!(tx.gso, "this kernel has UDP_SEGMENT");
+        let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let mut want_a = Vec::new();
+        let mut want_b = Vec::new();
+        // More than a batch: interleaved, mostly one size, one shorter reply and two
+        // too large to be segments.
+        for i in 0..(BATCH + 8) as u8 {
+            let (dst, want) = if i % 3 == 0 {
+                (to_b, &mut want_b)
+            } else {
+                (to_a, &mut want_a)
+            };
+            let len = match i {
+                5 => 60,
+                7 | 9 => MAX_SEGMENT_LEN + 100,
+                _ => 120,
+            };
+            let reply = vec![i; len];
+            want.push(reply.clone());
+            tx.push(Bytes::from(reply), dst);
+        }
         tx.send(server.as_fd()).unwrap();
         assert!(tx.is_empty());
-        let mut buf = [0u8; 16];
-        let (len, _) = client.recv_from(&mut buf).unwrap();
-        assert_eq!(&buf[..len], b"kept");
+        for (client, want) in [(&a, want_a), (&b, want_b)] {
+            client
+                .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            let mut got = Vec::new();
+            for _ in 0..want.len() {
+                let (len, from) = client.recv_from(&mut buf).unwrap();
+                assert_eq!(from, server.local_addr().unwrap());
+                got.push(buf[..len].to_vec());
+            }
+            // Within one size the order is kept; across sizes it may change.
+            let mut sorted = want.clone();
+            sorted.sort_by_key(Vec::len);
+            got.sort_by_key(Vec::len);
+            assert_eq!(got, sorted);
+            client.set_nonblocking(true).unwrap();
+            assert!(client.recv_from(&mut buf).is_err(), "nothing more");
+        }
     }
 }

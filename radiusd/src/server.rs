@@ -125,12 +125,13 @@ pub(crate) async fn serve(
     tracker: TaskTracker,
 ) {
     let (done, mut done_rx) = mpsc::unbounded_channel::<(Ticket, Option<Bytes>)>();
+    let replies = SendBatch::new(socket.as_fd());
     let mut this = Server {
         dedup: Dedup::new(shared.config.auth.duplicate_window, DEDUP_CAPACITY),
         shared,
         socket,
         port,
-        replies: SendBatch::default(),
+        replies,
         done,
         tracker,
     };
