@@ -23,7 +23,13 @@ use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use std::sync::Arc;
+
+/// An encoded reply, shared by the send queue and the duplicate cache. One allocation
+/// holds the count and the octets: a `Bytes` made from a copy needs a second one, its
+/// shared header, on the first clone, and evicting an old entry then touches both in
+/// cold memory.
+pub(crate) type Reply = Arc<[u8]>;
 
 /// Entries per bucket.
 const WAYS: usize = 4;
@@ -56,7 +62,7 @@ pub(crate) enum Check {
     /// Being evaluated: drop this copy.
     InProgress,
     /// Answered: send this reply again.
-    Replay(Bytes),
+    Replay(Reply),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -65,7 +71,7 @@ struct Entry {
     /// Arrival, in nanoseconds since the cache was made; 0 for an empty entry.
     at: u64,
     /// `None` while in progress.
-    reply: Option<Bytes>,
+    reply: Option<Reply>,
 }
 
 /// One socket's duplicate cache.
@@ -137,7 +143,7 @@ impl Dedup {
     /// Records the reply sent for a new request, or forgets the request when none was
     /// sent (a dropped request is evaluated again when retransmitted: the backend may be
     /// back). Nothing happens when its entry was taken by another request meanwhile.
-    pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<Bytes>) {
+    pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<Reply>) {
         let Some(e) = self.entries.get_mut(ticket.index) else {
             return;
         };
@@ -187,10 +193,10 @@ mod tests {
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
-        d.complete(ticket, Some(Bytes::from_static(b"reply")));
+        d.complete(ticket, Some(Reply::from(&b"reply"[..])));
         assert_eq!(
             d.check(key(1), t),
-            Check::Replay(Bytes::from_static(b"reply"))
+            Check::Replay(Reply::from(&b"reply"[..]))
         );
         // Another identifier, or the same one with a new authenticator, is a new request.
         new(&mut d, key(2), t);
@@ -216,7 +222,7 @@ mod tests {
         let mut d = Dedup::new(Duration::from_secs(5), 100);
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
-        d.complete(ticket, Some(Bytes::from_static(b"r")));
+        d.complete(ticket, Some(Reply::from(&b"r"[..])));
         assert!(matches!(
             d.check(key(1), t + Duration::from_secs(4)),
             Check::Replay(_)
@@ -234,11 +240,11 @@ mod tests {
         let first = new(&mut d, key(0), t);
         for id in 1..=WAYS as u8 {
             let ticket = new(&mut d, key(id), t + Duration::from_millis(u64::from(id)));
-            d.complete(ticket, Some(Bytes::from_static(b"r")));
+            d.complete(ticket, Some(Reply::from(&b"r"[..])));
         }
         assert_eq!(d.len(t), WAYS);
         // The evicted request's late reply is not recorded over the newcomer's entry.
-        d.complete(first, Some(Bytes::from_static(b"late")));
+        d.complete(first, Some(Reply::from(&b"late"[..])));
         new(&mut d, key(0), t + Duration::from_millis(10));
         for id in 2..=WAYS as u8 {
             assert!(matches!(d.check(key(id), t), Check::Replay(_)), "{id}");

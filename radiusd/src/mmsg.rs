@@ -24,7 +24,7 @@ use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use bytes::Bytes;
+use crate::dedup::Reply;
 
 /// Datagrams received or sent per system call, at most.
 pub(crate) const BATCH: usize = 32;
@@ -190,7 +190,7 @@ impl RecvBatch {
 /// Replies waiting to be sent in one `sendmmsg`.
 #[derive(Debug)]
 pub(crate) struct SendBatch {
-    queue: Vec<(Bytes, SocketAddr)>,
+    queue: Vec<(Reply, SocketAddr)>,
     /// How many of `queue` have been sent.
     sent: usize,
     /// Whether replies to one address may go as one GSO message.
@@ -214,7 +214,7 @@ impl SendBatch {
         }
     }
 
-    pub(crate) fn push(&mut self, reply: Bytes, dst: SocketAddr) {
+    pub(crate) fn push(&mut self, reply: Reply, dst: SocketAddr) {
         self.queue.push((reply, dst));
     }
 
@@ -405,7 +405,7 @@ mod tests {
 
         let mut tx = SendBatch::new(server.as_fd());
         for d in &sent {
-            tx.push(Bytes::from(d.clone()), client.local_addr().unwrap());
+            tx.push(Reply::from(&d[..]), client.local_addr().unwrap());
         }
         tx.send(server.as_fd()).unwrap();
         assert!(tx.is_empty());
@@ -442,11 +442,11 @@ mod tests {
             // An IPv6 destination on an IPv4 socket is refused for good: alone, and as
             // a GSO message of three, retried alone.
             let lost: SocketAddr = "[::1]:9".parse().unwrap();
-            tx.push(Bytes::from_static(b"lost"), lost);
-            tx.push(Bytes::from_static(b"kept"), client.local_addr().unwrap());
-            tx.push(Bytes::from_static(b"LOST"), lost);
-            tx.push(Bytes::from_static(b"KEPT"), client.local_addr().unwrap());
-            tx.push(Bytes::from_static(b"gone"), lost);
+            tx.push(Reply::from(&b"lost"[..]), lost);
+            tx.push(Reply::from(&b"kept"[..]), client.local_addr().unwrap());
+            tx.push(Reply::from(&b"LOST"[..]), lost);
+            tx.push(Reply::from(&b"KEPT"[..]), client.local_addr().unwrap());
+            tx.push(Reply::from(&b"gone"[..]), lost);
             let mut errors = 0;
             while !tx.is_empty() {
                 errors += usize::from(tx.send(server.as_fd()).is_err());
@@ -487,7 +487,7 @@ mod tests {
             };
             let reply = vec![i; len];
             want.push(reply.clone());
-            tx.push(Bytes::from(reply), dst);
+            tx.push(Reply::from(reply), dst);
         }
         tx.send(server.as_fd()).unwrap();
         assert!(tx.is_empty());

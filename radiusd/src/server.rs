@@ -39,7 +39,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::acct::{self, Parsed};
 use crate::auth::{self, Context, Verdict};
-use crate::dedup::{Check, Dedup, Key, Ticket};
+use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
 use crate::lookup::Found;
 use crate::metrics::Drop;
 use crate::mmsg::{RecvBatch, SendBatch};
@@ -112,7 +112,7 @@ struct Server {
     port: Port,
     dedup: Dedup,
     replies: SendBatch,
-    done: mpsc::UnboundedSender<(Ticket, Option<Bytes>)>,
+    done: mpsc::UnboundedSender<(Ticket, Option<Reply>)>,
     tracker: TaskTracker,
 }
 
@@ -124,7 +124,7 @@ pub(crate) async fn serve(
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let (done, mut done_rx) = mpsc::unbounded_channel::<(Ticket, Option<Bytes>)>();
+    let (done, mut done_rx) = mpsc::unbounded_channel::<(Ticket, Option<Reply>)>();
     let replies = SendBatch::new(socket.as_fd());
     let mut this = Server {
         dedup: Dedup::new(shared.config.auth.duplicate_window, DEDUP_CAPACITY),
@@ -231,7 +231,7 @@ impl Server {
         ticket: Ticket,
         src: SocketAddr,
         arrival: Instant,
-        reply: impl Future<Output = Option<Bytes>> + Send + 'static,
+        reply: impl Future<Output = Option<Reply>> + Send + 'static,
     ) {
         let shared = self.shared.clone();
         let socket = self.socket.clone();
@@ -317,20 +317,20 @@ thread_local! {
 /// small allocation per reply, and the duplicate cache, which keeps replies for seconds,
 /// holds no oversized buffers (hundreds of thousands of those churned the allocator into
 /// stalls of hundreds of milliseconds).
-fn encode<T, E>(build: impl FnOnce(&mut BytesMut) -> Result<T, E>) -> Result<(T, Bytes), E> {
+fn encode<T, E>(build: impl FnOnce(&mut BytesMut) -> Result<T, E>) -> Result<(T, Reply), E> {
     REPLY_BUF.with_borrow_mut(|buf| {
         buf.clear();
         let value = build(buf)?;
-        Ok((value, Bytes::copy_from_slice(buf)))
+        Ok((value, Reply::from(&buf[..])))
     })
 }
 
 /// What can be answered without waiting.
 enum Now {
     /// Send this reply.
-    Reply(Bytes),
+    Reply(Reply),
     /// Send this Access-Reject (after the reject delay).
-    Reject(Bytes),
+    Reject(Reply),
     /// Drop the request (counted).
     Drop,
     /// Wait for a backend: the request gets a task of its own.
@@ -377,7 +377,7 @@ async fn answer_later(
     nas: &NasEntry,
     datagram: &[u8],
     port: Port,
-) -> Option<Bytes> {
+) -> Option<Reply> {
     let packet = Packet::decode(datagram).ok()?;
     match packet.code() {
         Code::StatusServer => status_server(shared, nas, &packet, port),
@@ -402,7 +402,7 @@ fn status_server(
     nas: &NasEntry,
     packet: &Packet<'_>,
     port: Port,
-) -> Option<Bytes> {
+) -> Option<Reply> {
     let code = match port {
         Port::Auth => Code::AccessAccept,
         Port::Acct => Code::AccountingResponse,
@@ -455,7 +455,7 @@ fn authentic(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>, src: SocketAd
 
 /// Records an Accounting-Request durably and builds its response; `None` drops it (the
 /// NAS retries).
-async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option<Bytes> {
+async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option<Reply> {
     let status = match acct::parse(packet, nas, SystemTime::now()) {
         Ok(Parsed::Record(record)) => {
             let status = record.status.value();
@@ -504,7 +504,7 @@ async fn authenticate(
     shared: &Shared,
     nas: &NasEntry,
     packet: &Packet<'_>,
-) -> Option<(Verdict, Bytes)> {
+) -> Option<(Verdict, Reply)> {
     let name = user_name(shared, packet)?;
     let found = match shared.lookup.find(name).await {
         Ok(found) => found,
@@ -531,7 +531,7 @@ fn decide(
     name: &str,
     found: &Found,
     open_sessions: u32,
-) -> Option<(Verdict, Bytes)> {
+) -> Option<(Verdict, Reply)> {
     let subscriber = match found {
         Found::Subscriber(s) => Some(s.as_ref()),
         Found::Unknown => None,
