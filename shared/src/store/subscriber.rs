@@ -276,6 +276,40 @@ impl Store {
             .transpose()
     }
 
+    /// The live subscribers among `usernames`, each with, when it limits simultaneous use,
+    /// the number of its open sessions (0 otherwise), in one round trip: radiusd looks up
+    /// every name that neither cache knew in a batch, and needs both. Names that are not
+    /// returned are unknown (or deleted); a name given twice is returned once.
+    pub async fn subscribers_with_open_sessions(
+        &self,
+        usernames: &[&str],
+    ) -> Result<Vec<(Subscriber, u32)>, StoreError> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS}, CASE WHEN simultaneous_use > 0 THEN \
+                 (SELECT count(*) FROM sessions s WHERE s.username = subscribers.username) \
+                 ELSE 0 END \
+                 FROM subscribers WHERE username = ANY($1) AND deleted_at IS NULL"
+            ))
+            .await?;
+        client
+            .query(&stmt, &[&usernames])
+            .await?
+            .iter()
+            .map(|row| {
+                let open: i64 = row.get(15);
+                Ok((
+                    self.subscriber_from_row(row)?,
+                    u32::try_from(open).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
+    }
+
     /// A live subscriber by username and, when its plan limits simultaneous use, the
     /// number of its open sessions, in one round trip: radiusd's lookup when neither
     /// cache knows the name needs both. An unknown name is `(None, 0)`.
