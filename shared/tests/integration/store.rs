@@ -4,7 +4,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fred::prelude::{Builder, ClientLike as _, Config, KeysInterface as _, Value};
+use fred::prelude::{
+    Builder, ClientLike as _, Config, KeysInterface as _, SetsInterface as _, Value,
+};
 use proisp_shared::model::{Burst, FupAction, MacAddr, NasVendor, RateLimit, Status, Subscriber};
 use proisp_shared::radius::attr::Ipv6Prefix;
 use proisp_shared::radius::secret::{Secret, SharedSecret as _};
@@ -529,6 +531,60 @@ async fn cache_entries_are_versioned_and_hold_no_clear_text() {
         Err(CacheError::Crypto)
     ));
     let _: i64 = raw.del(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn batched_reads_answer_each_name_and_skip_only_the_unusable_entries() {
+    let env = TestEnv::start().await;
+    let cache = env.cache().await;
+    let raw = raw_redis(&env.redis_url).await;
+    let named = |name: &str, version| Subscriber {
+        username: name.into(),
+        ..sample(version)
+    };
+    let (hit, newer) = (named("hit", 4), named("newer", 6));
+    cache.put_subscribers(&[&hit, &newer]).await.unwrap();
+    cache.put_negatives(&["negative", "hit"]).await.unwrap();
+    // A stale batch put keeps the newer entry, and a negative marker never replaces one.
+    cache
+        .put_subscribers(&[&named("newer", 5), &named("fresh", 1)])
+        .await
+        .unwrap();
+    let key = |name: &str| format!("{}sub:{name}", env.key_prefix);
+    let truncated = Value::Bytes(vec![2, 0, 0].into());
+    let _: Value = raw
+        .set(key("truncated"), truncated, None, None, false)
+        .await
+        .unwrap();
+    let _: i64 = raw.sadd(key("a-set"), "x").await.unwrap();
+
+    let names = [
+        "hit",
+        "missing",
+        "truncated",
+        "negative",
+        "a-set",
+        "newer",
+        "hit",
+        "fresh",
+    ];
+    assert_eq!(
+        cache.get_subscribers(&names).await.unwrap(),
+        vec![
+            CacheLookup::Hit(hit.clone()),
+            CacheLookup::Miss,
+            CacheLookup::Miss,
+            CacheLookup::Negative,
+            CacheLookup::Miss,
+            CacheLookup::Hit(newer),
+            CacheLookup::Hit(hit),
+            CacheLookup::Hit(named("fresh", 1)),
+        ]
+    );
+    assert!(cache.get_subscribers(&[]).await.unwrap().is_empty());
+    // Negative markers carry the negative TTL.
+    let ttl: i64 = raw.pttl(key("negative")).await.unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
 }
 
 #[tokio::test]
