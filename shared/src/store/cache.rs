@@ -210,12 +210,6 @@ impl CacheError {
 /// implementation's command timeout, so a dead cache costs a login milliseconds, not
 /// seconds.
 pub trait Cache: Send + Sync + 'static {
-    /// Looks a subscriber up.
-    fn get_subscriber<'a>(
-        &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<CacheLookup, CacheError>>;
-
     /// Looks subscribers up, one round trip for all: radiusd asks for every name its
     /// in-process cache missed in a batch. The answers are in the order of `usernames`,
     /// one per name. An entry that does not decode (corrupt, or sealed under another key)
@@ -228,9 +222,6 @@ pub trait Cache: Send + Sync + 'static {
 
     /// Stores a subscriber unless a newer version (or its tombstone) is there.
     fn put_subscriber<'a>(&'a self, s: &'a Subscriber) -> BoxFuture<'a, Result<(), CacheError>>;
-
-    /// Records that no such subscriber exists, unless an entry is there.
-    fn put_negative<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
 
     /// Stores subscribers read together, each as [`Cache::put_subscriber`] would: radiusd
     /// fills Redis with what one batch found in PostgreSQL. Every put is tried; the error

@@ -263,29 +263,6 @@ fn redacted(url: &str) -> String {
 }
 
 impl Cache for RedisCache {
-    fn get_subscriber<'a>(
-        &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<CacheLookup, CacheError>> {
-        async move {
-            let value: Value = self
-                .client
-                .with_options(&self.options)
-                .get(self.subscriber_key(username))
-                .await?;
-            match value {
-                Value::Null => Ok(CacheLookup::Miss),
-                Value::Bytes(b) => decode(username, &b, &self.keys),
-                Value::String(s) => decode(username, s.as_bytes(), &self.keys),
-                _ => Err(CacheError::Corrupt {
-                    username: username.to_owned(),
-                    reason: "not a string value",
-                }),
-            }
-        }
-        .boxed()
-    }
-
     fn get_subscribers<'a>(
         &'a self,
         usernames: &'a [&'a str],
@@ -335,24 +312,6 @@ impl Cache for RedisCache {
                 ttl_ms.max(1),
             )
             .await?;
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn put_negative<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), CacheError>> {
-        async move {
-            let _: Value = self
-                .client
-                .with_options(&self.options)
-                .set(
-                    self.subscriber_key(username),
-                    Value::Bytes(Bytes::from_static(&[FORMAT_NEGATIVE])),
-                    Some(Expiration::PX(self.negative_ttl_ms)),
-                    Some(SetOptions::NX),
-                    false,
-                )
-                .await?;
             Ok(())
         }
         .boxed()
