@@ -9,7 +9,28 @@
 //!
 //! Unknown names are remembered too (negatively), in memory and in Redis, so a flood of
 //! random names reaches PostgreSQL once per name and period, not once per packet.
+//!
+//! # Batches
+//!
+//! Names the in-process cache cannot answer are looked up in batches, so a login storm
+//! with cold caches (a restart under load) costs a round trip to Redis and one to
+//! PostgreSQL per batch rather than per login. [`Lookup::find`] queues the name for one
+//! background task, which waits for a first name, takes whatever else is queued already
+//! (up to [`MAX_BATCH`] requests), merges repeated names (their waiters share one answer)
+//! and runs the batch as a task of its own, at most [`MAX_IN_FLIGHT`] at once. While all
+//! of those are busy the queue fills, so the next batch is larger: the batch size follows
+//! the load, and a quiet server looks each name up alone, without added delay.
+//!
+//! A batch reads every name with one MGET and answers the hits and negatives. The misses
+//! (all names, when Redis fails or is not configured) go to PostgreSQL in one query that
+//! also counts each subscriber's open sessions; their waiters are answered and one task
+//! writes the results to Redis for the other radiusd instances. Subscribers Redis knew
+//! whose open sessions must be counted and are not get their counts in one more query,
+//! run beside the other: the simultaneous-use check that follows finds them cached
+//! instead of counting one login at a time (a radiusd restarted with Redis warm — the
+//! commonest restart).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +38,7 @@ use std::time::{Duration, Instant};
 use proisp_shared::model::Subscriber;
 use proisp_shared::store::{Cache, CacheLookup, Store};
 use quick_cache::sync::Cache as MemoryCache;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
 
 use crate::config::CacheConfig;
@@ -37,6 +59,19 @@ pub(crate) enum Found {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unavailable;
 
+/// What a waiting [`Lookup::find`] is told.
+type Answer = Result<Found, Unavailable>;
+
+/// Most requests one batch takes: bounds the size, and so the latency, of one MGET and
+/// one query.
+const MAX_BATCH: usize = 256;
+
+/// Batches running at once. More than one, so that a batch waiting for PostgreSQL does
+/// not hold up the names behind it and Redis and PostgreSQL work side by side; few, so
+/// that under load the batches grow rather than the round trips multiply. Each batch
+/// holds at most two of the database pool's connections.
+const MAX_IN_FLIGHT: usize = 4;
+
 #[derive(Debug, Clone)]
 struct Entry {
     at: Instant,
@@ -52,6 +87,13 @@ pub(crate) const SPREAD: std::ops::Range<f32> = 0.75..1.0;
 
 /// The lookup chain and its in-process cache.
 pub(crate) struct Lookup {
+    core: Arc<Core>,
+    /// Names for the batch task; dropping the `Lookup` closes it, which ends the task.
+    queue: mpsc::UnboundedSender<Request>,
+}
+
+/// What [`Lookup`] shares with its batches.
+struct Core {
     memory: MemoryCache<String, Entry>,
     store: Store,
     redis: Option<Arc<dyn Cache>>,
@@ -60,20 +102,33 @@ pub(crate) struct Lookup {
     config: CacheConfig,
     backend_timeout: Duration,
     metrics: Metrics,
-    /// Open-session counts, filled by the PostgreSQL lookup, which reads them too.
+    /// Open-session counts, filled by the batches, which read them too.
     counts: Arc<SessionCounts>,
+}
+
+/// A name the in-process cache could not answer, and where its answer goes.
+struct Request {
+    username: String,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// One distinct name of a batch and everyone waiting for it.
+struct Pending {
+    username: String,
+    waiters: Vec<oneshot::Sender<Answer>>,
 }
 
 impl std::fmt::Debug for Lookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lookup")
-            .field("entries", &self.memory.len())
-            .field("connected", &self.connected.load(Ordering::Relaxed))
+            .field("entries", &self.core.memory.len())
+            .field("connected", &self.core.connected.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 impl Lookup {
+    /// The lookup chain, with its batch task started on the current tokio runtime.
     pub(crate) fn new(
         store: Store,
         redis: Option<Arc<dyn Cache>>,
@@ -82,7 +137,7 @@ impl Lookup {
         metrics: Metrics,
         counts: Arc<SessionCounts>,
     ) -> Lookup {
-        Lookup {
+        let core = Arc::new(Core {
             memory: MemoryCache::new(config.capacity.max(1)),
             store,
             redis,
@@ -91,9 +146,160 @@ impl Lookup {
             backend_timeout,
             metrics,
             counts,
+        });
+        let (queue, requests) = mpsc::unbounded_channel();
+        tokio::spawn(run_batches(core.clone(), requests));
+        Lookup { core, queue }
+    }
+
+    /// Finds a subscriber in the in-process cache only (no waiting); `None` when the
+    /// name is not there or its entry is too old to trust.
+    pub(crate) fn cached(&self, username: &str) -> Option<Found> {
+        let core = &*self.core;
+        let entry = core.memory.get(username)?;
+        if entry.at.elapsed() >= core.ttl(&entry) {
+            return None;
+        }
+        Some(match entry.value {
+            Some(sub) => {
+                core.metrics.lookup(Level::Memory, Outcome::Hit);
+                Found::Subscriber(sub)
+            }
+            None => {
+                core.metrics.lookup(Level::Memory, Outcome::Negative);
+                Found::Unknown
+            }
+        })
+    }
+
+    /// Finds a subscriber by user name: from the in-process cache, or in the next batch.
+    pub(crate) async fn find(&self, username: &str) -> Result<Found, Unavailable> {
+        if let Some(found) = self.cached(username) {
+            return Ok(found);
+        }
+        self.core.metrics.lookup(Level::Memory, Outcome::Miss);
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            username: username.to_owned(),
+            reply,
+        };
+        if self.queue.send(request).is_err() {
+            // The batch task is gone: the runtime is shutting down.
+            return Err(Unavailable);
+        }
+        // A batch takes at most a backend timeout in Redis and one in PostgreSQL; waiting
+        // longer means batches are queueing behind a stuck backend. Give up then, as a
+        // lookup of its own would have: a batch not yet started leaves this name out.
+        match timeout(self.core.backend_timeout * 2, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) | Err(_) => Err(Unavailable),
         }
     }
 
+    /// Forgets one user name (an invalidation message).
+    pub(crate) fn forget(&self, username: &str) {
+        self.core.memory.remove(username);
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&self) {
+        self.core.memory.clear();
+    }
+
+    /// Records whether the invalidation channel is connected. On every (re)connect the
+    /// cache is emptied: messages sent while it was down were missed.
+    pub(crate) fn set_connected(&self, connected: bool) {
+        if connected {
+            self.clear();
+        }
+        self.core.connected.store(connected, Ordering::Release);
+        self.core
+            .metrics
+            .invalidation_connected
+            .set(if connected { 1.0 } else { 0.0 });
+    }
+
+    /// Entries in the in-process cache.
+    pub(crate) fn len(&self) -> usize {
+        self.core.memory.len()
+    }
+
+    /// Whether a backend answers: PostgreSQL or Redis (for `/health`).
+    pub(crate) async fn backend_alive(&self) -> bool {
+        let core = &*self.core;
+        let pg = timeout(core.backend_timeout, core.store.ping()).await;
+        if matches!(pg, Ok(Ok(()))) {
+            return true;
+        }
+        match &core.redis {
+            Some(redis) => matches!(
+                timeout(core.backend_timeout, redis.ping()).await,
+                Ok(Ok(()))
+            ),
+            None => false,
+        }
+    }
+}
+
+/// The batch task: waits for a free slot and a first request, takes whatever else is
+/// queued and runs it as a batch of its own, until the [`Lookup`] is dropped.
+async fn run_batches(core: Arc<Core>, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    loop {
+        // The slot is taken before the requests: while every batch is busy, requests
+        // stay queued and the next batch takes them all. Nothing closes the semaphore.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = requests.recv().await else {
+            return;
+        };
+        let batch = collect(first, &mut requests);
+        if batch.is_empty() {
+            continue;
+        }
+        let core = core.clone();
+        tokio::spawn(async move {
+            core.look_up(batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// `first` and the requests queued behind it, up to [`MAX_BATCH`] in all, as distinct
+/// names with their waiters. Requests whose waiter has given up are left out.
+fn collect(first: Request, requests: &mut mpsc::UnboundedReceiver<Request>) -> Vec<Pending> {
+    let mut waiters: HashMap<String, Vec<oneshot::Sender<Answer>>> = HashMap::new();
+    let mut next = Some(first);
+    let mut taken = 0;
+    while let Some(request) = next {
+        taken += 1;
+        if !request.reply.is_closed() {
+            waiters
+                .entry(request.username)
+                .or_default()
+                .push(request.reply);
+        }
+        next = if taken < MAX_BATCH {
+            requests.try_recv().ok()
+        } else {
+            None
+        };
+    }
+    waiters
+        .into_iter()
+        .map(|(username, waiters)| Pending { username, waiters })
+        .collect()
+}
+
+/// Tells every waiter; one that has given up is no matter.
+fn reply(waiters: Vec<oneshot::Sender<Answer>>, answer: &Answer) {
+    for waiter in waiters {
+        let _ = waiter.send(answer.clone());
+    }
+}
+
+impl Core {
     /// How long `entry` is trusted now.
     fn ttl(&self, entry: &Entry) -> Duration {
         let ttl = if self.connected.load(Ordering::Acquire) {
@@ -117,140 +323,527 @@ impl Lookup {
         self.memory.insert(username.to_owned(), entry);
     }
 
-    /// Finds a subscriber in the in-process cache only (no waiting); `None` when the
-    /// name is not there or its entry is too old to trust.
-    pub(crate) fn cached(&self, username: &str) -> Option<Found> {
-        let entry = self.memory.get(username)?;
-        if entry.at.elapsed() >= self.ttl(&entry) {
-            return None;
-        }
-        Some(match entry.value {
-            Some(sub) => {
-                self.metrics.lookup(Level::Memory, Outcome::Hit);
-                Found::Subscriber(sub)
-            }
-            None => {
-                self.metrics.lookup(Level::Memory, Outcome::Negative);
-                Found::Unknown
-            }
-        })
+    /// Looks a batch up: Redis first, then PostgreSQL for what Redis did not know.
+    async fn look_up(&self, batch: Vec<Pending>) {
+        let (misses, to_count) = match &self.redis {
+            Some(redis) => self.ask_redis(redis.as_ref(), batch).await,
+            None => (batch, Vec::new()),
+        };
+        tokio::join!(self.ask_postgres(misses), self.count_sessions(to_count));
     }
 
-    /// Finds a subscriber by user name.
-    pub(crate) async fn find(&self, username: &str) -> Result<Found, Unavailable> {
-        if let Some(found) = self.cached(username) {
-            return Ok(found);
-        }
-        self.metrics.lookup(Level::Memory, Outcome::Miss);
-
-        if let Some(redis) = &self.redis {
-            match timeout(self.backend_timeout, redis.get_subscriber(username)).await {
-                Ok(Ok(CacheLookup::Hit(sub))) => {
+    /// Answers the names Redis knows. Returns the names it does not know (all of them
+    /// when Redis fails), and the subscribers it knows whose open sessions must be
+    /// counted before they are answered.
+    async fn ask_redis(
+        &self,
+        redis: &dyn Cache,
+        batch: Vec<Pending>,
+    ) -> (Vec<Pending>, Vec<(Pending, Arc<Subscriber>)>) {
+        let names: Vec<&str> = batch.iter().map(|p| p.username.as_str()).collect();
+        let found = match timeout(self.backend_timeout, redis.get_subscribers(&names)).await {
+            Ok(Ok(found)) if found.len() == batch.len() => found,
+            _ => {
+                for _ in &batch {
+                    self.metrics.lookup(Level::Redis, Outcome::Error);
+                }
+                return (batch, Vec::new());
+            }
+        };
+        let mut misses = Vec::new();
+        let mut to_count = Vec::new();
+        for (pending, lookup) in batch.into_iter().zip(found) {
+            match lookup {
+                CacheLookup::Hit(sub) => {
                     self.metrics.lookup(Level::Redis, Outcome::Hit);
                     let sub = Arc::new(sub);
-                    self.remember(username, Some(sub.clone()));
-                    return Ok(Found::Subscriber(sub));
+                    self.remember(&pending.username, Some(sub.clone()));
+                    if sub.simultaneous_use > 0 && self.counts.cached(&pending.username).is_none() {
+                        to_count.push((pending, sub));
+                    } else {
+                        reply(pending.waiters, &Ok(Found::Subscriber(sub)));
+                    }
                 }
-                Ok(Ok(CacheLookup::Negative)) => {
+                CacheLookup::Negative => {
                     self.metrics.lookup(Level::Redis, Outcome::Negative);
-                    self.remember(username, None);
-                    return Ok(Found::Unknown);
+                    self.remember(&pending.username, None);
+                    reply(pending.waiters, &Ok(Found::Unknown));
                 }
-                Ok(Ok(CacheLookup::Miss)) => self.metrics.lookup(Level::Redis, Outcome::Miss),
-                Ok(Err(_)) | Err(_) => self.metrics.lookup(Level::Redis, Outcome::Error),
+                CacheLookup::Miss => {
+                    self.metrics.lookup(Level::Redis, Outcome::Miss);
+                    misses.push(pending);
+                }
             }
         }
+        (misses, to_count)
+    }
 
+    /// Looks names up in PostgreSQL with their open sessions, remembers and answers
+    /// them, and has Redis filled for the other radiusd instances. When PostgreSQL fails
+    /// every waiter is told [`Unavailable`]: an unknown name would be a wrong answer.
+    async fn ask_postgres(&self, batch: Vec<Pending>) {
+        if batch.is_empty() {
+            return;
+        }
         let read = self.counts.start_read();
-        let query = self.store.subscriber_with_open_sessions(username);
-        match timeout(self.backend_timeout, query).await {
-            Ok(Ok((found, open))) => {
-                if found.as_ref().is_some_and(|s| s.simultaneous_use > 0) {
-                    self.counts.record(username, open, read);
+        let names: Vec<&str> = batch.iter().map(|p| p.username.as_str()).collect();
+        let query = self.store.subscribers_with_open_sessions(&names);
+        let rows = match timeout(self.backend_timeout, query).await {
+            Ok(Ok(rows)) => rows,
+            failed => {
+                match failed {
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, users = batch.len(), "subscriber lookup in PostgreSQL failed");
+                    }
+                    _ => tracing::warn!(
+                        users = batch.len(),
+                        "subscriber lookup in PostgreSQL timed out"
+                    ),
                 }
-                let value = found.map(Arc::new);
-                self.metrics.lookup(
-                    Level::Postgres,
-                    if value.is_some() {
-                        Outcome::Hit
-                    } else {
-                        Outcome::Negative
-                    },
-                );
-                self.remember(username, value.clone());
-                self.fill_redis(username, value.clone());
-                Ok(value.map_or(Found::Unknown, Found::Subscriber))
+                for pending in batch {
+                    self.metrics.lookup(Level::Postgres, Outcome::Error);
+                    reply(pending.waiters, &Err(Unavailable));
+                }
+                return;
             }
+        };
+        let mut found: HashMap<String, (Subscriber, u32)> = rows
+            .into_iter()
+            .map(|(sub, open)| (sub.username.clone(), (sub, open)))
+            .collect();
+        let mut subscribers = Vec::new();
+        let mut unknown = Vec::new();
+        for Pending { username, waiters } in batch {
+            match found.remove(&username) {
+                Some((sub, open)) => {
+                    if sub.simultaneous_use > 0 {
+                        self.counts.record(&username, open, read);
+                    }
+                    self.metrics.lookup(Level::Postgres, Outcome::Hit);
+                    let sub = Arc::new(sub);
+                    self.remember(&username, Some(sub.clone()));
+                    reply(waiters, &Ok(Found::Subscriber(sub.clone())));
+                    subscribers.push(sub);
+                }
+                None => {
+                    self.metrics.lookup(Level::Postgres, Outcome::Negative);
+                    self.remember(&username, None);
+                    reply(waiters, &Ok(Found::Unknown));
+                    unknown.push(username);
+                }
+            }
+        }
+        self.fill_redis(subscribers, unknown);
+    }
+
+    /// Counts the open sessions of subscribers Redis knew, in one query, and answers
+    /// them once the counts are recorded, so the simultaneous-use check finds them.
+    async fn count_sessions(&self, batch: Vec<(Pending, Arc<Subscriber>)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let read = self.counts.start_read();
+        let names: Vec<&str> = batch.iter().map(|(p, _)| p.username.as_str()).collect();
+        let query = self.store.open_session_counts(&names);
+        // On failure, as SessionCounts::count does: counted as none and remembered, so
+        // an outage costs one wait per user and TTL, not one per login.
+        let open: HashMap<String, u32> = match timeout(self.backend_timeout, query).await {
+            Ok(Ok(counts)) => counts.into_iter().collect(),
             Ok(Err(e)) => {
-                self.metrics.lookup(Level::Postgres, Outcome::Error);
-                tracing::warn!(error = %e, "subscriber lookup in PostgreSQL failed");
-                Err(Unavailable)
+                tracing::debug!(error = %e, users = batch.len(), "open sessions unknown; counting none");
+                HashMap::new()
             }
             Err(_) => {
-                self.metrics.lookup(Level::Postgres, Outcome::Error);
-                tracing::warn!("subscriber lookup in PostgreSQL timed out");
-                Err(Unavailable)
+                tracing::debug!(
+                    users = batch.len(),
+                    "counting open sessions timed out; counting none"
+                );
+                HashMap::new()
             }
+        };
+        for (Pending { username, waiters }, sub) in batch {
+            let count = open.get(&username).copied().unwrap_or(0);
+            self.counts.record(&username, count, read);
+            reply(waiters, &Ok(Found::Subscriber(sub)));
         }
     }
 
     /// Writes what PostgreSQL said to Redis for the other radiusd instances, without
-    /// delaying the reply.
-    fn fill_redis(&self, username: &str, value: Option<Arc<Subscriber>>) {
+    /// delaying the replies.
+    fn fill_redis(&self, subscribers: Vec<Arc<Subscriber>>, unknown: Vec<String>) {
         let Some(redis) = self.redis.clone() else {
             return;
         };
-        let username = username.to_owned();
         tokio::spawn(async move {
-            let result = match &value {
-                Some(sub) => redis.put_subscriber(sub).await,
-                None => redis.put_negative(&username).await,
-            };
-            if let Err(e) = result {
+            let found: Vec<&Subscriber> = subscribers.iter().map(Arc::as_ref).collect();
+            let missing: Vec<&str> = unknown.iter().map(String::as_str).collect();
+            let (puts, negatives) =
+                tokio::join!(redis.put_subscribers(&found), redis.put_negatives(&missing));
+            if let Err(e) = puts.and(negatives) {
                 tracing::debug!(error = %e, "could not fill the Redis cache");
             }
         });
     }
+}
 
-    /// Forgets one user name (an invalidation message).
-    pub(crate) fn forget(&self, username: &str) {
-        self.memory.remove(username);
+#[cfg(test)]
+mod tests {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use fred::prelude::{ClientLike as _, Config};
+    use proisp_shared::model::{Password, Status};
+    use proisp_shared::store::testing::{PrivateRedis, TestEnv, cached as in_redis};
+    use proisp_shared::store::{
+        AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, RedisCache, StoreConfig,
+    };
+    use tokio::task::JoinSet;
+
+    use super::*;
+    use crate::sessions::CountTtl;
+
+    const BACKEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// A lookup whose entries and counts are trusted for a minute, connected or not.
+    fn chain(store: Store, redis: Option<Arc<dyn Cache>>) -> Arc<Lookup> {
+        let ttl = Duration::from_secs(60);
+        let config = CacheConfig {
+            capacity: 10_000,
+            ttl,
+            ttl_disconnected: ttl,
+            negative_ttl: ttl,
+        };
+        let counts = CountTtl {
+            connected: ttl,
+            disconnected: ttl,
+        };
+        let counts = Arc::new(SessionCounts::new(counts, BACKEND_TIMEOUT, None));
+        Arc::new(Lookup::new(
+            store,
+            redis,
+            config,
+            BACKEND_TIMEOUT,
+            Metrics::register(),
+            counts,
+        ))
     }
 
-    /// Forgets everything.
-    pub(crate) fn clear(&self) {
-        self.memory.clear();
-    }
-
-    /// Records whether the invalidation channel is connected. On every (re)connect the
-    /// cache is emptied: messages sent while it was down were missed.
-    pub(crate) fn set_connected(&self, connected: bool) {
-        if connected {
-            self.clear();
+    /// Looks every name up at once; the answers in the order of `names`.
+    async fn find_all(lookup: &Arc<Lookup>, names: &[String]) -> Vec<Answer> {
+        let mut tasks = JoinSet::new();
+        for (i, name) in names.iter().enumerate() {
+            let (lookup, name) = (lookup.clone(), name.clone());
+            tasks.spawn(async move { (i, lookup.find(&name).await) });
         }
-        self.connected.store(connected, Ordering::Release);
-        self.metrics
-            .invalidation_connected
-            .set(if connected { 1.0 } else { 0.0 });
-    }
-
-    /// Entries in the in-process cache.
-    pub(crate) fn len(&self) -> usize {
-        self.memory.len()
-    }
-
-    /// Whether a backend answers: PostgreSQL or Redis (for `/health`).
-    pub(crate) async fn backend_alive(&self) -> bool {
-        let pg = timeout(self.backend_timeout, self.store.ping()).await;
-        if matches!(pg, Ok(Ok(()))) {
-            return true;
+        let mut answers: Vec<Option<Answer>> = vec![None; names.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (i, answer) = done.unwrap();
+            answers[i] = Some(answer);
         }
-        match &self.redis {
-            Some(redis) => matches!(
-                timeout(self.backend_timeout, redis.ping()).await,
-                Ok(Ok(()))
-            ),
-            None => false,
+        answers.into_iter().map(Option::unwrap).collect()
+    }
+
+    /// Subscribers `user00`.. with password `pw-<name>`; every third one has no session
+    /// limit, the others one or two. Returns a NAS for sessions.
+    async fn seed(store: &Store, users: usize) -> i64 {
+        let plan = store
+            .create_plan(&NewPlan::new("p", 10_000, 5_000))
+            .await
+            .unwrap();
+        for i in 0..users {
+            let name = format!("user{i:02}");
+            let mut s = NewSubscriber::new(name.clone(), format!("pw-{name}"), plan.id);
+            s.status = Status::Active;
+            s.simultaneous_use = [0, 1, 2][i % 3];
+            store.create_subscriber(&s).await.unwrap();
+        }
+        let nas = NewNas::new("bras", "127.0.0.1".parse().unwrap(), b"secret");
+        store.create_nas(&nas).await.unwrap().id
+    }
+
+    async fn open_session(store: &Store, nas_id: i64, user: &str, sid: &str) {
+        let received_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let start = AcctRecord {
+            status: AcctStatus::Start,
+            nas_id,
+            acct_session_id: sid.into(),
+            username: user.into(),
+            upload_octets: 0,
+            download_octets: 0,
+            session_time_secs: 0,
+            received_at_ms,
+            delay_secs: 0,
+            framed_ip: None,
+            calling_station_id: None,
+            nas_port_id: None,
+            terminate_cause: None,
+        };
+        store.apply_accounting(&[start], 3).await.unwrap();
+    }
+
+    fn is_subscriber(answer: &Answer, name: &str) -> bool {
+        matches!(answer, Ok(Found::Subscriber(s))
+            if s.username == name && s.password.as_bytes() == format!("pw-{name}").as_bytes())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_storm_of_cold_lookups_gets_every_answer_right() {
+        let env = TestEnv::start().await;
+        let store = env.store().await;
+        let redis = Arc::new(env.cache().await);
+        let nas_id = seed(&store, 40).await;
+        for (user, sid) in [
+            ("user01", "a"),
+            ("user02", "b"),
+            ("user02", "c"),
+            ("user22", "d"),
+            ("user23", "e"),
+            ("user23", "f"),
+            ("user24", "g"),
+        ] {
+            open_session(&store, nas_id, user, sid).await;
+        }
+        // Redis knows user20..user39 and that ghost-r* do not exist; user00..user19 and
+        // ghost* are only in (or missing from) PostgreSQL.
+        let users: Vec<String> = (0..40).map(|i| format!("user{i:02}")).collect();
+        let warm: Vec<&str> = users[20..].iter().map(String::as_str).collect();
+        let warm: Vec<Subscriber> = store
+            .subscribers_with_open_sessions(&warm)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        redis
+            .put_subscribers(&warm.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let ghosts: Vec<String> = (0..10).map(|i| format!("ghost{i}")).collect();
+        let known_ghosts: Vec<String> = (0..10).map(|i| format!("ghost-r{i}")).collect();
+        let known: Vec<&str> = known_ghosts.iter().map(String::as_str).collect();
+        redis.put_negatives(&known).await.unwrap();
+
+        // 60 names asked for ten times each, interleaved: more than two full batches.
+        let distinct: Vec<String> = [&users[..], &ghosts[..], &known_ghosts[..]].concat();
+        let names: Vec<String> = (0..10).flat_map(|_| distinct.clone()).collect();
+        assert!(names.len() > 2 * MAX_BATCH);
+        let lookup = chain(store, Some(redis.clone()));
+        let answers = find_all(&lookup, &names).await;
+        for (name, answer) in names.iter().zip(&answers) {
+            if name.starts_with("user") {
+                assert!(is_subscriber(answer, name), "{name}: {answer:?}");
+            } else {
+                assert!(matches!(answer, Ok(Found::Unknown)), "{name}: {answer:?}");
+            }
+        }
+
+        // Everything is remembered, the unknown names too.
+        for name in &users {
+            assert!(
+                matches!(lookup.cached(name), Some(Found::Subscriber(_))),
+                "{name}"
+            );
+        }
+        for name in ghosts.iter().chain(&known_ghosts) {
+            assert!(
+                matches!(lookup.cached(name), Some(Found::Unknown)),
+                "{name}"
+            );
+        }
+        // Open sessions are counted for the limited subscribers, whichever cache knew
+        // them, and for no one else.
+        let counts = &lookup.core.counts;
+        for (i, name) in users.iter().enumerate() {
+            let want = match (i % 3, name.as_str()) {
+                (0, _) => None,
+                (_, "user01" | "user22") => Some(1),
+                (_, "user02" | "user23") => Some(2),
+                _ => Some(0),
+            };
+            assert_eq!(counts.cached(name), want, "{name}");
+        }
+        // What PostgreSQL said reaches Redis for the other instances.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for name in &users[..20] {
+            while !matches!(in_redis(&*redis, name).await, Ok(CacheLookup::Hit(_))) {
+                assert!(Instant::now() < deadline, "{name} not in Redis");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for name in &ghosts {
+            while in_redis(&*redis, name).await.ok() != Some(CacheLookup::Negative) {
+                assert!(Instant::now() < deadline, "{name} not negative in Redis");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// Calls of one Redis command since the server started.
+    async fn calls(redis: &fred::prelude::Client, command: &str) -> u64 {
+        let info: String = redis
+            .custom(fred::cmd!("INFO"), vec!["commandstats"])
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    }
+
+    // One thread: every lookup is queued before the batch task first runs.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_storm_costs_a_round_trip_per_batch_not_per_login() {
+        let env = TestEnv::start().await;
+        let store = env.store().await;
+        seed(&store, 20).await;
+        let private = PrivateRedis::start().await.unwrap();
+        let config = proisp_shared::store::CacheConfig {
+            url: private.url(),
+            ..env.cache_config()
+        };
+        let redis = Arc::new(
+            RedisCache::connect(&config, env.keys.clone())
+                .await
+                .unwrap(),
+        );
+        let raw = fred::prelude::Builder::from_config(Config::from_url(&private.url()).unwrap())
+            .build()
+            .unwrap();
+        raw.init().await.unwrap();
+
+        // 300 names, each asked for twice in a row: 20 subscribers and 280 unknown.
+        let names: Vec<String> = (0..600).map(|i| format!("user{:02}", i / 2)).collect();
+        let lookup = chain(store, Some(redis.clone()));
+        let answers = find_all(&lookup, &names).await;
+        for (i, (name, answer)) in names.iter().zip(&answers).enumerate() {
+            if i / 2 < 20 {
+                assert!(is_subscriber(answer, name), "{name}: {answer:?}");
+            } else {
+                assert!(matches!(answer, Ok(Found::Unknown)), "{name}: {answer:?}");
+            }
+        }
+        // 600 requests fill at least three batches of MAX_BATCH; looked up one by one
+        // they would have cost 300 reads or more.
+        let mgets = calls(&raw, "mget").await;
+        assert!((3..=6).contains(&mgets), "{mgets} MGETs");
+        // Each name is written to Redis once however many asked for it: 280 negative
+        // markers, and the 20 subscribers' versioned scripts each SET once.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while calls(&raw, "set").await < 300 {
+            assert!(Instant::now() < deadline, "Redis was not filled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(calls(&raw, "set").await, 300);
+    }
+
+    fn subscriber(name: &str, simultaneous_use: u32) -> Subscriber {
+        Subscriber {
+            id: 1,
+            username: name.into(),
+            password: Password::new(format!("pw-{name}")),
+            status: Status::Active,
+            plan_id: 1,
+            expires_at: None,
+            mac: None,
+            ipv4: None,
+            ipv6_prefix: None,
+            delegated_ipv6_prefix: None,
+            simultaneous_use,
+            fup_until: None,
+            version: 1,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_postgresql_cold_names_are_unavailable_and_cached_ones_answer() {
+        let env = TestEnv::start().await;
+        let redis = Arc::new(env.cache().await);
+        redis
+            .put_subscribers(&[&subscriber("in-redis", 1)])
+            .await
+            .unwrap();
+        redis.put_negatives(&["known-unknown"]).await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = StoreConfig {
+            connect_timeout: Duration::from_millis(500),
+            ..StoreConfig::new(format!("postgres://postgres@127.0.0.1:{port}/x"))
+        };
+        let down = Store::connect_lazy(&config, env.keys.clone()).unwrap();
+
+        let lookup = chain(down.clone(), Some(redis.clone()));
+        let mut names: Vec<String> = (0..300).map(|i| format!("cold{}", i % 150)).collect();
+        names.extend(["in-redis".to_owned(), "known-unknown".to_owned()]);
+        let answers = find_all(&lookup, &names).await;
+        for (name, answer) in names.iter().zip(&answers) {
+            match name.as_str() {
+                "in-redis" => assert!(is_subscriber(answer, name), "{answer:?}"),
+                "known-unknown" => assert!(matches!(answer, Ok(Found::Unknown)), "{answer:?}"),
+                _ => assert_eq!(answer.as_ref().err(), Some(&Unavailable), "{name}"),
+            }
+        }
+        // A failure is not remembered as an unknown name, here or in Redis.
+        assert!(lookup.cached("cold1").is_none());
+        assert_eq!(in_redis(&*redis, "cold1").await.unwrap(), CacheLookup::Miss);
+        // Its sessions could not be counted: none, remembered (one wait per user).
+        assert_eq!(lookup.core.counts.cached("in-redis"), Some(0));
+        assert!(is_subscriber(&lookup.find("in-redis").await, "in-redis"));
+
+        // Without Redis too: cold names unavailable, remembered ones answered.
+        let alone = chain(down, None);
+        alone
+            .core
+            .remember("warm", Some(Arc::new(subscriber("warm", 0))));
+        alone.core.remember("gone", None);
+        let names = ["cold1", "warm", "gone"].map(str::to_owned);
+        let answers = find_all(&alone, &names).await;
+        assert_eq!(answers[0].as_ref().err(), Some(&Unavailable));
+        assert!(is_subscriber(&answers[1], "warm"));
+        assert!(matches!(answers[2], Ok(Found::Unknown)));
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_queued_up_to_its_limit_and_merges_repeated_names() {
+        let (queue, mut requests) = mpsc::unbounded_channel();
+        let mut waiting = Vec::new();
+        for i in 0..MAX_BATCH + 10 {
+            let (reply, answer) = oneshot::channel();
+            let username = format!("u{}", i % 7);
+            queue.send(Request { username, reply }).unwrap();
+            // Every tenth waiter has given up.
+            if i % 10 != 3 {
+                waiting.push((i, answer));
+            }
+        }
+        let first = requests.try_recv().unwrap();
+        let batch = collect(first, &mut requests);
+        assert_eq!(requests.len(), 10, "the rest waits for the next batch");
+        let mut names: Vec<&str> = batch.iter().map(|p| p.username.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["u0", "u1", "u2", "u3", "u4", "u5", "u6"]);
+        let given_up = (0..MAX_BATCH).filter(|i| i % 10 == 3).count();
+        let waiters: usize = batch.iter().map(|p| p.waiters.len()).sum();
+        assert_eq!(waiters, MAX_BATCH - given_up);
+
+        // Everyone waiting for a name gets its answer.
+        for pending in batch {
+            let answer = match pending.username.as_str() {
+                "u0" => Err(Unavailable),
+                _ => Ok(Found::Unknown),
+            };
+            reply(pending.waiters, &answer);
+        }
+        for (i, mut answer) in waiting.into_iter().filter(|(i, _)| *i < MAX_BATCH) {
+            match (i % 7, answer.try_recv()) {
+                (0, Ok(Err(Unavailable))) | (1.., Ok(Ok(Found::Unknown))) => {}
+                (_, other) => panic!("request {i}: {other:?}"),
+            }
         }
     }
 }

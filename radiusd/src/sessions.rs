@@ -124,7 +124,8 @@ impl SessionCounts {
         open
     }
 
-    /// Marks the start of a count read elsewhere (with the subscriber, in one query).
+    /// Marks the start of a count read elsewhere (by the lookup's batches, with the
+    /// subscribers or for the subscribers Redis knew).
     pub(crate) fn start_read(&self) -> Read {
         Read {
             epoch: self.epoch.load(Ordering::Acquire),

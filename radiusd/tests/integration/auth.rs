@@ -14,7 +14,7 @@ use proisp_shared::radius::{mschap, password};
 use proisp_shared::store::NewSubscriber;
 use proisp_shared::store::testing::TestEnv;
 
-use crate::harness::{Options, Radiusd, SECRET, exchange, pap, radclient, seed};
+use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, radclient, seed};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pap_chap_and_mschapv1_through_radclient() {
@@ -190,5 +190,59 @@ async fn every_reject_reason_through_radclient() {
     ] {
         let series = format!("radius_auth_rejects_total{{reason=\"{reason}\"}}");
         assert!(radiusd.metric(&series) >= 1.0, "{series}");
+    }
+}
+
+/// A burst of logins with every cache cold (many batches of lookups at once): existing
+/// subscribers with right and wrong passwords, repeated and unknown names, each answered
+/// as if it had come alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_cold_logins_is_answered_right() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 50).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    // Per request: user name, password, whether an Accept is due.
+    let request = |i: usize| match i % 4 {
+        0 => (format!("nobody{:02}", i % 30), "pw".to_owned(), false),
+        1 => (format!("user{:06}", i % 50 + 1), "wrong".to_owned(), false),
+        _ => {
+            let n = i % 50 + 1;
+            (format!("user{n:06}"), format!("pw{n:06}"), true)
+        }
+    };
+    let sockets: Vec<UdpSocket> = (0..3)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let per_socket = 200;
+    for (s, socket) in sockets.iter().enumerate() {
+        for id in 0..per_socket {
+            let (user, pw, _) = request(s * per_socket + id);
+            let (packet, _) = pap_packet(id as u8, &user, &pw, true);
+            socket.send_to(&packet, radiusd.auth).unwrap();
+        }
+    }
+    for (s, socket) in sockets.iter().enumerate() {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut answered = vec![None; per_socket];
+        let mut buf = [0u8; 4096];
+        while answered.iter().any(Option::is_none) {
+            let n = match socket.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) => panic!("socket {s}: {e}; answered {answered:?}\n{}", radiusd.log()),
+            };
+            let reply = Packet::decode(&buf[..n]).unwrap();
+            answered[usize::from(reply.identifier())] = Some(reply.code());
+        }
+        for (id, code) in answered.into_iter().enumerate() {
+            let (user, pw, accept) = request(s * per_socket + id);
+            let want = if accept {
+                Code::AccessAccept
+            } else {
+                Code::AccessReject
+            };
+            assert_eq!(code, Some(want), "{user} / {pw}");
+        }
     }
 }

@@ -210,17 +210,33 @@ impl CacheError {
 /// implementation's command timeout, so a dead cache costs a login milliseconds, not
 /// seconds.
 pub trait Cache: Send + Sync + 'static {
-    /// Looks a subscriber up.
-    fn get_subscriber<'a>(
+    /// Looks subscribers up, one round trip for all: radiusd asks for every name its
+    /// in-process cache missed in a batch. The answers are in the order of `usernames`,
+    /// one per name. An entry that does not decode (corrupt, or sealed under another key)
+    /// is a [`CacheLookup::Miss`] for its name alone, so PostgreSQL answers for it; an
+    /// error is Redis failing the whole command.
+    fn get_subscribers<'a>(
         &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<CacheLookup, CacheError>>;
+        usernames: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<CacheLookup>, CacheError>>;
 
     /// Stores a subscriber unless a newer version (or its tombstone) is there.
     fn put_subscriber<'a>(&'a self, s: &'a Subscriber) -> BoxFuture<'a, Result<(), CacheError>>;
 
-    /// Records that no such subscriber exists, unless an entry is there.
-    fn put_negative<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
+    /// Stores subscribers read together, each as [`Cache::put_subscriber`] would: radiusd
+    /// fills Redis with what one batch found in PostgreSQL. Every put is tried; the error
+    /// is the first that failed.
+    fn put_subscribers<'a>(
+        &'a self,
+        subscribers: &'a [&'a Subscriber],
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// Records that no such subscribers exist, for each name unless an entry is there.
+    /// Every write is tried; the error is the first that failed.
+    fn put_negatives<'a>(
+        &'a self,
+        usernames: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
 
     /// Records that the subscriber was deleted (or renamed away) at `version`, so a stale
     /// put of an older version cannot bring it back. Reads as [`CacheLookup::Negative`].

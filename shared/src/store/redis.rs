@@ -18,7 +18,7 @@ use fred::prelude::{
     ReconnectPolicy, SetOptions, SetsInterface as _, TcpConfig, Value,
 };
 use futures_util::FutureExt as _;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, join_all};
 use sha1::{Digest as _, Sha1};
 use tokio::sync::{broadcast, mpsc};
 
@@ -197,6 +197,25 @@ impl RedisCache {
         &self.channel
     }
 
+    /// What one stored value says about `username`. A value that does not decode is a
+    /// miss, so PostgreSQL answers for that name and the others in its batch still count.
+    fn entry(&self, username: &str, value: Value) -> CacheLookup {
+        let decoded = match value {
+            Value::Null => return CacheLookup::Miss,
+            Value::Bytes(b) => decode(username, &b, &self.keys),
+            Value::String(s) => decode(username, s.as_bytes(), &self.keys),
+            _ => Err(CacheError::Corrupt {
+                username: username.to_owned(),
+                reason: "not a string value",
+            }),
+        };
+        decoded.unwrap_or_else(|e| {
+            // The error names the user and what is wrong, never the entry's content.
+            tracing::debug!(user = username, error = %e, "unusable Redis entry; asking PostgreSQL instead");
+            CacheLookup::Miss
+        })
+    }
+
     /// Runs the versioned write; `Ok(false)` when a newer entry was kept.
     async fn put_versioned(
         &self,
@@ -226,6 +245,13 @@ impl RedisCache {
     }
 }
 
+/// `Ok` when every write succeeded, else the first error.
+fn first_error(
+    results: impl IntoIterator<Item = Result<(), CacheError>>,
+) -> Result<(), CacheError> {
+    results.into_iter().collect()
+}
+
 /// The URL without its password, for logs.
 fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -237,25 +263,34 @@ fn redacted(url: &str) -> String {
 }
 
 impl Cache for RedisCache {
-    fn get_subscriber<'a>(
+    fn get_subscribers<'a>(
         &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<CacheLookup, CacheError>> {
+        usernames: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<CacheLookup>, CacheError>> {
         async move {
-            let value: Value = self
-                .client
-                .with_options(&self.options)
-                .get(self.subscriber_key(username))
-                .await?;
-            match value {
-                Value::Null => Ok(CacheLookup::Miss),
-                Value::Bytes(b) => decode(username, &b, &self.keys),
-                Value::String(s) => decode(username, s.as_bytes(), &self.keys),
-                _ => Err(CacheError::Corrupt {
-                    username: username.to_owned(),
-                    reason: "not a string value",
-                }),
+            if usernames.is_empty() {
+                return Ok(Vec::new());
             }
+            // One MGET for the batch. Under Redis Cluster its keys would have to share a
+            // hash slot (Redis refuses CROSSSLOT otherwise); this deployment runs a single
+            // Redis, so any keys go together.
+            let keys: Vec<String> = usernames.iter().map(|u| self.subscriber_key(u)).collect();
+            let reply: Value = self.client.with_options(&self.options).mget(keys).await?;
+            let Value::Array(values) = reply else {
+                return Err(CacheError::Redis("MGET did not answer an array".to_owned()));
+            };
+            if values.len() != usernames.len() {
+                return Err(CacheError::Redis(format!(
+                    "MGET answered {} values for {} keys",
+                    values.len(),
+                    usernames.len()
+                )));
+            }
+            Ok(usernames
+                .iter()
+                .zip(values)
+                .map(|(username, value)| self.entry(username, value))
+                .collect())
         }
         .boxed()
     }
@@ -282,20 +317,40 @@ impl Cache for RedisCache {
         .boxed()
     }
 
-    fn put_negative<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), CacheError>> {
+    fn put_subscribers<'a>(
+        &'a self,
+        subscribers: &'a [&'a Subscriber],
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
         async move {
-            let _: Value = self
-                .client
-                .with_options(&self.options)
-                .set(
+            // Each put stays the versioned script on its own key, not one script over
+            // many keys: that would tie the batch to one hash slot under Redis Cluster.
+            // Sent together, the commands share the connection's writes and reads.
+            first_error(join_all(subscribers.iter().map(|s| self.put_subscriber(s))).await)
+        }
+        .boxed()
+    }
+
+    fn put_negatives<'a>(
+        &'a self,
+        usernames: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let client = self.client.with_options(&self.options);
+            let puts = usernames.iter().map(|username| {
+                client.set::<Value, _, _>(
                     self.subscriber_key(username),
                     Value::Bytes(Bytes::from_static(&[FORMAT_NEGATIVE])),
                     Some(Expiration::PX(self.negative_ttl_ms)),
                     Some(SetOptions::NX),
                     false,
                 )
-                .await?;
-            Ok(())
+            });
+            first_error(
+                join_all(puts)
+                    .await
+                    .into_iter()
+                    .map(|r| r.map(drop).map_err(CacheError::from)),
+            )
         }
         .boxed()
     }

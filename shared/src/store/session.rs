@@ -285,6 +285,34 @@ impl Store {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// How many sessions each of `usernames` has open, in one round trip: radiusd counts
+    /// them in a batch for subscribers it found in Redis. Names with none are not
+    /// returned; a name given twice is returned once.
+    pub async fn open_session_counts(
+        &self,
+        usernames: &[&str],
+    ) -> Result<Vec<(String, u32)>, StoreError> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT username, count(*) FROM sessions WHERE username = ANY($1) \
+                 GROUP BY username",
+            )
+            .await?;
+        Ok(client
+            .query(&stmt, &[&usernames])
+            .await?
+            .iter()
+            .map(|row| {
+                let open: i64 = row.get(1);
+                (row.get(0), u32::try_from(open).unwrap_or(u32::MAX))
+            })
+            .collect())
+    }
+
     /// Usage of `username` in the billing period containing now, or `None` for an
     /// unknown subscriber (zero usage is `Some` with zeros).
     pub async fn current_usage(&self, username: &str) -> Result<Option<Usage>, StoreError> {

@@ -1,4 +1,4 @@
-//! Subscribers in PostgreSQL: the cold-cache auth lookup and the writes.
+//! Subscribers in PostgreSQL: the cold-cache auth lookup (batched) and the writes.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -260,8 +260,6 @@ impl Store {
     }
 
     /// A live (not deleted) subscriber by exact username, password decrypted.
-    ///
-    /// This is the cold-cache auth path: one prepared statement, one round trip.
     pub async fn subscriber(&self, username: &str) -> Result<Option<Subscriber>, StoreError> {
         let client = self.pool.get().await?;
         let stmt = client
@@ -276,29 +274,38 @@ impl Store {
             .transpose()
     }
 
-    /// A live subscriber by username and, when its plan limits simultaneous use, the
-    /// number of its open sessions, in one round trip: radiusd's lookup when neither
-    /// cache knows the name needs both. An unknown name is `(None, 0)`.
-    pub async fn subscriber_with_open_sessions(
+    /// The live subscribers among `usernames`, each with, when it limits simultaneous use,
+    /// the number of its open sessions (0 otherwise), in one round trip: radiusd looks up
+    /// every name that neither cache knew in a batch, and needs both. Names that are not
+    /// returned are unknown (or deleted); a name given twice is returned once.
+    pub async fn subscribers_with_open_sessions(
         &self,
-        username: &str,
-    ) -> Result<(Option<Subscriber>, u32), StoreError> {
+        usernames: &[&str],
+    ) -> Result<Vec<(Subscriber, u32)>, StoreError> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT {COLUMNS}, CASE WHEN simultaneous_use > 0 THEN \
-                 (SELECT count(*) FROM sessions s WHERE s.username = $1) ELSE 0 END \
-                 FROM subscribers WHERE username = $1 AND deleted_at IS NULL"
+                 (SELECT count(*) FROM sessions s WHERE s.username = subscribers.username) \
+                 ELSE 0 END \
+                 FROM subscribers WHERE username = ANY($1) AND deleted_at IS NULL"
             ))
             .await?;
-        let Some(row) = client.query_opt(&stmt, &[&username]).await? else {
-            return Ok((None, 0));
-        };
-        let open: i64 = row.get(15);
-        Ok((
-            Some(self.subscriber_from_row(&row)?),
-            u32::try_from(open).unwrap_or(u32::MAX),
-        ))
+        client
+            .query(&stmt, &[&usernames])
+            .await?
+            .iter()
+            .map(|row| {
+                let open: i64 = row.get(15);
+                Ok((
+                    self.subscriber_from_row(row)?,
+                    u32::try_from(open).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
     }
 
     /// Creates a subscriber. A live subscriber with the same name (or static address) is

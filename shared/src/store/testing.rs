@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::RngCore as _;
 use tokio::sync::OnceCell;
 
-use super::{CacheConfig, Keyring, RedisCache, Store, StoreConfig};
+use super::{Cache, CacheConfig, CacheError, CacheLookup, Keyring, RedisCache, Store, StoreConfig};
 
 /// How long a private server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -233,6 +233,14 @@ async fn redis() -> &'static RedisBackend {
             }
         })
         .await
+}
+
+/// What `cache` holds for one name, read the way radiusd reads a batch.
+pub async fn cached(cache: &dyn Cache, username: &str) -> Result<CacheLookup, CacheError> {
+    let answers = cache.get_subscribers(&[username]).await?;
+    let [answer] = <[CacheLookup; 1]>::try_from(answers)
+        .unwrap_or_else(|a| panic!("{} answers for one name", a.len()));
+    Ok(answer)
 }
 
 impl TestEnv {

@@ -99,6 +99,65 @@ fn total(u: Option<Usage>) -> (u64, u64) {
 }
 
 #[tokio::test]
+async fn batched_lookups_find_live_subscribers_with_their_open_sessions() {
+    let f = fixture().await;
+    let s = &f.store;
+    let plan_id = s.subscriber("u1").await.unwrap().unwrap().plan_id;
+    let mut unlimited = NewSubscriber::new("u3", "pw", plan_id);
+    unlimited.simultaneous_use = 0;
+    s.create_subscriber(&unlimited).await.unwrap();
+    s.create_subscriber(&NewSubscriber::new("gone", "pw", plan_id))
+        .await
+        .unwrap();
+    s.delete_subscriber("gone").await.unwrap();
+    let sessions = [("u1", "a1"), ("u1", "a2"), ("u3", "c1"), ("gone", "g1")];
+    let starts: Vec<_> = sessions
+        .iter()
+        .map(|(user, sid)| record(&f, AcctStatus::Start, user, sid, 0, 0))
+        .collect();
+    s.apply_accounting(&starts, 3).await.unwrap();
+
+    // u3 has a session but no limit, so its sessions are not counted; deleted and
+    // unknown names are left out; u1 asked for twice is returned once.
+    let names = ["u1", "nobody", "u2", "gone", "u1", "u3"];
+    let mut found: Vec<(String, u32, String)> = s
+        .subscribers_with_open_sessions(&names)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(sub, open)| {
+            let password = String::from_utf8(sub.password.as_bytes().to_vec()).unwrap();
+            (sub.username, open, password)
+        })
+        .collect();
+    found.sort();
+    let want = [("u1", 2, "pw"), ("u2", 0, "pw"), ("u3", 0, "pw")]
+        .map(|(u, n, p)| (u.to_owned(), n, p.to_owned()));
+    assert_eq!(found, want);
+    assert!(
+        s.subscribers_with_open_sessions(&["nobody"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.subscribers_with_open_sessions(&[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Counted by name alone, limit or not; names without sessions are left out.
+    let mut counts = s
+        .open_session_counts(&["u1", "u2", "u3", "u1", "nobody"])
+        .await
+        .unwrap();
+    counts.sort();
+    assert_eq!(counts, [("u1".to_owned(), 2), ("u3".to_owned(), 1)]);
+    assert!(s.open_session_counts(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn start_interim_stop_with_gigawords_counts_exactly_once() {
     let f = fixture().await;
     let s = &f.store;
@@ -109,14 +168,6 @@ async fn start_interim_stop_with_gigawords_counts_exactly_once() {
         .await
         .unwrap();
     assert_eq!(s.open_session_count("u1").await.unwrap(), 1);
-    let (sub, open) = s.subscriber_with_open_sessions("u1").await.unwrap();
-    assert_eq!((sub.unwrap().username.as_str(), open), ("u1", 1));
-    let (sub, open) = s.subscriber_with_open_sessions("u2").await.unwrap();
-    assert_eq!((sub.unwrap().username.as_str(), open), ("u2", 0));
-    assert_eq!(
-        s.subscriber_with_open_sessions("nobody").await.unwrap(),
-        (None, 0)
-    );
     let open = s.open_sessions("u1").await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].acct_session_id, "a1");

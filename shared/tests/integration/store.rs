@@ -4,12 +4,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fred::prelude::{Builder, ClientLike as _, Config, KeysInterface as _, Value};
+use fred::prelude::{
+    Builder, ClientLike as _, Config, KeysInterface as _, SetsInterface as _, Value,
+};
 use proisp_shared::model::{Burst, FupAction, MacAddr, NasVendor, RateLimit, Status, Subscriber};
 use proisp_shared::radius::attr::Ipv6Prefix;
 use proisp_shared::radius::secret::{Secret, SharedSecret as _};
 use proisp_shared::store::seed::{SeedOptions, demo_plans};
-use proisp_shared::store::testing::{PrivateRedis, TestEnv};
+use proisp_shared::store::testing::{PrivateRedis, TestEnv, cached};
 use proisp_shared::store::{
     Cache as _, CacheConfig, CacheError, CacheEvent, CacheLookup, Invalidation, Keyring, NewNas,
     NewPlan, NewSubscriber, RedisCache, Store, StoreError,
@@ -421,24 +423,21 @@ async fn cache_entries_are_versioned_and_hold_no_clear_text() {
     let env = TestEnv::start().await;
     let cache = env.cache().await;
     cache.ping().await.unwrap();
-    assert_eq!(cache.get_subscriber("u1").await.unwrap(), CacheLookup::Miss);
+    assert_eq!(cached(&cache, "u1").await.unwrap(), CacheLookup::Miss);
 
     // Negative entries: written only where nothing is.
-    cache.put_negative("u1").await.unwrap();
-    assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
-        CacheLookup::Negative
-    );
+    cache.put_negatives(&["u1"]).await.unwrap();
+    assert_eq!(cached(&cache, "u1").await.unwrap(), CacheLookup::Negative);
 
     // A put replaces a negative entry.
     cache.put_subscriber(&sample(5)).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
+        cached(&cache, "u1").await.unwrap(),
         CacheLookup::Hit(sample(5))
     );
-    cache.put_negative("u1").await.unwrap();
+    cache.put_negatives(&["u1"]).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
+        cached(&cache, "u1").await.unwrap(),
         CacheLookup::Hit(sample(5))
     );
 
@@ -447,12 +446,12 @@ async fn cache_entries_are_versioned_and_hold_no_clear_text() {
     stale.status = Status::Disabled;
     cache.put_subscriber(&stale).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
+        cached(&cache, "u1").await.unwrap(),
         CacheLookup::Hit(sample(5))
     );
     cache.put_subscriber(&sample(8)).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
+        cached(&cache, "u1").await.unwrap(),
         CacheLookup::Hit(sample(8))
     );
 
@@ -484,30 +483,24 @@ async fn cache_entries_are_versioned_and_hold_no_clear_text() {
 
     // A tombstone reads as negative and refuses older puts, not newer ones.
     cache.put_deleted("u1", 9).await.unwrap();
-    assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
-        CacheLookup::Negative
-    );
+    assert_eq!(cached(&cache, "u1").await.unwrap(), CacheLookup::Negative);
     cache.put_subscriber(&sample(8)).await.unwrap();
     cache.put_subscriber(&sample(9)).await.unwrap();
-    assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
-        CacheLookup::Negative
-    );
+    assert_eq!(cached(&cache, "u1").await.unwrap(), CacheLookup::Negative);
     cache.put_subscriber(&sample(10)).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
+        cached(&cache, "u1").await.unwrap(),
         CacheLookup::Hit(sample(10))
     );
     // A tombstone older than the entry is refused.
     cache.put_deleted("u1", 4).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
+        cached(&cache, "u1").await.unwrap(),
         CacheLookup::Hit(sample(10))
     );
 
     cache.remove_subscriber("u1").await.unwrap();
-    assert_eq!(cache.get_subscriber("u1").await.unwrap(), CacheLookup::Miss);
+    assert_eq!(cached(&cache, "u1").await.unwrap(), CacheLookup::Miss);
 
     // The script survives SCRIPT FLUSH (EVALSHA falls back to EVAL).
     let _: Value = raw
@@ -516,19 +509,70 @@ async fn cache_entries_are_versioned_and_hold_no_clear_text() {
         .unwrap();
     cache.put_subscriber(&sample(11)).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("u1").await.unwrap(),
+        cached(&cache, "u1").await.unwrap(),
         CacheLookup::Hit(sample(11))
     );
 
-    // Another key cannot read the entry.
+    // Another key cannot read the entry: a miss, so PostgreSQL answers instead.
     let other = RedisCache::connect(&env.cache_config(), Arc::new(Keyring::from_key(&[3; 32])))
         .await
         .unwrap();
-    assert!(matches!(
-        other.get_subscriber("u1").await,
-        Err(CacheError::Crypto)
-    ));
+    assert_eq!(cached(&other, "u1").await.unwrap(), CacheLookup::Miss);
     let _: i64 = raw.del(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn batched_reads_answer_each_name_and_skip_only_the_unusable_entries() {
+    let env = TestEnv::start().await;
+    let cache = env.cache().await;
+    let raw = raw_redis(&env.redis_url).await;
+    let named = |name: &str, version| Subscriber {
+        username: name.into(),
+        ..sample(version)
+    };
+    let (hit, newer) = (named("hit", 4), named("newer", 6));
+    cache.put_subscribers(&[&hit, &newer]).await.unwrap();
+    cache.put_negatives(&["negative", "hit"]).await.unwrap();
+    // A stale batch put keeps the newer entry, and a negative marker never replaces one.
+    cache
+        .put_subscribers(&[&named("newer", 5), &named("fresh", 1)])
+        .await
+        .unwrap();
+    let key = |name: &str| format!("{}sub:{name}", env.key_prefix);
+    let truncated = Value::Bytes(vec![2, 0, 0].into());
+    let _: Value = raw
+        .set(key("truncated"), truncated, None, None, false)
+        .await
+        .unwrap();
+    let _: i64 = raw.sadd(key("a-set"), "x").await.unwrap();
+
+    let names = [
+        "hit",
+        "missing",
+        "truncated",
+        "negative",
+        "a-set",
+        "newer",
+        "hit",
+        "fresh",
+    ];
+    assert_eq!(
+        cache.get_subscribers(&names).await.unwrap(),
+        vec![
+            CacheLookup::Hit(hit.clone()),
+            CacheLookup::Miss,
+            CacheLookup::Miss,
+            CacheLookup::Negative,
+            CacheLookup::Miss,
+            CacheLookup::Hit(newer),
+            CacheLookup::Hit(hit),
+            CacheLookup::Hit(named("fresh", 1)),
+        ]
+    );
+    assert!(cache.get_subscribers(&[]).await.unwrap().is_empty());
+    // Negative markers carry the negative TTL.
+    let ttl: i64 = raw.pttl(key("negative")).await.unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
 }
 
 #[tokio::test]
@@ -547,7 +591,7 @@ async fn store_writes_update_redis_and_reach_subscribers_within_a_second() {
     );
 
     // radiusd looked "dave" up before he existed.
-    cache.put_negative("dave").await.unwrap();
+    cache.put_negatives(&["dave"]).await.unwrap();
     let created = store
         .create_subscriber(&NewSubscriber::new("dave", "pw-dave", plan_id))
         .await
@@ -561,7 +605,7 @@ async fn store_writes_update_redis_and_reach_subscribers_within_a_second() {
     );
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(
-        cache.get_subscriber("dave").await.unwrap(),
+        cached(&*cache, "dave").await.unwrap(),
         CacheLookup::Hit(created.clone())
     );
 
@@ -569,7 +613,7 @@ async fn store_writes_update_redis_and_reach_subscribers_within_a_second() {
     let suspended = store.set_status("dave", Status::Suspended).await.unwrap();
     cache.put_subscriber(&created).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("dave").await.unwrap(),
+        cached(&*cache, "dave").await.unwrap(),
         CacheLookup::Hit(suspended.clone())
     );
 
@@ -577,7 +621,7 @@ async fn store_writes_update_redis_and_reach_subscribers_within_a_second() {
     store.delete_subscriber("dave").await.unwrap();
     cache.put_subscriber(&suspended).await.unwrap();
     assert_eq!(
-        cache.get_subscriber("dave").await.unwrap(),
+        cached(&*cache, "dave").await.unwrap(),
         CacheLookup::Negative
     );
     let recreated = store
@@ -585,7 +629,7 @@ async fn store_writes_update_redis_and_reach_subscribers_within_a_second() {
         .await
         .unwrap();
     assert_eq!(
-        cache.get_subscriber("dave").await.unwrap(),
+        cached(&*cache, "dave").await.unwrap(),
         CacheLookup::Hit(recreated)
     );
 
@@ -641,7 +685,7 @@ async fn redis_outage_fails_fast_and_the_subscription_comes_back() {
     // Commands fail at once instead of waiting for the reconnect.
     for _ in 0..3 {
         let started = Instant::now();
-        let err = cache.get_subscriber("u1").await.unwrap_err();
+        let err = cached(&*cache, "u1").await.unwrap_err();
         assert!(err.is_unavailable(), "{err}");
         assert!(
             started.elapsed() < Duration::from_secs(1),
@@ -673,7 +717,7 @@ async fn redis_outage_fails_fast_and_the_subscription_comes_back() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(cache.get_subscriber("u1").await.unwrap(), CacheLookup::Miss);
+    assert_eq!(cached(&*cache, "u1").await.unwrap(), CacheLookup::Miss);
     store.set_status("erin", Status::Disabled).await.unwrap();
     assert_eq!(
         next_event(&mut events, Duration::from_secs(1)).await,
@@ -694,13 +738,7 @@ async fn cache_starts_while_redis_is_down() {
     };
     redis.stop().await;
     let cache = RedisCache::connect(&cfg, env.keys.clone()).await.unwrap();
-    assert!(
-        cache
-            .get_subscriber("x")
-            .await
-            .unwrap_err()
-            .is_unavailable()
-    );
+    assert!(cached(&cache, "x").await.unwrap_err().is_unavailable());
     let mut events = cache.subscribe();
     redis.restart().await.unwrap();
     assert_eq!(

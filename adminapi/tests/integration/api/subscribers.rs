@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::test::TestRequest;
 use proisp_adminapi::permission::Role;
 use proisp_shared::model::Status;
+use proisp_shared::store::testing::cached;
 use proisp_shared::store::{Cache as _, CacheLookup, NewPlan, NewSubscriber, Store};
 use serde_json::{Value, json};
 
@@ -85,7 +86,7 @@ async fn subscribers_crud_validation_conflicts_cache_and_audit() {
     assert_eq!(r.json["online"], false);
     assert!(r.json.get("password").is_none());
     // In Redis at once (radiusd reads it from there).
-    match cache.get_subscriber("alice").await.unwrap() {
+    match cached(&cache, "alice").await.unwrap() {
         CacheLookup::Hit(s) => {
             assert_eq!(s.id, id);
             assert_eq!(s.password.as_bytes(), b"alice-Secret-pw1");
@@ -234,11 +235,11 @@ async fn subscribers_crud_validation_conflicts_cache_and_audit() {
     );
     r.expect(200);
     assert_eq!(
-        cache.get_subscriber("alice").await.unwrap(),
+        cached(&cache, "alice").await.unwrap(),
         CacheLookup::Negative
     );
     assert!(matches!(
-        cache.get_subscriber("alice2").await.unwrap(),
+        cached(&cache, "alice2").await.unwrap(),
         CacheLookup::Hit(_)
     ));
 
@@ -262,7 +263,7 @@ async fn subscribers_crud_validation_conflicts_cache_and_audit() {
     )
     .expect(404);
     assert_eq!(
-        cache.get_subscriber("alice2").await.unwrap(),
+        cached(&cache, "alice2").await.unwrap(),
         CacheLookup::Negative
     );
     let sql = ctx.env.sql().await;
@@ -652,7 +653,7 @@ async fn subscribers_suspend_resume_renew_and_passwords() {
     );
     r.expect(200);
     assert_eq!(r.json["status"], "suspended");
-    match cache.get_subscriber("carol").await.unwrap() {
+    match cached(&cache, "carol").await.unwrap() {
         CacheLookup::Hit(s) => assert_eq!(s.status, Status::Suspended),
         other => panic!("{other:?}"),
     }
@@ -758,7 +759,7 @@ async fn subscribers_suspend_resume_renew_and_passwords() {
     assert_eq!(r.headers.get("cache-control").unwrap(), "no-store");
     let generated = r.json["password"].as_str().unwrap().to_owned();
     assert_eq!(generated.len(), 12);
-    match cache.get_subscriber("carol").await.unwrap() {
+    match cached(&cache, "carol").await.unwrap() {
         CacheLookup::Hit(s) => assert_eq!(s.password.as_bytes(), generated.as_bytes()),
         other => panic!("{other:?}"),
     }
@@ -816,7 +817,7 @@ async fn subscribers_csv_import_both_modes() {
         .unwrap();
     let cache = ctx.env.cache().await;
     // A login tried before the import left a negative marker: the import replaces it.
-    cache.put_negative("ok1").await.unwrap();
+    cache.put_negatives(&["ok1"]).await.unwrap();
     let app = app!(ctx);
     let t = token!(app, ctx, "a");
     let file = "username,password,plan,status,expires_at,mac,ipv4,name,phone,email,address\r\n\
@@ -900,7 +901,7 @@ async fn subscribers_csv_import_both_modes() {
         Status::Suspended
     );
     assert!(matches!(
-        cache.get_subscriber("ok1").await.unwrap(),
+        cached(&cache, "ok1").await.unwrap(),
         CacheLookup::Hit(_)
     ));
     let audited: i64 = sql
