@@ -28,7 +28,9 @@
 //! whose open sessions must be counted and are not get their counts in one more query,
 //! run beside the other: the simultaneous-use check that follows finds them cached
 //! instead of counting one login at a time (a radiusd restarted with Redis warm — the
-//! commonest restart).
+//! commonest restart). So do subscribers found in memory whose counts were forgotten (an
+//! Accounting-On from a rebooted NAS forgets every count just before its subscribers all
+//! log in again): they join the batch for their count alone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,12 +111,15 @@ struct Core {
 /// A name the in-process cache could not answer, and where its answer goes.
 struct Request {
     username: String,
+    /// The subscriber, when memory knew it and only its open sessions need counting.
+    known: Option<Arc<Subscriber>>,
     reply: oneshot::Sender<Answer>,
 }
 
 /// One distinct name of a batch and everyone waiting for it.
 struct Pending {
     username: String,
+    known: Option<Arc<Subscriber>>,
     waiters: Vec<oneshot::Sender<Answer>>,
 }
 
@@ -173,14 +178,25 @@ impl Lookup {
     }
 
     /// Finds a subscriber by user name: from the in-process cache, or in the next batch.
+    /// A subscriber with a simultaneous-use limit comes back with its open sessions
+    /// counted ([`SessionCounts::cached`]), in the next batch if memory lacks the count.
     pub(crate) async fn find(&self, username: &str) -> Result<Found, Unavailable> {
-        if let Some(found) = self.cached(username) {
-            return Ok(found);
-        }
-        self.core.metrics.lookup(Level::Memory, Outcome::Miss);
+        let known = match self.cached(username) {
+            Some(Found::Subscriber(sub))
+                if sub.simultaneous_use > 0 && self.core.counts.cached(username).is_none() =>
+            {
+                Some(sub)
+            }
+            Some(found) => return Ok(found),
+            None => {
+                self.core.metrics.lookup(Level::Memory, Outcome::Miss);
+                None
+            }
+        };
         let (reply, answer) = oneshot::channel();
         let request = Request {
             username: username.to_owned(),
+            known,
             reply,
         };
         if self.queue.send(request).is_err() {
@@ -269,16 +285,23 @@ async fn run_batches(core: Arc<Core>, mut requests: mpsc::UnboundedReceiver<Requ
 /// `first` and the requests queued behind it, up to [`MAX_BATCH`] in all, as distinct
 /// names with their waiters. Requests whose waiter has given up are left out.
 fn collect(first: Request, requests: &mut mpsc::UnboundedReceiver<Request>) -> Vec<Pending> {
-    let mut waiters: HashMap<String, Vec<oneshot::Sender<Answer>>> = HashMap::new();
+    let mut names: HashMap<String, Pending> = HashMap::new();
     let mut next = Some(first);
     let mut taken = 0;
     while let Some(request) = next {
         taken += 1;
         if !request.reply.is_closed() {
-            waiters
+            let pending = names
                 .entry(request.username)
-                .or_default()
-                .push(request.reply);
+                .or_insert_with_key(|username| Pending {
+                    username: username.clone(),
+                    known: None,
+                    waiters: Vec::new(),
+                });
+            if pending.known.is_none() {
+                pending.known = request.known;
+            }
+            pending.waiters.push(request.reply);
         }
         next = if taken < MAX_BATCH {
             requests.try_recv().ok()
@@ -286,10 +309,7 @@ fn collect(first: Request, requests: &mut mpsc::UnboundedReceiver<Request>) -> V
             None
         };
     }
-    waiters
-        .into_iter()
-        .map(|(username, waiters)| Pending { username, waiters })
-        .collect()
+    names.into_values().collect()
 }
 
 /// Tells every waiter; one that has given up is no matter.
@@ -325,10 +345,17 @@ impl Core {
 
     /// Looks a batch up: Redis first, then PostgreSQL for what Redis did not know.
     async fn look_up(&self, batch: Vec<Pending>) {
-        let (misses, to_count) = match &self.redis {
-            Some(redis) => self.ask_redis(redis.as_ref(), batch).await,
-            None => (batch, Vec::new()),
+        let (known, batch): (Vec<Pending>, Vec<Pending>) =
+            batch.into_iter().partition(|p| p.known.is_some());
+        let (misses, mut to_count) = match &self.redis {
+            Some(redis) if !batch.is_empty() => self.ask_redis(redis.as_ref(), batch).await,
+            _ => (batch, Vec::new()),
         };
+        to_count.extend(
+            known
+                .into_iter()
+                .filter_map(|p| p.known.clone().map(|sub| (p, sub))),
+        );
         tokio::join!(self.ask_postgres(misses), self.count_sessions(to_count));
     }
 
@@ -413,7 +440,10 @@ impl Core {
             .collect();
         let mut subscribers = Vec::new();
         let mut unknown = Vec::new();
-        for Pending { username, waiters } in batch {
+        for Pending {
+            username, waiters, ..
+        } in batch
+        {
             match found.remove(&username) {
                 Some((sub, open)) => {
                     if sub.simultaneous_use > 0 {
@@ -461,7 +491,13 @@ impl Core {
                 HashMap::new()
             }
         };
-        for (Pending { username, waiters }, sub) in batch {
+        for (
+            Pending {
+                username, waiters, ..
+            },
+            sub,
+        ) in batch
+        {
             let count = open.get(&username).copied().unwrap_or(0);
             self.counts.record(&username, count, read);
             reply(waiters, &Ok(Found::Subscriber(sub)));
@@ -629,7 +665,7 @@ mod tests {
         let distinct: Vec<String> = [&users[..], &ghosts[..], &known_ghosts[..]].concat();
         let names: Vec<String> = (0..10).flat_map(|_| distinct.clone()).collect();
         assert!(names.len() > 2 * MAX_BATCH);
-        let lookup = chain(store, Some(redis.clone()));
+        let lookup = chain(store.clone(), Some(redis.clone()));
         let answers = find_all(&lookup, &names).await;
         for (name, answer) in names.iter().zip(&answers) {
             if name.starts_with("user") {
@@ -663,6 +699,30 @@ mod tests {
                 _ => Some(0),
             };
             assert_eq!(counts.cached(name), want, "{name}");
+        }
+        // Every count forgotten (an Accounting-On) while the subscribers stay in memory:
+        // the storm that follows gets them counted again, in batches, before answering.
+        open_session(&store, nas_id, "user04", "h").await;
+        counts.clear();
+        let answers = find_all(&lookup, &names).await;
+        for (name, answer) in names.iter().zip(&answers) {
+            assert!(
+                is_subscriber(answer, name) || !name.starts_with("user"),
+                "{name}: {answer:?}"
+            );
+        }
+        for (i, name) in users.iter().enumerate() {
+            let want = match (i % 3, name.as_str()) {
+                (0, _) => None,
+                (_, "user01" | "user04" | "user22") => Some(1),
+                (_, "user02" | "user23") => Some(2),
+                _ => Some(0),
+            };
+            assert_eq!(
+                counts.cached(name),
+                want,
+                "{name} after the counts were forgotten"
+            );
         }
         // What PostgreSQL said reaches Redis for the other instances.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -815,7 +875,13 @@ mod tests {
         for i in 0..MAX_BATCH + 10 {
             let (reply, answer) = oneshot::channel();
             let username = format!("u{}", i % 7);
-            queue.send(Request { username, reply }).unwrap();
+            queue
+                .send(Request {
+                    username,
+                    known: None,
+                    reply,
+                })
+                .unwrap();
             // Every tenth waiter has given up.
             if i % 10 != 3 {
                 waiting.push((i, answer));
