@@ -465,8 +465,13 @@ mod tests {
 
     #[test]
     fn replies_of_one_size_to_one_address_arrive_as_separate_datagrams() {
-        let (server, a) = pair("127.0.0.1:0");
-        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        grouped("127.0.0.1:0");
+        grouped("[::1]:0");
+    }
+
+    fn grouped(addr: &str) {
+        let (server, a) = pair(addr);
+        let b = UdpSocket::bind(addr).unwrap();
         let mut tx = SendBatch::new(server.as_fd());
         assert!(tx.gso, "this kernel has UDP_SEGMENT");
         let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
