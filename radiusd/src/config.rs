@@ -347,7 +347,27 @@ impl Config {
             .filter(|k| is_config_key(k.as_str()))
             .map(|k| env_key(k.as_str()).into());
         figment = figment.merge(env);
-        figment.extract().map_err(Box::new)
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config
+            .check()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(config)
+    }
+
+    /// Checks across keys that each parsed alone.
+    fn check(&self) -> Result<(), String> {
+        let (auth, acct) = (self.listen.auth, self.listen.acct);
+        let same_ip =
+            auth.ip() == acct.ip() || auth.ip().is_unspecified() || acct.ip().is_unspecified();
+        if auth.port() == acct.port() && auth.port() != 0 && same_ip {
+            // SO_REUSEPORT lets both bind, and the kernel would then hand each request to
+            // either port's sockets by source hash: half the NAS's logins dropped.
+            return Err(format!(
+                "listen.auth ({auth}) and listen.acct ({acct}) are the same port; give \
+                 accounting its own (1813 by convention)"
+            ));
+        }
+        Ok(())
     }
 
     /// Sockets on each port: the configured number, or one per core.
@@ -389,6 +409,35 @@ mod tests {
             Duration::from_secs(90 * 86_400)
         );
         assert_eq!(config.coa.retries, 2);
+    }
+
+    #[test]
+    fn auth_and_accounting_on_one_port_are_refused() {
+        let dir = std::env::temp_dir().join(format!("radiusd-ports-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let load = |listen: &str| {
+            let path = dir.join("ports.toml");
+            std::fs::write(
+                &path,
+                format!("key_file = \"k\"\n[database]\nurl = \"x\"\n[listen]\n{listen}"),
+            )
+            .unwrap();
+            Config::load(Some(&path)).map(|_| ())
+        };
+        for listen in [
+            "auth = \"127.0.0.1:1812\"\nacct = \"127.0.0.1:1812\"\n",
+            "auth = \"0.0.0.0:1812\"\nacct = \"127.0.0.1:1812\"\n",
+            "auth = \"[::1]:1812\"\nacct = \"[::]:1812\"\n",
+        ] {
+            let err = load(listen).unwrap_err().to_string();
+            assert!(err.contains("listen.acct"), "{listen}: {err}");
+        }
+        for listen in [
+            "auth = \"127.0.0.1:1812\"\nacct = \"127.0.0.1:1813\"\n",
+            "auth = \"127.0.0.1:1812\"\nacct = \"127.0.0.2:1812\"\n",
+        ] {
+            load(listen).unwrap();
+        }
     }
 
     #[test]

@@ -19,15 +19,22 @@ use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
 /// The NAS secret every test uses.
 pub(crate) const SECRET: &str = "testing123";
 
-/// A free port on 127.0.0.1 (UDP and TCP are separate spaces; both are checked).
-pub(crate) fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
+/// `N` distinct ports free for UDP and TCP on 127.0.0.1: each is held until all are
+/// chosen, so the kernel cannot hand out one twice.
+pub(crate) fn free_ports<const N: usize>() -> [u16; N] {
+    let mut held = Vec::new();
+    let mut ports = [0; N];
+    for port in &mut ports {
+        *port = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let p = udp.local_addr().unwrap().port();
+            if let Ok(tcp) = std::net::TcpListener::bind(("127.0.0.1", p)) {
+                held.push((udp, tcp));
+                break p;
+            }
+        };
     }
+    ports
 }
 
 /// What a test's radiusd is configured with beyond the defaults.
@@ -69,9 +76,8 @@ pub(crate) struct Radiusd {
 impl Radiusd {
     /// Starts radiusd on free ports and waits until `/health` says it is ready.
     pub(crate) fn start(env: &TestEnv, options: Options) -> Radiusd {
-        let auth: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let acct: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let [auth, metrics, acct] =
+            free_ports::<3>().map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
         let dir = std::env::temp_dir().join(format!(
             "radiusd-test-{}-{}",
             std::process::id(),

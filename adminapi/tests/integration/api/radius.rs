@@ -34,12 +34,15 @@ fn radiusd_binary() -> PathBuf {
     bin
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct free UDP ports: the first socket is held while the second is chosen, so
+/// the kernel cannot hand out one twice (radiusd refuses auth and acct on one port).
+fn free_udp_ports() -> (u16, u16) {
+    let first = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let second = UdpSocket::bind("127.0.0.1:0").unwrap();
+    (
+        first.local_addr().unwrap().port(),
+        second.local_addr().unwrap().port(),
+    )
 }
 
 struct Radiusd(Child);
@@ -53,8 +56,8 @@ impl Drop for Radiusd {
 
 /// Starts radiusd on the test's database and Redis; returns it and its auth address.
 fn start_radiusd(ctx: &Ctx) -> (Radiusd, SocketAddr) {
-    let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-    let acct = free_udp_port();
+    let (auth, acct) = free_udp_ports();
+    let auth = SocketAddr::from(([127, 0, 0, 1], auth));
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
