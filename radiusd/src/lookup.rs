@@ -34,7 +34,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use proisp_shared::model::Subscriber;
@@ -101,6 +101,10 @@ struct Core {
     redis: Option<Arc<dyn Cache>>,
     /// Whether the invalidation channel is connected.
     connected: AtomicBool,
+    /// Invalidations received so far. A batch notes it before it reads and keeps what it
+    /// read only if no invalidation arrived meanwhile: a value read just before a change
+    /// and remembered just after its invalidation would otherwise stay for the whole TTL.
+    changes: AtomicU64,
     config: CacheConfig,
     backend_timeout: Duration,
     metrics: Metrics,
@@ -147,6 +151,7 @@ impl Lookup {
             store,
             redis,
             connected: AtomicBool::new(false),
+            changes: AtomicU64::new(0),
             config,
             backend_timeout,
             metrics,
@@ -214,11 +219,13 @@ impl Lookup {
 
     /// Forgets one user name (an invalidation message).
     pub(crate) fn forget(&self, username: &str) {
+        self.core.changes.fetch_add(1, Ordering::AcqRel);
         self.core.memory.remove(username);
     }
 
     /// Forgets everything.
     pub(crate) fn clear(&self) {
+        self.core.changes.fetch_add(1, Ordering::AcqRel);
         self.core.memory.clear();
     }
 
@@ -334,21 +341,29 @@ impl Core {
         }
     }
 
-    fn remember(&self, username: &str, value: Option<Arc<Subscriber>>) {
+    /// Remembers what a batch read since `read` (a [`Core::changes`] value). Checked
+    /// after the insert, so an invalidation cannot slip between check and insert: if one
+    /// arrived since the read, the entry goes again (perhaps a newer one of another
+    /// batch: that costs one more lookup, never a stale answer).
+    fn remember(&self, username: &str, value: Option<Arc<Subscriber>>, read: u64) {
         let entry = Entry {
             at: Instant::now(),
             value,
             spread: rand::random_range(SPREAD),
         };
         self.memory.insert(username.to_owned(), entry);
+        if self.changes.load(Ordering::Acquire) != read {
+            self.memory.remove(username);
+        }
     }
 
     /// Looks a batch up: Redis first, then PostgreSQL for what Redis did not know.
     async fn look_up(&self, batch: Vec<Pending>) {
+        let read = self.changes.load(Ordering::Acquire);
         let (known, batch): (Vec<Pending>, Vec<Pending>) =
             batch.into_iter().partition(|p| p.known.is_some());
         let (misses, mut to_count) = match &self.redis {
-            Some(redis) if !batch.is_empty() => self.ask_redis(redis.as_ref(), batch).await,
+            Some(redis) if !batch.is_empty() => self.ask_redis(redis.as_ref(), batch, read).await,
             _ => (batch, Vec::new()),
         };
         to_count.extend(
@@ -356,7 +371,10 @@ impl Core {
                 .into_iter()
                 .filter_map(|p| p.known.clone().map(|sub| (p, sub))),
         );
-        tokio::join!(self.ask_postgres(misses), self.count_sessions(to_count));
+        tokio::join!(
+            self.ask_postgres(misses, read),
+            self.count_sessions(to_count)
+        );
     }
 
     /// Answers the names Redis knows. Returns the names it does not know (all of them
@@ -366,6 +384,7 @@ impl Core {
         &self,
         redis: &dyn Cache,
         batch: Vec<Pending>,
+        read: u64,
     ) -> (Vec<Pending>, Vec<(Pending, Arc<Subscriber>)>) {
         let names: Vec<&str> = batch.iter().map(|p| p.username.as_str()).collect();
         let found = match timeout(self.backend_timeout, redis.get_subscribers(&names)).await {
@@ -384,7 +403,7 @@ impl Core {
                 CacheLookup::Hit(sub) => {
                     self.metrics.lookup(Level::Redis, Outcome::Hit);
                     let sub = Arc::new(sub);
-                    self.remember(&pending.username, Some(sub.clone()));
+                    self.remember(&pending.username, Some(sub.clone()), read);
                     if sub.simultaneous_use > 0 && self.counts.cached(&pending.username).is_none() {
                         to_count.push((pending, sub));
                     } else {
@@ -393,7 +412,7 @@ impl Core {
                 }
                 CacheLookup::Negative => {
                     self.metrics.lookup(Level::Redis, Outcome::Negative);
-                    self.remember(&pending.username, None);
+                    self.remember(&pending.username, None, read);
                     reply(pending.waiters, &Ok(Found::Unknown));
                 }
                 CacheLookup::Miss => {
@@ -408,7 +427,7 @@ impl Core {
     /// Looks names up in PostgreSQL with their open sessions, remembers and answers
     /// them, and has Redis filled for the other radiusd instances. When PostgreSQL fails
     /// every waiter is told [`Unavailable`]: an unknown name would be a wrong answer.
-    async fn ask_postgres(&self, batch: Vec<Pending>) {
+    async fn ask_postgres(&self, batch: Vec<Pending>, since: u64) {
         if batch.is_empty() {
             return;
         }
@@ -451,13 +470,13 @@ impl Core {
                     }
                     self.metrics.lookup(Level::Postgres, Outcome::Hit);
                     let sub = Arc::new(sub);
-                    self.remember(&username, Some(sub.clone()));
+                    self.remember(&username, Some(sub.clone()), since);
                     reply(waiters, &Ok(Found::Subscriber(sub.clone())));
                     subscribers.push(sub);
                 }
                 None => {
                     self.metrics.lookup(Level::Postgres, Outcome::Negative);
-                    self.remember(&username, None);
+                    self.remember(&username, None, since);
                     reply(waiters, &Ok(Found::Unknown));
                     unknown.push(username);
                 }
@@ -859,13 +878,41 @@ mod tests {
         let alone = chain(down, None);
         alone
             .core
-            .remember("warm", Some(Arc::new(subscriber("warm", 0))));
-        alone.core.remember("gone", None);
+            .remember("warm", Some(Arc::new(subscriber("warm", 0))), 0);
+        alone.core.remember("gone", None, 0);
         let names = ["cold1", "warm", "gone"].map(str::to_owned);
         let answers = find_all(&alone, &names).await;
         assert_eq!(answers[0].as_ref().err(), Some(&Unavailable));
         assert!(is_subscriber(&answers[1], "warm"));
         assert!(matches!(answers[2], Ok(Found::Unknown)));
+    }
+
+    #[tokio::test]
+    async fn what_a_batch_read_before_an_invalidation_is_not_remembered() {
+        let env = TestEnv::start().await;
+        let lookup = chain(env.store().await, None);
+        let core = &lookup.core;
+        let sub = || Some(Arc::new(subscriber("alice", 0)));
+
+        let read = core.changes.load(Ordering::Acquire);
+        core.remember("alice", sub(), read);
+        assert!(matches!(lookup.cached("alice"), Some(Found::Subscriber(_))));
+
+        // Read, then an invalidation (of any name, or all), then the batch remembers:
+        // what it read may predate the change, so it is not kept.
+        let read = core.changes.load(Ordering::Acquire);
+        lookup.forget("alice");
+        core.remember("alice", sub(), read);
+        assert!(lookup.cached("alice").is_none());
+        let read = core.changes.load(Ordering::Acquire);
+        lookup.clear();
+        core.remember("bob", None, read);
+        assert!(lookup.cached("bob").is_none());
+
+        // A read after the invalidation is kept.
+        let read = core.changes.load(Ordering::Acquire);
+        core.remember("alice", sub(), read);
+        assert!(matches!(lookup.cached("alice"), Some(Found::Subscriber(_))));
     }
 
     #[test]
