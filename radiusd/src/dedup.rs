@@ -18,12 +18,19 @@
 //! every few seconds under steady load, holding the socket for milliseconds. Past
 //! `capacity / window` requests per second per socket the oldest entries go before the
 //! window is over: retransmissions of those are evaluated again, as after the window.
+//!
+//! Replies are copied into an arena of the cache's own, a ring of octets written in
+//! order: an entry holds where its reply starts, and evicting it frees nothing. (A
+//! reference-counted reply per entry made every eviction a locked decrement in memory
+//! last touched seconds before: the largest single stall left on the path.) A reply the
+//! ring has since written over is gone; its retransmission is evaluated again.
 
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
+use proisp_shared::radius::header::MAX_PACKET_LEN;
 
 /// An encoded reply, shared by the send queue and the duplicate cache. One allocation
 /// holds the count and the octets: a `Bytes` made from a copy needs a second one, its
@@ -65,13 +72,15 @@ pub(crate) enum Check {
     Replay(Reply),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     fingerprint: u128,
     /// Arrival, in nanoseconds since the cache was made; 0 for an empty entry.
     at: u64,
-    /// `None` while in progress.
-    reply: Option<Reply>,
+    /// Where the reply starts in the arena's octet stream (see [`Dedup::written`]).
+    reply_at: u64,
+    /// The reply's length; 0 while in progress (no reply is empty).
+    reply_len: u16,
 }
 
 /// One socket's duplicate cache.
@@ -84,19 +93,54 @@ pub(crate) struct Dedup {
     /// Start of the cache's clock.
     epoch: Instant,
     window: u64,
+    /// The replies' ring; its length is a power of two.
+    arena: Box<[u8]>,
+    /// Octets written to the ring since the cache was made (the next write's position,
+    /// modulo its length).
+    written: u64,
 }
 
 impl Dedup {
-    /// A cache that remembers requests for `window`, about `capacity` of them at most.
-    pub(crate) fn new(window: Duration, capacity: usize) -> Dedup {
+    /// A cache that remembers requests for `window`, about `capacity` of them at most,
+    /// and their replies in `arena` octets (rounded up to a power of two, at least one
+    /// largest packet).
+    pub(crate) fn new(window: Duration, capacity: usize, arena: usize) -> Dedup {
         let buckets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
+        let arena = arena.max(MAX_PACKET_LEN).next_power_of_two();
         Dedup {
             entries: vec![Entry::default(); buckets * WAYS].into_boxed_slice(),
             mask: buckets - 1,
             hashers: Default::default(),
             epoch: Instant::now(),
             window: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
+            arena: vec![0; arena].into_boxed_slice(),
+            written: 0,
         }
+    }
+
+    /// The reply an entry points at, unless the ring has written over it since.
+    fn stored(&self, e: &Entry) -> Option<&[u8]> {
+        let size = self.arena.len() as u64;
+        if self.written > e.reply_at + size {
+            return None;
+        }
+        let start = (e.reply_at % size) as usize;
+        self.arena.get(start..start + usize::from(e.reply_len))
+    }
+
+    /// Copies a reply into the ring; returns where it starts. A reply never wraps: one
+    /// that does not fit before the ring's end starts at its beginning.
+    fn store(&mut self, reply: &[u8]) -> u64 {
+        let size = self.arena.len() as u64;
+        let len = reply.len() as u64;
+        if self.written % size + len > size {
+            self.written += size - self.written % size;
+        }
+        let at = self.written;
+        let start = (at % size) as usize;
+        self.arena[start..start + reply.len()].copy_from_slice(reply);
+        self.written += len;
+        at
     }
 
     /// Nanoseconds since the epoch, never 0 (which marks an empty entry).
@@ -114,25 +158,29 @@ impl Dedup {
         let now = self.clock(now);
         let window = self.window;
         let live = |e: &Entry| e.at != 0 && now.saturating_sub(e.at) < window;
-        let bucket = &mut self.entries[first..first + WAYS];
-        if let Some(e) = bucket
+        let bucket = &self.entries[first..first + WAYS];
+        let seen = bucket
             .iter()
-            .find(|e| e.fingerprint == fingerprint && live(e))
-        {
-            return match &e.reply {
-                Some(reply) => Check::Replay(reply.clone()),
-                None => Check::InProgress,
-            };
+            .position(|e| e.fingerprint == fingerprint && live(e));
+        if let Some(way) = seen {
+            let e = &bucket[way];
+            if e.reply_len == 0 {
+                return Check::InProgress;
+            }
+            if let Some(reply) = self.stored(e) {
+                return Check::Replay(Reply::from(reply));
+            }
         }
-        // An empty or expired entry, else the oldest.
-        let way = bucket
-            .iter()
-            .position(|e| !live(e))
+        let bucket = &mut self.entries[first..first + WAYS];
+        // Its own entry when its reply was written over, else an empty or expired one,
+        // else the oldest.
+        let way = seen
+            .or_else(|| bucket.iter().position(|e| !live(e)))
             .unwrap_or_else(|| (0..WAYS).min_by_key(|&w| bucket[w].at).unwrap_or_default());
         bucket[way] = Entry {
             fingerprint,
             at: now,
-            reply: None,
+            ..Entry::default()
         };
         Check::New(Ticket {
             index: first + way,
@@ -143,15 +191,24 @@ impl Dedup {
     /// Records the reply sent for a new request, or forgets the request when none was
     /// sent (a dropped request is evaluated again when retransmitted: the backend may be
     /// back). Nothing happens when its entry was taken by another request meanwhile.
-    pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<Reply>) {
-        let Some(e) = self.entries.get_mut(ticket.index) else {
-            return;
-        };
-        if e.fingerprint != ticket.fingerprint {
-            return;
+    pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<&[u8]>) {
+        match self.entries.get(ticket.index) {
+            Some(e) if e.fingerprint == ticket.fingerprint => {}
+            _ => return,
         }
-        match reply {
-            Some(reply) => e.reply = Some(reply),
+        let stored = match reply {
+            // Every reply is a RADIUS packet: 20 to 4,096 octets.
+            Some(reply) if !reply.is_empty() && reply.len() <= MAX_PACKET_LEN => {
+                Some((self.store(reply), reply.len() as u16))
+            }
+            _ => None,
+        };
+        let e = &mut self.entries[ticket.index];
+        match stored {
+            Some((at, len)) => {
+                e.reply_at = at;
+                e.reply_len = len;
+            }
             None => *e = Entry::default(),
         }
     }
@@ -189,11 +246,11 @@ mod tests {
 
     #[test]
     fn retransmissions_are_dropped_then_replayed() {
-        let mut d = Dedup::new(Duration::from_secs(5), 100);
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
-        d.complete(ticket, Some(Reply::from(&b"reply"[..])));
+        d.complete(ticket, Some(&b"reply"[..]));
         assert_eq!(
             d.check(key(1), t),
             Check::Replay(Reply::from(&b"reply"[..]))
@@ -209,8 +266,44 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_the_arena_has_written_over_is_evaluated_again() {
+        // The smallest arena: one largest packet.
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 0);
+        let t = Instant::now();
+        let first = new(&mut d, key(1), t);
+        d.complete(first, Some(&[1; 3000][..]));
+        assert_eq!(
+            d.check(key(1), t),
+            Check::Replay(Reply::from(&[1; 3000][..]))
+        );
+        // The next reply does not fit behind it: it starts the ring again, over the first.
+        let second = new(&mut d, key(2), t);
+        d.complete(second, Some(&[2; 2000][..]));
+        assert_eq!(
+            d.check(key(2), t),
+            Check::Replay(Reply::from(&[2; 2000][..]))
+        );
+        let again = new(&mut d, key(1), t);
+        assert_eq!(d.check(key(1), t), Check::InProgress);
+        d.complete(again, Some(&[3; 100][..]));
+        // Behind the second one, which is kept.
+        assert_eq!(
+            d.check(key(2), t),
+            Check::Replay(Reply::from(&[2; 2000][..]))
+        );
+        assert_eq!(
+            d.check(key(1), t),
+            Check::Replay(Reply::from(&[3; 100][..]))
+        );
+        // Nothing that is not a packet is kept.
+        let odd = new(&mut d, key(4), t);
+        d.complete(odd, Some(&[][..]));
+        new(&mut d, key(4), t);
+    }
+
+    #[test]
     fn dropped_requests_are_evaluated_again() {
-        let mut d = Dedup::new(Duration::from_secs(5), 100);
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
         d.complete(ticket, None);
@@ -219,10 +312,10 @@ mod tests {
 
     #[test]
     fn entries_expire_after_the_window() {
-        let mut d = Dedup::new(Duration::from_secs(5), 100);
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
-        d.complete(ticket, Some(Reply::from(&b"r"[..])));
+        d.complete(ticket, Some(b"r"));
         assert!(matches!(
             d.check(key(1), t + Duration::from_secs(4)),
             Check::Replay(_)
@@ -235,21 +328,21 @@ mod tests {
     #[test]
     fn a_full_bucket_gives_up_its_oldest_entry_and_memory_stays_fixed() {
         // One bucket: the fifth request takes the first one's entry.
-        let mut d = Dedup::new(Duration::from_secs(5), WAYS);
+        let mut d = Dedup::new(Duration::from_secs(5), WAYS, 1 << 16);
         let t = Instant::now();
         let first = new(&mut d, key(0), t);
         for id in 1..=WAYS as u8 {
             let ticket = new(&mut d, key(id), t + Duration::from_millis(u64::from(id)));
-            d.complete(ticket, Some(Reply::from(&b"r"[..])));
+            d.complete(ticket, Some(b"r"));
         }
         assert_eq!(d.len(t), WAYS);
         // The evicted request's late reply is not recorded over the newcomer's entry.
-        d.complete(first, Some(Reply::from(&b"late"[..])));
+        d.complete(first, Some(b"late"));
         new(&mut d, key(0), t + Duration::from_millis(10));
         for id in 2..=WAYS as u8 {
             assert!(matches!(d.check(key(id), t), Check::Replay(_)), "{id}");
         }
-        let mut big = Dedup::new(Duration::from_secs(5), 1000);
+        let mut big = Dedup::new(Duration::from_secs(5), 1000, 1 << 16);
         for i in 0..100_000u32 {
             let mut k = key(0);
             k.authenticator[..4].copy_from_slice(&i.to_be_bytes());
