@@ -27,16 +27,13 @@
 
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proisp_shared::radius::header::MAX_PACKET_LEN;
 
-/// An encoded reply, shared by the send queue and the duplicate cache. One allocation
-/// holds the count and the octets: a `Bytes` made from a copy needs a second one, its
-/// shared header, on the first clone, and evicting an old entry then touches both in
-/// cold memory.
-pub(crate) type Reply = Arc<[u8]>;
+/// An encoded reply on its way to the send queue: one allocation of the exact size. The
+/// cache keeps its own copy in the arena, so nothing shares it.
+pub(crate) type Reply = Box<[u8]>;
 
 /// Entries per bucket.
 const WAYS: usize = 4;
