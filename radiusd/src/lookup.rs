@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use proisp_shared::model::Subscriber;
 use proisp_shared::store::{Cache, CacheLookup, Store};
 use quick_cache::sync::Cache as MemoryCache;
@@ -96,7 +97,9 @@ pub(crate) struct Lookup {
 
 /// What [`Lookup`] shares with its batches.
 struct Core {
-    memory: MemoryCache<String, Entry>,
+    /// Keyed by an inline string: a lookup compares the name in the entry's own cache
+    /// line instead of following a pointer to a heap copy in cold memory.
+    memory: MemoryCache<CompactString, Entry>,
     store: Store,
     redis: Option<Arc<dyn Cache>>,
     /// Whether the invalidation channel is connected.
@@ -165,9 +168,15 @@ impl Lookup {
     /// Finds a subscriber in the in-process cache only (no waiting); `None` when the
     /// name is not there or its entry is too old to trust.
     pub(crate) fn cached(&self, username: &str) -> Option<Found> {
+        self.cached_at(username, Instant::now())
+    }
+
+    /// [`Lookup::cached`] as of `now`: a socket's batch reads the clock once for all its
+    /// requests.
+    pub(crate) fn cached_at(&self, username: &str, now: Instant) -> Option<Found> {
         let core = &*self.core;
         let entry = core.memory.get(username)?;
-        if entry.at.elapsed() >= core.ttl(&entry) {
+        if now.saturating_duration_since(entry.at) >= core.ttl(&entry) {
             return None;
         }
         Some(match entry.value {
@@ -351,7 +360,7 @@ impl Core {
             value,
             spread: rand::random_range(SPREAD),
         };
-        self.memory.insert(username.to_owned(), entry);
+        self.memory.insert(CompactString::from(username), entry);
         if self.changes.load(Ordering::Acquire) != read {
             self.memory.remove(username);
         }

@@ -342,12 +342,18 @@ pub(crate) struct Latency {
 
 impl Latency {
     pub(crate) fn record(&self, elapsed: Duration) {
+        self.record_many(elapsed, 1);
+    }
+
+    /// Records `n` requests that each took `elapsed` (a batch answered together).
+    pub(crate) fn record_many(&self, elapsed: Duration, n: u64) {
         let seconds = elapsed.as_secs_f64();
         let bucket = LATENCY_BOUNDS.partition_point(|&bound| bound < seconds);
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket].fetch_add(n, Ordering::Relaxed);
+        self.count.fetch_add(n, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(nanos.saturating_mul(n), Ordering::Relaxed);
     }
 
     /// Appends the histogram in the Prometheus text format.
@@ -400,6 +406,23 @@ mod tests {
             "radius_request_duration_seconds_bucket{le=\"+Inf\"} 4",
             "radius_request_duration_seconds_sum 9.00314",
             "radius_request_duration_seconds_count 4",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} missing from\n{out}");
+        }
+    }
+
+    #[test]
+    fn a_batch_counts_each_of_its_requests() {
+        let latency = Latency::default();
+        latency.record_many(Duration::from_micros(80), 32);
+        latency.record(Duration::from_micros(30));
+        let mut out = String::new();
+        latency.render(&mut out);
+        for line in [
+            "radius_request_duration_seconds_bucket{le=\"0.00005\"} 1",
+            "radius_request_duration_seconds_bucket{le=\"0.0001\"} 33",
+            "radius_request_duration_seconds_sum 0.00259",
+            "radius_request_duration_seconds_count 33",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} missing from\n{out}");
         }

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
@@ -99,15 +99,13 @@ pub(crate) fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<UdpSoc
 
 /// Logs at most one line a second for floods (unknown NAS, malformed packets), so a flood
 /// cannot fill the disk; the counters still count every packet.
-fn log_allowed(last: &AtomicU64) -> bool {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+fn log_allowed(last: &AtomicI64) -> bool {
+    let now = unix_now();
     last.swap(now, Ordering::Relaxed) != now
 }
 
-static UNKNOWN_NAS_LOG: AtomicU64 = AtomicU64::new(0);
-static MALFORMED_LOG: AtomicU64 = AtomicU64::new(0);
+static UNKNOWN_NAS_LOG: AtomicI64 = AtomicI64::new(0);
+static MALFORMED_LOG: AtomicI64 = AtomicI64::new(0);
 
 /// What one socket's task owns and shares while it serves.
 struct Server {
@@ -118,6 +116,31 @@ struct Server {
     replies: SendBatch,
     done: mpsc::UnboundedSender<(Ticket, Option<Reply>)>,
     tracker: TaskTracker,
+    /// Requests of the current batch answered from memory, for the latency histogram.
+    answered: u64,
+}
+
+/// When a batch of requests arrived: the clocks read once for all of them.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    /// Seconds since the Unix epoch, for expiry checks.
+    unix: i64,
+}
+
+impl Arrival {
+    fn now() -> Arrival {
+        Arrival {
+            at: Instant::now(),
+            unix: unix_now(),
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Serves one socket until cancelled: batches of requests in, batches of replies out.
@@ -142,6 +165,7 @@ pub(crate) async fn serve(
         replies,
         done,
         tracker,
+        answered: 0,
     };
     let mut batch = RecvBatch::new();
     loop {
@@ -170,11 +194,15 @@ pub(crate) async fn serve(
                         continue;
                     }
                 };
-                let arrival = Instant::now();
+                let arrival = Arrival::now();
                 for i in 0..count {
                     if let (datagram, Some(src)) = batch.get(i) {
                         this.receive(datagram, src, arrival);
                     }
+                }
+                let answered = std::mem::take(&mut this.answered);
+                if answered > 0 {
+                    this.shared.metrics.duration.record_many(arrival.at.elapsed(), answered);
                 }
                 this.flush().await;
             }
@@ -186,12 +214,12 @@ impl Server {
     /// Handles one datagram: a reply queued for the batch, a task of its own for what
     /// must wait (a lookup beyond the in-process cache, accounting, a reject delay), or
     /// a counted drop.
-    fn receive(&mut self, datagram: &[u8], src: SocketAddr, arrival: Instant) {
+    fn receive(&mut self, datagram: &[u8], src: SocketAddr, arrival: Arrival) {
         let shared = &*self.shared;
         let Some((nas, packet, key)) = admit(shared, datagram, src, self.port) else {
             return;
         };
-        let ticket = match self.dedup.check(key, arrival) {
+        let ticket = match self.dedup.check(key, arrival.at) {
             Check::New(ticket) => ticket,
             Check::InProgress => {
                 shared.metrics.drop(Drop::DuplicateInProgress);
@@ -208,15 +236,15 @@ impl Server {
             return;
         }
         let delay = shared.config.auth.reject_delay;
-        match answer_now(shared, &nas, &packet, self.port) {
+        match answer_now(shared, &nas, &packet, self.port, arrival) {
             Now::Reject(reply) if !delay.is_zero() => {
-                self.spawn(ticket, src, arrival, async move {
+                self.spawn(ticket, src, arrival.at, async move {
                     tokio::time::sleep(delay).await;
                     Some(reply)
                 })
             }
             Now::Reply(reply) | Now::Reject(reply) => {
-                shared.metrics.duration.record(arrival.elapsed());
+                self.answered += 1;
                 self.dedup.complete(ticket, Some(&reply));
                 self.replies.push(reply, src);
             }
@@ -225,7 +253,7 @@ impl Server {
                 let shared = self.shared.clone();
                 let port = self.port;
                 let datagram = Bytes::copy_from_slice(datagram);
-                self.spawn(ticket, src, arrival, async move {
+                self.spawn(ticket, src, arrival.at, async move {
                     answer_later(&shared, &nas, &datagram, port).await
                 });
             }
@@ -347,7 +375,13 @@ enum Now {
 
 /// Answers an authentic request from memory when it can: Status-Server, and an
 /// Access-Request whose subscriber (or unknown name) and open-session count are cached.
-fn answer_now(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>, port: Port) -> Now {
+fn answer_now(
+    shared: &Shared,
+    nas: &NasEntry,
+    packet: &Packet<'_>,
+    port: Port,
+    arrival: Arrival,
+) -> Now {
     match packet.code() {
         Code::StatusServer => {
             status_server(shared, nas, packet, port).map_or(Now::Drop, Now::Reply)
@@ -356,19 +390,27 @@ fn answer_now(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>, port: Port) 
             let Some(name) = user_name(shared, packet) else {
                 return Now::Drop;
             };
-            let Some(found) = shared.lookup.cached(name) else {
+            let Some(found) = shared.lookup.cached_at(name, arrival.at) else {
                 return Now::Wait;
             };
             let open_sessions = match &found {
                 Found::Subscriber(s) if s.simultaneous_use > 0 => {
-                    match shared.counts.cached(name) {
+                    match shared.counts.cached_at(name, arrival.at) {
                         Some(n) => n,
                         None => return Now::Wait,
                     }
                 }
                 _ => 0,
             };
-            match decide(shared, nas, packet, name, &found, open_sessions) {
+            match decide(
+                shared,
+                nas,
+                packet,
+                name,
+                &found,
+                open_sessions,
+                arrival.unix,
+            ) {
                 Some((Verdict::Accept, reply)) => Now::Reply(reply),
                 Some((Verdict::Reject(_), reply)) => Now::Reject(reply),
                 None => Now::Drop,
@@ -527,7 +569,7 @@ async fn authenticate(
         }
         _ => 0,
     };
-    decide(shared, nas, packet, name, &found, open_sessions)
+    decide(shared, nas, packet, name, &found, open_sessions, unix_now())
 }
 
 /// Decides on what was found and builds the reply; `None` drops the request (the reply
@@ -539,6 +581,7 @@ fn decide(
     name: &str,
     found: &Found,
     open_sessions: u32,
+    now: i64,
 ) -> Option<(Verdict, Reply)> {
     let subscriber = match found {
         Found::Subscriber(s) => Some(s.as_ref()),
@@ -550,9 +593,7 @@ fn decide(
         subscriber,
         plan: subscriber.and_then(|s| plans.get(&s.plan_id)),
         open_sessions,
-        now: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
+        now,
     };
     let (verdict, reply) = match encode(|buf| auth::respond(packet, &ctx, buf)) {
         Ok(v) => v,

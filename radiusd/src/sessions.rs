@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use proisp_shared::store::{Cache, Invalidation, Store};
 
 /// Users whose counts are kept, at most.
@@ -51,7 +52,8 @@ pub(crate) struct CountTtl {
 
 /// Cached open-session counts.
 pub(crate) struct SessionCounts {
-    cache: quick_cache::sync::Cache<String, Entry>,
+    /// Keyed by an inline string, as the subscriber cache is.
+    cache: quick_cache::sync::Cache<CompactString, Entry>,
     ttl: CountTtl,
     /// Whether the invalidation channel is connected.
     connected: AtomicBool,
@@ -90,6 +92,11 @@ impl SessionCounts {
 
     /// Open sessions of `username` if a trusted count is cached (no waiting).
     pub(crate) fn cached(&self, username: &str) -> Option<u32> {
+        self.cached_at(username, Instant::now())
+    }
+
+    /// [`SessionCounts::cached`] as of `now`.
+    pub(crate) fn cached_at(&self, username: &str, now: Instant) -> Option<u32> {
         let entry = self.cache.get(username)?;
         let ttl = if self.connected.load(Ordering::Acquire) && !entry.doubtful {
             self.ttl.connected
@@ -97,7 +104,7 @@ impl SessionCounts {
             self.ttl.disconnected
         }
         .mul_f32(entry.spread);
-        (entry.at.elapsed() < ttl).then_some(entry.open)
+        (now.saturating_duration_since(entry.at) < ttl).then_some(entry.open)
     }
 
     /// Open sessions of `username`, from the cache or PostgreSQL.
@@ -146,7 +153,7 @@ impl SessionCounts {
             doubtful,
             spread: rand::random_range(crate::lookup::SPREAD),
         };
-        self.cache.insert(username.to_owned(), entry);
+        self.cache.insert(CompactString::from(username), entry);
     }
 
     /// These users' sessions changed here (a Start or Stop was committed): forgets
