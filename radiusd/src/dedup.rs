@@ -25,21 +25,22 @@
 //! last touched seconds before: the largest single stall left on the path.) A reply the
 //! ring has since written over is gone; its retransmission is evaluated again.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proisp_shared::radius::header::MAX_PACKET_LEN;
 
-/// An encoded reply on its way to the send queue: one allocation of the exact size. The
-/// cache keeps its own copy in the arena, so nothing shares it.
+/// An encoded reply built by a request's own task (one that waited for a backend): one
+/// allocation of the exact size. The cache keeps its own copy in the arena, so nothing
+/// shares it.
 pub(crate) type Reply = Box<[u8]>;
 
 /// Entries per bucket.
 const WAYS: usize = 4;
 
 /// What identifies a request (RFC 5080 §2.2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
     /// Source address and port.
     pub(crate) src: SocketAddr,
@@ -51,6 +52,26 @@ pub(crate) struct Key {
     pub(crate) authenticator: [u8; 16],
 }
 
+impl Key {
+    /// The key as one run of octets, hashed in one call: the source address (IPv4 as
+    /// IPv4-mapped IPv6) and port, code, Identifier, Request Authenticator, and an IPv6
+    /// scope.
+    fn octets(&self) -> [u8; 40] {
+        let (ip, scope) = match self.src {
+            SocketAddr::V4(a) => (a.ip().to_ipv6_mapped(), 0),
+            SocketAddr::V6(a) => (*a.ip(), a.scope_id()),
+        };
+        let mut out = [0u8; 40];
+        out[..16].copy_from_slice(&ip.octets());
+        out[16..18].copy_from_slice(&self.src.port().to_be_bytes());
+        out[18] = self.code;
+        out[19] = self.id;
+        out[20..36].copy_from_slice(&self.authenticator);
+        out[36..].copy_from_slice(&scope.to_be_bytes());
+        out
+    }
+}
+
 /// Where a new request's entry is, to record its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
@@ -60,13 +81,13 @@ pub(crate) struct Ticket {
 
 /// What to do with an arriving request.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Check {
+pub(crate) enum Check<'a> {
     /// First sight: evaluate it (now marked in progress).
     New(Ticket),
     /// Being evaluated: drop this copy.
     InProgress,
-    /// Answered: send this reply again.
-    Replay(Reply),
+    /// Answered: send this reply again (the cache's own copy).
+    Replay(&'a [u8]),
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,14 +136,16 @@ impl Dedup {
         }
     }
 
-    /// The reply an entry points at, unless the ring has written over it since.
-    fn stored(&self, e: &Entry) -> Option<&[u8]> {
+    /// Where in the arena the reply an entry points at is, unless the ring has written
+    /// over it since.
+    fn stored(&self, e: &Entry) -> Option<std::ops::Range<usize>> {
         let size = self.arena.len() as u64;
         if self.written > e.reply_at + size {
             return None;
         }
         let start = (e.reply_at % size) as usize;
-        self.arena.get(start..start + usize::from(e.reply_len))
+        let end = start + usize::from(e.reply_len);
+        (end <= self.arena.len()).then_some(start..end)
     }
 
     /// Copies a reply into the ring; returns where it starts. A reply never wraps: one
@@ -148,9 +171,14 @@ impl Dedup {
     }
 
     /// Looks a request up, marking a new one in progress.
-    pub(crate) fn check(&mut self, key: Key, now: Instant) -> Check {
-        let high = self.hashers[0].hash_one(key);
-        let fingerprint = (u128::from(high) << 64) | u128::from(self.hashers[1].hash_one(key));
+    pub(crate) fn check(&mut self, key: Key, now: Instant) -> Check<'_> {
+        let octets = key.octets();
+        let [high, low] = self.hashers.each_ref().map(|h| {
+            let mut h = h.build_hasher();
+            h.write(&octets);
+            h.finish()
+        });
+        let fingerprint = (u128::from(high) << 64) | u128::from(low);
         let first = (high as usize & self.mask) * WAYS;
         let now = self.clock(now);
         let window = self.window;
@@ -160,12 +188,12 @@ impl Dedup {
             .iter()
             .position(|e| e.fingerprint == fingerprint && live(e));
         if let Some(way) = seen {
-            let e = &bucket[way];
+            let e = bucket[way];
             if e.reply_len == 0 {
                 return Check::InProgress;
             }
-            if let Some(reply) = self.stored(e) {
-                return Check::Replay(Reply::from(reply));
+            if let Some(range) = self.stored(&e) {
+                return Check::Replay(&self.arena[range]);
             }
         }
         let bucket = &mut self.entries[first..first + WAYS];
@@ -248,10 +276,7 @@ mod tests {
         let ticket = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
         d.complete(ticket, Some(&b"reply"[..]));
-        assert_eq!(
-            d.check(key(1), t),
-            Check::Replay(Reply::from(&b"reply"[..]))
-        );
+        assert_eq!(d.check(key(1), t), Check::Replay(&b"reply"[..]));
         // Another identifier, or the same one with a new authenticator, is a new request.
         new(&mut d, key(2), t);
         let mut other = key(1);
@@ -260,6 +285,21 @@ mod tests {
         let mut elsewhere = key(1);
         elsewhere.src = "10.0.0.2:40000".parse().unwrap();
         new(&mut d, elsewhere, t);
+        // So is one from another port, of another code, or from another IPv6 scope.
+        let mut other_port = key(1);
+        other_port.src = "10.0.0.1:40001".parse().unwrap();
+        new(&mut d, other_port, t);
+        let mut other_code = key(1);
+        other_code.code = 12;
+        new(&mut d, other_code, t);
+        let link_local = |scope| {
+            let mut k = key(1);
+            k.src = std::net::SocketAddrV6::new("fe80::1".parse().unwrap(), 40000, 0, scope).into();
+            k
+        };
+        new(&mut d, link_local(2), t);
+        new(&mut d, link_local(3), t);
+        assert_eq!(d.check(link_local(2), t), Check::InProgress);
     }
 
     #[test]
@@ -269,29 +309,17 @@ mod tests {
         let t = Instant::now();
         let first = new(&mut d, key(1), t);
         d.complete(first, Some(&[1; 3000][..]));
-        assert_eq!(
-            d.check(key(1), t),
-            Check::Replay(Reply::from(&[1; 3000][..]))
-        );
+        assert_eq!(d.check(key(1), t), Check::Replay(&[1; 3000][..]));
         // The next reply does not fit behind it: it starts the ring again, over the first.
         let second = new(&mut d, key(2), t);
         d.complete(second, Some(&[2; 2000][..]));
-        assert_eq!(
-            d.check(key(2), t),
-            Check::Replay(Reply::from(&[2; 2000][..]))
-        );
+        assert_eq!(d.check(key(2), t), Check::Replay(&[2; 2000][..]));
         let again = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
         d.complete(again, Some(&[3; 100][..]));
         // Behind the second one, which is kept.
-        assert_eq!(
-            d.check(key(2), t),
-            Check::Replay(Reply::from(&[2; 2000][..]))
-        );
-        assert_eq!(
-            d.check(key(1), t),
-            Check::Replay(Reply::from(&[3; 100][..]))
-        );
+        assert_eq!(d.check(key(2), t), Check::Replay(&[2; 2000][..]));
+        assert_eq!(d.check(key(1), t), Check::Replay(&[3; 100][..]));
         // Nothing that is not a packet is kept.
         let odd = new(&mut d, key(4), t);
         d.complete(odd, Some(&[][..]));

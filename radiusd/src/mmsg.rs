@@ -24,8 +24,6 @@ use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use crate::dedup::Reply;
-
 /// Datagrams received or sent per system call, at most.
 pub(crate) const BATCH: usize = 32;
 
@@ -187,10 +185,20 @@ impl RecvBatch {
     }
 }
 
-/// Replies waiting to be sent in one `sendmmsg`.
+/// Where a queued reply's octets are in [`SendBatch::octets`], and where it goes.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    start: usize,
+    len: usize,
+    dst: SocketAddr,
+}
+
+/// Replies waiting to be sent in one `sendmmsg`. Their octets are copied into one buffer
+/// of the batch's own, reused from batch to batch: queueing a reply allocates nothing.
 #[derive(Debug)]
 pub(crate) struct SendBatch {
-    queue: Vec<(Reply, SocketAddr)>,
+    octets: Vec<u8>,
+    queue: Vec<Queued>,
     /// How many of `queue` have been sent.
     sent: usize,
     /// Whether replies to one address may go as one GSO message.
@@ -207,6 +215,7 @@ impl SendBatch {
 
     fn with_gso(gso: bool) -> SendBatch {
         SendBatch {
+            octets: Vec::with_capacity(BATCH * 512),
             queue: Vec::with_capacity(BATCH),
             sent: 0,
             gso,
@@ -214,8 +223,14 @@ impl SendBatch {
         }
     }
 
-    pub(crate) fn push(&mut self, reply: Reply, dst: SocketAddr) {
-        self.queue.push((reply, dst));
+    /// Queues a copy of `reply` for `dst`.
+    pub(crate) fn push(&mut self, reply: &[u8], dst: SocketAddr) {
+        self.queue.push(Queued {
+            start: self.octets.len(),
+            len: reply.len(),
+            dst,
+        });
+        self.octets.extend_from_slice(reply);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -224,6 +239,7 @@ impl SendBatch {
 
     /// Forgets everything, sent or not.
     pub(crate) fn clear(&mut self) {
+        self.octets.clear();
         self.queue.clear();
         self.sent = 0;
         self.alone_until = 0;
@@ -237,8 +253,7 @@ impl SendBatch {
         if self.gso && self.sent == 0 && self.queue.len() > 1 {
             // Neighbours of one address and size make one GSO message. Order between
             // replies is nobody's concern: each answers its own request.
-            self.queue
-                .sort_by(|(a, x), (b, y)| (x, a.len()).cmp(&(y, b.len())));
+            self.queue.sort_by_key(|q| (q.dst, q.len));
         }
         while !self.is_empty() {
             let mut h = Headers::new();
@@ -246,38 +261,37 @@ impl SendBatch {
             let (mut messages, mut taken) = (0, 0);
             let pending = &self.queue[self.sent..];
             while taken < pending.len().min(BATCH) {
-                let (first, dst) = &pending[taken];
+                let first = pending[taken];
                 let mut count = 1;
-                if self.gso
-                    && self.sent + taken >= self.alone_until
-                    && first.len() <= MAX_SEGMENT_LEN
+                if self.gso && self.sent + taken >= self.alone_until && first.len <= MAX_SEGMENT_LEN
                 {
                     while taken + count < pending.len().min(BATCH)
-                        && pending[taken + count].1 == *dst
-                        && pending[taken + count].0.len() == first.len()
+                        && pending[taken + count].dst == first.dst
+                        && pending[taken + count].len == first.len
                     {
                         count += 1;
                     }
                 }
-                for (k, (reply, _)) in pending[taken..taken + count].iter().enumerate() {
+                for (k, q) in pending[taken..taken + count].iter().enumerate() {
+                    let reply = &self.octets[q.start..q.start + q.len];
                     h.iovs[taken + k] = libc::iovec {
                         // The kernel only reads through it (sendmmsg).
                         iov_base: reply.as_ptr().cast_mut().cast(),
                         iov_len: reply.len(),
                     };
                 }
-                let name_len = to_sockaddr(*dst, &mut h.names[messages]);
+                let name_len = to_sockaddr(first.dst, &mut h.names[messages]);
                 h.message(messages, taken, count, name_len);
                 if count > 1 {
                     // At most MAX_SEGMENT_LEN, so it fits.
-                    h.segment(messages, first.len() as u16);
+                    h.segment(messages, first.len as u16);
                 }
                 groups[messages] = count;
                 messages += 1;
                 taken += count;
             }
             // SAFETY: `hdrs[..messages]` point at the `iovs` filled above, each at a live
-            // reply (borrowed from `self.queue`, unchanged during the call) with its
+            // reply (borrowed from `self.octets`, unchanged during the call) with its
             // length, at addresses of the lengths `to_sockaddr` wrote, and, for a GSO
             // message, at its own control buffer of CONTROL_LEN octets.
             let n = unsafe {
@@ -405,7 +419,7 @@ mod tests {
 
         let mut tx = SendBatch::new(server.as_fd());
         for d in &sent {
-            tx.push(Reply::from(&d[..]), client.local_addr().unwrap());
+            tx.push(d, client.local_addr().unwrap());
         }
         tx.send(server.as_fd()).unwrap();
         assert!(tx.is_empty());
@@ -442,11 +456,11 @@ mod tests {
             // An IPv6 destination on an IPv4 socket is refused for good: alone, and as
             // a GSO message of three, retried alone.
             let lost: SocketAddr = "[::1]:9".parse().unwrap();
-            tx.push(Reply::from(&b"lost"[..]), lost);
-            tx.push(Reply::from(&b"kept"[..]), client.local_addr().unwrap());
-            tx.push(Reply::from(&b"LOST"[..]), lost);
-            tx.push(Reply::from(&b"KEPT"[..]), client.local_addr().unwrap());
-            tx.push(Reply::from(&b"gone"[..]), lost);
+            tx.push(b"lost", lost);
+            tx.push(b"kept", client.local_addr().unwrap());
+            tx.push(b"LOST", lost);
+            tx.push(b"KEPT", client.local_addr().unwrap());
+            tx.push(b"gone", lost);
             let mut errors = 0;
             while !tx.is_empty() {
                 errors += usize::from(tx.send(server.as_fd()).is_err());
@@ -492,7 +506,7 @@ mod tests {
             };
             let reply = vec![i; len];
             want.push(reply.clone());
-            tx.push(Reply::from(reply), dst);
+            tx.push(&reply, dst);
         }
         tx.send(server.as_fd()).unwrap();
         assert!(tx.is_empty());

@@ -118,6 +118,9 @@ struct Server {
     tracker: TaskTracker,
     /// Requests of the current batch answered from memory, for the latency histogram.
     answered: u64,
+    /// Where a reply answered from memory is built, before it is copied to the duplicate
+    /// cache and the send batch.
+    buf: BytesMut,
 }
 
 /// When a batch of requests arrived: the clocks read once for all of them.
@@ -166,6 +169,7 @@ pub(crate) async fn serve(
         done,
         tracker,
         answered: 0,
+        buf: BytesMut::with_capacity(MAX_PACKET_LEN),
     };
     let mut batch = RecvBatch::new();
     loop {
@@ -236,17 +240,18 @@ impl Server {
             return;
         }
         let delay = shared.config.auth.reject_delay;
-        match answer_now(shared, &nas, &packet, self.port, arrival) {
-            Now::Reject(reply) if !delay.is_zero() => {
+        match answer_now(shared, &nas, &packet, self.port, arrival, &mut self.buf) {
+            Now::Reject if !delay.is_zero() => {
+                let reply = Reply::from(&self.buf[..]);
                 self.spawn(ticket, src, arrival.at, async move {
                     tokio::time::sleep(delay).await;
                     Some(reply)
                 })
             }
-            Now::Reply(reply) | Now::Reject(reply) => {
+            Now::Reply | Now::Reject => {
                 self.answered += 1;
-                self.dedup.complete(ticket, Some(&reply));
-                self.replies.push(reply, src);
+                self.dedup.complete(ticket, Some(&self.buf));
+                self.replies.push(&self.buf, src);
             }
             Now::Drop => self.dedup.complete(ticket, None),
             Now::Wait => {
@@ -345,28 +350,27 @@ fn admit<'a>(
 }
 
 thread_local! {
-    /// Each worker thread's encoding buffer, reused for every reply it builds.
+    /// Each worker thread's encoding buffer for replies built by a request's own task.
     static REPLY_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(MAX_PACKET_LEN));
 }
 
-/// Encodes a reply in this thread's reusable buffer and returns an exact-size copy: one
-/// small allocation per reply, and the duplicate cache, which keeps replies for seconds,
-/// holds no oversized buffers (hundreds of thousands of those churned the allocator into
-/// stalls of hundreds of milliseconds).
-fn encode<T, E>(build: impl FnOnce(&mut BytesMut) -> Result<T, E>) -> Result<(T, Reply), E> {
+/// Builds a reply in this thread's reusable buffer and returns an exact-size copy, for a
+/// request's own task (one small allocation; a reply answered from memory is built in
+/// its socket's buffer instead).
+fn encode<T>(build: impl FnOnce(&mut BytesMut) -> Option<T>) -> Option<(T, Reply)> {
     REPLY_BUF.with_borrow_mut(|buf| {
-        buf.clear();
         let value = build(buf)?;
-        Ok((value, Reply::from(&buf[..])))
+        Some((value, Reply::from(&buf[..])))
     })
 }
 
-/// What can be answered without waiting.
+/// What can be answered without waiting. A reply is in the buffer given to
+/// [`answer_now`].
 enum Now {
-    /// Send this reply.
-    Reply(Reply),
-    /// Send this Access-Reject (after the reject delay).
-    Reject(Reply),
+    /// Send the reply.
+    Reply,
+    /// Send the Access-Reject (after the reject delay).
+    Reject,
     /// Drop the request (counted).
     Drop,
     /// Wait for a backend: the request gets a task of its own.
@@ -381,10 +385,11 @@ fn answer_now(
     packet: &Packet<'_>,
     port: Port,
     arrival: Arrival,
+    buf: &mut BytesMut,
 ) -> Now {
     match packet.code() {
         Code::StatusServer => {
-            status_server(shared, nas, packet, port).map_or(Now::Drop, Now::Reply)
+            status_server(shared, nas, packet, port, buf).map_or(Now::Drop, |()| Now::Reply)
         }
         Code::AccessRequest => {
             let Some(name) = user_name(shared, packet) else {
@@ -402,17 +407,14 @@ fn answer_now(
                 }
                 _ => 0,
             };
-            match decide(
-                shared,
-                nas,
-                packet,
+            let who = Who {
                 name,
-                &found,
+                found: &found,
                 open_sessions,
-                arrival.unix,
-            ) {
-                Some((Verdict::Accept, reply)) => Now::Reply(reply),
-                Some((Verdict::Reject(_), reply)) => Now::Reject(reply),
+            };
+            match decide(shared, nas, packet, who, arrival.unix, buf) {
+                Some(Verdict::Accept) => Now::Reply,
+                Some(Verdict::Reject(_)) => Now::Reject,
                 None => Now::Drop,
             }
         }
@@ -430,7 +432,9 @@ async fn answer_later(
 ) -> Option<Reply> {
     let packet = Packet::decode(datagram).ok()?;
     match packet.code() {
-        Code::StatusServer => status_server(shared, nas, &packet, port),
+        Code::StatusServer => {
+            encode(|buf| status_server(shared, nas, &packet, port, buf)).map(|((), r)| r)
+        }
         Code::AccountingRequest => account(shared, nas, &packet).await,
         _ => {
             let (verdict, reply) = authenticate(shared, nas, &packet).await?;
@@ -446,25 +450,24 @@ async fn answer_later(
 }
 
 /// RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the accounting
-/// port.
+/// port, built in `buf`.
 fn status_server(
     shared: &Shared,
     nas: &NasEntry,
     packet: &Packet<'_>,
     port: Port,
-) -> Option<Reply> {
+    buf: &mut BytesMut,
+) -> Option<()> {
     let code = match port {
         Port::Auth => Code::AccessAccept,
         Port::Acct => Code::AccountingResponse,
     };
-    let ((), reply) = encode(|buf| {
-        let mut enc = Encoder::reply(buf, packet, code);
-        enc.message_authenticator();
-        enc.finish(&nas.nas.secret).map(|_| ())
-    })
-    .ok()?;
+    buf.clear();
+    let mut enc = Encoder::reply(buf, packet, code);
+    enc.message_authenticator();
+    enc.finish(&nas.nas.secret).ok()?;
     shared.metrics.status_server.increment(1);
-    Some(reply)
+    Some(())
 }
 
 /// Whether the request is from the NAS it claims: the Request Authenticator of an
@@ -530,13 +533,15 @@ async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option
             return None;
         }
     };
-    match encode(|buf| acct::respond(packet, nas, buf)) {
-        Ok(((), reply)) => Some(reply),
-        Err(e) => {
-            tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
-            None
-        }
-    }
+    let built = encode(|buf| {
+        buf.clear();
+        acct::respond(packet, nas, buf)
+            .map_err(|e| {
+                tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
+            })
+            .ok()
+    });
+    built.map(|((), reply)| reply)
 }
 
 /// The User-Name of an Access-Request; `None` (counted) when it has none.
@@ -569,20 +574,37 @@ async fn authenticate(
         }
         _ => 0,
     };
-    decide(shared, nas, packet, name, &found, open_sessions, unix_now())
+    let who = Who {
+        name,
+        found: &found,
+        open_sessions,
+    };
+    encode(|buf| decide(shared, nas, packet, who, unix_now(), buf))
 }
 
-/// Decides on what was found and builds the reply; `None` drops the request (the reply
-/// would not fit in a packet).
+/// Whom a request is for: the user name, what the lookup found, and the open sessions.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    name: &'a str,
+    found: &'a Found,
+    open_sessions: u32,
+}
+
+/// Decides on what was found and builds the reply in `buf`; `None` drops the request
+/// (the reply would not fit in a packet).
 fn decide(
     shared: &Shared,
     nas: &NasEntry,
     packet: &Packet<'_>,
-    name: &str,
-    found: &Found,
-    open_sessions: u32,
+    who: Who<'_>,
     now: i64,
-) -> Option<(Verdict, Reply)> {
+    buf: &mut BytesMut,
+) -> Option<Verdict> {
+    let Who {
+        name,
+        found,
+        open_sessions,
+    } = who;
     let subscriber = match found {
         Found::Subscriber(s) => Some(s.as_ref()),
         Found::Unknown => None,
@@ -595,7 +617,8 @@ fn decide(
         open_sessions,
         now,
     };
-    let (verdict, reply) = match encode(|buf| auth::respond(packet, &ctx, buf)) {
+    buf.clear();
+    let verdict = match auth::respond(packet, &ctx, buf) {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, user = name, "reply did not fit in a packet");
@@ -610,5 +633,5 @@ fn decide(
             tracing::info!(user = name, nas = %nas.nas.name, reason = reason.label(), "Access-Reject");
         }
     }
-    Some((verdict, reply))
+    Some(verdict)
 }
