@@ -42,7 +42,7 @@ use crate::auth::{self, Context, Verdict};
 use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
 use crate::lookup::Found;
 use crate::metrics::Drop;
-use crate::mmsg::{RecvBatch, SendBatch};
+use crate::mmsg::{BATCH, RecvBatch, SendBatch};
 use crate::nas_table::NasEntry;
 use crate::state::Shared;
 use crate::writer::{Durable, NotDurable};
@@ -118,9 +118,35 @@ struct Server {
     tracker: TaskTracker,
     /// Requests of the current batch answered from memory, for the latency histogram.
     answered: u64,
-    /// Where a reply answered from memory is built, before it is copied to the duplicate
-    /// cache and the send batch.
-    buf: BytesMut,
+    /// Where the replies of a batch answered from memory are built, one after another,
+    /// before they are copied to the duplicate cache and the send batch.
+    out: BytesMut,
+}
+
+/// A request of the current batch on its way through [`Server::receive`].
+struct Admitted<'a> {
+    nas: Arc<NasEntry>,
+    packet: Packet<'a>,
+    datagram: &'a [u8],
+    src: SocketAddr,
+    key: Key,
+    ticket: Ticket,
+    outcome: Outcome,
+}
+
+/// What became of an admitted request.
+enum Outcome {
+    /// Not decided yet.
+    Pending,
+    /// Answered from memory: the reply is at this range of [`Server::out`].
+    Answered {
+        range: std::ops::Range<usize>,
+        reject: bool,
+    },
+    /// Dropped (counted where it was decided).
+    Dropped,
+    /// Waits for a backend in a task of its own.
+    Wait,
 }
 
 /// When a batch of requests arrived: the clocks read once for all of them.
@@ -169,7 +195,7 @@ pub(crate) async fn serve(
         done,
         tracker,
         answered: 0,
-        buf: BytesMut::with_capacity(MAX_PACKET_LEN),
+        out: BytesMut::with_capacity(BATCH * 512),
     };
     let mut batch = RecvBatch::new();
     loop {
@@ -199,11 +225,7 @@ pub(crate) async fn serve(
                     }
                 };
                 let arrival = Arrival::now();
-                for i in 0..count {
-                    if let (datagram, Some(src)) = batch.get(i) {
-                        this.receive(datagram, src, arrival);
-                    }
-                }
+                this.receive(&batch, count, arrival);
                 let answered = std::mem::take(&mut this.answered);
                 if answered > 0 {
                     this.shared.metrics.duration.record_many(arrival.at.elapsed(), answered);
@@ -215,52 +237,104 @@ pub(crate) async fn serve(
 }
 
 impl Server {
-    /// Handles one datagram: a reply queued for the batch, a task of its own for what
-    /// must wait (a lookup beyond the in-process cache, accounting, a reject delay), or
-    /// a counted drop.
-    fn receive(&mut self, datagram: &[u8], src: SocketAddr, arrival: Arrival) {
+    /// Handles a received batch in stages, each over all its requests: admission and the
+    /// duplicate cache; the Message-Authenticator checks; the answers from memory; then
+    /// replies queued for the batch, tasks of their own for what must wait (a lookup
+    /// beyond the in-process cache, accounting, a reject delay), and counted drops.
+    fn receive(&mut self, batch: &RecvBatch, count: usize, arrival: Arrival) {
         let shared = &*self.shared;
-        let Some((nas, packet, key)) = admit(shared, datagram, src, self.port) else {
-            return;
-        };
-        let ticket = match self.dedup.check(key, arrival.at) {
-            Check::New(ticket) => ticket,
-            Check::InProgress => {
-                shared.metrics.drop(Drop::DuplicateInProgress);
-                return;
+        let mut admitted: Vec<Admitted<'_>> = Vec::with_capacity(count);
+        // Copies of a request that arrived in the same batch as the request itself: they
+        // get its reply, as a retransmission after the reply would.
+        let mut echoes: Vec<(usize, SocketAddr)> = Vec::new();
+        for i in 0..count {
+            let (datagram, Some(src)) = batch.get(i) else {
+                continue;
+            };
+            let Some((nas, packet, key)) = admit(shared, datagram, src, self.port) else {
+                continue;
+            };
+            match self.dedup.check(key, arrival.at) {
+                Check::New(ticket) => admitted.push(Admitted {
+                    nas,
+                    packet,
+                    datagram,
+                    src,
+                    key,
+                    ticket,
+                    outcome: Outcome::Pending,
+                }),
+                Check::InProgress => match admitted.iter().position(|a| a.key == key) {
+                    Some(first) => echoes.push((first, src)),
+                    None => shared.metrics.drop(Drop::DuplicateInProgress),
+                },
+                Check::Replay(reply) => {
+                    shared.metrics.duplicates.increment(1);
+                    self.replies.push(reply, src);
+                }
             }
-            Check::Replay(reply) => {
-                shared.metrics.duplicates.increment(1);
-                self.replies.push(reply, src);
-                return;
+        }
+        for a in &mut admitted {
+            let check = check_message_authenticator(&a.packet, &a.nas.nas.secret);
+            if !authentic(shared, &a.nas, &a.packet, a.src, check) {
+                a.outcome = Outcome::Dropped;
             }
-        };
-        if !authentic(shared, &nas, &packet, src) {
-            self.dedup.complete(ticket, None);
-            return;
+        }
+        self.out.clear();
+        for a in &mut admitted {
+            if !matches!(a.outcome, Outcome::Pending) {
+                continue;
+            }
+            let start = self.out.len();
+            a.outcome =
+                match answer_now(shared, &a.nas, &a.packet, self.port, arrival, &mut self.out) {
+                    Now::Reply => Outcome::Answered {
+                        range: start..self.out.len(),
+                        reject: false,
+                    },
+                    Now::Reject => Outcome::Answered {
+                        range: start..self.out.len(),
+                        reject: true,
+                    },
+                    Now::Drop => Outcome::Dropped,
+                    Now::Wait => Outcome::Wait,
+                };
         }
         let delay = shared.config.auth.reject_delay;
-        match answer_now(shared, &nas, &packet, self.port, arrival, &mut self.buf) {
-            Now::Reject if !delay.is_zero() => {
-                let reply = Reply::from(&self.buf[..]);
-                self.spawn(ticket, src, arrival.at, async move {
-                    tokio::time::sleep(delay).await;
-                    Some(reply)
-                })
+        for a in &admitted {
+            match &a.outcome {
+                Outcome::Answered { range, reject } if *reject && !delay.is_zero() => {
+                    let reply = Reply::from(&self.out[range.clone()]);
+                    self.spawn(a.ticket, a.src, arrival.at, async move {
+                        tokio::time::sleep(delay).await;
+                        Some(reply)
+                    });
+                }
+                Outcome::Answered { range, .. } => {
+                    let reply = &self.out[range.clone()];
+                    self.answered += 1;
+                    self.dedup.complete(a.ticket, Some(reply));
+                    self.replies.push(reply, a.src);
+                }
+                Outcome::Pending | Outcome::Dropped => self.dedup.complete(a.ticket, None),
+                Outcome::Wait => {
+                    let shared = self.shared.clone();
+                    let nas = a.nas.clone();
+                    let port = self.port;
+                    let datagram = Bytes::copy_from_slice(a.datagram);
+                    self.spawn(a.ticket, a.src, arrival.at, async move {
+                        answer_later(&shared, &nas, &datagram, port).await
+                    });
+                }
             }
-            Now::Reply | Now::Reject => {
-                self.answered += 1;
-                self.dedup.complete(ticket, Some(&self.buf));
-                self.replies.push(&self.buf, src);
-            }
-            Now::Drop => self.dedup.complete(ticket, None),
-            Now::Wait => {
-                let shared = self.shared.clone();
-                let port = self.port;
-                let datagram = Bytes::copy_from_slice(datagram);
-                self.spawn(ticket, src, arrival.at, async move {
-                    answer_later(&shared, &nas, &datagram, port).await
-                });
+        }
+        for (first, src) in echoes {
+            match &admitted[first].outcome {
+                Outcome::Answered { range, reject } if !*reject || delay.is_zero() => {
+                    shared.metrics.duplicates.increment(1);
+                    self.replies.push(&self.out[range.clone()], src);
+                }
+                _ => shared.metrics.drop(Drop::DuplicateInProgress),
             }
         }
     }
@@ -359,6 +433,7 @@ thread_local! {
 /// its socket's buffer instead).
 fn encode<T>(build: impl FnOnce(&mut BytesMut) -> Option<T>) -> Option<(T, Reply)> {
     REPLY_BUF.with_borrow_mut(|buf| {
+        buf.clear();
         let value = build(buf)?;
         Some((value, Reply::from(&buf[..])))
     })
@@ -462,7 +537,6 @@ fn status_server(
         Port::Auth => Code::AccessAccept,
         Port::Acct => Code::AccountingResponse,
     };
-    buf.clear();
     let mut enc = Encoder::reply(buf, packet, code);
     enc.message_authenticator();
     enc.finish(&nas.nas.secret).ok()?;
@@ -472,7 +546,13 @@ fn status_server(
 
 /// Whether the request is from the NAS it claims: the Request Authenticator of an
 /// Accounting-Request, and the Message-Authenticator where present or required.
-fn authentic(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>, src: SocketAddr) -> bool {
+fn authentic(
+    shared: &Shared,
+    nas: &NasEntry,
+    packet: &Packet<'_>,
+    src: SocketAddr,
+    check: MessageAuthenticatorCheck,
+) -> bool {
     if packet.code() == Code::AccountingRequest && !verify_request_digest(packet, &nas.nas.secret) {
         shared.metrics.drop(Drop::BadRequestAuthenticator);
         if log_allowed(&MALFORMED_LOG) {
@@ -480,7 +560,7 @@ fn authentic(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>, src: SocketAd
         }
         return false;
     }
-    match check_message_authenticator(packet, &nas.nas.secret) {
+    match check {
         MessageAuthenticatorCheck::Valid => true,
         MessageAuthenticatorCheck::Absent => {
             // RFC 5997 §3 requires it in Status-Server; BlastRADIUS (CVE-2024-3596) makes it
@@ -534,7 +614,6 @@ async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option
         }
     };
     let built = encode(|buf| {
-        buf.clear();
         acct::respond(packet, nas, buf)
             .map_err(|e| {
                 tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
@@ -617,7 +696,6 @@ fn decide(
         open_sessions,
         now,
     };
-    buf.clear();
     let verdict = match auth::respond(packet, &ctx, buf) {
         Ok(v) => v,
         Err(e) => {

@@ -31,6 +31,36 @@ async fn a_retransmission_gets_the_same_reply_without_a_second_evaluation() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn copies_sent_back_to_back_all_get_the_one_reply() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 1).await;
+    let radiusd = Radiusd::start(&env, Options::default());
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A first login puts the subscriber in memory, so the next is answered in the batch
+    // it arrives in: copies in that batch and in later ones all get its reply.
+    let (warm, _) = pap_packet(1, "user000001", "pw000001", true);
+    exchange(&socket, radiusd.auth, &warm, WAIT).expect("reply");
+    let (packet, _) = pap_packet(2, "user000001", "pw000001", true);
+    for _ in 0..3 {
+        socket.send_to(&packet, radiusd.auth).unwrap();
+    }
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        let (len, _) = socket.recv_from(&mut buf).expect("a reply for every copy");
+        replies.push(buf[..len].to_vec());
+    }
+    assert_eq!(Packet::decode(&replies[0]).unwrap().identifier(), 2);
+    assert!(replies.iter().all(|r| *r == replies[0]), "one reply, three times");
+    assert_eq!(radiusd.metric("radius_duplicate_requests_total"), 2.0);
+    assert_eq!(
+        radiusd.metric("radius_auth_requests_total{result=\"accept\"}"),
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unknown_nas_missing_or_bad_message_authenticator_and_garbage_are_dropped_and_counted() {
     let env = TestEnv::start().await;
     seed(&env.store().await, 1).await;
