@@ -60,6 +60,22 @@ impl Drop for Proc {
     }
 }
 
+/// HAProxy, with its log in a file that is printed when the test fails.
+struct Haproxy {
+    process: Child,
+    log: PathBuf,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        if std::thread::panicking() {
+            eprintln!("{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        }
+    }
+}
+
 /// This test's files; removed when dropped.
 struct TempDir(PathBuf);
 
@@ -78,7 +94,7 @@ fn free_port() -> u16 {
 }
 
 /// The shipped config with its addresses moved to loopback ports, its log on standard
-/// error (shown when the test fails), and without what only root may do or what reaches
+/// error (printed when the test fails), and without what only root may do or what reaches
 /// outside the test (chroot, user switch, admin socket). Every edit must apply exactly once, so a change to the shipped file that
 /// this copy would silently miss fails the test instead.
 fn loopback_config(front: u16, stats: u16, instances: [u16; 2]) -> String {
@@ -350,15 +366,18 @@ async fn balances_two_instances_and_fails_over() {
     let (front, stats) = (free_port(), free_port());
     let cfg = dir.0.join("haproxy.cfg");
     std::fs::write(&cfg, loopback_config(front, stats, ports)).unwrap();
-    let _haproxy = Proc(
-        haproxy()
+    let log = dir.0.join("haproxy.log");
+    let _haproxy = Haproxy {
+        process: haproxy()
             .arg("-db")
             .arg("-f")
             .arg(&cfg)
             .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start haproxy"),
-    );
+        log,
+    };
     let (front, stats) = (
         SocketAddr::from((LOCAL, front)),
         SocketAddr::from((LOCAL, stats)),
