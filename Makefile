@@ -15,8 +15,8 @@ run:
 
 test: deps fmt-check clippy unit doc-test
 
-# PostgreSQL, Redis and FreeRADIUS from Debian where missing; the tests start private
-# PostgreSQL and Redis instances themselves when none answers on the standard ports.
+# PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
+# private PostgreSQL and Redis instances themselves when none answers on the standard ports.
 deps:
 	scripts/deps.sh
 

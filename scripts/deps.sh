@@ -2,7 +2,8 @@
 # Installs from Debian what `make run` and `make test` need and this machine lacks:
 # PostgreSQL and Redis (private instances are started from their binaries), FreeRADIUS's
 # client tools (radclient, radtest: the interop tests' real clients) and the FreeRADIUS
-# server (the load generator's tests and the side-by-side benchmark run against it).
+# server (the load generator's tests and the side-by-side benchmark run against it), and
+# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances).
 # Idempotent and quick when everything is present.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || pkgs+=(postgresql)
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v radclient >/dev/null || pkgs+=(freeradius-utils)
 command -v freeradius >/dev/null || pkgs+=(freeradius)
+[ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 
 echo "installing ${pkgs[*]}"

@@ -1,7 +1,9 @@
 //! proisp-adminapi against real PostgreSQL and Redis (proisp_shared::store::testing): the
-//! operator commands run as a process (this file), the REST API in process (`api`).
+//! operator commands run as a process (this file), the REST API in process (`api`), and
+//! two servers behind HAProxy (`haproxy`).
 
 mod api;
+mod haproxy;
 
 use std::process::{Command, Output};
 use std::time::Duration;
