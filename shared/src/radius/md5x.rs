@@ -161,38 +161,45 @@ fn digest_lanes(messages: &[Message<'_>], out: &mut [[u8; DIGEST_LEN]]) {
 /// One 32-bit word per lane.
 type Lanes = [u32; LANES];
 
+/// Lanes one iteration of the compression loop works on: two independent dependency
+/// chains, so the core has work while one waits for the other.
+const CHAINS: usize = 2;
+
+/// One word of each chain.
+type Pair = [u32; CHAINS];
+
 #[inline(always)]
-fn f(x: &Lanes, y: &Lanes, z: &Lanes) -> Lanes {
+fn f(x: Pair, y: Pair, z: Pair) -> Pair {
     // (x & y) | (!x & z), with one operation fewer.
-    array::from_fn(|l| z[l] ^ (x[l] & (y[l] ^ z[l])))
+    array::from_fn(|c| z[c] ^ (x[c] & (y[c] ^ z[c])))
 }
 
 #[inline(always)]
-fn g(x: &Lanes, y: &Lanes, z: &Lanes) -> Lanes {
+fn g(x: Pair, y: Pair, z: Pair) -> Pair {
     // (x & z) | (y & !z)
-    array::from_fn(|l| y[l] ^ (z[l] & (x[l] ^ y[l])))
+    array::from_fn(|c| y[c] ^ (z[c] & (x[c] ^ y[c])))
 }
 
 #[inline(always)]
-fn h(x: &Lanes, y: &Lanes, z: &Lanes) -> Lanes {
-    array::from_fn(|l| x[l] ^ y[l] ^ z[l])
+fn h(x: Pair, y: Pair, z: Pair) -> Pair {
+    array::from_fn(|c| x[c] ^ y[c] ^ z[c])
 }
 
 #[inline(always)]
-fn i(x: &Lanes, y: &Lanes, z: &Lanes) -> Lanes {
-    array::from_fn(|l| y[l] ^ (x[l] | !z[l]))
+fn i(x: Pair, y: Pair, z: Pair) -> Pair {
+    array::from_fn(|c| y[c] ^ (x[c] | !z[c]))
 }
 
 /// a = b + ((a + fun(b, c, d) + m + k) <<< s), RFC 1321 §3.4.
 #[inline(always)]
-fn step(fun: Lanes, a: &Lanes, b: &Lanes, m: &Lanes, k: u32, s: u32) -> Lanes {
-    array::from_fn(|l| {
-        fun[l]
-            .wrapping_add(a[l])
-            .wrapping_add(m[l])
+fn step(fun: Pair, a: Pair, b: Pair, m: Pair, k: u32, s: u32) -> Pair {
+    array::from_fn(|c| {
+        fun[c]
+            .wrapping_add(a[c])
+            .wrapping_add(m[c])
             .wrapping_add(k)
             .rotate_left(s)
-            .wrapping_add(b[l])
+            .wrapping_add(b[c])
     })
 }
 
@@ -201,36 +208,48 @@ fn step(fun: Lanes, a: &Lanes, b: &Lanes, m: &Lanes, k: u32, s: u32) -> Lanes {
 macro_rules! four {
     ($fun:ident, $a:ident, $b:ident, $c:ident, $d:ident, $w:ident,
      [$m0:expr, $m1:expr, $m2:expr, $m3:expr], $k:expr, [$s0:expr, $s1:expr, $s2:expr, $s3:expr]) => {
-        $a = step($fun(&$b, &$c, &$d), &$a, &$b, &$w[$m0], K[$k], $s0);
-        $d = step($fun(&$a, &$b, &$c), &$d, &$a, &$w[$m1], K[$k + 1], $s1);
-        $c = step($fun(&$d, &$a, &$b), &$c, &$d, &$w[$m2], K[$k + 2], $s2);
-        $b = step($fun(&$c, &$d, &$a), &$b, &$c, &$w[$m3], K[$k + 3], $s3);
+        $a = step($fun($b, $c, $d), $a, $b, $w[$m0], K[$k], $s0);
+        $d = step($fun($a, $b, $c), $d, $a, $w[$m1], K[$k + 1], $s1);
+        $c = step($fun($d, $a, $b), $c, $d, $w[$m2], K[$k + 2], $s2);
+        $b = step($fun($c, $d, $a), $b, $c, $w[$m3], K[$k + 3], $s3);
     };
 }
 
 /// One block per lane; a lane whose `active` word is zero keeps its state.
+///
+/// Written as a loop whose body is the whole compression of lanes `l` and
+/// `l + LANES / CHAINS`: LLVM's loop vectorizer turns that into packed instructions, four
+/// lanes per SSE2 register. (Lane-wise array operations per step stay scalar: the SLP
+/// vectorizer gives up on a dependency chain 64 steps deep.)
 #[inline(never)]
 fn compress(state: &mut [Lanes; 4], w: &[Lanes; 16], active: &Lanes) {
-    let [mut a, mut b, mut c, mut d] = *state;
-    four!(f, a, b, c, d, w, [0, 1, 2, 3], 0, [7, 12, 17, 22]);
-    four!(f, a, b, c, d, w, [4, 5, 6, 7], 4, [7, 12, 17, 22]);
-    four!(f, a, b, c, d, w, [8, 9, 10, 11], 8, [7, 12, 17, 22]);
-    four!(f, a, b, c, d, w, [12, 13, 14, 15], 12, [7, 12, 17, 22]);
-    four!(g, a, b, c, d, w, [1, 6, 11, 0], 16, [5, 9, 14, 20]);
-    four!(g, a, b, c, d, w, [5, 10, 15, 4], 20, [5, 9, 14, 20]);
-    four!(g, a, b, c, d, w, [9, 14, 3, 8], 24, [5, 9, 14, 20]);
-    four!(g, a, b, c, d, w, [13, 2, 7, 12], 28, [5, 9, 14, 20]);
-    four!(h, a, b, c, d, w, [5, 8, 11, 14], 32, [4, 11, 16, 23]);
-    four!(h, a, b, c, d, w, [1, 4, 7, 10], 36, [4, 11, 16, 23]);
-    four!(h, a, b, c, d, w, [13, 0, 3, 6], 40, [4, 11, 16, 23]);
-    four!(h, a, b, c, d, w, [9, 12, 15, 2], 44, [4, 11, 16, 23]);
-    four!(i, a, b, c, d, w, [0, 7, 14, 5], 48, [6, 10, 15, 21]);
-    four!(i, a, b, c, d, w, [12, 3, 10, 1], 52, [6, 10, 15, 21]);
-    four!(i, a, b, c, d, w, [8, 15, 6, 13], 56, [6, 10, 15, 21]);
-    four!(i, a, b, c, d, w, [4, 11, 2, 9], 60, [6, 10, 15, 21]);
-    for (word, new) in state.iter_mut().zip([a, b, c, d]) {
-        for ((word, new), on) in word.iter_mut().zip(new).zip(active) {
-            *word = word.wrapping_add(new & on);
+    const STRIDE: usize = LANES / CHAINS;
+    for l in 0..STRIDE {
+        let lane = |c: usize| l + c * STRIDE;
+        let m: [Pair; 16] = array::from_fn(|j| array::from_fn(|c| w[j][lane(c)]));
+        let [mut a, mut b, mut c, mut d]: [Pair; 4] =
+            array::from_fn(|j| array::from_fn(|c| state[j][lane(c)]));
+        four!(f, a, b, c, d, m, [0, 1, 2, 3], 0, [7, 12, 17, 22]);
+        four!(f, a, b, c, d, m, [4, 5, 6, 7], 4, [7, 12, 17, 22]);
+        four!(f, a, b, c, d, m, [8, 9, 10, 11], 8, [7, 12, 17, 22]);
+        four!(f, a, b, c, d, m, [12, 13, 14, 15], 12, [7, 12, 17, 22]);
+        four!(g, a, b, c, d, m, [1, 6, 11, 0], 16, [5, 9, 14, 20]);
+        four!(g, a, b, c, d, m, [5, 10, 15, 4], 20, [5, 9, 14, 20]);
+        four!(g, a, b, c, d, m, [9, 14, 3, 8], 24, [5, 9, 14, 20]);
+        four!(g, a, b, c, d, m, [13, 2, 7, 12], 28, [5, 9, 14, 20]);
+        four!(h, a, b, c, d, m, [5, 8, 11, 14], 32, [4, 11, 16, 23]);
+        four!(h, a, b, c, d, m, [1, 4, 7, 10], 36, [4, 11, 16, 23]);
+        four!(h, a, b, c, d, m, [13, 0, 3, 6], 40, [4, 11, 16, 23]);
+        four!(h, a, b, c, d, m, [9, 12, 15, 2], 44, [4, 11, 16, 23]);
+        four!(i, a, b, c, d, m, [0, 7, 14, 5], 48, [6, 10, 15, 21]);
+        four!(i, a, b, c, d, m, [12, 3, 10, 1], 52, [6, 10, 15, 21]);
+        four!(i, a, b, c, d, m, [8, 15, 6, 13], 56, [6, 10, 15, 21]);
+        four!(i, a, b, c, d, m, [4, 11, 2, 9], 60, [6, 10, 15, 21]);
+        for (word, new) in state.iter_mut().zip([a, b, c, d]) {
+            for (ch, new) in new.iter().enumerate() {
+                let l = lane(ch);
+                word[l] = word[l].wrapping_add(new & active[l]);
+            }
         }
     }
 }
