@@ -108,6 +108,17 @@ impl<'a> Feed<'a> {
 
     /// The lane's next block; call only while `left > 0`.
     fn next(&mut self, block: &mut [u8; BLOCK_LEN]) {
+        self.left -= 1;
+        // Most blocks of a packet lie inside one slice: copied at a fixed size, without a
+        // call to memcpy.
+        if let Some(part) = self.parts.iter_mut().find(|p| !p.is_empty())
+            && let Some((whole, rest)) = part.split_first_chunk::<BLOCK_LEN>()
+        {
+            *block = *whole;
+            *part = rest;
+            return;
+        }
+        *block = [0; BLOCK_LEN];
         let mut n = 0;
         for part in &mut self.parts {
             let take = part.len().min(BLOCK_LEN - n);
@@ -116,12 +127,10 @@ impl<'a> Feed<'a> {
             *part = later;
             n += take;
         }
-        block[n..].fill(0);
         if n < BLOCK_LEN && !self.ended {
             block[n] = 0x80;
             self.ended = true;
         }
-        self.left -= 1;
         if self.left == 0 {
             block[BLOCK_LEN - 8..].copy_from_slice(&self.bits.to_le_bytes());
         }
@@ -136,8 +145,9 @@ fn digest_lanes(messages: &[Message<'_>], out: &mut [[u8; DIGEST_LEN]]) {
         array::from_fn(|j| array::from_fn(|l| messages.get(l).map_or(0, |m| m.start.h[j])));
     let rounds = feeds.iter().map(|f| f.left).max().unwrap_or(0);
     let mut block = [0u8; BLOCK_LEN];
+    // Word by word, each lane's block; an idle lane's words are left as they were.
+    let mut w = [[0u32; LANES]; 16];
     for _ in 0..rounds {
-        let mut w = [[0u32; LANES]; 16];
         let mut active = [0u32; LANES];
         for (l, feed) in feeds.iter_mut().enumerate() {
             if feed.left == 0 {
