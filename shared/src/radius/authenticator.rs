@@ -333,21 +333,22 @@ fn verify_lanes(
     for ((message, start), &(i, ma)) in inner.iter_mut().zip(&mut outer).zip(pending) {
         let (packet, secret) = batch[i];
         let raw = packet.as_bytes();
-        let field = ma_field(
-            packet.code().authenticator_kind(),
-            packet.authenticator(),
-            &ZEROS,
-        );
-        *message = Message::new(
-            secret.inner(),
-            &[
-                &raw[..4],
-                field,
-                &raw[HEADER_LEN..ma],
-                &ZEROS,
-                &raw[ma + MESSAGE_AUTHENTICATOR_LEN..],
-            ],
-        );
+        let after = &raw[ma + MESSAGE_AUTHENTICATOR_LEN..];
+        *message = match packet.code().authenticator_kind() {
+            // The field the MAC covers is the packet's own: hashed in place, so whole
+            // blocks come from one slice.
+            AuthenticatorKind::Random => Message::new(secret.inner(), &[&raw[..ma], &ZEROS, after]),
+            kind => Message::new(
+                secret.inner(),
+                &[
+                    &raw[..4],
+                    ma_field(kind, packet.authenticator(), &ZEROS),
+                    &raw[HEADER_LEN..ma],
+                    &ZEROS,
+                    after,
+                ],
+            ),
+        };
         *start = secret.outer();
     }
     let n = pending.len();
