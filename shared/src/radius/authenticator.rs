@@ -323,7 +323,7 @@ fn verify_lanes(
     out: &mut [MessageAuthenticatorCheck],
 ) {
     if let [(i, _)] = pending {
-        // One lane of eight costs more than the scalar code.
+        // A single busy lane costs more than the scalar code.
         let (packet, secret) = batch[*i];
         out[*i] = check(packet, &ZEROS, secret);
         return;
@@ -424,7 +424,7 @@ fn sign_lanes(buf: &mut [u8], chunk: &[(Range<usize>, &Secret)]) {
             .and_then(|(range, _)| Unsigned::find(buf, range))
     });
     if let ([(_, secret)], [Some(p), ..]) = (chunk, &found) {
-        // One lane of eight costs more than the scalar code.
+        // A single busy lane costs more than the scalar code.
         sign(&mut buf[p.start..p.end], p.kind, p.ma, *secret);
         return;
     }
@@ -478,7 +478,12 @@ fn sign_lanes(buf: &mut [u8], chunk: &[(Range<usize>, &Secret)]) {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::radius::encode::Encoder;
+    use crate::radius::header::{AUTHENTICATOR_OFFSET, Code};
 
     #[test]
     fn ct_eq_compares_contents_and_lengths() {
@@ -491,12 +496,6 @@ mod tests {
     fn random_authenticators_differ() {
         assert_ne!(random(), random());
     }
-
-    use bytes::BytesMut;
-    use proptest::prelude::*;
-
-    use crate::radius::encode::Encoder;
-    use crate::radius::header::Code;
 
     /// Secrets around the HMAC block size, and the empty one.
     fn secrets() -> Vec<Secret> {
@@ -562,20 +561,20 @@ mod tests {
         let mut buf = BytesMut::new();
         let mut enc = Encoder::new(&mut buf, code, 7, &random());
         let at = at % (attrs.len() + 1);
-        for (n, (typ, value)) in attrs.iter().enumerate() {
-            if n == at && !matches!(ma, Ma::Absent) {
+        for n in 0..=attrs.len() {
+            if n == at {
                 match ma {
+                    Ma::Absent => &mut enc,
                     Ma::WrongLength(len) => enc.attr(MESSAGE_AUTHENTICATOR, &vec![0; len]),
                     Ma::Duplicated => enc
                         .attr(MESSAGE_AUTHENTICATOR, &[0; 16])
                         .message_authenticator(),
-                    _ => enc.message_authenticator(),
+                    Ma::Valid | Ma::Tampered(_) | Ma::OtherSecret => enc.message_authenticator(),
                 };
             }
-            enc.attr(*typ, value);
-        }
-        if at == attrs.len() && !matches!(ma, Ma::Absent) {
-            enc.message_authenticator();
+            if let Some((typ, value)) = attrs.get(n) {
+                enc.attr(*typ, value);
+            }
         }
         let signer = if let Ma::OtherSecret = ma {
             other
@@ -589,8 +588,6 @@ mod tests {
         }
         wire
     }
-
-    use crate::radius::header::AUTHENTICATOR_OFFSET;
 
     /// A reply: code, attributes, where the Message-Authenticator goes (if any), the
     /// request's authenticator and which secret signs it.
