@@ -64,6 +64,8 @@ impl<'a> Message<'a> {
     /// A message of the given slices after `start`; up to [`PARTS`] of them, the rest
     /// empty.
     pub(crate) fn new(start: State, given: &[&'a [u8]]) -> Message<'a> {
+        debug_assert!(given.len() <= PARTS, "{} slices", given.len());
+        debug_assert_eq!(start.len % BLOCK_LEN as u64, 0, "a start inside a block");
         let mut parts: [&[u8]; PARTS] = [&[]; PARTS];
         for (part, slice) in parts.iter_mut().zip(given) {
             *part = slice;
