@@ -28,6 +28,7 @@
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
 
 use bytes::{BufMut, BytesMut};
 
@@ -226,22 +227,39 @@ impl<'b> Encoder<'b> {
     /// Back-patches Length, signs the packet with `secret` and returns its octets; on an
     /// earlier error, truncates the buffer to where the packet began and returns it.
     pub fn finish(self, secret: &(impl SharedSecret + ?Sized)) -> Result<&'b [u8], EncodeError> {
+        let kind = self.kind;
+        let ma = self.ma;
+        let (buf, range) = self.close()?;
+        authenticator::sign(&mut buf[range.clone()], kind, ma, secret);
+        Ok(&buf[range])
+    }
+
+    /// Like [`Encoder::finish`] but leaves the packet unsigned, and returns where it lies in
+    /// the buffer; on an earlier error, truncates the buffer to where the packet began and
+    /// returns it.
+    ///
+    /// For signing many replies at once with
+    /// [`authenticator::sign_replies`], which hashes them side by side: encode each one
+    /// after the other into one buffer, keep the ranges, sign them together. Until then the
+    /// Authenticator field holds what [`Encoder::new`] was given and any
+    /// Message-Authenticator value is zero.
+    pub fn finish_unsigned(self) -> Result<Range<usize>, EncodeError> {
+        self.close().map(|(_, range)| range)
+    }
+
+    /// Back-patches Length, or truncates the buffer on an earlier error.
+    fn close(self) -> Result<(&'b mut BytesMut, Range<usize>), EncodeError> {
         let Encoder {
-            buf,
-            start,
-            kind,
-            ma,
-            error,
+            buf, start, error, ..
         } = self;
         if let Some(error) = error {
             buf.truncate(start);
             return Err(error);
         }
-        let packet = &mut buf[start..];
-        let len = packet.len() as u16;
-        packet[2..4].copy_from_slice(&len.to_be_bytes());
-        authenticator::sign(packet, kind, ma, secret);
-        Ok(&buf[start..])
+        let end = buf.len();
+        let len = (end - start) as u16;
+        buf[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+        Ok((buf, start..end))
     }
 }
 

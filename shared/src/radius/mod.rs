@@ -8,6 +8,7 @@
 //! | [`vsa`] | Vendor-Specific attributes (RFC 2865 §5.26) |
 //! | [`encode`] | encoding into a caller's `BytesMut`, with Length and Message-Authenticator back-patched |
 //! | [`authenticator`] | Request/Response Authenticators and Message-Authenticator (RFC 2865, 2866, 3579, 5176) |
+//! | `md5x` | multi-buffer MD5: the digests of a batch's packets side by side in SIMD lanes |
 //! | [`secret`] | shared secrets, keyed once for HMAC-MD5 |
 //! | [`password`] | User-Password hiding (RFC 2865 §5.2) and salt encryption (RFC 2868, RFC 2548) |
 //! | [`chap`] | CHAP verification (RFC 2865 §2.2, RFC 1994) |
@@ -28,6 +29,7 @@ pub mod dynauth;
 pub mod encode;
 pub mod fuzz;
 pub mod header;
+pub(crate) mod md5x;
 pub mod mschap;
 pub mod packet;
 pub mod password;

@@ -5,10 +5,17 @@
 //! does that once, when a NAS is loaded, and clones the keyed state per packet — about a
 //! quarter of the MD5 work of a PAP round. Plain byte strings work too, keyed per call, for
 //! tests and one-off clients.
+//!
+//! A [`Secret`] also keeps the two MD5 chaining values HMAC starts from (RFC 2104 §4: the
+//! key XOR ipad and XOR opad, one compression each), so the batch functions of
+//! [`crate::radius::authenticator`] can run the inner and outer hashes of many packets side
+//! by side in SIMD lanes (the crate-private module `md5x`).
 
 use hmac::{Hmac, KeyInit};
-use md5::Md5;
+use md5::{Digest, Md5};
 use zeroize::Zeroizing;
+
+use crate::radius::md5x::{self, BLOCK_LEN, State};
 
 pub(crate) type HmacMd5 = Hmac<Md5>;
 
@@ -54,7 +61,14 @@ impl SharedSecret for Vec<u8> {
 pub struct Secret {
     bytes: Zeroizing<Vec<u8>>,
     hmac: HmacMd5,
+    /// MD5 chaining values after the key XOR ipad and after the key XOR opad: as good as
+    /// the key to an attacker, so wiped too.
+    pads: Zeroizing<[[u32; 4]; 2]>,
 }
+
+/// RFC 2104 §2: the inner and outer pad octets.
+const IPAD: u8 = 0x36;
+const OPAD: u8 = 0x5c;
 
 impl Secret {
     /// Keys a secret.
@@ -62,8 +76,46 @@ impl Secret {
         Secret {
             bytes: Zeroizing::new(bytes.to_vec()),
             hmac: keyed(bytes),
+            pads: Zeroizing::new(pads(bytes)),
         }
     }
+
+    /// Where HMAC-MD5's inner hash starts: after the block key XOR ipad (RFC 2104 §4).
+    pub(crate) fn inner(&self) -> State {
+        State {
+            h: self.pads[0],
+            len: BLOCK_LEN as u64,
+        }
+    }
+
+    /// Where HMAC-MD5's outer hash starts: after the block key XOR opad (RFC 2104 §4).
+    pub(crate) fn outer(&self) -> State {
+        State {
+            h: self.pads[1],
+            len: BLOCK_LEN as u64,
+        }
+    }
+}
+
+/// The chaining values after one block of key XOR ipad and one of key XOR opad. A key
+/// longer than a block is hashed first, a shorter one padded with zeros (RFC 2104 §2).
+fn pads(secret: &[u8]) -> [[u32; 4]; 2] {
+    let mut key = Zeroizing::new([0u8; BLOCK_LEN]);
+    if secret.len() > BLOCK_LEN {
+        let digest: [u8; md5x::DIGEST_LEN] = Md5::digest(secret).into();
+        key[..md5x::DIGEST_LEN].copy_from_slice(&digest);
+    } else {
+        key[..secret.len()].copy_from_slice(secret);
+    }
+    [IPAD, OPAD].map(|pad| {
+        let mut block = Zeroizing::new([0u8; BLOCK_LEN]);
+        for (b, k) in block.iter_mut().zip(key.iter()) {
+            *b = k ^ pad;
+        }
+        let mut h = State::INITIAL.h;
+        md5::block_api::compress(&mut h, &[*block]);
+        h
+    })
 }
 
 impl SharedSecret for Secret {
@@ -103,5 +155,53 @@ mod tests {
             format!("{:?}", Secret::new(b"hunter2")),
             "Secret(<redacted>)"
         );
+    }
+
+    /// The precomputed pads, finished with one more block each, give the hmac crate's
+    /// HMAC-MD5 for every key length around the block size.
+    #[test]
+    fn pads_give_rfc_2104_hmac() {
+        let message = b"what do ya want for nothing?";
+        for len in [0, 1, 15, 16, 63, 64, 65, 100, 200] {
+            let key: Vec<u8> = (0..len).map(|i| i as u8 ^ 0xA5).collect();
+            let secret = Secret::new(&key);
+            let mut inner = [[0u8; md5x::DIGEST_LEN]];
+            md5x::digests(
+                &[md5x::Message::new(secret.inner(), &[message])],
+                &mut inner,
+            );
+            let mut mac = [[0u8; md5x::DIGEST_LEN]];
+            md5x::digests(
+                &[md5x::Message::new(secret.outer(), &[&inner[0]])],
+                &mut mac,
+            );
+            let mut want = key.hmac();
+            want.update(message);
+            assert_eq!(
+                mac[0],
+                <[u8; 16]>::from(want.finalize().into_bytes()),
+                "key of {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc_2104_test_vector() {
+        // RFC 2104 appendix, second vector.
+        let secret = Secret::new(b"Jefe");
+        let mut inner = [[0u8; md5x::DIGEST_LEN]];
+        md5x::digests(
+            &[md5x::Message::new(
+                secret.inner(),
+                &[b"what do ya want for nothing?"],
+            )],
+            &mut inner,
+        );
+        let mut mac = [[0u8; md5x::DIGEST_LEN]];
+        md5x::digests(
+            &[md5x::Message::new(secret.outer(), &[&inner[0]])],
+            &mut mac,
+        );
+        assert_eq!(hex::encode(mac[0]), "750c783e6ab0b503eaa86e310a5db738");
     }
 }
