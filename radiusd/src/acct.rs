@@ -90,26 +90,22 @@ pub(crate) fn parse(
     }))
 }
 
-/// Encodes the Accounting-Response: Proxy-State copied (RFC 2865 §5.33) and a
-/// Message-Authenticator when the request carried one.
-pub(crate) fn respond(
-    request: &Packet<'_>,
-    nas: &NasEntry,
-    buf: &mut BytesMut,
-) -> Result<(), EncodeError> {
+/// Encodes the Accounting-Response, unsigned (the caller signs it): Proxy-State copied
+/// (RFC 2865 §5.33) and a Message-Authenticator when the request carried one.
+pub(crate) fn respond(request: &Packet<'_>, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let mut enc = Encoder::reply(buf, request, Code::AccountingResponse);
     if request.attr(attr::MESSAGE_AUTHENTICATOR).is_some() {
         enc.message_authenticator();
     }
     enc.copy_attrs(request, attr::PROXY_STATE);
-    enc.finish(&nas.nas.secret).map(|_| ())
+    enc.finish_unsigned().map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use proisp_shared::model::{Nas, NasVendor};
     use proisp_shared::radius::acct::split_octets;
-    use proisp_shared::radius::authenticator::verify_response_authenticator;
+    use proisp_shared::radius::authenticator::{sign_replies, verify_response_authenticator};
     use proisp_shared::radius::secret::Secret;
 
     use super::*;
@@ -187,11 +183,13 @@ mod tests {
     }
 
     #[test]
-    fn the_response_is_signed_and_carries_proxy_state() {
+    fn the_response_once_signed_verifies_and_carries_proxy_state() {
         let raw = request(1, true);
         let req = Packet::decode(&raw).unwrap();
         let mut buf = BytesMut::new();
-        respond(&req, &nas(), &mut buf).unwrap();
+        respond(&req, &mut buf).unwrap();
+        let len = buf.len();
+        sign_replies(&mut buf, &[(0..len, &nas().nas.secret)]);
         let reply = Packet::decode(&buf).unwrap();
         assert_eq!(reply.code(), Code::AccountingResponse);
         assert_eq!(reply.value(attr::PROXY_STATE), Some(&b"ps"[..]));

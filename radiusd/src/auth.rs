@@ -294,7 +294,10 @@ pub(crate) struct Context<'a> {
     pub(crate) now: i64,
 }
 
-/// Decides `req` and writes the signed reply into `buf`.
+/// Decides `req` and appends the reply to `buf`, finished but unsigned: the caller signs
+/// it with the NAS's secret ([`authenticator::sign_replies`]), a batch's replies at once.
+///
+/// [`authenticator::sign_replies`]: proisp_shared::radius::authenticator::sign_replies
 pub(crate) fn respond(
     req: &Packet<'_>,
     ctx: &Context<'_>,
@@ -320,7 +323,7 @@ pub(crate) fn respond(
             Ok(Verdict::Accept)
         }
         Err(reason) => {
-            reject(req, ctx, reason, creds.and_then(|c| c.mschap_ident()), buf)?;
+            reject(req, reason, creds.and_then(|c| c.mschap_ident()), buf)?;
             Ok(Verdict::Reject(reason))
         }
     }
@@ -442,7 +445,7 @@ fn accept(
         enc.u32(attr::ACCT_INTERIM_INTERVAL, p.interim_interval_secs);
     }
     enc.copy_attrs(req, attr::PROXY_STATE);
-    enc.finish(secret).map(|_| ())
+    enc.finish_unsigned().map(|_| ())
 }
 
 /// MS-MPPE-Encryption-Policy and -Types as FreeRADIUS sends them with MPPE keys: encryption
@@ -462,7 +465,6 @@ fn mppe_policy(enc: &mut Encoder<'_>) {
 
 fn reject(
     req: &Packet<'_>,
-    ctx: &Context<'_>,
     reason: RejectReason,
     mschap: Option<(u8, bool)>,
     buf: &mut BytesMut,
@@ -490,14 +492,14 @@ fn reject(
         None => {}
     }
     enc.copy_attrs(req, attr::PROXY_STATE);
-    enc.finish(&ctx.nas.nas.secret).map(|_| ())
+    enc.finish_unsigned().map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use proisp_shared::model::{MacAddr, Nas, Password, QuotaPeriod, RateLimit};
     use proisp_shared::radius::attr::Ipv6Prefix;
-    use proisp_shared::radius::authenticator::{self, verify_reply};
+    use proisp_shared::radius::authenticator::{self, sign_replies, verify_reply};
     use proisp_shared::radius::secret::Secret;
 
     use super::*;
@@ -592,6 +594,8 @@ mod tests {
         };
         let mut buf = BytesMut::new();
         let verdict = respond(&req, &ctx, &mut buf).unwrap();
+        let len = buf.len();
+        sign_replies(&mut buf, &[(0..len, &nas.nas.secret)]);
         let reply = Packet::decode(&buf).unwrap();
         assert_eq!(
             verify_reply(&reply, req.authenticator(), SECRET, true),

@@ -24,12 +24,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use proisp_shared::radius::authenticator::{
-    MessageAuthenticatorCheck, check_message_authenticator, verify_request_digest,
+    MessageAuthenticatorCheck, check_message_authenticators, sign_replies, verify_request_digest,
 };
 use proisp_shared::radius::dictionary::attr;
 use proisp_shared::radius::encode::Encoder;
 use proisp_shared::radius::header::{Code, MAX_PACKET_LEN};
 use proisp_shared::radius::packet::Packet;
+use proisp_shared::radius::secret::Secret;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -274,9 +275,15 @@ impl Server {
                 }
             }
         }
-        for a in &mut admitted {
-            let check = check_message_authenticator(&a.packet, &a.nas.nas.secret);
-            if !authentic(shared, &a.nas, &a.packet, a.src, check) {
+        let mut checks = [MessageAuthenticatorCheck::Absent; BATCH];
+        let checks = &mut checks[..admitted.len()];
+        let pairs: Vec<(&Packet<'_>, &Secret)> = admitted
+            .iter()
+            .map(|a| (&a.packet, &a.nas.nas.secret))
+            .collect();
+        check_message_authenticators(&pairs, checks);
+        for (a, check) in admitted.iter_mut().zip(checks.iter()) {
+            if !authentic(shared, &a.nas, &a.packet, a.src, *check) {
                 a.outcome = Outcome::Dropped;
             }
         }
@@ -300,6 +307,14 @@ impl Server {
                     Now::Wait => Outcome::Wait,
                 };
         }
+        let signing: Vec<(std::ops::Range<usize>, &Secret)> = admitted
+            .iter()
+            .filter_map(|a| match &a.outcome {
+                Outcome::Answered { range, .. } => Some((range.clone(), &a.nas.nas.secret)),
+                _ => None,
+            })
+            .collect();
+        sign_replies(&mut self.out, &signing);
         let delay = shared.config.auth.reject_delay;
         for a in &admitted {
             match &a.outcome {
@@ -428,13 +443,18 @@ thread_local! {
     static REPLY_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(MAX_PACKET_LEN));
 }
 
-/// Builds a reply in this thread's reusable buffer and returns an exact-size copy, for a
-/// request's own task (one small allocation; a reply answered from memory is built in
-/// its socket's buffer instead).
-fn encode<T>(build: impl FnOnce(&mut BytesMut) -> Option<T>) -> Option<(T, Reply)> {
+/// Builds a reply in this thread's reusable buffer, signs it with `secret` and returns an
+/// exact-size copy, for a request's own task (one small allocation; the replies of a
+/// batch answered from memory are built in their socket's buffer and signed together).
+fn encode<T>(
+    secret: &Secret,
+    build: impl FnOnce(&mut BytesMut) -> Option<T>,
+) -> Option<(T, Reply)> {
     REPLY_BUF.with_borrow_mut(|buf| {
         buf.clear();
         let value = build(buf)?;
+        let len = buf.len();
+        sign_replies(buf, &[(0..len, secret)]);
         Some((value, Reply::from(&buf[..])))
     })
 }
@@ -464,7 +484,7 @@ fn answer_now(
 ) -> Now {
     match packet.code() {
         Code::StatusServer => {
-            status_server(shared, nas, packet, port, buf).map_or(Now::Drop, |()| Now::Reply)
+            status_server(shared, packet, port, buf).map_or(Now::Drop, |()| Now::Reply)
         }
         Code::AccessRequest => {
             let Some(name) = user_name(shared, packet) else {
@@ -507,9 +527,10 @@ async fn answer_later(
 ) -> Option<Reply> {
     let packet = Packet::decode(datagram).ok()?;
     match packet.code() {
-        Code::StatusServer => {
-            encode(|buf| status_server(shared, nas, &packet, port, buf)).map(|((), r)| r)
-        }
+        Code::StatusServer => encode(&nas.nas.secret, |buf| {
+            status_server(shared, &packet, port, buf)
+        })
+        .map(|((), r)| r),
         Code::AccountingRequest => account(shared, nas, &packet).await,
         _ => {
             let (verdict, reply) = authenticate(shared, nas, &packet).await?;
@@ -525,10 +546,9 @@ async fn answer_later(
 }
 
 /// RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the accounting
-/// port, built in `buf`.
+/// port, appended to `buf` unsigned.
 fn status_server(
     shared: &Shared,
-    nas: &NasEntry,
     packet: &Packet<'_>,
     port: Port,
     buf: &mut BytesMut,
@@ -539,7 +559,7 @@ fn status_server(
     };
     let mut enc = Encoder::reply(buf, packet, code);
     enc.message_authenticator();
-    enc.finish(&nas.nas.secret).ok()?;
+    enc.finish_unsigned().ok()?;
     shared.metrics.status_server.increment(1);
     Some(())
 }
@@ -613,8 +633,8 @@ async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option
             return None;
         }
     };
-    let built = encode(|buf| {
-        acct::respond(packet, nas, buf)
+    let built = encode(&nas.nas.secret, |buf| {
+        acct::respond(packet, buf)
             .map_err(|e| {
                 tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
             })
@@ -658,7 +678,9 @@ async fn authenticate(
         found: &found,
         open_sessions,
     };
-    encode(|buf| decide(shared, nas, packet, who, unix_now(), buf))
+    encode(&nas.nas.secret, |buf| {
+        decide(shared, nas, packet, who, unix_now(), buf)
+    })
 }
 
 /// Whom a request is for: the user name, what the lookup found, and the open sessions.
@@ -669,8 +691,8 @@ struct Who<'a> {
     open_sessions: u32,
 }
 
-/// Decides on what was found and builds the reply in `buf`; `None` drops the request
-/// (the reply would not fit in a packet).
+/// Decides on what was found and appends the reply to `buf`, unsigned; `None` drops the
+/// request (the reply would not fit in a packet).
 fn decide(
     shared: &Shared,
     nas: &NasEntry,
