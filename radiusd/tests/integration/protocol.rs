@@ -52,7 +52,10 @@ async fn copies_sent_back_to_back_all_get_the_one_reply() {
         replies.push(buf[..len].to_vec());
     }
     assert_eq!(Packet::decode(&replies[0]).unwrap().identifier(), 2);
-    assert!(replies.iter().all(|r| *r == replies[0]), "one reply, three times");
+    assert!(
+        replies.iter().all(|r| *r == replies[0]),
+        "one reply, three times"
+    );
     assert_eq!(radiusd.metric("radius_duplicate_requests_total"), 2.0);
     assert_eq!(
         radiusd.metric("radius_auth_requests_total{result=\"accept\"}"),
