@@ -275,13 +275,12 @@ impl Server {
                 }
             }
         }
-        let mut checks = [MessageAuthenticatorCheck::Absent; BATCH];
-        let checks = &mut checks[..admitted.len()];
+        let mut checks = vec![MessageAuthenticatorCheck::Absent; admitted.len()];
         let pairs: Vec<(&Packet<'_>, &Secret)> = admitted
             .iter()
             .map(|a| (&a.packet, &a.nas.nas.secret))
             .collect();
-        check_message_authenticators(&pairs, checks);
+        check_message_authenticators(&pairs, &mut checks);
         for (a, check) in admitted.iter_mut().zip(checks.iter()) {
             if !authentic(shared, &a.nas, &a.packet, a.src, *check) {
                 a.outcome = Outcome::Dropped;
