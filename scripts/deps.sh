@@ -13,7 +13,7 @@ pkgs=()
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || pkgs+=(postgresql)
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v radclient >/dev/null || pkgs+=(freeradius-utils)
-command -v freeradius >/dev/null || pkgs+=(freeradius)
+[ -x /usr/sbin/freeradius ] || pkgs+=(freeradius)
 [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 
