@@ -71,14 +71,24 @@ pub(crate) struct CacheConfig {
     /// Entries kept; the least recently used go first.
     #[serde(default = "default_capacity")]
     pub(crate) capacity: usize,
-    /// How long an entry is trusted while the invalidation channel is connected (changes
-    /// arrive as messages meanwhile).
+    /// How long an entry is trusted while a channel that announces changes is proven
+    /// (the Redis subscription answers its pings, or PostgreSQL's change feed answered
+    /// its last poll).
     #[serde(default = "default_ttl", with = "humantime_serde")]
     pub(crate) ttl: Duration,
-    /// How long an entry is trusted while the invalidation channel is down: the bound on
-    /// how stale an answer can be when no message can say so.
+    /// How long an entry is trusted while neither channel is proven: the bound on how
+    /// stale an answer can be when nothing can announce a change.
     #[serde(default = "default_ttl_disconnected", with = "humantime_serde")]
     pub(crate) ttl_disconnected: Duration,
+    /// How often PostgreSQL's change feed is read. With `auth.backend_timeout`, the bound
+    /// on how long a change takes to reach this radiusd when Redis loses its message.
+    #[serde(default = "default_feed_interval", with = "humantime_serde")]
+    pub(crate) feed_interval: Duration,
+    /// How long the change feed keeps its rows (radiusd's housekeeping deletes older
+    /// ones). At least the Redis entry TTL: a radiusd starting up reads the changes of
+    /// that long to know which Redis entries are stale.
+    #[serde(default = "default_feed_retention", with = "humantime_serde")]
+    pub(crate) feed_retention: Duration,
     /// How long an unknown user name is remembered, so a flood of random names cannot
     /// reach the database.
     #[serde(default = "default_negative_ttl", with = "humantime_serde")]
@@ -221,6 +231,12 @@ fn default_ttl() -> Duration {
 fn default_ttl_disconnected() -> Duration {
     Duration::from_secs(1)
 }
+fn default_feed_interval() -> Duration {
+    Duration::from_millis(250)
+}
+fn default_feed_retention() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
 fn default_negative_ttl() -> Duration {
     Duration::from_secs(60)
 }
@@ -257,6 +273,8 @@ impl Default for CacheConfig {
             capacity: default_capacity(),
             ttl: default_ttl(),
             ttl_disconnected: default_ttl_disconnected(),
+            feed_interval: default_feed_interval(),
+            feed_retention: default_feed_retention(),
             negative_ttl: default_negative_ttl(),
         }
     }
@@ -367,7 +385,28 @@ impl Config {
                  accounting its own (1813 by convention)"
             ));
         }
+        if self.cache.feed_interval.is_zero() {
+            return Err("cache.feed_interval must be more than 0".to_owned());
+        }
+        if let Some(redis) = &self.redis
+            && self.cache.feed_retention < self.floor_life()
+        {
+            return Err(format!(
+                "cache.feed_retention ({:?}) must be at least redis.ttl ({:?}) and a minute: \
+                 a radiusd starting up reads that much of the feed to know which Redis \
+                 entries are stale",
+                self.cache.feed_retention, redis.ttl
+            ));
+        }
         Ok(())
+    }
+
+    /// How long a Redis entry written before a change can live after it: its TTL, and a
+    /// minute for a put that was in flight when the change committed.
+    pub(crate) fn floor_life(&self) -> Duration {
+        self.redis
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.ttl + Duration::from_secs(60))
     }
 
     /// Sockets on each port: the configured number, or one per core.

@@ -1,4 +1,5 @@
-//! Periodic accounting jobs: stale sessions, ended fair usage, history partitions.
+//! Periodic jobs: stale sessions, ended fair usage, history partitions, the change feed's
+//! old rows.
 //!
 //! Each job claims its rows in PostgreSQL (`FOR UPDATE SKIP LOCKED`, `UPDATE …
 //! RETURNING`), so every radiusd of a deployment may run them at once without doing
@@ -34,6 +35,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             _ = partitions.tick() => maintain_history(&shared).await,
             _ = sweep.tick() => {
                 close_stale(&shared).await;
+                trim_feed(&shared).await;
                 match shared.store.end_fair_usage().await {
                     Ok(users) => {
                         for user in users {
@@ -63,6 +65,20 @@ async fn close_stale(shared: &Shared) {
                 return;
             }
         }
+    }
+}
+
+/// Deletes change-feed rows past `cache.feed_retention`; idempotent, so every radiusd of a
+/// deployment may run it.
+async fn trim_feed(shared: &Shared) {
+    match shared
+        .store
+        .trim_feed(shared.config.cache.feed_retention)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "old change-feed rows deleted"),
+        Err(e) => tracing::debug!(error = %e, "change-feed trim postponed"),
     }
 }
 

@@ -1,11 +1,20 @@
 //! Subscriber lookup: in-process cache → Redis → PostgreSQL (DESIGN.md, auth path step 5).
 //!
-//! The in-process cache answers almost every request. It stays coherent through the
-//! invalidation channel: while that is connected entries live for `cache.ttl` and a change
-//! arrives as a message within milliseconds; while it is down (Redis stopped, or not
-//! configured) no message can arrive, so entries are trusted only for
-//! `cache.ttl_disconnected` — the bound on how stale an answer may be — and the cache is
-//! emptied on every reconnect, because messages may have been missed meanwhile.
+//! The in-process cache answers almost every request. It stays coherent through two
+//! channels that announce changes: Redis pub/sub (milliseconds, but a message can be
+//! lost: Redis hangs, or the publisher's connection fails after its commit) and
+//! PostgreSQL's change feed (`crate::feed`, polled every `cache.feed_interval`; it
+//! cannot lose a change, because its rows are written in the change's own transaction).
+//! While either channel is proven — the Redis subscription answers its pings, or the feed
+//! answered its last poll in time — entries live for `cache.ttl`; while neither is, no
+//! announcement can arrive, so entries are trusted only for `cache.ttl_disconnected`.
+//!
+//! Redis entries can be stale too: an admin's change commits while Redis hangs, so the
+//! put that should follow it fails and Redis keeps the old entry for its TTL. The feed
+//! says which version each changed name needs, and a Redis entry older than that is
+//! skipped for PostgreSQL (a floor, kept as long as a Redis entry written before the
+//! change can live). So staleness is bounded by the feed: within `cache.feed_interval`
+//! plus one poll while PostgreSQL answers, whatever Redis does.
 //!
 //! Unknown names are remembered too (negatively), in memory and in Redis, so a flood of
 //! random names reaches PostgreSQL once per name and period, not once per packet.
@@ -33,8 +42,8 @@
 //! log in again): they join the batch for their count alone.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
@@ -102,8 +111,18 @@ struct Core {
     memory: MemoryCache<CompactString, Entry>,
     store: Store,
     redis: Option<Arc<dyn Cache>>,
-    /// Whether the invalidation channel is connected.
+    /// Whether the Redis invalidation channel is connected and answers its pings.
     connected: AtomicBool,
+    /// Until when (milliseconds after [`Core::epoch`]) the change feed counts as proven:
+    /// its last successful poll plus the time the next one may take.
+    feed_until: AtomicU64,
+    /// The origin of [`Core::feed_until`].
+    epoch: Instant,
+    /// Versions Redis entries need, from the change feed.
+    floors: Mutex<Floors>,
+    /// How long a floor is kept: as long as a Redis entry written before its change can
+    /// live.
+    floor_life: Duration,
     /// Invalidations received so far. A batch notes it before it reads and keeps what it
     /// read only if no invalidation arrived meanwhile: a value read just before a change
     /// and remembered just after its invalidation would otherwise stay for the whole TTL.
@@ -121,6 +140,36 @@ struct Request {
     /// The subscriber, when memory knew it and only its open sessions need counting.
     known: Option<Arc<Subscriber>>,
     reply: oneshot::Sender<Answer>,
+}
+
+/// The versions Redis entries need to be trusted, from the change feed.
+#[derive(Debug, Default)]
+struct Floors {
+    /// By name: the version and when the floor lapses.
+    names: HashMap<CompactString, (i64, Instant)>,
+    /// For every name (a bulk change): the version and when the floor lapses.
+    all: Option<(i64, Instant)>,
+}
+
+impl Floors {
+    /// The version a Redis entry of `username` needs at `now`, if any.
+    fn get(&self, username: &str, now: Instant) -> Option<i64> {
+        let one = self
+            .names
+            .get(username)
+            .filter(|(_, until)| now < *until)
+            .map(|(v, _)| *v);
+        let all = self.all.filter(|(_, until)| now < *until).map(|(v, _)| v);
+        one.max(all)
+    }
+
+    /// Forgets the floors that have lapsed.
+    fn prune(&mut self, now: Instant) {
+        self.names.retain(|_, (_, until)| now < *until);
+        if self.all.is_some_and(|(_, until)| now >= until) {
+            self.all = None;
+        }
+    }
 }
 
 /// One distinct name of a batch and everyone waiting for it.
@@ -141,6 +190,8 @@ impl std::fmt::Debug for Lookup {
 
 impl Lookup {
     /// The lookup chain, with its batch task started on the current tokio runtime.
+    /// `floor_life` is how long a Redis entry lives (its TTL and a margin for a put in
+    /// flight).
     pub(crate) fn new(
         store: Store,
         redis: Option<Arc<dyn Cache>>,
@@ -148,12 +199,17 @@ impl Lookup {
         backend_timeout: Duration,
         metrics: Metrics,
         counts: Arc<SessionCounts>,
+        floor_life: Duration,
     ) -> Lookup {
         let core = Arc::new(Core {
             memory: MemoryCache::new(config.capacity.max(1)),
             store,
             redis,
             connected: AtomicBool::new(false),
+            feed_until: AtomicU64::new(0),
+            epoch: Instant::now(),
+            floors: Mutex::new(Floors::default()),
+            floor_life,
             changes: AtomicU64::new(0),
             config,
             backend_timeout,
@@ -176,7 +232,7 @@ impl Lookup {
     pub(crate) fn cached_at(&self, username: &str, now: Instant) -> Option<Found> {
         let core = &*self.core;
         let entry = core.memory.get(username)?;
-        if now.saturating_duration_since(entry.at) >= core.ttl(&entry) {
+        if now.saturating_duration_since(entry.at) >= core.ttl(&entry, now) {
             return None;
         }
         Some(match entry.value {
@@ -238,10 +294,66 @@ impl Lookup {
         self.core.memory.clear();
     }
 
-    /// Records whether the invalidation channel is connected. On every (re)connect the
-    /// cache is emptied: messages sent while it was down were missed.
+    /// A change the feed announced: `username`'s entries older than `version` are stale,
+    /// in memory and in Redis.
+    pub(crate) fn stale_before(&self, username: &str, version: i64, now: Instant) {
+        let core = &*self.core;
+        if core.redis.is_some() {
+            let mut floors = core.floors.lock().unwrap_or_else(PoisonError::into_inner);
+            let floor = floors
+                .names
+                .entry(CompactString::from(username))
+                .or_insert((version, now));
+            *floor = (floor.0.max(version), now + core.floor_life);
+        }
+        // The floor is in place before the entry goes: a batch that read Redis before it
+        // either sees the floor or is caught by the change counter.
+        let current = core
+            .memory
+            .get(username)
+            .and_then(|e| e.value.map(|s| s.version))
+            .is_some_and(|v| v >= version);
+        if !current {
+            self.forget(username);
+        }
+    }
+
+    /// A change to more subscribers than the feed lists one by one: every entry older
+    /// than `version` is stale.
+    pub(crate) fn all_stale_before(&self, version: i64, now: Instant) {
+        let core = &*self.core;
+        if core.redis.is_some() {
+            let mut floors = core.floors.lock().unwrap_or_else(PoisonError::into_inner);
+            let v = floors.all.map_or(version, |(v, _)| v.max(version));
+            floors.all = Some((v, now + core.floor_life));
+        }
+        self.clear();
+    }
+
+    /// Forgets the floors that have lapsed; returns how many remain.
+    pub(crate) fn prune_floors(&self, now: Instant) -> usize {
+        let mut floors = self
+            .core
+            .floors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        floors.prune(now);
+        floors.names.len()
+    }
+
+    /// The change feed answered: it counts as proven until `until`.
+    pub(crate) fn feed_proven_until(&self, until: Instant) {
+        let core = &*self.core;
+        let ms = u64::try_from(until.saturating_duration_since(core.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        core.feed_until.store(ms, Ordering::Release);
+    }
+
+    /// Records whether the Redis invalidation channel is connected. On a reconnect the
+    /// cache is emptied unless the change feed was proven all along: messages sent while
+    /// the channel was down were missed, and only the feed would have caught them.
     pub(crate) fn set_connected(&self, connected: bool) {
-        if connected {
+        if connected && !self.core.feed_proven(Instant::now()) {
             self.clear();
         }
         self.core.connected.store(connected, Ordering::Release);
@@ -336,9 +448,15 @@ fn reply(waiters: Vec<oneshot::Sender<Answer>>, answer: &Answer) {
 }
 
 impl Core {
-    /// How long `entry` is trusted now.
-    fn ttl(&self, entry: &Entry) -> Duration {
-        let ttl = if self.connected.load(Ordering::Acquire) {
+    fn feed_proven(&self, now: Instant) -> bool {
+        let ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        ms < self.feed_until.load(Ordering::Acquire)
+    }
+
+    /// How long `entry` is trusted at `now`.
+    fn ttl(&self, entry: &Entry, now: Instant) -> Duration {
+        let ttl = if self.connected.load(Ordering::Acquire) || self.feed_proven(now) {
             self.config.ttl.mul_f32(entry.spread)
         } else {
             self.config.ttl_disconnected
@@ -407,7 +525,24 @@ impl Core {
         };
         let mut misses = Vec::new();
         let mut to_count = Vec::new();
-        for (pending, lookup) in batch.into_iter().zip(found) {
+        let floors: Vec<Option<i64>> = {
+            let now = Instant::now();
+            let floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
+            batch.iter().map(|p| floors.get(&p.username, now)).collect()
+        };
+        for ((pending, lookup), floor) in batch.into_iter().zip(found).zip(floors) {
+            let stale = match (&lookup, floor) {
+                (CacheLookup::Hit(sub), Some(floor)) => sub.version < floor,
+                // A negative entry carries no version: after a change, only PostgreSQL
+                // knows whether the name exists.
+                (CacheLookup::Negative, Some(_)) => true,
+                _ => false,
+            };
+            if stale {
+                self.metrics.lookup(Level::Redis, Outcome::Stale);
+                misses.push(pending);
+                continue;
+            }
             match lookup {
                 CacheLookup::Hit(sub) => {
                     self.metrics.lookup(Level::Redis, Outcome::Hit);
@@ -575,6 +710,7 @@ mod tests {
             ttl,
             ttl_disconnected: ttl,
             negative_ttl: ttl,
+            ..CacheConfig::default()
         };
         let counts = CountTtl {
             connected: ttl,
@@ -588,6 +724,7 @@ mod tests {
             BACKEND_TIMEOUT,
             Metrics::register(),
             counts,
+            Duration::from_secs(3600),
         ))
     }
 

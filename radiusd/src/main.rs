@@ -1,8 +1,9 @@
 //! proisp-radiusd: ProISP's RADIUS server.
 //!
-//! Start-up: config → key file → PostgreSQL (schema check) → Redis (optional) → NAS and
-//! plan tables → accounting spool and writers → auth and accounting sockets → metrics
-//! port → READY to systemd. SIGHUP reloads the NAS and plan tables; SIGTERM (or Ctrl-C)
+//! Start-up: config → key file → PostgreSQL (schema check; PostgreSQL down is no reason
+//! not to start) → Redis (optional) → accounting spool and writers → NAS and plan tables
+//! (from the snapshot of the last ones read, while PostgreSQL is down) → auth and
+//! accounting sockets → metrics port → READY to systemd. SIGHUP reloads the NAS and plan tables; SIGTERM (or Ctrl-C)
 //! stops reading, answers what is in flight (every accounting request in flight is made
 //! durable first) and exits 0.
 #![deny(unsafe_code)]
@@ -11,6 +12,7 @@ mod acct;
 mod auth;
 mod config;
 mod dedup;
+mod feed;
 mod fup;
 mod housekeeping;
 mod http;
@@ -21,6 +23,7 @@ mod mmsg;
 mod nas_table;
 mod server;
 mod sessions;
+mod snapshot;
 mod spool;
 mod state;
 mod stats;
@@ -90,18 +93,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Keyring::from_file(&config.key_file)
             .with_context(|| format!("key_file {}", config.key_file.display()))?,
     );
-    let store = Store::connect(&config.database, keys.clone())
-        .await
-        .context("connecting to PostgreSQL")?;
-    let found = store
-        .schema_version()
-        .await
-        .context("reading the schema version")?;
-    if found < Store::SCHEMA_VERSION {
-        anyhow::bail!(
-            "the database schema is at version {found}, this radiusd needs {}: run `proisp-adminapi migrate`",
-            Store::SCHEMA_VERSION
-        );
+    // PostgreSQL down is no reason not to start: subscribers Redis knows are answered,
+    // accounting is spooled, and the change feed's task checks the schema once
+    // PostgreSQL answers. A schema known to be too old is.
+    let store = Store::connect_lazy(&config.database, keys.clone())
+        .map_err(|e| anyhow::anyhow!("database: {e}"))?;
+    match tokio::time::timeout(config.database.connect_timeout, store.check_schema()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if !e.is_unavailable() => return Err(e).context("checking the schema"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "PostgreSQL unavailable at start-up; starting from the caches")
+        }
+        Err(_) => {
+            tracing::warn!("PostgreSQL does not answer at start-up; starting from the caches")
+        }
     }
 
     let redis: Option<Arc<dyn Cache>> = match &config.redis {
@@ -133,6 +138,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(events) = events {
         tokio::spawn(shared.clone().follow_invalidations(events));
     }
+    let mut feed = tokio::spawn(feed::follow(shared.clone(), cancel.clone()));
     tokio::spawn(fup::follow_crossings(shared.clone(), crossings));
     tokio::spawn(housekeeping::run(shared.clone(), cancel.clone()));
     tokio::spawn(stats::publish(shared.clone(), cancel.clone()));
@@ -173,6 +179,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Not under systemd (NOTIFY_SOCKET unset) this does nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
+    let mut fatal = None;
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     loop {
@@ -183,6 +190,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             }
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
+            ended = &mut feed => {
+                fatal = ended.ok().flatten();
+                break;
+            }
         }
     }
 
@@ -198,5 +209,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; exiting anyway");
     }
     tracing::info!("stopped");
-    Ok(())
+    match fatal {
+        Some(e) => Err(e).context("PostgreSQL answered"),
+        None => Ok(()),
+    }
 }

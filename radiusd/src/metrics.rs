@@ -33,6 +33,13 @@ pub(crate) const NAS_CLIENTS: &str = "radius_nas_clients";
 pub(crate) const CACHE_ENTRIES: &str = "radius_cache_entries";
 /// Whether the Redis invalidation channel is connected (1) or not (0).
 pub(crate) const INVALIDATION_CONNECTED: &str = "radius_invalidation_connected";
+/// Whether PostgreSQL's change feed answered within its deadline on the last poll (1) or
+/// not (0).
+pub(crate) const FEED_UP: &str = "radius_change_feed_up";
+/// Changes read from PostgreSQL's change feed.
+pub(crate) const FEED_CHANGES: &str = "radius_change_feed_changes_total";
+/// Polls of the change feed that failed or missed their deadline.
+pub(crate) const FEED_ERRORS: &str = "radius_change_feed_errors_total";
 
 /// Accounting-Requests answered, by Acct-Status-Type (`start`, `stop`, `interim`, `on`,
 /// `off`, `other`) and how they were made durable (`committed`, `spooled`).
@@ -123,6 +130,8 @@ pub(crate) enum Outcome {
     Miss,
     /// The level failed (down or timed out).
     Error,
+    /// An entry older than a change the feed announced: the next level is asked.
+    Stale,
 }
 
 const LEVELS: [(Level, &str); 3] = [
@@ -130,11 +139,12 @@ const LEVELS: [(Level, &str); 3] = [
     (Level::Redis, "redis"),
     (Level::Postgres, "postgres"),
 ];
-const OUTCOMES: [(Outcome, &str); 4] = [
+const OUTCOMES: [(Outcome, &str); 5] = [
     (Outcome::Hit, "hit"),
     (Outcome::Negative, "negative"),
     (Outcome::Miss, "miss"),
     (Outcome::Error, "error"),
+    (Outcome::Stale, "stale"),
 ];
 
 /// Handles for every series the request path touches.
@@ -154,6 +164,9 @@ pub(crate) struct Metrics {
     pub(crate) nas_clients: Gauge,
     pub(crate) cache_entries: Gauge,
     pub(crate) invalidation_connected: Gauge,
+    pub(crate) feed_up: Gauge,
+    pub(crate) feed_changes: Counter,
+    pub(crate) feed_errors: Counter,
     acct: Vec<Counter>,
     pub(crate) spooled: Vec<Gauge>,
     pub(crate) acct_rejected: Counter,
@@ -204,6 +217,15 @@ impl Metrics {
             INVALIDATION_CONNECTED,
             "Whether the Redis invalidation channel is connected"
         );
+        describe_gauge!(
+            FEED_UP,
+            "Whether PostgreSQL's change feed answered on the last poll"
+        );
+        describe_counter!(FEED_CHANGES, "Changes read from PostgreSQL's change feed");
+        describe_counter!(
+            FEED_ERRORS,
+            "Change feed polls that failed or missed their deadline"
+        );
         describe_counter!(
             ACCT_REQUESTS,
             "Accounting-Requests answered, by status type and durability"
@@ -246,6 +268,9 @@ impl Metrics {
             nas_clients: gauge!(NAS_CLIENTS),
             cache_entries: gauge!(CACHE_ENTRIES),
             invalidation_connected: gauge!(INVALIDATION_CONNECTED),
+            feed_up: gauge!(FEED_UP),
+            feed_changes: counter!(FEED_CHANGES),
+            feed_errors: counter!(FEED_ERRORS),
             acct: ACCT_STATUSES
                 .iter()
                 .flat_map(|s| {

@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
+use proisp_shared::model::{Nas, Plan};
 use proisp_shared::store::{Cache, CacheEvent, Invalidation, Store};
 use tokio::sync::mpsc;
 
@@ -15,6 +17,7 @@ use crate::lookup::Lookup;
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
 use crate::sessions::{CountTtl, SessionCounts};
+use crate::snapshot;
 use crate::writer::{WriterContext, Writers};
 
 /// Plans by id, with their reply values computed.
@@ -31,6 +34,9 @@ pub(crate) struct Shared {
     pub(crate) writers: Writers,
     pub(crate) counts: Arc<SessionCounts>,
     pub(crate) metrics: Metrics,
+    /// Whether the tables were read from PostgreSQL (not from the snapshot of a start
+    /// while it was down).
+    tables_from_postgres: AtomicBool,
 }
 
 impl Shared {
@@ -58,6 +64,7 @@ impl Shared {
             config.auth.backend_timeout,
             metrics.clone(),
             counts.clone(),
+            config.floor_life(),
         );
         let writers = Writers::start(WriterContext {
             store: store.clone(),
@@ -81,44 +88,69 @@ impl Shared {
             writers,
             counts,
             metrics,
+            tables_from_postgres: AtomicBool::new(false),
         };
-        shared.reload_nas().await?;
-        shared.reload_plans().await?;
+        if let Err(e) = shared.load_tables().await {
+            let dir = &shared.config.accounting.spool_dir;
+            let (nas, plans) = snapshot::load(dir, shared.store.keys())
+                .map_err(|s| anyhow::anyhow!("{e:#}; and no table snapshot to start from: {s}"))?;
+            tracing::warn!(error = %format!("{e:#}"), nas = nas.len(), plans = plans.len(), "PostgreSQL unavailable: starting from the NAS and plan tables last read from it");
+            shared.install_nas(nas);
+            shared.install_plans(plans);
+        }
         Ok(shared)
     }
 
-    /// Reads the NAS table from PostgreSQL and swaps it in; packets in flight keep the
-    /// snapshot they started with.
-    pub(crate) async fn reload_nas(&self) -> anyhow::Result<()> {
-        let table = NasTable::new(self.store.all_nas().await?);
-        self.metrics.nas_clients.set(table.len() as f64);
-        tracing::info!(clients = table.len(), "NAS table loaded");
-        self.nas.store(Arc::new(table));
+    /// Reads both tables from PostgreSQL, installs them and keeps a snapshot of them on
+    /// disk for a start while PostgreSQL is down.
+    pub(crate) async fn load_tables(&self) -> anyhow::Result<()> {
+        let nas = self
+            .store
+            .all_nas()
+            .await
+            .context("reading the NAS table")?;
+        let plans = self.store.all_plans().await.context("reading the plans")?;
+        let dir = &self.config.accounting.spool_dir;
+        if let Err(e) = snapshot::save(dir, self.store.keys(), &nas, &plans) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot keep a snapshot of the NAS and plan tables");
+        }
+        self.install_nas(nas);
+        self.install_plans(plans);
+        self.tables_from_postgres.store(true, Ordering::Release);
         Ok(())
     }
 
-    /// Reads every plan from PostgreSQL and swaps the table in.
-    pub(crate) async fn reload_plans(&self) -> anyhow::Result<()> {
-        let plans: PlanTable = self
-            .store
-            .all_plans()
-            .await?
+    /// Reads the tables from PostgreSQL unless they came from it already (not from the
+    /// snapshot of a start while it was down).
+    pub(crate) async fn tables_from_postgres(&self) -> anyhow::Result<()> {
+        if !self.tables_from_postgres.load(Ordering::Acquire) {
+            self.load_tables().await?;
+            tracing::info!("PostgreSQL answers: NAS and plan tables read from it");
+        }
+        Ok(())
+    }
+
+    fn install_nas(&self, nas: Vec<Nas>) {
+        let table = NasTable::new(nas);
+        self.metrics.nas_clients.set(table.len() as f64);
+        tracing::info!(clients = table.len(), "NAS table loaded");
+        self.nas.store(Arc::new(table));
+    }
+
+    fn install_plans(&self, plans: Vec<Plan>) {
+        let plans: PlanTable = plans
             .into_iter()
             .map(|p| (p.id, Arc::new(PlanEntry::new(p))))
             .collect();
         tracing::info!(plans = plans.len(), "plans loaded");
         self.plans.store(Arc::new(plans));
-        Ok(())
     }
 
-    /// Reloads both tables, logging (not returning) failures: the old snapshot stays in
+    /// Reloads both tables, logging (not returning) a failure: the old tables stay in
     /// force until a reload succeeds.
     pub(crate) async fn reload(&self) {
-        if let Err(e) = self.reload_nas().await {
-            tracing::error!(error = %e, "NAS table reload failed; keeping the previous one");
-        }
-        if let Err(e) = self.reload_plans().await {
-            tracing::error!(error = %e, "plan reload failed; keeping the previous plans");
+        if let Err(e) = self.load_tables().await {
+            tracing::error!(error = %format!("{e:#}"), "NAS and plan reload failed; keeping the previous tables");
         }
     }
 
@@ -138,21 +170,14 @@ impl Shared {
                 }
                 CacheEvent::Disconnected => {
                     tracing::warn!(
-                        "invalidation channel lost; trusting cached entries only briefly"
+                        "Redis invalidation channel lost; changes now arrive through PostgreSQL's change feed"
                     );
                     self.lookup.set_connected(false);
                     self.counts.set_connected(false);
                 }
                 CacheEvent::Invalidate(Invalidation::Subscriber(name)) => self.lookup.forget(&name),
-                CacheEvent::Invalidate(Invalidation::Plan(_)) => {
-                    if let Err(e) = self.reload_plans().await {
-                        tracing::error!(error = %e, "plan reload failed");
-                    }
-                }
-                CacheEvent::Invalidate(Invalidation::Nas) => {
-                    if let Err(e) = self.reload_nas().await {
-                        tracing::error!(error = %e, "NAS table reload failed");
-                    }
+                CacheEvent::Invalidate(Invalidation::Plan(_) | Invalidation::Nas) => {
+                    self.reload().await;
                 }
                 CacheEvent::Invalidate(Invalidation::Sessions(users)) => {
                     for user in &users {

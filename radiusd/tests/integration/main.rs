@@ -5,7 +5,9 @@
 mod accounting;
 mod assets;
 mod auth;
+mod coherence;
 mod faults;
 mod harness;
 mod operations;
+mod outage_start;
 mod protocol;

@@ -11,6 +11,7 @@ use std::fmt::{self, Write as _};
 /// view so the plan reads as sold, and [`RateLimit::to_mikrotik`] puts them in router
 /// order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "store", derive(serde::Serialize, serde::Deserialize))]
 pub struct RateLimit {
     /// Subscriber's download, kbit/s.
     pub download_kbps: u32,
@@ -26,6 +27,7 @@ pub struct RateLimit {
 
 /// MikroTik burst parameters (RouterOS queues: burst-limit, burst-threshold, burst-time).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "store", derive(serde::Serialize, serde::Deserialize))]
 pub struct Burst {
     /// Download burst rate, kbit/s.
     pub download_kbps: u32,
@@ -94,6 +96,11 @@ impl RateLimit {
 
 /// What happens when a subscriber spends the plan's quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "store",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum FupAction {
     /// Slow down to the fair-usage rate (CoA with the new Mikrotik-Rate-Limit).
     Throttle,
@@ -122,6 +129,11 @@ impl FupAction {
 
 /// The billing period a plan's quota applies to; periods are cut in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "store",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum QuotaPeriod {
     /// From midnight to midnight.
     Day,
@@ -155,6 +167,7 @@ impl QuotaPeriod {
 
 /// A service plan as the auth path needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "store", derive(serde::Serialize, serde::Deserialize))]
 pub struct Plan {
     /// Database id.
     pub id: i64,

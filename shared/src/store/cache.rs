@@ -74,11 +74,17 @@
 //! | `sessions:<JSON array of usernames>` | these users' open sessions changed (radiusd committed a Start or Stop): recount |
 //! | `sessions` | any user's open sessions may have changed (Accounting-On/Off, stale sessions closed): recount all |
 //!
-//! radiusd drops its in-process copy on each message, which is what puts a change in
-//! force everywhere within a second. Pub/sub is fire-and-forget, so a subscriber that
-//! reconnects may have missed messages: [`Cache::subscribe`] emits
-//! [`CacheEvent::Connected`] after every (re)connect, and radiusd flushes its in-process
-//! cache then. Unknown messages are delivered as [`Invalidation::All`].
+//! radiusd drops its in-process copy on each message: the fast path. Pub/sub is
+//! fire-and-forget — a message published while Redis hangs, or by a writer whose
+//! connection fails after its commit, is gone — so it is not what the contract rests on.
+//! PostgreSQL's change feed is (`cache_changes`, sql/0005, [`super::Change`]): written by
+//! triggers in the change's own transaction, read by every radiusd every
+//! `cache.feed_interval` from where it left off, it bounds how stale any answer can be
+//! while PostgreSQL answers. It also carries each change's version, so radiusd passes
+//! over a Redis entry older than a change it knows of (the put after the commit failed).
+//! [`Cache::subscribe`] emits [`CacheEvent::Connected`] after every (re)connect and pings
+//! the subscription, so a hung Redis is reported as [`CacheEvent::Disconnected`] rather
+//! than taken for a quiet one. Unknown messages are delivered as [`Invalidation::All`].
 //!
 //! [`RedisCache`]: super::RedisCache
 //! [`CacheConfig::ttl`]: super::CacheConfig::ttl

@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0004_subscriber_counts",
         sql: include_str!("../../../sql/0004_subscriber_counts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_change_feed",
+        sql: include_str!("../../../sql/0005_change_feed.sql"),
+    },
 ];
 
 /// The newest version.

@@ -5,8 +5,8 @@
 //! the row's `version`; after the commit, when a [`Cache`] is attached
 //! ([`Store::with_cache`]), the new entry is put to Redis and an [`Invalidation`] is
 //! published so every radiusd drops its in-process copy. A Redis failure after the commit
-//! is logged, not returned: PostgreSQL is the truth, and radiusd's entry TTL and its flush
-//! on reconnect bound how long a missed message can matter. See [`cache`] for the key
+//! is logged, not returned: PostgreSQL is the truth, and the change feed ([`Change`],
+//! written by triggers in the same transaction) reaches every radiusd whatever Redis did. See [`cache`] for the key
 //! layout, the entry encoding and the versioning rules.
 //!
 //! # Versions
@@ -24,6 +24,7 @@
 pub mod cache;
 pub mod config;
 pub mod crypto;
+mod feed;
 mod migrate;
 mod nas;
 mod plan;
@@ -47,6 +48,7 @@ use tokio_postgres::error::SqlState;
 pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
 pub use config::{CacheConfig, StoreConfig};
 pub use crypto::{KeyError, Keyring, Purpose};
+pub use feed::{Change, FeedEntry};
 pub use migrate::Migration;
 pub use nas::NewNas;
 pub use plan::NewPlan;

@@ -49,6 +49,9 @@ return 1
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// How often the invalidation subscription is pinged.
+const PING_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Depth of the event channel handed to the subscriber.
 const EVENT_QUEUE: usize = 1024;
 
@@ -403,6 +406,7 @@ impl Cache for RedisCache {
             self.subscriber.clone(),
             self.channel.clone(),
             self.connect_timeout,
+            self.options.timeout.unwrap_or(self.connect_timeout),
             tx,
         ));
         rx
@@ -463,10 +467,16 @@ impl Cache for RedisCache {
 
 /// Keeps one subscription up until `tx`'s receiver is dropped: connect, subscribe, report
 /// `Connected`, forward messages; on loss report `Disconnected`, back off, start over.
+///
+/// A subscription is silent between messages, so silence cannot tell a quiet Redis from
+/// a hung one (`kill -STOP`: the TCP connection stays up, and a message published
+/// meanwhile is never delivered). The connection is pinged every [`PING_INTERVAL`]; a
+/// ping unanswered within `ping_deadline` counts as a lost connection.
 async fn subscription(
     builder: Builder,
     channel: String,
     connect_timeout: Duration,
+    ping_deadline: Duration,
     tx: mpsc::Sender<CacheEvent>,
 ) {
     let mut backoff = BACKOFF_MIN;
@@ -489,26 +499,26 @@ async fn subscription(
         })
         .await;
         match up {
-            Ok(Ok(task)) => {
+            Ok(Ok(mut task)) => {
                 backoff = BACKOFF_MIN;
-                if tx.send(CacheEvent::Connected).await.is_err() {
-                    let _ = client.quit().await;
-                    return;
-                }
-                let open = forward(messages, task, &tx).await;
-                let _ = client.quit().await;
-                if !open || tx.send(CacheEvent::Disconnected).await.is_err() {
+                let open = tx.send(CacheEvent::Connected).await.is_ok()
+                    && forward(&client, messages, &mut task, ping_deadline, &tx).await
+                    && tx.send(CacheEvent::Disconnected).await.is_ok();
+                close(&client, connect_timeout).await;
+                // A connection to a hung server is still waiting for it: end it.
+                task.abort();
+                if !open {
                     return;
                 }
                 tracing::warn!("Redis invalidation subscription lost; reconnecting");
             }
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "Redis subscriber cannot connect");
-                let _ = client.quit().await;
+                close(&client, connect_timeout).await;
             }
             Err(_) => {
                 tracing::debug!("Redis subscriber connect timed out");
-                let _ = client.quit().await;
+                close(&client, connect_timeout).await;
             }
         }
         tokio::select! {
@@ -519,14 +529,33 @@ async fn subscription(
     }
 }
 
-/// Forwards messages until the connection ends (`true`) or the receiver is gone (`false`).
+/// Closes a subscription's connection; a hung server's answer to QUIT is not waited for
+/// longer than `within`.
+async fn close(client: &fred::clients::SubscriberClient, within: Duration) {
+    let _ = tokio::time::timeout(within, client.quit()).await;
+}
+
+/// Forwards messages until the connection ends or misses a ping deadline (`true`) or the
+/// receiver is gone (`false`).
 async fn forward(
+    client: &fred::clients::SubscriberClient,
     mut messages: broadcast::Receiver<fred::types::Message>,
-    mut task: fred::types::ConnectHandle,
+    task: &mut fred::types::ConnectHandle,
+    ping_deadline: Duration,
     tx: &mpsc::Sender<CacheEvent>,
 ) -> bool {
+    let mut pings = tokio::time::interval(PING_INTERVAL);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
+            _ = pings.tick() => {
+                let pong = tokio::time::timeout(ping_deadline, client.ping::<Value>(None)).await;
+                if !matches!(pong, Ok(Ok(_))) {
+                    tracing::warn!("Redis subscription missed its ping deadline");
+                    return true;
+                }
+                continue;
+            }
             msg = messages.recv() => match msg {
                 Ok(m) => {
                     let text = m.value.as_str().map(|s| s.into_owned()).unwrap_or_default();
@@ -539,7 +568,7 @@ async fn forward(
                 Err(broadcast::error::RecvError::Lagged(_)) => CacheEvent::Invalidate(Invalidation::All),
                 Err(broadcast::error::RecvError::Closed) => return true,
             },
-            _ = &mut task => return true,
+            _ = &mut *task => return true,
             () = tx.closed() => return false,
         };
         if tx.send(event).await.is_err() {

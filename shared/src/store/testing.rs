@@ -703,6 +703,21 @@ impl PrivateRedis {
         }
     }
 
+    /// Freezes the server with SIGSTOP, as a hung Redis: connections stay open, nothing
+    /// answers.
+    pub fn freeze(&self) {
+        if let Some(server) = &self.server {
+            signal(server.id(), "STOP");
+        }
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        if let Some(server) = &self.server {
+            signal(server.id(), "CONT");
+        }
+    }
+
     /// Starts the server again on the same port (empty: nothing is persisted); returns
     /// once it answers `PING`. (Starts it the first time, too.)
     pub async fn restart(&mut self) -> std::io::Result<()> {

@@ -6,6 +6,8 @@
 mod accounting;
 #[cfg(feature = "coa")]
 mod coa;
+#[cfg(feature = "testing")]
+mod feed;
 mod fuzz_corpus;
 mod properties;
 #[cfg(feature = "testing")]
