@@ -179,9 +179,28 @@ Admin API on http://127.0.0.1:$api_port (OpenAPI: /api/v1/openapi.json)
 The private instances' URLs are in var/stack.env. Ctrl-C stops everything.
 
 MSG
-"$bin/proisp-radiusd" &
+# Each server runs under a supervisor that starts it again when it exits, as systemd's
+# Restart=on-failure does in production: one process ending (a crash, a kill -9 in a fault
+# drill) must not take the others down. Ctrl-C or SIGTERM stops everything.
+supervise() {
+  local name=$1 child="" stopping=0
+  shift
+  trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+  while [ "$stopping" = 0 ]; do
+    "$@" &
+    child=$!
+    wait "$child"
+    local rc=$?
+    # A signal interrupts `wait` before the child has exited: wait for it.
+    wait "$child" 2>/dev/null
+    rc=${rc:-0}
+    [ "$stopping" = 1 ] && break
+    say "$name exited ($rc); starting it again in 1 s"
+    sleep 1
+  done
+}
+supervise proisp-radiusd "$bin/proisp-radiusd" &
 radiusd_pid=$!
-"$bin/proisp-adminapi" serve &
+supervise proisp-adminapi "$bin/proisp-adminapi" serve &
 adminapi_pid=$!
-# Either one ending ends the stack (cleanup stops the other).
-wait -n "$radiusd_pid" "$adminapi_pid"
+wait "$radiusd_pid" "$adminapi_pid"
