@@ -31,8 +31,8 @@ pub enum ApiError {
     /// 401: no credentials, or credentials that are wrong, expired or revoked.
     #[error("{message}")]
     Unauthorized {
-        /// `unauthorized`, `invalid_credentials`, `totp_required`, `token_expired`,
-        /// `token_revoked`.
+        /// `unauthorized`, `invalid_credentials` (every failed login, whatever failed),
+        /// `token_expired`, `token_revoked`.
         code: &'static str,
         /// Why.
         message: &'static str,
@@ -85,8 +85,9 @@ pub enum ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `unauthorized`, `invalid_credentials`,
-    /// `totp_required`, `forbidden`, `not_found`, `conflict`, `invalid`,
-    /// `rate_limited`, `unavailable`, `internal`.
+    /// `token_expired`, `token_revoked`, `forbidden`, `address_not_allowed`,
+    /// `totp_enrollment_required`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `payload_too_large`, `invalid`, `rate_limited`, `unavailable`, `internal`.
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
