@@ -427,10 +427,7 @@ pub(crate) async fn logout(
     let left = session.claims.exp.saturating_sub(unix_now()).max(1);
     state
         .kv
-        .set_flag(
-            &revoked_key(&session.claims.jti),
-            Duration::from_secs(left),
-        )
+        .set_flag(&revoked_key(&session.claims.jti), Duration::from_secs(left))
         .await;
     if let Some(family) = session.claims.fam {
         refresh::revoke_family(&state.db, family).await?;

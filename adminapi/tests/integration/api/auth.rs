@@ -483,7 +483,10 @@ async fn a_failed_login_answers_the_same_whether_the_password_was_right() {
     ctx.env
         .sql()
         .await
-        .execute("UPDATE admins SET disabled = true WHERE id = $1", &[&off.id])
+        .execute(
+            "UPDATE admins SET disabled = true WHERE id = $1",
+            &[&off.id],
+        )
         .await
         .unwrap();
     let secret = totp::generate();
@@ -503,7 +506,11 @@ async fn a_failed_login_answers_the_same_whether_the_password_was_right() {
     let login = |body: serde_json::Value| post("/api/v1/auth/login", body);
 
     // The reference: a wrong password.
-    let wrong = call!(app, ctx, login(json!({"username": "root", "password": "wrong"})));
+    let wrong = call!(
+        app,
+        ctx,
+        login(json!({"username": "root", "password": "wrong"}))
+    );
     wrong.error(401, "invalid_credentials", None);
     let same = |r: &super::Resp| {
         assert_eq!(r.status, wrong.status, "{}", r.text);
@@ -553,7 +560,12 @@ async fn a_failed_login_answers_the_same_whether_the_password_was_right() {
         ]
     );
     for _ in 0..4 {
-        call!(app, ctx, login(json!({"username": "root", "password": "wrong"}))).expect(401);
+        call!(
+            app,
+            ctx,
+            login(json!({"username": "root", "password": "wrong"}))
+        )
+        .expect(401);
     }
     // root's 8th failure from here: backing off, even with the right password and code.
     let code = totp::code_at(&secret, unix_now());
