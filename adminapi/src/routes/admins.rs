@@ -95,7 +95,8 @@ pub struct AdminList {
 pub struct AdminCreate {
     /// Login name: 1 to 64 letters, digits, `.`, `_`, `@`, `-`.
     pub username: String,
-    /// At least 12 characters.
+    /// At least 12 characters, not the username (or containing it), not one of the
+    /// commonest passwords.
     pub password: String,
     /// `superadmin`, `admin`, `support` or `viewer`.
     pub role: Role,
@@ -132,7 +133,8 @@ pub struct AdminPatch {
     /// New allow-list (CIDR); `[]`: any network.
     #[serde(default)]
     pub allowed_networks: Option<Vec<String>>,
-    /// New password, at least 12 characters.
+    /// New password: at least 12 characters, not the username (or containing it), not
+    /// one of the commonest passwords.
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -167,9 +169,11 @@ fn networks(cidrs: &[String]) -> Result<Vec<IpNet>, ApiError> {
         .collect()
 }
 
-/// The argon2id hash of a password that meets the policy, off the async workers.
-async fn hash(password: Zeroizing<String>) -> Result<String, ApiError> {
-    password::check_policy(&password).map_err(|why| ApiError::invalid("password", why))?;
+/// The argon2id hash of a password that meets the policy for `username`, off the async
+/// workers.
+async fn hash(username: &str, password: Zeroizing<String>) -> Result<String, ApiError> {
+    password::check_policy(username, &password)
+        .map_err(|why| ApiError::invalid("password", why))?;
     web::block(move || password::hash(&password))
         .await
         .map_err(ApiError::internal)
@@ -298,9 +302,10 @@ pub(crate) async fn create(
         ));
     }
     let allowed_networks = networks(&input.allowed_networks)?;
+    let password_hash = hash(&input.username, password).await?;
     let new = NewAdmin {
         username: input.username,
-        password_hash: hash(password).await?,
+        password_hash,
         role: input.role,
         totp_required: input.totp_required,
         allowed_networks,
@@ -350,7 +355,7 @@ pub(crate) async fn update(
         .map(networks)
         .transpose()?;
     let password_hash = match password {
-        Some(pw) => Some(hash(pw).await?),
+        Some(pw) => Some(hash(&load(&state, *id).await?.username, pw).await?),
         None => None,
     };
     let changes = Changes {
