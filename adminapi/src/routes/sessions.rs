@@ -427,7 +427,10 @@ fn encode_cursor(s: &PastSession) -> String {
 fn decode_cursor(s: &str) -> Result<HistoryCursor, ApiError> {
     let bad = || ApiError::invalid("before", "not a cursor this API returned");
     let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(raw)
+        .ok()
+        .filter(|t| !t.contains('\0'))
+        .ok_or_else(bad)?;
     let mut parts = text.splitn(3, ':');
     let micros: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
     let nas_id: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;

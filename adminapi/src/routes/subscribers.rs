@@ -29,6 +29,7 @@ use utoipa::ToSchema;
 use crate::audit::{self, Entry};
 use crate::body;
 use crate::error::{ApiError, ErrorBody};
+use crate::password;
 use crate::permission::Permission;
 use crate::session::Session;
 use crate::state::AppState;
@@ -37,6 +38,8 @@ use crate::state::AppState;
 const IMPORT_LIMIT: usize = 32 * 1024 * 1024;
 /// Most data rows one import may hold.
 const IMPORT_MAX_ROWS: usize = 100_000;
+/// Longest subscriber password, octets (RFC 2865 §5.2: User-Password holds 128).
+const MAX_PASSWORD_LEN: usize = 128;
 /// Length of a generated password: 12 of 56 symbols, about 70 bits.
 const GENERATED_LEN: usize = 12;
 /// No 0/O, 1/l/I: generated passwords are read out over the phone.
@@ -50,7 +53,8 @@ pub struct SubscriberInput {
     /// spaces; unique among live subscribers.
     pub username: String,
     /// Required on create; on PUT and PATCH, absent keeps the current one. 1 to 128
-    /// octets. Never shown again (see `reveal-password`).
+    /// octets, not the username (or containing it), not one of the commonest passwords.
+    /// Never shown again (see `reveal-password`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// `active` (default), `suspended` or `disabled`.
@@ -222,7 +226,8 @@ const fn default_periods() -> u32 {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetInput {
-    /// The new password; absent: a random one is generated and returned once.
+    /// The new password (1 to 128 octets, not the username or one of the commonest
+    /// passwords); absent: a random one is generated and returned once.
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -342,6 +347,18 @@ fn text(field: &str, v: Option<&String>, max: usize) -> Result<Option<String>, A
     Ok(Some(v.to_owned()))
 }
 
+/// A password an admin chose for subscriber `username`: 1 to 128 octets, not easy to
+/// guess ([`password::check_guessable`]).
+fn check_password(username: &str, p: &str) -> Result<(), ApiError> {
+    if p.is_empty() || p.len() > MAX_PASSWORD_LEN {
+        return Err(ApiError::invalid(
+            "password",
+            format!("1 to {MAX_PASSWORD_LEN} octets"),
+        ));
+    }
+    password::check_guessable(username, p).map_err(|why| ApiError::invalid("password", why))
+}
+
 impl SubscriberInput {
     /// Validates and converts; `current` is the password kept when none is given.
     pub fn to_new(&self, current: Option<&Password>) -> Result<NewSubscriber, ApiError> {
@@ -360,9 +377,7 @@ impl SubscriberInput {
         }
         let password = match (&self.password, current) {
             (Some(p), _) => {
-                if p.is_empty() || p.len() > 128 {
-                    return Err(ApiError::invalid("password", "1 to 128 octets"));
-                }
+                check_password(u, p)?;
                 Password::new(p.as_bytes())
             }
             (None, Some(p)) => p.clone(),
@@ -694,6 +709,9 @@ pub(crate) async fn by_username(
     username: web::Path<String>,
 ) -> Result<web::Json<SubscriberView>, ApiError> {
     session.require(Permission::Read)?;
+    if username.contains('\0') {
+        return Err(body::nul_error("username"));
+    }
     let r = state
         .store
         .subscriber_record_by_name(&username)
@@ -942,6 +960,11 @@ pub(crate) async fn resume(
     ))
 }
 
+/// The JSON body limit (`http.body_limit`).
+fn limit(state: &AppState) -> usize {
+    state.config.http.body_limit
+}
+
 /// Optional JSON body: empty is `T::default()`-like via `{}`.
 fn optional_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let v: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -974,10 +997,10 @@ pub(crate) async fn renew(
     state: web::Data<AppState>,
     session: Session,
     id: web::Path<i64>,
-    bytes: web::Bytes,
+    payload: web::Payload,
 ) -> Result<web::Json<SubscriberView>, ApiError> {
     session.require(Permission::SubscriberWrite)?;
-    let input: RenewInput = optional_body(&bytes)?;
+    let input: RenewInput = optional_body(&body::read(payload, limit(&state)).await?)?;
     if !(1..=120).contains(&input.periods) {
         return Err(ApiError::invalid("periods", "must be 1 to 120"));
     }
@@ -1030,18 +1053,18 @@ pub(crate) async fn reset_password(
     state: web::Data<AppState>,
     session: Session,
     id: web::Path<i64>,
-    bytes: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::PasswordReset)?;
-    let input: ResetInput = optional_body(&bytes)?;
+    let input: ResetInput = optional_body(&body::read(payload, limit(&state)).await?)?;
+    let current = load(&state, *id).await?;
     let (password, generated) = match input.password {
-        Some(p) if p.is_empty() || p.len() > 128 => {
-            return Err(ApiError::invalid("password", "1 to 128 octets"));
+        Some(p) => {
+            check_password(&current.subscriber.username, &p)?;
+            (p, false)
         }
-        Some(p) => (p, false),
         None => (generate_password(), true),
     };
-    let current = load(&state, *id).await?;
     let sub = state
         .store
         .set_password(
@@ -1117,21 +1140,6 @@ const CSV_COLUMNS: [&str; 11] = [
     "address",
 ];
 
-/// Reads the body up to `limit` octets.
-async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    payload
-        .to_bytes_limited(limit)
-        .await
-        .map_err(|_| ApiError::BadRequest {
-            message: format!("request body too large (at most {limit} octets)"),
-            field: None,
-        })?
-        .map_err(|e| ApiError::BadRequest {
-            message: format!("cannot read the body: {e}"),
-            field: None,
-        })
-}
-
 /// Import subscribers from CSV (`Content-Type: text/csv`, UTF-8, a header row first).
 ///
 /// Columns, in any order: `username`, `password`, `plan` (a plan's name) — required —
@@ -1179,7 +1187,7 @@ pub(crate) async fn import(
             field: None,
         });
     }
-    let bytes = read_body(payload, IMPORT_LIMIT).await?;
+    let bytes = body::read(payload, IMPORT_LIMIT).await?;
     let records = csv::records(&bytes).map_err(|e| ApiError::BadRequest {
         message: e.to_string(),
         field: None,

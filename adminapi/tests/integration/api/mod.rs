@@ -6,6 +6,7 @@
 mod admins;
 mod auth;
 mod dashboard;
+mod http;
 mod nas;
 mod plans;
 mod radius;
