@@ -15,44 +15,14 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage as _, HttpRequest, HttpResponse, Responder, web};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 
 use crate::client_ip::{self, ClientIp};
-use crate::error::{self, ApiError, ErrorBody};
+use crate::error::{self, ApiError};
+use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
 use crate::{body, routes};
-
-/// The parts of the document not derived from the handlers.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "ProISP admin API",
-        description = "Subscribers, plans, NAS devices, sessions, admins and the audit log of a \
-                       ProISP deployment. Errors are `{\"error\", \"message\", \"field\"}`."
-    ),
-    components(schemas(ErrorBody)),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The OpenAPI document, as served.
 #[derive(Debug)]
@@ -285,11 +255,12 @@ pub fn app(
         .service(routes::sessions::apply_plan)
         .service(routes::dashboard::show)
         .default_service(web::to(fallback));
-    let (app, doc) = App::new()
+    let (app, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(api)
         .split_for_parts();
+    openapi::add_standard_errors(&mut doc);
     let routes = Routes::new(&doc);
     let doc = doc.to_json().unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot render the OpenAPI document");

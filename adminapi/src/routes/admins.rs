@@ -94,9 +94,11 @@ pub struct AdminList {
 #[serde(deny_unknown_fields)]
 pub struct AdminCreate {
     /// Login name: 1 to 64 letters, digits, `.`, `_`, `@`, `-`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub username: String,
     /// At least 12 characters, not the username (or containing it), not one of the
     /// commonest passwords.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// `superadmin`, `admin`, `support` or `viewer`.
     pub role: Role,
@@ -135,6 +137,7 @@ pub struct AdminPatch {
     pub allowed_networks: Option<Vec<String>>,
     /// New password: at least 12 characters, not the username (or containing it), not
     /// one of the commonest passwords.
+    #[schema(min_length = 12, max_length = 1024)]
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -233,10 +236,10 @@ async fn apply(
 
 /// Every admin.
 #[utoipa::path(
+    operation_id = "listAdmins",
     tag = "admins",
     responses(
         (status = 200, description = "Admins by id", body = AdminList),
-        (status = 401, body = ErrorBody),
         (status = 403, description = "Not a superadmin", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -255,12 +258,11 @@ pub(crate) async fn list(
 
 /// One admin.
 #[utoipa::path(
+    operation_id = "getAdmin",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     responses(
         (status = 200, description = "The admin", body = AdminView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -276,11 +278,11 @@ pub(crate) async fn get_one(
 
 /// Create an admin.
 #[utoipa::path(
+    operation_id = "createAdmin",
     tag = "admins",
     request_body = AdminCreate,
     responses(
         (status = 201, description = "Created", body = AdminView),
-        (status = 403, body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),
@@ -327,13 +329,12 @@ pub(crate) async fn create(
 ///
 /// A new role, disabling or a new password logs the admin out everywhere.
 #[utoipa::path(
+    operation_id = "updateAdmin",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     request_body = AdminPatch,
     responses(
         (status = 200, description = "Updated", body = AdminView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "Own role or state, or the last superadmin", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),
@@ -382,12 +383,11 @@ pub(crate) async fn update(
 /// Forget an admin's TOTP enrollment (a lost phone). They enroll again at their next
 /// login if their role or account requires two-factor login.
 #[utoipa::path(
+    operation_id = "resetAdminTotp",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     responses(
         (status = 200, description = "Enrollment cleared", body = AdminView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -410,12 +410,11 @@ pub(crate) async fn reset_totp(
 /// Delete an admin: the account is disabled and logged out, the row kept so the audit
 /// log keeps its author. `PATCH {"disabled": false}` undoes it.
 #[utoipa::path(
+    operation_id = "deleteAdmin",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     responses(
         (status = 204, description = "Disabled"),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "Yourself, or the last superadmin", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -27,6 +27,7 @@ use crate::totp;
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login name.
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     /// Password.
     pub password: String,
@@ -237,6 +238,7 @@ async fn issue_tokens(
 /// (username, client address) and per client address, with a back-off that doubles with
 /// each failure past the allowance (429 with `Retry-After`).
 #[utoipa::path(
+    operation_id = "login",
     tag = "auth",
     request_body = LoginRequest,
     responses(
@@ -346,6 +348,7 @@ pub(crate) async fn login(
 /// The old refresh token is revoked. Presenting a revoked one revokes its whole family
 /// (the token was copied): every holder must log in again.
 #[utoipa::path(
+    operation_id = "refreshTokens",
     tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -412,6 +415,7 @@ pub(crate) async fn refresh_tokens(
 /// Log out: the access token is refused from now on and its refresh-token family is
 /// revoked.
 #[utoipa::path(
+    operation_id = "logout",
     tag = "auth",
     responses(
         (status = 204, description = "Logged out"),
@@ -447,6 +451,7 @@ pub(crate) async fn logout(
 
 /// The logged-in admin and what their role allows.
 #[utoipa::path(
+    operation_id = "me",
     tag = "auth",
     responses(
         (status = 200, description = "The admin", body = Me),
@@ -474,6 +479,7 @@ pub(crate) async fn me(state: web::Data<AppState>, session: Session) -> web::Jso
 
 /// Start TOTP enrollment: a new secret, as an `otpauth://` URL. Confirm it with a code.
 #[utoipa::path(
+    operation_id = "setupTotp",
     tag = "auth",
     responses(
         (status = 200, description = "The secret to scan", body = TotpSetup),
@@ -518,6 +524,7 @@ pub(crate) async fn totp_setup(
 
 /// Finish TOTP enrollment with the current code; from then on login needs a code.
 #[utoipa::path(
+    operation_id = "confirmTotp",
     tag = "auth",
     request_body = TotpConfirm,
     responses(

@@ -8,6 +8,7 @@ mod auth;
 mod dashboard;
 mod http;
 mod nas;
+mod openapi;
 mod plans;
 mod radius;
 mod sessions;
