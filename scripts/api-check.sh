@@ -6,7 +6,8 @@
 # It runs its own adminapi on a free loopback port, with a database and a Redis key prefix
 # of its own: PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 when they answer
 # (as on a developer's machine), else private instances under var/api-check (as on a fresh
-# CI machine). Everything it started is stopped, and its database dropped, on exit.
+# CI machine; PROISP_TEST_PRIVATE=1 forces these, as it does for the tests). Everything it
+# started is stopped, and its database dropped, on exit.
 # Settings (environment): MAX_EXAMPLES (per operation, default 50).
 set -euo pipefail
 
@@ -55,7 +56,9 @@ say "building proisp-adminapi"
 cargo build --quiet --locked -p proisp-adminapi
 api="$root/target/debug/proisp-adminapi"
 
-if "$bin/psql" -q "postgres://postgres@127.0.0.1:5432/postgres" -c 'SELECT 1' >/dev/null 2>&1; then
+private=${PROISP_TEST_PRIVATE:-0}
+if [ "$private" != 1 ] &&
+  "$bin/psql" -q "postgres://postgres@127.0.0.1:5432/postgres" -c 'SELECT 1' >/dev/null 2>&1; then
   admin_url="postgres://postgres@127.0.0.1:5432/postgres"
   say "PostgreSQL: 127.0.0.1:5432, a database of our own"
 else
@@ -73,7 +76,7 @@ database="proisp_apicheck_$(date +%s)_$$"
 "$bin/psql" -q "$admin_url" -c "CREATE DATABASE $database" >/dev/null
 database_url="${admin_url%/postgres}/$database"
 
-if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then
+if [ "$private" != 1 ] && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then
   redis_url="redis://127.0.0.1:6379"
   say "Redis: 127.0.0.1:6379, a key prefix of our own"
 else
