@@ -4,7 +4,8 @@
 //! /health                 200 while PostgreSQL answers (HAProxy's check)
 //! /metrics                Prometheus text
 //! /api/v1/openapi.json    the OpenAPI 3 document
-//! /api/v1/…               guarded: client address → allow-list → rate limit
+//! /api/v1/…               guarded: client address → allow-list → rate limit → no NUL
+//!                         in the query string
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -112,7 +113,8 @@ fn nul_in_query(query: &str) -> Option<String> {
         .map(|(k, _)| k.replace('\0', "\\0"))
 }
 
-/// Client address, global allow-list, rate limit: every `/api/v1` request.
+/// Client address, global allow-list, rate limit, NUL in the query: every `/api/v1`
+/// request.
 async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
