@@ -8,12 +8,12 @@ CARGO ?= cargo
 # where it is not installed.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test deps fmt-check clippy unit doc-test bench fuzz
+.PHONY: run test deps fmt-check clippy unit doc-test deny api-check bench fuzz
 
 run:
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test
+test: deps fmt-check clippy unit doc-test deny api-check
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -35,6 +35,18 @@ endif
 
 doc-test:
 	$(CARGO) test --workspace --all-features --locked --doc
+
+# Dependency policy (deny.toml): bans, licenses, sources. Not advisories: the RustSec
+# database lives on GitHub, which CI cannot reach (deny.toml says more).
+deny:
+	$(CARGO) deny --locked check bans licenses sources
+
+# The admin API against its served OpenAPI document: openapi-spec-validator, then
+# schemathesis with every check and MAX_EXAMPLES (50) examples per operation, on an
+# adminapi of its own (scripts/api-check.sh).
+MAX_EXAMPLES ?= 50
+api-check:
+	MAX_EXAMPLES=$(MAX_EXAMPLES) scripts/api-check.sh
 
 # Criterion benchmarks of the codec; figures go to bench/RESULTS.md.
 bench:

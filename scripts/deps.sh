@@ -3,9 +3,15 @@
 # PostgreSQL and Redis (private instances are started from their binaries), FreeRADIUS's
 # client tools (radclient, radtest: the interop tests' real clients) and the FreeRADIUS
 # server (the load generator's tests and the side-by-side benchmark run against it), and
-# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances).
+# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances);
+# then, from PyPI into a virtual environment in var/venv, the pinned schemathesis and
+# openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
 # Idempotent and quick when everything is present.
 set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+# Pinned: a new release can change what the checks report.
+python_pins=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -15,19 +21,32 @@ command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v radclient >/dev/null || pkgs+=(freeradius-utils)
 [ -x /usr/sbin/freeradius ] || pkgs+=(freeradius)
 [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
-[ ${#pkgs[@]} -eq 0 ] && exit 0
+command -v curl >/dev/null || pkgs+=(curl)
+command -v python3 >/dev/null || pkgs+=(python3)
+python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 
-echo "installing ${pkgs[*]}"
-# The packages' own services must not start: they would take the standard ports
-# (5432, 6379, 1812) that a system's own instances or `make run` may use.
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
-  as_root chmod +x "$policy"
-  created_policy=1
+if [ ${#pkgs[@]} -gt 0 ]; then
+  echo "installing ${pkgs[*]}"
+  # The packages' own services must not start: they would take the standard ports
+  # (5432, 6379, 1812) that a system's own instances or `make run` may use.
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+    created_policy=1
+  fi
+  install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"; }
+  install || { as_root apt-get update && install; }
+  if [ "$created_policy" = 1 ]; then as_root rm -f "$policy"; fi
 fi
-install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"; }
-install || { as_root apt-get update && install; }
-[ "$created_policy" = 1 ] && as_root rm -f "$policy"
+
+venv="$root/var/venv"
+stamp="$venv/proisp-pins"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${python_pins[*]}" ]; then
+  echo "installing ${python_pins[*]} into var/venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_pins[@]}"
+  echo "${python_pins[*]}" > "$stamp"
+fi
 exit 0

@@ -170,6 +170,7 @@ pub struct Query {
     /// Entries with an id below this (the `next_before` of the previous page).
     pub before_id: Option<i64>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -180,14 +180,22 @@ pub struct LoginConfig {
     /// The issuer shown by authenticator apps.
     #[serde(default = "default_totp_issuer")]
     pub totp_issuer: String,
-    /// Failed logins per username within `failure_window` before that name is refused
-    /// (429) until the window ends.
-    #[serde(default = "default_failures_per_username")]
-    pub failures_per_username: u32,
-    /// Failed logins per client address within `failure_window`.
+    /// Failed logins of one username from one client address before that pair backs
+    /// off: each further failure refuses the pair (429) for twice as long as the one
+    /// before, 1 s first, at most `failure_window`. Counted per (username, address), never
+    /// per username alone, so a stranger's guesses cannot lock the real admin out from
+    /// another address. `failures_per_username` is the key's old name. 0: no limit.
+    #[serde(
+        default = "default_failures_per_user_address",
+        alias = "failures_per_username"
+    )]
+    pub failures_per_user_address: u32,
+    /// Failed logins from one client address, whatever the username, before that
+    /// address backs off the same way. 0: no limit.
     #[serde(default = "default_failures_per_ip")]
     pub failures_per_ip: u32,
-    /// The window of the failed-login counters, from the first failure.
+    /// A counter is forgotten once this long passes without a failure; also the longest
+    /// back-off.
     #[serde(default = "default_failure_window", with = "humantime_serde")]
     pub failure_window: Duration,
 }
@@ -197,7 +205,7 @@ impl Default for LoginConfig {
         LoginConfig {
             totp_required_roles: default_totp_roles(),
             totp_issuer: default_totp_issuer(),
-            failures_per_username: default_failures_per_username(),
+            failures_per_user_address: default_failures_per_user_address(),
             failures_per_ip: default_failures_per_ip(),
             failure_window: default_failure_window(),
         }
@@ -212,7 +220,7 @@ fn default_totp_issuer() -> String {
     "ProISP".to_owned()
 }
 
-fn default_failures_per_username() -> u32 {
+fn default_failures_per_user_address() -> u32 {
     5
 }
 
@@ -401,7 +409,7 @@ mod tests {
         assert_eq!(cfg.tokens.access_ttl, default_access_ttl());
         assert_eq!(cfg.tokens.refresh_ttl, default_refresh_ttl());
         assert_eq!(cfg.login.totp_required_roles, [Role::Superadmin]);
-        assert_eq!(cfg.login.failures_per_username, 5);
+        assert_eq!(cfg.login.failures_per_user_address, 5);
         assert_eq!(cfg.login.failures_per_ip, 20);
         assert_eq!(cfg.login.failure_window, default_failure_window());
         assert_eq!(cfg.rate_limit.requests_per_minute, 300);

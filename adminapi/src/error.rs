@@ -31,8 +31,8 @@ pub enum ApiError {
     /// 401: no credentials, or credentials that are wrong, expired or revoked.
     #[error("{message}")]
     Unauthorized {
-        /// `unauthorized`, `invalid_credentials`, `totp_required`, `token_expired`,
-        /// `token_revoked`.
+        /// `unauthorized`, `invalid_credentials` (every failed login, whatever failed),
+        /// `token_expired`, `token_revoked`.
         code: &'static str,
         /// Why.
         message: &'static str,
@@ -51,6 +51,15 @@ pub enum ApiError {
         /// What was looked for, e.g. `plan`.
         entity: &'static str,
     },
+    /// 405: the path exists, the method does not (the `Allow` header lists the ones that
+    /// do).
+    #[error("{method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The methods the path answers, comma-separated.
+        allow: String,
+    },
     /// 409: a unique value is taken, or the entity is in use.
     #[error("{message}")]
     Conflict {
@@ -58,6 +67,12 @@ pub enum ApiError {
         message: String,
         /// The field whose value is taken.
         field: Option<String>,
+    },
+    /// 413: the request body is larger than the server reads.
+    #[error("request body too large (at most {limit} octets)")]
+    PayloadTooLarge {
+        /// The limit, octets.
+        limit: usize,
     },
     /// 422: a well-formed request with a value that is not acceptable.
     #[error("{field}: {message}")]
@@ -85,8 +100,9 @@ pub enum ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `unauthorized`, `invalid_credentials`,
-    /// `totp_required`, `forbidden`, `not_found`, `conflict`, `invalid`,
-    /// `rate_limited`, `unavailable`, `internal`.
+    /// `token_expired`, `token_revoked`, `forbidden`, `address_not_allowed`,
+    /// `totp_enrollment_required`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `payload_too_large`, `invalid`, `rate_limited`, `unavailable`, `internal`.
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
@@ -130,7 +146,9 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Unauthorized { code, .. } | ApiError::Forbidden { code, .. } => code,
             ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Invalid { .. } => "invalid",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
@@ -169,7 +187,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -188,6 +208,9 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"proisp\""),
                 ));
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                res.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}
         }
@@ -250,12 +273,8 @@ fn serde_field(message: &str) -> Option<String> {
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::BadRequest {
-                message: "request body too large".to_owned(),
-                field: None,
-            }
-        }
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit: *limit },
         JsonPayloadError::ContentType => ApiError::BadRequest {
             message: "expected Content-Type: application/json".to_owned(),
             field: None,
@@ -307,11 +326,6 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(query_error)
 }
 
-/// Unknown routes and methods answer in the same JSON shape.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound { entity: "route" })
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::body::to_bytes;
@@ -328,6 +342,15 @@ mod tests {
             v,
             serde_json::json!({"error": "invalid", "message": "too large", "field": "rate.download_kbps"})
         );
+        let res = ApiError::MethodNotAllowed {
+            method: "TRACE".to_owned(),
+            allow: "GET, POST".to_owned(),
+        }
+        .error_response();
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers().get("allow").unwrap(), "GET, POST");
+        let res = ApiError::PayloadTooLarge { limit: 10 }.error_response();
+        assert_eq!(res.status(), 413);
         let res = ApiError::TooManyRequests { retry_after: 7 }.error_response();
         assert_eq!(res.status(), 429);
         assert_eq!(res.headers().get("retry-after").unwrap(), "7");

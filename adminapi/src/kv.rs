@@ -16,10 +16,10 @@ use fred::prelude::{
 };
 use proisp_shared::store::CacheConfig;
 
-/// INCR with the window set on the first increment; returns the count and the PTTL.
+/// INCR with the window (re)started by every increment; returns the count and the PTTL.
 const INCR_SCRIPT: &str = r"
 local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return {n, redis.call('PTTL', KEYS[1])}
 ";
 
@@ -126,12 +126,12 @@ impl Kv {
     fn local_incr(&self, key: &str, window: Duration) -> (u64, Duration) {
         let now = Instant::now();
         self.with_local(|map| {
-            let e = map.entry(key.to_owned()).or_insert((0, now + window));
+            let e = map.entry(key.to_owned()).or_insert((0, now));
             if e.1 <= now {
-                *e = (0, now + window);
+                e.0 = 0;
             }
-            e.0 += 1;
-            (e.0, e.1 - now)
+            *e = (e.0 + 1, now + window);
+            (e.0, window)
         })
     }
 
@@ -147,8 +147,9 @@ impl Kv {
         tracing::warn!(error = %e, "Redis unavailable: limits and revocations fall back to this process");
     }
 
-    /// Adds one to counter `key`, whose window of `window` starts at its first increment;
-    /// returns the count and the time left in the window.
+    /// Adds one to counter `key` and (re)starts its window of `window`: the counter
+    /// lasts until `window` passes without an increment. Returns the count and the time
+    /// left in the window.
     pub async fn incr(&self, key: &str, window: Duration) -> (u64, Duration) {
         if let Some((client, options)) = &self.redis {
             let r: Result<Vec<i64>, _> = client
@@ -187,7 +188,7 @@ impl Kv {
         self.local_peek(key)
     }
 
-    /// Removes `key` (a successful login clears its username's failures).
+    /// Removes `key` (a successful login clears its failures from that address).
     pub async fn remove(&self, key: &str) {
         self.with_local(|map| map.remove(key));
         if let Some((client, options)) = &self.redis

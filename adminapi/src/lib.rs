@@ -1,7 +1,8 @@
 //! proisp-adminapi: the admin REST API (actix-web) and the operator commands.
 //!
 //! Modules, from the outside in:
-//! - [`server`]: the application (routes, middleware, OpenAPI), `serve`;
+//! - [`server`]: the application (routes, middleware), `serve`; [`openapi`]: the
+//!   document's parts no handler declares;
 //! - [`routes`]: handlers, one module per resource (plans is the pattern to copy);
 //! - [`session`]: the authenticated admin of a request and `require(Permission)`;
 //! - [`error`]: [`error::ApiError`], the one mapping of errors to statuses and bodies;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod jwt;
 pub mod kv;
 pub mod metrics;
+pub mod openapi;
 pub mod password;
 pub mod permission;
 pub mod ratelimit;

@@ -198,7 +198,7 @@ async fn create_admin(
     totp_required: bool,
     allowed_networks: Vec<IpNet>,
 ) -> anyhow::Result<()> {
-    if let Err(why) = password::check_policy(password) {
+    if let Err(why) = password::check_policy(&username, password) {
         bail!("password {why}");
     }
     let keys = match config.key_path() {

@@ -4,7 +4,8 @@
 //! /health                 200 while PostgreSQL answers (HAProxy's check)
 //! /metrics                Prometheus text
 //! /api/v1/openapi.json    the OpenAPI 3 document
-//! /api/v1/…               guarded: client address → allow-list → rate limit
+//! /api/v1/…               guarded: client address → allow-list → rate limit → no NUL
+//!                         in the query string
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,51 +15,106 @@ use std::time::{Duration, Instant};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpMessage as _, HttpResponse, Responder, web};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use actix_web::{App, HttpMessage as _, HttpRequest, HttpResponse, Responder, web};
+use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 
 use crate::client_ip::{self, ClientIp};
-use crate::error::{self, ApiError, ErrorBody};
-use crate::routes;
+use crate::error::{self, ApiError};
+use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
-
-/// The parts of the document not derived from the handlers.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "ProISP admin API",
-        description = "Subscribers, plans, NAS devices, sessions, admins and the audit log of a \
-                       ProISP deployment. Errors are `{\"error\", \"message\", \"field\"}`."
-    ),
-    components(schemas(ErrorBody)),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
+use crate::{body, routes};
 
 /// The OpenAPI document, as served.
 #[derive(Debug)]
 struct OpenApiJson(String);
 
-/// Client address, global allow-list, rate limit: every `/api/v1` request.
+/// Paths the server answers, outside the document.
+const UNDOCUMENTED: [&str; 3] = ["/api/v1/openapi.json", "/health", "/metrics"];
+
+/// The methods of every path, from the OpenAPI document (which every route is in) and
+/// [`UNDOCUMENTED`]: a known path asked with another method answers 405 with `Allow`,
+/// not 404.
+#[derive(Debug)]
+struct Routes(Vec<(Vec<String>, Vec<&'static str>)>);
+
+impl Routes {
+    fn new(doc: &utoipa::openapi::OpenApi) -> Routes {
+        let split = |path: &str| path.split('/').map(str::to_owned).collect::<Vec<_>>();
+        let mut routes: Vec<_> = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let methods = methods.iter().filter(|(_, on)| *on).map(|(m, _)| *m);
+                (split(path), methods.collect())
+            })
+            .collect();
+        routes.extend(UNDOCUMENTED.iter().map(|p| (split(p), vec!["GET"])));
+        Routes(routes)
+    }
+
+    /// The methods `path` answers; empty for an unknown path. Where patterns overlap
+    /// (`/subscribers/import`, `/subscribers/{id}`) the one with more literal segments
+    /// wins, as it does in routing.
+    fn allowed(&self, path: &str) -> Vec<&'static str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut best: Option<(usize, &Vec<&'static str>)> = None;
+        for (pattern, methods) in &self.0 {
+            if pattern.len() != segments.len() {
+                continue;
+            }
+            let mut literal = 0;
+            let matches = pattern.iter().zip(&segments).all(|(p, s)| {
+                if p.starts_with('{') {
+                    !s.is_empty()
+                } else {
+                    literal += 1;
+                    p == s
+                }
+            });
+            if matches && best.is_none_or(|(n, _)| literal > n) {
+                best = Some((literal, methods));
+            }
+        }
+        best.map(|(_, m)| m.clone()).unwrap_or_default()
+    }
+}
+
+/// Every request no route took: 405 on a known path, else 404.
+async fn fallback(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse {
+    let allowed = routes.allowed(req.path());
+    let err = if allowed.is_empty() {
+        ApiError::NotFound { entity: "route" }
+    } else {
+        ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow: allowed.join(", "),
+        }
+    };
+    actix_web::ResponseError::error_response(&err)
+}
+
+/// The first query parameter whose name or value holds a NUL character (PostgreSQL's
+/// text cannot hold one: refused here, for every route, before any query runs).
+fn nul_in_query(query: &str) -> Option<String> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
+    pairs
+        .into_inner()
+        .into_iter()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| k.replace('\0', "\\0"))
+}
+
+/// Client address, global allow-list, rate limit, NUL in the query: every `/api/v1`
+/// request.
 async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -86,7 +142,7 @@ async fn guard(
             retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
         })
     } else {
-        None
+        nul_in_query(req.query_string()).map(body::nul_error)
     };
     if let Some(err) = refused {
         return Ok(req.error_response(err).map_into_right_body());
@@ -200,24 +256,27 @@ pub fn app(
         .service(routes::sessions::usage)
         .service(routes::sessions::apply_plan)
         .service(routes::dashboard::show)
-        .default_service(web::to(error::not_found));
-    let (app, doc) = App::new()
+        .default_service(web::to(fallback));
+    let (app, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(api)
         .split_for_parts();
+    openapi::add_standard_errors(&mut doc);
+    let routes = Routes::new(&doc);
     let doc = doc.to_json().unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot render the OpenAPI document");
         "{}".to_owned()
     });
     app.app_data(state)
         .app_data(web::Data::new(OpenApiJson(doc)))
+        .app_data(web::Data::new(routes))
         .app_data(error::json_config(body_limit))
         .app_data(error::path_config())
         .app_data(error::query_config())
         .route("/health", web::get().to(health))
         .route("/metrics", web::get().to(metrics))
-        .default_service(web::to(error::not_found))
+        .default_service(web::to(fallback))
         .wrap(from_fn(observe))
 }
 

@@ -94,8 +94,11 @@ pub struct AdminList {
 #[serde(deny_unknown_fields)]
 pub struct AdminCreate {
     /// Login name: 1 to 64 letters, digits, `.`, `_`, `@`, `-`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub username: String,
-    /// At least 12 characters.
+    /// At least 12 characters, not the username (or containing it), not one of the
+    /// commonest passwords.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// `superadmin`, `admin`, `support` or `viewer`.
     pub role: Role,
@@ -132,7 +135,9 @@ pub struct AdminPatch {
     /// New allow-list (CIDR); `[]`: any network.
     #[serde(default)]
     pub allowed_networks: Option<Vec<String>>,
-    /// New password, at least 12 characters.
+    /// New password: at least 12 characters, not the username (or containing it), not
+    /// one of the commonest passwords.
+    #[schema(min_length = 12, max_length = 1024)]
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -167,9 +172,11 @@ fn networks(cidrs: &[String]) -> Result<Vec<IpNet>, ApiError> {
         .collect()
 }
 
-/// The argon2id hash of a password that meets the policy, off the async workers.
-async fn hash(password: Zeroizing<String>) -> Result<String, ApiError> {
-    password::check_policy(&password).map_err(|why| ApiError::invalid("password", why))?;
+/// The argon2id hash of a password that meets the policy for `username`, off the async
+/// workers.
+async fn hash(username: &str, password: Zeroizing<String>) -> Result<String, ApiError> {
+    password::check_policy(username, &password)
+        .map_err(|why| ApiError::invalid("password", why))?;
     web::block(move || password::hash(&password))
         .await
         .map_err(ApiError::internal)
@@ -229,10 +236,10 @@ async fn apply(
 
 /// Every admin.
 #[utoipa::path(
+    operation_id = "listAdmins",
     tag = "admins",
     responses(
         (status = 200, description = "Admins by id", body = AdminList),
-        (status = 401, body = ErrorBody),
         (status = 403, description = "Not a superadmin", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -251,12 +258,11 @@ pub(crate) async fn list(
 
 /// One admin.
 #[utoipa::path(
+    operation_id = "getAdmin",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     responses(
         (status = 200, description = "The admin", body = AdminView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -272,11 +278,11 @@ pub(crate) async fn get_one(
 
 /// Create an admin.
 #[utoipa::path(
+    operation_id = "createAdmin",
     tag = "admins",
     request_body = AdminCreate,
     responses(
         (status = 201, description = "Created", body = AdminView),
-        (status = 403, body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),
@@ -298,9 +304,10 @@ pub(crate) async fn create(
         ));
     }
     let allowed_networks = networks(&input.allowed_networks)?;
+    let password_hash = hash(&input.username, password).await?;
     let new = NewAdmin {
         username: input.username,
-        password_hash: hash(password).await?,
+        password_hash,
         role: input.role,
         totp_required: input.totp_required,
         allowed_networks,
@@ -322,13 +329,12 @@ pub(crate) async fn create(
 ///
 /// A new role, disabling or a new password logs the admin out everywhere.
 #[utoipa::path(
+    operation_id = "updateAdmin",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     request_body = AdminPatch,
     responses(
         (status = 200, description = "Updated", body = AdminView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "Own role or state, or the last superadmin", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),
@@ -350,7 +356,7 @@ pub(crate) async fn update(
         .map(networks)
         .transpose()?;
     let password_hash = match password {
-        Some(pw) => Some(hash(pw).await?),
+        Some(pw) => Some(hash(&load(&state, *id).await?.username, pw).await?),
         None => None,
     };
     let changes = Changes {
@@ -377,12 +383,11 @@ pub(crate) async fn update(
 /// Forget an admin's TOTP enrollment (a lost phone). They enroll again at their next
 /// login if their role or account requires two-factor login.
 #[utoipa::path(
+    operation_id = "resetAdminTotp",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     responses(
         (status = 200, description = "Enrollment cleared", body = AdminView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -405,12 +410,11 @@ pub(crate) async fn reset_totp(
 /// Delete an admin: the account is disabled and logged out, the row kept so the audit
 /// log keeps its author. `PATCH {"disabled": false}` undoes it.
 #[utoipa::path(
+    operation_id = "deleteAdmin",
     tag = "admins",
     params(("id" = i64, Path, description = "Admin id")),
     responses(
         (status = 204, description = "Disabled"),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "Yourself, or the last superadmin", body = ErrorBody),
     ),
     security(("bearer" = []))

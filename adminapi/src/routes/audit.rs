@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::audit::{self, Query, Record};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::permission::Permission;
 use crate::session::Session;
 use crate::state::AppState;
@@ -21,12 +21,11 @@ pub struct AuditPage {
 
 /// The audit log, newest first, with filters.
 #[utoipa::path(
+    operation_id = "listAudit",
     tag = "audit",
     params(Query),
     responses(
         (status = 200, description = "A page", body = AuditPage),
-        (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

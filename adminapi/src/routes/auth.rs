@@ -1,6 +1,7 @@
 //! `/auth`: login, refresh, logout, who am I, TOTP enrollment.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -26,10 +27,12 @@ use crate::totp;
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login name.
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     /// Password.
     pub password: String,
-    /// The current TOTP code, for admins enrolled in two-factor login.
+    /// The current TOTP code: required, with the password, for admins enrolled in
+    /// two-factor login.
     #[serde(default)]
     pub totp: Option<String>,
 }
@@ -116,14 +119,36 @@ pub struct TotpConfirm {
     pub code: String,
 }
 
-fn user_key(username: &str) -> String {
-    format!("loginfail:user:{}", username.to_lowercase())
+/// Failures of `username` from `ip`. Never per username alone: a stranger's guesses must
+/// not lock the real admin out from their own address.
+fn pair_key(username: &str, ip: IpAddr) -> String {
+    format!("loginfail:pair:{ip}:{}", username.to_lowercase())
 }
 
+/// Failures from `ip`, whatever the username.
 fn ip_key(ip: IpAddr) -> String {
     format!("loginfail:ip:{ip}")
 }
 
+/// The flag that refuses a counter's logins while its back-off runs.
+fn block_key(counter: &str) -> String {
+    format!("{counter}:block")
+}
+
+/// The first back-off, doubled by each failure after it.
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+
+/// The back-off after failure number `count` of a counter that allows `free` failures:
+/// none before the `free`-th, then 1 s, 2 s, 4 s … up to `cap`.
+fn backoff(count: u64, free: u32, cap: Duration) -> Option<Duration> {
+    let past = count.checked_sub(u64::from(free)).filter(|_| free > 0)?;
+    let doubled = BACKOFF_BASE.saturating_mul(1 << past.min(20));
+    Some(doubled.min(cap))
+}
+
+/// Every failed login answers this, whatever failed — an unknown name, the password, the
+/// admin's allow-list, a disabled account, a missing or wrong TOTP code — so the answer
+/// never tells that the password was right.
 fn invalid_credentials() -> ApiError {
     ApiError::Unauthorized {
         code: "invalid_credentials",
@@ -135,17 +160,13 @@ fn totp_required_for(state: &AppState, admin: &Admin) -> bool {
     admin.totp_required || state.config.login.totp_required_roles.contains(&admin.role)
 }
 
-/// 429 when the username or the address is over its failed-login limit.
+/// 429 while (username, address) or the address backs off.
 async fn check_login_limits(state: &AppState, username: &str, ip: IpAddr) -> Result<(), ApiError> {
-    let policy = &state.config.login;
-    for (key, limit) in [
-        (user_key(username), policy.failures_per_username),
-        (ip_key(ip), policy.failures_per_ip),
-    ] {
-        let (count, left) = state.kv.peek(&key).await;
-        if limit > 0 && count >= u64::from(limit) {
+    for key in [pair_key(username, ip), ip_key(ip)] {
+        let (blocked, left) = state.kv.peek(&block_key(&key)).await;
+        if blocked > 0 {
             return Err(ApiError::TooManyRequests {
-                retry_after: left.as_secs() + 1,
+                retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
             });
         }
     }
@@ -159,9 +180,17 @@ async fn login_failed(
     ip: IpAddr,
     why: &'static str,
 ) -> ApiError {
-    let window = state.config.login.failure_window;
-    state.kv.incr(&user_key(username), window).await;
-    state.kv.incr(&ip_key(ip), window).await;
+    let policy = &state.config.login;
+    let window = policy.failure_window;
+    for (key, free) in [
+        (pair_key(username, ip), policy.failures_per_user_address),
+        (ip_key(ip), policy.failures_per_ip),
+    ] {
+        let (count, _) = state.kv.incr(&key, window).await;
+        if let Some(wait) = backoff(count, free, window) {
+            state.kv.set_flag(&block_key(&key), wait).await;
+        }
+    }
     tracing::info!(username, %ip, why, "login failed");
     let actor = Actor {
         admin_id: admin.map(|a| a.id),
@@ -199,16 +228,25 @@ async fn issue_tokens(
     }
 }
 
-/// Log in with username, password and (when enrolled) a TOTP code.
+/// Log in with username, password and, for an admin with two-factor login, the current
+/// TOTP code.
+///
+/// An admin enrolled in TOTP must send `totp` with the password: a login without it fails
+/// like a wrong password. Every failure — unknown name, wrong password, disabled account,
+/// an address outside the admin's allow-list, a missing or wrong code — answers the same
+/// 401 `invalid_credentials` and counts as a failed attempt. Failures are limited per
+/// (username, client address) and per client address, with a back-off that doubles with
+/// each failure past the allowance (429 with `Retry-After`).
 #[utoipa::path(
+    operation_id = "login",
     tag = "auth",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong credentials, or `totp_required`", body = ErrorBody),
-        (status = 403, description = "Address not allowed for this admin", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: whatever failed", body = ErrorBody),
+        (status = 403, description = "The client address is outside `http.allowed_networks`", body = ErrorBody),
         (status = 422, description = "Malformed request", body = ErrorBody),
-        (status = 429, description = "Too many failed logins", body = ErrorBody),
+        (status = 429, description = "Too many failed logins: retry after `Retry-After` seconds", body = ErrorBody),
     )
 )]
 #[post("/auth/login")]
@@ -225,6 +263,7 @@ pub(crate) async fn login(
     check_login_limits(&state, &req.username, ip).await?;
 
     let admin = admin::by_username(&state.db, &req.username).await?;
+    // An unknown name costs an argon2 verification too: timing does not tell it apart.
     let hash = admin.as_ref().map_or_else(
         || password::dummy_hash().to_owned(),
         |a| a.password_hash.clone(),
@@ -234,41 +273,30 @@ pub(crate) async fn login(
         .await
         .map_err(ApiError::internal)?;
     let admin = match admin {
-        Some(a) if ok && !a.disabled => a,
-        Some(a) if ok => {
-            return Err(login_failed(&state, &req.username, Some(&a), ip, "disabled").await);
+        Some(a) if !ok => {
+            return Err(login_failed(&state, &req.username, Some(&a), ip, "password").await);
         }
-        other => {
-            return Err(login_failed(&state, &req.username, other.as_ref(), ip, "password").await);
-        }
+        None => return Err(login_failed(&state, &req.username, None, ip, "password").await),
+        Some(a) => a,
     };
-    if !admin.allows_from(ip) {
-        let mut entry = Entry::new("auth.login_refused", "admin", admin.id);
-        entry.after = Some(serde_json::json!({ "reason": "address not allowed" }));
-        audit::record_after_commit(
-            &state.db,
-            &Actor {
-                admin_id: Some(admin.id),
-                username: admin.username.clone(),
-                ip: Some(ip),
-            },
-            entry,
-        )
-        .await;
-        return Err(ApiError::Forbidden {
-            code: "address_not_allowed",
-            message: format!("{ip} is not in this admin's allow-list"),
-        });
+    let refused = if admin.disabled {
+        Some("disabled")
+    } else if !admin.allows_from(ip) {
+        Some("address not allowed")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        return Err(login_failed(&state, &req.username, Some(&admin), ip, why).await);
     }
 
     let mut scope = Scope::Full;
     match &admin.totp_secret_enc {
         Some(sealed) => {
             let Some(code) = req.totp.as_deref().filter(|c| !c.is_empty()) else {
-                return Err(ApiError::Unauthorized {
-                    code: "totp_required",
-                    message: "this admin logs in with a TOTP code: send `totp`",
-                });
+                return Err(
+                    login_failed(&state, &req.username, Some(&admin), ip, "totp missing").await,
+                );
             };
             let secret = totp::open(&state.keys, sealed)?;
             let last = u64::try_from(admin.totp_last_step).unwrap_or(0);
@@ -286,7 +314,7 @@ pub(crate) async fn login(
         None => {}
     }
 
-    state.kv.remove(&user_key(&req.username)).await;
+    state.kv.remove(&pair_key(&req.username, ip)).await;
     admin::record_login(&state.db, admin.id).await?;
     let refresh = if scope == Scope::Full {
         let issued = refresh::issue(
@@ -320,6 +348,7 @@ pub(crate) async fn login(
 /// The old refresh token is revoked. Presenting a revoked one revokes its whole family
 /// (the token was copied): every holder must log in again.
 #[utoipa::path(
+    operation_id = "refreshTokens",
     tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -386,6 +415,7 @@ pub(crate) async fn refresh_tokens(
 /// Log out: the access token is refused from now on and its refresh-token family is
 /// revoked.
 #[utoipa::path(
+    operation_id = "logout",
     tag = "auth",
     responses(
         (status = 204, description = "Logged out"),
@@ -401,10 +431,7 @@ pub(crate) async fn logout(
     let left = session.claims.exp.saturating_sub(unix_now()).max(1);
     state
         .kv
-        .set_flag(
-            &revoked_key(&session.claims.jti),
-            std::time::Duration::from_secs(left),
-        )
+        .set_flag(&revoked_key(&session.claims.jti), Duration::from_secs(left))
         .await;
     if let Some(family) = session.claims.fam {
         refresh::revoke_family(&state.db, family).await?;
@@ -424,6 +451,7 @@ pub(crate) async fn logout(
 
 /// The logged-in admin and what their role allows.
 #[utoipa::path(
+    operation_id = "me",
     tag = "auth",
     responses(
         (status = 200, description = "The admin", body = Me),
@@ -451,6 +479,7 @@ pub(crate) async fn me(state: web::Data<AppState>, session: Session) -> web::Jso
 
 /// Start TOTP enrollment: a new secret, as an `otpauth://` URL. Confirm it with a code.
 #[utoipa::path(
+    operation_id = "setupTotp",
     tag = "auth",
     responses(
         (status = 200, description = "The secret to scan", body = TotpSetup),
@@ -495,6 +524,7 @@ pub(crate) async fn totp_setup(
 
 /// Finish TOTP enrollment with the current code; from then on login needs a code.
 #[utoipa::path(
+    operation_id = "confirmTotp",
     tag = "auth",
     request_body = TotpConfirm,
     responses(
@@ -534,4 +564,30 @@ pub(crate) async fn totp_confirm(
     )
     .await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_past_the_allowance_up_to_the_window() {
+        let cap = Duration::from_secs(900);
+        assert_eq!(backoff(4, 5, cap), None);
+        let waits: Vec<u64> = (5..=16)
+            .map(|n| backoff(n, 5, cap).unwrap().as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]);
+        assert_eq!(backoff(u64::MAX, 5, cap), Some(cap));
+        assert_eq!(backoff(100, 0, cap), None, "0: no limit");
+    }
+
+    #[test]
+    fn counters_are_per_user_and_address_never_per_user_alone() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(pair_key("Root", a), pair_key("root", a));
+        assert_ne!(pair_key("root", a), pair_key("root", b));
+        assert_ne!(ip_key(a), ip_key(b));
+    }
 }

@@ -24,7 +24,7 @@ use proisp_shared::store::DashboardCounts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::permission::Permission;
 use crate::session::Session;
 use crate::state::AppState;
@@ -192,11 +192,10 @@ fn build(c: DashboardCounts, auth: AuthRates) -> Dashboard {
 
 /// Counts for the dashboard, at most 30 s old.
 #[utoipa::path(
+    operation_id = "getDashboard",
     tag = "dashboard",
     responses(
         (status = 200, description = "The figures", body = Dashboard),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

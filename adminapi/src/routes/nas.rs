@@ -34,6 +34,11 @@ const MAX_SECRET_LEN: usize = 128;
 #[serde(deny_unknown_fields)]
 pub struct NasInput {
     /// A name for logs and the API, 1 to 64 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// The NAS's address (`192.0.2.10`, `2001:db8::1`) or a range of NASes sharing the
     /// secret (`10.20.0.0/24`, host bits clear). Packets are matched to the longest prefix.
@@ -41,12 +46,19 @@ pub struct NasInput {
     /// The RADIUS shared secret, 1 to 128 octets. Required on create; on PUT and PATCH
     /// leave it out to keep the current one. Never returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub secret: Option<String>,
     /// `mikrotik`, `cisco`, `juniper`, `accel-ppp` or `other`.
     #[serde(default = "default_vendor")]
+    #[schema(pattern = "^(mikrotik|cisco|juniper|accel-ppp|other)$")]
     pub vendor: String,
     /// UDP port of the NAS's Dynamic Authorization server (RFC 5176), 1 to 65535.
     #[serde(default = "default_coa_port")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub coa_port: u32,
     /// Refuse Access-Requests without a valid Message-Authenticator (BlastRADIUS,
     /// CVE-2024-3596); turn off only for gear that cannot send one.
@@ -253,11 +265,10 @@ pub(crate) async fn load(state: &AppState, id: i64) -> Result<Nas, ApiError> {
 
 /// Every NAS device.
 #[utoipa::path(
+    operation_id = "listNas",
     tag = "nas",
     responses(
         (status = 200, description = "NAS devices by id", body = NasList),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -275,11 +286,11 @@ pub(crate) async fn list(
 
 /// One NAS device.
 #[utoipa::path(
+    operation_id = "getNas",
     tag = "nas",
     params(("id" = i64, Path, description = "NAS id")),
     responses(
         (status = 200, description = "The NAS", body = NasView),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -295,11 +306,11 @@ pub(crate) async fn get_one(
 
 /// Add a NAS device. radiusd answers it within a second, without a restart.
 #[utoipa::path(
+    operation_id = "createNas",
     tag = "nas",
     request_body = NasInput,
     responses(
         (status = 201, description = "Created", body = NasView),
-        (status = 403, body = ErrorBody),
         (status = 409, description = "Address taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),
@@ -360,14 +371,13 @@ async fn write(
 
 /// Replace a NAS's settings (leave `secret` out to keep it).
 #[utoipa::path(
+    operation_id = "replaceNas",
     tag = "nas",
     params(("id" = i64, Path, description = "NAS id")),
     request_body = NasInput,
     responses(
         (status = 200, description = "Updated", body = NasView),
-        (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "Conflict: a unique value is taken, or the change is refused in this state", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -386,14 +396,13 @@ pub(crate) async fn replace(
 
 /// Change some of a NAS's settings (JSON merge patch, RFC 7396).
 #[utoipa::path(
+    operation_id = "updateNas",
     tag = "nas",
     params(("id" = i64, Path, description = "NAS id")),
     request_body(content = Object, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "Updated", body = NasView),
-        (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "Conflict: a unique value is taken, or the change is refused in this state", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -419,11 +428,11 @@ pub(crate) async fn update(
 /// Delete a NAS device. Refused (409) while it has open sessions, whose accounting would
 /// otherwise be lost: disconnect them, or wait for their Stop (or the stale sweep).
 #[utoipa::path(
+    operation_id = "deleteNas",
     tag = "nas",
     params(("id" = i64, Path, description = "NAS id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "Sessions are open on it", body = ErrorBody),
     ),
     security(("bearer" = []))

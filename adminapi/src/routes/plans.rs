@@ -29,8 +29,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct Speeds {
     /// Subscriber's download, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub download_kbps: u32,
     /// Subscriber's upload, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub upload_kbps: u32,
 }
 
@@ -39,14 +41,19 @@ pub struct Speeds {
 #[serde(deny_unknown_fields)]
 pub struct BurstSpec {
     /// Download burst rate, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub download_kbps: u32,
     /// Upload burst rate, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub upload_kbps: u32,
     /// Download average below which burst is allowed, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub threshold_download_kbps: u32,
     /// Upload average below which burst is allowed, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub threshold_upload_kbps: u32,
     /// Averaging window, seconds.
+    #[schema(maximum = 2147483647)]
     pub time_secs: u32,
 }
 
@@ -55,49 +62,66 @@ pub struct BurstSpec {
 #[serde(deny_unknown_fields)]
 pub struct PlanInput {
     /// Unique name, 1 to 64 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Download while within quota, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub download_kbps: u32,
     /// Upload while within quota, kbit/s.
+    #[schema(maximum = 2147483647)]
     pub upload_kbps: u32,
     /// Burst.
     #[serde(default)]
     pub burst: Option<BurstSpec>,
     /// Queue priority 1 (highest) to 8.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 8)]
     pub priority: Option<u8>,
     /// Guaranteed (limit-at) speeds.
     #[serde(default)]
     pub min: Option<Speeds>,
     /// Octets per billing period before fair usage applies; absent: unlimited.
     #[serde(default)]
+    #[schema(maximum = 9223372036854775807_u64)]
     pub quota_bytes: Option<u64>,
     /// The billing period the quota applies to: `day`, `week` or `month` (cut in UTC).
     #[serde(default = "default_quota_period")]
+    #[schema(pattern = "^(day|week|month)$")]
     pub quota_period: String,
     /// Speeds once the quota is spent.
     #[serde(default)]
     pub fup: Option<Speeds>,
     /// `throttle` (to `fup`) or `disconnect`.
     #[serde(default = "default_fup_action")]
+    #[schema(pattern = "^(throttle|disconnect)$")]
     pub fup_action: String,
     /// Session-Timeout, seconds.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub session_timeout_secs: Option<u32>,
     /// Idle-Timeout, seconds.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub idle_timeout_secs: Option<u32>,
     /// Acct-Interim-Interval, seconds.
     #[serde(default = "default_interim")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub interim_interval_secs: u32,
     /// Framed-Pool.
     #[serde(default)]
+    #[schema(min_length = 1, pattern = r"\S")]
     pub pool: Option<String>,
     /// Days a renewal extends the expiry by.
     #[serde(default = "default_validity")]
+    #[schema(maximum = 2147483647)]
     pub validity_days: u32,
     /// Price per period in the smallest currency unit.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub price_cents: i64,
 }
 
@@ -117,14 +141,45 @@ fn default_validity() -> u32 {
     30
 }
 
-/// A plan as the API shows it.
+/// A plan as the API shows it: the settings of [`PlanInput`] (as fields of its own, not
+/// flattened: the input's schema refuses other fields, which a view has), its id, rate
+/// and version.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PlanView {
     /// Id.
     pub id: i64,
-    /// Everything settable.
-    #[serde(flatten)]
-    pub settings: PlanInput,
+    /// Unique name.
+    pub name: String,
+    /// Download while within quota, kbit/s.
+    pub download_kbps: u32,
+    /// Upload while within quota, kbit/s.
+    pub upload_kbps: u32,
+    /// Burst.
+    pub burst: Option<BurstSpec>,
+    /// Queue priority 1 (highest) to 8.
+    pub priority: Option<u8>,
+    /// Guaranteed (limit-at) speeds.
+    pub min: Option<Speeds>,
+    /// Octets per billing period before fair usage applies; null: unlimited.
+    pub quota_bytes: Option<u64>,
+    /// The billing period the quota applies to: `day`, `week` or `month`.
+    pub quota_period: String,
+    /// Speeds once the quota is spent.
+    pub fup: Option<Speeds>,
+    /// `throttle` or `disconnect`.
+    pub fup_action: String,
+    /// Session-Timeout, seconds.
+    pub session_timeout_secs: Option<u32>,
+    /// Idle-Timeout, seconds.
+    pub idle_timeout_secs: Option<u32>,
+    /// Acct-Interim-Interval, seconds.
+    pub interim_interval_secs: u32,
+    /// Framed-Pool.
+    pub pool: Option<String>,
+    /// Days a renewal extends the expiry by.
+    pub validity_days: u32,
+    /// Price per period in the smallest currency unit.
+    pub price_cents: i64,
     /// The Mikrotik-Rate-Limit radiusd sends.
     pub mikrotik_rate_limit: String,
     /// Changes with every write.
@@ -175,9 +230,42 @@ impl From<&Plan> for PlanInput {
 
 impl From<&Plan> for PlanView {
     fn from(p: &Plan) -> PlanView {
+        let PlanInput {
+            name,
+            download_kbps,
+            upload_kbps,
+            burst,
+            priority,
+            min,
+            quota_bytes,
+            quota_period,
+            fup,
+            fup_action,
+            session_timeout_secs,
+            idle_timeout_secs,
+            interim_interval_secs,
+            pool,
+            validity_days,
+            price_cents,
+        } = PlanInput::from(p);
         PlanView {
             id: p.id,
-            settings: PlanInput::from(p),
+            name,
+            download_kbps,
+            upload_kbps,
+            burst,
+            priority,
+            min,
+            quota_bytes,
+            quota_period,
+            fup,
+            fup_action,
+            session_timeout_secs,
+            idle_timeout_secs,
+            interim_interval_secs,
+            pool,
+            validity_days,
+            price_cents,
             mikrotik_rate_limit: p.rate.to_mikrotik(),
             version: p.version,
         }
@@ -300,11 +388,10 @@ async fn load(state: &AppState, id: i64) -> Result<Plan, ApiError> {
 
 /// Every plan.
 #[utoipa::path(
+    operation_id = "listPlans",
     tag = "plans",
     responses(
         (status = 200, description = "Plans by id", body = PlanList),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -322,11 +409,11 @@ pub(crate) async fn list(
 
 /// One plan.
 #[utoipa::path(
+    operation_id = "getPlan",
     tag = "plans",
     params(("id" = i64, Path, description = "Plan id")),
     responses(
         (status = 200, description = "The plan", body = PlanView),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -342,11 +429,11 @@ pub(crate) async fn get_one(
 
 /// Create a plan.
 #[utoipa::path(
+    operation_id = "createPlan",
     tag = "plans",
     request_body = PlanInput,
     responses(
         (status = 201, description = "Created", body = PlanView),
-        (status = 403, body = ErrorBody),
         (status = 409, description = "Name taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),
@@ -402,14 +489,13 @@ async fn write(
 
 /// Replace a plan's settings. Subscribers get them at their next login.
 #[utoipa::path(
+    operation_id = "replacePlan",
     tag = "plans",
     params(("id" = i64, Path, description = "Plan id")),
     request_body = PlanInput,
     responses(
         (status = 200, description = "Updated", body = PlanView),
-        (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "Conflict: a unique value is taken, or the change is refused in this state", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -430,14 +516,13 @@ pub(crate) async fn replace(
 /// Change some of a plan's settings (JSON merge patch, RFC 7396: `null` removes an
 /// optional setting).
 #[utoipa::path(
+    operation_id = "updatePlan",
     tag = "plans",
     params(("id" = i64, Path, description = "Plan id")),
     request_body(content = Object, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "Updated", body = PlanView),
-        (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "Conflict: a unique value is taken, or the change is refused in this state", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -464,11 +549,11 @@ pub(crate) async fn update(
 
 /// Delete a plan nobody is on.
 #[utoipa::path(
+    operation_id = "deletePlan",
     tag = "plans",
     params(("id" = i64, Path, description = "Plan id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "Subscribers are on it", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -137,17 +137,17 @@ pub struct ListQuery {
     /// Sessions with an id above this (the `next_after_id` of the previous page).
     pub after_id: Option<i64>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
 /// Who is online.
 #[utoipa::path(
+    operation_id = "listSessions",
     tag = "sessions",
     responses(
         (status = 200, description = "A page of open sessions", body = SessionList),
-        (status = 403, body = ErrorBody),
         (status = 404, description = "No such subscriber", body = ErrorBody),
-        (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -290,11 +290,11 @@ fn identify(request: Request, framed_ip: Option<IpAddr>) -> Request {
 /// records it in the audit log. The session leaves the online list when the NAS's
 /// Accounting-Stop arrives.
 #[utoipa::path(
+    operation_id = "kickSession",
     tag = "sessions",
     params(("id" = i64, Path, description = "Session id")),
     responses(
         (status = 200, description = "The NAS's answer", body = KickResult),
-        (status = 403, body = ErrorBody),
         (status = 404, description = "No such open session", body = ErrorBody),
         (status = 409, description = "The NAS has no single address", body = ErrorBody),
     ),
@@ -413,6 +413,7 @@ pub struct HistoryQuery {
     /// The `next_before` of the previous page.
     pub before: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -427,7 +428,10 @@ fn encode_cursor(s: &PastSession) -> String {
 fn decode_cursor(s: &str) -> Result<HistoryCursor, ApiError> {
     let bad = || ApiError::invalid("before", "not a cursor this API returned");
     let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(raw)
+        .ok()
+        .filter(|t| !t.contains('\0'))
+        .ok_or_else(bad)?;
     let mut parts = text.splitn(3, ':');
     let micros: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
     let nas_id: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
@@ -442,13 +446,11 @@ fn decode_cursor(s: &str) -> Result<HistoryCursor, ApiError> {
 /// A subscriber's closed sessions, newest first (the retention period's worth: older
 /// monthly partitions are dropped).
 #[utoipa::path(
+    operation_id = "getSessionHistory",
     tag = "sessions",
     params(("id" = i64, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "A page of closed sessions", body = HistoryPage),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -527,18 +529,17 @@ pub struct UsageQuery {
     /// Periods starting before this time (RFC 3339; the `next_before` of the previous page).
     pub before: Option<String>,
     /// Periods per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
 /// A subscriber's usage per billing period.
 #[utoipa::path(
+    operation_id = "getUsage",
     tag = "sessions",
     params(("id" = i64, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "Usage per period", body = UsageReport),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -624,12 +625,11 @@ pub struct ApplyReport {
 /// reaches each subscriber at the next login. Answers once every NAS has answered or
 /// timed out.
 #[utoipa::path(
+    operation_id = "applyPlan",
     tag = "plans",
     params(("id" = i64, Path, description = "Plan id")),
     responses(
         (status = 200, description = "What the NASes answered", body = ApplyReport),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

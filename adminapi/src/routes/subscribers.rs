@@ -29,6 +29,7 @@ use utoipa::ToSchema;
 use crate::audit::{self, Entry};
 use crate::body;
 use crate::error::{ApiError, ErrorBody};
+use crate::password;
 use crate::permission::Permission;
 use crate::session::Session;
 use crate::state::AppState;
@@ -37,6 +38,8 @@ use crate::state::AppState;
 const IMPORT_LIMIT: usize = 32 * 1024 * 1024;
 /// Most data rows one import may hold.
 const IMPORT_MAX_ROWS: usize = 100_000;
+/// Longest subscriber password, octets (RFC 2865 §5.2: User-Password holds 128).
+const MAX_PASSWORD_LEN: usize = 128;
 /// Length of a generated password: 12 of 56 symbols, about 70 bits.
 const GENERATED_LEN: usize = 12;
 /// No 0/O, 1/l/I: generated passwords are read out over the phone.
@@ -48,15 +51,24 @@ const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456
 pub struct SubscriberInput {
     /// Login name: 1 to 253 octets, case-sensitive, no control characters or surrounding
     /// spaces; unique among live subscribers.
+    #[schema(
+        min_length = 1,
+        max_length = 253,
+        pattern = r"^[^\s\u0000-\u001F\u007F-\u009F](?:[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F])?$"
+    )]
     pub username: String,
     /// Required on create; on PUT and PATCH, absent keeps the current one. 1 to 128
-    /// octets. Never shown again (see `reveal-password`).
+    /// octets, not the username (or containing it), not one of the commonest passwords.
+    /// Never shown again (see `reveal-password`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
     pub password: Option<String>,
     /// `active` (default), `suspended` or `disabled`.
     #[serde(default = "default_status")]
+    #[schema(pattern = "^(active|suspended|disabled)$")]
     pub status: String,
     /// The plan's id.
+    #[schema(minimum = 1)]
     pub plan_id: i64,
     /// End of the paid period: RFC 3339 (`2026-12-31T23:59:59Z`) or a date (`2026-12-31`,
     /// midnight UTC); absent: never expires.
@@ -76,18 +88,26 @@ pub struct SubscriberInput {
     pub delegated_ipv6_prefix: Option<String>,
     /// Sessions at once; 0 is unlimited (default 1).
     #[serde(default = "default_simultaneous_use")]
+    #[schema(maximum = 2147483647)]
     pub simultaneous_use: u32,
     /// Full name.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// Phone number: digits, spaces and `+-().`.
     #[serde(default)]
+    #[schema(max_length = 32, pattern = r"^[0-9 +().-]*$")]
     pub phone: Option<String>,
     /// E-mail address.
     #[serde(default)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\u0000-\u001F\u007F-\u009F]+@[^\s\u0000-\u001F\u007F-\u009F]*\.[^\s\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub email: Option<String>,
     /// Postal or installation address.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub address: Option<String>,
 }
 
@@ -165,20 +185,26 @@ pub mod params {
     #[into_params(parameter_in = Query)]
     pub struct ListQuery {
         /// `active`, `suspended` or `disabled`.
+        #[param(pattern = "^(active|suspended|disabled)$")]
         pub status: Option<String>,
         /// Plan id.
         pub plan_id: Option<i64>,
         /// Expiring before this time (RFC 3339 or a date).
         pub expires_before: Option<String>,
         /// With (true) or without (false) an open session.
+        #[param(pattern = "^(true|false)$")]
         pub online: Option<String>,
         /// Substring (at least 3 characters) of the username, name or phone, any case.
+        #[param(min_length = 3, max_length = 100, pattern = r"\S.+\S")]
         pub q: Option<String>,
         /// Substring (at least 3 characters) of the username.
+        #[param(min_length = 3, max_length = 100, pattern = r"\S.+\S")]
         pub username: Option<String>,
         /// Substring (at least 3 characters) of the name.
+        #[param(min_length = 3, max_length = 100, pattern = r"\S.+\S")]
         pub name: Option<String>,
         /// Substring (at least 3 characters) of the phone number.
+        #[param(min_length = 3, max_length = 100, pattern = r"\S.+\S")]
         pub phone: Option<String>,
         /// Bound to this MAC (exact; any common form).
         pub mac: Option<String>,
@@ -188,6 +214,7 @@ pub mod params {
         /// The `next` of the previous page.
         pub after: Option<String>,
         /// Page size, 1 to 500 (default 50).
+        #[param(minimum = 1, maximum = 500)]
         pub limit: Option<u32>,
     }
 
@@ -210,6 +237,7 @@ use params::{ImportQuery, ListQuery};
 #[serde(deny_unknown_fields)]
 pub struct RenewInput {
     /// How many validity periods of the plan to add (1 to 120, default 1).
+    #[schema(minimum = 1, maximum = 120)]
     #[serde(default = "default_periods")]
     pub periods: u32,
 }
@@ -222,7 +250,9 @@ const fn default_periods() -> u32 {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetInput {
-    /// The new password; absent: a random one is generated and returned once.
+    /// The new password (1 to 128 octets, not the username or one of the commonest
+    /// passwords); absent: a random one is generated and returned once.
+    #[schema(min_length = 1, max_length = 128)]
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -342,6 +372,18 @@ fn text(field: &str, v: Option<&String>, max: usize) -> Result<Option<String>, A
     Ok(Some(v.to_owned()))
 }
 
+/// A password an admin chose for subscriber `username`: 1 to 128 octets, not easy to
+/// guess ([`password::check_guessable`]).
+fn check_password(username: &str, p: &str) -> Result<(), ApiError> {
+    if p.is_empty() || p.len() > MAX_PASSWORD_LEN {
+        return Err(ApiError::invalid(
+            "password",
+            format!("1 to {MAX_PASSWORD_LEN} octets"),
+        ));
+    }
+    password::check_guessable(username, p).map_err(|why| ApiError::invalid("password", why))
+}
+
 impl SubscriberInput {
     /// Validates and converts; `current` is the password kept when none is given.
     pub fn to_new(&self, current: Option<&Password>) -> Result<NewSubscriber, ApiError> {
@@ -360,9 +402,7 @@ impl SubscriberInput {
         }
         let password = match (&self.password, current) {
             (Some(p), _) => {
-                if p.is_empty() || p.len() > 128 {
-                    return Err(ApiError::invalid("password", "1 to 128 octets"));
-                }
+                check_password(u, p)?;
                 Password::new(p.as_bytes())
             }
             (None, Some(p)) => p.clone(),
@@ -619,11 +659,11 @@ impl ListQuery {
 
 /// List, filter and search subscribers (keyset pages).
 #[utoipa::path(
+    operation_id = "listSubscribers",
     tag = "subscribers",
     params(ListQuery),
     responses(
         (status = 200, description = "A page", body = SubscriberPage),
-        (status = 403, body = ErrorBody),
         (status = 422, description = "Invalid filter", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -659,11 +699,11 @@ pub(crate) async fn list(
 
 /// One subscriber.
 #[utoipa::path(
+    operation_id = "getSubscriber",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "The subscriber", body = SubscriberView),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -679,11 +719,11 @@ pub(crate) async fn get_one(
 
 /// One subscriber by exact username.
 #[utoipa::path(
+    operation_id = "getSubscriberByUsername",
     tag = "subscribers",
     params(("username" = String, Path, description = "Exact username (case-sensitive)")),
     responses(
         (status = 200, description = "The subscriber", body = SubscriberView),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -694,6 +734,9 @@ pub(crate) async fn by_username(
     username: web::Path<String>,
 ) -> Result<web::Json<SubscriberView>, ApiError> {
     session.require(Permission::Read)?;
+    if username.contains('\0') {
+        return Err(body::nul_error("username"));
+    }
     let r = state
         .store
         .subscriber_record_by_name(&username)
@@ -707,11 +750,11 @@ pub(crate) async fn by_username(
 
 /// Create a subscriber; in force on every radiusd within a second.
 #[utoipa::path(
+    operation_id = "createSubscriber",
     tag = "subscribers",
     request_body = SubscriberInput,
     responses(
         (status = 201, description = "Created", body = SubscriberView),
-        (status = 403, body = ErrorBody),
         (status = 409, description = "Username or static address taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),
@@ -772,14 +815,13 @@ async fn write(
 
 /// Replace a subscriber's settings (the password is kept unless given).
 #[utoipa::path(
+    operation_id = "replaceSubscriber",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     request_body = SubscriberInput,
     responses(
         (status = 200, description = "Updated", body = SubscriberView),
-        (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "Conflict: a unique value is taken, or the change is refused in this state", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -799,14 +841,13 @@ pub(crate) async fn replace(
 /// Change some of a subscriber's settings (JSON merge patch, RFC 7396: `null` clears an
 /// optional field).
 #[utoipa::path(
+    operation_id = "updateSubscriber",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     request_body(content = Object, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "Updated", body = SubscriberView),
-        (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "Conflict: a unique value is taken, or the change is refused in this state", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -833,12 +874,11 @@ pub(crate) async fn update(
 /// Delete a subscriber (soft: accounting history stays, the name becomes free, logins
 /// are refused within a second).
 #[utoipa::path(
+    operation_id = "deleteSubscriber",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -893,12 +933,11 @@ async fn change_status(
 /// Suspend: logins are refused (Reply-Message says why) until resumed. Open sessions
 /// are not disconnected here (see the sessions' kick).
 #[utoipa::path(
+    operation_id = "suspendSubscriber",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "Suspended", body = SubscriberView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -922,12 +961,11 @@ pub(crate) async fn suspend(
 
 /// Resume: back to active (from suspended or disabled).
 #[utoipa::path(
+    operation_id = "resumeSubscriber",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "Active", body = SubscriberView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -940,6 +978,11 @@ pub(crate) async fn resume(
     Ok(web::Json(
         change_status(&state, &session, *id, Status::Active, "subscriber.resume").await?,
     ))
+}
+
+/// The JSON body limit (`http.body_limit`).
+fn limit(state: &AppState) -> usize {
+    state.config.http.body_limit
 }
 
 /// Optional JSON body: empty is `T::default()`-like via `{}`.
@@ -958,14 +1001,12 @@ fn optional_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiE
 /// Renew: extend the expiry by the plan's validity (`periods` times) from the later of
 /// now and the current expiry.
 #[utoipa::path(
+    operation_id = "renewSubscriber",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     request_body(content = RenewInput, description = "Optional"),
     responses(
         (status = 200, description = "Renewed", body = SubscriberView),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -974,10 +1015,10 @@ pub(crate) async fn renew(
     state: web::Data<AppState>,
     session: Session,
     id: web::Path<i64>,
-    bytes: web::Bytes,
+    payload: web::Payload,
 ) -> Result<web::Json<SubscriberView>, ApiError> {
     session.require(Permission::SubscriberWrite)?;
-    let input: RenewInput = optional_body(&bytes)?;
+    let input: RenewInput = optional_body(&body::read(payload, limit(&state)).await?)?;
     if !(1..=120).contains(&input.periods) {
         return Err(ApiError::invalid("periods", "must be 1 to 120"));
     }
@@ -1014,14 +1055,12 @@ fn no_store(answer: &PasswordAnswer) -> HttpResponse {
 
 /// Set a new password: the one given, or a generated one returned in this response only.
 #[utoipa::path(
+    operation_id = "resetSubscriberPassword",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     request_body(content = ResetInput, description = "Optional"),
     responses(
         (status = 200, description = "Reset; `password` only when generated", body = PasswordAnswer),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1030,18 +1069,18 @@ pub(crate) async fn reset_password(
     state: web::Data<AppState>,
     session: Session,
     id: web::Path<i64>,
-    bytes: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::PasswordReset)?;
-    let input: ResetInput = optional_body(&bytes)?;
+    let input: ResetInput = optional_body(&body::read(payload, limit(&state)).await?)?;
+    let current = load(&state, *id).await?;
     let (password, generated) = match input.password {
-        Some(p) if p.is_empty() || p.len() > 128 => {
-            return Err(ApiError::invalid("password", "1 to 128 octets"));
+        Some(p) => {
+            check_password(&current.subscriber.username, &p)?;
+            (p, false)
         }
-        Some(p) => (p, false),
         None => (generate_password(), true),
     };
-    let current = load(&state, *id).await?;
     let sub = state
         .store
         .set_password(
@@ -1067,12 +1106,11 @@ pub(crate) async fn reset_password(
 
 /// Show a subscriber's password (its own permission; every reveal is audited).
 #[utoipa::path(
+    operation_id = "revealSubscriberPassword",
     tag = "subscribers",
     params(("id" = i64, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "The password", body = PasswordAnswer),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1117,21 +1155,6 @@ const CSV_COLUMNS: [&str; 11] = [
     "address",
 ];
 
-/// Reads the body up to `limit` octets.
-async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    payload
-        .to_bytes_limited(limit)
-        .await
-        .map_err(|_| ApiError::BadRequest {
-            message: format!("request body too large (at most {limit} octets)"),
-            field: None,
-        })?
-        .map_err(|e| ApiError::BadRequest {
-            message: format!("cannot read the body: {e}"),
-            field: None,
-        })
-}
-
 /// Import subscribers from CSV (`Content-Type: text/csv`, UTF-8, a header row first).
 ///
 /// Columns, in any order: `username`, `password`, `plan` (a plan's name) — required —
@@ -1140,13 +1163,13 @@ async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, Ap
 /// number (the header is row 1), column and reason; the others are created in one
 /// transaction, or none at all with `all_or_nothing=true`. At most 100,000 rows.
 #[utoipa::path(
+    operation_id = "importSubscribers",
     tag = "subscribers",
     params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses(
         (status = 200, description = "What was created and what was refused", body = ImportReport),
         (status = 400, description = "Not CSV, or malformed", body = ErrorBody),
-        (status = 403, body = ErrorBody),
         (status = 422, description = "Bad header", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -1179,7 +1202,7 @@ pub(crate) async fn import(
             field: None,
         });
     }
-    let bytes = read_body(payload, IMPORT_LIMIT).await?;
+    let bytes = body::read(payload, IMPORT_LIMIT).await?;
     let records = csv::records(&bytes).map_err(|e| ApiError::BadRequest {
         message: e.to_string(),
         field: None,

@@ -218,11 +218,12 @@ impl Store {
         Ok(client.query_opt(&stmt, &[&id]).await?.as_ref().map(live))
     }
 
-    /// The user name of subscriber `id`, deleted or not; `None` when there is no such row.
+    /// The user name of live subscriber `id`; `None` when there is no such row or the
+    /// subscriber is deleted (the API answers 404 for it, as for every subscriber route).
     pub async fn subscriber_username(&self, id: i64) -> Result<Option<String>, StoreError> {
         let client = self.pool.get().await?;
         let stmt = client
-            .prepare_cached("SELECT username FROM subscribers WHERE id = $1")
+            .prepare_cached("SELECT username FROM subscribers WHERE id = $1 AND deleted_at IS NULL")
             .await?;
         Ok(client.query_opt(&stmt, &[&id]).await?.map(|r| r.get(0)))
     }
@@ -276,14 +277,16 @@ impl Store {
             .collect())
     }
 
-    /// Subscriber `id`'s plan period and quota state; `None` when there is no such row.
+    /// Live subscriber `id`'s plan period and quota state; `None` when there is no such
+    /// row or the subscriber is deleted.
     pub async fn usage_owner(&self, id: i64) -> Result<Option<UsageOwner>, StoreError> {
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(
                 "SELECT s.username, p.quota_period, proisp_period_start(p.quota_period, now()), \
                  p.quota_bytes, s.fup_until \
-                 FROM subscribers s JOIN plans p ON p.id = s.plan_id WHERE s.id = $1",
+                 FROM subscribers s JOIN plans p ON p.id = s.plan_id \
+                 WHERE s.id = $1 AND s.deleted_at IS NULL",
             )
             .await?;
         Ok(client.query_opt(&stmt, &[&id]).await?.map(|r| UsageOwner {

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::{Ctx, app, call, delete, get, patch, post, token, with_token};
 
 /// The password given to admins created through the API.
-const NEW_PASSWORD: &str = "bob-Initial-Passw0rd";
+const NEW_PASSWORD: &str = "Initial-Passw0rd-7x";
 /// The password a PATCH sets.
-const CHANGED_PASSWORD: &str = "bob-Changed-Passw0rd";
+const CHANGED_PASSWORD: &str = "Changed-Passw0rd-9k";
 
 /// A context where superadmins log in without TOTP.
 async fn ctx() -> Ctx {
@@ -123,6 +123,12 @@ async fn admins_crud_validation_revocation_and_audit() {
     );
     for (key, value, field) in [
         ("password", json!("short"), "password"),
+        // Not the username, nor containing it (any case, reversed), nor a common one.
+        ("password", json!("CAROL-is-my-name"), "password"),
+        ("password", json!("lorac-backwards-1"), "password"),
+        ("password", json!("Password123456!"), "password"),
+        ("password", json!("winniethepooh"), "password"),
+        ("password", json!("nul\u{0}in-the-middle"), "password"),
         ("username", json!("bob smith"), "username"),
         ("username", json!(""), "username"),
         ("role", json!("root"), "role"),

@@ -138,13 +138,13 @@ async fn login_refresh_rotation_reuse_and_logout() {
 }
 
 #[actix_web::test]
-async fn failed_logins_are_limited_per_username_and_per_address() {
+async fn failed_logins_back_off_per_user_and_address_and_never_lock_out_another_address() {
     let ctx = Ctx::with(|c| {
-        c.login.failures_per_username = 3;
+        c.login.failures_per_user_address = 3;
         c.login.failures_per_ip = 5;
     })
     .await;
-    ctx.admin("bob", Role::Viewer).await;
+    ctx.admin("root", Role::Superadmin).await;
     ctx.admin("carol", Role::Viewer).await;
     let app = app!(ctx);
     let attempt = |name: &str, pw: &str| {
@@ -153,28 +153,35 @@ async fn failed_logins_are_limited_per_username_and_per_address() {
             json!({"username": name, "password": pw}),
         )
     };
+    let retry_after = |r: &super::Resp| -> u64 {
+        r.headers
+            .get("retry-after")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
 
-    call!(app, ctx, attempt("bob", "wrong")).error(401, "invalid_credentials", None);
+    call!(app, ctx, attempt("root", "wrong")).error(401, "invalid_credentials", None);
     call!(app, ctx, attempt("nobody", PASSWORD)).error(401, "invalid_credentials", None);
-    call!(app, ctx, attempt("bob", "wrong")).expect(401);
-    call!(app, ctx, attempt("bob", "wrong")).expect(401);
-    // bob has 3 failures: refused even with the right password.
-    let r = call!(app, ctx, attempt("bob", PASSWORD));
+    call!(app, ctx, attempt("ROOT", "wrong")).expect(401);
+    call!(app, ctx, attempt("root", "wrong")).expect(401);
+    // root has 3 failures from this address: that pair backs off (1 s first), refused
+    // even with the right password.
+    let r = call!(app, ctx, attempt("root", PASSWORD));
     r.error(429, "rate_limited", None);
-    let retry: u64 = r
-        .headers
-        .get("retry-after")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=901).contains(&retry), "{retry}");
-    // carol is fine from this address (4 failures so far)...
+    assert_eq!(retry_after(&r), 1);
+    // The stranger has not locked the superadmin out: from another address root logs in.
+    let elsewhere = attempt("root", PASSWORD).peer_addr("192.0.2.9:1000".parse().unwrap());
+    call!(app, ctx, elsewhere).expect(200);
+    // carol is fine from this address (4 failures from it so far)...
     call!(app, ctx, attempt("carol", PASSWORD)).expect(200);
     call!(app, ctx, attempt("carol", "wrong")).expect(401);
-    // ...until the address has 5.
-    call!(app, ctx, attempt("carol", PASSWORD)).error(429, "rate_limited", None);
+    // ...until the address has 5, whatever the names: then the address backs off.
+    let r = call!(app, ctx, attempt("carol", PASSWORD));
+    r.error(429, "rate_limited", None);
+    assert_eq!(retry_after(&r), 1);
     // From another address carol logs in.
     let other = attempt("carol", PASSWORD).peer_addr("192.0.2.9:1000".parse().unwrap());
     call!(app, ctx, other).expect(200);
@@ -294,7 +301,7 @@ async fn totp_enrollment_then_required_at_login() {
     )
     .error(409, "conflict", None);
 
-    // Now login needs the code.
+    // Now login needs the code: without it, the right password fails like a wrong one.
     call!(
         app,
         ctx,
@@ -303,7 +310,7 @@ async fn totp_enrollment_then_required_at_login() {
             json!({"username": "root", "password": PASSWORD})
         )
     )
-    .error(401, "totp_required", None);
+    .error(401, "invalid_credentials", None);
     call!(
         app,
         ctx,
@@ -413,6 +420,7 @@ async fn allow_lists_global_and_per_admin() {
     )
     .peer_addr("192.0.2.1:1000".parse().unwrap());
     call!(app, ctx, outside).error(403, "address_not_allowed", None);
+    // The admin's own list answers like a wrong password (no hint that it was right).
     call!(
         app,
         ctx,
@@ -421,7 +429,7 @@ async fn allow_lists_global_and_per_admin() {
             json!({"username": "noc", "password": PASSWORD})
         )
     )
-    .error(403, "address_not_allowed", None);
+    .error(401, "invalid_credentials", None);
     let inside = post(
         "/api/v1/auth/login",
         json!({"username": "noc", "password": PASSWORD}),
@@ -458,4 +466,113 @@ async fn disabled_admin_is_refused_at_once() {
         )
     )
     .error(401, "invalid_credentials", None);
+}
+
+#[actix_web::test]
+async fn a_failed_login_answers_the_same_whether_the_password_was_right() {
+    let ctx = Ctx::with(|c| c.login.failures_per_user_address = 8).await;
+    let root = ctx.admin("root", Role::Superadmin).await;
+    ctx.admin_with(
+        "noc",
+        Role::Viewer,
+        false,
+        vec!["10.1.0.0/16".parse().unwrap()],
+    )
+    .await;
+    let off = ctx.admin("off", Role::Viewer).await;
+    ctx.env
+        .sql()
+        .await
+        .execute(
+            "UPDATE admins SET disabled = true WHERE id = $1",
+            &[&off.id],
+        )
+        .await
+        .unwrap();
+    let secret = totp::generate();
+    proisp_adminapi::admin::set_totp_pending(
+        &ctx.state.db,
+        root.id,
+        Some(&totp::seal(&ctx.env.keys, &secret)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        proisp_adminapi::admin::confirm_totp(&ctx.state.db, root.id, 1)
+            .await
+            .unwrap()
+    );
+    let app = app!(ctx);
+    let login = |body: serde_json::Value| post("/api/v1/auth/login", body);
+
+    // The reference: a wrong password.
+    let wrong = call!(
+        app,
+        ctx,
+        login(json!({"username": "root", "password": "wrong"}))
+    );
+    wrong.error(401, "invalid_credentials", None);
+    let same = |r: &super::Resp| {
+        assert_eq!(r.status, wrong.status, "{}", r.text);
+        assert_eq!(r.json, wrong.json);
+        assert_eq!(
+            r.headers.get("www-authenticate"),
+            wrong.headers.get("www-authenticate")
+        );
+    };
+    // The right password without the TOTP code, with a wrong code, from outside the
+    // admin's allow-list, of a disabled admin: each the same answer...
+    for body in [
+        json!({"username": "root", "password": PASSWORD}),
+        json!({"username": "root", "password": PASSWORD, "totp": ""}),
+        json!({"username": "root", "password": PASSWORD, "totp": "000000"}),
+        json!({"username": "noc", "password": PASSWORD}),
+        json!({"username": "off", "password": PASSWORD}),
+        json!({"username": "nobody", "password": PASSWORD}),
+    ] {
+        same(&call!(app, ctx, login(body)));
+    }
+    // ...and each counted as a failure of that name from this address.
+    let reasons: Vec<String> = ctx
+        .env
+        .sql()
+        .await
+        .query(
+            "SELECT after->>'reason' FROM audit_log WHERE action = 'auth.login_failed' \
+             ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "password",
+            "totp missing",
+            "totp missing",
+            "totp",
+            "address not allowed",
+            "disabled",
+            "password"
+        ]
+    );
+    for _ in 0..4 {
+        call!(
+            app,
+            ctx,
+            login(json!({"username": "root", "password": "wrong"}))
+        )
+        .expect(401);
+    }
+    // root's 8th failure from here: backing off, even with the right password and code.
+    let code = totp::code_at(&secret, unix_now());
+    call!(
+        app,
+        ctx,
+        login(json!({"username": "root", "password": PASSWORD, "totp": code}))
+    )
+    .error(429, "rate_limited", None);
 }

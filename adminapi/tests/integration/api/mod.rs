@@ -6,7 +6,9 @@
 mod admins;
 mod auth;
 mod dashboard;
+mod http;
 mod nas;
+mod openapi;
 mod plans;
 mod radius;
 mod sessions;

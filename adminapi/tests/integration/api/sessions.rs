@@ -589,3 +589,38 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
     )
     .error(404, "not_found", None);
 }
+
+#[actix_web::test]
+async fn a_deleted_subscriber_has_no_history_usage_or_sessions_filter() {
+    let ctx = Ctx::new().await;
+    ctx.admin("vera", Role::Viewer).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "vera");
+    let store = ctx.env.store().await;
+    let (_, subs) = subscribers(&store).await;
+    let n1 = nas(&store, "n1", "192.0.2.1", 3799).await;
+    store
+        .apply_accounting(
+            &[
+                record(AcctStatus::Start, n1, "alice-1", "a0", 0),
+                record(AcctStatus::Stop, n1, "alice-1", "a0", 1_000),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    let paths = [
+        format!("/api/v1/subscribers/{}/usage", subs[0]),
+        format!("/api/v1/subscribers/{}/sessions/history", subs[0]),
+        format!("/api/v1/sessions?subscriber_id={}", subs[0]),
+    ];
+    for path in &paths {
+        call!(app, ctx, with_token(get(path), &t)).expect(200);
+    }
+    store.delete_subscriber("alice-1").await.unwrap();
+    for path in &paths {
+        let r = call!(app, ctx, with_token(get(path), &t));
+        r.error(404, "not_found", None);
+        assert!(!r.text.contains("alice-1"), "{}", r.text);
+    }
+}

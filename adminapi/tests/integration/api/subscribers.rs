@@ -41,7 +41,7 @@ async fn plan(store: &Store, name: &str, validity_days: u32) -> i64 {
 fn alice(plan_id: i64) -> Value {
     json!({
         "username": "alice",
-        "password": "alice-Secret-pw1",
+        "password": "Secret-pw1-of-A",
         "plan_id": plan_id,
         "expires_at": "2030-01-31",
         "mac": "4c-5e-0c-12-34-56",
@@ -56,7 +56,7 @@ fn alice(plan_id: i64) -> Value {
 #[actix_web::test]
 async fn subscribers_crud_validation_conflicts_cache_and_audit() {
     let ctx = Ctx::new().await;
-    ctx.forbid("alice-Secret-pw1");
+    ctx.forbid("Secret-pw1-of-A");
     ctx.forbid("new-Secret-pw2");
     ctx.admin("root", Role::Admin).await;
     let store = ctx.env.store().await;
@@ -89,7 +89,7 @@ async fn subscribers_crud_validation_conflicts_cache_and_audit() {
     match cached(&cache, "alice").await.unwrap() {
         CacheLookup::Hit(s) => {
             assert_eq!(s.id, id);
-            assert_eq!(s.password.as_bytes(), b"alice-Secret-pw1");
+            assert_eq!(s.password.as_bytes(), b"Secret-pw1-of-A");
         }
         other => panic!("{other:?}"),
     }
@@ -141,6 +141,13 @@ async fn subscribers_crud_validation_conflicts_cache_and_audit() {
         ("username", json!("")),
         ("username", json!(" padded")),
         ("password", json!("")),
+        // Not the username (the body's is carol), reversed or inside, nor a common one.
+        ("password", json!("Carol")),
+        ("password", json!("x-lorac-x")),
+        ("password", json!("123456")),
+        ("password", json!("qwerty")),
+        ("password", json!("pw\u{0}")),
+        ("name", json!("Al\u{0}ice")),
         ("status", json!("gone")),
         ("plan_id", json!(999_999)),
         ("plan_id", json!("home")),
@@ -186,7 +193,7 @@ async fn subscribers_crud_validation_conflicts_cache_and_audit() {
     assert_eq!(r.json["plan"], "other");
     assert_eq!(r.json["name"], "Alice Renamed");
     let sub = store.subscriber("alice").await.unwrap().unwrap();
-    assert_eq!(sub.password.as_bytes(), b"alice-Secret-pw1");
+    assert_eq!(sub.password.as_bytes(), b"Secret-pw1-of-A");
     assert_eq!(sub.plan_id, other);
     let r = call!(
         app,
@@ -772,6 +779,20 @@ async fn subscribers_suspend_resume_renew_and_passwords() {
         )
     )
     .error(422, "invalid", Some("password"));
+    for guessable in ["CAROL", "password1", "carol2026"] {
+        call!(
+            app,
+            ctx,
+            with_token(
+                post(
+                    &one(carol.id, "reset-password"),
+                    json!({"password": guessable})
+                ),
+                &t
+            )
+        )
+        .error(422, "invalid", Some("password"));
+    }
     call!(
         app,
         ctx,
