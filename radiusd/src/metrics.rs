@@ -69,10 +69,13 @@ pub(crate) enum Drop {
     /// An Accounting-Request neither PostgreSQL nor the spool could take: unanswered, so
     /// the NAS retries.
     NotDurable,
+    /// A new request whose duplicate-cache bucket holds only requests in flight: dropped
+    /// rather than evaluated where its own retransmissions could not be recognised.
+    TooManyInFlight,
 }
 
 impl Drop {
-    const ALL: [Drop; 10] = [
+    const ALL: [Drop; 11] = [
         Drop::UnknownNas,
         Drop::Malformed,
         Drop::UnexpectedCode,
@@ -83,6 +86,7 @@ impl Drop {
         Drop::BadRequest,
         Drop::BadRequestAuthenticator,
         Drop::NotDurable,
+        Drop::TooManyInFlight,
     ];
 
     const fn label(self) -> &'static str {
@@ -97,6 +101,7 @@ impl Drop {
             Drop::BadRequest => "bad_request",
             Drop::BadRequestAuthenticator => "bad_request_authenticator",
             Drop::NotDurable => "not_durable",
+            Drop::TooManyInFlight => "too_many_in_flight",
         }
     }
 }

@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::acct::{self, Parsed};
 use crate::auth::{self, Context, Verdict};
-use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
+use crate::dedup::{Check, Claim, Dedup, Done, Key, Reply, Ticket};
 use crate::lookup::Found;
 use crate::metrics::Drop;
 use crate::mmsg::{BATCH, RecvBatch, SendBatch};
@@ -49,8 +49,8 @@ use crate::state::Shared;
 use crate::writer::{Durable, NotDurable};
 
 /// Requests remembered per socket for duplicate detection: 12 MiB of entries, the whole
-/// `duplicate_window` (5 s) at up to 52,000 requests/s per socket; the oldest go first
-/// past that.
+/// `duplicate_window` (5 s) at up to 52,000 requests/s per socket; the oldest answered go
+/// first past that (requests in flight stay until answered or given up).
 const DEDUP_CAPACITY: usize = 1 << 18;
 
 /// Octets of replies kept per socket for retransmissions: about as many replies as
@@ -115,7 +115,7 @@ struct Server {
     port: Port,
     dedup: Dedup,
     replies: SendBatch,
-    done: mpsc::UnboundedSender<(Ticket, Option<Reply>)>,
+    done: Done,
     tracker: TaskTracker,
     /// Requests of the current batch answered from memory, for the latency histogram.
     answered: u64,
@@ -203,7 +203,9 @@ pub(crate) async fn serve(
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
-            Some((ticket, reply)) = done_rx.recv() => this.dedup.complete(ticket, reply.as_deref()),
+            Some((ticket, reply)) = done_rx.recv() => {
+                this.dedup.complete(ticket, reply.as_deref(), Instant::now());
+            }
             ready = this.socket.readable() => {
                 if let Err(e) = ready {
                     tracing::warn!(error = %e, "socket not readable");
@@ -211,8 +213,9 @@ pub(crate) async fn serve(
                 }
                 // Requests answered meanwhile by their own tasks: a retransmission in
                 // this batch gets the reply.
+                let now = Instant::now();
                 while let Ok((ticket, reply)) = done_rx.try_recv() {
-                    this.dedup.complete(ticket, reply.as_deref());
+                    this.dedup.complete(ticket, reply.as_deref(), now);
                 }
                 let received = this
                     .socket
@@ -273,6 +276,7 @@ impl Server {
                     shared.metrics.duplicates.increment(1);
                     self.replies.push(reply, src);
                 }
+                Check::Full => shared.metrics.drop(Drop::TooManyInFlight),
             }
         }
         let mut checks = vec![MessageAuthenticatorCheck::Absent; admitted.len()];
@@ -327,10 +331,12 @@ impl Server {
                 Outcome::Answered { range, .. } => {
                     let reply = &self.out[range.clone()];
                     self.answered += 1;
-                    self.dedup.complete(a.ticket, Some(reply));
+                    self.dedup.complete(a.ticket, Some(reply), arrival.at);
                     self.replies.push(reply, a.src);
                 }
-                Outcome::Pending | Outcome::Dropped => self.dedup.complete(a.ticket, None),
+                Outcome::Pending | Outcome::Dropped => {
+                    self.dedup.complete(a.ticket, None, arrival.at);
+                }
                 Outcome::Wait => {
                     let shared = self.shared.clone();
                     let nas = a.nas.clone();
@@ -354,7 +360,7 @@ impl Server {
     }
 
     /// Runs `reply` in a task of its own, sends what it returns, and reports it to the
-    /// duplicate cache.
+    /// duplicate cache (also when the task ends otherwise: see [`Claim`]).
     fn spawn(
         &self,
         ticket: Ticket,
@@ -364,7 +370,7 @@ impl Server {
     ) {
         let shared = self.shared.clone();
         let socket = self.socket.clone();
-        let done = self.done.clone();
+        let claim = Claim::new(ticket, self.done.clone());
         self.tracker.spawn(async move {
             let mut reply = reply.await;
             if let Some(r) = &reply {
@@ -376,8 +382,7 @@ impl Server {
                     }
                 }
             }
-            // The socket task may be gone at shutdown; the reply was sent anyway.
-            let _ = done.send((ticket, reply));
+            claim.finish(reply);
         });
     }
 
