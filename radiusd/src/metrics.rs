@@ -41,6 +41,9 @@ pub(crate) const ACCT_REQUESTS: &str = "radius_acct_requests_total";
 pub(crate) const ACCT_SPOOLED: &str = "radius_acct_spooled_records";
 /// Accounting records PostgreSQL refused for good, kept in rejected.jsonl.
 pub(crate) const ACCT_REJECTED: &str = "radius_acct_rejected_records_total";
+/// Accounting batches PostgreSQL did not commit within `accounting.commit_timeout`
+/// (spooled instead).
+pub(crate) const ACCT_COMMIT_TIMEOUTS: &str = "radius_acct_commit_timeouts_total";
 /// CoA and Disconnect-Requests sent, by kind and outcome.
 pub(crate) const COA_REQUESTS: &str = "radius_coa_requests_total";
 
@@ -162,6 +165,7 @@ pub(crate) struct Metrics {
     acct: Vec<Counter>,
     pub(crate) spooled: Vec<Gauge>,
     pub(crate) acct_rejected: Counter,
+    pub(crate) acct_commit_timeouts: Counter,
     coa: Vec<Counter>,
 }
 
@@ -222,6 +226,10 @@ impl Metrics {
             "Accounting records PostgreSQL refused, kept in rejected.jsonl"
         );
         describe_counter!(
+            ACCT_COMMIT_TIMEOUTS,
+            "Accounting batches not committed within the commit timeout, spooled instead"
+        );
+        describe_counter!(
             COA_REQUESTS,
             "CoA and Disconnect-Requests sent, by kind and outcome"
         );
@@ -263,6 +271,7 @@ impl Metrics {
                 .map(|i| gauge!(ACCT_SPOOLED, "writer" => i.to_string()))
                 .collect(),
             acct_rejected: counter!(ACCT_REJECTED),
+            acct_commit_timeouts: counter!(ACCT_COMMIT_TIMEOUTS),
             coa: COA_KINDS
                 .iter()
                 .flat_map(|k| {

@@ -154,23 +154,30 @@ enum Outcome {
 #[derive(Debug, Clone, Copy)]
 struct Arrival {
     at: Instant,
+    /// The wall clock: an accounting record's time of arrival.
+    wall: SystemTime,
     /// Seconds since the Unix epoch, for expiry checks.
     unix: i64,
 }
 
 impl Arrival {
     fn now() -> Arrival {
+        let wall = SystemTime::now();
         Arrival {
             at: Instant::now(),
-            unix: unix_now(),
+            wall,
+            unix: unix_seconds(wall),
         }
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn unix_now() -> i64 {
+    unix_seconds(SystemTime::now())
 }
 
 /// Serves one socket until cancelled: batches of requests in, batches of replies out.
@@ -343,7 +350,7 @@ impl Server {
                     let port = self.port;
                     let datagram = Bytes::copy_from_slice(a.datagram);
                     self.spawn(a.ticket, a.src, arrival.at, async move {
-                        answer_later(&shared, &nas, &datagram, port).await
+                        answer_later(&shared, &nas, &datagram, port, arrival.wall).await
                     });
                 }
             }
@@ -522,12 +529,13 @@ fn answer_now(
 }
 
 /// Answers what [`answer_now`] could not, waiting for the backends; `None` drops the
-/// request (the NAS retries).
+/// request (the NAS retries). `arrived` is when the request arrived, by the wall clock.
 async fn answer_later(
     shared: &Shared,
     nas: &NasEntry,
     datagram: &[u8],
     port: Port,
+    arrived: SystemTime,
 ) -> Option<Reply> {
     let packet = Packet::decode(datagram).ok()?;
     match packet.code() {
@@ -535,7 +543,7 @@ async fn answer_later(
             status_server(shared, &packet, port, buf)
         })
         .map(|((), r)| r),
-        Code::AccountingRequest => account(shared, nas, &packet).await,
+        Code::AccountingRequest => account(shared, nas, &packet, arrived).await,
         _ => {
             let (verdict, reply) = authenticate(shared, nas, &packet).await?;
             if let Verdict::Reject(_) = verdict {
@@ -610,12 +618,18 @@ fn authentic(
     }
 }
 
-/// Records an Accounting-Request durably and builds its response; `None` drops it (the
-/// NAS retries).
-async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option<Reply> {
-    let status = match acct::parse(packet, nas, SystemTime::now()) {
+/// Records an Accounting-Request that arrived at `arrived` durably and builds its
+/// response; `None` drops it (the NAS retries). Its copies are dropped by the duplicate
+/// cache meanwhile, so the record keeps the first copy's arrival however long it waits.
+async fn account(
+    shared: &Shared,
+    nas: &NasEntry,
+    packet: &Packet<'_>,
+    arrived: SystemTime,
+) -> Option<Reply> {
+    let status = match acct::parse(packet, nas, arrived) {
         Ok(Parsed::Record(record)) => {
-            let status = record.status.value();
+            let status = record.record.status.value();
             match shared.writers.submit(record).await {
                 Ok(durable) => {
                     shared.metrics.acct(status, durable == Durable::Committed);
