@@ -98,10 +98,14 @@ pub(crate) fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<UdpSoc
         .collect()
 }
 
-/// Logs at most one line a second for floods (unknown NAS, malformed packets), so a flood
-/// cannot fill the disk; the counters still count every packet.
-fn log_allowed(last: &AtomicI64) -> bool {
-    let now = unix_now();
+/// Logs at most one line a second for floods (unknown NAS, malformed packets, a full
+/// spool disk), so a flood cannot fill the disk; the counters still count every event.
+pub(crate) fn log_allowed(last: &AtomicI64) -> bool {
+    log_allowed_at(last, unix_now())
+}
+
+/// [`log_allowed`] at `now`, seconds since the epoch.
+fn log_allowed_at(last: &AtomicI64, now: i64) -> bool {
     last.swap(now, Ordering::Relaxed) != now
 }
 
@@ -752,4 +756,22 @@ fn decide(
         }
     }
     Some(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_is_logged_once_a_second() {
+        let last = AtomicI64::new(0);
+        let logged = (0..10_000)
+            .filter(|_| log_allowed_at(&last, 1_800_000_000))
+            .count();
+        assert_eq!(logged, 1);
+        assert!(log_allowed_at(&last, 1_800_000_001));
+        assert!(!log_allowed_at(&last, 1_800_000_001));
+        // Each limiter on its own.
+        assert!(log_allowed_at(&AtomicI64::new(0), 1_800_000_001));
+    }
 }

@@ -162,6 +162,19 @@ pub(crate) fn adopt_orphans(
 }
 
 #[cfg(test)]
+impl Spool {
+    /// A spool whose appends go to `file` (/dev/full: a full disk).
+    pub(crate) fn on(path: PathBuf, file: File) -> Spool {
+        Spool {
+            path,
+            file,
+            len: 0,
+            size: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use proisp_shared::store::{AcctRecord, AcctStatus};
 

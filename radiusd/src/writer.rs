@@ -24,7 +24,7 @@
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use proisp_shared::store::{AcctStatus, Store, StoreError};
@@ -33,6 +33,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::acct::Record;
 use crate::config::AccountingConfig;
 use crate::metrics::{MAX_WRITERS, Metrics};
+use crate::server::log_allowed;
 use crate::sessions::SessionCounts;
 use crate::spool::{self, Spool};
 
@@ -42,6 +43,10 @@ const QUEUE_DEPTH: usize = 65_536;
 /// How often PostgreSQL is asked whether it is back while it counts as unreachable, and
 /// how often an idle writer with a non-empty spool replays it once it is.
 const REPLAY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rate limit of the log lines about spool writes that fail (a full disk fails every
+/// batch; the `not_durable` drops count them all).
+static SPOOL_ERROR_LOG: AtomicI64 = AtomicI64::new(0);
 
 /// Spool file names: `writer-<N>.jsonl`.
 const SPOOL_PREFIX: &str = "writer-";
@@ -242,7 +247,9 @@ impl Writer {
                 Ok(Durable::Spooled)
             }
             Err(e) => {
-                tracing::error!(error = %e, path = %self.spool.path().display(), records = records.len(), "cannot spool accounting records; not acknowledging them");
+                if log_allowed(&SPOOL_ERROR_LOG) {
+                    tracing::error!(error = %e, path = %self.spool.path().display(), records = records.len(), "cannot spool accounting records; not acknowledging them (logged once a second)");
+                }
                 Err(NotDurable)
             }
         }
@@ -317,8 +324,10 @@ impl Writer {
             .rejected
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = rejected.append(std::slice::from_ref(record)) {
-            tracing::error!(error = %e, "cannot keep the refused record");
+        if let Err(e) = rejected.append(std::slice::from_ref(record))
+            && log_allowed(&SPOOL_ERROR_LOG)
+        {
+            tracing::error!(error = %e, path = %rejected.path().display(), "cannot keep the refused record (logged once a second)");
         }
     }
 
@@ -376,5 +385,143 @@ impl Writer {
         if let Some(g) = self.ctx.metrics.spooled.get(self.index) {
             g.set(self.spool.len() as f64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::Write;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use proisp_shared::store::{AcctRecord, Keyring, StoreConfig};
+
+    use super::*;
+    use crate::sessions::CountTtl;
+
+    /// Log output, shared with the subscriber writing it.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn lines_with(&self, text: &str) -> usize {
+            let log = self.0.lock().unwrap();
+            String::from_utf8_lossy(&log)
+                .lines()
+                .filter(|l| l.contains(text))
+                .count()
+        }
+    }
+
+    /// A spool on /dev/full: every append fails as on a full disk.
+    fn full_disk() -> Spool {
+        let file = File::options().append(true).open("/dev/full").unwrap();
+        Spool::on("/dev/full".into(), file)
+    }
+
+    fn record() -> Record {
+        Record {
+            record: AcctRecord {
+                status: AcctStatus::InterimUpdate,
+                nas_id: 1,
+                acct_session_id: "s".into(),
+                username: "u".into(),
+                upload_octets: 1,
+                download_octets: 2,
+                session_time_secs: 60,
+                received_at_ms: 1_800_000_000_000,
+                delay_secs: 0,
+                framed_ip: None,
+                calling_station_id: None,
+                nas_port_id: None,
+                terminate_cause: None,
+            },
+            event_timestamp: None,
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_logged_once_a_second_not_once_a_batch() {
+        // Never connected: nothing here reaches PostgreSQL.
+        let store = Store::connect_lazy(
+            &StoreConfig::new("postgres://nobody@127.0.0.1:1/none"),
+            Arc::new(Keyring::from_key(&[1; 32])),
+        )
+        .unwrap();
+        let ttl = Duration::from_secs(1);
+        let (crossings, _) = mpsc::unbounded_channel();
+        let mut writer = Writer {
+            index: 0,
+            ctx: Arc::new(WriterContext {
+                store,
+                config: AccountingConfig::default(),
+                metrics: Metrics::register(),
+                counts: Arc::new(SessionCounts::new(
+                    CountTtl {
+                        connected: ttl,
+                        disconnected: ttl,
+                    },
+                    ttl,
+                    None,
+                )),
+                crossings,
+            }),
+            spool: full_disk(),
+            rejected: Arc::new(Mutex::new(full_disk())),
+            postgres: Arc::default(),
+        };
+        let log = Log::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer({
+                let log = log.clone();
+                move || log.clone()
+            })
+            .finish();
+        let started = Instant::now();
+        let refused = StoreError::Invalid {
+            field: "nas_id".into(),
+            reason: "gone".into(),
+        };
+        let failed = tracing::subscriber::with_default(subscriber, || {
+            let failed = (0..10_000)
+                .filter(|_| writer.spool_batch(&[record()]) == Err(NotDurable))
+                .count();
+            for _ in 0..1_000 {
+                writer.reject(&record(), &refused);
+            }
+            failed
+        });
+        // One line per wall-clock second touched: whole seconds elapsed, plus the two
+        // partial ones at either end.
+        let most = started.elapsed().as_secs() as usize + 2;
+        assert_eq!(failed, 10_000, "every batch refused");
+        let spool_lines = log.lines_with("cannot spool accounting records");
+        assert!(
+            (1..=most).contains(&spool_lines),
+            "{spool_lines} lines, {most} at most"
+        );
+        assert_eq!(
+            log.lines_with("No space left on device"),
+            spool_lines + log.lines_with("cannot keep the refused record")
+        );
+        assert!(log.lines_with("cannot keep the refused record") <= most);
+        // Each refused record is still named, once.
+        assert_eq!(
+            log.lines_with("PostgreSQL refused an accounting record"),
+            1_000
+        );
     }
 }
