@@ -107,7 +107,7 @@ pub(crate) enum Check<'a> {
     Full,
 }
 
-/// Where a request's task reports the reply it sent (or that it sent none).
+/// Where a request's task reports its reply, before sending it, or that it has none.
 pub(crate) type Done = mpsc::UnboundedSender<(Ticket, Option<Reply>)>;
 
 /// A request's hold on its entry while a task of its own answers it. Dropping it
@@ -127,7 +127,7 @@ impl Claim {
         }
     }
 
-    /// Reports the reply sent, or `None` when none was.
+    /// Reports the reply about to be sent, or `None` when there is none.
     pub(crate) fn finish(mut self, reply: Option<Reply>) {
         self.report(reply);
     }
@@ -278,9 +278,9 @@ impl Dedup {
         })
     }
 
-    /// Records the reply sent at `now` for a new request, or forgets the request when
-    /// none was sent (a dropped request is evaluated again when retransmitted: the backend
-    /// may be back). Nothing happens when its entry was taken by another request
+    /// Records the reply to a new request at `now`, or forgets the request when it has
+    /// none (a dropped request is evaluated again when retransmitted: the backend may be
+    /// back). Nothing happens when its entry was taken by another request
     /// meanwhile.
     pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<&[u8]>, now: Instant) {
         match self.entries.get(ticket.index) {

@@ -370,8 +370,8 @@ impl Server {
         }
     }
 
-    /// Runs `reply` in a task of its own, sends what it returns, and reports it to the
-    /// duplicate cache (also when the task ends otherwise: see [`Claim`]).
+    /// Runs `reply` in a task of its own, reports what it returns to the duplicate cache
+    /// (also when the task ends otherwise: see [`Claim`]), then sends it.
     fn spawn(
         &self,
         ticket: Ticket,
@@ -383,17 +383,19 @@ impl Server {
         let socket = self.socket.clone();
         let claim = Claim::new(ticket, self.done.clone());
         self.tracker.spawn(async move {
-            let mut reply = reply.await;
-            if let Some(r) = &reply {
-                match socket.send_to(r, src).await {
-                    Ok(_) => shared.metrics.duration.record(arrival.elapsed()),
-                    Err(e) => {
-                        tracing::debug!(error = %e, %src, "send failed");
-                        reply = None;
-                    }
-                }
+            let Some(reply) = reply.await else {
+                claim.finish(None);
+                return;
+            };
+            // Reported before it leaves: a copy the NAS sends once it has this reply finds
+            // it in the cache (the socket task takes reports in before it receives),
+            // rather than dropped as in progress. A reply that could not be sent is
+            // replayed to the retransmission.
+            claim.finish(Some(reply.clone()));
+            match socket.send_to(&reply, src).await {
+                Ok(_) => shared.metrics.duration.record(arrival.elapsed()),
+                Err(e) => tracing::debug!(error = %e, %src, "send failed"),
             }
-            claim.finish(reply);
         });
     }
 
