@@ -192,9 +192,17 @@ async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed(
         radiusd.log()
     );
     assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 5);
-    let spooled: f64 = (0..4)
-        .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
-        .sum();
+    // A writer empties its spool once its last batch is committed: a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spooled = loop {
+        let spooled: f64 = (0..4)
+            .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
+            .sum();
+        if spooled == 0.0 || Instant::now() > deadline {
+            break spooled;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(spooled, 0.0, "spool emptied");
 }
 
