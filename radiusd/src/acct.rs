@@ -3,6 +3,12 @@
 //! The Accounting-Response goes out only once the writer reports the record committed or
 //! spooled (DESIGN.md: "a reply is sent only once the record is durable"); a record that
 //! could be made durable nowhere gets no answer, so the NAS retries.
+//!
+//! A record keeps two times: its arrival (the first copy's: the duplicate cache drops the
+//! others while it waits), and the NAS's Event-Timestamp when the request carries one.
+//! The session's start is taken from the latter, less Acct-Session-Time, or else from the
+//! arrival less Acct-Delay-Time and Acct-Session-Time (`sql/0006_accounting_event_time.sql`),
+//! so a Start that reaches PostgreSQL twice names one start time.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +19,7 @@ use proisp_shared::radius::encode::{EncodeError, Encoder};
 use proisp_shared::radius::header::Code;
 use proisp_shared::radius::packet::Packet;
 use proisp_shared::store::{AcctRecord, AcctStatus};
+use serde::{Deserialize, Serialize};
 
 use crate::nas_table::NasEntry;
 
@@ -25,11 +32,25 @@ pub(crate) enum Invalid {
     NoSession,
 }
 
+/// An accounting record as radiusd keeps it until it is committed: what the store applies,
+/// and the NAS's Event-Timestamp. The spool holds these as JSON lines, the record's own
+/// members and `event_timestamp` when there is one, so lines spooled before it existed
+/// read back as records without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    #[serde(flatten)]
+    pub(crate) record: AcctRecord,
+    /// Event-Timestamp (RFC 2869 §5.3): when the event happened by the NAS's clock,
+    /// seconds since the epoch; the same in every copy of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) event_timestamp: Option<u32>,
+}
+
 /// What to do with a request.
 #[derive(Debug)]
 pub(crate) enum Parsed {
     /// Record it, then answer.
-    Record(AcctRecord),
+    Record(Record),
     /// A status this server does not record (Failed, tunnel events): answer only.
     Ignore(u32),
 }
@@ -40,7 +61,7 @@ fn text(packet: &Packet<'_>, typ: u8) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// Turns a verified Accounting-Request into a record.
+/// Turns a verified Accounting-Request that arrived at `received` into a record.
 pub(crate) fn parse(
     packet: &Packet<'_>,
     nas: &NasEntry,
@@ -69,7 +90,7 @@ pub(crate) fn parse(
             .and_then(|d| d.value_name(v))
             .map_or_else(|| v.to_string(), str::to_owned)
     });
-    Ok(Parsed::Record(AcctRecord {
+    let record = AcctRecord {
         status,
         nas_id: nas.nas.id,
         acct_session_id,
@@ -87,6 +108,10 @@ pub(crate) fn parse(
         calling_station_id: text(packet, attr::CALLING_STATION_ID),
         nas_port_id: text(packet, attr::NAS_PORT_ID),
         terminate_cause,
+    };
+    Ok(Parsed::Record(Record {
+        record,
+        event_timestamp: u32_of(attr::EVENT_TIMESTAMP),
     }))
 }
 
@@ -127,6 +152,10 @@ mod tests {
     }
 
     fn request(status: u32, with_session: bool) -> Vec<u8> {
+        request_with(status, with_session, |_| {})
+    }
+
+    fn request_with(status: u32, with_session: bool, more: impl FnOnce(&mut Encoder)) -> Vec<u8> {
         let mut buf = BytesMut::new();
         let mut enc = Encoder::new(&mut buf, Code::AccountingRequest, 9, &[0; 16]);
         enc.u32(attr::ACCT_STATUS_TYPE, status);
@@ -134,6 +163,7 @@ mod tests {
             enc.attr(attr::USER_NAME, b"user000001")
                 .attr(attr::ACCT_SESSION_ID, b"81a00001");
         }
+        more(&mut enc);
         let (lo, hi) = split_octets(5 << 32 | 7);
         enc.u32(attr::ACCT_INPUT_OCTETS, 11)
             .u32(attr::ACCT_OUTPUT_OCTETS, lo)
@@ -148,9 +178,14 @@ mod tests {
     fn a_stop_becomes_a_record_with_64_bit_counters_and_named_cause() {
         let raw = request(2, true);
         let packet = Packet::decode(&raw).unwrap();
-        let Parsed::Record(r) = parse(&packet, &nas(), UNIX_EPOCH).unwrap() else {
+        let Parsed::Record(Record {
+            record: r,
+            event_timestamp,
+        }) = parse(&packet, &nas(), UNIX_EPOCH).unwrap()
+        else {
             panic!("not recorded");
         };
+        assert_eq!(event_timestamp, None);
         assert_eq!(r.status, AcctStatus::Stop);
         assert_eq!(r.nas_id, 4);
         assert_eq!(r.username, "user000001");
@@ -158,6 +193,22 @@ mod tests {
         assert_eq!(r.download_octets, 5 << 32 | 7);
         assert_eq!(r.session_time_secs, 600);
         assert_eq!(r.terminate_cause.as_deref(), Some("User-Request"));
+    }
+
+    #[test]
+    fn a_record_keeps_its_arrival_and_the_nas_event_time() {
+        let raw = request_with(1, true, |enc| {
+            enc.u32(attr::EVENT_TIMESTAMP, 1_800_000_000)
+                .u32(attr::ACCT_DELAY_TIME, 4);
+        });
+        let arrived = UNIX_EPOCH + std::time::Duration::from_millis(1_800_000_006_250);
+        let Parsed::Record(r) = parse(&Packet::decode(&raw).unwrap(), &nas(), arrived).unwrap()
+        else {
+            panic!("not recorded");
+        };
+        assert_eq!(r.event_timestamp, Some(1_800_000_000));
+        assert_eq!(r.record.received_at_ms, 1_800_000_006_250);
+        assert_eq!(r.record.delay_secs, 4);
     }
 
     #[test]
@@ -170,9 +221,12 @@ mod tests {
         let raw = request(7, false);
         assert!(matches!(
             parse(&Packet::decode(&raw).unwrap(), &nas(), UNIX_EPOCH),
-            Ok(Parsed::Record(AcctRecord {
-                status: AcctStatus::AccountingOn,
-                ..
+            Ok(Parsed::Record(Record {
+                record: AcctRecord {
+                    status: AcctStatus::AccountingOn,
+                    ..
+                },
+                event_timestamp: None,
             }))
         ));
         let raw = request(15, true);

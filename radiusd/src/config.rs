@@ -127,6 +127,13 @@ pub(crate) struct AccountingConfig {
     /// Most requests committed in one transaction.
     #[serde(default = "default_batch_size")]
     pub(crate) batch_size: usize,
+    /// Longest wait for PostgreSQL to commit a batch (or a spool replay's batch, or to
+    /// answer a probe), waiting for a connection included. Past it the batch is spooled
+    /// and acknowledged, and PostgreSQL counts as unreachable until a probe answers:
+    /// later batches go straight to the spool instead of each waiting as long. Keep it
+    /// well under a NAS's retry budget (timeout × attempts, often 10–30 s).
+    #[serde(default = "default_commit_timeout", with = "humantime_serde")]
+    pub(crate) commit_timeout: Duration,
     /// Interim intervals without an update after which a session is closed as stale.
     #[serde(default = "default_stale_after")]
     pub(crate) stale_after: u32,
@@ -197,6 +204,9 @@ fn default_writers() -> usize {
 }
 fn default_batch_size() -> usize {
     1000
+}
+fn default_commit_timeout() -> Duration {
+    Duration::from_secs(3)
 }
 fn default_stale_after() -> u32 {
     3
@@ -296,6 +306,7 @@ impl Default for AccountingConfig {
             spool_dir: default_spool_dir(),
             writers: default_writers(),
             batch_size: default_batch_size(),
+            commit_timeout: default_commit_timeout(),
             stale_after: default_stale_after(),
             sweep_interval: default_sweep_interval(),
             history_retention: default_history_retention(),
@@ -448,6 +459,7 @@ mod tests {
             Duration::from_secs(90 * 86_400)
         );
         assert_eq!(config.coa.retries, 2);
+        assert_eq!(config.accounting.commit_timeout, Duration::from_secs(3));
     }
 
     #[test]

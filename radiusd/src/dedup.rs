@@ -4,20 +4,33 @@
 //! Request Authenticator. A retransmission of a request still being worked on is dropped
 //! (the first answer will come); one of an answered request gets the same reply again,
 //! octet for octet, without a second evaluation — a second evaluation could answer
-//! differently, and would double the cost of a slow backend just when it hurts.
+//! differently, and would double the cost of a slow backend just when it hurts. For an
+//! Accounting-Request it would record the event twice, the second time with a later
+//! arrival: a Start evaluated again after seconds looks like a new session.
 //!
 //! The kernel hashes a source address and port to one SO_REUSEPORT socket, so each
 //! socket's task owns its own cache: no lock, no sharing.
 //!
 //! The cache is a fixed table of buckets of [`WAYS`] entries, each entry a 128-bit
 //! fingerprint of the request (two hashes seeded at random per process, so nobody
-//! outside can make two requests collide), the time it arrived and its reply. A lookup
-//! touches one bucket; an entry expires by age, read on lookup; a new request takes an
-//! empty or expired entry of its bucket, or else its oldest. So the cost per request is
-//! constant and the memory fixed: a growing and shrinking hash map had to rehash itself
-//! every few seconds under steady load, holding the socket for milliseconds. Past
-//! `capacity / window` requests per second per socket the oldest entries go before the
-//! window is over: retransmissions of those are evaluated again, as after the window.
+//! outside can make two requests collide), a time and its reply. A lookup touches one
+//! bucket. An answered entry expires by age, `window` after its reply, read on lookup; a
+//! new request takes an empty or expired entry of its bucket, or else its oldest answered
+//! one. So the cost per request is constant and the memory fixed: a growing and shrinking
+//! hash map had to rehash itself every few seconds under steady load, holding the socket
+//! for milliseconds. Past `capacity / window` requests per second per socket the oldest
+//! answered entries go before the window is over: retransmissions of those are evaluated
+//! again, as after the window.
+//!
+//! An entry in flight (its request waits for PostgreSQL, Redis or a reject delay) neither
+//! expires nor is given up for a newcomer, however long the backend takes (DESIGN.md:
+//! "the copy joins the original, however long the backend takes"): its retransmissions
+//! are dropped until it is answered. It is held by a [`Claim`], which releases it on
+//! every way its task can end — a reply, none, a panic, the task dropped at shutdown — so
+//! entries in flight are bounded by the requests actually waiting, and those by the
+//! backends' deadlines. A request whose whole bucket is in flight is dropped (counted;
+//! the NAS retries) rather than evaluated without an entry, where its own retransmissions
+//! would be evaluated again.
 //!
 //! Replies are copied into an arena of the cache's own, a ring of octets written in
 //! order: an entry holds where its reply starts, and evicting it frees nothing. (A
@@ -30,6 +43,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proisp_shared::radius::header::MAX_PACKET_LEN;
+use tokio::sync::mpsc;
 
 /// An encoded reply built by a request's own task (one that waited for a backend): one
 /// allocation of the exact size. The cache keeps its own copy in the arena, so nothing
@@ -88,12 +102,55 @@ pub(crate) enum Check<'a> {
     InProgress,
     /// Answered: send this reply again (the cache's own copy).
     Replay(&'a [u8]),
+    /// First sight, but every entry of its bucket is a request in flight: drop it (the
+    /// NAS retries).
+    Full,
+}
+
+/// Where a request's task reports its reply, before sending it, or that it has none.
+pub(crate) type Done = mpsc::UnboundedSender<(Ticket, Option<Reply>)>;
+
+/// A request's hold on its entry while a task of its own answers it. Dropping it
+/// unfinished — the task panicked, or was dropped at shutdown — reports "no reply", so an
+/// entry in flight never outlives its request.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    ticket: Ticket,
+    done: Option<Done>,
+}
+
+impl Claim {
+    pub(crate) fn new(ticket: Ticket, done: Done) -> Claim {
+        Claim {
+            ticket,
+            done: Some(done),
+        }
+    }
+
+    /// Reports the reply about to be sent, or `None` when there is none.
+    pub(crate) fn finish(mut self, reply: Option<Reply>) {
+        self.report(reply);
+    }
+
+    fn report(&mut self, reply: Option<Reply>) {
+        if let Some(done) = self.done.take() {
+            // The socket task may be gone at shutdown; nothing is left to release then.
+            let _ = done.send((self.ticket, reply));
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.report(None);
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     fingerprint: u128,
-    /// Arrival, in nanoseconds since the cache was made; 0 for an empty entry.
+    /// Nanoseconds since the cache was made: the arrival while in flight, the reply once
+    /// answered (the window counts from it); 0 for an empty entry.
     at: u64,
     /// Where the reply starts in the arena's octet stream (see [`Dedup::written`]).
     reply_at: u64,
@@ -182,7 +239,8 @@ impl Dedup {
         let first = (high as usize & self.mask) * WAYS;
         let now = self.clock(now);
         let window = self.window;
-        let live = |e: &Entry| e.at != 0 && now.saturating_sub(e.at) < window;
+        // In flight (no reply yet), or answered within the window.
+        let live = |e: &Entry| e.at != 0 && (e.reply_len == 0 || now.saturating_sub(e.at) < window);
         let bucket = &self.entries[first..first + WAYS];
         let seen = bucket
             .iter()
@@ -198,10 +256,17 @@ impl Dedup {
         }
         let bucket = &mut self.entries[first..first + WAYS];
         // Its own entry when its reply was written over, else an empty or expired one,
-        // else the oldest.
+        // else the oldest answered one; never one in flight.
         let way = seen
             .or_else(|| bucket.iter().position(|e| !live(e)))
-            .unwrap_or_else(|| (0..WAYS).min_by_key(|&w| bucket[w].at).unwrap_or_default());
+            .or_else(|| {
+                (0..WAYS)
+                    .filter(|&w| bucket[w].reply_len != 0)
+                    .min_by_key(|&w| bucket[w].at)
+            });
+        let Some(way) = way else {
+            return Check::Full;
+        };
         bucket[way] = Entry {
             fingerprint,
             at: now,
@@ -213,10 +278,11 @@ impl Dedup {
         })
     }
 
-    /// Records the reply sent for a new request, or forgets the request when none was
-    /// sent (a dropped request is evaluated again when retransmitted: the backend may be
-    /// back). Nothing happens when its entry was taken by another request meanwhile.
-    pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<&[u8]>) {
+    /// Records the reply to a new request at `now`, or forgets the request when it has
+    /// none (a dropped request is evaluated again when retransmitted: the backend may be
+    /// back). Nothing happens when its entry was taken by another request
+    /// meanwhile.
+    pub(crate) fn complete(&mut self, ticket: Ticket, reply: Option<&[u8]>, now: Instant) {
         match self.entries.get(ticket.index) {
             Some(e) if e.fingerprint == ticket.fingerprint => {}
             _ => return,
@@ -228,9 +294,11 @@ impl Dedup {
             }
             _ => None,
         };
+        let now = self.clock(now);
         let e = &mut self.entries[ticket.index];
         match stored {
             Some((at, len)) => {
+                e.at = now;
                 e.reply_at = at;
                 e.reply_len = len;
             }
@@ -238,13 +306,13 @@ impl Dedup {
         }
     }
 
-    /// Requests remembered and not expired at `now`.
+    /// Requests in flight, or answered and not expired at `now`.
     #[cfg(test)]
     fn len(&self, now: Instant) -> usize {
         let now = self.clock(now);
         self.entries
             .iter()
-            .filter(|e| e.at != 0 && now.saturating_sub(e.at) < self.window)
+            .filter(|e| e.at != 0 && (e.reply_len == 0 || now.saturating_sub(e.at) < self.window))
             .count()
     }
 }
@@ -269,13 +337,17 @@ mod tests {
         }
     }
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
     fn retransmissions_are_dropped_then_replayed() {
         let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
-        d.complete(ticket, Some(&b"reply"[..]));
+        d.complete(ticket, Some(&b"reply"[..]), t);
         assert_eq!(d.check(key(1), t), Check::Replay(&b"reply"[..]));
         // Another identifier, or the same one with a new authenticator, is a new request.
         new(&mut d, key(2), t);
@@ -308,21 +380,21 @@ mod tests {
         let mut d = Dedup::new(Duration::from_secs(5), 100, 0);
         let t = Instant::now();
         let first = new(&mut d, key(1), t);
-        d.complete(first, Some(&[1; 3000][..]));
+        d.complete(first, Some(&[1; 3000][..]), t);
         assert_eq!(d.check(key(1), t), Check::Replay(&[1; 3000][..]));
         // The next reply does not fit behind it: it starts the ring again, over the first.
         let second = new(&mut d, key(2), t);
-        d.complete(second, Some(&[2; 2000][..]));
+        d.complete(second, Some(&[2; 2000][..]), t);
         assert_eq!(d.check(key(2), t), Check::Replay(&[2; 2000][..]));
         let again = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
-        d.complete(again, Some(&[3; 100][..]));
+        d.complete(again, Some(&[3; 100][..]), t);
         // Behind the second one, which is kept.
         assert_eq!(d.check(key(2), t), Check::Replay(&[2; 2000][..]));
         assert_eq!(d.check(key(1), t), Check::Replay(&[3; 100][..]));
         // Nothing that is not a packet is kept.
         let odd = new(&mut d, key(4), t);
-        d.complete(odd, Some(&[][..]));
+        d.complete(odd, Some(&[][..]), t);
         new(&mut d, key(4), t);
     }
 
@@ -331,48 +403,119 @@ mod tests {
         let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
-        d.complete(ticket, None);
+        d.complete(ticket, None, t);
         new(&mut d, key(1), t);
     }
 
     #[test]
-    fn entries_expire_after_the_window() {
+    fn answered_entries_expire_a_window_after_their_reply() {
         let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
         let ticket = new(&mut d, key(1), t);
-        d.complete(ticket, Some(b"r"));
+        d.complete(ticket, Some(b"r"), t);
         assert!(matches!(
             d.check(key(1), t + Duration::from_secs(4)),
             Check::Replay(_)
         ));
         new(&mut d, key(1), t + Duration::from_secs(6));
         assert_eq!(d.len(t + Duration::from_secs(6)), 1);
-        assert_eq!(d.len(t + Duration::from_secs(12)), 0);
+        // In flight for 10 s (a slow backend), then answered: its retransmissions get
+        // the reply for a whole window after it.
+        let slow = new(&mut d, key(2), t);
+        d.complete(slow, Some(b"late"), t + Duration::from_secs(10));
+        assert_eq!(
+            d.check(key(2), t + Duration::from_secs(14)),
+            Check::Replay(&b"late"[..])
+        );
+        new(&mut d, key(2), t + Duration::from_secs(16));
+        assert_eq!(
+            d.len(t + Duration::from_secs(30)),
+            2,
+            "both in flight again"
+        );
     }
 
     #[test]
-    fn a_full_bucket_gives_up_its_oldest_entry_and_memory_stays_fixed() {
-        // One bucket: the fifth request takes the first one's entry.
+    fn a_request_in_flight_neither_expires_nor_is_given_up() {
+        // One bucket.
         let mut d = Dedup::new(Duration::from_secs(5), WAYS, 1 << 16);
         let t = Instant::now();
-        let first = new(&mut d, key(0), t);
-        for id in 1..=WAYS as u8 {
-            let ticket = new(&mut d, key(id), t + Duration::from_millis(u64::from(id)));
-            d.complete(ticket, Some(b"r"));
+        let slow = new(&mut d, key(0), t);
+        // A minute later its retransmissions are still dropped.
+        assert_eq!(
+            d.check(key(0), t + Duration::from_secs(60)),
+            Check::InProgress
+        );
+        for id in 1..WAYS as u8 {
+            let ticket = new(&mut d, key(id), t + ms(u64::from(id)));
+            d.complete(ticket, Some(b"r"), t + ms(u64::from(id)));
         }
-        assert_eq!(d.len(t), WAYS);
-        // The evicted request's late reply is not recorded over the newcomer's entry.
-        d.complete(first, Some(b"late"));
-        new(&mut d, key(0), t + Duration::from_millis(10));
-        for id in 2..=WAYS as u8 {
-            assert!(matches!(d.check(key(id), t), Check::Replay(_)), "{id}");
+        // The bucket is full: a newcomer takes the oldest answered entry, not the older
+        // one in flight.
+        new(&mut d, key(10), t + ms(10));
+        assert_eq!(d.check(key(0), t + ms(11)), Check::InProgress);
+        assert_eq!(
+            d.check(key(WAYS as u8 - 1), t + ms(11)),
+            Check::Replay(&b"r"[..])
+        );
+        // Every entry in flight: the next request is turned away, and nothing is given up.
+        for id in 11..WAYS as u8 + 9 {
+            new(&mut d, key(id), t + ms(20));
         }
+        assert_eq!(d.check(key(50), t + ms(30)), Check::Full);
+        assert_eq!(d.len(t + Duration::from_secs(60)), WAYS);
+        // Released without a reply: its entry is free again.
+        d.complete(slow, None, t + ms(40));
+        new(&mut d, key(50), t + ms(41));
+        assert_eq!(d.check(key(50), t + ms(42)), Check::InProgress);
+    }
+
+    #[test]
+    fn memory_stays_fixed() {
+        let t = Instant::now();
         let mut big = Dedup::new(Duration::from_secs(5), 1000, 1 << 16);
         for i in 0..100_000u32 {
             let mut k = key(0);
             k.authenticator[..4].copy_from_slice(&i.to_be_bytes());
-            big.check(k, t);
+            if let Check::New(ticket) = big.check(k, t) {
+                big.complete(ticket, Some(b"r"), t);
+            }
         }
         assert_eq!(big.entries.len(), 1024);
+        assert_eq!(big.len(t), 1024);
+    }
+
+    #[tokio::test]
+    async fn a_claim_releases_its_entry_however_its_task_ends() {
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
+        let (done, mut completed) = mpsc::unbounded_channel();
+        let t = Instant::now();
+        // Answered.
+        let answered = new(&mut d, key(1), t);
+        Claim::new(answered, done.clone()).finish(Some(Reply::from(&b"r"[..])));
+        // The task panics while its request is in flight.
+        let panicked = new(&mut d, key(2), t);
+        let claim = Claim::new(panicked, done.clone());
+        let task = tokio::spawn(async move {
+            let _claim = claim;
+            panic!("a bug while answering");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        // The task is dropped (shutdown) before it finishes.
+        let dropped = new(&mut d, key(3), t);
+        let claim = Claim::new(dropped, done);
+        let task = tokio::spawn(async move {
+            let _claim = claim;
+            std::future::pending::<()>().await;
+        });
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        for _ in 0..3 {
+            let (ticket, reply) = completed.recv().await.unwrap();
+            d.complete(ticket, reply.as_deref(), t);
+        }
+        assert_eq!(d.check(key(1), t), Check::Replay(&b"r"[..]));
+        new(&mut d, key(2), t);
+        new(&mut d, key(3), t);
     }
 }

@@ -48,6 +48,9 @@ pub(crate) const ACCT_REQUESTS: &str = "radius_acct_requests_total";
 pub(crate) const ACCT_SPOOLED: &str = "radius_acct_spooled_records";
 /// Accounting records PostgreSQL refused for good, kept in rejected.jsonl.
 pub(crate) const ACCT_REJECTED: &str = "radius_acct_rejected_records_total";
+/// Accounting batches PostgreSQL did not commit within `accounting.commit_timeout`
+/// (spooled instead).
+pub(crate) const ACCT_COMMIT_TIMEOUTS: &str = "radius_acct_commit_timeouts_total";
 /// CoA and Disconnect-Requests sent, by kind and outcome.
 pub(crate) const COA_REQUESTS: &str = "radius_coa_requests_total";
 
@@ -76,10 +79,13 @@ pub(crate) enum Drop {
     /// An Accounting-Request neither PostgreSQL nor the spool could take: unanswered, so
     /// the NAS retries.
     NotDurable,
+    /// A new request whose duplicate-cache bucket holds only requests in flight: dropped
+    /// rather than evaluated where its own retransmissions could not be recognised.
+    TooManyInFlight,
 }
 
 impl Drop {
-    const ALL: [Drop; 10] = [
+    const ALL: [Drop; 11] = [
         Drop::UnknownNas,
         Drop::Malformed,
         Drop::UnexpectedCode,
@@ -90,6 +96,7 @@ impl Drop {
         Drop::BadRequest,
         Drop::BadRequestAuthenticator,
         Drop::NotDurable,
+        Drop::TooManyInFlight,
     ];
 
     const fn label(self) -> &'static str {
@@ -104,6 +111,7 @@ impl Drop {
             Drop::BadRequest => "bad_request",
             Drop::BadRequestAuthenticator => "bad_request_authenticator",
             Drop::NotDurable => "not_durable",
+            Drop::TooManyInFlight => "too_many_in_flight",
         }
     }
 }
@@ -170,6 +178,7 @@ pub(crate) struct Metrics {
     acct: Vec<Counter>,
     pub(crate) spooled: Vec<Gauge>,
     pub(crate) acct_rejected: Counter,
+    pub(crate) acct_commit_timeouts: Counter,
     coa: Vec<Counter>,
 }
 
@@ -239,6 +248,10 @@ impl Metrics {
             "Accounting records PostgreSQL refused, kept in rejected.jsonl"
         );
         describe_counter!(
+            ACCT_COMMIT_TIMEOUTS,
+            "Accounting batches not committed within the commit timeout, spooled instead"
+        );
+        describe_counter!(
             COA_REQUESTS,
             "CoA and Disconnect-Requests sent, by kind and outcome"
         );
@@ -283,6 +296,7 @@ impl Metrics {
                 .map(|i| gauge!(ACCT_SPOOLED, "writer" => i.to_string()))
                 .collect(),
             acct_rejected: counter!(ACCT_REJECTED),
+            acct_commit_timeouts: counter!(ACCT_COMMIT_TIMEOUTS),
             coa: COA_KINDS
                 .iter()
                 .flat_map(|k| {

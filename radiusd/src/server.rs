@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::acct::{self, Parsed};
 use crate::auth::{self, Context, Verdict};
-use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
+use crate::dedup::{Check, Claim, Dedup, Done, Key, Reply, Ticket};
 use crate::lookup::Found;
 use crate::metrics::Drop;
 use crate::mmsg::{BATCH, RecvBatch, SendBatch};
@@ -49,8 +49,8 @@ use crate::state::Shared;
 use crate::writer::{Durable, NotDurable};
 
 /// Requests remembered per socket for duplicate detection: 12 MiB of entries, the whole
-/// `duplicate_window` (5 s) at up to 52,000 requests/s per socket; the oldest go first
-/// past that.
+/// `duplicate_window` (5 s) at up to 52,000 requests/s per socket; the oldest answered go
+/// first past that (requests in flight stay until answered or given up).
 const DEDUP_CAPACITY: usize = 1 << 18;
 
 /// Octets of replies kept per socket for retransmissions: about as many replies as
@@ -98,10 +98,14 @@ pub(crate) fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<UdpSoc
         .collect()
 }
 
-/// Logs at most one line a second for floods (unknown NAS, malformed packets), so a flood
-/// cannot fill the disk; the counters still count every packet.
-fn log_allowed(last: &AtomicI64) -> bool {
-    let now = unix_now();
+/// Logs at most one line a second for floods (unknown NAS, malformed packets, a full
+/// spool disk), so a flood cannot fill the disk; the counters still count every event.
+pub(crate) fn log_allowed(last: &AtomicI64) -> bool {
+    log_allowed_at(last, unix_now())
+}
+
+/// [`log_allowed`] at `now`, seconds since the epoch.
+fn log_allowed_at(last: &AtomicI64, now: i64) -> bool {
     last.swap(now, Ordering::Relaxed) != now
 }
 
@@ -115,7 +119,7 @@ struct Server {
     port: Port,
     dedup: Dedup,
     replies: SendBatch,
-    done: mpsc::UnboundedSender<(Ticket, Option<Reply>)>,
+    done: Done,
     tracker: TaskTracker,
     /// Requests of the current batch answered from memory, for the latency histogram.
     answered: u64,
@@ -154,23 +158,30 @@ enum Outcome {
 #[derive(Debug, Clone, Copy)]
 struct Arrival {
     at: Instant,
+    /// The wall clock: an accounting record's time of arrival.
+    wall: SystemTime,
     /// Seconds since the Unix epoch, for expiry checks.
     unix: i64,
 }
 
 impl Arrival {
     fn now() -> Arrival {
+        let wall = SystemTime::now();
         Arrival {
             at: Instant::now(),
-            unix: unix_now(),
+            wall,
+            unix: unix_seconds(wall),
         }
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn unix_now() -> i64 {
+    unix_seconds(SystemTime::now())
 }
 
 /// Serves one socket until cancelled: batches of requests in, batches of replies out.
@@ -203,7 +214,9 @@ pub(crate) async fn serve(
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
-            Some((ticket, reply)) = done_rx.recv() => this.dedup.complete(ticket, reply.as_deref()),
+            Some((ticket, reply)) = done_rx.recv() => {
+                this.dedup.complete(ticket, reply.as_deref(), Instant::now());
+            }
             ready = this.socket.readable() => {
                 if let Err(e) = ready {
                     tracing::warn!(error = %e, "socket not readable");
@@ -211,8 +224,9 @@ pub(crate) async fn serve(
                 }
                 // Requests answered meanwhile by their own tasks: a retransmission in
                 // this batch gets the reply.
+                let now = Instant::now();
                 while let Ok((ticket, reply)) = done_rx.try_recv() {
-                    this.dedup.complete(ticket, reply.as_deref());
+                    this.dedup.complete(ticket, reply.as_deref(), now);
                 }
                 let received = this
                     .socket
@@ -273,6 +287,7 @@ impl Server {
                     shared.metrics.duplicates.increment(1);
                     self.replies.push(reply, src);
                 }
+                Check::Full => shared.metrics.drop(Drop::TooManyInFlight),
             }
         }
         let mut checks = vec![MessageAuthenticatorCheck::Absent; admitted.len()];
@@ -327,17 +342,19 @@ impl Server {
                 Outcome::Answered { range, .. } => {
                     let reply = &self.out[range.clone()];
                     self.answered += 1;
-                    self.dedup.complete(a.ticket, Some(reply));
+                    self.dedup.complete(a.ticket, Some(reply), arrival.at);
                     self.replies.push(reply, a.src);
                 }
-                Outcome::Pending | Outcome::Dropped => self.dedup.complete(a.ticket, None),
+                Outcome::Pending | Outcome::Dropped => {
+                    self.dedup.complete(a.ticket, None, arrival.at);
+                }
                 Outcome::Wait => {
                     let shared = self.shared.clone();
                     let nas = a.nas.clone();
                     let port = self.port;
                     let datagram = Bytes::copy_from_slice(a.datagram);
                     self.spawn(a.ticket, a.src, arrival.at, async move {
-                        answer_later(&shared, &nas, &datagram, port).await
+                        answer_later(&shared, &nas, &datagram, port, arrival.wall).await
                     });
                 }
             }
@@ -353,8 +370,8 @@ impl Server {
         }
     }
 
-    /// Runs `reply` in a task of its own, sends what it returns, and reports it to the
-    /// duplicate cache.
+    /// Runs `reply` in a task of its own, reports what it returns to the duplicate cache
+    /// (also when the task ends otherwise: see [`Claim`]), then sends it.
     fn spawn(
         &self,
         ticket: Ticket,
@@ -364,20 +381,21 @@ impl Server {
     ) {
         let shared = self.shared.clone();
         let socket = self.socket.clone();
-        let done = self.done.clone();
+        let claim = Claim::new(ticket, self.done.clone());
         self.tracker.spawn(async move {
-            let mut reply = reply.await;
-            if let Some(r) = &reply {
-                match socket.send_to(r, src).await {
-                    Ok(_) => shared.metrics.duration.record(arrival.elapsed()),
-                    Err(e) => {
-                        tracing::debug!(error = %e, %src, "send failed");
-                        reply = None;
-                    }
-                }
+            let Some(reply) = reply.await else {
+                claim.finish(None);
+                return;
+            };
+            // Reported before it leaves: a copy the NAS sends once it has this reply finds
+            // it in the cache (the socket task takes reports in before it receives),
+            // rather than dropped as in progress. A reply that could not be sent is
+            // replayed to the retransmission.
+            claim.finish(Some(reply.clone()));
+            match socket.send_to(&reply, src).await {
+                Ok(_) => shared.metrics.duration.record(arrival.elapsed()),
+                Err(e) => tracing::debug!(error = %e, %src, "send failed"),
             }
-            // The socket task may be gone at shutdown; the reply was sent anyway.
-            let _ = done.send((ticket, reply));
         });
     }
 
@@ -517,12 +535,13 @@ fn answer_now(
 }
 
 /// Answers what [`answer_now`] could not, waiting for the backends; `None` drops the
-/// request (the NAS retries).
+/// request (the NAS retries). `arrived` is when the request arrived, by the wall clock.
 async fn answer_later(
     shared: &Shared,
     nas: &NasEntry,
     datagram: &[u8],
     port: Port,
+    arrived: SystemTime,
 ) -> Option<Reply> {
     let packet = Packet::decode(datagram).ok()?;
     match packet.code() {
@@ -530,7 +549,7 @@ async fn answer_later(
             status_server(shared, &packet, port, buf)
         })
         .map(|((), r)| r),
-        Code::AccountingRequest => account(shared, nas, &packet).await,
+        Code::AccountingRequest => account(shared, nas, &packet, arrived).await,
         _ => {
             let (verdict, reply) = authenticate(shared, nas, &packet).await?;
             if let Verdict::Reject(_) = verdict {
@@ -605,12 +624,18 @@ fn authentic(
     }
 }
 
-/// Records an Accounting-Request durably and builds its response; `None` drops it (the
-/// NAS retries).
-async fn account(shared: &Shared, nas: &NasEntry, packet: &Packet<'_>) -> Option<Reply> {
-    let status = match acct::parse(packet, nas, SystemTime::now()) {
+/// Records an Accounting-Request that arrived at `arrived` durably and builds its
+/// response; `None` drops it (the NAS retries). Its copies are dropped by the duplicate
+/// cache meanwhile, so the record keeps the first copy's arrival however long it waits.
+async fn account(
+    shared: &Shared,
+    nas: &NasEntry,
+    packet: &Packet<'_>,
+    arrived: SystemTime,
+) -> Option<Reply> {
+    let status = match acct::parse(packet, nas, arrived) {
         Ok(Parsed::Record(record)) => {
-            let status = record.status.value();
+            let status = record.record.status.value();
             match shared.writers.submit(record).await {
                 Ok(durable) => {
                     shared.metrics.acct(status, durable == Durable::Committed);
@@ -733,4 +758,22 @@ fn decide(
         }
     }
     Some(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_is_logged_once_a_second() {
+        let last = AtomicI64::new(0);
+        let logged = (0..10_000)
+            .filter(|_| log_allowed_at(&last, 1_800_000_000))
+            .count();
+        assert_eq!(logged, 1);
+        assert!(log_allowed_at(&last, 1_800_000_001));
+        assert!(!log_allowed_at(&last, 1_800_000_001));
+        // Each limiter on its own.
+        assert!(log_allowed_at(&AtomicI64::new(0), 1_800_000_001));
+    }
 }

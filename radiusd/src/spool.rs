@@ -1,6 +1,6 @@
 //! The accounting spool: where acknowledged records wait while PostgreSQL is unreachable.
 //!
-//! One file per writer, JSON lines of [`AcctRecord`], appended and fsynced before the
+//! One file per writer, JSON lines of [`Record`], appended and fsynced before the
 //! Accounting-Responses go out, so a record survives kill -9 and power loss once its NAS
 //! has its answer. Replay reads the file front to back in batches and empties it once
 //! every record is committed; replaying a record twice (a crash during replay) is
@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use proisp_shared::store::AcctRecord;
+use crate::acct::Record;
 
 /// One writer's spool file.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ impl Spool {
     }
 
     /// Appends `records` and waits until they are on disk.
-    pub(crate) fn append(&mut self, records: &[AcctRecord]) -> std::io::Result<()> {
+    pub(crate) fn append(&mut self, records: &[Record]) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(records.len() * 256);
         for r in records {
             serde_json::to_writer(&mut out, r).map_err(std::io::Error::other)?;
@@ -96,7 +96,7 @@ impl Spool {
 
     /// Every record in the file, oldest first; torn or unreadable lines are skipped and
     /// logged.
-    pub(crate) fn read_all(&self) -> std::io::Result<Vec<AcctRecord>> {
+    pub(crate) fn read_all(&self) -> std::io::Result<Vec<Record>> {
         let reader = BufReader::new(File::open(&self.path)?);
         let mut records = Vec::new();
         for (n, line) in reader.split(b'\n').enumerate() {
@@ -162,13 +162,26 @@ pub(crate) fn adopt_orphans(
 }
 
 #[cfg(test)]
+impl Spool {
+    /// A spool whose appends go to `file` (/dev/full: a full disk).
+    pub(crate) fn on(path: PathBuf, file: File) -> Spool {
+        Spool {
+            path,
+            file,
+            len: 0,
+            size: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
-    use proisp_shared::store::AcctStatus;
+    use proisp_shared::store::{AcctRecord, AcctStatus};
 
     use super::*;
 
-    fn record(n: u64) -> AcctRecord {
-        AcctRecord {
+    fn record(n: u64) -> Record {
+        let record = AcctRecord {
             status: AcctStatus::InterimUpdate,
             nas_id: 1,
             acct_session_id: format!("s{n}"),
@@ -182,6 +195,10 @@ mod tests {
             calling_station_id: None,
             nas_port_id: None,
             terminate_cause: None,
+        };
+        Record {
+            record,
+            event_timestamp: n.is_multiple_of(2).then_some(1_800_000_000),
         }
     }
 
@@ -212,6 +229,28 @@ mod tests {
         spool.clear().unwrap();
         assert!(spool.is_empty());
         assert!(Spool::open(&dir, "w0.jsonl").unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lines_spooled_before_event_timestamps_were_kept_replay() {
+        let dir = temp_dir("old-lines");
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = r#"{"status":"start","nas_id":1,"acct_session_id":"s1","username":"u","upload_octets":0,"download_octets":0,"session_time_secs":0,"received_at_ms":1800000000000,"delay_secs":3,"framed_ip":"100.64.0.9","calling_station_id":null,"nas_port_id":null,"terminate_cause":null}"#;
+        std::fs::write(dir.join("w0.jsonl"), format!("{old}\n")).unwrap();
+        let mut spool = Spool::open(&dir, "w0.jsonl").unwrap();
+        spool.append(&[record(1), record(2)]).unwrap();
+        let read = spool.read_all().unwrap();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].event_timestamp, None);
+        assert_eq!(read[0].record.delay_secs, 3);
+        assert_eq!(
+            read[0].record.framed_ip,
+            Some(std::net::Ipv4Addr::new(100, 64, 0, 9))
+        );
+        assert_eq!(read[1..], [record(1), record(2)]);
+        let lines = std::fs::read_to_string(dir.join("w0.jsonl")).unwrap();
+        assert!(lines.contains("\"event_timestamp\":1800000000"), "{lines}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -8,27 +8,45 @@
 //! are spread over the writers by user name (Accounting-On/Off by NAS), so one
 //! subscriber's requests are applied in order and two writers rarely touch the same rows.
 //!
+//! Unreachable includes hung (DESIGN.md: "PostgreSQL slow or frozen"): a commit, and each
+//! batch of a spool replay, has `commit_timeout`. A batch past it is spooled and
+//! acknowledged like one whose connection was refused, and PostgreSQL counts as
+//! unreachable for every writer: their batches go straight to the spool rather than each
+//! waiting the deadline behind a server that does not answer, and one probe task asks
+//! PostgreSQL every [`REPLAY_INTERVAL`] whether it answers again (within the same
+//! deadline), after which each writer replays its spool in order. The statement given up
+//! may still complete when PostgreSQL thaws, before or after the replay of the same
+//! records; applying a record twice counts nothing twice (see `store::session`).
+//!
 //! A record PostgreSQL refuses for good (say, its NAS was deleted meanwhile) must not
 //! block the records behind it, nor be lost once acknowledged: it goes to
 //! `rejected.jsonl` in the spool directory for an operator, and is counted.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use proisp_shared::store::{AcctRecord, AcctStatus, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use proisp_shared::store::{AcctStatus, Store, StoreError};
+use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::acct::Record;
 use crate::config::AccountingConfig;
 use crate::metrics::{MAX_WRITERS, Metrics};
+use crate::server::log_allowed;
 use crate::sessions::SessionCounts;
 use crate::spool::{self, Spool};
 
 /// Queued requests per writer before submitters wait: back-pressure instead of memory.
 const QUEUE_DEPTH: usize = 65_536;
 
-/// How often an idle writer with a non-empty spool checks whether PostgreSQL is back.
+/// How often PostgreSQL is asked whether it is back while it counts as unreachable, and
+/// how often an idle writer with a non-empty spool replays it once it is.
 const REPLAY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rate limit of the log lines about spool writes that fail (a full disk fails every
+/// batch; the `not_durable` drops count them all).
+static SPOOL_ERROR_LOG: AtomicI64 = AtomicI64::new(0);
 
 /// Spool file names: `writer-<N>.jsonl`.
 const SPOOL_PREFIX: &str = "writer-";
@@ -47,8 +65,31 @@ pub(crate) enum Durable {
 pub(crate) struct NotDurable;
 
 struct Job {
-    record: AcctRecord,
+    record: Record,
     done: oneshot::Sender<Result<Durable, NotDurable>>,
+}
+
+/// Whether PostgreSQL counts as unreachable, shared by the writers and the probe task.
+#[derive(Debug, Default)]
+struct Reachability {
+    down: AtomicBool,
+    /// Wakes the probe task when `down` is set.
+    lost: Notify,
+}
+
+impl Reachability {
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Marks PostgreSQL unreachable; true when it was not already.
+    fn lose(&self) -> bool {
+        let first = !self.down.swap(true, Ordering::AcqRel);
+        if first {
+            self.lost.notify_one();
+        }
+        first
+    }
 }
 
 /// The writers' queues.
@@ -79,6 +120,8 @@ impl Writers {
         spool::adopt_orphans(dir, SPOOL_PREFIX, count, &mut spools[0])?;
         let rejected = Arc::new(std::sync::Mutex::new(Spool::open(dir, "rejected.jsonl")?));
         let ctx = Arc::new(ctx);
+        let postgres = Arc::new(Reachability::default());
+        tokio::spawn(probe(ctx.clone(), postgres.clone()));
         let mut queues = Vec::with_capacity(count);
         for (index, spool) in spools.into_iter().enumerate() {
             if !spool.is_empty() {
@@ -91,6 +134,7 @@ impl Writers {
                 ctx: ctx.clone(),
                 spool,
                 rejected: rejected.clone(),
+                postgres: postgres.clone(),
             };
             tokio::spawn(writer.run(rx));
         }
@@ -101,12 +145,12 @@ impl Writers {
     }
 
     /// Queues `record` and waits until it is durable.
-    pub(crate) async fn submit(&self, record: AcctRecord) -> Result<Durable, NotDurable> {
+    pub(crate) async fn submit(&self, record: Record) -> Result<Durable, NotDurable> {
         let mut h = self.hasher.build_hasher();
-        if record.status.is_nas_wide() {
-            record.nas_id.hash(&mut h);
+        if record.record.status.is_nas_wide() {
+            record.record.nas_id.hash(&mut h);
         } else {
-            record.username.hash(&mut h);
+            record.record.username.hash(&mut h);
         }
         let queue = &self.queues[(h.finish() as usize) % self.queues.len()];
         let (done, wait) = oneshot::channel();
@@ -118,11 +162,32 @@ impl Writers {
     }
 }
 
+/// While PostgreSQL counts as unreachable, asks it every [`REPLAY_INTERVAL`] whether it
+/// answers within the commit deadline, and says so when it does.
+async fn probe(ctx: Arc<WriterContext>, postgres: Arc<Reachability>) {
+    loop {
+        postgres.lost.notified().await;
+        while postgres.is_down() {
+            tokio::time::sleep(REPLAY_INTERVAL).await;
+            if ctx
+                .store
+                .ping_within(ctx.config.commit_timeout)
+                .await
+                .is_ok()
+            {
+                postgres.down.store(false, Ordering::Release);
+                tracing::info!("PostgreSQL answers again: replaying spooled accounting");
+            }
+        }
+    }
+}
+
 struct Writer {
     index: usize,
     ctx: Arc<WriterContext>,
     spool: Spool,
     rejected: Arc<std::sync::Mutex<Spool>>,
+    postgres: Arc<Reachability>,
 }
 
 impl Writer {
@@ -146,7 +211,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if !self.spool.is_empty() {
+            if !self.spool.is_empty() && !self.postgres.is_down() {
                 self.replay().await;
             }
             if !jobs.is_empty() {
@@ -157,15 +222,16 @@ impl Writer {
 
     /// Makes one batch durable and answers its submitters.
     async fn write(&mut self, jobs: Vec<Job>) {
-        let (records, dones): (Vec<AcctRecord>, Vec<_>) =
+        let (records, dones): (Vec<Record>, Vec<_>) =
             jobs.into_iter().map(|j| (j.record, j.done)).unzip();
-        let result = if self.spool.is_empty() {
+        let result = if self.spool.is_empty() && !self.postgres.is_down() {
             match self.commit(&records).await {
                 Ok(()) => Ok(Durable::Committed),
                 Err(()) => self.spool_batch(&records),
             }
         } else {
-            // Behind what is already spooled, to keep the order.
+            // Behind what is already spooled, to keep the order; or PostgreSQL is known
+            // not to answer.
             self.spool_batch(&records)
         };
         for done in dones {
@@ -174,36 +240,57 @@ impl Writer {
         }
     }
 
-    fn spool_batch(&mut self, records: &[AcctRecord]) -> Result<Durable, NotDurable> {
+    fn spool_batch(&mut self, records: &[Record]) -> Result<Durable, NotDurable> {
         match self.spool.append(records) {
             Ok(()) => {
                 self.publish_spool_len();
                 Ok(Durable::Spooled)
             }
             Err(e) => {
-                tracing::error!(error = %e, path = %self.spool.path().display(), records = records.len(), "cannot spool accounting records; not acknowledging them");
+                if log_allowed(&SPOOL_ERROR_LOG) {
+                    tracing::error!(error = %e, path = %self.spool.path().display(), records = records.len(), "cannot spool accounting records; not acknowledging them (logged once a second)");
+                }
                 Err(NotDurable)
             }
         }
     }
 
-    /// Commits `records`; `Err` when PostgreSQL is unreachable (nothing is known to be
-    /// committed). Records refused for good are set aside, see the module docs.
-    async fn commit(&mut self, records: &[AcctRecord]) -> Result<(), ()> {
-        match self
+    /// Applies `records` within the commit deadline.
+    async fn apply(&self, records: &[Record]) -> Result<Vec<String>, StoreError> {
+        let deadline = self.ctx.config.commit_timeout;
+        let started = tokio::time::Instant::now();
+        let result = self
             .ctx
             .store
-            .apply_accounting(records, self.ctx.config.stale_after)
-            .await
+            .apply_accounting_within(
+                records.iter().map(|r| (&r.record, r.event_timestamp)),
+                self.ctx.config.stale_after,
+                deadline,
+            )
+            .await;
+        if let Err(e) = &result
+            && e.is_unavailable()
         {
+            if started.elapsed() >= deadline {
+                self.ctx.metrics.acct_commit_timeouts.increment(1);
+            }
+            if self.postgres.lose() {
+                tracing::warn!(error = %e, writer = self.index, "PostgreSQL unavailable: spooling accounting until it answers again");
+            }
+        }
+        result
+    }
+
+    /// Commits `records`; `Err` when PostgreSQL is unreachable or did not answer in time
+    /// (nothing is known to be committed). Records refused for good are set aside, see
+    /// the module docs.
+    async fn commit(&mut self, records: &[Record]) -> Result<(), ()> {
+        match self.apply(records).await {
             Ok(crossed) => {
                 self.committed(records, crossed);
                 Ok(())
             }
-            Err(e) if e.is_unavailable() => {
-                tracing::warn!(error = %e, writer = self.index, "PostgreSQL unavailable: spooling accounting");
-                Err(())
-            }
+            Err(e) if e.is_unavailable() => Err(()),
             Err(e) => {
                 tracing::error!(error = %e, writer = self.index, "a batch was refused; applying its records one by one");
                 self.commit_one_by_one(records).await
@@ -211,14 +298,9 @@ impl Writer {
         }
     }
 
-    async fn commit_one_by_one(&mut self, records: &[AcctRecord]) -> Result<(), ()> {
+    async fn commit_one_by_one(&mut self, records: &[Record]) -> Result<(), ()> {
         for record in records {
-            match self
-                .ctx
-                .store
-                .apply_accounting(std::slice::from_ref(record), self.ctx.config.stale_after)
-                .await
-            {
+            match self.apply(std::slice::from_ref(record)).await {
                 Ok(crossed) => self.committed(std::slice::from_ref(record), crossed),
                 // Those before are in; applying them again with the rest is harmless.
                 Err(e) if e.is_unavailable() => return Err(()),
@@ -228,29 +310,32 @@ impl Writer {
         Ok(())
     }
 
-    fn reject(&self, record: &AcctRecord, error: &StoreError) {
+    fn reject(&self, record: &Record, error: &StoreError) {
         self.ctx.metrics.acct_rejected.increment(1);
+        let r = &record.record;
         tracing::error!(
             error = %error,
-            user = record.username,
-            session = record.acct_session_id,
-            nas_id = record.nas_id,
+            user = r.username,
+            session = r.acct_session_id,
+            nas_id = r.nas_id,
             "PostgreSQL refused an accounting record; kept in rejected.jsonl"
         );
         let mut rejected = self
             .rejected
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = rejected.append(std::slice::from_ref(record)) {
-            tracing::error!(error = %e, "cannot keep the refused record");
+        if let Err(e) = rejected.append(std::slice::from_ref(record))
+            && log_allowed(&SPOOL_ERROR_LOG)
+        {
+            tracing::error!(error = %e, path = %rejected.path().display(), "cannot keep the refused record (logged once a second)");
         }
     }
 
     /// After a commit: session counts, quota crossings.
-    fn committed(&self, records: &[AcctRecord], crossed: Vec<String>) {
+    fn committed(&self, records: &[Record], crossed: Vec<String>) {
         let mut changed = Vec::new();
         let mut everybody = false;
-        for r in records {
+        for Record { record: r, .. } in records {
             match r.status {
                 AcctStatus::Start | AcctStatus::Stop => changed.push(r.username.clone()),
                 AcctStatus::AccountingOn | AcctStatus::AccountingOff => everybody = true,
@@ -269,11 +354,8 @@ impl Writer {
         }
     }
 
-    /// Replays the spool if PostgreSQL is back; leaves it for later otherwise.
+    /// Replays the spool; leaves it for later when PostgreSQL fails again.
     async fn replay(&mut self) {
-        if self.ctx.store.ping().await.is_err() {
-            return;
-        }
         let records = match self.spool.read_all() {
             Ok(r) => r,
             Err(e) => {
@@ -283,7 +365,8 @@ impl Writer {
         };
         for chunk in records.chunks(self.ctx.config.batch_size.max(1)) {
             if self.commit(chunk).await.is_err() {
-                // Gone again; what was committed will be applied again, harmlessly.
+                // Gone or hung again; what was committed will be applied again,
+                // harmlessly.
                 return;
             }
         }
@@ -302,5 +385,143 @@ impl Writer {
         if let Some(g) = self.ctx.metrics.spooled.get(self.index) {
             g.set(self.spool.len() as f64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::Write;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use proisp_shared::store::{AcctRecord, Keyring, StoreConfig};
+
+    use super::*;
+    use crate::sessions::CountTtl;
+
+    /// Log output, shared with the subscriber writing it.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn lines_with(&self, text: &str) -> usize {
+            let log = self.0.lock().unwrap();
+            String::from_utf8_lossy(&log)
+                .lines()
+                .filter(|l| l.contains(text))
+                .count()
+        }
+    }
+
+    /// A spool on /dev/full: every append fails as on a full disk.
+    fn full_disk() -> Spool {
+        let file = File::options().append(true).open("/dev/full").unwrap();
+        Spool::on("/dev/full".into(), file)
+    }
+
+    fn record() -> Record {
+        Record {
+            record: AcctRecord {
+                status: AcctStatus::InterimUpdate,
+                nas_id: 1,
+                acct_session_id: "s".into(),
+                username: "u".into(),
+                upload_octets: 1,
+                download_octets: 2,
+                session_time_secs: 60,
+                received_at_ms: 1_800_000_000_000,
+                delay_secs: 0,
+                framed_ip: None,
+                calling_station_id: None,
+                nas_port_id: None,
+                terminate_cause: None,
+            },
+            event_timestamp: None,
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_logged_once_a_second_not_once_a_batch() {
+        // Never connected: nothing here reaches PostgreSQL.
+        let store = Store::connect_lazy(
+            &StoreConfig::new("postgres://nobody@127.0.0.1:1/none"),
+            Arc::new(Keyring::from_key(&[1; 32])),
+        )
+        .unwrap();
+        let ttl = Duration::from_secs(1);
+        let (crossings, _) = mpsc::unbounded_channel();
+        let mut writer = Writer {
+            index: 0,
+            ctx: Arc::new(WriterContext {
+                store,
+                config: AccountingConfig::default(),
+                metrics: Metrics::register(),
+                counts: Arc::new(SessionCounts::new(
+                    CountTtl {
+                        connected: ttl,
+                        disconnected: ttl,
+                    },
+                    ttl,
+                    None,
+                )),
+                crossings,
+            }),
+            spool: full_disk(),
+            rejected: Arc::new(Mutex::new(full_disk())),
+            postgres: Arc::default(),
+        };
+        let log = Log::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer({
+                let log = log.clone();
+                move || log.clone()
+            })
+            .finish();
+        let started = Instant::now();
+        let refused = StoreError::Invalid {
+            field: "nas_id".into(),
+            reason: "gone".into(),
+        };
+        let failed = tracing::subscriber::with_default(subscriber, || {
+            let failed = (0..10_000)
+                .filter(|_| writer.spool_batch(&[record()]) == Err(NotDurable))
+                .count();
+            for _ in 0..1_000 {
+                writer.reject(&record(), &refused);
+            }
+            failed
+        });
+        // One line per wall-clock second touched: whole seconds elapsed, plus the two
+        // partial ones at either end.
+        let most = started.elapsed().as_secs() as usize + 2;
+        assert_eq!(failed, 10_000, "every batch refused");
+        let spool_lines = log.lines_with("cannot spool accounting records");
+        assert!(
+            (1..=most).contains(&spool_lines),
+            "{spool_lines} lines, {most} at most"
+        );
+        assert_eq!(
+            log.lines_with("No space left on device"),
+            spool_lines + log.lines_with("cannot keep the refused record")
+        );
+        assert!(log.lines_with("cannot keep the refused record") <= most);
+        // Each refused record is still named, once.
+        assert_eq!(
+            log.lines_with("PostgreSQL refused an accounting record"),
+            1_000
+        );
     }
 }

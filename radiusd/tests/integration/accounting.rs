@@ -1,6 +1,7 @@
 //! Accounting end to end: radclient's Accounting-Requests, durability through a
-//! PostgreSQL outage and kill -9, fair-usage CoA to a fake NAS, stale sessions,
-//! Accounting-On and the simultaneous-use check with real sessions.
+//! PostgreSQL outage, a slow and a frozen PostgreSQL and kill -9, fair-usage CoA to a
+//! fake NAS, stale sessions, Accounting-On and the simultaneous-use check with real
+//! sessions.
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
@@ -18,7 +19,9 @@ use proisp_shared::radius::packet::Packet;
 use proisp_shared::store::testing::TestEnv;
 use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store};
 
-use crate::harness::{Options, Radiusd, SECRET, exchange, pap, private_database, radclient, seed};
+use crate::harness::{
+    Frozen, Options, Radiusd, SECRET, exchange, pap, private_database, radclient, seed,
+};
 
 const GIB: i64 = 1 << 30;
 
@@ -189,10 +192,212 @@ async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed(
         radiusd.log()
     );
     assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 5);
-    let spooled: f64 = (0..4)
-        .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
-        .sum();
+    // A writer empties its spool once its last batch is committed: a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spooled = loop {
+        let spooled: f64 = (0..4)
+            .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
+            .sum();
+        if spooled == 0.0 || Instant::now() > deadline {
+            break spooled;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(spooled, 0.0, "spool emptied");
+}
+
+/// Waits (up to ten seconds) until a radiusd commit waits for a lock in `sql`'s database.
+async fn commit_waits_for_a_lock(sql: &tokio_postgres::Client) {
+    let waiting = eventually(
+        sql,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND query LIKE '%proisp_apply_accounting%'",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(waiting, 1, "no commit waits for the lock");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_retransmitted_while_postgres_is_slow_is_one_session_counted_once() {
+    let env = TestEnv::start().await;
+    seed(&env.store().await, 1).await;
+    // Nothing gives up on the slow commit (no deadline, no statement_timeout), and the
+    // duplicate window is short: the NAS's copies arrive past it while the first copy
+    // waits.
+    let radiusd = Radiusd::start(
+        &env,
+        Options {
+            env: vec![
+                ("PROISP_AUTH__DUPLICATE_WINDOW", "1s"),
+                ("PROISP_ACCOUNTING__COMMIT_TIMEOUT", "60s"),
+                ("PROISP_DATABASE__STATEMENT_TIMEOUT", "0s"),
+            ],
+            ..Options::default()
+        },
+    );
+    let sql = env.sql().await;
+    // PostgreSQL slow: `subscribers` locked by another session, as in issue 13.
+    let mut holder = env.sql().await;
+    let lock = holder.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE subscribers IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let start = acct_packet(1, 1, "user000001", "slow-1", 0);
+    nas.send_to(&start, radiusd.acct).unwrap();
+    commit_waits_for_a_lock(&sql).await;
+    // The session's first interim queues behind the Start.
+    let interim_nas = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let interim = acct_packet(2, 3, "user000001", "slow-1", 5 << 32);
+    interim_nas.send_to(&interim, radiusd.acct).unwrap();
+    // The NAS resends the Start every 1.2 s, unanswered, until its copies come well past
+    // the duplicate window and more than 2 s after the first: evaluated again, such a copy
+    // would name a later start and replace the session.
+    let first = Instant::now();
+    let mut copies = 0.0;
+    while first.elapsed() < Duration::from_secs(3) {
+        let reply = exchange(&nas, radiusd.acct, &start, Duration::from_millis(1200));
+        assert!(reply.is_none(), "answered while the commit waits");
+        copies += 1.0;
+    }
+    assert_eq!(
+        radiusd.metric("radius_dropped_packets_total{reason=\"duplicate_in_progress\"}"),
+        copies,
+        "every copy joins the request in flight"
+    );
+    lock.commit().await.unwrap();
+    nas.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = nas.recv_from(&mut buf).expect("the Start is answered");
+    assert!(acknowledged(Some(buf[..n].to_vec())));
+    interim_nas
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (n, _) = interim_nas
+        .recv_from(&mut buf)
+        .expect("the interim is answered");
+    assert!(acknowledged(Some(buf[..n].to_vec())));
+    let stop = acct_packet(3, 2, "user000001", "slow-1", 5 << 32);
+    assert!(acknowledged(exchange(
+        &nas,
+        radiusd.acct,
+        &stop,
+        Duration::from_secs(5)
+    )));
+    let closed: Vec<String> = sql
+        .query(
+            "SELECT closed_by FROM session_history WHERE acct_session_id = 'slow-1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(closed, ["stop"], "one session:\n{}", radiusd.log());
+    assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 0);
+    assert_eq!(
+        one_i64(&sql, "SELECT sum(download_octets)::int8 FROM usage").await,
+        5 << 32,
+        "usage counted once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_postgres_is_frozen_accounting_is_spooled_then_applied_exactly_once() {
+    let env = TestEnv::start().await;
+    let (pg, db, _store) = private_database(&env, "proisp_frozen", 6).await;
+    let radiusd = Radiusd::start(
+        &env,
+        Options {
+            database_url: Some(db.clone()),
+            env: vec![("PROISP_ACCOUNTING__COMMIT_TIMEOUT", "1s")],
+            ..Options::default()
+        },
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut id = 0u8;
+    let mut send = |status, user: u32, session: &str, down: u64| {
+        id = id.wrapping_add(1);
+        let packet = acct_packet(id, status, &format!("user{user:06}"), session, down);
+        acknowledged(exchange(
+            &socket,
+            radiusd.acct,
+            &packet,
+            Duration::from_secs(5),
+        ))
+    };
+    // Sessions open while PostgreSQL answers (and the pool holds connections to it).
+    for i in 1..=6 {
+        assert!(send(1, i, &format!("s-{i}"), 0), "{}", radiusd.log());
+    }
+    let frozen = Frozen::new(&pg);
+    // Everything acknowledged while it is frozen: the first commit gives up after its
+    // deadline, the rest go straight to the spool.
+    for i in 1..=6 {
+        let down = u64::from(i) << 30;
+        for (status, session, down) in [
+            (3, format!("s-{i}"), down),
+            (2, format!("s-{i}"), down + 5),
+            (1, format!("t-{i}"), 0),
+            (3, format!("t-{i}"), 1 << 30),
+        ] {
+            assert!(
+                send(status, i, &session, down),
+                "not acknowledged while PostgreSQL is frozen:\n{}",
+                radiusd.log()
+            );
+        }
+    }
+    assert_eq!(
+        radiusd.metric("radius_acct_commit_timeouts_total"),
+        1.0,
+        "one batch waited for the deadline, not each:\n{}",
+        radiusd.log()
+    );
+    assert!(
+        radiusd.metric("radius_acct_requests_total{status=\"stop\",durability=\"spooled\"}") >= 5.0
+    );
+    frozen.thaw();
+    // The batch given up at the deadline may complete now too; everything is there once.
+    let (sql, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let want: i64 = (1..=6).map(|i| (i << 30) + 5 + (1 << 30)).sum();
+    let total = eventually(
+        &sql,
+        "SELECT coalesce(sum(download_octets), 0)::int8 FROM usage",
+        want,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(total, want, "every record once:\n{}", radiusd.log());
+    let spooled = eventually(
+        &sql,
+        "SELECT count(*) FROM session_history WHERE closed_by = 'stop'",
+        6,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(spooled, 6);
+    assert_eq!(
+        one_i64(&sql, "SELECT count(*) FROM session_history").await,
+        6,
+        "no session replaced"
+    );
+    assert_eq!(
+        one_i64(
+            &sql,
+            "SELECT count(*) FROM sessions WHERE acct_session_id LIKE 't-%' \
+             AND download_octets = 1073741824"
+        )
+        .await,
+        6
+    );
+    assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,6 +48,9 @@ pub(crate) struct Options {
     pub(crate) spool_dir: Option<PathBuf>,
     /// Extra TOML appended to the configuration (sections of their own).
     pub(crate) extra: String,
+    /// Environment variables, for keys of sections the harness writes itself
+    /// (`PROISP_AUTH__DUPLICATE_WINDOW`…).
+    pub(crate) env: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             redis_url: None,
             spool_dir: None,
             extra: String::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -120,6 +124,7 @@ impl Radiusd {
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "info")
+            .envs(options.env.iter().copied())
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -362,4 +367,69 @@ pub(crate) fn exchange(
         Ok((n, _)) => Some(buf[..n].to_vec()),
         Err(_) => None,
     }
+}
+
+/// A private PostgreSQL frozen with SIGSTOP (a hang: connections stay open, nothing
+/// answers): its postmaster, then every process it forked. Thawed with SIGCONT on
+/// [`Frozen::thaw`] or drop, so a failing test leaves no stopped server behind.
+pub(crate) struct Frozen {
+    pids: Vec<u32>,
+}
+
+impl Frozen {
+    pub(crate) fn new(pg: &PrivatePostgres) -> Frozen {
+        let pid_file = std::fs::read_to_string(pg.data_dir().join("postmaster.pid")).unwrap();
+        let postmaster: u32 = pid_file.lines().next().unwrap().trim().parse().unwrap();
+        // The postmaster first, so it forks nothing while its children are listed.
+        let mut frozen = Frozen {
+            pids: vec![postmaster],
+        };
+        assert!(kill("STOP", &frozen.pids), "kill -STOP {postmaster}");
+        // A child may exit meanwhile (a closed connection's backend).
+        let children: Vec<u32> = children_of(postmaster)
+            .into_iter()
+            .filter(|&pid| kill("STOP", &[pid]))
+            .collect();
+        assert!(!children.is_empty(), "no backend of {postmaster} found");
+        frozen.pids.extend(children);
+        frozen
+    }
+
+    /// Lets the server run again.
+    pub(crate) fn thaw(self) {}
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        kill("CONT", &self.pids);
+    }
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+            let ppid: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
+/// kill(1): whether every process got the signal.
+fn kill(signal: &str, pids: &[u32]) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(pids.iter().map(u32::to_string))
+        .status()
+        .is_ok_and(|s| s.success())
 }

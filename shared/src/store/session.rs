@@ -1,14 +1,23 @@
 //! Accounting: open sessions, session history, usage and the fair-usage state.
 //!
-//! The rules live in SQL (`sql/0002_accounting.sql`, `proisp_apply_accounting`) so a batch
-//! of any size is one statement and one round trip, and so every radiusd of a pair
-//! applies them identically. Every write is idempotent: counters are running totals, the
-//! larger value wins and only growth reaches usage, so a retransmission, a spool replay
-//! or a retry after a deadlock never counts twice.
+//! The rules live in SQL (`proisp_apply_accounting`: `sql/0002_accounting.sql`, and
+//! `sql/0006_accounting_event_time.sql` for a session's start) so a batch of any size is
+//! one statement and one round trip, and so every radiusd of a pair applies them
+//! identically. Every write is idempotent: counters are running totals, the larger value
+//! wins and only growth reaches usage, so a retransmission, a spool replay or a retry
+//! after a deadlock never counts twice. A Start applied again is recognised by its start
+//! time, which comes from the NAS: Event-Timestamp, or the arrival less Acct-Delay-Time.
+//!
+//! So is a batch given up at its deadline ([`Store::apply_accounting_within`]) whose
+//! statement still completes later — PostgreSQL frozen, then thawed — after radiusd
+//! spooled the same records and perhaps replayed them already: the copies carry the same
+//! arrival times and counters, so whichever lands second finds a Start it knows and no
+//! growth to add, whatever was applied in between.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use deadpool_postgres::Object;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 
@@ -152,6 +161,7 @@ struct Columns<'a> {
     time: Vec<i64>,
     received: Vec<SystemTime>,
     delay: Vec<i32>,
+    event: Vec<Option<SystemTime>>,
     framed_ip: Vec<Option<IpAddr>>,
     calling: Vec<Option<&'a str>>,
     port: Vec<Option<&'a str>>,
@@ -159,9 +169,10 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn of(records: &'a [AcctRecord]) -> Columns<'a> {
+    /// The columns of records with their Event-Timestamps, if any.
+    fn of(records: impl Iterator<Item = (&'a AcctRecord, Option<u32>)>) -> Columns<'a> {
         let mut c = Columns::default();
-        for r in records {
+        for (r, event) in records {
             c.status.push(r.status.value() as i16);
             c.nas.push(r.nas_id);
             c.sid.push(&r.acct_session_id);
@@ -172,12 +183,64 @@ impl<'a> Columns<'a> {
             c.received.push(millis_to_time(r.received_at_ms));
             c.delay
                 .push(i32::try_from(r.delay_secs).unwrap_or(i32::MAX));
+            c.event
+                .push(event.map(|t| UNIX_EPOCH + Duration::from_secs(u64::from(t))));
             c.framed_ip.push(r.framed_ip.map(IpAddr::V4));
             c.calling.push(r.calling_station_id.as_deref());
             c.port.push(r.nas_port_id.as_deref());
             c.cause.push(r.terminate_cause.as_deref());
         }
         c
+    }
+}
+
+/// Applies a batch on `client`: `proisp_apply_accounting`, retried after a race.
+async fn apply(
+    client: &Object,
+    c: &Columns<'_>,
+    stale_after: u32,
+) -> Result<Vec<String>, StoreError> {
+    let stale_after = i32::try_from(stale_after.max(1)).unwrap_or(i32::MAX);
+    let stmt = client
+        .prepare_cached(
+            "SELECT crossed_username FROM proisp_apply_accounting($1::int2[], $2::int8[], \
+             $3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[], \
+             $8::timestamptz[], $9::int4[], $10::timestamptz[], $11::inet[], $12::text[], \
+             $13::text[], $14::text[], $15::int4)",
+        )
+        .await?;
+    let mut attempt = 0;
+    loop {
+        let result = client
+            .query(
+                &stmt,
+                &[
+                    &c.status,
+                    &c.nas,
+                    &c.sid,
+                    &c.username,
+                    &c.up,
+                    &c.down,
+                    &c.time,
+                    &c.received,
+                    &c.delay,
+                    &c.event,
+                    &c.framed_ip,
+                    &c.calling,
+                    &c.port,
+                    &c.cause,
+                    &stale_after,
+                ],
+            )
+            .await;
+        match result {
+            Ok(rows) => return Ok(rows.iter().map(|r| r.get(0)).collect()),
+            Err(e) if attempt < RACE_RETRIES && is_race(&e) => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "accounting batch raced another writer; retrying");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -204,49 +267,70 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let c = Columns::of(records);
-        let stale_after = i32::try_from(stale_after.max(1)).unwrap_or(i32::MAX);
         let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT crossed_username FROM proisp_apply_accounting($1::int2[], $2::int8[], \
-                 $3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[], \
-                 $8::timestamptz[], $9::int4[], $10::inet[], $11::text[], $12::text[], \
-                 $13::text[], $14::int4)",
-            )
-            .await?;
-        let mut attempt = 0;
-        loop {
-            let result = client
-                .query(
-                    &stmt,
-                    &[
-                        &c.status,
-                        &c.nas,
-                        &c.sid,
-                        &c.username,
-                        &c.up,
-                        &c.down,
-                        &c.time,
-                        &c.received,
-                        &c.delay,
-                        &c.framed_ip,
-                        &c.calling,
-                        &c.port,
-                        &c.cause,
-                        &stale_after,
-                    ],
-                )
-                .await;
-            match result {
-                Ok(rows) => return Ok(rows.iter().map(|r| r.get(0)).collect()),
-                Err(e) if attempt < RACE_RETRIES && is_race(&e) => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "accounting batch raced another writer; retrying");
-                }
-                Err(e) => return Err(e.into()),
-            }
+        let columns = Columns::of(records.iter().map(|r| (r, None)));
+        apply(&client, &columns, stale_after).await
+    }
+
+    /// [`Store::apply_accounting`] for records each with its Event-Timestamp (RFC 2869
+    /// §5.3) when the NAS sent one, all within `deadline`, waiting for a connection
+    /// included.
+    ///
+    /// Event-Timestamp is when the event happened by the NAS's clock, seconds since the
+    /// epoch. Every copy of a request carries the same one however late it arrives, so the
+    /// session start taken from it (less Acct-Session-Time) tells a repeated Start from a
+    /// new session; without it the start is the arrival less Acct-Delay-Time and
+    /// Acct-Session-Time.
+    ///
+    /// Past the deadline the batch fails as [`StoreError::Unavailable`] and its
+    /// connection is closed rather than returned to the pool: the statement's fate is
+    /// unknown (a frozen server may complete it when it thaws, which is harmless: see the
+    /// module docs).
+    pub async fn apply_accounting_within<'a>(
+        &self,
+        records: impl IntoIterator<Item = (&'a AcctRecord, Option<u32>)>,
+        stale_after: u32,
+        deadline: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let columns = Columns::of(records.into_iter());
+        if columns.status.is_empty() {
+            return Ok(Vec::new());
         }
+        self.within(deadline, async |client| {
+            apply(client, &columns, stale_after).await
+        })
+        .await
+    }
+
+    /// A round trip to PostgreSQL within `deadline`, on the terms of
+    /// [`Store::apply_accounting_within`]: whether accounting can be committed again.
+    pub async fn ping_within(&self, deadline: Duration) -> Result<(), StoreError> {
+        self.within(deadline, async |client| {
+            client.simple_query("SELECT 1").await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `work` on a pooled connection within `deadline`. A connection whose work is
+    /// given up may still have a statement running, or queued in a server that stopped
+    /// reading: it is taken out of the pool and closed once the server answers.
+    async fn within<T>(
+        &self,
+        deadline: Duration,
+        work: impl AsyncFnOnce(&Object) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let started = tokio::time::Instant::now();
+        let late = || StoreError::Unavailable(format!("no answer within {deadline:?}"));
+        let client = tokio::time::timeout(deadline, self.pool.get())
+            .await
+            .map_err(|_| late())??;
+        let left = deadline.saturating_sub(started.elapsed());
+        let result = tokio::time::timeout(left, work(&client)).await;
+        result.unwrap_or_else(|_| {
+            drop(Object::take(client));
+            Err(late())
+        })
     }
 
     /// The open sessions of `username`.

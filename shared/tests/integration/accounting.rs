@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proisp_shared::model::RateLimit;
 use proisp_shared::store::testing::TestEnv;
-use proisp_shared::store::{AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store, Usage};
+use proisp_shared::store::{
+    AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store, StoreConfig, Usage,
+};
 
 const GIB: u64 = 1 << 30;
 
@@ -419,4 +421,220 @@ async fn a_daily_quota_counts_from_midnight_utc_and_ends_at_the_next() {
     );
     let sub = s.subscriber("u2").await.unwrap().unwrap();
     assert_eq!(sub.fup_until, Some(midnight + day));
+}
+
+/// A long deadline: these batches are not meant to run out of time.
+const PATIENT: Duration = Duration::from_secs(60);
+
+/// Applies `records`, each with its Event-Timestamp or none.
+async fn apply_stamped(s: &Store, records: &[(AcctRecord, Option<u32>)]) -> Vec<String> {
+    s.apply_accounting_within(records.iter().map(|(r, e)| (r, *e)), 3, PATIENT)
+        .await
+        .unwrap()
+}
+
+async fn started_at(f: &Fixture, sid: &str) -> Vec<i64> {
+    f.env
+        .sql()
+        .await
+        .query(
+            "SELECT extract(epoch FROM started_at)::int8 FROM sessions WHERE acct_session_id = $1 \
+             UNION ALL SELECT extract(epoch FROM started_at)::int8 FROM session_history \
+             WHERE acct_session_id = $1",
+            &[&sid],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_start_arriving_again_later_is_the_same_session_by_event_time_or_delay() {
+    let f = fixture().await;
+    let s = &f.store;
+    let now = now_ms();
+    let at = |status, sid: &str, up, down, after_ms: i64| AcctRecord {
+        received_at_ms: now + after_ms,
+        ..record(&f, status, "u1", sid, up, down)
+    };
+    let event = (now / 1000) as u32 - 2;
+
+    // With Event-Timestamp: the Start's copy evaluated again 40 s after the first one (a
+    // retransmission while PostgreSQL was slow) names the same start.
+    apply_stamped(
+        s,
+        &[
+            (at(AcctStatus::Start, "e1", 0, 0, 0), Some(event)),
+            (
+                at(AcctStatus::InterimUpdate, "e1", GIB, 2 * GIB, 1_000),
+                Some(event + 600),
+            ),
+        ],
+    )
+    .await;
+    apply_stamped(
+        s,
+        &[(at(AcctStatus::Start, "e1", 0, 0, 40_000), Some(event))],
+    )
+    .await;
+    apply_stamped(
+        s,
+        &[(
+            at(AcctStatus::Stop, "e1", GIB, 2 * GIB, 41_000),
+            Some(event + 600),
+        )],
+    )
+    .await;
+    assert_eq!(
+        history(&f, "e1").await,
+        vec![(GIB as i64, 2 * GIB as i64, "stop".to_owned())],
+        "one session, closed by its Stop"
+    );
+    assert_eq!(started_at(&f, "e1").await, vec![i64::from(event)]);
+    assert_eq!(total(s.current_usage("u1").await.unwrap()), (GIB, 2 * GIB));
+
+    // Without it: the copy resent 40 s later says so in Acct-Delay-Time.
+    apply_stamped(s, &[(at(AcctStatus::Start, "d1", 0, 0, 0), None)]).await;
+    apply_stamped(
+        s,
+        &[(at(AcctStatus::InterimUpdate, "d1", GIB, GIB, 1_000), None)],
+    )
+    .await;
+    let resent = AcctRecord {
+        delay_secs: 40,
+        ..at(AcctStatus::Start, "d1", 0, 0, 40_000)
+    };
+    apply_stamped(s, &[(resent, None)]).await;
+    apply_stamped(s, &[(at(AcctStatus::Stop, "d1", GIB, GIB, 41_000), None)]).await;
+    assert_eq!(
+        history(&f, "d1").await,
+        vec![(GIB as i64, GIB as i64, "stop".to_owned())]
+    );
+    assert_eq!(
+        total(s.current_usage("u1").await.unwrap()),
+        (2 * GIB, 3 * GIB)
+    );
+
+    // A new Event-Timestamp on the same key is a new session: the NAS reused the id.
+    apply_stamped(
+        s,
+        &[
+            (at(AcctStatus::Start, "r1", 0, 0, 0), Some(event)),
+            (
+                at(AcctStatus::InterimUpdate, "r1", 5, 5, 0),
+                Some(event + 600),
+            ),
+            (
+                at(AcctStatus::Start, "r1", 0, 0, 3_600_000),
+                Some(event + 3_600),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(history(&f, "r1").await, vec![(5, 5, "replaced".to_owned())]);
+    let mut starts = started_at(&f, "r1").await;
+    starts.sort_unstable();
+    assert_eq!(starts, vec![i64::from(event), i64::from(event) + 3_600]);
+    // A session whose Start was lost starts at Event-Timestamp less Acct-Session-Time.
+    apply_stamped(
+        s,
+        &[(at(AcctStatus::InterimUpdate, "l1", 0, 0, 0), Some(event))],
+    )
+    .await;
+    assert_eq!(started_at(&f, "l1").await, vec![i64::from(event) - 600]);
+}
+
+#[tokio::test]
+async fn a_batch_applied_again_after_later_ones_changes_nothing() {
+    let f = fixture().await;
+    let s = &f.store;
+    // A commit given up at its deadline lands after the spool replayed the same batch
+    // and the ones behind it.
+    let first = [
+        record(&f, AcctStatus::Start, "u1", "late", 0, 0),
+        record(&f, AcctStatus::InterimUpdate, "u1", "late", GIB, GIB),
+    ];
+    let later = [
+        record(
+            &f,
+            AcctStatus::InterimUpdate,
+            "u1",
+            "late",
+            2 * GIB,
+            2 * GIB,
+        ),
+        record(&f, AcctStatus::Stop, "u1", "late", 3 * GIB, 3 * GIB),
+    ];
+    for batch in [&first[..], &later[..], &first[..], &later[..]] {
+        s.apply_accounting(batch, 3).await.unwrap();
+    }
+    assert_eq!(
+        history(&f, "late").await,
+        vec![(3 * GIB as i64, 3 * GIB as i64, "stop".to_owned())]
+    );
+    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(
+        total(s.current_usage("u1").await.unwrap()),
+        (3 * GIB, 3 * GIB)
+    );
+}
+
+/// Polls `query` until it returns `want`, for up to ten seconds; returns the last value.
+async fn eventually(sql: &tokio_postgres::Client, query: &str, want: i64) -> i64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got: i64 = sql.query_one(query, &[]).await.unwrap().get(0);
+        if got == want || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_past_its_deadline_fails_as_unavailable_and_may_land_later_harmlessly() {
+    let f = fixture().await;
+    // No statement_timeout to cut the waiting statement short.
+    let config = StoreConfig {
+        statement_timeout: Duration::ZERO,
+        ..f.env.store_config()
+    };
+    let s = &Store::connect(&config, f.env.keys.clone()).await.unwrap();
+    let batch = [
+        record(&f, AcctStatus::Start, "u2", "slow", 0, 0),
+        record(&f, AcctStatus::InterimUpdate, "u2", "slow", GIB, GIB),
+    ];
+    // Another session holds `subscribers`: the batch waits for it.
+    let mut holder = f.env.sql().await;
+    let lock = holder.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE subscribers IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let err = s
+        .apply_accounting_within(
+            batch.iter().map(|r| (r, None)),
+            3,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    // Its statement is still waiting on the server, on a connection out of the pool: the
+    // pool answers on another one meanwhile.
+    let sql = f.env.sql().await;
+    let waiting = "SELECT count(*) FROM pg_stat_activity \
+                   WHERE wait_event_type = 'Lock' AND query LIKE '%proisp_apply_accounting%'";
+    assert_eq!(eventually(&sql, waiting, 1).await, 1);
+    s.ping_within(Duration::from_secs(5)).await.unwrap();
+    lock.commit().await.unwrap();
+    // It lands once the lock is gone; then the spool's replay of the same batch.
+    let landed = "SELECT count(*) FROM sessions WHERE acct_session_id = 'slow'";
+    assert_eq!(eventually(&sql, landed, 1).await, 1);
+    s.apply_accounting_within(batch.iter().map(|r| (r, None)), 3, PATIENT)
+        .await
+        .unwrap();
+    assert_eq!(total(s.current_usage("u2").await.unwrap()), (GIB, GIB));
+    assert_eq!(s.open_session_count("u2").await.unwrap(), 1);
 }
