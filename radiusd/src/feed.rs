@@ -113,14 +113,47 @@ impl Cursor {
     }
 }
 
-/// Follows the feed until cancelled. Returns the error that must stop radiusd: a schema
-/// older than this build, found when PostgreSQL answered after a start without it.
-pub(crate) async fn follow(shared: Arc<Shared>, cancel: CancellationToken) -> Option<StoreError> {
+/// Reads the feed before radiusd serves, when PostgreSQL answers at start-up, so the Redis
+/// entries older than recent changes are known before the first lookup (a lookup racing
+/// the first reading would otherwise have what it read discarded). `Ok(None)` when
+/// PostgreSQL does not answer in time: [`follow`] begins when it does. An error is a
+/// schema older than this build.
+pub(crate) async fn begin_at_start(shared: &Shared) -> Result<Option<Cursor>, StoreError> {
+    let deadline = shared.config.auth.backend_timeout.max(BEGIN_DEADLINE);
+    match tokio::time::timeout(deadline, begin(shared)).await {
+        Ok(Ok(cursor)) => {
+            let config = &shared.config;
+            shared.lookup.feed_proven_until(
+                Instant::now() + config.cache.feed_interval + config.auth.backend_timeout,
+            );
+            Ok(Some(cursor))
+        }
+        Ok(Err(Begin::Fatal(e))) => Err(e),
+        Ok(Err(Begin::Failed(e))) => {
+            tracing::warn!(error = %e, "change feed unreadable at start-up; following it once PostgreSQL answers");
+            Ok(None)
+        }
+        Err(_) => {
+            tracing::warn!(
+                "change feed unread at start-up (PostgreSQL too slow); following it once PostgreSQL answers"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Follows the feed from `cursor` (or from its beginning, once PostgreSQL answers) until
+/// cancelled. Returns the error that must stop radiusd: a schema older than this build,
+/// found when PostgreSQL answered after a start without it.
+pub(crate) async fn follow(
+    shared: Arc<Shared>,
+    mut cursor: Option<Cursor>,
+    cancel: CancellationToken,
+) -> Option<StoreError> {
     let config = &shared.config;
     let deadline = config.auth.backend_timeout;
     let mut tick = tokio::time::interval(config.cache.feed_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut cursor: Option<Cursor> = None;
     let mut last_ok: Option<Instant> = None;
     let mut warned: Option<Instant> = None;
     loop {
@@ -220,7 +253,8 @@ async fn start(shared: &Shared) -> Result<Cursor, String> {
     if let Some(first) = recent.first() {
         cursor = Cursor::new(first.seq - 1);
         let full = recent.len() as i64 == PAGE;
-        apply(shared, cursor.advance(recent, Instant::now())).await;
+        // The tables were read just now: only the subscribers' changes matter.
+        apply(shared, cursor.advance(recent, Instant::now()), false).await;
         if full {
             while catch_up_page(shared, &mut cursor).await? {}
         }
@@ -249,17 +283,17 @@ async fn catch_up_page(shared: &Shared, cursor: &mut Cursor) -> Result<bool, Str
         .await
         .map_err(|e| e.to_string())?;
     let full = entries.len() as i64 == PAGE;
-    apply(shared, cursor.advance(entries, Instant::now())).await;
+    apply(shared, cursor.advance(entries, Instant::now()), true).await;
     Ok(full)
 }
 
-/// Applies what a page says to the caches and tables.
-async fn apply(shared: &Shared, news: News) {
+/// Applies what a page says to the caches, and to the tables when `tables` is set.
+async fn apply(shared: &Shared, news: News, tables: bool) {
     let now = Instant::now();
     if news.lost_track {
         shared.lookup.clear();
     }
-    let mut tables = false;
+    let mut reload = false;
     shared
         .metrics
         .feed_changes
@@ -270,10 +304,10 @@ async fn apply(shared: &Shared, news: News) {
                 shared.lookup.stale_before(&username, version, now);
             }
             Change::All { version } => shared.lookup.all_stale_before(version, now),
-            Change::Plans | Change::Nas => tables = true,
+            Change::Plans | Change::Nas => reload = tables,
         }
     }
-    if tables {
+    if reload {
         shared.reload().await;
     }
 }

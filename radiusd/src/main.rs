@@ -138,7 +138,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(events) = events {
         tokio::spawn(shared.clone().follow_invalidations(events));
     }
-    let mut feed = tokio::spawn(feed::follow(shared.clone(), cancel.clone()));
+    let cursor = feed::begin_at_start(&shared)
+        .await
+        .context("PostgreSQL answered")?;
+    let mut feed = tokio::spawn(feed::follow(shared.clone(), cursor, cancel.clone()));
     tokio::spawn(fup::follow_crossings(shared.clone(), crossings));
     tokio::spawn(housekeeping::run(shared.clone(), cancel.clone()));
     tokio::spawn(stats::publish(shared.clone(), cancel.clone()));
