@@ -45,3 +45,20 @@ bench:
 FUZZ_SECONDS ?= 600
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run decode -- -max_total_time=$(FUZZ_SECONDS)
+
+# The fault suite (scripts/faults.sh, bench/RELIABILITY.md): the real stack under
+# proisp-loadtest load, each fault of DESIGN.md's table injected in turn, and what radiusd
+# answered and acknowledged checked against PostgreSQL. `faults` holds each fault longer
+# (under 10 minutes in all); `faults-short` (under 3 minutes) is part of `make test`.
+# `soak` runs SOAK_SECONDS of mixed load, sampling radiusd's and adminapi's RSS and open
+# descriptors into var/faults/soak.csv.
+.PHONY: faults faults-short soak
+SOAK_SECONDS ?= 600
+# After the other prerequisites of `test` (make appends them in order of appearance).
+test: faults-short
+faults:
+	scripts/faults.sh
+faults-short:
+	scripts/faults.sh --short
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) scripts/faults.sh --soak

@@ -3,7 +3,8 @@
 # PostgreSQL and Redis (private instances are started from their binaries), FreeRADIUS's
 # client tools (radclient, radtest: the interop tests' real clients) and the FreeRADIUS
 # server (the load generator's tests and the side-by-side benchmark run against it), and
-# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances).
+# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances);
+# python3 and curl for the fault suite.
 # Idempotent and quick when everything is present.
 set -euo pipefail
 
@@ -15,6 +16,9 @@ command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v radclient >/dev/null || pkgs+=(freeradius-utils)
 [ -x /usr/sbin/freeradius ] || pkgs+=(freeradius)
 [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
+# The fault suite (scripts/faults.sh): its checks and the garbage generator, the API calls.
+command -v python3 >/dev/null || pkgs+=(python3)
+command -v curl >/dev/null || pkgs+=(curl)
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 
 echo "installing ${pkgs[*]}"
