@@ -22,7 +22,7 @@
 # Usage: scripts/faults.sh [--short] [SCENARIO...]     (all scenarios by default)
 #        scripts/faults.sh --soak                       (SOAK_SECONDS, default 600)
 # Environment: FAULTS=short (as --short), PROFILE=debug|release (debug), AUTH_RATE (200),
-# ACCT_RATE (200), SOAK_SECONDS (600), SOAK_WARMUP (120), SOAK_AUTH_RATE (1000),
+# ACCT_RATE (200), SOAK_SECONDS (600), SOAK_WARMUP (120), SOAK_AUTH_RATE (2000),
 # SOAK_ACCT_RATE (200), KEEP=1 (keep the databases and var/faults/<scenario>).
 # Exit status: 0 when every scenario passed, 1 otherwise.
 set -euo pipefail
@@ -338,14 +338,16 @@ start_load() {
   load_end=$((SECONDS + d))
   local common=(--secret "$secret" -d "${d}s" "${nas_retries[@]}" --json -q)
   spawn "$lt" auth -s "127.0.0.1:$auth_port" "${common[@]}" --users "$auth_users" \
-    --first-user "$auth_first" -r "$auth_rate" --wrong-password-percent 10 >"$dir/auth.json"
+    --first-user "$auth_first" -r "$auth_rate" --wrong-password-percent 10 >"$dir/auth.json" \
+    2>"$dir/auth.err"
   auth_load=$last_pid
   spawn "$lt" auth -s "127.0.0.1:$auth_port" "${common[@]}" --users "$susp_users" \
-    --first-user "$susp_first" -r 10 --expect-reject >"$dir/suspended.json"
+    --first-user "$susp_first" -r 10 --expect-reject >"$dir/suspended.json" 2>"$dir/suspended.err"
   susp_load=$last_pid
   spawn "$lt" acct -s "127.0.0.1:$acct_port" "${common[@]}" --users "$acct_users" \
     --first-user "$acct_first" -r "$acct_rate" --interims 3 \
-    --interim-interval "$interim_interval" --acked-log "$dir/acked.tsv" >"$dir/acct.json"
+    --interim-interval "$interim_interval" --acked-log "$dir/acked.tsv" >"$dir/acct.json" \
+    2>"$dir/acct.err"
   acct_load=$last_pid
 }
 
@@ -371,7 +373,7 @@ suspend_late() {
     [ "$left" -ge 2 ] || left=2
     exec "$bin/proisp-loadtest" auth -s "127.0.0.1:$auth_port" --secret "$secret" \
       --users-file "$dir/late.txt" -r 10 -d "${left}s" "${nas_retries[@]}" --expect-reject \
-      --json -q >"$dir/late.json"
+      --json -q >"$dir/late.json" 2>"$dir/late.err"
   ) &
   late_job=$!
   remember "$late_job"
@@ -622,13 +624,43 @@ scenario_cleanup() {
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 || restart_redis
 }
 
+# What process $1's open descriptors are: connections to PostgreSQL and to Redis, other
+# TCP and UDP sockets, files, and the rest (epoll, eventfd, pipes).
+fd_kinds() {
+  python3 - "$1" "$pg_port" "$redis_port" <<'PY'
+import os, sys
+pid, pg, redis = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+remote = {}
+for table in ("tcp", "tcp6"):
+    for line in open(f"/proc/net/{table}").readlines()[1:]:
+        f = line.split()
+        remote[f[9]] = int(f[2].split(":")[1], 16)
+udp = {line.split()[9] for t in ("udp", "udp6") for line in open(f"/proc/net/{t}").readlines()[1:]}
+kinds = dict.fromkeys(["postgres", "redis", "tcp", "udp", "files", "other"], 0)
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if target.startswith("socket:["):
+        inode = target[8:-1]
+        port = remote.get(inode)
+        kind = ("postgres" if port == pg else "redis" if port == redis else "tcp") \
+            if port is not None else "udp" if inode in udp else "other"
+    else:
+        kind = "files" if target.startswith("/") else "other"
+    kinds[kind] += 1
+print(" ".join(f"{k} {v}" for k, v in kinds.items()))
+PY
+}
+
 # The soak (`make soak`): SOAK_SECONDS of logins, accounting and admin API reads against
 # one stack, RSS and open descriptors of radiusd and adminapi sampled every 10 s into
 # var/faults/soak.csv, then the growth after SOAK_WARMUP and the accounting check.
 run_soak() {
   name=soak
   local seconds=${SOAK_SECONDS:-600} warmup=${SOAK_WARMUP:-120}
-  local auth_rate=${SOAK_AUTH_RATE:-1000} acct_rate=${SOAK_ACCT_RATE:-200}
+  local auth_rate=${SOAK_AUTH_RATE:-2000} acct_rate=${SOAK_ACCT_RATE:-200}
   notes=() notes_info=()
   setup_scenario
   local csv="$var/soak.csv"
@@ -654,17 +686,30 @@ run_soak() {
   local api_load=$!
   remember "$api_load"
   echo "seconds,radiusd_rss_kib,radiusd_fds,adminapi_rss_kib,adminapi_fds" >"$csv"
-  local start=$SECONDS t
+  local start=$SECONDS t warm_fds=""
   while :; do
     t=$((SECONDS - start))
+    if ! kill -0 "$radiusd_pid" 2>/dev/null || ! kill -0 "$adminapi_pid" 2>/dev/null; then
+      notes+=("a server died at $t s (see var/faults/soak/*.log)")
+      tail -n 30 "$dir/radiusd.log" "$dir/adminapi.log" >&2
+      break
+    fi
     printf '%s,%s,%s,%s,%s\n' "$t" \
       "$(awk '/^VmRSS/ { print $2 }' "/proc/$radiusd_pid/status")" \
       "$(find "/proc/$radiusd_pid/fd" -mindepth 1 | wc -l)" \
       "$(awk '/^VmRSS/ { print $2 }' "/proc/$adminapi_pid/status")" \
       "$(find "/proc/$adminapi_pid/fd" -mindepth 1 | wc -l)" >>"$csv"
+    if [ -z "$warm_fds" ] && [ "$t" -ge "$warmup" ]; then
+      warm_fds="radiusd descriptors at $t s: $(fd_kinds "$radiusd_pid")"
+    fi
     [ "$t" -lt "$seconds" ] || break
     sleep 10
   done
+  # radiusd's large allocations (each its own mapping): the duplicate caches' tables and
+  # reply rings, with how much of each is resident.
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { range = $1 } /^Size:/ { size = $2 }
+    /^Rss:/ && size >= 8192 { printf "%s size %d KiB rss %d KiB\n", range, size, $2 }' \
+    "/proc/$radiusd_pid/smaps" >"$var/soak-smaps.txt" 2>/dev/null || true
   local pid
   for pid in "$auth_load" "$susp_load" "$acct_load" "$api_load"; do reap "$pid" 60 || true; done
   wait_for 60 "the spool to drain" recovered || notes+=("spool not drained after the load")
@@ -685,6 +730,10 @@ for p in ("radiusd", "adminapi"):
           f"MiB/min) after warm-up, within 2 % of the last value from {level} s; "
           f"open fds {base[fds]} -> {last[fds]} (max {max(r[fds] for r in rows)})")
 PY
+  {
+    echo "$warm_fds"
+    echo "radiusd descriptors at the end: $(fd_kinds "$radiusd_pid")"
+  } | tee -a "$var/soak.txt"
   finish_scenario "-"
 }
 
