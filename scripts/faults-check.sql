@@ -14,7 +14,9 @@
 --   under     subscribers whose usage falls short of that sum: growth was lost
 --   replaced  session_history rows closed as `replaced` (a new Start with the key of an
 --             open session); the workload never reuses a session id, so each one is a
---             Start evaluated twice
+--             Start taken for a new session that it was not
+--   open      sessions whose Stop was acknowledged that still have an open row (as well as
+--             their closed one): a ghost online, counted by the simultaneous-use check
 --   rows      rows of sessions and session_history
 -- Every session in the database belongs to the run: each scenario has a fresh database.
 
@@ -54,10 +56,12 @@ WITH a AS (
         coalesce(c.up, 0) AS cu, coalesce(c.down, 0) AS cd
     FROM expected e FULL JOIN counted c USING (username)
 )
-SELECT format('acked=%s missing=%s twice=%s under=%s replaced=%s rows=%s',
+SELECT format('acked=%s missing=%s twice=%s under=%s replaced=%s open=%s rows=%s',
     (SELECT count(*) FROM a),
     (SELECT n FROM missing),
     (SELECT count(*) FROM compared WHERE cu > eu OR cd > ed),
     (SELECT count(*) FROM compared WHERE cu < eu OR cd < ed),
     (SELECT count(*) FROM stored WHERE closed_by = 'replaced'),
+    (SELECT count(DISTINCT (a.sid, a.username)) FROM a JOIN stored s USING (sid, username)
+     WHERE a.status = 'stop' AND s.closed_by IS NULL),
     (SELECT count(*) FROM stored));

@@ -545,17 +545,19 @@ finish_scenario() {
   while read -r line; do notes+=("$line"); done < <(sed '1d; /^timeouts /d' <<<"$totals")
   [ "$wrong" = 0 ] || notes+=("$wrong wrong Accepts")
   kill -0 "$radiusd_pid" 2>/dev/null || notes+=("proisp-radiusd died")
-  local check missing twice under replaced
+  local check missing twice under replaced open
   check=$(pg_sql "$db" -f "$root/scripts/faults-check.sql" <"$dir/acked.tsv")
   echo "$check" >"$dir/check.txt"
   missing=$(sed -n 's/.*missing=\([0-9]*\).*/\1/p' <<<"$check")
   twice=$(sed -n 's/.*twice=\([0-9]*\).*/\1/p' <<<"$check")
   under=$(sed -n 's/.*under=\([0-9]*\).*/\1/p' <<<"$check")
   replaced=$(sed -n 's/.*replaced=\([0-9]*\).*/\1/p' <<<"$check")
+  open=$(sed -n 's/.*open=\([0-9]*\).*/\1/p' <<<"$check")
   [ "$missing" = 0 ] || notes+=("$missing acknowledged accounting requests missing")
   [ "$twice" = 0 ] || notes+=("$twice subscribers' usage counted twice")
   [ "$under" = 0 ] || notes+=("$under subscribers' usage short of their sessions")
-  [ "$replaced" = 0 ] || notes+=("$replaced sessions closed as replaced (a Start evaluated twice)")
+  [ "$open" = 0 ] || notes+=("$open sessions still open after their Stop was acknowledged")
+  [ "$replaced" = 0 ] || notes+=("$replaced sessions closed as replaced (a Start for an open session taken for a new one)")
   if [ "$name" = garbage-flood ] && [ "$timeouts" != 0 ]; then
     notes+=("$timeouts real logins unanswered during the flood")
   fi

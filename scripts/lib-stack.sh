@@ -9,10 +9,13 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# (Every return here names its status: a bare `return` in a function called from a trap
+# handler returns the status the shell had before the trap, so on the way out of a failed
+# or interrupted run the cleanup took PostgreSQL for absent and left it running.)
 pg_bin() {
   local d
   for d in /usr/lib/postgresql/*/bin; do
-    [ -x "$d/initdb" ] && { echo "$d"; return; }
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
   done
   return 1
 }
