@@ -442,7 +442,7 @@ run_fault() {
       # pour out the moment it ends are not counted as answered while it held.
       PGAPPNAME=faults-locker spawn pg_sql "$db" -c "BEGIN" \
         -c "LOCK TABLE subscribers IN ACCESS EXCLUSIVE MODE" \
-        -c "SELECT pg_sleep($slow_hold + 60)" -c "COMMIT"
+        -c "SELECT pg_sleep($slow_hold + 60)" -c "COMMIT" 2>"$dir/locker.log"
       local locker=$last_pid
       wait_for 10 "the table lock" lock_held
       mark_fault_start
@@ -569,7 +569,7 @@ finish_scenario() {
   line=$(printf '%-25s %7s %8s %5s %7s %5s %8s  %s' "$name" "$sent" "$answered" "$wrong" \
     "$missing" "$twice" "$rec" "$verdict")
   echo "$line" | tee -a "$var/results"
-  printf '    %s\n' "${notes_info[@]}" | tee -a "$var/details" >"$dir/details.txt"
+  { echo "$name"; printf '    %s\n' "${notes_info[@]}"; } | tee -a "$var/details" >"$dir/details.txt"
   [ "$verdict" = PASS ]
 }
 
