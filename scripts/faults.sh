@@ -81,7 +81,7 @@ profile=${PROFILE:-debug}
 bin="$root/target/$profile"
 
 # What cleanup must undo lives in files, so that it is found whichever shell started it
-# (each scenario runs in a subshell of its own): processes started (pid and name),
+# (each scenario runs in a subshell of its own): processes started (pid and start time),
 # processes stopped with SIGSTOP, the tmpfs mounted.
 pids_file="$var/pids"
 frozen_file="$var/frozen.pids"
