@@ -13,7 +13,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 run:
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test deny api-check
+test: deps fmt-check clippy unit doc-test deny api-check faults-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -57,3 +57,19 @@ bench:
 FUZZ_SECONDS ?= 600
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run decode -- -max_total_time=$(FUZZ_SECONDS)
+
+# The fault suite (scripts/faults.sh, bench/RELIABILITY.md): the real stack under
+# proisp-loadtest load, each fault of DESIGN.md's table injected in turn, and what radiusd
+# answered and acknowledged checked against PostgreSQL. `faults` holds each fault longer
+# (under 10 minutes in all); `faults-short` (under 3 minutes) is part of `make test`.
+# `soak` runs SOAK_SECONDS of mixed load, sampling radiusd's and adminapi's RSS and open
+# descriptors into var/faults/soak.csv.
+.PHONY: faults faults-short soak
+SOAK_SECONDS ?= 600
+# After the other prerequisites of `test` (make appends them in order of appearance).
+faults:
+	scripts/faults.sh
+faults-short:
+	scripts/faults.sh --short
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) scripts/faults.sh --soak

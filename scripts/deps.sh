@@ -4,7 +4,8 @@
 # client tools (radclient, radtest: the interop tests' real clients) and the FreeRADIUS
 # server (the load generator's tests and the side-by-side benchmark run against it), and
 # HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances);
-# then, from PyPI into a virtual environment in var/venv, the pinned schemathesis and
+# python3 and curl (the fault suite's checks and garbage generator, the API calls); then,
+# from PyPI into a virtual environment in var/venv, the pinned schemathesis and
 # openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
 # Idempotent and quick when everything is present.
 set -euo pipefail

@@ -25,66 +25,7 @@ subscribers=${SUBSCRIBERS:-1000}
 nas=${NAS:-127.0.0.1}
 secret=${SECRET:-testing123}
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-pg_bin() {
-  local d
-  for d in /usr/lib/postgresql/*/bin; do
-    [ -x "$d/initdb" ] && { echo "$d"; return; }
-  done
-  return 1
-}
-
-# PostgreSQL refuses to run as root: run it as the postgres user the package creates.
-pg_as() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-start_postgres() {
-  local bin; bin=$(pg_bin)
-  mkdir -p "$var/run"
-  if [ ! -s "$var/pg/PG_VERSION" ]; then
-    say "creating a private PostgreSQL cluster in var/pg"
-    mkdir -p "$var/pg"
-    [ "$(id -u)" = 0 ] && chown postgres "$var/pg" "$var/run"
-    pg_as "$bin/initdb" -D "$var/pg" -U proisp --auth=trust --encoding=UTF8 >/dev/null
-  fi
-  [ "$(id -u)" = 0 ] && chown postgres "$var/run"
-  # An earlier run killed without its cleanup (SIGKILL, a lost terminal) leaves ours
-  # running: stop it, or the start below fails on the lock it holds.
-  if pg_as "$bin/pg_ctl" -D "$var/pg" status >/dev/null 2>&1; then
-    say "stopping the PostgreSQL an earlier run left in var/pg"
-    pg_as "$bin/pg_ctl" -D "$var/pg" -m fast -w stop >/dev/null
-  fi
-  say "starting PostgreSQL on 127.0.0.1:$pg_port"
-  pg_as "$bin/pg_ctl" -D "$var/pg" -l "$var/run/postgresql.log" -w \
-    -o "-p $pg_port -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
-  pg_as "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U proisp -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname = 'proisp'" | grep -q 1 ||
-    pg_as "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U proisp proisp
-}
-
-stop_postgres() {
-  local bin; bin=$(pg_bin) || return 0
-  if [ -s "$var/pg/postmaster.pid" ]; then
-    say "stopping PostgreSQL"
-    pg_as "$bin/pg_ctl" -D "$var/pg" -m fast stop >/dev/null 2>&1 || true
-  fi
-}
-
-start_redis() {
-  mkdir -p "$var/redis"
-  say "starting Redis on 127.0.0.1:$redis_port"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$var/redis" --daemonize yes \
-    --pidfile "$var/redis.pid" --logfile "$var/redis.log" --save "" --appendonly no
-}
-
-stop_redis() {
-  say "stopping Redis"
-  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
-}
+. "$root/scripts/lib-stack.sh"
 
 radiusd_pid=""
 adminapi_pid=""

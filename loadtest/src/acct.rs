@@ -29,6 +29,7 @@ use proisp_shared::radius::header::Code;
 use proisp_shared::radius::packet::Packet;
 use proisp_shared::radius::secret::Secret;
 
+use crate::acked::{Acked, AckedLog};
 use crate::stats::{BadReply, Expect};
 use crate::subscribers::{NAME_BUF, Subscribers};
 use crate::workload::{self, Verified, Workload};
@@ -63,13 +64,17 @@ pub(crate) struct AcctWorkload {
     pub(crate) run_id: u32,
     /// Which part of the traffic.
     pub(crate) phase: Phase,
+    /// Where acknowledged requests are written (`--acked-log`).
+    pub(crate) acked: Option<AckedLog>,
 }
 
 /// What is kept of an Accounting-Request until its reply: its Request Authenticator, which
-/// the Response Authenticator is computed over.
+/// the Response Authenticator is computed over, and its number, which says what it
+/// carried.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Pending {
     authenticator: [u8; 16],
+    seq: u64,
 }
 
 /// One packet of a session.
@@ -199,7 +204,7 @@ impl Workload for AcctWorkload {
             .context("cannot encode the Accounting-Request")?;
         let mut authenticator = [0u8; 16];
         authenticator.copy_from_slice(&wire[4..20]);
-        Ok(Pending { authenticator })
+        Ok(Pending { authenticator, seq })
     }
 
     fn check(&self, reply: &Packet<'_>, pending: &Pending) -> Result<Verified, BadReply> {
@@ -215,6 +220,33 @@ impl Workload for AcctWorkload {
             expect: Expect::Response,
             message_authenticator,
         })
+    }
+
+    fn acknowledged(&self, pending: &Pending) {
+        let Some(log) = &self.acked else {
+            return;
+        };
+        let s = self.step(pending.seq);
+        let (mut name_buf, mut pw_buf) = ([0; NAME_BUF], [0; NAME_BUF]);
+        let mut sid = [0u8; 20];
+        let (user, session_id): (&[u8], &[u8]) = if s.status == acct_status_type::ACCOUNTING_ON {
+            (b"", b"00000000")
+        } else {
+            session_id(self.run_id, s.cycle, s.user, &mut sid);
+            (
+                self.subscribers.get(s.user, &mut name_buf, &mut pw_buf).0,
+                &sid,
+            )
+        };
+        let (download, upload) = self.octets(s.step);
+        log.record(&Acked {
+            session_id,
+            user,
+            status: s.status,
+            step: s.step,
+            upload,
+            download,
+        });
     }
 
     fn describe(&self) -> String {
@@ -252,6 +284,7 @@ mod tests {
             nas_ip: Ipv4Addr::new(10, 0, 0, 1),
             run_id: 0xABCD,
             phase,
+            acked: None,
         }
     }
 
@@ -333,6 +366,39 @@ mod tests {
         let users: Vec<u64> = (0..3).map(|s| starts.step(s).user).collect();
         assert_eq!(users, vec![0, 1, 2]);
         assert!((0..3).all(|s| starts.step(s).status == acct_status_type::START));
+    }
+
+    #[test]
+    fn acknowledged_requests_are_logged_with_what_they_carried() {
+        let dir = std::env::temp_dir().join(format!("acct-acked-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("acked.tsv");
+        let mut w = workload(Phase::Sessions);
+        w.acked = Some(AckedLog::create(&path).unwrap());
+        let mut buf = BytesMut::new();
+        // user000002's Start, first update and Stop; then the next session's Start.
+        for seq in [1, 4, 10, 13] {
+            buf.clear();
+            let pending = w.encode(seq, 1, &mut buf).unwrap();
+            w.acknowledged(&pending);
+        }
+        w.acked.as_ref().unwrap().finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let g = 3u64 << 30;
+        assert_eq!(
+            text,
+            format!(
+                "0000ABCD000000000001\tuser000002\tstart\t0\t0\t0\n\
+                 0000ABCD000000000001\tuser000002\tinterim\t1\t{}\t{}\n\
+                 0000ABCD000000000001\tuser000002\tstop\t3\t{}\t{}\n\
+                 0000ABCD000100000001\tuser000002\tstart\t0\t0\t0\n",
+                g / 8,
+                g,
+                3 * g / 8,
+                3 * g
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

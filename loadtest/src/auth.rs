@@ -76,6 +76,8 @@ pub(crate) struct AuthWorkload {
     pub(crate) subscribers: Subscribers,
     /// Share of requests, in percent, that carry a wrong password.
     pub(crate) wrong_password_percent: u8,
+    /// Every request must be rejected (the subscribers are suspended, say).
+    pub(crate) expect_reject: bool,
     /// NAS-IP-Address.
     pub(crate) nas_ip: Ipv4Addr,
 }
@@ -135,6 +137,8 @@ impl AuthWorkload {
         let (name, pw) = self.subscribers.get(user, name, pw);
         if workload::is_wrong(seq, self.wrong_password_percent) {
             (user, name, WRONG_PASSWORD, Expect::Reject)
+        } else if self.expect_reject {
+            (user, name, pw, Expect::Reject)
         } else {
             (user, name, pw, Expect::Accept)
         }
@@ -255,7 +259,7 @@ impl Workload for AuthWorkload {
 
     fn describe(&self) -> String {
         format!(
-            "{}, Message-Authenticator {}, {} subscribers, {} % wrong passwords",
+            "{}, Message-Authenticator {}, {} subscribers, {} % wrong passwords{}",
             self.method.name(),
             if self.message_authenticator {
                 "on"
@@ -263,7 +267,12 @@ impl Workload for AuthWorkload {
                 "off"
             },
             self.subscribers.len(),
-            self.wrong_password_percent
+            self.wrong_password_percent,
+            if self.expect_reject {
+                ", all to be rejected"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -318,6 +327,7 @@ mod tests {
                 count: 10,
             },
             wrong_password_percent: wrong,
+            expect_reject: false,
             nas_ip: Ipv4Addr::new(10, 0, 0, 1),
         }
     }
@@ -406,6 +416,21 @@ mod tests {
                 assert_eq!(server_accepts(&w, &buf), !wrong, "{method:?} seq {seq}");
             }
         }
+    }
+
+    #[test]
+    fn with_expect_reject_the_right_password_must_be_rejected_too() {
+        let mut w = workload(Method::Pap, 50);
+        w.expect_reject = true;
+        let mut buf = BytesMut::new();
+        for seq in 0..4 {
+            buf.clear();
+            let pending = w.encode(seq, 1, &mut buf).unwrap();
+            assert_eq!(pending.expect, Expect::Reject, "seq {seq}");
+            // The password is still the right one every other request.
+            assert_eq!(server_accepts(&w, &buf), seq % 2 == 0, "seq {seq}");
+        }
+        assert!(w.describe().contains("all to be rejected"));
     }
 
     #[test]

@@ -132,6 +132,11 @@ pub(crate) struct AuthArgs {
     /// rejected.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub(crate) wrong_password_percent: u8,
+    /// Every request must be rejected, right password or not: the subscribers are
+    /// suspended, disabled or expired. An Access-Accept is then an unexpected answer (a
+    /// wrong accept) and fails the run.
+    #[arg(long)]
+    pub(crate) expect_reject: bool,
 }
 
 /// `proisp-loadtest acct`.
@@ -157,6 +162,13 @@ pub(crate) struct AcctArgs {
     /// closed loop's concurrency or the open loop's rate); ends when all are answered.
     #[arg(long)]
     pub(crate) storm: bool,
+    /// Write one line per verified Accounting-Response to this file, tab-separated:
+    /// Acct-Session-Id, User-Name, status (start, interim, stop), step (updates so far)
+    /// and the upload and download octets the request carried. What the server
+    /// acknowledged, for a check of what it stored (scripts/faults.sh); a reply counted
+    /// twice (to a retransmission) gives two lines.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) acked_log: Option<PathBuf>,
 }
 
 /// `proisp-loadtest null-server`.
@@ -284,5 +296,16 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
         let ok = Cli::try_parse_from(["proisp-loadtest", "auth", "-m", "chap", "-r", "10"]);
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn the_fault_suite_options_parse() {
+        let cli = Cli::try_parse_from(["proisp-loadtest", "auth", "--expect-reject"]).unwrap();
+        assert!(matches!(cli.command, Command::Auth(a) if a.expect_reject));
+        let cli =
+            Cli::try_parse_from(["proisp-loadtest", "acct", "--acked-log", "/tmp/a.tsv"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Acct(a) if a.acked_log == Some(PathBuf::from("/tmp/a.tsv")))
+        );
     }
 }

@@ -409,8 +409,9 @@ impl<W: Workload> Run<'_, W> {
         };
         let id = reply.identifier();
         let lookup = state.table.lookup(id);
-        let reason = match lookup.waiting.map(|p| self.workload.check(&reply, &p)) {
-            Some(Ok(verified)) => {
+        let reason = match lookup.waiting.map(|p| (p, self.workload.check(&reply, &p))) {
+            Some((pending, Ok(verified))) => {
+                self.workload.acknowledged(&pending);
                 if let Some(scheduled) = state.table.complete(id) {
                     state
                         .stats
@@ -422,12 +423,13 @@ impl<W: Workload> Run<'_, W> {
                 }
                 return;
             }
-            Some(Err(reason)) => reason,
+            Some((_, Err(reason))) => reason,
             None => BadReply::UnknownIdentifier,
         };
         // Perhaps the late answer to the request that last timed out on this identifier.
-        match lookup.ghost.map(|g| self.workload.check(&reply, &g)) {
-            Some(Ok(_)) => {
+        match lookup.ghost.map(|g| (g, self.workload.check(&reply, &g))) {
+            Some((g, Ok(_))) => {
+                self.workload.acknowledged(&g);
                 state.stats.late += 1;
                 state.table.bury(id);
             }

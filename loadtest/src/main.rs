@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod acct;
+mod acked;
 mod auth;
 mod cli;
 mod engine;
@@ -148,6 +149,7 @@ fn auth_command(args: cli::AuthArgs) -> anyhow::Result<bool> {
         require_reply_message_authenticator: args.require_message_authenticator,
         subscribers: subscribers(&args.users)?,
         wrong_password_percent: args.wrong_password_percent,
+        expect_reject: args.expect_reject,
         nas_ip: args.target.nas_ip,
     };
     check_first_request(&workload)?;
@@ -176,11 +178,19 @@ fn acct_command(args: cli::AcctArgs) -> anyhow::Result<bool> {
         nas_ip: args.target.nas_ip,
         run_id: rand::random(),
         phase: Phase::Sessions,
+        acked: args
+            .acked_log
+            .as_deref()
+            .map(acked::AckedLog::create)
+            .transpose()?,
     };
     if !args.storm {
         let cfg = run_config(&args.load, server, Duration::from_secs(10));
         check_first_request(&workload)?;
         let outcome = engine::run(&cfg, &workload)?;
+        if let Some(log) = &workload.acked {
+            log.finish()?;
+        }
         let report = Report::new(
             "acct",
             workload::Workload::describe(&workload),
@@ -227,6 +237,9 @@ fn acct_command(args: cli::AcctArgs) -> anyhow::Result<bool> {
         &outcome,
     );
     report.accounting_on = Some(Box::new(on_report));
+    if let Some(log) = &workload.acked {
+        log.finish()?;
+    }
     print(&report, load.json)
 }
 

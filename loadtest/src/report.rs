@@ -41,6 +41,9 @@ pub(crate) struct Report {
     pub(crate) responses: u64,
     /// Verified answers that contradict the expectation.
     pub(crate) unexpected: u64,
+    /// Of those, Access-Accepts where a reject was expected: the answers that let someone
+    /// in who must not be (the fault suite's "wrong answers").
+    pub(crate) wrong_accepts: u64,
     /// Requests without a reply in time.
     pub(crate) timeouts: u64,
     /// Verified replies that came after their request had timed out.
@@ -142,6 +145,7 @@ impl Report {
             challenges: s.challenges,
             responses: s.responses,
             unexpected: s.unexpected,
+            wrong_accepts: s.wrong_accepts,
             timeouts: s.timeouts,
             late: s.late,
             bad_replies: s.bad_total(),
@@ -213,8 +217,9 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "failed           timeouts {}  late {}  bad replies {}  unexpected answers {}",
-            self.timeouts, self.late, self.bad_replies, self.unexpected
+            "failed           timeouts {}  late {}  bad replies {}  unexpected answers {} \
+             (wrong accepts {})",
+            self.timeouts, self.late, self.bad_replies, self.unexpected, self.wrong_accepts
         );
         if self.bad_replies > 0 {
             let reasons: Vec<String> = self

@@ -135,6 +135,9 @@ pub(crate) struct Stats {
     pub(crate) late: u64,
     /// Verified replies that contradict the expectation (accept for a wrong password…).
     pub(crate) unexpected: u64,
+    /// The dangerous kind of unexpected answer: an Access-Accept where a reject was
+    /// expected (a wrong password, a suspended subscriber).
+    pub(crate) wrong_accepts: u64,
     /// Verified replies without a Message-Authenticator: legal (unless required), but
     /// worth knowing since BlastRADIUS (CVE-2024-3596).
     pub(crate) without_message_authenticator: u64,
@@ -160,6 +163,7 @@ impl Default for Stats {
             timeouts: 0,
             late: 0,
             unexpected: 0,
+            wrong_accepts: 0,
             without_message_authenticator: 0,
             send_errors: 0,
             port_unreachable: 0,
@@ -180,6 +184,9 @@ impl Stats {
         }
         if !expect.is_met_by(answer) {
             self.unexpected += 1;
+            if answer == Answer::Accept {
+                self.wrong_accepts += 1;
+            }
         }
         self.latency.saturating_record(micros(latency).max(1));
     }
@@ -215,6 +222,7 @@ impl Stats {
         self.timeouts += other.timeouts;
         self.late += other.late;
         self.unexpected += other.unexpected;
+        self.wrong_accepts += other.wrong_accepts;
         self.without_message_authenticator += other.without_message_authenticator;
         self.send_errors += other.send_errors;
         self.port_unreachable += other.port_unreachable;
@@ -292,6 +300,8 @@ mod tests {
             (2, 1, 1, 1)
         );
         assert_eq!(s.unexpected, 2);
+        // Only the Accept for a request that should have been rejected is a wrong Accept.
+        assert_eq!(s.wrong_accepts, 1);
         assert_eq!(s.answered_total(), 5);
         assert_eq!(s.latency.len(), 5);
     }
@@ -322,6 +332,7 @@ mod tests {
         }
         b.timeouts = 7;
         b.sent = 1007;
+        b.wrong_accepts = 2;
         b.bad(BadReply::UnknownIdentifier);
         a.merge(&b);
         assert_eq!(
@@ -329,6 +340,7 @@ mod tests {
             (900, 100, 7, 1007)
         );
         assert_eq!(a.bad_of(BadReply::UnknownIdentifier), 1);
+        assert_eq!(a.wrong_accepts, 2);
         let p = Percentiles::of(&a.latency);
         assert_eq!(p.count, 1000);
         assert_eq!((p.min, p.max), (1, 1000));

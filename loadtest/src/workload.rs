@@ -36,6 +36,10 @@ pub(crate) trait Workload: Sync {
     /// Verifies a reply whose Identifier matched the request `pending`.
     fn check(&self, reply: &Packet<'_>, pending: &Self::Pending) -> Result<Verified, BadReply>;
 
+    /// Called for every reply [`Workload::check`] verified, in time or late: the server
+    /// has answered the request `pending`. Nothing by default.
+    fn acknowledged(&self, _pending: &Self::Pending) {}
+
     /// A one-line description for the report ("PAP, Message-Authenticator on").
     fn describe(&self) -> String;
 }

@@ -94,6 +94,65 @@ fn a_wrong_password_accepted_is_an_unexpected_answer() {
 }
 
 #[test]
+fn an_accept_where_a_reject_is_expected_is_a_wrong_accept() {
+    // --expect-reject: suspended subscribers, say. The null server lets them all in.
+    let server = NullServer::start();
+    let run = run_json(&[
+        "auth",
+        "-s",
+        &server.addr(),
+        "-n",
+        "50",
+        "-c",
+        "4",
+        "--expect-reject",
+    ]);
+    assert_eq!(run.status, Some(3), "{}", run.report);
+    assert_eq!(run.count("unexpected"), 50);
+    assert_eq!(run.count("wrong_accepts"), 50);
+}
+
+#[test]
+fn every_acknowledged_accounting_request_is_logged() {
+    let server = NullServer::start();
+    let dir = std::env::temp_dir().join(format!("loadtest-acked-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("acked.tsv");
+    let run = run_json(&[
+        "acct",
+        "-s",
+        &server.addr(),
+        "-n",
+        "60",
+        "-c",
+        "8",
+        "--users",
+        "10",
+        "--interims",
+        "1",
+        "--acked-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status, Some(0), "{}", run.report);
+    assert_eq!(run.count("responses"), 60);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 60);
+    assert!(lines.iter().all(|l| l.len() == 6), "{text}");
+    // 10 subscribers, one update: two whole sessions each (start, interim, stop).
+    lines.sort();
+    let count = |status: &str| lines.iter().filter(|l| l[2] == status).count();
+    assert_eq!(
+        (count("start"), count("interim"), count("stop")),
+        (20, 20, 20)
+    );
+    let stop = lines.iter().find(|l| l[2] == "stop").unwrap();
+    assert_eq!(stop[3], "2");
+    assert_eq!(stop[5], (2u64 * (1536 << 20)).to_string());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_dead_port_ends_on_time_with_every_request_timed_out() {
     let port = free_port().to_string();
     let server = format!("127.0.0.1:{port}");

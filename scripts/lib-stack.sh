@@ -1,0 +1,112 @@
+# Shell functions shared by scripts/stack.sh (`make run`) and scripts/faults.sh (`make
+# faults`, `make soak`): private PostgreSQL and Redis instances under a directory of their
+# own, and bounded waits. Source it after setting:
+#   var         the directory (PostgreSQL in $var/pg, Redis in $var/redis, logs in $var/run)
+#   pg_port     PostgreSQL's port on 127.0.0.1
+#   redis_port  Redis's port on 127.0.0.1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# (Every return here names its status: a bare `return` in a function called from a trap
+# handler returns the status the shell had before the trap, so on the way out of a failed
+# or interrupted run the cleanup took PostgreSQL for absent and left it running.)
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+# PostgreSQL refuses to run as root: run it as the postgres user the package creates.
+pg_as() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# psql as the cluster's superuser against database $1 (the rest are psql's arguments;
+# a client, so root may run it).
+pg_sql() {
+  local db=$1
+  shift
+  PGOPTIONS="-c client_min_messages=warning" \
+    "$(pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U proisp -d "$db" -v ON_ERROR_STOP=1 -qtA "$@"
+}
+
+start_postgres() {
+  local bin; bin=$(pg_bin)
+  mkdir -p "$var/run"
+  if [ ! -s "$var/pg/PG_VERSION" ]; then
+    say "creating a private PostgreSQL cluster in $var/pg"
+    mkdir -p "$var/pg"
+    [ "$(id -u)" = 0 ] && chown postgres "$var/pg" "$var/run"
+    pg_as "$bin/initdb" -D "$var/pg" -U proisp --auth=trust --encoding=UTF8 >/dev/null
+  fi
+  [ "$(id -u)" = 0 ] && chown postgres "$var/run"
+  # An earlier run killed without its cleanup (SIGKILL, a lost terminal) leaves ours
+  # running: stop it, or the start below fails on the lock it holds.
+  if pg_as "$bin/pg_ctl" -D "$var/pg" status >/dev/null 2>&1; then
+    say "stopping the PostgreSQL an earlier run left in $var/pg"
+    pg_as "$bin/pg_ctl" -D "$var/pg" -m fast -w stop >/dev/null
+  fi
+  say "starting PostgreSQL on 127.0.0.1:$pg_port"
+  pg_as "$bin/pg_ctl" -D "$var/pg" -l "$var/run/postgresql.log" -w \
+    -o "-p $pg_port -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
+  pg_sql postgres -c "SELECT 1 FROM pg_database WHERE datname = 'proisp'" | grep -q 1 ||
+    pg_as "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U proisp proisp
+}
+
+stop_postgres() {
+  local bin; bin=$(pg_bin) || return 0
+  if [ -s "$var/pg/postmaster.pid" ]; then
+    say "stopping PostgreSQL"
+    pg_as "$bin/pg_ctl" -D "$var/pg" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+start_redis() {
+  mkdir -p "$var/redis"
+  say "starting Redis on 127.0.0.1:$redis_port"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$var/redis" --daemonize yes \
+    --pidfile "$var/redis.pid" --logfile "$var/redis.log" --save "" --appendonly no
+}
+
+stop_redis() {
+  say "stopping Redis"
+  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+# A port free for both UDP and TCP on 127.0.0.1 (the kernel's choice; nothing holds it
+# afterwards, so take it soon).
+free_port() {
+  python3 - <<'PY'
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+PY
+}
+
+# wait_for SECONDS WHAT COMMAND...: runs COMMAND every 100 ms until it succeeds; fails
+# (status 1, with a message naming WHAT) when SECONDS pass first.
+wait_for() {
+  local limit=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "timed out after ${limit} s waiting for $what" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
