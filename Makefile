@@ -66,7 +66,6 @@ fuzz:
 # descriptors into var/faults/soak.csv.
 .PHONY: faults faults-short soak
 SOAK_SECONDS ?= 600
-# After the other prerequisites of `test` (make appends them in order of appearance).
 faults:
 	scripts/faults.sh
 faults-short:
