@@ -22,7 +22,6 @@
 //! block the records behind it, nor be lost once acknowledged: it goes to
 //! `rejected.jsonl` in the spool directory for an operator, and is counted.
 
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
@@ -96,7 +95,6 @@ impl Reachability {
 #[derive(Debug)]
 pub(crate) struct Writers {
     queues: Vec<mpsc::Sender<Job>>,
-    hasher: std::collections::hash_map::RandomState,
 }
 
 /// What every writer needs.
@@ -138,21 +136,17 @@ impl Writers {
             };
             tokio::spawn(writer.run(rx));
         }
-        Ok(Writers {
-            queues,
-            hasher: std::collections::hash_map::RandomState::new(),
-        })
+        Ok(Writers { queues })
     }
 
     /// Queues `record` and waits until it is durable.
     pub(crate) async fn submit(&self, record: Record) -> Result<Durable, NotDurable> {
-        let mut h = self.hasher.build_hasher();
-        if record.record.status.is_nas_wide() {
-            record.record.nas_id.hash(&mut h);
+        let key = if record.record.status.is_nas_wide() {
+            fnv1a(&record.record.nas_id.to_be_bytes())
         } else {
-            record.record.username.hash(&mut h);
-        }
-        let queue = &self.queues[(h.finish() as usize) % self.queues.len()];
+            fnv1a(record.record.username.as_bytes())
+        };
+        let queue = &self.queues[(key % self.queues.len() as u64) as usize];
         let (done, wait) = oneshot::channel();
         queue
             .send(Job { record, done })
@@ -160,6 +154,16 @@ impl Writers {
             .map_err(|_| NotDurable)?;
         wait.await.unwrap_or(Err(NotDurable))
     }
+}
+
+/// FNV-1a, 64 bits: which writer a user's (or a NAS's) records go to. Fixed across
+/// processes and builds, unlike a seeded hasher: a user's spooled records must be found
+/// in the same writer's spool after a restart, or two writers would replay one session
+/// side by side and race each other on its row.
+fn fnv1a(octets: &[u8]) -> u64 {
+    octets.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// While PostgreSQL counts as unreachable, asks it every [`REPLAY_INTERVAL`] whether it
@@ -399,6 +403,14 @@ mod tests {
 
     use super::*;
     use crate::sessions::CountTtl;
+
+    #[test]
+    fn a_user_goes_to_the_same_writer_in_every_process() {
+        // The published FNV-1a test vectors: the mapping cannot drift between builds.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
 
     /// Log output, shared with the subscriber writing it.
     #[derive(Clone, Default)]
