@@ -252,6 +252,10 @@ fn is_race(e: &tokio_postgres::Error) -> bool {
     })
 }
 
+/// How long the cancel request for an abandoned statement may take (a frozen server
+/// answers it when it wakes).
+const CANCEL_WITHIN: Duration = Duration::from_secs(60);
+
 impl Store {
     /// Applies a batch of accounting records, in order, in one transaction. Returns the
     /// user names whose usage crossed their plan's quota in this batch (their
@@ -328,6 +332,20 @@ impl Store {
         let left = deadline.saturating_sub(started.elapsed());
         let result = tokio::time::timeout(left, work(&client)).await;
         result.unwrap_or_else(|_| {
+            // The statement must not land later, beside the spooled copy of its batch
+            // being replayed: the two would race on the same sessions, and one would see
+            // the other's rows only after deciding a session was new (a session counted
+            // twice). Ask the server to cancel it (a lock wait ends at once; a frozen
+            // server acts on it when it wakes), then drop the connection.
+            let cancel = client.cancel_token();
+            tokio::spawn(async move {
+                let asked =
+                    tokio::time::timeout(CANCEL_WITHIN, cancel.cancel_query(tokio_postgres::NoTls))
+                        .await;
+                if !matches!(asked, Ok(Ok(()))) {
+                    tracing::debug!("could not cancel an abandoned accounting statement");
+                }
+            });
             drop(Object::take(client));
             Err(late())
         })
