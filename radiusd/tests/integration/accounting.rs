@@ -20,7 +20,8 @@ use proisp_shared::store::testing::TestEnv;
 use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store};
 
 use crate::harness::{
-    Frozen, Options, Radiusd, SECRET, exchange, pap, private_database, radclient, seed,
+    Frozen, Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database,
+    radclient, seed,
 };
 
 const GIB: i64 = 1 << 30;
@@ -55,22 +56,6 @@ fn radclient_acct(radiusd: &Radiusd, status: &str, user: &str, session: &str, ex
         ),
     );
     reply.code == "Accounting-Response"
-}
-
-async fn one_i64(sql: &tokio_postgres::Client, query: &str) -> i64 {
-    sql.query_one(query, &[]).await.unwrap().get(0)
-}
-
-/// Polls `query` until it returns `want`, for up to `within`.
-async fn eventually(sql: &tokio_postgres::Client, query: &str, want: i64, within: Duration) -> i64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = one_i64(sql, query).await;
-        if got == want || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -433,3 +433,26 @@ fn kill(signal: &str, pids: &[u32]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// One bigint from `query`.
+pub(crate) async fn one_i64(sql: &tokio_postgres::Client, query: &str) -> i64 {
+    sql.query_one(query, &[]).await.unwrap().get(0)
+}
+
+/// Polls `query` until it returns `want`, for up to `within`.
+pub(crate) async fn eventually(
+    sql: &tokio_postgres::Client,
+    query: &str,
+    want: i64,
+    within: Duration,
+) -> i64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = one_i64(sql, query).await;
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        // Each look is a round trip to PostgreSQL: the query itself paces the wait.
+        tokio::task::yield_now().await;
+    }
+}

@@ -2,11 +2,11 @@
 //! tables it last read, answers subscribers Redis knows, spools accounting, and takes up
 //! PostgreSQL when it answers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proisp_shared::store::testing::TestEnv;
 
-use crate::harness::{Options, Radiusd, pap, private_database, radclient};
+use crate::harness::{Options, Radiusd, eventually, pap, private_database, radclient};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_radiusd_started_while_postgres_is_down_serves_from_redis_and_spools() {
@@ -60,26 +60,19 @@ async fn a_radiusd_started_while_postgres_is_down_serves_from_redis_and_spools()
         .await
         .unwrap();
     tokio::spawn(conn);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let n: i64 = sql
-            .query_one(
-                "SELECT count(*) FROM sessions WHERE acct_session_id = 'outage-1'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "spooled Start never replayed:\n{}",
-            radiusd.log()
-        );
-        tokio::task::yield_now().await;
-    }
+    let replayed = eventually(
+        &sql,
+        "SELECT count(*) FROM sessions WHERE acct_session_id = 'outage-1'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        replayed,
+        1,
+        "spooled Start never replayed:\n{}",
+        radiusd.log()
+    );
     assert!(
         radiusd.log().contains("NAS and plan tables read from it"),
         "{}",
