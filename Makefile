@@ -50,7 +50,7 @@ api-check:
 
 # Criterion benchmarks of the codec; figures go to bench/RESULTS.md.
 bench:
-	$(CARGO) bench -p proisp-shared --bench radius
+	$(CARGO) bench -p proisp-radius --bench radius
 
 # Runs the codec fuzzer for FUZZ_SECONDS (needs nightly and cargo-fuzz; not part of CI,
 # whose stable toolchain replays the corpus as an ordinary test instead).

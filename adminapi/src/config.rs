@@ -16,7 +16,7 @@ use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
 use figment::value::Uncased;
 use ipnet::IpNet;
-use proisp_shared::store::{CacheConfig, StoreConfig};
+use proisp_store::{CacheConfig, StoreConfig};
 use serde::Deserialize;
 
 use crate::permission::Role;
@@ -70,11 +70,11 @@ pub struct CoaConfig {
 }
 
 fn default_coa_timeout() -> Duration {
-    proisp_shared::coa::DEFAULT_TIMEOUT
+    proisp_coa::DEFAULT_TIMEOUT
 }
 
 fn default_coa_retries() -> u32 {
-    proisp_shared::coa::DEFAULT_RETRIES
+    proisp_coa::DEFAULT_RETRIES
 }
 
 impl Default for CoaConfig {
@@ -262,7 +262,7 @@ pub struct LogConfig {
     /// `text` for a terminal, `json` for a log pipeline.
     #[serde(default)]
     pub format: LogFormat,
-    /// tracing filter, e.g. `info` or `proisp_shared=debug` (RUST_LOG overrides it).
+    /// tracing filter, e.g. `info` or `proisp_store=debug` (RUST_LOG overrides it).
     #[serde(default = "default_log_level")]
     pub level: String,
 }

@@ -1,10 +1,10 @@
 //! adminapi's own PostgreSQL pool, for the tables only it uses (admins, refresh tokens,
 //! the audit log). Subscribers, plans and NAS devices go through
-//! [`proisp_shared::store::Store`], which keeps Redis coherent; this pool never touches
+//! [`proisp_store::Store`], which keeps Redis coherent; this pool never touches
 //! them.
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use proisp_shared::store::{StoreConfig, StoreError};
+use proisp_store::{StoreConfig, StoreError};
 use tokio_postgres::NoTls;
 
 /// Builds the pool with the store's settings (size, timeouts, statement_timeout) without

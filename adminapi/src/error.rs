@@ -12,7 +12,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use proisp_shared::store::StoreError;
+use proisp_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 

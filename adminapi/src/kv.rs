@@ -14,7 +14,7 @@ use fred::prelude::{
     Builder, Client, ClientLike as _, Config, Expiration, KeysInterface as _, LuaInterface as _,
     Options, ReconnectPolicy,
 };
-use proisp_shared::store::CacheConfig;
+use proisp_store::CacheConfig;
 
 /// INCR with the window (re)started by every increment; returns the count and the PTTL.
 const INCR_SCRIPT: &str = r"

@@ -19,8 +19,8 @@ use proisp_adminapi::jwt::JwtKey;
 use proisp_adminapi::permission::Role;
 use proisp_adminapi::state::AppState;
 use proisp_adminapi::{db, password, server};
-use proisp_shared::store::seed::{DEFAULT_PLAN, SeedOptions};
-use proisp_shared::store::{Cache as _, Invalidation, Keyring, RedisCache, Store};
+use proisp_store::seed::{DEFAULT_PLAN, SeedOptions};
+use proisp_store::{Cache as _, Invalidation, Keyring, RedisCache, Store};
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
 

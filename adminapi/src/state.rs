@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use proisp_shared::store::{Keyring, RedisCache, Store};
+use proisp_store::{Keyring, RedisCache, Store};
 
 use crate::config::Config;
 use crate::jwt::JwtKey;

@@ -2,7 +2,7 @@
 //! every authenticator app implements). Secrets are 160 random bits (RFC 4226 §4), kept
 //! encrypted with the deployment key; a code is accepted once (the step is remembered).
 
-use proisp_shared::store::{Keyring, Purpose, StoreError};
+use proisp_store::{Keyring, Purpose, StoreError};
 use rand::RngCore as _;
 use totp_rs::{Algorithm, Builder, Totp};
 use zeroize::Zeroizing;

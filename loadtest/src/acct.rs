@@ -12,22 +12,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::BytesMut;
-use proisp_shared::radius::acct::split_octets;
-use proisp_shared::radius::dictionary::attr::{
+use proisp_radius::acct::split_octets;
+use proisp_radius::dictionary::attr::{
     ACCT_AUTHENTIC, ACCT_DELAY_TIME, ACCT_INPUT_GIGAWORDS, ACCT_INPUT_OCTETS,
     ACCT_OUTPUT_GIGAWORDS, ACCT_OUTPUT_OCTETS, ACCT_SESSION_ID, ACCT_SESSION_TIME,
     ACCT_STATUS_TYPE, ACCT_TERMINATE_CAUSE, CALLED_STATION_ID, CALLING_STATION_ID, EVENT_TIMESTAMP,
     FRAMED_IP_ADDRESS, FRAMED_PROTOCOL, NAS_IDENTIFIER, NAS_IP_ADDRESS, NAS_PORT, NAS_PORT_ID,
     NAS_PORT_TYPE, SERVICE_TYPE, USER_NAME,
 };
-use proisp_shared::radius::dictionary::values::{
+use proisp_radius::dictionary::values::{
     acct_authentic, acct_status_type, acct_terminate_cause, framed_protocol, nas_port_type,
     service_type,
 };
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::radius::secret::Secret;
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_radius::secret::Secret;
 
 use crate::acked::{Acked, AckedLog};
 use crate::stats::{BadReply, Expect};
@@ -269,8 +269,8 @@ impl Workload for AcctWorkload {
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::radius::acct::{input_octets, output_octets};
-    use proisp_shared::radius::authenticator::verify_request_digest;
+    use proisp_radius::acct::{input_octets, output_octets};
+    use proisp_radius::authenticator::verify_request_digest;
 
     use super::*;
 

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::Context as _;
-use proisp_shared::radius::dictionary::values::acct_status_type;
+use proisp_radius::dictionary::values::acct_status_type;
 
 /// One acknowledged request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

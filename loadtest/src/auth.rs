@@ -12,17 +12,17 @@ use std::net::Ipv4Addr;
 
 use anyhow::Context;
 use bytes::BytesMut;
-use proisp_shared::radius::dictionary::attr::{
+use proisp_radius::dictionary::attr::{
     CALLED_STATION_ID, CALLING_STATION_ID, CHAP_PASSWORD, FRAMED_PROTOCOL, NAS_IDENTIFIER,
     NAS_IP_ADDRESS, NAS_PORT, NAS_PORT_ID, NAS_PORT_TYPE, SERVICE_TYPE, USER_NAME, USER_PASSWORD,
 };
-use proisp_shared::radius::dictionary::values::{framed_protocol, nas_port_type, service_type};
-use proisp_shared::radius::dictionary::{ms, vendor};
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::radius::secret::{Secret, SharedSecret};
-use proisp_shared::radius::{authenticator, chap, mschap, password};
+use proisp_radius::dictionary::values::{framed_protocol, nas_port_type, service_type};
+use proisp_radius::dictionary::{ms, vendor};
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_radius::secret::{Secret, SharedSecret};
+use proisp_radius::{authenticator, chap, mschap, password};
 
 use crate::stats::{Answer, BadReply, Expect};
 use crate::subscribers::{NAME_BUF, Subscribers};
@@ -310,9 +310,7 @@ impl AuthWorkload {
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::radius::authenticator::{
-        MessageAuthenticatorCheck, check_message_authenticator,
-    };
+    use proisp_radius::authenticator::{MessageAuthenticatorCheck, check_message_authenticator};
 
     use super::*;
 

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
-use proisp_shared::radius::header::MAX_PACKET_LEN;
-use proisp_shared::radius::packet::Packet;
+use proisp_radius::header::MAX_PACKET_LEN;
+use proisp_radius::packet::Packet;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::gso;

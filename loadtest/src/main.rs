@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use proisp_shared::radius::secret::Secret;
+use proisp_radius::secret::Secret;
 
 use crate::acct::{AcctWorkload, Phase};
 use crate::auth::AuthWorkload;

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::BytesMut;
-use proisp_shared::radius::dictionary::attr::PROXY_STATE;
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::{Code, MAX_PACKET_LEN};
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::radius::secret::Secret;
+use proisp_radius::dictionary::attr::PROXY_STATE;
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::{Code, MAX_PACKET_LEN};
+use proisp_radius::packet::Packet;
+use proisp_radius::secret::Secret;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::gso;
@@ -198,7 +198,7 @@ fn drain(socket: &UdpSocket, rx: &mut [u8], requests: &mut Vec<(usize, SocketAdd
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::radius::authenticator::{self, verify_reply};
+    use proisp_radius::authenticator::{self, verify_reply};
 
     use super::*;
 

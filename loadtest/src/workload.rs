@@ -5,11 +5,11 @@
 //! the counts of accepts and rejects are known in advance.
 
 use bytes::BytesMut;
-use proisp_shared::radius::authenticator::{self, ReplyError};
-use proisp_shared::radius::dictionary::attr::MESSAGE_AUTHENTICATOR;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::radius::secret::SharedSecret;
+use proisp_radius::authenticator::{self, ReplyError};
+use proisp_radius::dictionary::attr::MESSAGE_AUTHENTICATOR;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_radius::secret::SharedSecret;
 
 use crate::stats::{Answer, BadReply, Expect};
 
@@ -88,7 +88,7 @@ pub(crate) fn is_wrong(seq: u64, percent: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::radius::encode::Encoder;
+    use proisp_radius::encode::Encoder;
 
     use super::*;
 

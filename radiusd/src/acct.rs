@@ -13,12 +13,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use proisp_shared::radius::acct::{input_octets, output_octets};
-use proisp_shared::radius::dictionary::{self, attr};
-use proisp_shared::radius::encode::{EncodeError, Encoder};
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::{AcctRecord, AcctStatus};
+use proisp_radius::acct::{input_octets, output_octets};
+use proisp_radius::dictionary::{self, attr};
+use proisp_radius::encode::{EncodeError, Encoder};
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_store::{AcctRecord, AcctStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::nas_table::NasEntry;
@@ -128,10 +128,10 @@ pub(crate) fn respond(request: &Packet<'_>, buf: &mut BytesMut) -> Result<(), En
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::model::{Nas, NasVendor};
-    use proisp_shared::radius::acct::split_octets;
-    use proisp_shared::radius::authenticator::{sign_replies, verify_response_authenticator};
-    use proisp_shared::radius::secret::Secret;
+    use proisp_model::{Nas, NasVendor};
+    use proisp_radius::acct::split_octets;
+    use proisp_radius::authenticator::{sign_replies, verify_response_authenticator};
+    use proisp_radius::secret::Secret;
 
     use super::*;
 

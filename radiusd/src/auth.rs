@@ -8,15 +8,15 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use proisp_shared::model::{FupAction, NasVendor, Plan, RateLimit, Status, Subscriber};
-use proisp_shared::radius::authenticator::ct_eq;
-use proisp_shared::radius::dictionary::{attr, mikrotik, ms, values, vendor};
-use proisp_shared::radius::encode::{EncodeError, Encoder};
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::mschap::{self, Credential, ErrorCode};
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::radius::secret::SharedSecret;
-use proisp_shared::radius::{chap, password};
+use proisp_model::{FupAction, NasVendor, Plan, RateLimit, Status, Subscriber};
+use proisp_radius::authenticator::ct_eq;
+use proisp_radius::dictionary::{attr, mikrotik, ms, values, vendor};
+use proisp_radius::encode::{EncodeError, Encoder};
+use proisp_radius::header::Code;
+use proisp_radius::mschap::{self, Credential, ErrorCode};
+use proisp_radius::packet::Packet;
+use proisp_radius::secret::SharedSecret;
+use proisp_radius::{chap, password};
 
 use crate::nas_table::NasEntry;
 
@@ -297,7 +297,7 @@ pub(crate) struct Context<'a> {
 /// Decides `req` and appends the reply to `buf`, finished but unsigned: the caller signs
 /// it with the NAS's secret ([`authenticator::sign_replies`]), a batch's replies at once.
 ///
-/// [`authenticator::sign_replies`]: proisp_shared::radius::authenticator::sign_replies
+/// [`authenticator::sign_replies`]: proisp_radius::authenticator::sign_replies
 pub(crate) fn respond(
     req: &Packet<'_>,
     ctx: &Context<'_>,
@@ -497,10 +497,10 @@ fn reject(
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::model::{MacAddr, Nas, Password, QuotaPeriod, RateLimit};
-    use proisp_shared::radius::attr::Ipv6Prefix;
-    use proisp_shared::radius::authenticator::{self, sign_replies, verify_reply};
-    use proisp_shared::radius::secret::Secret;
+    use proisp_model::{MacAddr, Nas, Password, QuotaPeriod, RateLimit};
+    use proisp_radius::attr::Ipv6Prefix;
+    use proisp_radius::authenticator::{self, sign_replies, verify_reply};
+    use proisp_radius::secret::Secret;
 
     use super::*;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use proisp_shared::store::{CacheConfig as CacheConfigRedis, StoreConfig};
+use proisp_store::{CacheConfig as CacheConfigRedis, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of proisp-radiusd.

@@ -42,7 +42,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use proisp_shared::radius::header::MAX_PACKET_LEN;
+use proisp_radius::header::MAX_PACKET_LEN;
 use tokio::sync::mpsc;
 
 /// An encoded reply built by a request's own task (one that waited for a backend): one

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proisp_shared::store::{Change, FeedEntry, StoreError};
+use proisp_store::{Change, FeedEntry, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;

@@ -16,11 +16,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use proisp_shared::coa::{Client, ClientConfig, Outcome};
-use proisp_shared::model::{FupAction, NasVendor};
-use proisp_shared::radius::dictionary::{mikrotik, vendor};
-use proisp_shared::radius::dynauth::Request;
-use proisp_shared::store::OpenSession;
+use proisp_coa::{Client, ClientConfig, Outcome};
+use proisp_model::{FupAction, NasVendor};
+use proisp_radius::dictionary::{mikrotik, vendor};
+use proisp_radius::dynauth::Request;
+use proisp_store::OpenSession;
 use tokio::sync::mpsc;
 
 use crate::state::Shared;

@@ -47,8 +47,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
-use proisp_shared::model::Subscriber;
-use proisp_shared::store::{Cache, CacheLookup, Store};
+use proisp_model::Subscriber;
+use proisp_store::{Cache, CacheLookup, Store};
 use quick_cache::sync::Cache as MemoryCache;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
@@ -690,9 +690,9 @@ mod tests {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use fred::prelude::{ClientLike as _, Config};
-    use proisp_shared::model::{Password, Status};
-    use proisp_shared::store::testing::{PrivateRedis, TestEnv, cached as in_redis};
-    use proisp_shared::store::{
+    use proisp_model::{Password, Status};
+    use proisp_store::testing::{PrivateRedis, TestEnv, cached as in_redis};
+    use proisp_store::{
         AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, RedisCache, StoreConfig,
     };
     use tokio::task::JoinSet;
@@ -924,7 +924,7 @@ mod tests {
         let store = env.store().await;
         seed(&store, 20).await;
         let private = PrivateRedis::start().await.unwrap();
-        let config = proisp_shared::store::CacheConfig {
+        let config = proisp_store::CacheConfig {
             url: private.url(),
             ..env.cache_config()
         };

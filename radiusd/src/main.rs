@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use proisp_shared::store::{Cache, Keyring, RedisCache, Store};
+use proisp_store::{Cache, Keyring, RedisCache, Store};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -29,7 +29,7 @@ pub(crate) const BATCH: usize = 32;
 
 /// Size of each receive buffer: one octet more than the largest RADIUS packet, so an
 /// oversized datagram is seen as such instead of silently cut to a valid length.
-const SLOT: usize = proisp_shared::radius::header::MAX_PACKET_LEN + 1;
+const SLOT: usize = proisp_radius::header::MAX_PACKET_LEN + 1;
 
 /// `UDP_SEGMENT` from `<linux/udp.h>` (the libc crate has it only for other C libraries).
 const UDP_SEGMENT: libc::c_int = 103;

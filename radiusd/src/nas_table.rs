@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use proisp_shared::model::Nas;
+use proisp_model::Nas;
 
 /// One NAS as the request path holds it.
 #[derive(Debug)]
@@ -80,8 +80,8 @@ impl NasTable {
 
 #[cfg(test)]
 mod tests {
-    use proisp_shared::model::NasVendor;
-    use proisp_shared::radius::secret::Secret;
+    use proisp_model::NasVendor;
+    use proisp_radius::secret::Secret;
 
     use super::*;
 

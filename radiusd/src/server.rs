@@ -23,14 +23,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use proisp_shared::radius::authenticator::{
+use proisp_radius::authenticator::{
     MessageAuthenticatorCheck, check_message_authenticators, sign_replies, verify_request_digest,
 };
-use proisp_shared::radius::dictionary::attr;
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::{Code, MAX_PACKET_LEN};
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::radius::secret::Secret;
+use proisp_radius::dictionary::attr;
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::{Code, MAX_PACKET_LEN};
+use proisp_radius::packet::Packet;
+use proisp_radius::secret::Secret;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;

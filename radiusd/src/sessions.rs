@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
-use proisp_shared::store::{Cache, Invalidation, Store};
+use proisp_store::{Cache, Invalidation, Store};
 
 /// Users whose counts are kept, at most.
 const CAPACITY: usize = 1_000_000;

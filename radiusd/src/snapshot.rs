@@ -11,9 +11,9 @@ use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use proisp_shared::model::{Nas, NasVendor, Plan};
-use proisp_shared::radius::secret::{Secret, SharedSecret as _};
-use proisp_shared::store::{Keyring, Purpose};
+use proisp_model::{Nas, NasVendor, Plan};
+use proisp_radius::secret::{Secret, SharedSecret as _};
+use proisp_store::{Keyring, Purpose};
 use serde::{Deserialize, Serialize};
 
 /// The file's name in the spool directory.
@@ -135,7 +135,7 @@ pub(crate) fn load(dir: &Path, keys: &Keyring) -> Result<(Vec<Nas>, Vec<Plan>), 
 mod tests {
     use std::net::Ipv4Addr;
 
-    use proisp_shared::model::{FupAction, QuotaPeriod, RateLimit};
+    use proisp_model::{FupAction, QuotaPeriod, RateLimit};
 
     use super::*;
 

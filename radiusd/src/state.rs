@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use proisp_shared::model::{Nas, Plan};
-use proisp_shared::store::{Cache, CacheEvent, Invalidation, Store};
+use proisp_model::{Nas, Plan};
+use proisp_store::{Cache, CacheEvent, Invalidation, Store};
 use tokio::sync::mpsc;
 
 use crate::auth::PlanEntry;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use proisp_shared::store::AuthStats;
+use proisp_store::AuthStats;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;

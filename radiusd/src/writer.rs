@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use proisp_shared::store::{AcctStatus, Store, StoreError};
+use proisp_store::{AcctStatus, Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::acct::Record;
@@ -399,7 +399,7 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Instant;
 
-    use proisp_shared::store::{AcctRecord, Keyring, StoreConfig};
+    use proisp_store::{AcctRecord, Keyring, StoreConfig};
 
     use super::*;
     use crate::sessions::CountTtl;

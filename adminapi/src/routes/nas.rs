@@ -3,16 +3,16 @@
 //! The shared secret is write-only: it is accepted on create and update and never
 //! returned — a view says `"secret_set": true` instead — and it never reaches the audit log
 //! (the views carry no secret, and [`audit::redact`] would drop it anyway). Writes go through
-//! [`proisp_shared::store::Store`]'s `create_nas`/`update_nas`/`delete_nas`, which publish
+//! [`proisp_store::Store`]'s `create_nas`/`update_nas`/`delete_nas`, which publish
 //! the NAS invalidation: every radiusd reloads its NAS table within a second, no restart.
 
 use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use proisp_shared::model::{Nas, NasVendor};
-use proisp_shared::radius::secret::Secret;
-use proisp_shared::store::{NewNas, StoreError};
+use proisp_model::{Nas, NasVendor};
+use proisp_radius::secret::Secret;
+use proisp_store::{NewNas, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -71,7 +71,7 @@ fn default_vendor() -> String {
 }
 
 fn default_coa_port() -> u32 {
-    u32::from(proisp_shared::radius::dynauth::DEFAULT_PORT)
+    u32::from(proisp_radius::dynauth::DEFAULT_PORT)
 }
 
 fn default_true() -> bool {

@@ -4,15 +4,15 @@
 //! - bodies arrive as `Json<Value>` and go through [`body::parse`] (422 naming the field)
 //!   into an input type with `deny_unknown_fields`, which validates and turns itself
 //!   into the store's type;
-//! - writes go through [`proisp_shared::store::Store`] (PostgreSQL, then Redis and the
+//! - writes go through [`proisp_store::Store`] (PostgreSQL, then Redis and the
 //!   invalidation radiusd listens to), then [`audit::record_after_commit`] with the view
 //!   before and after;
 //! - PATCH is an RFC 7396 merge patch over the current state in input form.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use proisp_shared::model::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
-use proisp_shared::store::{NewPlan, StoreError};
+use proisp_model::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
+use proisp_store::{NewPlan, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;

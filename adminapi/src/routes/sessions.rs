@@ -19,11 +19,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::{get, post, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use proisp_shared::coa::{Client, ClientConfig, Outcome};
-use proisp_shared::model::{Nas, NasVendor};
-use proisp_shared::radius::dictionary::{mikrotik, vendor};
-use proisp_shared::radius::dynauth::Request;
-use proisp_shared::store::{HistoryCursor, LiveFilter, LiveSession, PastSession, StoreError};
+use proisp_coa::{Client, ClientConfig, Outcome};
+use proisp_model::{Nas, NasVendor};
+use proisp_radius::dictionary::{mikrotik, vendor};
+use proisp_radius::dynauth::Request;
+use proisp_store::{HistoryCursor, LiveFilter, LiveSession, PastSession, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

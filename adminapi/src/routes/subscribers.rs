@@ -18,9 +18,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
-use proisp_shared::model::{MacAddr, Password, Status, Subscriber};
-use proisp_shared::radius::attr::Ipv6Prefix;
-use proisp_shared::store::{
+use proisp_model::{MacAddr, Password, Status, Subscriber};
+use proisp_radius::attr::Ipv6Prefix;
+use proisp_store::{
     Cursor, ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber, StoreError, SubscriberQuery,
     SubscriberRecord,
 };
@@ -324,7 +324,7 @@ fn min3(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
 impl ListQuery {
     fn to_store(&self) -> Result<SubscriberQuery, ApiError> {
         let limit = self.limit.unwrap_or(50);
-        if !(1..=proisp_shared::store::MAX_PAGE).contains(&limit) {
+        if !(1..=proisp_store::MAX_PAGE).contains(&limit) {
             return Err(ApiError::invalid("limit", "must be 1 to 500"));
         }
         let ipv4_within = self

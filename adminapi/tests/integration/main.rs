@@ -1,4 +1,4 @@
-//! proisp-adminapi against real PostgreSQL and Redis (proisp_shared::store::testing): the
+//! proisp-adminapi against real PostgreSQL and Redis (proisp_store::testing): the
 //! operator commands run as a process (this file), the REST API in process (`api`), and
 //! two servers behind HAProxy (`haproxy`).
 
@@ -8,8 +8,8 @@ mod haproxy;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use proisp_shared::store::testing::TestEnv;
-use proisp_shared::store::{Cache as _, CacheEvent, Invalidation, Keyring, Store};
+use proisp_store::testing::TestEnv;
+use proisp_store::{Cache as _, CacheEvent, Invalidation, Keyring, Store};
 
 /// Runs the binary with only the environment the test gives it.
 fn adminapi(env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -126,7 +126,7 @@ async fn seed_twice_creates_exactly_n_and_announces_it() {
     let nas = store.all_nas().await.unwrap();
     assert_eq!(nas.len(), 1);
     assert_eq!(
-        proisp_shared::radius::secret::SharedSecret::as_bytes(&nas[0].secret),
+        proisp_radius::secret::SharedSecret::as_bytes(&nas[0].secret),
         b"s3cret"
     );
 }

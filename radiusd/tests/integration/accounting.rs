@@ -8,16 +8,16 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use proisp_shared::model::RateLimit;
-use proisp_shared::radius::authenticator::{
+use proisp_model::RateLimit;
+use proisp_radius::authenticator::{
     MessageAuthenticatorCheck, check_message_authenticator, verify_request_digest,
 };
-use proisp_shared::radius::dictionary::{attr, mikrotik, vendor};
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::testing::TestEnv;
-use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store};
+use proisp_radius::dictionary::{attr, mikrotik, vendor};
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_store::testing::TestEnv;
+use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
 
 use crate::harness::{
     Frozen, Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database,
@@ -534,7 +534,7 @@ async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) {
         ..RateLimit::default()
     });
     if disconnect {
-        plan.fup_action = proisp_shared::model::FupAction::Disconnect;
+        plan.fup_action = proisp_model::FupAction::Disconnect;
     }
     let plan = store.create_plan(&plan).await.unwrap();
     let mut nas = NewNas::new("bras-fup", "127.0.0.1".parse().unwrap(), SECRET.as_bytes());

@@ -4,15 +4,15 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use proisp_shared::model::{MacAddr, Status};
-use proisp_shared::radius::authenticator::{self, verify_reply};
-use proisp_shared::radius::dictionary::{attr, mikrotik, ms, vendor};
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::radius::{mschap, password};
-use proisp_shared::store::NewSubscriber;
-use proisp_shared::store::testing::TestEnv;
+use proisp_model::{MacAddr, Status};
+use proisp_radius::authenticator::{self, verify_reply};
+use proisp_radius::dictionary::{attr, mikrotik, ms, vendor};
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_radius::{mschap, password};
+use proisp_store::NewSubscriber;
+use proisp_store::testing::TestEnv;
 
 use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, radclient, seed};
 

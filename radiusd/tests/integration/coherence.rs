@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::prelude::{Builder, ClientLike as _, Config, KeysInterface as _};
-use proisp_shared::model::Status;
-use proisp_shared::store::testing::{PrivateRedis, TestEnv};
-use proisp_shared::store::{CacheConfig, RedisCache};
+use proisp_model::Status;
+use proisp_store::testing::{PrivateRedis, TestEnv};
+use proisp_store::{CacheConfig, RedisCache};
 
 use crate::harness::{Options, Radiusd, pap, seed};
 

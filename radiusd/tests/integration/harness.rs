@@ -7,14 +7,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use proisp_shared::model::Status;
-use proisp_shared::radius::authenticator;
-use proisp_shared::radius::dictionary::attr;
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::password;
-use proisp_shared::store::testing::{PrivatePostgres, TestEnv, with_database};
-use proisp_shared::store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
+use proisp_model::Status;
+use proisp_radius::authenticator;
+use proisp_radius::dictionary::attr;
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::Code;
+use proisp_radius::password;
+use proisp_store::testing::{PrivatePostgres, TestEnv, with_database};
+use proisp_store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
 
 /// The NAS secret every test uses.
 pub(crate) const SECRET: &str = "testing123";

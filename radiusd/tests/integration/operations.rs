@@ -4,11 +4,11 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use proisp_shared::model::Status;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::testing::TestEnv;
-use proisp_shared::store::{AuthStats, Cache as _, NewNas};
+use proisp_model::Status;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_store::testing::TestEnv;
+use proisp_store::{AuthStats, Cache as _, NewNas};
 
 use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, seed};
 
@@ -66,9 +66,7 @@ async fn a_change_through_the_store_is_in_force_within_a_second() {
     assert_eq!(pap(radiusd.auth, "newcomer", "pw").code, "Access-Reject");
     let plan = store.all_plans().await.unwrap()[0].id;
     store
-        .create_subscriber(&proisp_shared::store::NewSubscriber::new(
-            "newcomer", "pw", plan,
-        ))
+        .create_subscriber(&proisp_store::NewSubscriber::new("newcomer", "pw", plan))
         .await
         .unwrap();
     let took = within(Duration::from_secs(1), || {

@@ -4,9 +4,9 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::testing::TestEnv;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_store::testing::TestEnv;
 
 use crate::harness::{Options, Radiusd, exchange, pap, pap_packet, radclient, seed};
 

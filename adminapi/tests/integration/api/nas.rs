@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use proisp_adminapi::permission::Role;
-use proisp_shared::radius::secret::SharedSecret as _;
-use proisp_shared::store::{AcctRecord, AcctStatus, Cache as _, CacheEvent, Invalidation};
+use proisp_radius::secret::SharedSecret as _;
+use proisp_store::{AcctRecord, AcctStatus, Cache as _, CacheEvent, Invalidation};
 use serde_json::{Value, json};
 
 use super::{Ctx, app, call, delete, get, patch, post, put, token, with_token};
@@ -145,7 +145,7 @@ async fn nas_crud_secret_validation_conflicts_and_audit() {
     r.expect(200);
     assert_eq!(r.json["coa_port"], 1700);
     assert_eq!(r.json["vendor"], "cisco");
-    let secret_of = |all: &[proisp_shared::model::Nas]| {
+    let secret_of = |all: &[proisp_model::Nas]| {
         all.iter()
             .find(|n| n.id == id)
             .unwrap()

@@ -3,7 +3,7 @@
 
 use actix_web::test::TestRequest;
 use proisp_adminapi::permission::Role;
-use proisp_shared::store::NewSubscriber;
+use proisp_store::NewSubscriber;
 use serde_json::{Value, json};
 
 use super::{Ctx, app, call, delete, get, patch, peer, post, put, token, with_token};

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proisp_adminapi::permission::Role;
-use proisp_shared::store::{NewNas, NewPlan};
+use proisp_store::{NewNas, NewPlan};
 use serde_json::json;
 
 use super::{Ctx, app, call, post, post_empty, token, with_token};

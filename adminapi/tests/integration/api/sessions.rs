@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use proisp_adminapi::permission::Role;
-use proisp_shared::model::RateLimit;
-use proisp_shared::radius::dictionary::{attr, mikrotik, vendor};
-use proisp_shared::radius::encode::Encoder;
-use proisp_shared::radius::header::Code;
-use proisp_shared::radius::packet::Packet;
-use proisp_shared::store::{AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store};
+use proisp_model::RateLimit;
+use proisp_radius::dictionary::{attr, mikrotik, vendor};
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_store::{AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store};
 use serde_json::json;
 
 use super::nas::NAS_SECRET;
@@ -519,7 +519,7 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
     let n = nas(&store, "bras", "127.0.0.1", fake.port).await;
     let cisco = {
         let mut c = NewNas::new("cisco", "127.0.0.5".parse().unwrap(), NAS_SECRET.as_bytes());
-        c.vendor = proisp_shared::model::NasVendor::Cisco;
+        c.vendor = proisp_model::NasVendor::Cisco;
         store.create_nas(&c).await.unwrap().id
     };
     store
