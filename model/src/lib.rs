@@ -8,8 +8,10 @@
 
 mod nas;
 mod plan;
+mod session;
 mod subscriber;
 
 pub use nas::{Nas, NasVendor};
 pub use plan::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
+pub use session::{AcctRecord, AcctStatus, OpenSession, Usage};
 pub use subscriber::{MacAddr, Password, Status, Subscriber};

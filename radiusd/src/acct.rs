@@ -13,12 +13,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
+use proisp_model::{AcctRecord, AcctStatus};
 use proisp_radius::acct::{input_octets, output_octets};
 use proisp_radius::dictionary::{self, attr};
 use proisp_radius::encode::{EncodeError, Encoder};
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_store::{AcctRecord, AcctStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::nas_table::NasEntry;

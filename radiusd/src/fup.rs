@@ -17,12 +17,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use proisp_coa::{Client, ClientConfig, Outcome};
+use proisp_model::OpenSession;
 use proisp_model::{FupAction, NasVendor};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
-use proisp_store::OpenSession;
 use tokio::sync::mpsc;
 
+use crate::db;
 use crate::state::Shared;
 
 /// Why a subscriber's sessions change.
@@ -71,7 +72,7 @@ pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change
         }
     };
     let Some(plan) = plan else { return };
-    let sessions = match shared.store.open_sessions(user).await {
+    let sessions = match db::open_sessions(&shared.store, user).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, user, "cannot list open sessions; they keep their speed until the next login");

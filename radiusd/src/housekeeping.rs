@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::db;
 use crate::fup::{self, Change};
 use crate::state::Shared;
 
@@ -36,7 +37,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             _ = sweep.tick() => {
                 close_stale(&shared).await;
                 trim_feed(&shared).await;
-                match shared.store.end_fair_usage().await {
+                match db::end_fair_usage(&shared.store).await {
                     Ok(users) => {
                         for user in users {
                             fup::enforce(&shared, &client, &user, Change::PeriodOver).await;
@@ -51,7 +52,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
 
 async fn close_stale(shared: &Shared) {
     loop {
-        match shared.store.close_stale_sessions(STALE_BATCH).await {
+        match db::close_stale_sessions(&shared.store, STALE_BATCH).await {
             Ok(0) => return,
             Ok(n) => {
                 tracing::info!(sessions = n, "closed stale sessions (no update in time)");
@@ -84,7 +85,7 @@ async fn trim_feed(shared: &Shared) {
 
 async fn maintain_history(shared: &Shared) {
     let retention = shared.config.accounting.history_retention;
-    match shared.store.maintain_history(retention, MONTHS_AHEAD).await {
+    match db::maintain_history(&shared.store, retention, MONTHS_AHEAD).await {
         Ok((created, dropped)) => {
             if created > 0 || !dropped.is_empty() {
                 tracing::info!(created, ?dropped, "session history partitions maintained");

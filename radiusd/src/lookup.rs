@@ -54,6 +54,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
 
 use crate::config::CacheConfig;
+use crate::db;
 use crate::metrics::{Level, Metrics, Outcome};
 use crate::sessions::SessionCounts;
 
@@ -637,7 +638,7 @@ impl Core {
         }
         let read = self.counts.start_read();
         let names: Vec<&str> = batch.iter().map(|(p, _)| p.username.as_str()).collect();
-        let query = self.store.open_session_counts(&names);
+        let query = db::open_session_counts(&self.store, &names);
         // On failure, as SessionCounts::count does: counted as none and remembered, so
         // an outage costs one wait per user and TTL, not one per login.
         let open: HashMap<String, u32> = match timeout(self.backend_timeout, query).await {
@@ -690,11 +691,10 @@ mod tests {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use fred::prelude::{ClientLike as _, Config};
+    use proisp_model::{AcctRecord, AcctStatus};
     use proisp_model::{Password, Status};
-    use proisp_store::testing::{PrivateRedis, TestEnv, cached as in_redis};
-    use proisp_store::{
-        AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, RedisCache, StoreConfig,
-    };
+    use proisp_store::{NewNas, NewPlan, NewSubscriber, RedisCache, StoreConfig};
+    use proisp_testing::{PrivateRedis, TestEnv, cached as in_redis};
     use tokio::task::JoinSet;
 
     use super::*;

@@ -11,6 +11,7 @@
 mod acct;
 mod auth;
 mod config;
+mod db;
 mod dedup;
 mod feed;
 mod fup;

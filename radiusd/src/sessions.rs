@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use compact_str::CompactString;
 use proisp_store::{Cache, Invalidation, Store};
 
+use crate::db;
+
 /// Users whose counts are kept, at most.
 const CAPACITY: usize = 1_000_000;
 
@@ -113,20 +115,21 @@ impl SessionCounts {
             return n;
         }
         let read = self.start_read();
-        let open =
-            match tokio::time::timeout(self.timeout, store.open_session_count(username)).await {
-                Ok(Ok(n)) => n,
-                failed => {
-                    // Remembered like a count, so a database outage costs one wait per user
-                    // and TTL, not one per login.
-                    tracing::debug!(
-                        ?failed,
-                        user = username,
-                        "open sessions unknown; counting none"
-                    );
-                    0
-                }
-            };
+        let open = match tokio::time::timeout(self.timeout, db::open_session_count(store, username))
+            .await
+        {
+            Ok(Ok(n)) => n,
+            failed => {
+                // Remembered like a count, so a database outage costs one wait per user
+                // and TTL, not one per login.
+                tracing::debug!(
+                    ?failed,
+                    user = username,
+                    "open sessions unknown; counting none"
+                );
+                0
+            }
+        };
         self.record(username, open, read);
         open
     }

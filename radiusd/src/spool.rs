@@ -176,7 +176,7 @@ impl Spool {
 
 #[cfg(test)]
 mod tests {
-    use proisp_store::{AcctRecord, AcctStatus};
+    use proisp_model::{AcctRecord, AcctStatus};
 
     use super::*;
 

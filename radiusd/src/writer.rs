@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use proisp_store::{AcctStatus, Store, StoreError};
+use proisp_model::AcctStatus;
+use proisp_store::{Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::acct::Record;
@@ -399,7 +400,8 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Instant;
 
-    use proisp_store::{AcctRecord, Keyring, StoreConfig};
+    use proisp_model::AcctRecord;
+    use proisp_store::{Keyring, StoreConfig};
 
     use super::*;
     use crate::sessions::CountTtl;

@@ -22,6 +22,7 @@
 //! Redis ([`crypto`]); only this module's readers turn them into clear text.
 #![forbid(unsafe_code)]
 
+mod accounting;
 pub mod cache;
 pub mod config;
 pub mod crypto;
@@ -31,12 +32,9 @@ mod nas;
 mod plan;
 mod redis;
 pub mod seed;
-mod session;
 mod sessions_admin;
 mod subscriber;
 mod subscriber_admin;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 use std::error::Error as _;
 use std::fmt;
@@ -55,7 +53,6 @@ pub use nas::NewNas;
 pub use plan::NewPlan;
 pub use redis::RedisCache;
 pub use seed::{SeedOptions, SeedReport};
-pub use session::{AcctRecord, AcctStatus, OpenSession, Usage};
 pub use sessions_admin::{
     DashboardCounts, HistoryCursor, LiveFilter, LiveSession, PastSession, PeriodUsage, PlanSession,
     TopUser, UsageOwner,
@@ -152,7 +149,7 @@ impl StoreError {
 }
 
 /// The error and its causes on one line (tokio-postgres's own message is just "db error").
-fn chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(cause) = cur {
@@ -174,7 +171,7 @@ impl From<tokio_postgres::Error> for StoreError {
             let io = e
                 .source()
                 .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
-            let message = chain(&e);
+            let message = error_chain(&e);
             if e.is_closed() || io || message.starts_with("timeout") {
                 return StoreError::Unavailable(message);
             }
@@ -211,11 +208,11 @@ impl From<tokio_postgres::Error> for StoreError {
         // 08 connection exceptions, 53 insufficient resources, 57 operator intervention
         // (shutdown, statement_timeout's query_canceled), 58 system errors.
         if matches!(class, "08" | "53" | "57" | "58") {
-            return StoreError::Unavailable(chain(&e));
+            return StoreError::Unavailable(error_chain(&e));
         }
         StoreError::Database {
             code: code.code().to_owned(),
-            message: chain(&e),
+            message: error_chain(&e),
         }
     }
 }
@@ -224,7 +221,7 @@ impl From<PoolError> for StoreError {
     fn from(e: PoolError) -> StoreError {
         // Whatever keeps the pool from handing out a connection is unavailability: a
         // timeout, a refused or failed connect, a closed pool.
-        StoreError::Unavailable(chain(&e))
+        StoreError::Unavailable(error_chain(&e))
     }
 }
 
@@ -274,10 +271,12 @@ impl Store {
     /// Builds the pool without opening a connection: for processes that must start while
     /// the database is down (radiusd serves from its caches then).
     pub fn connect_lazy(cfg: &StoreConfig, keys: Arc<Keyring>) -> Result<Store, StoreError> {
-        let mut pg: tokio_postgres::Config = cfg
-            .database_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StoreError::invalid("database_url", chain(&e)))?;
+        let mut pg: tokio_postgres::Config =
+            cfg.database_url
+                .parse()
+                .map_err(|e: tokio_postgres::Error| {
+                    StoreError::invalid("database_url", error_chain(&e))
+                })?;
         if cfg.pool_size == 0 {
             return Err(StoreError::invalid("pool_size", "must be at least 1"));
         }
@@ -305,7 +304,7 @@ impl Store {
             .recycle_timeout(Some(cfg.connect_timeout))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| StoreError::invalid("database", chain(&e)))?;
+            .map_err(|e| StoreError::invalid("database", error_chain(&e)))?;
         Ok(Store {
             pool,
             keys,
@@ -329,6 +328,12 @@ impl Store {
     /// The key used for secrets at rest.
     pub fn keys(&self) -> &Arc<Keyring> {
         &self.keys
+    }
+
+    /// A pooled connection, for SQL of a binary's own (radiusd's sessions, adminapi's
+    /// admin tables) on the one pool of the process.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
     }
 
     /// A round trip to PostgreSQL.

@@ -428,3 +428,26 @@ impl Store {
         .await;
     }
 }
+
+impl Store {
+    /// Puts the subscriber's current row to the cache and publishes its invalidation:
+    /// for changes made inside SQL functions (fair usage) rather than by this module.
+    ///
+    /// Its future is `Send` (radiusd spawns it), which the closure-based helpers the
+    /// admin writes use are not.
+    pub async fn refresh_subscriber(&self, username: &str) -> Result<(), StoreError> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        if let Some(sub) = self.subscriber(username).await? {
+            if let Err(e) = cache.put_subscriber(&sub).await {
+                tracing::warn!(error = %e, user = username, "cache update after commit failed");
+            }
+            let message = Invalidation::Subscriber(username.to_owned());
+            if let Err(e) = cache.publish(&message).await {
+                tracing::warn!(error = %e, user = username, "invalidation after commit failed");
+            }
+        }
+        Ok(())
+    }
+}

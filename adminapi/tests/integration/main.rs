@@ -1,4 +1,4 @@
-//! proisp-adminapi against real PostgreSQL and Redis (proisp_store::testing): the
+//! proisp-adminapi against real PostgreSQL and Redis (proisp_testing): the
 //! operator commands run as a process (this file), the REST API in process (`api`), and
 //! two servers behind HAProxy (`haproxy`).
 
@@ -8,8 +8,8 @@ mod haproxy;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use proisp_store::testing::TestEnv;
 use proisp_store::{Cache as _, CacheEvent, Invalidation, Keyring, Store};
+use proisp_testing::TestEnv;
 
 /// Runs the binary with only the environment the test gives it.
 fn adminapi(env: &[(&str, &str)], args: &[&str]) -> Output {

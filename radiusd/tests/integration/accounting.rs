@@ -16,8 +16,8 @@ use proisp_radius::dictionary::{attr, mikrotik, vendor};
 use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_store::testing::TestEnv;
 use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
+use proisp_testing::TestEnv;
 
 use crate::harness::{
     Frozen, Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database,

@@ -12,7 +12,7 @@ use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
 use proisp_radius::{mschap, password};
 use proisp_store::NewSubscriber;
-use proisp_store::testing::TestEnv;
+use proisp_testing::TestEnv;
 
 use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, radclient, seed};
 

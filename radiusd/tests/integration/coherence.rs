@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fred::prelude::{Builder, ClientLike as _, Config, KeysInterface as _};
 use proisp_model::Status;
-use proisp_store::testing::{PrivateRedis, TestEnv};
 use proisp_store::{CacheConfig, RedisCache};
+use proisp_testing::{PrivateRedis, TestEnv};
 
 use crate::harness::{Options, Radiusd, pap, seed};
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_store::testing::{PrivateRedis, TestEnv};
+use proisp_testing::{PrivateRedis, TestEnv};
 
 use crate::harness::{Options, Radiusd, exchange, pap, pap_packet, private_database, seed};
 

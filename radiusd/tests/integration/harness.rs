@@ -13,8 +13,8 @@ use proisp_radius::dictionary::attr;
 use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
 use proisp_radius::password;
-use proisp_store::testing::{PrivatePostgres, TestEnv, with_database};
 use proisp_store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
+use proisp_testing::{PrivatePostgres, TestEnv, with_database};
 
 /// The NAS secret every test uses.
 pub(crate) const SECRET: &str = "testing123";

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use proisp_model::Status;
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_store::testing::TestEnv;
 use proisp_store::{AuthStats, Cache as _, NewNas};
+use proisp_testing::TestEnv;
 
 use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, seed};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use proisp_store::testing::TestEnv;
+use proisp_testing::TestEnv;
 
 use crate::harness::{Options, Radiusd, eventually, pap, private_database, radclient};
 

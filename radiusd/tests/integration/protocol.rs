@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_store::testing::TestEnv;
+use proisp_testing::TestEnv;
 
 use crate::harness::{Options, Radiusd, exchange, pap, pap_packet, radclient, seed};
 

@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use proisp_model::Status;
-use proisp_store::testing::{PrivateRedis, TestEnv};
 use proisp_store::{
     Cache as _, CacheConfig, CacheEvent, Change, NewNas, NewPlan, NewSubscriber, RedisCache,
 };
+use proisp_testing::{PrivateRedis, TestEnv};
 
 fn sub(username: &str, version: i64) -> Change {
     Change::Subscriber {

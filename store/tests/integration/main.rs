@@ -1,8 +1,4 @@
-//! Integration tests of the store against real PostgreSQL and Redis (feature `testing`).
+//! Integration tests of the store against real PostgreSQL and Redis.
 
-#[cfg(feature = "testing")]
-mod accounting;
-#[cfg(feature = "testing")]
 mod feed;
-#[cfg(feature = "testing")]
 mod store;

@@ -11,11 +11,11 @@ use proisp_model::{Burst, FupAction, MacAddr, NasVendor, RateLimit, Status, Subs
 use proisp_radius::attr::Ipv6Prefix;
 use proisp_radius::secret::{Secret, SharedSecret as _};
 use proisp_store::seed::{SeedOptions, demo_plans};
-use proisp_store::testing::{PrivateRedis, TestEnv, cached};
 use proisp_store::{
     Cache as _, CacheConfig, CacheError, CacheEvent, CacheLookup, Invalidation, Keyring, NewNas,
     NewPlan, NewSubscriber, RedisCache, Store, StoreError,
 };
+use proisp_testing::{PrivateRedis, TestEnv, cached};
 use tokio::sync::mpsc;
 
 async fn plan(store: &Store) -> i64 {
@@ -870,9 +870,7 @@ async fn unavailable_database_is_reported_as_such() {
 
 #[tokio::test]
 async fn postgres_outage_is_unavailable_and_the_pool_recovers() {
-    let mut pg = proisp_store::testing::PrivatePostgres::start()
-        .await
-        .unwrap();
+    let mut pg = proisp_testing::PrivatePostgres::start().await.unwrap();
     let cfg = proisp_store::StoreConfig {
         connect_timeout: Duration::from_secs(1),
         ..proisp_store::StoreConfig::new(pg.url("postgres"))

@@ -2,7 +2,8 @@
 //! of the month, the 30 s cache, permissions.
 
 use proisp_adminapi::permission::Role;
-use proisp_store::{AcctStatus, AuthStats, Cache as _, NewPlan, NewSubscriber};
+use proisp_model::AcctStatus;
+use proisp_store::{AuthStats, Cache as _, NewPlan, NewSubscriber};
 use serde_json::{Value, json};
 
 use super::sessions::{nas, record};

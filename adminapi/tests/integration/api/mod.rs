@@ -29,7 +29,7 @@ use proisp_adminapi::jwt::JwtKey;
 use proisp_adminapi::password;
 use proisp_adminapi::permission::Role;
 use proisp_adminapi::state::AppState;
-use proisp_store::testing::TestEnv;
+use proisp_testing::TestEnv;
 use serde_json::Value;
 
 /// The password of every test admin.

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use proisp_adminapi::permission::Role;
+use proisp_model::{AcctRecord, AcctStatus};
 use proisp_radius::secret::SharedSecret as _;
-use proisp_store::{AcctRecord, AcctStatus, Cache as _, CacheEvent, Invalidation};
+use proisp_store::{Cache as _, CacheEvent, Invalidation};
 use serde_json::{Value, json};
 
 use super::{Ctx, app, call, delete, get, patch, post, put, token, with_token};

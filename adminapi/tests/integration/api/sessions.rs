@@ -8,11 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use proisp_adminapi::permission::Role;
 use proisp_model::RateLimit;
+use proisp_model::{AcctRecord, AcctStatus};
 use proisp_radius::dictionary::{attr, mikrotik, vendor};
 use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_store::{AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store};
+use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
 use serde_json::json;
 
 use super::nas::NAS_SECRET;

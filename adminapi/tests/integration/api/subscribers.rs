@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::test::TestRequest;
 use proisp_adminapi::permission::Role;
 use proisp_model::Status;
-use proisp_store::testing::cached;
 use proisp_store::{Cache as _, CacheLookup, NewPlan, NewSubscriber, Store};
+use proisp_testing::cached;
 use serde_json::{Value, json};
 
 use super::{Ctx, app, call, delete, get, patch, peer, post, post_empty, put, token, with_token};

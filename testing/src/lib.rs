@@ -28,7 +28,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::RngCore as _;
 use tokio::sync::OnceCell;
 
-use super::{Cache, CacheConfig, CacheError, CacheLookup, Keyring, RedisCache, Store, StoreConfig};
+use proisp_store::{
+    Cache, CacheConfig, CacheError, CacheLookup, Keyring, RedisCache, Store, StoreConfig,
+    error_chain,
+};
 
 /// How long a private server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -106,7 +109,7 @@ async fn pg_answers(url: &str) -> Result<tokio_postgres::Client, String> {
     let (client, conn) = cfg
         .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|e| super::chain(&e))?;
+        .map_err(|e| error_chain(&e))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -268,7 +271,7 @@ impl TestEnv {
         admin
             .batch_execute(&format!("CREATE DATABASE \"{database}\""))
             .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE: {}", super::chain(&e)));
+            .unwrap_or_else(|e| panic!("CREATE DATABASE: {}", error_chain(&e)));
         let hex = Keyring::generate_hex();
         let key_file = std::env::temp_dir().join(format!("proisp-test-{database}.key"));
         write_private(&key_file, hex.as_bytes()).expect("write the test key file");

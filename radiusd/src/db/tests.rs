@@ -1,13 +1,14 @@
-//! Accounting in PostgreSQL (store::session and sql/0002): sessions, history, usage,
+//! Accounting in PostgreSQL (the store's write, this module's reads and sql/0002): sessions, history, usage,
 //! idempotency, stale sessions, NAS reboots and quota crossings.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proisp_model::RateLimit;
-use proisp_store::testing::TestEnv;
-use proisp_store::{
-    AcctRecord, AcctStatus, NewNas, NewPlan, NewSubscriber, Store, StoreConfig, Usage,
-};
+use proisp_model::{AcctRecord, AcctStatus, Usage};
+use proisp_store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig, StoreError};
+use proisp_testing::TestEnv;
+
+use crate::db;
 
 const GIB: u64 = 1 << 30;
 
@@ -150,13 +151,12 @@ async fn batched_lookups_find_live_subscribers_with_their_open_sessions() {
     );
 
     // Counted by name alone, limit or not; names without sessions are left out.
-    let mut counts = s
-        .open_session_counts(&["u1", "u2", "u3", "u1", "nobody"])
+    let mut counts = db::open_session_counts(s, &["u1", "u2", "u3", "u1", "nobody"])
         .await
         .unwrap();
     counts.sort();
     assert_eq!(counts, [("u1".to_owned(), 2), ("u3".to_owned(), 1)]);
-    assert!(s.open_session_counts(&[]).await.unwrap().is_empty());
+    assert!(db::open_session_counts(s, &[]).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -169,8 +169,8 @@ async fn start_interim_stop_with_gigawords_counts_exactly_once() {
     s.apply_accounting(std::slice::from_ref(&start), 3)
         .await
         .unwrap();
-    assert_eq!(s.open_session_count("u1").await.unwrap(), 1);
-    let open = s.open_sessions("u1").await.unwrap();
+    assert_eq!(db::open_session_count(s, "u1").await.unwrap(), 1);
+    let open = db::open_sessions(s, "u1").await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].acct_session_id, "a1");
     assert_eq!(open[0].framed_ip, Some("100.64.0.7".parse().unwrap()));
@@ -181,11 +181,11 @@ async fn start_interim_stop_with_gigawords_counts_exactly_once() {
         .unwrap();
     s.apply_accounting(&[interim, start], 3).await.unwrap();
     assert_eq!(
-        total(s.current_usage("u1").await.unwrap()),
+        total(current_usage(s, "u1").await.unwrap()),
         (GIB, 5 * GIB + 7)
     );
     assert_eq!(
-        s.open_sessions("u1").await.unwrap()[0].download_octets,
+        db::open_sessions(s, "u1").await.unwrap()[0].download_octets,
         5 * GIB + 7
     );
 
@@ -195,21 +195,21 @@ async fn start_interim_stop_with_gigawords_counts_exactly_once() {
     s.apply_accounting(std::slice::from_ref(&stop), 3)
         .await
         .unwrap();
-    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(db::open_session_count(s, "u1").await.unwrap(), 0);
     assert_eq!(
         history(&f, "a1").await,
         vec![(2 * GIB as i64, (6 * GIB + 9) as i64, "stop".to_owned())]
     );
     assert_eq!(
-        total(s.current_usage("u1").await.unwrap()),
+        total(current_usage(s, "u1").await.unwrap()),
         (2 * GIB, 6 * GIB + 9)
     );
     // A late interim after the Stop neither re-opens the session nor counts again.
     let late = record(&f, AcctStatus::InterimUpdate, "u1", "a1", GIB, 5 * GIB);
     s.apply_accounting(&[late], 3).await.unwrap();
-    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(db::open_session_count(s, "u1").await.unwrap(), 0);
     assert_eq!(
-        total(s.current_usage("u1").await.unwrap()),
+        total(current_usage(s, "u1").await.unwrap()),
         (2 * GIB, 6 * GIB + 9)
     );
 }
@@ -232,7 +232,10 @@ async fn usage_sums_sessions_and_the_crossing_is_reported_once() {
     );
     let more = record(&f, AcctStatus::InterimUpdate, "u1", "x1", GIB, 6 * GIB);
     assert!(s.apply_accounting(&[more], 3).await.unwrap().is_empty());
-    assert_eq!(total(s.current_usage("u1").await.unwrap()), (GIB, 11 * GIB));
+    assert_eq!(
+        total(current_usage(s, "u1").await.unwrap()),
+        (GIB, 11 * GIB)
+    );
     let sub = s.subscriber("u1").await.unwrap().unwrap();
     let until = sub.fup_until.expect("fair usage in force");
     assert!(until > now_ms() / 1000, "until the period ends");
@@ -255,8 +258,8 @@ async fn usage_sums_sessions_and_the_crossing_is_reported_once() {
         )
         .await
         .unwrap();
-    assert_eq!(s.end_fair_usage().await.unwrap(), vec!["u1".to_owned()]);
-    assert!(s.end_fair_usage().await.unwrap().is_empty());
+    assert_eq!(db::end_fair_usage(s).await.unwrap(), vec!["u1".to_owned()]);
+    assert!(db::end_fair_usage(s).await.unwrap().is_empty());
     assert!(
         s.subscriber("u1")
             .await
@@ -287,8 +290,8 @@ async fn stale_sessions_close_and_reopen_on_a_late_interim() {
     )
     .await
     .unwrap();
-    assert_eq!(s.close_stale_sessions(100).await.unwrap(), 1);
-    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(db::close_stale_sessions(s, 100).await.unwrap(), 1);
+    assert_eq!(db::open_session_count(s, "u1").await.unwrap(), 0);
     assert_eq!(history(&f, "st").await, vec![(10, 20, "stale".to_owned())]);
 
     s.apply_accounting(
@@ -297,14 +300,18 @@ async fn stale_sessions_close_and_reopen_on_a_late_interim() {
     )
     .await
     .unwrap();
-    assert_eq!(s.open_session_count("u1").await.unwrap(), 1, "re-opened");
+    assert_eq!(
+        db::open_session_count(s, "u1").await.unwrap(),
+        1,
+        "re-opened"
+    );
     assert!(history(&f, "st").await.is_empty());
-    assert_eq!(total(s.current_usage("u1").await.unwrap()), (15, 30));
+    assert_eq!(total(current_usage(s, "u1").await.unwrap()), (15, 30));
     s.apply_accounting(&[record(&f, AcctStatus::Stop, "u1", "st", 16, 31)], 3)
         .await
         .unwrap();
     assert_eq!(history(&f, "st").await, vec![(16, 31, "stop".to_owned())]);
-    assert_eq!(total(s.current_usage("u1").await.unwrap()), (16, 31));
+    assert_eq!(total(current_usage(s, "u1").await.unwrap()), (16, 31));
 }
 
 #[tokio::test]
@@ -330,8 +337,8 @@ async fn accounting_on_closes_the_nas_sessions_and_a_reused_id_replaces() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let after = record(&f, AcctStatus::Start, "u2", "r3", 0, 0);
     s.apply_accounting(&[on, after], 3).await.unwrap();
-    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
-    let open = s.open_sessions("u2").await.unwrap();
+    assert_eq!(db::open_session_count(s, "u1").await.unwrap(), 0);
+    let open = db::open_sessions(s, "u2").await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].acct_session_id, "r3");
     assert_eq!(history(&f, "r1").await[0].2, "nas-reboot");
@@ -348,7 +355,7 @@ async fn accounting_on_closes_the_nas_sessions_and_a_reused_id_replaces() {
         ..record(&f, AcctStatus::Start, "u2", "r3", 0, 0)
     };
     s.apply_accounting(&[reused], 3).await.unwrap();
-    assert_eq!(s.open_session_count("u2").await.unwrap(), 1);
+    assert_eq!(db::open_session_count(s, "u2").await.unwrap(), 1);
     assert_eq!(history(&f, "r3").await, vec![(5, 5, "replaced".to_owned())]);
 }
 
@@ -360,14 +367,13 @@ async fn unknown_users_are_recorded_without_usage_and_history_partitions_rotate(
         .await
         .unwrap();
     assert_eq!(history(&f, "g1").await, vec![(1, 2, "stop".to_owned())]);
-    assert!(s.current_usage("ghost").await.unwrap().is_none());
+    assert!(current_usage(s, "ghost").await.unwrap().is_none());
 
     let sql = f.env.sql().await;
     sql.batch_execute("SELECT proisp_ensure_history_partitions('2020-01-01', 1)")
         .await
         .unwrap();
-    let (_, dropped) = s
-        .maintain_history(Duration::from_secs(90 * 86_400), 3)
+    let (_, dropped) = db::maintain_history(s, Duration::from_secs(90 * 86_400), 3)
         .await
         .unwrap();
     assert_eq!(dropped, vec!["session_history_2020_01".to_owned()]);
@@ -416,7 +422,7 @@ async fn a_daily_quota_counts_from_midnight_utc_and_ends_at_the_next() {
         vec!["u2".to_owned()]
     );
     assert_eq!(
-        s.current_usage("u2").await.unwrap().unwrap().period_start,
+        current_usage(s, "u2").await.unwrap().unwrap().period_start,
         midnight
     );
     let sub = s.subscriber("u2").await.unwrap().unwrap();
@@ -493,7 +499,7 @@ async fn a_start_arriving_again_later_is_the_same_session_by_event_time_or_delay
         "one session, closed by its Stop"
     );
     assert_eq!(started_at(&f, "e1").await, vec![i64::from(event)]);
-    assert_eq!(total(s.current_usage("u1").await.unwrap()), (GIB, 2 * GIB));
+    assert_eq!(total(current_usage(s, "u1").await.unwrap()), (GIB, 2 * GIB));
 
     // Without it: the copy resent 40 s later says so in Acct-Delay-Time.
     apply_stamped(s, &[(at(AcctStatus::Start, "d1", 0, 0, 0), None)]).await;
@@ -513,7 +519,7 @@ async fn a_start_arriving_again_later_is_the_same_session_by_event_time_or_delay
         vec![(GIB as i64, GIB as i64, "stop".to_owned())]
     );
     assert_eq!(
-        total(s.current_usage("u1").await.unwrap()),
+        total(current_usage(s, "u1").await.unwrap()),
         (2 * GIB, 3 * GIB)
     );
 
@@ -574,9 +580,9 @@ async fn a_batch_applied_again_after_later_ones_changes_nothing() {
         history(&f, "late").await,
         vec![(3 * GIB as i64, 3 * GIB as i64, "stop".to_owned())]
     );
-    assert_eq!(s.open_session_count("u1").await.unwrap(), 0);
+    assert_eq!(db::open_session_count(s, "u1").await.unwrap(), 0);
     assert_eq!(
-        total(s.current_usage("u1").await.unwrap()),
+        total(current_usage(s, "u1").await.unwrap()),
         (3 * GIB, 3 * GIB)
     );
 }
@@ -639,6 +645,27 @@ async fn a_batch_past_its_deadline_fails_as_unavailable_and_is_cancelled_on_the_
             .await
             .unwrap();
     }
-    assert_eq!(total(s.current_usage("u2").await.unwrap()), (GIB, GIB));
-    assert_eq!(s.open_session_count("u2").await.unwrap(), 1);
+    assert_eq!(total(current_usage(s, "u2").await.unwrap()), (GIB, GIB));
+    assert_eq!(db::open_session_count(s, "u2").await.unwrap(), 1);
+}
+
+/// Usage of `username` in the billing period containing now, or `None` for an
+/// unknown subscriber (zero usage is `Some` with zeros).
+async fn current_usage(store: &Store, username: &str) -> Result<Option<Usage>, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT extract(epoch FROM proisp_period_start(p.quota_period, now()))::int8, \
+             coalesce(u.upload_octets, 0), coalesce(u.download_octets, 0) \
+             FROM subscribers s JOIN plans p ON p.id = s.plan_id \
+             LEFT JOIN usage u ON u.subscriber_id = s.id \
+               AND u.period_start = proisp_period_start(p.quota_period, now()) \
+             WHERE s.username = $1 AND s.deleted_at IS NULL",
+        )
+        .await?;
+    Ok(client.query_opt(&stmt, &[&username]).await?.map(|r| Usage {
+        period_start: r.get(0),
+        upload_octets: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+        download_octets: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+    }))
 }

@@ -1,0 +1,143 @@
+//! radiusd's own SQL: open sessions and their counts, a billing period's usage, stale
+//! sessions, the end of fair usage and history partitions. The accounting write itself is
+//! the store's (`Store::apply_accounting_within`); the rules live in SQL
+//! (`sql/0002_accounting.sql`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use proisp_model::OpenSession;
+use proisp_store::{Store, StoreError};
+
+fn unsigned(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+/// The open sessions of `username`.
+pub(crate) async fn open_sessions(
+    store: &Store,
+    username: &str,
+) -> Result<Vec<OpenSession>, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT nas_id, acct_session_id, username, framed_ip, \
+             extract(epoch FROM started_at)::int8, upload_octets, download_octets \
+             FROM sessions WHERE username = $1 ORDER BY started_at",
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&username])
+        .await?
+        .iter()
+        .map(|r| OpenSession {
+            nas_id: r.get(0),
+            acct_session_id: r.get(1),
+            username: r.get(2),
+            framed_ip: r.get(3),
+            started_at: r.get(4),
+            upload_octets: unsigned(r.get(5)),
+            download_octets: unsigned(r.get(6)),
+        })
+        .collect())
+}
+
+/// How many sessions `username` has open (the simultaneous-use check).
+pub(crate) async fn open_session_count(store: &Store, username: &str) -> Result<u32, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached("SELECT count(*) FROM sessions WHERE username = $1")
+        .await?;
+    let n: i64 = client.query_one(&stmt, &[&username]).await?.get(0);
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// How many sessions each of `usernames` has open, in one round trip: radiusd counts
+/// them in a batch for subscribers it found in Redis. Names with none are not
+/// returned; a name given twice is returned once.
+pub(crate) async fn open_session_counts(
+    store: &Store,
+    usernames: &[&str],
+) -> Result<Vec<(String, u32)>, StoreError> {
+    if usernames.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT username, count(*) FROM sessions WHERE username = ANY($1) \
+             GROUP BY username",
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&usernames])
+        .await?
+        .iter()
+        .map(|row| {
+            let open: i64 = row.get(1);
+            (row.get(0), u32::try_from(open).unwrap_or(u32::MAX))
+        })
+        .collect())
+}
+
+/// Closes at most `max_rows` sessions whose NAS stopped reporting them (no update
+/// for `stale_after` interim intervals). Returns how many were closed.
+pub(crate) async fn close_stale_sessions(store: &Store, max_rows: u32) -> Result<u32, StoreError> {
+    let client = store.client().await?;
+    let max_rows = i32::try_from(max_rows).unwrap_or(i32::MAX);
+    let n: i32 = client
+        .query_one("SELECT proisp_close_stale_sessions($1)", &[&max_rows])
+        .await?
+        .get(0);
+    Ok(u32::try_from(n).unwrap_or(0))
+}
+
+/// Ends fair usage for every subscriber whose billing period is over, and returns
+/// their names; the caller restores their sessions' full speed. Claimed in one
+/// statement, so when several radiusd run the job each subscriber goes to one.
+pub(crate) async fn end_fair_usage(store: &Store) -> Result<Vec<String>, StoreError> {
+    let client = store.client().await?;
+    let names: Vec<String> = client
+        .query(
+            "UPDATE subscribers SET fup_until = NULL, version = nextval('entry_version'), \
+             updated_at = now() WHERE fup_until <= now() RETURNING username",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for name in &names {
+        store.refresh_subscriber(name).await?;
+    }
+    Ok(names)
+}
+
+/// Keeps `months_ahead` monthly history partitions ready from the current month and
+/// drops those wholly older than `retention`. Returns (created, dropped names).
+pub(crate) async fn maintain_history(
+    store: &Store,
+    retention: Duration,
+    months_ahead: u32,
+) -> Result<(u32, Vec<String>), StoreError> {
+    let client = store.client().await?;
+    let months = i32::try_from(months_ahead.max(1)).unwrap_or(12);
+    let created: i32 = client
+        .query_one(
+            "SELECT proisp_ensure_history_partitions(now(), $1)",
+            &[&months],
+        )
+        .await?
+        .get(0);
+    let cutoff = SystemTime::now()
+        .checked_sub(retention)
+        .unwrap_or(UNIX_EPOCH);
+    let dropped = client
+        .query("SELECT proisp_drop_history_before($1)", &[&cutoff])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((u32::try_from(created).unwrap_or(0), dropped))
+}
+
+#[cfg(test)]
+mod tests;
