@@ -11,10 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fred::prelude::{
-    Builder, Client, ClientLike as _, Config, Expiration, KeysInterface as _, LuaInterface as _,
-    Options, ReconnectPolicy,
+    Client, ClientLike as _, Expiration, KeysInterface as _, LuaInterface as _, Options,
 };
-use proisp_store::CacheConfig;
 
 /// INCR with the window (re)started by every increment; returns the count and the PTTL.
 const INCR_SCRIPT: &str = r"
@@ -65,34 +63,6 @@ impl Kv {
             prefix: String::new(),
             local: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Connects to Redis as `cfg` says (keys under its prefix + `admin:`). Redis down is
-    /// not an error: the client reconnects in the background and the fallback serves.
-    pub async fn connect(cfg: &CacheConfig) -> Result<Kv, String> {
-        let config = Config::from_url(&cfg.url).map_err(|e| format!("redis.url: {e}"))?;
-        let mut builder = Builder::from_config(config);
-        builder
-            .with_config(|c| c.fail_fast = false)
-            .with_connection_config(|c| {
-                c.connection_timeout = cfg.connect_timeout;
-                c.internal_command_timeout = cfg.connect_timeout;
-                c.max_command_attempts = 1;
-            })
-            .with_performance_config(|p| p.default_command_timeout = cfg.command_timeout)
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2000, 2));
-        let client = builder.build().map_err(|e| format!("redis: {e}"))?;
-        let _task = client.connect();
-        let deadline = tokio::time::Instant::now() + cfg.connect_timeout;
-        while !client.is_connected() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if !client.is_connected() {
-            tracing::warn!(
-                "Redis does not answer yet; limits and revocations are per process until it does"
-            );
-        }
-        Ok(Kv::redis(client, &cfg.key_prefix, cfg.command_timeout))
     }
 
     /// Redis via `client` (already connecting), keys under `prefix` + `admin:`.

@@ -17,7 +17,7 @@ pub mod audit;
 pub mod body;
 pub mod client_ip;
 pub mod config;
-pub mod db;
+pub mod data;
 pub mod error;
 pub mod jwt;
 pub mod kv;

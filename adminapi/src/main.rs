@@ -15,11 +15,11 @@ use ipnet::IpNet;
 use proisp_adminapi::admin::{self, NewAdmin};
 use proisp_adminapi::audit::{self, Actor, Entry};
 use proisp_adminapi::config::{Config, LogConfig, LogFormat};
+use proisp_adminapi::data::seed::{self, DEFAULT_PLAN, SeedOptions};
 use proisp_adminapi::jwt::JwtKey;
 use proisp_adminapi::permission::Role;
 use proisp_adminapi::state::AppState;
-use proisp_adminapi::{db, password, server};
-use proisp_store::seed::{DEFAULT_PLAN, SeedOptions};
+use proisp_adminapi::{password, server};
 use proisp_store::{Cache as _, Invalidation, Keyring, RedisCache, Store};
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
@@ -205,11 +205,9 @@ async fn create_admin(
         Some(path) => Arc::new(Keyring::from_file(&path)?),
         None => Arc::new(Keyring::from_key(&[0; 32])),
     };
-    Store::connect(&config.database, keys)
-        .await?
-        .check_schema()
-        .await?;
-    let pool = db::pool(&config.database)?;
+    let store = Store::connect(&config.database, keys).await?;
+    store.check_schema().await?;
+    let pool = store.pool().clone();
     let hash = password::hash(password);
     let new = NewAdmin {
         username,
@@ -274,7 +272,7 @@ async fn seed(config: &Config, options: &SeedOptions) -> anyhow::Result<()> {
     let store = Store::connect(&config.database, keys.clone()).await?;
     store.check_schema().await?;
     let started = Instant::now();
-    let report = store.seed(options).await?;
+    let report = seed::seed(&store, options).await?;
     let elapsed = started.elapsed();
 
     if report.plans_created.is_empty() {

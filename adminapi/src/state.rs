@@ -18,7 +18,8 @@ pub struct AppState {
     pub config: Config,
     /// Subscribers, plans, NAS devices: writes keep Redis coherent and notify radiusd.
     pub store: Store,
-    /// adminapi's own tables (admins, refresh tokens, audit log).
+    /// adminapi's own tables (admins, refresh tokens, audit log): the store's pool, so
+    /// the process holds one.
     pub db: Pool,
     /// The key for secrets at rest.
     pub keys: Arc<Keyring>,
@@ -33,7 +34,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state: pools (connecting lazily), Redis (reconnecting by itself).
+    /// Builds the state: the pool (connecting lazily), Redis (reconnecting by itself).
     /// PostgreSQL must answer once, so a wrong URL is reported at start-up.
     pub async fn connect(
         config: Config,
@@ -44,12 +45,13 @@ impl AppState {
         let kv = match &config.redis {
             Some(redis) => {
                 let cache = RedisCache::connect(redis, keys.clone()).await?;
+                let kv = Kv::redis(cache.client(), &redis.key_prefix, redis.command_timeout);
                 store = store.with_cache(Arc::new(cache));
-                Kv::connect(redis).await.map_err(anyhow::Error::msg)?
+                kv
             }
             None => Kv::local(),
         };
-        let db = crate::db::pool(&config.database)?;
+        let db = store.pool().clone();
         let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
         Ok(AppState {
             config,

@@ -27,14 +27,12 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 mod feed;
+mod import;
 mod migrate;
 mod nas;
 mod plan;
 mod redis;
-pub mod seed;
-mod sessions_admin;
 mod subscriber;
-mod subscriber_admin;
 
 use std::error::Error as _;
 use std::fmt;
@@ -48,20 +46,12 @@ pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidat
 pub use config::{CacheConfig, StoreConfig};
 pub use crypto::{KeyError, Keyring, Purpose};
 pub use feed::{Change, FeedEntry};
+pub use import::{ImportError, ImportMode, ImportOutcome, ImportRow};
 pub use migrate::Migration;
 pub use nas::NewNas;
 pub use plan::NewPlan;
 pub use redis::RedisCache;
-pub use seed::{SeedOptions, SeedReport};
-pub use sessions_admin::{
-    DashboardCounts, HistoryCursor, LiveFilter, LiveSession, PastSession, PeriodUsage, PlanSession,
-    TopUser, UsageOwner,
-};
-pub use subscriber::{MAX_USERNAME_LEN, NewSubscriber};
-pub use subscriber_admin::{
-    Cursor, ImportError, ImportMode, ImportOutcome, ImportRow, MAX_PAGE, SubscriberQuery,
-    SubscriberRecord, like_pattern,
-};
+pub use subscriber::{COLUMNS as SUBSCRIBER_COLUMNS, MAX_USERNAME_LEN, NewSubscriber};
 
 /// Errors of the data layer.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +130,8 @@ impl StoreError {
         matches!(self, StoreError::Unavailable(_))
     }
 
-    fn invalid(field: &str, reason: impl Into<String>) -> StoreError {
+    /// [`StoreError::Invalid`] for `field`.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> StoreError {
         StoreError::Invalid {
             field: field.to_owned(),
             reason: reason.into(),
@@ -328,6 +319,12 @@ impl Store {
     /// The key used for secrets at rest.
     pub fn keys(&self) -> &Arc<Keyring> {
         &self.keys
+    }
+
+    /// The process's one PostgreSQL pool, for a binary's own tables (adminapi's admins,
+    /// refresh tokens and audit log).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// A pooled connection, for SQL of a binary's own (radiusd's sessions, adminapi's

@@ -69,6 +69,14 @@ pub struct RedisCache {
     script_sha: String,
 }
 
+impl RedisCache {
+    /// The connection, for a binary's own keys (adminapi's login counters and token
+    /// blacklist) on the one Redis client of the process.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+}
+
 impl fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisCache")

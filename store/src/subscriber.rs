@@ -93,7 +93,7 @@ pub(crate) fn check_username(username: &str) -> Result<(), StoreError> {
 /// Columns in the order [`Store::subscriber_from_row`] reads them. Conversions happen in
 /// SQL so the row decodes with the built-in types: epoch seconds, MAC as text, prefixes as
 /// `inet` plus their length.
-pub(crate) const COLUMNS: &str = "id, username, password_enc, status, plan_id, \
+pub const COLUMNS: &str = "id, username, password_enc, status, plan_id, \
     extract(epoch FROM expires_at)::int8, mac::text, ipv4, ipv6_prefix::inet, \
     masklen(ipv6_prefix), delegated_ipv6_prefix::inet, masklen(delegated_ipv6_prefix), \
     simultaneous_use, version, extract(epoch FROM fup_until)::int8";
@@ -214,7 +214,8 @@ impl Store {
         })
     }
 
-    pub(crate) fn subscriber_from_row(&self, row: &Row) -> Result<Subscriber, StoreError> {
+    /// A subscriber from a row of [`COLUMNS`], its password decrypted.
+    pub fn subscriber_from_row(&self, row: &Row) -> Result<Subscriber, StoreError> {
         let status: &str = row.get(3);
         let mac: Option<&str> = row.get(6);
         let ipv4 = match row.get::<_, Option<IpAddr>>(7) {

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::data::sessions::{self, DashboardCounts};
 use actix_web::{get, web};
-use proisp_store::DashboardCounts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -216,7 +216,7 @@ pub(crate) async fn show(
         d.age_secs = at.elapsed().as_secs();
         return Ok(web::Json(d));
     }
-    let counts = state.store.dashboard_counts(TOP_USERS).await?;
+    let counts = sessions::dashboard_counts(&state.db, TOP_USERS).await?;
     let d = build(counts, AuthRates::read(&state).await);
     *cached = Some((Instant::now(), d.clone()));
     Ok(web::Json(d))

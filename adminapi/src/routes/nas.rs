@@ -20,6 +20,7 @@ use zeroize::Zeroize as _;
 
 use crate::audit::{self, Entry};
 use crate::body;
+use crate::data::sessions;
 use crate::error::{ApiError, ErrorBody};
 use crate::permission::Permission;
 use crate::session::Session;
@@ -445,9 +446,7 @@ pub(crate) async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::NasWrite)?;
     let nas = load(&state, *id).await?;
-    let open = state
-        .store
-        .nas_open_sessions(nas.id)
+    let open = sessions::nas_open_sessions(&state.db, nas.id)
         .await
         .map_err(nas_error)?;
     if open > 0 {

@@ -23,7 +23,9 @@ use proisp_coa::{Client, ClientConfig, Outcome};
 use proisp_model::{Nas, NasVendor};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
-use proisp_store::{HistoryCursor, LiveFilter, LiveSession, PastSession, StoreError};
+use proisp_store::StoreError;
+
+use crate::data::sessions::{self, HistoryCursor, LiveFilter, LiveSession, PastSession};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -166,22 +168,23 @@ pub(crate) async fn list(
                 "give subscriber_id or username, not both",
             ));
         }
-        (Some(id), None) => Some(state.store.subscriber_username(id).await?.ok_or(
+        (Some(id), None) => Some(sessions::subscriber_username(&state.db, id).await?.ok_or(
             ApiError::NotFound {
                 entity: "subscriber",
             },
         )?),
         (None, name) => name.clone(),
     };
-    let items = state
-        .store
-        .live_sessions(&LiveFilter {
+    let items = sessions::live_sessions(
+        &state.db,
+        &LiveFilter {
             nas_id: q.nas_id,
             username,
             after_id: q.after_id,
             limit,
-        })
-        .await?;
+        },
+    )
+    .await?;
     let next_after_id = (items.len() == usize::try_from(limit).unwrap_or(0))
         .then(|| items.last().map(|s| s.id))
         .flatten();
@@ -307,9 +310,7 @@ pub(crate) async fn kick(
     id: web::Path<i64>,
 ) -> Result<web::Json<KickResult>, ApiError> {
     session.require(Permission::SessionKick)?;
-    let live = state
-        .store
-        .live_session(*id)
+    let live = sessions::live_session(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound { entity: "session" })?;
     let nas = super::nas::load(&state, live.nas_id).await?;
@@ -464,16 +465,12 @@ pub(crate) async fn history(
     session.require(Permission::Read)?;
     let limit = limit(q.limit)?;
     let cursor = q.before.as_deref().map(decode_cursor).transpose()?;
-    state
-        .store
-        .subscriber_username(*id)
+    sessions::subscriber_username(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound {
             entity: "subscriber",
         })?;
-    let rows = state
-        .store
-        .session_history(*id, cursor.as_ref(), limit)
+    let rows = sessions::session_history(&state.db, *id, cursor.as_ref(), limit)
         .await
         .map_err(session_error("subscriber"))?;
     let next_before = (rows.len() == usize::try_from(limit).unwrap_or(0))
@@ -564,14 +561,12 @@ pub(crate) async fn usage(
             })
         })
         .transpose()?;
-    let owner = state
-        .store
-        .usage_owner(*id)
+    let owner = sessions::usage_owner(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound {
             entity: "subscriber",
         })?;
-    let rows = state.store.usage_periods(*id, before, limit).await?;
+    let rows = sessions::usage_periods(&state.db, *id, before, limit).await?;
     let next_before = (rows.len() == usize::try_from(limit).unwrap_or(0))
         .then(|| rows.last().map(|p| rfc3339(p.period_start)))
         .flatten();
@@ -647,7 +642,7 @@ pub(crate) async fn apply_plan(
         .ok_or(ApiError::NotFound { entity: "plan" })?;
     let full = plan.rate.to_mikrotik();
     let fup = plan.fup_rate.as_ref().map(|r| r.to_mikrotik());
-    let sessions = state.store.plan_live_sessions(plan.id).await?;
+    let sessions = sessions::plan_live_sessions(&state.db, plan.id).await?;
     let nases = state.store.all_nas().await?;
     let mut report = ApplyReport {
         plan_id: plan.id,

@@ -20,10 +20,7 @@ use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use proisp_model::{MacAddr, Password, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
-use proisp_store::{
-    Cursor, ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber, StoreError, SubscriberQuery,
-    SubscriberRecord,
-};
+use proisp_store::{ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber, StoreError};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -31,6 +28,7 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Entry};
 use crate::body;
+use crate::data::subscribers::{self, Cursor, SubscriberQuery, SubscriberRecord};
 use crate::error::{ApiError, ErrorBody};
 use crate::password;
 use crate::permission::Permission;
@@ -292,9 +290,7 @@ fn subscriber_error(e: StoreError) -> ApiError {
 }
 
 async fn load(state: &AppState, id: i64) -> Result<SubscriberRecord, ApiError> {
-    state
-        .store
-        .subscriber_record(id)
+    subscribers::subscriber_record(&state.store, id)
         .await
         .map_err(subscriber_error)?
         .ok_or(ApiError::NotFound {
@@ -324,7 +320,7 @@ fn min3(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
 impl ListQuery {
     fn to_store(&self) -> Result<SubscriberQuery, ApiError> {
         let limit = self.limit.unwrap_or(50);
-        if !(1..=proisp_store::MAX_PAGE).contains(&limit) {
+        if !(1..=subscribers::MAX_PAGE).contains(&limit) {
             return Err(ApiError::invalid("limit", "must be 1 to 500"));
         }
         let ipv4_within = self
@@ -419,9 +415,7 @@ pub(crate) async fn list(
 ) -> Result<web::Json<SubscriberPage>, ApiError> {
     session.require(Permission::Read)?;
     let q = query.to_store()?;
-    let (records, more) = state
-        .store
-        .list_subscribers(&q)
+    let (records, more) = subscribers::list_subscribers(&state.store, &q)
         .await
         .map_err(subscriber_error)?;
     let next = more
@@ -480,9 +474,7 @@ pub(crate) async fn by_username(
     if username.contains('\0') {
         return Err(body::nul_error("username"));
     }
-    let r = state
-        .store
-        .subscriber_record_by_name(&username)
+    let r = subscribers::subscriber_record_by_name(&state.store, &username)
         .await
         .map_err(subscriber_error)?
         .ok_or(ApiError::NotFound {

@@ -4,6 +4,7 @@
 
 mod api;
 mod haproxy;
+mod seed;
 
 use std::process::{Command, Output};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The data layer against real PostgreSQL and Redis (store::testing::TestEnv).
+//! The data layer against real PostgreSQL and Redis (proisp_testing::TestEnv).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -10,7 +10,6 @@ use fred::prelude::{
 use proisp_model::{Burst, FupAction, MacAddr, NasVendor, RateLimit, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
 use proisp_radius::secret::{Secret, SharedSecret as _};
-use proisp_store::seed::{SeedOptions, demo_plans};
 use proisp_store::{
     Cache as _, CacheConfig, CacheError, CacheEvent, CacheLookup, Invalidation, Keyring, NewNas,
     NewPlan, NewSubscriber, RedisCache, Store, StoreError,
@@ -184,9 +183,6 @@ async fn plans_round_trip() {
         store.create_plan(&too_fast).await,
         Err(StoreError::Invalid { .. })
     ));
-    for demo in demo_plans() {
-        store.create_plan(&demo).await.unwrap();
-    }
 }
 
 #[tokio::test]
@@ -762,89 +758,6 @@ async fn cache_starts_while_redis_is_down() {
         Err(CacheError::Config(_))
     ));
 }
-
-#[tokio::test]
-async fn seed_is_idempotent() {
-    let env = TestEnv::start().await;
-    let store = env.store().await;
-    let opts = SeedOptions {
-        subscribers: 120_000,
-        ..SeedOptions::default()
-    };
-    let first = store.seed(&opts).await.unwrap();
-    assert_eq!(first.plans_created.len(), demo_plans().len());
-    assert_eq!(first.nas_created, vec![IpAddr::from([127, 0, 0, 1])]);
-    assert_eq!(first.subscribers_created, 120_000);
-    assert_eq!(first.subscribers_present, 0);
-    let again = store.seed(&opts).await.unwrap();
-    assert!(again.plans_created.is_empty() && again.nas_created.is_empty());
-    assert!(again.nas_updated.is_empty());
-    assert_eq!(again.subscribers_created, 0);
-    assert_eq!(again.subscribers_present, 120_000);
-
-    let sql = env.sql().await;
-    let count: i64 = sql
-        .query_one("SELECT count(*) FROM subscribers", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(count, 120_000);
-    // The bulk load rebuilt every index and the plan foreign key it set aside.
-    let indexes: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM pg_indexes WHERE tablename = 'subscribers'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let fresh = TestEnv::start().await;
-    let want: i64 = fresh
-        .sql()
-        .await
-        .query_one(
-            "SELECT count(*) FROM pg_indexes WHERE tablename = 'subscribers'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(indexes, want);
-    let fk: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM pg_constraint WHERE conname = 'subscribers_plan_id_fkey'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(fk, 1);
-    for n in [1, 99_999, 120_000] {
-        let s = store
-            .subscriber(&format!("user{n:06}"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(s.password.as_bytes(), format!("pw{n:06}").as_bytes());
-        assert_eq!(s.status, Status::Active);
-    }
-    assert!(store.subscriber("user120001").await.unwrap().is_none());
-    let nas = store.all_nas().await.unwrap();
-    assert_eq!(nas[0].secret.as_bytes(), b"testing123");
-
-    // More subscribers and another secret: only the difference is written.
-    let grown = store
-        .seed(&SeedOptions {
-            subscribers: 120_500,
-            secret: b"changed".to_vec(),
-            ..SeedOptions::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(grown.subscribers_created, 500);
-    assert_eq!(grown.nas_updated, vec![IpAddr::from([127, 0, 0, 1])]);
-}
-
 #[tokio::test]
 async fn unavailable_database_is_reported_as_such() {
     let keys = Arc::new(Keyring::from_key(&[1; 32]));

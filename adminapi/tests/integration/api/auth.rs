@@ -93,7 +93,14 @@ async fn login_refresh_rotation_reuse_and_logout() {
     // The blacklist is in Redis: a second instance (fresh memory) refuses the token too.
     let raw: i64 = {
         let cache_cfg = ctx.env.cache_config();
-        let kv = proisp_adminapi::kv::Kv::connect(&cache_cfg).await.unwrap();
+        let cache = proisp_store::RedisCache::connect(&cache_cfg, ctx.state.keys.clone())
+            .await
+            .unwrap();
+        let kv = proisp_adminapi::kv::Kv::redis(
+            cache.client(),
+            &cache_cfg.key_prefix,
+            cache_cfg.command_timeout,
+        );
         let claims = ctx.state.jwt.verify(&access3, unix_now()).unwrap();
         i64::from(
             kv.has_flag(&proisp_adminapi::session::revoked_key(&claims.jti))

@@ -914,7 +914,10 @@ async fn subscribers_csv_import_both_modes() {
     let ok1 = store.subscriber("ok1").await.unwrap().unwrap();
     assert_eq!(ok1.password.as_bytes(), b"Pw-one-111");
     assert_eq!(ok1.mac.unwrap().to_string(), "4C:5E:0C:12:34:56");
-    let rec = store.subscriber_record(ok1.id).await.unwrap().unwrap();
+    let rec = proisp_adminapi::data::subscribers::subscriber_record(&store, ok1.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.name.as_deref(), Some("Smith, Ann"));
     assert_eq!(rec.address.as_deref(), Some("1 Road\nTown"));
     assert_eq!(
