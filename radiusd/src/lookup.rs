@@ -56,7 +56,7 @@ use tokio::time::timeout;
 use crate::config::CacheConfig;
 use crate::db;
 use crate::metrics::{Level, Metrics, Outcome};
-use crate::sessions::SessionCounts;
+use crate::sessions::{SPREAD, SessionCounts};
 
 /// What the lookup found.
 #[derive(Debug, Clone)]
@@ -94,9 +94,6 @@ struct Entry {
     /// `cache.ttl` the whole working set would go to Redis in the same second.
     spread: f32,
 }
-
-/// The range an entry's [`Entry::spread`] is drawn from.
-pub(crate) const SPREAD: std::ops::Range<f32> = 0.75..1.0;
 
 /// The lookup chain and its in-process cache.
 pub(crate) struct Lookup {

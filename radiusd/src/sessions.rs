@@ -22,6 +22,11 @@ use proisp_store::{Cache, Invalidation, Store};
 
 use crate::db;
 
+/// The range a cached entry's share of its TTL is drawn from, here and in the subscriber
+/// cache (`lookup`): entries filled together (a restart under load) must not all expire
+/// together, or every TTL the whole working set would be read again in the same second.
+pub(crate) const SPREAD: std::ops::Range<f32> = 0.75..1.0;
+
 /// Users whose counts are kept, at most.
 const CAPACITY: usize = 1_000_000;
 
@@ -32,7 +37,7 @@ struct Entry {
     /// Trusted only for the short TTL: read while a change was announced.
     doubtful: bool,
     /// This entry's share of the TTL, as in the subscriber cache
-    /// ([`crate::lookup::SPREAD`]): counts read together must not expire together.
+    /// ([`SPREAD`]): counts read together must not expire together.
     spread: f32,
 }
 
@@ -154,7 +159,7 @@ impl SessionCounts {
             open,
             at,
             doubtful,
-            spread: rand::random_range(crate::lookup::SPREAD),
+            spread: rand::random_range(SPREAD),
         };
         self.cache.insert(CompactString::from(username), entry);
     }
