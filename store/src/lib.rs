@@ -48,7 +48,7 @@ use tokio_postgres::error::SqlState;
 
 pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
 pub use config::{CacheConfig, StoreConfig};
-pub use crypto::{KeyError, Keyring, Purpose};
+pub use crypto::{KeyError, Keyring, Label, Purpose};
 pub use feed::{Change, FeedEntry};
 pub use migrate::Migration;
 pub use nas::NewNas;
