@@ -14,7 +14,7 @@ use fred::prelude::{
     Builder, Client, ClientLike as _, Config, Expiration, KeysInterface as _, LuaInterface as _,
     Options, ReconnectPolicy,
 };
-use proisp_store::CacheConfig;
+use proisp_store::RedisConfig;
 
 /// INCR with the window (re)started by every increment; returns the count and the PTTL.
 const INCR_SCRIPT: &str = r"
@@ -69,7 +69,7 @@ impl Kv {
 
     /// Connects to Redis as `cfg` says (keys under its prefix + `admin:`). Redis down is
     /// not an error: the client reconnects in the background and the fallback serves.
-    pub async fn connect(cfg: &CacheConfig) -> Result<Kv, String> {
+    pub async fn connect(cfg: &RedisConfig) -> Result<Kv, String> {
         let config = Config::from_url(&cfg.url).map_err(|e| format!("redis.url: {e}"))?;
         let mut builder = Builder::from_config(config);
         builder

@@ -47,7 +47,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
-pub use config::{CacheConfig, StoreConfig};
+pub use config::{RedisConfig, StoreConfig};
 pub use crypto::{KeyError, Keyring, Label, Purpose};
 pub use feed::{Change, FeedEntry};
 pub use migrate::Migration;

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::RngCore as _;
 use tokio::sync::OnceCell;
 
-use super::{Cache, CacheConfig, CacheError, CacheLookup, Keyring, RedisCache, Store, StoreConfig};
+use super::{Cache, CacheError, CacheLookup, Keyring, RedisCache, RedisConfig, Store, StoreConfig};
 
 /// How long a private server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,7 +44,7 @@ pub struct TestEnv {
     pub database_url: String,
     /// URL of Redis.
     pub redis_url: String,
-    /// Key prefix of this test (unique), for [`CacheConfig::key_prefix`].
+    /// Key prefix of this test (unique), for [`RedisConfig::key_prefix`].
     pub key_prefix: String,
     /// The key secrets are encrypted with.
     pub keys: Arc<Keyring>,
@@ -294,11 +294,11 @@ impl TestEnv {
     }
 
     /// The cache config of this test's Redis and key prefix.
-    pub fn cache_config(&self) -> CacheConfig {
-        CacheConfig {
+    pub fn cache_config(&self) -> RedisConfig {
+        RedisConfig {
             url: self.redis_url.clone(),
             key_prefix: self.key_prefix.clone(),
-            ..CacheConfig::default()
+            ..RedisConfig::default()
         }
     }
 

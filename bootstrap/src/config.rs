@@ -1,0 +1,409 @@
+//! The one configuration loader: file, environment and credentials over the defaults.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format as _, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::de::DeserializeOwned;
+
+use crate::{Credential, Error, env};
+
+/// What the loader needs to know of a binary's config struct.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    /// The struct's top-level keys. `PROISP_*` variables outside them are left alone.
+    pub sections: &'static [&'static str],
+    /// The systemd credentials it reads, each filling a key left unset.
+    pub credentials: &'static [Credential],
+}
+
+/// Where one start-up's configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The TOML file given with `--config`.
+    pub file: Option<PathBuf>,
+    /// The environment, name and value; only `PROISP_*` variables are read.
+    pub env: Vec<(String, String)>,
+    /// `$CREDENTIALS_DIRECTORY`, set by systemd when the unit passes credentials.
+    pub credentials: Option<PathBuf>,
+}
+
+impl Sources {
+    /// This process's: `file`, its environment and its credentials directory.
+    pub fn from_process(file: Option<&Path>) -> Sources {
+        Sources {
+            file: file.map(Path::to_owned),
+            env: std::env::vars_os()
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect(),
+            credentials: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        }
+    }
+}
+
+/// The layers of one configuration, ready to be extracted into the binary's struct.
+#[derive(Debug)]
+pub struct Layers {
+    figment: Figment,
+}
+
+impl Layers {
+    /// Stacks `sources` as `schema` describes: the file, the environment over it, the
+    /// credentials under both (they fill only what neither set). Fails on a missing file
+    /// or an unreadable credential; values are checked by [`Layers::extract`].
+    pub fn new(schema: &Schema, sources: &Sources) -> Result<Layers, Error> {
+        let mut figment = Figment::new();
+        if let Some(path) = &sources.file {
+            if !path.is_file() {
+                return Err(Error::NoFile { path: path.clone() });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for (name, value) in &sources.env {
+            if let Some(key) = env::key(name, schema.sections) {
+                let origin = Metadata::named(format!("environment variable {name}"));
+                // Parsed as figment's Env parses: numbers, booleans and arrays (`["::1/128"]`)
+                // become what they look like, anything else a string.
+                let value = value.parse::<Value>().unwrap_or_else(|e| match e {});
+                figment = figment.merge(Leaf::new(origin, &key, value));
+            }
+        }
+        if let Some(dir) = &sources.credentials {
+            for credential in schema.credentials {
+                if let Some(value) = credential.read(dir)? {
+                    let origin = Metadata::from(
+                        format!("systemd credential {}", credential.name),
+                        dir.join(credential.name).display().to_string(),
+                    );
+                    figment = figment.join(Leaf::new(origin, credential.key, value));
+                }
+            }
+        }
+        Ok(Layers { figment })
+    }
+
+    /// The binary's config struct; an error names the key and the layer it came from.
+    pub fn extract<C: DeserializeOwned>(&self) -> Result<C, Error> {
+        Ok(self.figment.extract()?)
+    }
+
+    /// A value that parsed but does not fit with others: names `key` and the layer that
+    /// set it (`default` when none did).
+    pub fn inconsistent(&self, key: &str, reason: impl Into<String>) -> Error {
+        let origin = match self.figment.find_metadata(key) {
+            Some(Metadata {
+                name,
+                source: Some(source),
+                ..
+            }) => format!("{name} {source}"),
+            Some(md) => md.name.to_string(),
+            None => "default".to_owned(),
+        };
+        Error::Inconsistent {
+            key: key.to_owned(),
+            origin,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One value at one key path, from one variable or credential, so an error about it names
+/// exactly that variable or credential.
+struct Leaf {
+    metadata: Metadata,
+    dict: Dict,
+}
+
+impl Leaf {
+    fn new(metadata: Metadata, key: &str, value: Value) -> Leaf {
+        let dict = figment::util::nest(key, value)
+            .into_dict()
+            .unwrap_or_default();
+        Leaf {
+            // Keys are reported as the config file spells them (`database.pool_size`),
+            // without figment's profile.
+            metadata: metadata.interpolater(|_: &Profile, keys: &[&str]| keys.join(".")),
+            dict,
+        }
+    }
+}
+
+impl Provider for Leaf {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::credential::{self, Takes};
+
+    /// A binary's config in miniature.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Config {
+        database: crate::StoreConfig,
+        #[serde(default)]
+        redis: Option<crate::RedisConfig>,
+        key_file: Option<PathBuf>,
+        #[serde(default)]
+        tokens: Tokens,
+        #[serde(default)]
+        log: crate::LogConfig,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tokens {
+        #[serde(default)]
+        jwt_key_file: Option<PathBuf>,
+        #[serde(default)]
+        workers: u32,
+    }
+
+    const SCHEMA: Schema = Schema {
+        sections: &["database", "redis", "key_file", "tokens", "log"],
+        credentials: &[
+            credential::SECRET_KEY,
+            credential::DATABASE_URL,
+            credential::REDIS_URL,
+            Credential {
+                name: "jwt.key",
+                key: "tokens.jwt_key_file",
+                value: Takes::Path,
+            },
+        ],
+    };
+
+    /// A directory of its own for one test (tests run in parallel).
+    fn dir(test: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("proisp-bootstrap-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn file(dir: &Path, text: &str) -> Option<PathBuf> {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Some(path)
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn load(sources: &Sources) -> Result<Config, Error> {
+        Layers::new(&SCHEMA, sources)?.extract()
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_defaults_fill_the_rest() {
+        let dir = dir("layers");
+        let sources = Sources {
+            file: file(
+                &dir,
+                "[database]\nurl = \"postgres://file\"\npool_size = 4\n[log]\nlevel = \"warn\"\n",
+            ),
+            env: env(&[
+                ("PROISP_DATABASE__POOL_SIZE", "32"),
+                ("PROISP_REDIS_URL", "redis://env:6380"),
+                ("PROISP_LOG__FORMAT", "json"),
+                ("PROISP_LISTEN__AUTH", "not ours"),
+                ("PROISP_CONFIG", "/etc/proisp/x.toml"),
+                ("HOME", "/root"),
+            ]),
+            credentials: None,
+        };
+        let config = load(&sources).unwrap();
+        assert_eq!(config.database.database_url, "postgres://file");
+        assert_eq!(config.database.pool_size, 32);
+        assert_eq!(config.database.statement_timeout, Duration::from_secs(5));
+        let redis = config.redis.unwrap();
+        assert_eq!(redis.url, "redis://env:6380");
+        assert_eq!(redis.key_prefix, "proisp:");
+        assert_eq!(config.log.level, "warn");
+        assert_eq!(config.log.format, crate::LogFormat::Json);
+        assert_eq!(config.key_file, None);
+    }
+
+    #[test]
+    fn credentials_fill_what_is_unset() {
+        let dir = dir("credentials");
+        let creds = dir.join("credentials");
+        std::fs::create_dir_all(&creds).unwrap();
+        std::fs::write(creds.join("secret.key"), "00").unwrap();
+        std::fs::write(creds.join("jwt.key"), "00").unwrap();
+        std::fs::write(creds.join("database.url"), "postgres://u:pw@db/proisp\n").unwrap();
+        std::fs::write(creds.join("redis.url"), " redis://:pw@cache:6379 \n").unwrap();
+        std::fs::write(creds.join("unrelated"), "x").unwrap();
+        let sources = Sources {
+            file: file(&dir, "[tokens]\nworkers = 2\n"),
+            env: Vec::new(),
+            credentials: Some(creds.clone()),
+        };
+        let config = load(&sources).unwrap();
+        assert_eq!(config.key_file.unwrap(), creds.join("secret.key"));
+        assert_eq!(config.tokens.jwt_key_file.unwrap(), creds.join("jwt.key"));
+        assert_eq!(config.tokens.workers, 2);
+        assert_eq!(config.database.database_url, "postgres://u:pw@db/proisp");
+        assert_eq!(config.redis.unwrap().url, "redis://:pw@cache:6379");
+
+        // What the file or the environment sets on purpose wins.
+        let sources = Sources {
+            file: file(
+                &dir,
+                "key_file = \"/etc/proisp/secret.key\"\n[database]\nurl = \"postgres://file\"\n",
+            ),
+            env: env(&[("PROISP_TOKENS__JWT_KEY_FILE", "/run/jwt.key")]),
+            credentials: Some(creds.clone()),
+        };
+        let config = load(&sources).unwrap();
+        assert_eq!(
+            config.key_file.unwrap(),
+            Path::new("/etc/proisp/secret.key")
+        );
+        assert_eq!(
+            config.tokens.jwt_key_file.unwrap(),
+            Path::new("/run/jwt.key")
+        );
+        assert_eq!(config.database.database_url, "postgres://file");
+        assert_eq!(config.redis.unwrap().url, "redis://:pw@cache:6379");
+    }
+
+    #[test]
+    fn absent_credentials_are_not_an_error_but_unreadable_ones_are() {
+        let dir = dir("absent");
+        let sources = Sources {
+            file: file(&dir, "[database]\nurl = \"postgres://file\"\n"),
+            env: Vec::new(),
+            credentials: Some(dir.join("empty")),
+        };
+        let config = load(&sources).unwrap();
+        assert_eq!(config.key_file, None);
+        assert!(config.redis.is_none());
+
+        std::fs::create_dir_all(dir.join("odd").join("database.url")).unwrap();
+        let sources = Sources {
+            credentials: Some(dir.join("odd")),
+            ..sources
+        };
+        let err = load(&sources).unwrap_err().to_string();
+        assert!(err.contains("credential database.url"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key_and_its_source() {
+        let dir = dir("bad");
+        let config = file(
+            &dir,
+            "[database]\nurl = \"x\"\nconnect_timeout = \"soon\"\n",
+        );
+        let err = load(&Sources {
+            file: config.clone(),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("connect_timeout"), "{err}");
+        assert!(err.contains("config.toml"), "{err}");
+
+        let err = load(&Sources {
+            file: file(&dir, "[database]\nurl = \"x\"\n"),
+            env: env(&[("PROISP_DATABASE__POOL_SIZE", "many")]),
+            credentials: None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("\"database.pool_size\""), "{err}");
+        assert!(
+            err.contains("environment variable PROISP_DATABASE__POOL_SIZE"),
+            "{err}"
+        );
+
+        let creds = dir.join("credentials");
+        std::fs::create_dir_all(&creds).unwrap();
+        std::fs::write(creds.join("redis.url"), "").unwrap();
+        let err = load(&Sources {
+            file: file(&dir, "[database]\nurl = \"x\"\n[redis]\nttl = 5\n"),
+            env: Vec::new(),
+            credentials: Some(creds),
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("redis.ttl"), "{err}");
+
+        let err = load(&Sources {
+            file: file(&dir, "[database]\nurl = \"x\"\npool_sise = 3\n"),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("pool_sise"), "{err}");
+
+        let err = load(&Sources::default()).unwrap_err().to_string();
+        assert!(err.contains("database"), "{err}");
+
+        let missing = dir.join("missing.toml");
+        let err = load(&Sources {
+            file: Some(missing),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("missing.toml") && err.contains("does not exist"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_inconsistency_names_where_the_key_was_set() {
+        let dir = dir("inconsistent");
+        let creds = dir.join("credentials");
+        std::fs::create_dir_all(&creds).unwrap();
+        std::fs::write(creds.join("secret.key"), "00").unwrap();
+        let layers = Layers::new(
+            &SCHEMA,
+            &Sources {
+                file: file(&dir, "[database]\nurl = \"x\"\n"),
+                env: env(&[("PROISP_LOG__LEVEL", "debug")]),
+                credentials: Some(creds),
+            },
+        )
+        .unwrap();
+        let err = layers.inconsistent("database.url", "too short").to_string();
+        assert!(
+            err.starts_with("too short (database.url: TOML file"),
+            "{err}"
+        );
+        assert!(err.contains("config.toml"), "{err}");
+        let err = layers.inconsistent("log.level", "too loud").to_string();
+        assert_eq!(
+            err,
+            "too loud (log.level: environment variable PROISP_LOG__LEVEL)"
+        );
+        let err = layers.inconsistent("key_file", "odd").to_string();
+        assert!(err.contains("systemd credential secret.key"), "{err}");
+        let err = layers.inconsistent("log.format", "plain").to_string();
+        assert_eq!(err, "plain (log.format: default)");
+    }
+}
