@@ -29,7 +29,7 @@ use crate::permission::Role;
 const JWT_KEY: Credential = Credential {
     name: "jwt.key",
     key: "tokens.jwt_key_file",
-    value: Takes::Path,
+    takes: Takes::Path,
 };
 
 /// What the loader needs to know of [`Config`]: its top-level keys (`PROISP_*` variables
@@ -427,6 +427,22 @@ mod tests {
         assert_eq!(cfg.http.listen.port(), 18080);
         assert_eq!(cfg.http.trusted_proxies.len(), 1);
         assert_eq!(cfg.rate_limit.requests_per_minute, 0);
+    }
+
+    #[test]
+    fn the_schema_lists_every_section() {
+        // A variable for a section missing from SCHEMA would be ignored without a word.
+        // serde lists the fields it expects when it meets one it does not.
+        let err = load_toml("schema", "zzz = 1\n").unwrap_err().to_string();
+        let (_, expected) = err.split_once("one of ").unwrap();
+        let mut fields: Vec<&str> = expected
+            .split('`')
+            .filter(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .collect();
+        fields.sort_unstable();
+        let mut sections = SCHEMA.sections.to_vec();
+        sections.sort_unstable();
+        assert_eq!(fields, sections, "{err}");
     }
 
     #[test]

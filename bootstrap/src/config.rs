@@ -185,7 +185,7 @@ mod tests {
             Credential {
                 name: "jwt.key",
                 key: "tokens.jwt_key_file",
-                value: Takes::Path,
+                takes: Takes::Path,
             },
         ],
     };

@@ -30,7 +30,7 @@ pub struct Credential {
     /// The key path it fills (`database.url`).
     pub key: &'static str,
     /// Whether the key takes the file's path or its content.
-    pub value: Takes,
+    pub takes: Takes,
 }
 
 /// What a credential gives its key.
@@ -47,21 +47,21 @@ pub enum Takes {
 pub const SECRET_KEY: Credential = Credential {
     name: "secret.key",
     key: "key_file",
-    value: Takes::Path,
+    takes: Takes::Path,
 };
 
 /// PostgreSQL's URL, password included.
 pub const DATABASE_URL: Credential = Credential {
     name: "database.url",
     key: "database.url",
-    value: Takes::Content,
+    takes: Takes::Content,
 };
 
 /// Redis's URL, password included.
 pub const REDIS_URL: Credential = Credential {
     name: "redis.url",
     key: "redis.url",
-    value: Takes::Content,
+    takes: Takes::Content,
 };
 
 impl Credential {
@@ -69,7 +69,7 @@ impl Credential {
     /// it; `None` when it does not.
     pub(crate) fn read(&self, dir: &Path) -> Result<Option<Value>, Error> {
         let path = dir.join(self.name);
-        match self.value {
+        match self.takes {
             Takes::Path => Ok(path
                 .is_file()
                 .then(|| Value::from(path.display().to_string()))),

@@ -509,6 +509,24 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_lists_every_section() {
+        // A variable for a section missing from SCHEMA would be ignored without a word.
+        // serde lists the fields it expects when it meets one it does not.
+        let err = load_toml(&dir("schema"), "zzz = 1\n")
+            .unwrap_err()
+            .to_string();
+        let (_, expected) = err.split_once("one of ").unwrap();
+        let mut fields: Vec<&str> = expected
+            .split('`')
+            .filter(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .collect();
+        fields.sort_unstable();
+        let mut sections = SCHEMA.sections.to_vec();
+        sections.sort_unstable();
+        assert_eq!(fields, sections, "{err}");
+    }
+
+    #[test]
     fn credentials_set_the_key_and_the_connections() {
         let credentials = dir("credentials");
         std::fs::write(credentials.join("secret.key"), "").unwrap();
