@@ -19,7 +19,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use proisp_bootstrap::credential::{self, Takes};
 use proisp_bootstrap::{
-    CoaConfig, Credential, Error, Layers, LogConfig, RedisConfig, Schema, Sources, StoreConfig,
+    CoaConfig, Credential, Error, Layers, LogConfig, RedisConfig, Sources, StoreConfig,
 };
 use serde::Deserialize;
 
@@ -32,27 +32,13 @@ const JWT_KEY: Credential = Credential {
     takes: Takes::Path,
 };
 
-/// What the loader needs to know of [`Config`]: its top-level keys (`PROISP_*` variables
-/// outside them are radiusd's, or the stack's) and the credentials it reads.
-const SCHEMA: Schema = Schema {
-    sections: &[
-        "database",
-        "redis",
-        "key_file",
-        "http",
-        "tokens",
-        "login",
-        "rate_limit",
-        "coa",
-        "log",
-    ],
-    credentials: &[
-        credential::SECRET_KEY,
-        JWT_KEY,
-        credential::DATABASE_URL,
-        credential::REDIS_URL,
-    ],
-};
+/// The systemd credentials adminapi reads, each for a key left unset.
+const CREDENTIALS: &[Credential] = &[
+    credential::SECRET_KEY,
+    JWT_KEY,
+    credential::DATABASE_URL,
+    credential::REDIS_URL,
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -262,7 +248,7 @@ impl Config {
     /// Layers defaults, the file, the environment and the credentials of `sources`.
     /// Errors name the key and where its value came from.
     pub fn load(sources: &Sources) -> Result<Config, Error> {
-        Layers::new(&SCHEMA, sources)?.extract()
+        Layers::<Config>::new(CREDENTIALS, sources)?.extract()
     }
 
     /// A configuration with every default and the given database: for tests and tools.
@@ -301,16 +287,7 @@ mod tests {
     fn load_toml(test: &str, toml: &str) -> Result<Config, Error> {
         let path = dir(test).join("adminapi.toml");
         std::fs::write(&path, toml).unwrap();
-        Config::load(&Sources {
-            file: Some(path),
-            ..Sources::default()
-        })
-    }
-
-    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
-        vars.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        Config::load(&Sources::default().with_file(path))
     }
 
     #[test]
@@ -320,11 +297,11 @@ mod tests {
         std::fs::write(credentials.join("secret.key"), "").unwrap();
         std::fs::write(credentials.join("jwt.key"), "").unwrap();
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/adminapi.toml.example");
-        let cfg = Config::load(&Sources {
-            file: Some(path),
-            env: Vec::new(),
-            credentials: Some(credentials.clone()),
-        })
+        let cfg = Config::load(
+            &Sources::default()
+                .with_file(path)
+                .with_credentials(&credentials),
+        )
         .unwrap();
         assert_eq!(
             cfg.database.database_url,
@@ -396,26 +373,22 @@ mod tests {
 
     #[test]
     fn environment_names_map_to_sections() {
-        let cfg = Config::load(&Sources {
-            file: None,
-            env: env(&[
-                ("PROISP_DATABASE_URL", "postgres://env"),
-                ("PROISP_REDIS_URL", "redis://env"),
-                ("PROISP_KEY_FILE", "/run/secret.key"),
-                ("PROISP_DATABASE__POOL_SIZE", "32"),
-                ("PROISP_LOG__LEVEL", "debug"),
-                ("PROISP_REDIS__KEY_PREFIX", "test:"),
-                ("PROISP_HTTP__LISTEN", "127.0.0.1:18080"),
-                ("PROISP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
-                ("PROISP_RATE_LIMIT__REQUESTS_PER_MINUTE", "0"),
-                // radiusd's and the stack's, from a shared environment file.
-                ("PROISP_LISTEN__AUTH", "127.0.0.1:1812"),
-                ("PROISP_AUTH__REQUIRE_MESSAGE_AUTHENTICATOR", "true"),
-                ("PROISP_PG_PORT", "5432"),
-                ("PROISP_RADIUSD__THREADS", "4"),
-            ]),
-            credentials: None,
-        })
+        let cfg = Config::load(&Sources::default().with_env(&[
+            ("PROISP_DATABASE_URL", "postgres://env"),
+            ("PROISP_REDIS_URL", "redis://env"),
+            ("PROISP_KEY_FILE", "/run/secret.key"),
+            ("PROISP_DATABASE__POOL_SIZE", "32"),
+            ("PROISP_LOG__LEVEL", "debug"),
+            ("PROISP_REDIS__KEY_PREFIX", "test:"),
+            ("PROISP_HTTP__LISTEN", "127.0.0.1:18080"),
+            ("PROISP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
+            ("PROISP_RATE_LIMIT__REQUESTS_PER_MINUTE", "0"),
+            // radiusd's and the stack's, from a shared environment file.
+            ("PROISP_LISTEN__AUTH", "127.0.0.1:1812"),
+            ("PROISP_AUTH__REQUIRE_MESSAGE_AUTHENTICATOR", "true"),
+            ("PROISP_PG_PORT", "5432"),
+            ("PROISP_RADIUSD__THREADS", "4"),
+        ]))
         .unwrap();
         assert_eq!(cfg.database.database_url, "postgres://env");
         assert_eq!(cfg.database.pool_size, 32);
@@ -430,32 +403,12 @@ mod tests {
     }
 
     #[test]
-    fn the_schema_lists_every_section() {
-        // A variable for a section missing from SCHEMA would be ignored without a word.
-        // serde lists the fields it expects when it meets one it does not.
-        let err = load_toml("schema", "zzz = 1\n").unwrap_err().to_string();
-        let (_, expected) = err.split_once("one of ").unwrap();
-        let mut fields: Vec<&str> = expected
-            .split('`')
-            .filter(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-            .collect();
-        fields.sort_unstable();
-        let mut sections = SCHEMA.sections.to_vec();
-        sections.sort_unstable();
-        assert_eq!(fields, sections, "{err}");
-    }
-
-    #[test]
     fn credentials_fill_the_keys_left_unset() {
         let credentials = dir("credentials");
         std::fs::write(credentials.join("secret.key"), "").unwrap();
         std::fs::write(credentials.join("jwt.key"), "").unwrap();
         std::fs::write(credentials.join("database.url"), "postgres://u:pw@db/p\n").unwrap();
-        let sources = Sources {
-            file: None,
-            env: Vec::new(),
-            credentials: Some(credentials.clone()),
-        };
+        let sources = Sources::default().with_credentials(&credentials);
         let cfg = Config::load(&sources).unwrap();
         assert_eq!(cfg.key_file.unwrap(), credentials.join("secret.key"));
         assert_eq!(
@@ -466,11 +419,8 @@ mod tests {
         assert!(cfg.redis.is_none());
 
         // A key file configured on purpose wins over the credential, as it always did.
-        let cfg = Config::load(&Sources {
-            env: env(&[("PROISP_KEY_FILE", "/etc/proisp/secret.key")]),
-            ..sources
-        })
-        .unwrap();
+        let cfg = Config::load(&sources.with_env(&[("PROISP_KEY_FILE", "/etc/proisp/secret.key")]))
+            .unwrap();
         assert_eq!(cfg.key_file.unwrap(), Path::new("/etc/proisp/secret.key"));
         assert_eq!(
             cfg.tokens.jwt_key_file.unwrap(),

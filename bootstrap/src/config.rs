@@ -1,22 +1,15 @@
 //! The one configuration loader: file, environment and credentials over the defaults.
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Format as _, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
-use serde::de::DeserializeOwned;
+use serde::Deserializer;
+use serde::de::{DeserializeOwned, Visitor};
 
 use crate::{Credential, Error, env};
-
-/// What the loader needs to know of a binary's config struct.
-#[derive(Debug, Clone, Copy)]
-pub struct Schema {
-    /// The struct's top-level keys. `PROISP_*` variables outside them are left alone.
-    pub sections: &'static [&'static str],
-    /// The systemd credentials it reads, each filling a key left unset.
-    pub credentials: &'static [Credential],
-}
 
 /// Where one start-up's configuration comes from.
 #[derive(Debug, Clone, Default)]
@@ -47,17 +40,49 @@ impl Sources {
     }
 }
 
-/// The layers of one configuration, ready to be extracted into the binary's struct.
-#[derive(Debug)]
-pub struct Layers {
-    figment: Figment,
+impl Sources {
+    /// `path` as the config file.
+    pub fn with_file(self, path: impl Into<PathBuf>) -> Sources {
+        Sources {
+            file: Some(path.into()),
+            ..self
+        }
+    }
+
+    /// `vars` added to the environment.
+    pub fn with_env(mut self, vars: &[(&str, &str)]) -> Sources {
+        self.env.extend(
+            vars.iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+        self
+    }
+
+    /// `dir` as `$CREDENTIALS_DIRECTORY`.
+    pub fn with_credentials(self, dir: impl Into<PathBuf>) -> Sources {
+        Sources {
+            credentials: Some(dir.into()),
+            ..self
+        }
+    }
 }
 
-impl Layers {
-    /// Stacks `sources` as `schema` describes: the file, the environment over it, the
-    /// credentials under both (they fill only what neither set). Fails on a missing file
-    /// or an unreadable credential; values are checked by [`Layers::extract`].
-    pub fn new(schema: &Schema, sources: &Sources) -> Result<Layers, Error> {
+/// The layers of one configuration, ready to be extracted into the binary's config
+/// struct `C`.
+#[derive(Debug)]
+pub struct Layers<C> {
+    figment: Figment,
+    config: PhantomData<fn() -> C>,
+}
+
+impl<C: DeserializeOwned> Layers<C> {
+    /// Stacks `sources`: the file, the environment over it, the `credentials` `C` reads
+    /// under both (they fill only what neither set). Only the `PROISP_*` variables naming
+    /// one of `C`'s top-level keys are read: the others are another program's. Fails on a
+    /// missing file or an unreadable credential; values are checked by
+    /// [`Layers::extract`].
+    pub fn new(credentials: &[Credential], sources: &Sources) -> Result<Layers<C>, Error> {
+        let sections = fields::<C>();
         let mut figment = Figment::new();
         if let Some(path) = &sources.file {
             if !path.is_file() {
@@ -66,7 +91,7 @@ impl Layers {
             figment = figment.merge(Toml::file_exact(path));
         }
         for (name, value) in &sources.env {
-            if let Some(key) = env::key(name, schema.sections) {
+            if let Some(key) = env::key(name, sections) {
                 let origin = Metadata::named(format!("environment variable {name}"));
                 // Parsed as figment's Env parses: numbers, booleans and arrays (`["::1/128"]`)
                 // become what they look like, anything else a string.
@@ -75,7 +100,7 @@ impl Layers {
             }
         }
         if let Some(dir) = &sources.credentials {
-            for credential in schema.credentials {
+            for credential in credentials {
                 if let Some(value) = credential.read(dir)? {
                     let origin = Metadata::from(
                         format!("systemd credential {}", credential.name),
@@ -85,11 +110,14 @@ impl Layers {
                 }
             }
         }
-        Ok(Layers { figment })
+        Ok(Layers {
+            figment,
+            config: PhantomData,
+        })
     }
 
     /// The binary's config struct; an error names the key and the layer it came from.
-    pub fn extract<C: DeserializeOwned>(&self) -> Result<C, Error> {
+    pub fn extract(&self) -> Result<C, Error> {
         Ok(self.figment.extract()?)
     }
 
@@ -110,6 +138,43 @@ impl Layers {
             origin,
             reason: reason.into(),
         }
+    }
+}
+
+/// The top-level keys of the struct `C`, as serde's derive names them to a deserializer
+/// (`deserialize_struct`'s `fields`): the list cannot drift from the struct. Empty for a
+/// type that is not a plain struct.
+fn fields<C: DeserializeOwned>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    // The deserializer only records what it is asked for: the error is expected.
+    let _ = C::deserialize(Fields(&mut fields));
+    fields
+}
+
+/// A deserializer that answers nothing and records the fields of the struct asked for.
+struct Fields<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for Fields<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("fields recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
     }
 }
 
@@ -176,19 +241,16 @@ mod tests {
         workers: u32,
     }
 
-    const SCHEMA: Schema = Schema {
-        sections: &["database", "redis", "key_file", "tokens", "log"],
-        credentials: &[
-            credential::SECRET_KEY,
-            credential::DATABASE_URL,
-            credential::REDIS_URL,
-            Credential {
-                name: "jwt.key",
-                key: "tokens.jwt_key_file",
-                takes: Takes::Path,
-            },
-        ],
-    };
+    const CREDENTIALS: &[Credential] = &[
+        credential::SECRET_KEY,
+        credential::DATABASE_URL,
+        credential::REDIS_URL,
+        Credential {
+            name: "jwt.key",
+            key: "tokens.jwt_key_file",
+            takes: Takes::Path,
+        },
+    ];
 
     /// A directory of its own for one test (tests run in parallel).
     fn dir(test: &str) -> PathBuf {
@@ -199,40 +261,53 @@ mod tests {
         dir
     }
 
-    fn file(dir: &Path, text: &str) -> Option<PathBuf> {
+    /// Sources with `text` as the config file in `dir`.
+    fn file(dir: &Path, text: &str) -> Sources {
         let path = dir.join("config.toml");
         std::fs::write(&path, text).unwrap();
-        Some(path)
+        Sources::default().with_file(path)
     }
 
-    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
-        vars.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    /// `dir`'s `credentials` directory, holding `files` (name, content).
+    fn credentials(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+        let creds = dir.join("credentials");
+        std::fs::create_dir_all(&creds).unwrap();
+        for (name, content) in files {
+            std::fs::write(creds.join(name), content).unwrap();
+        }
+        creds
     }
 
     fn load(sources: &Sources) -> Result<Config, Error> {
-        Layers::new(&SCHEMA, sources)?.extract()
+        Layers::new(CREDENTIALS, sources)?.extract()
+    }
+
+    #[test]
+    fn the_sections_are_the_structs_fields() {
+        assert_eq!(
+            fields::<Config>(),
+            ["database", "redis", "key_file", "tokens", "log"]
+        );
+        assert_eq!(fields::<Tokens>(), ["jwt_key_file", "workers"]);
+        assert!(fields::<String>().is_empty());
+        assert!(fields::<Vec<Config>>().is_empty());
     }
 
     #[test]
     fn the_environment_overrides_the_file_and_defaults_fill_the_rest() {
         let dir = dir("layers");
-        let sources = Sources {
-            file: file(
-                &dir,
-                "[database]\nurl = \"postgres://file\"\npool_size = 4\n[log]\nlevel = \"warn\"\n",
-            ),
-            env: env(&[
-                ("PROISP_DATABASE__POOL_SIZE", "32"),
-                ("PROISP_REDIS_URL", "redis://env:6380"),
-                ("PROISP_LOG__FORMAT", "json"),
-                ("PROISP_LISTEN__AUTH", "not ours"),
-                ("PROISP_CONFIG", "/etc/proisp/x.toml"),
-                ("HOME", "/root"),
-            ]),
-            credentials: None,
-        };
+        let sources = file(
+            &dir,
+            "[database]\nurl = \"postgres://file\"\npool_size = 4\n[log]\nlevel = \"warn\"\n",
+        )
+        .with_env(&[
+            ("PROISP_DATABASE__POOL_SIZE", "32"),
+            ("PROISP_REDIS_URL", "redis://env:6380"),
+            ("PROISP_LOG__FORMAT", "json"),
+            ("PROISP_LISTEN__AUTH", "not ours"),
+            ("PROISP_CONFIG", "/etc/proisp/x.toml"),
+            ("HOME", "/root"),
+        ]);
         let config = load(&sources).unwrap();
         assert_eq!(config.database.database_url, "postgres://file");
         assert_eq!(config.database.pool_size, 32);
@@ -248,18 +323,17 @@ mod tests {
     #[test]
     fn credentials_fill_what_is_unset() {
         let dir = dir("credentials");
-        let creds = dir.join("credentials");
-        std::fs::create_dir_all(&creds).unwrap();
-        std::fs::write(creds.join("secret.key"), "00").unwrap();
-        std::fs::write(creds.join("jwt.key"), "00").unwrap();
-        std::fs::write(creds.join("database.url"), "postgres://u:pw@db/proisp\n").unwrap();
-        std::fs::write(creds.join("redis.url"), " redis://:pw@cache:6379 \n").unwrap();
-        std::fs::write(creds.join("unrelated"), "x").unwrap();
-        let sources = Sources {
-            file: file(&dir, "[tokens]\nworkers = 2\n"),
-            env: Vec::new(),
-            credentials: Some(creds.clone()),
-        };
+        let creds = credentials(
+            &dir,
+            &[
+                ("secret.key", "00"),
+                ("jwt.key", "00"),
+                ("database.url", "postgres://u:pw@db/proisp\n"),
+                ("redis.url", " redis://:pw@cache:6379 \n"),
+                ("unrelated", "x"),
+            ],
+        );
+        let sources = file(&dir, "[tokens]\nworkers = 2\n").with_credentials(&creds);
         let config = load(&sources).unwrap();
         assert_eq!(config.key_file.unwrap(), creds.join("secret.key"));
         assert_eq!(config.tokens.jwt_key_file.unwrap(), creds.join("jwt.key"));
@@ -268,14 +342,12 @@ mod tests {
         assert_eq!(config.redis.unwrap().url, "redis://:pw@cache:6379");
 
         // What the file or the environment sets on purpose wins.
-        let sources = Sources {
-            file: file(
-                &dir,
-                "key_file = \"/etc/proisp/secret.key\"\n[database]\nurl = \"postgres://file\"\n",
-            ),
-            env: env(&[("PROISP_TOKENS__JWT_KEY_FILE", "/run/jwt.key")]),
-            credentials: Some(creds.clone()),
-        };
+        let sources = file(
+            &dir,
+            "key_file = \"/etc/proisp/secret.key\"\n[database]\nurl = \"postgres://file\"\n",
+        )
+        .with_env(&[("PROISP_TOKENS__JWT_KEY_FILE", "/run/jwt.key")])
+        .with_credentials(&creds);
         let config = load(&sources).unwrap();
         assert_eq!(
             config.key_file.unwrap(),
@@ -292,45 +364,34 @@ mod tests {
     #[test]
     fn absent_credentials_are_not_an_error_but_unreadable_ones_are() {
         let dir = dir("absent");
-        let sources = Sources {
-            file: file(&dir, "[database]\nurl = \"postgres://file\"\n"),
-            env: Vec::new(),
-            credentials: Some(dir.join("empty")),
-        };
-        let config = load(&sources).unwrap();
+        let sources = file(&dir, "[database]\nurl = \"postgres://file\"\n");
+        let config = load(&sources.clone().with_credentials(dir.join("empty"))).unwrap();
         assert_eq!(config.key_file, None);
         assert!(config.redis.is_none());
 
         std::fs::create_dir_all(dir.join("odd").join("database.url")).unwrap();
-        let sources = Sources {
-            credentials: Some(dir.join("odd")),
-            ..sources
-        };
-        let err = load(&sources).unwrap_err().to_string();
+        let err = load(&sources.with_credentials(dir.join("odd")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("credential database.url"), "{err}");
     }
 
     #[test]
     fn a_bad_value_names_the_key_and_its_source() {
         let dir = dir("bad");
-        let config = file(
+        let err = load(&file(
             &dir,
             "[database]\nurl = \"x\"\nconnect_timeout = \"soon\"\n",
-        );
-        let err = load(&Sources {
-            file: config.clone(),
-            ..Sources::default()
-        })
+        ))
         .unwrap_err()
         .to_string();
         assert!(err.contains("connect_timeout"), "{err}");
         assert!(err.contains("config.toml"), "{err}");
 
-        let err = load(&Sources {
-            file: file(&dir, "[database]\nurl = \"x\"\n"),
-            env: env(&[("PROISP_DATABASE__POOL_SIZE", "many")]),
-            credentials: None,
-        })
+        let err = load(
+            &file(&dir, "[database]\nurl = \"x\"\n")
+                .with_env(&[("PROISP_DATABASE__POOL_SIZE", "many")]),
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("\"database.pool_size\""), "{err}");
@@ -339,36 +400,25 @@ mod tests {
             "{err}"
         );
 
-        let creds = dir.join("credentials");
-        std::fs::create_dir_all(&creds).unwrap();
-        std::fs::write(creds.join("redis.url"), "").unwrap();
-        let err = load(&Sources {
-            file: file(&dir, "[database]\nurl = \"x\"\n[redis]\nttl = 5\n"),
-            env: Vec::new(),
-            credentials: Some(creds),
-        })
+        let creds = credentials(&dir, &[("redis.url", "")]);
+        let err = load(
+            &file(&dir, "[database]\nurl = \"x\"\n[redis]\nttl = 5\n").with_credentials(creds),
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("redis.ttl"), "{err}");
 
-        let err = load(&Sources {
-            file: file(&dir, "[database]\nurl = \"x\"\npool_sise = 3\n"),
-            ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load(&file(&dir, "[database]\nurl = \"x\"\npool_sise = 3\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pool_sise"), "{err}");
 
         let err = load(&Sources::default()).unwrap_err().to_string();
         assert!(err.contains("database"), "{err}");
 
-        let missing = dir.join("missing.toml");
-        let err = load(&Sources {
-            file: Some(missing),
-            ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = load(&Sources::default().with_file(dir.join("missing.toml")))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("missing.toml") && err.contains("does not exist"),
             "{err}"
@@ -378,18 +428,11 @@ mod tests {
     #[test]
     fn an_inconsistency_names_where_the_key_was_set() {
         let dir = dir("inconsistent");
-        let creds = dir.join("credentials");
-        std::fs::create_dir_all(&creds).unwrap();
-        std::fs::write(creds.join("secret.key"), "00").unwrap();
-        let layers = Layers::new(
-            &SCHEMA,
-            &Sources {
-                file: file(&dir, "[database]\nurl = \"x\"\n"),
-                env: env(&[("PROISP_LOG__LEVEL", "debug")]),
-                credentials: Some(creds),
-            },
-        )
-        .unwrap();
+        let creds = credentials(&dir, &[("secret.key", "00")]);
+        let sources = file(&dir, "[database]\nurl = \"x\"\n")
+            .with_env(&[("PROISP_LOG__LEVEL", "debug")])
+            .with_credentials(creds);
+        let layers = Layers::<Config>::new(CREDENTIALS, &sources).unwrap();
         let err = layers.inconsistent("database.url", "too short").to_string();
         assert!(
             err.starts_with("too short (database.url: TOML file"),

@@ -12,8 +12,8 @@
 //! | `database.url` | `database.url` | its content (a URL with the password in it) |
 //! | `redis.url` | `redis.url` | its content (and so turns `[redis]` on) |
 //!
-//! adminapi reads `jwt.key` (`tokens.jwt_key_file`) too. A binary lists its credentials in
-//! its [`Schema`](crate::Schema).
+//! adminapi reads `jwt.key` (`tokens.jwt_key_file`) too. A binary passes the credentials it
+//! reads to [`Layers::new`](crate::Layers::new).
 
 use std::path::Path;
 

@@ -4,16 +4,16 @@
 //! # Where configuration comes from
 //!
 //! Each binary has one config struct of its own (`#[serde(deny_unknown_fields)]`, defaults
-//! from `fn default_*()`) and describes it to the loader with a [`Schema`]: its top-level
-//! keys and the systemd credentials it reads. [`Layers`] then stacks, later over earlier:
+//! from `fn default_*()`) and a list of the systemd credentials it reads. [`Layers`] stacks,
+//! later over earlier:
 //!
 //! 1. the struct's serde defaults;
 //! 2. the TOML file (`--config`);
 //! 3. `PROISP_*` environment variables: the key path upper-cased with `__` between the
 //!    levels (`PROISP_LISTEN__AUTH`, `PROISP_LOG__LEVEL`), and the short forms
 //!    `PROISP_DATABASE_URL` (`database.url`) and `PROISP_REDIS_URL` (`redis.url`).
-//!    Variables outside the binary's top-level keys are another program's (radiusd and
-//!    adminapi share `var/stack.env`) and are ignored;
+//!    Variables outside the top-level keys of the binary's struct are another program's
+//!    (radiusd and adminapi share `var/stack.env`) and are ignored;
 //! 4. systemd credentials in `$CREDENTIALS_DIRECTORY` ([`credential`]), for the keys the
 //!    layers above leave unset: a value set on purpose in the file or the environment wins.
 //!
@@ -36,7 +36,7 @@ mod error;
 pub mod log;
 
 pub use coa::CoaConfig;
-pub use config::{Layers, Schema, Sources};
+pub use config::{Layers, Sources};
 pub use credential::Credential;
 pub use error::Error;
 pub use log::{LogConfig, LogFormat};
