@@ -1,5 +1,6 @@
 //! The one configuration loader: file, environment and credentials over the defaults.
 
+use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -11,8 +12,9 @@ use serde::de::{DeserializeOwned, Visitor};
 
 use crate::{Credential, Error, env};
 
-/// Where one start-up's configuration comes from.
-#[derive(Debug, Clone, Default)]
+/// Where one start-up's configuration comes from. `Debug` shows the variables' names,
+/// not their values (a `PROISP_DATABASE_URL` may hold a password).
+#[derive(Clone, Default)]
 pub struct Sources {
     /// The TOML file given with `--config`.
     pub file: Option<PathBuf>,
@@ -38,9 +40,7 @@ impl Sources {
             credentials: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         }
     }
-}
 
-impl Sources {
     /// `path` as the config file.
     pub fn with_file(self, path: impl Into<PathBuf>) -> Sources {
         Sources {
@@ -67,12 +67,27 @@ impl Sources {
     }
 }
 
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sources")
+            .field("file", &self.file)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
 /// The layers of one configuration, ready to be extracted into the binary's config
-/// struct `C`.
-#[derive(Debug)]
+/// struct `C`. `Debug` shows no values: credentials are among them.
 pub struct Layers<C> {
     figment: Figment,
     config: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for Layers<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Layers").finish_non_exhaustive()
+    }
 }
 
 impl<C: DeserializeOwned> Layers<C> {
@@ -280,6 +295,23 @@ mod tests {
 
     fn load(sources: &Sources) -> Result<Config, Error> {
         Layers::new(CREDENTIALS, sources)?.extract()
+    }
+
+    #[test]
+    fn debug_shows_no_values() {
+        let sources = Sources::default().with_env(&[("PROISP_DATABASE_URL", "postgres://u:pw@db")]);
+        let shown = format!("{sources:?}");
+        assert!(
+            shown.contains("PROISP_DATABASE_URL") && !shown.contains("pw"),
+            "{shown}"
+        );
+        let layers = Layers::<Config>::new(CREDENTIALS, &sources).unwrap();
+        let shown = format!("{layers:?}");
+        assert!(!shown.contains("pw"), "{shown}");
+        assert_eq!(
+            load(&sources).unwrap().database.database_url,
+            "postgres://u:pw@db"
+        );
     }
 
     #[test]
