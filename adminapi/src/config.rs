@@ -1,25 +1,44 @@
 //! proisp-adminapi's configuration: defaults, then the TOML file (`--config`), then
-//! `PROISP_*` environment variables.
+//! `PROISP_*` environment variables, then systemd credentials for what is still unset —
+//! the loader and the names radiusd uses too (`proisp_bootstrap`).
 //!
 //! Environment names: `PROISP_DATABASE_URL` (→ `database.url`), `PROISP_REDIS_URL`
 //! (→ `redis.url`), `PROISP_KEY_FILE`, and `PROISP_<SECTION>__<KEY>` for everything else
-//! (`PROISP_DATABASE__POOL_SIZE=32`, `PROISP_LOG__LEVEL=debug`, `PROISP_HTTP__LISTEN`) — the
-//! same names as radiusd's. Other `PROISP_*` variables (radiusd's own, from a shared
-//! environment file such as `var/stack.env`) are ignored, which is why adminapi's sections
-//! have names radiusd does not use (`http`, not `listen`; `login`, not `auth`).
+//! (`PROISP_DATABASE__POOL_SIZE=32`, `PROISP_LOG__LEVEL=debug`, `PROISP_HTTP__LISTEN`).
+//! Other `PROISP_*` variables (radiusd's own, from a shared environment file such as
+//! `var/stack.env`) are ignored, which is why adminapi's sections have names radiusd does
+//! not use (`http`, not `listen`; `login`, not `auth`).
+//!
+//! Credentials: `secret.key` (→ `key_file`), `jwt.key` (→ `tokens.jwt_key_file`),
+//! `database.url` and `redis.url` (their content).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format as _, Toml};
-use figment::value::Uncased;
 use ipnet::IpNet;
-use proisp_store::{CacheConfig, StoreConfig};
+use proisp_bootstrap::credential::{self, Takes};
+use proisp_bootstrap::{
+    CoaConfig, Credential, Error, Layers, LogConfig, RedisConfig, Sources, StoreConfig,
+};
 use serde::Deserialize;
 
 use crate::permission::Role;
+
+/// The access-token key, as systemd passes it (`LoadCredential=jwt.key:…`).
+const JWT_KEY: Credential = Credential {
+    name: "jwt.key",
+    key: "tokens.jwt_key_file",
+    takes: Takes::Path,
+};
+
+/// The systemd credentials adminapi reads, each for a key left unset.
+const CREDENTIALS: &[Credential] = &[
+    credential::SECRET_KEY,
+    JWT_KEY,
+    credential::DATABASE_URL,
+    credential::REDIS_URL,
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,10 +49,10 @@ pub struct Config {
     /// Redis, where changes are announced to radiusd. Without it nothing is published
     /// and radiusd sees changes only when its cached entries expire.
     #[serde(default)]
-    pub redis: Option<CacheConfig>,
+    pub redis: Option<RedisConfig>,
     /// The key for passwords and NAS secrets at rest (64 hex digits, mode 0600; make one
-    /// with `proisp-adminapi gen-key`). Unset: `$CREDENTIALS_DIRECTORY/secret.key` when
-    /// systemd passes the credential (`LoadCredential=secret.key:…`).
+    /// with `proisp-adminapi gen-key`). Unset: the systemd credential `secret.key`
+    /// (`LoadCredential=secret.key:…`) when the unit passes it.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// The HTTP server: address, body limit, proxies, the global allow-list.
@@ -54,36 +73,6 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
-}
-
-/// CoA and Disconnect-Requests: the same keys as radiusd's `[coa]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CoaConfig {
-    /// Wait for the NAS's answer before resending.
-    #[serde(default = "default_coa_timeout", with = "humantime_serde")]
-    pub timeout: Duration,
-    /// Resends after the first try; a kick to a silent NAS answers `timeout` after
-    /// `(retries + 1) × timeout`.
-    #[serde(default = "default_coa_retries")]
-    pub retries: u32,
-}
-
-fn default_coa_timeout() -> Duration {
-    proisp_coa::DEFAULT_TIMEOUT
-}
-
-fn default_coa_retries() -> u32 {
-    proisp_coa::DEFAULT_RETRIES
-}
-
-impl Default for CoaConfig {
-    fn default() -> CoaConfig {
-        CoaConfig {
-            timeout: default_coa_timeout(),
-            retries: default_coa_retries(),
-        }
-    }
 }
 
 /// The HTTP server.
@@ -136,8 +125,8 @@ fn default_body_limit() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// The HS256 signing key of access tokens: a file of 64 hex digits (`proisp-adminapi
-    /// gen-key` makes one), the same on every adminapi of a pair. Unset:
-    /// `$CREDENTIALS_DIRECTORY/jwt.key` under systemd, else a random key per process
+    /// gen-key` makes one), the same on every adminapi of a pair. Unset: the systemd
+    /// credential `jwt.key` when the unit passes it, else a random key per process
     /// (tokens then die with the process and are not accepted by the other instance).
     #[serde(default)]
     pub jwt_key_file: Option<PathBuf>,
@@ -255,109 +244,13 @@ fn default_requests_per_minute() -> u32 {
     300
 }
 
-/// Logging.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// `text` for a terminal, `json` for a log pipeline.
-    #[serde(default)]
-    pub format: LogFormat,
-    /// tracing filter, e.g. `info` or `proisp_store=debug` (RUST_LOG overrides it).
-    #[serde(default = "default_log_level")]
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> LogConfig {
-        LogConfig {
-            format: LogFormat::default(),
-            level: default_log_level(),
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-fn default_log_level() -> String {
-    "info".to_owned()
-}
-
-/// Top-level keys the environment may set.
-const KEYS: &[&str] = &[
-    "database",
-    "redis",
-    "key_file",
-    "http",
-    "tokens",
-    "login",
-    "rate_limit",
-    "coa",
-    "log",
-];
-
-/// Maps `PROISP_*` names (lowercased, prefix stripped) to config paths.
-fn env_key(key: &str) -> Option<String> {
-    let path = match key {
-        "database_url" => "database.url".to_owned(),
-        "redis_url" => "redis.url".to_owned(),
-        other => other.replace("__", "."),
-    };
-    let top = path.split('.').next().unwrap_or_default();
-    KEYS.contains(&top).then_some(path)
-}
-
 impl Config {
-    /// Layers the file (if any) and the environment.
-    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
-        let mut figment = Figment::new();
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(Box::new(figment::Error::from(format!(
-                    "config file {} does not exist",
-                    path.display()
-                ))));
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        // figment lowercases keys only after this map: match case-insensitively here.
-        figment = figment.merge(
-            Env::prefixed("PROISP_")
-                .filter_map(|k| env_key(&k.as_str().to_ascii_lowercase()).map(Uncased::from)),
-        );
-        figment.extract().map_err(Box::new)
+    /// Layers defaults, the file, the environment and the credentials of `sources`.
+    /// Errors name the key and where its value came from.
+    pub fn load(sources: &Sources) -> Result<Config, Error> {
+        Layers::<Config>::new(CREDENTIALS, sources)?.extract()
     }
 
-    /// The key file to use: the configured one, else systemd's credential.
-    pub fn key_path(&self) -> Option<PathBuf> {
-        self.key_file.clone().or_else(|| credential("secret.key"))
-    }
-
-    /// The JWT key file to use: the configured one, else systemd's credential.
-    pub fn jwt_key_path(&self) -> Option<PathBuf> {
-        self.tokens
-            .jwt_key_file
-            .clone()
-            .or_else(|| credential("jwt.key"))
-    }
-}
-
-/// `$CREDENTIALS_DIRECTORY/<name>` when systemd passed it.
-fn credential(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-    let path = Path::new(&dir).join(name);
-    path.is_file().then_some(path)
-}
-
-impl Config {
     /// A configuration with every default and the given database: for tests and tools.
     pub fn for_database(database: StoreConfig) -> Config {
         Config {
@@ -376,14 +269,40 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::time::Duration;
+
+    use proisp_bootstrap::LogFormat;
 
     use super::*;
 
+    /// A directory of its own for one test (tests run in parallel).
+    fn dir(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("adminapi-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `toml` as the config file, no environment, no credentials.
+    fn load_toml(test: &str, toml: &str) -> Result<Config, Error> {
+        let path = dir(test).join("adminapi.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(&Sources::default().with_file(path))
+    }
+
     #[test]
     fn example_config_parses() {
+        // The example leaves both keys to the credentials the unit passes.
+        let credentials = dir("example");
+        std::fs::write(credentials.join("secret.key"), "").unwrap();
+        std::fs::write(credentials.join("jwt.key"), "").unwrap();
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/adminapi.toml.example");
-        let cfg: Config = Figment::from(Toml::file_exact(&path)).extract().unwrap();
+        let cfg = Config::load(
+            &Sources::default()
+                .with_file(path)
+                .with_credentials(&credentials),
+        )
+        .unwrap();
         assert_eq!(
             cfg.database.database_url,
             "postgres://proisp@127.0.0.1:5432/proisp"
@@ -397,14 +316,14 @@ mod tests {
         assert_eq!(redis.command_timeout, Duration::from_millis(250));
         assert_eq!(redis.ttl, Duration::from_secs(3600));
         assert_eq!(redis.key_prefix, "proisp:");
-        assert_eq!(cfg.key_file.unwrap(), Path::new("/etc/proisp/secret.key"));
+        assert_eq!(cfg.key_file.unwrap(), credentials.join("secret.key"));
         assert_eq!(cfg.http.listen, default_listen());
         assert_eq!(cfg.http.body_limit, default_body_limit());
         assert_eq!(cfg.http.trusted_proxies.len(), 2);
         assert!(cfg.http.allowed_networks.is_empty());
         assert_eq!(
             cfg.tokens.jwt_key_file.unwrap(),
-            Path::new("/etc/proisp/jwt.key")
+            credentials.join("jwt.key")
         );
         assert_eq!(cfg.tokens.access_ttl, default_access_ttl());
         assert_eq!(cfg.tokens.refresh_ttl, default_refresh_ttl());
@@ -417,17 +336,17 @@ mod tests {
 
     #[test]
     fn defaults_without_sections() {
-        let cfg: Config = Figment::from(Toml::string("[database]\nurl = \"postgres://x\"\n"))
-            .extract()
-            .unwrap();
+        let cfg = load_toml("defaults", "[database]\nurl = \"postgres://x\"\n").unwrap();
         assert_eq!(cfg.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.tokens.access_ttl, Duration::from_secs(900));
         assert_eq!(cfg.tokens.refresh_ttl, Duration::from_secs(30 * 86400));
         assert_eq!(cfg.rate_limit.requests_per_minute, 300);
-        let err = Figment::from(Toml::string(
+        assert_eq!(cfg.key_file, None);
+        assert_eq!(cfg.tokens.jwt_key_file, None);
+        let err = load_toml(
+            "roles",
             "[database]\nurl = \"postgres://x\"\n[login]\ntotp_required_roles = [\"root\"]\n",
-        ))
-        .extract::<Config>()
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("totp_required_roles"), "{err}");
@@ -435,41 +354,77 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_name() {
-        let err = Figment::from(Toml::string(
+        let err = load_toml(
+            "unknown",
             "[database]\nurl = \"postgres://x\"\npool_sise = 3\n",
-        ))
-        .extract::<Config>()
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("pool_sise"), "{err}");
-        let err = Figment::from(Toml::string(
+        let err = load_toml(
+            "bad",
             "[database]\nurl = \"postgres://x\"\nconnect_timeout = \"soon\"\n",
-        ))
-        .extract::<Config>()
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("connect_timeout"), "{err}");
+        assert!(err.contains("adminapi.toml"), "{err}");
     }
 
     #[test]
     fn environment_names_map_to_sections() {
-        assert_eq!(env_key("database_url").unwrap(), "database.url");
-        assert_eq!(env_key("redis_url").unwrap(), "redis.url");
-        assert_eq!(env_key("key_file").unwrap(), "key_file");
+        let cfg = Config::load(&Sources::default().with_env(&[
+            ("PROISP_DATABASE_URL", "postgres://env"),
+            ("PROISP_REDIS_URL", "redis://env"),
+            ("PROISP_KEY_FILE", "/run/secret.key"),
+            ("PROISP_DATABASE__POOL_SIZE", "32"),
+            ("PROISP_LOG__LEVEL", "debug"),
+            ("PROISP_REDIS__KEY_PREFIX", "test:"),
+            ("PROISP_HTTP__LISTEN", "127.0.0.1:18080"),
+            ("PROISP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
+            ("PROISP_RATE_LIMIT__REQUESTS_PER_MINUTE", "0"),
+            // radiusd's and the stack's, from a shared environment file.
+            ("PROISP_LISTEN__AUTH", "127.0.0.1:1812"),
+            ("PROISP_AUTH__REQUIRE_MESSAGE_AUTHENTICATOR", "true"),
+            ("PROISP_PG_PORT", "5432"),
+            ("PROISP_RADIUSD__THREADS", "4"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.database.database_url, "postgres://env");
+        assert_eq!(cfg.database.pool_size, 32);
+        let redis = cfg.redis.unwrap();
+        assert_eq!(redis.url, "redis://env");
+        assert_eq!(redis.key_prefix, "test:");
+        assert_eq!(cfg.key_file.unwrap(), Path::new("/run/secret.key"));
+        assert_eq!(cfg.log.level, "debug");
+        assert_eq!(cfg.http.listen.port(), 18080);
+        assert_eq!(cfg.http.trusted_proxies.len(), 1);
+        assert_eq!(cfg.rate_limit.requests_per_minute, 0);
+    }
+
+    #[test]
+    fn credentials_fill_the_keys_left_unset() {
+        let credentials = dir("credentials");
+        std::fs::write(credentials.join("secret.key"), "").unwrap();
+        std::fs::write(credentials.join("jwt.key"), "").unwrap();
+        std::fs::write(credentials.join("database.url"), "postgres://u:pw@db/p\n").unwrap();
+        let sources = Sources::default().with_credentials(&credentials);
+        let cfg = Config::load(&sources).unwrap();
+        assert_eq!(cfg.key_file.unwrap(), credentials.join("secret.key"));
         assert_eq!(
-            env_key("database__pool_size").unwrap(),
-            "database.pool_size"
+            cfg.tokens.jwt_key_file.unwrap(),
+            credentials.join("jwt.key")
         );
-        assert_eq!(env_key("log__level").unwrap(), "log.level");
-        assert_eq!(env_key("redis__key_prefix").unwrap(), "redis.key_prefix");
-        assert_eq!(env_key("http__listen").unwrap(), "http.listen");
+        assert_eq!(cfg.database.database_url, "postgres://u:pw@db/p");
+        assert!(cfg.redis.is_none());
+
+        // A key file configured on purpose wins over the credential, as it always did.
+        let cfg = Config::load(&sources.with_env(&[("PROISP_KEY_FILE", "/etc/proisp/secret.key")]))
+            .unwrap();
+        assert_eq!(cfg.key_file.unwrap(), Path::new("/etc/proisp/secret.key"));
         assert_eq!(
-            env_key("rate_limit__requests_per_minute").unwrap(),
-            "rate_limit.requests_per_minute"
+            cfg.tokens.jwt_key_file.unwrap(),
+            credentials.join("jwt.key")
         );
-        assert_eq!(env_key("listen__auth"), None);
-        assert_eq!(env_key("auth__require_message_authenticator"), None);
-        assert_eq!(env_key("pg_port"), None);
-        assert_eq!(env_key("radiusd__threads"), None);
     }
 }

@@ -14,14 +14,14 @@ use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use proisp_adminapi::admin::{self, NewAdmin};
 use proisp_adminapi::audit::{self, Actor, Entry};
-use proisp_adminapi::config::{Config, LogConfig, LogFormat};
+use proisp_adminapi::config::Config;
 use proisp_adminapi::data::seed::{self, DEFAULT_PLAN, SeedOptions};
 use proisp_adminapi::jwt::JwtKey;
 use proisp_adminapi::permission::Role;
 use proisp_adminapi::state::AppState;
 use proisp_adminapi::{password, server};
+use proisp_bootstrap::Sources;
 use proisp_store::{Cache as _, Invalidation, Keyring, RedisCache, Store};
-use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
 
 /// ProISP admin API and operator commands.
@@ -85,17 +85,6 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| "one of superadmin, admin, support, viewer".to_owned())
 }
 
-fn init_logs(log: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match log.format {
-        LogFormat::Text => logs.try_init(),
-        LogFormat::Json => logs.json().try_init(),
-    };
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // actix's System: a Tokio runtime that actix-web's server also needs.
@@ -113,8 +102,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", Keyring::generate_hex());
         return Ok(());
     }
-    let config = Config::load(cli.config.as_deref()).context("configuration")?;
-    init_logs(&config.log);
+    let config =
+        Config::load(&Sources::from_process(cli.config.as_deref())).context("configuration")?;
+    proisp_bootstrap::log::init(&config.log)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
@@ -147,18 +137,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn keys(config: &Config) -> anyhow::Result<Arc<Keyring>> {
-    let Some(path) = config.key_path() else {
+    let Some(path) = &config.key_file else {
         bail!(
-            "no key file: set key_file (or PROISP_KEY_FILE); `proisp-adminapi gen-key` makes one"
+            "no key file: set key_file (or PROISP_KEY_FILE, or pass the secret.key credential); \
+             `proisp-adminapi gen-key` makes one"
         );
     };
-    Ok(Arc::new(Keyring::from_file(&path)?))
+    Ok(Arc::new(Keyring::from_file(path)?))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let keys = keys(&config)?;
-    let jwt = match config.jwt_key_path() {
-        Some(path) => JwtKey::from_file(&path).map_err(anyhow::Error::msg)?,
+    let jwt = match &config.tokens.jwt_key_file {
+        Some(path) => JwtKey::from_file(path).map_err(anyhow::Error::msg)?,
         None => {
             tracing::warn!(
                 "no tokens.jwt_key_file: access tokens are signed with a random key, die with \
@@ -201,8 +192,8 @@ async fn create_admin(
     if let Err(why) = password::check_policy(&username, password) {
         bail!("password {why}");
     }
-    let keys = match config.key_path() {
-        Some(path) => Arc::new(Keyring::from_file(&path)?),
+    let keys = match &config.key_file {
+        Some(path) => Arc::new(Keyring::from_file(path)?),
         None => Arc::new(Keyring::from_key(&[0; 32])),
     };
     let store = Store::connect(&config.database, keys).await?;
@@ -247,8 +238,8 @@ async fn create_admin(
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
     // Migrations never decrypt anything: a throwaway key when none is configured.
-    let keys = match config.key_path() {
-        Some(path) => Arc::new(Keyring::from_file(&path)?),
+    let keys = match &config.key_file {
+        Some(path) => Arc::new(Keyring::from_file(path)?),
         None => Arc::new(Keyring::from_key(&[0; 32])),
     };
     let store = Store::connect(&config.database, keys).await?;

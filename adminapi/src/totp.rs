@@ -2,7 +2,7 @@
 //! every authenticator app implements). Secrets are 160 random bits (RFC 4226 §4), kept
 //! encrypted with the deployment key; a code is accepted once (the step is remembered).
 
-use proisp_store::{Keyring, Purpose, StoreError};
+use proisp_store::{Keyring, Label, Purpose, StoreError};
 use rand::RngCore as _;
 use totp_rs::{Algorithm, Builder, Totp};
 use zeroize::Zeroizing;
@@ -10,12 +10,16 @@ use zeroize::Zeroizing;
 /// Octets of a new secret.
 const SECRET_LEN: usize = 20;
 
-/// The purpose TOTP secrets are encrypted under. The store's purposes cover subscriber
-/// passwords and NAS secrets; an admin's TOTP secret reuses the NAS-secret purpose with a
-/// prefix inside the plaintext, so a NAS secret pasted into `admins.totp_secret_enc`
-/// (which would decrypt) is still refused.
-const PURPOSE: Purpose = Purpose::NasSecret;
-const PREFIX: &[u8] = b"proisp/admin-totp/v1:";
+/// The label TOTP secrets are sealed under: theirs alone, so neither a NAS secret nor a
+/// subscriber password pasted into `admins.totp_secret_enc` opens as one.
+const LABEL: Label = Label::new("proisp/admin-totp-secret/v1");
+
+/// How secrets were sealed before they had a label of their own: under the NAS-secret
+/// purpose, behind this prefix inside the plaintext (which kept a NAS secret, sealed under
+/// the same purpose, from passing as a TOTP secret). Secrets enrolled then are still read
+/// this way; every secret sealed now uses [`LABEL`], so re-enrolling moves one over.
+const LEGACY_PURPOSE: Purpose = Purpose::NasSecret;
+const LEGACY_PREFIX: &[u8] = b"proisp/admin-totp/v1:";
 
 /// A fresh random secret.
 pub fn generate() -> Zeroizing<Vec<u8>> {
@@ -26,15 +30,17 @@ pub fn generate() -> Zeroizing<Vec<u8>> {
 
 /// The secret encrypted for the database.
 pub fn seal(keys: &Keyring, secret: &[u8]) -> Vec<u8> {
-    let mut plain = Zeroizing::new(PREFIX.to_vec());
-    plain.extend_from_slice(secret);
-    keys.encrypt(PURPOSE, &plain)
+    keys.encrypt(LABEL, secret)
 }
 
-/// The secret from the database.
+/// The secret from the database, sealed now or the way it was before TOTP had a label
+/// of its own.
 pub fn open(keys: &Keyring, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let plain = keys.decrypt(PURPOSE, sealed)?;
-    match plain.strip_prefix(PREFIX) {
+    if let Ok(secret) = keys.decrypt(LABEL, sealed) {
+        return Ok(secret);
+    }
+    let plain = keys.decrypt(LEGACY_PURPOSE, sealed)?;
+    match plain.strip_prefix(LEGACY_PREFIX) {
         Some(secret) => Ok(Zeroizing::new(secret.to_vec())),
         None => Err(StoreError::Crypto),
     }
@@ -93,9 +99,35 @@ mod tests {
         assert_eq!(&open(&keys, &sealed).unwrap()[..], &secret[..]);
         let nas = keys.encrypt(Purpose::NasSecret, b"testing123");
         assert!(open(&keys, &nas).is_err());
+        let password = keys.encrypt(Purpose::SubscriberPassword, &secret);
+        assert!(open(&keys, &password).is_err());
+        assert!(open(&Keyring::from_key(&[8; 32]), &sealed).is_err());
 
         let url = url(&secret, "ProISP", "alice").unwrap();
         assert!(url.starts_with("otpauth://totp/ProISP:alice?"), "{url}");
         assert!(url.contains("secret="), "{url}");
+    }
+
+    #[test]
+    fn secrets_sealed_before_totp_had_its_own_label_still_verify() {
+        let keys = Keyring::from_key(&[9; 32]);
+        let secret = generate();
+        // Exactly what `seal` wrote until TOTP had a label of its own.
+        let mut plain = b"proisp/admin-totp/v1:".to_vec();
+        plain.extend_from_slice(&secret);
+        let old = keys.encrypt(Purpose::NasSecret, &plain);
+
+        let opened = open(&keys, &old).unwrap();
+        assert_eq!(&opened[..], &secret[..]);
+        let now = 1_800_000_000;
+        assert_eq!(
+            check(&opened, &code_at(&secret, now), now, 0),
+            Some(now / 30)
+        );
+
+        // A secret sealed now is sealed under the new label only.
+        let new = seal(&keys, &secret);
+        assert!(keys.decrypt(Purpose::NasSecret, &new).is_err());
+        assert_eq!(&keys.decrypt(LABEL, &new).unwrap()[..], &secret[..]);
     }
 }

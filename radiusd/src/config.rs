@@ -1,15 +1,23 @@
 //! radiusd's configuration: defaults, then the TOML file, then `PROISP_*` environment
-//! variables (nested keys joined with `__`, e.g. `PROISP_LISTEN__AUTH`; the common ones
-//! have short forms: `PROISP_DATABASE_URL`, `PROISP_REDIS_URL`, `PROISP_KEY_FILE`).
+//! variables, then systemd credentials for what is still unset (`proisp_bootstrap`
+//! describes the layers and the names: `PROISP_LISTEN__AUTH`, `PROISP_DATABASE_URL`,
+//! the `secret.key` credential …).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use proisp_store::{CacheConfig as CacheConfigRedis, StoreConfig};
-use serde::{Deserialize, Serialize};
+use proisp_bootstrap::{
+    CoaConfig, Credential, Error, Layers, LogConfig, RedisConfig, Sources, StoreConfig, credential,
+};
+use serde::Deserialize;
+
+/// The systemd credentials radiusd reads, each for a key left unset.
+const CREDENTIALS: &[Credential] = &[
+    credential::SECRET_KEY,
+    credential::DATABASE_URL,
+    credential::REDIS_URL,
+];
 
 /// The whole configuration of proisp-radiusd.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,9 +32,10 @@ pub(crate) struct Config {
     /// Redis, the shared credential cache and invalidation channel (URL, key prefix,
     /// TTLs, command timeout); auth runs from PostgreSQL alone without it.
     #[serde(default)]
-    pub(crate) redis: Option<CacheConfigRedis>,
+    pub(crate) redis: Option<RedisConfig>,
     /// File holding the AES-256-GCM key that encrypts passwords and NAS secrets at rest
-    /// (64 hex digits; `proisp-adminapi gen-key` writes one).
+    /// (64 hex digits; `proisp-adminapi gen-key` writes one). Unset: the systemd
+    /// credential `secret.key`.
     pub(crate) key_file: PathBuf,
     /// The in-process subscriber cache.
     #[serde(default)]
@@ -46,7 +55,7 @@ pub(crate) struct Config {
 }
 
 /// Sockets and ports.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListenConfig {
     /// Where Access-Requests and Status-Server arrive (RFC 2865: 1812/udp).
@@ -65,7 +74,7 @@ pub(crate) struct ListenConfig {
 }
 
 /// The in-process subscriber cache (the first level, before Redis and PostgreSQL).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CacheConfig {
     /// Entries kept; the least recently used go first.
@@ -96,7 +105,7 @@ pub(crate) struct CacheConfig {
 }
 
 /// Request handling.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuthConfig {
     /// How long a reply is kept to answer retransmissions (RFC 5080 §2.2.2).
@@ -113,7 +122,7 @@ pub(crate) struct AuthConfig {
 }
 
 /// Accounting.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AccountingConfig {
     /// Where requests are kept (appended with fsync) while PostgreSQL is unreachable, and
@@ -156,40 +165,6 @@ pub(crate) struct AccountingConfig {
     pub(crate) session_count_ttl_disconnected: Duration,
 }
 
-/// CoA and Disconnect-Requests (RFC 5176).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CoaConfig {
-    /// Wait for an answer before resending.
-    #[serde(default = "default_coa_timeout", with = "humantime_serde")]
-    pub(crate) timeout: Duration,
-    /// Resends after the first try.
-    #[serde(default = "default_coa_retries")]
-    pub(crate) retries: u32,
-}
-
-/// Logging.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LogConfig {
-    /// `text` for a terminal, `json` for a log pipeline.
-    #[serde(default = "default_log_format")]
-    pub(crate) format: LogFormat,
-    /// tracing filter, e.g. `info` or `proisp_radiusd=debug` (RUST_LOG overrides it).
-    #[serde(default = "default_log_level")]
-    pub(crate) level: String,
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum LogFormat {
-    /// Human-readable.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 fn default_auth() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 1812))
 }
@@ -223,12 +198,6 @@ fn default_session_count_ttl() -> Duration {
 fn default_session_count_ttl_disconnected() -> Duration {
     Duration::from_secs(10)
 }
-fn default_coa_timeout() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_coa_retries() -> u32 {
-    2
-}
 fn default_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9812))
 }
@@ -258,12 +227,6 @@ fn default_reject_delay() -> Duration {
 }
 fn default_backend_timeout() -> Duration {
     Duration::from_millis(500)
-}
-fn default_log_format() -> LogFormat {
-    LogFormat::Text
-}
-fn default_log_level() -> String {
-    "info".into()
 }
 
 impl Default for ListenConfig {
@@ -316,97 +279,51 @@ impl Default for AccountingConfig {
     }
 }
 
-impl Default for CoaConfig {
-    fn default() -> Self {
-        CoaConfig {
-            timeout: default_coa_timeout(),
-            retries: default_coa_retries(),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            format: default_log_format(),
-            level: default_log_level(),
-        }
-    }
-}
-
-/// Maps a `PROISP_*` variable (prefix stripped, lower-cased) to its key path.
-fn env_key(key: &str) -> String {
-    let key = key.to_ascii_lowercase();
-    match key.as_str() {
-        "database_url" => "database.url".into(),
-        "redis_url" => "redis.url".into(),
-        other => other.replace("__", "."),
-    }
-}
-
-/// Whether a `PROISP_*` variable (prefix stripped) configures radiusd; others
-/// (`PROISP_CONFIG`, the stack's `PROISP_PG_PORT`, other binaries' keys) are not its
-/// business and must not trip `deny_unknown_fields`.
-fn is_config_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    let section = key.split("__").next().unwrap_or_default();
-    matches!(
-        section,
-        "listen"
-            | "database"
-            | "redis"
-            | "key_file"
-            | "cache"
-            | "auth"
-            | "accounting"
-            | "coa"
-            | "log"
-    ) || matches!(key.as_str(), "database_url" | "redis_url")
-}
-
 impl Config {
-    /// Layers defaults, the TOML file (if given) and the environment. Errors name the key
-    /// and where its value came from.
-    pub(crate) fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
-        let mut figment = Figment::new().merge(Serialized::defaults(Defaults::default()));
-        if let Some(file) = file {
-            figment = figment.merge(Toml::file_exact(file));
-        }
-        let env = Env::prefixed("PROISP_")
-            .filter(|k| is_config_key(k.as_str()))
-            .map(|k| env_key(k.as_str()).into());
-        figment = figment.merge(env);
-        let config: Config = figment.extract().map_err(Box::new)?;
+    /// Layers defaults, the TOML file, the environment and the credentials of `sources`.
+    /// Errors name the key and where its value came from.
+    pub(crate) fn load(sources: &Sources) -> Result<Config, Error> {
+        let layers = Layers::<Config>::new(CREDENTIALS, sources)?;
+        let config = layers.extract()?;
         config
             .check()
-            .map_err(|e| Box::new(figment::Error::from(e)))?;
+            .map_err(|(key, reason)| layers.inconsistent(key, reason))?;
         Ok(config)
     }
 
-    /// Checks across keys that each parsed alone.
-    fn check(&self) -> Result<(), String> {
+    /// Checks across keys that each parsed alone: the key to change, and why.
+    fn check(&self) -> Result<(), (&'static str, String)> {
         let (auth, acct) = (self.listen.auth, self.listen.acct);
         let same_ip =
             auth.ip() == acct.ip() || auth.ip().is_unspecified() || acct.ip().is_unspecified();
         if auth.port() == acct.port() && auth.port() != 0 && same_ip {
             // SO_REUSEPORT lets both bind, and the kernel would then hand each request to
             // either port's sockets by source hash: half the NAS's logins dropped.
-            return Err(format!(
-                "listen.auth ({auth}) and listen.acct ({acct}) are the same port; give \
-                 accounting its own (1813 by convention)"
+            return Err((
+                "listen.acct",
+                format!(
+                    "listen.auth ({auth}) and listen.acct ({acct}) are the same port; give \
+                     accounting its own (1813 by convention)"
+                ),
             ));
         }
         if self.cache.feed_interval.is_zero() {
-            return Err("cache.feed_interval must be more than 0".to_owned());
+            return Err((
+                "cache.feed_interval",
+                "cache.feed_interval must be more than 0".to_owned(),
+            ));
         }
         if let Some(redis) = &self.redis
             && self.cache.feed_retention < self.floor_life()
         {
-            return Err(format!(
-                "cache.feed_retention ({:?}) must be at least redis.ttl ({:?}) and a minute: \
-                 a radiusd starting up reads that much of the feed to know which Redis \
-                 entries are stale",
-                self.cache.feed_retention, redis.ttl
+            return Err((
+                "cache.feed_retention",
+                format!(
+                    "cache.feed_retention ({:?}) must be at least redis.ttl ({:?}) and a \
+                     minute: a radiusd starting up reads that much of the feed to know which \
+                     Redis entries are stale",
+                    self.cache.feed_retention, redis.ttl
+                ),
             ));
         }
         Ok(())
@@ -429,26 +346,39 @@ impl Config {
     }
 }
 
-/// The sections that have defaults, so a file may leave them out and env vars may set a
-/// single key inside them.
-#[derive(Serialize, Default)]
-struct Defaults {
-    listen: ListenConfig,
-    cache: CacheConfig,
-    auth: AuthConfig,
-    accounting: AccountingConfig,
-    coa: CoaConfig,
-    log: LogConfig,
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    /// A directory of its own for one test (tests run in parallel).
+    fn dir(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("radiusd-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `toml` as the config file, no environment, no credentials.
+    fn load_toml(dir: &Path, toml: &str) -> Result<Config, Error> {
+        let path = dir.join("radiusd.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(&Sources::default().with_file(path))
+    }
 
     #[test]
     fn the_shipped_example_parses() {
+        // The example leaves key_file to the credential the unit passes.
+        let credentials = dir("example");
+        std::fs::write(credentials.join("secret.key"), "").unwrap();
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/radiusd.toml.example");
-        let config = Config::load(Some(&path)).unwrap();
+        let config = Config::load(
+            &Sources::default()
+                .with_file(path)
+                .with_credentials(&credentials),
+        )
+        .unwrap();
+        assert_eq!(config.key_file, credentials.join("secret.key"));
         assert_eq!(config.listen.auth.port(), 1812);
         assert_eq!(config.listen.metrics.port(), 9812);
         assert!(config.redis.is_some());
@@ -464,16 +394,13 @@ mod tests {
 
     #[test]
     fn auth_and_accounting_on_one_port_are_refused() {
-        let dir = std::env::temp_dir().join(format!("radiusd-ports-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir("ports");
         let load = |listen: &str| {
-            let path = dir.join("ports.toml");
-            std::fs::write(
-                &path,
-                format!("key_file = \"k\"\n[database]\nurl = \"x\"\n[listen]\n{listen}"),
+            load_toml(
+                &dir,
+                &format!("key_file = \"k\"\n[database]\nurl = \"x\"\n[listen]\n{listen}"),
             )
-            .unwrap();
-            Config::load(Some(&path)).map(|_| ())
+            .map(|_| ())
         };
         for listen in [
             "auth = \"127.0.0.1:1812\"\nacct = \"127.0.0.1:1812\"\n",
@@ -482,6 +409,7 @@ mod tests {
         ] {
             let err = load(listen).unwrap_err().to_string();
             assert!(err.contains("listen.acct"), "{listen}: {err}");
+            assert!(err.contains("radiusd.toml"), "{listen}: {err}");
         }
         for listen in [
             "auth = \"127.0.0.1:1812\"\nacct = \"127.0.0.1:1813\"\n",
@@ -493,29 +421,71 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let dir = std::env::temp_dir().join(format!("radiusd-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bad = dir.join("bad.toml");
-        std::fs::write(
-            &bad,
+        let dir = dir("config");
+        let err = load_toml(
+            &dir,
             "key_file = \"k\"\n[database]\nurl = \"x\"\n[listen]\nauth = \"nope\"\n",
         )
-        .unwrap();
-        let err = Config::load(Some(&bad)).unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("listen.auth"), "{err}");
-        let unknown = dir.join("unknown.toml");
-        std::fs::write(
-            &unknown,
+        let err = load_toml(
+            &dir,
             "key_file = \"k\"\nsurprise = 1\n[database]\nurl = \"x\"\n",
         )
-        .unwrap();
-        let err = Config::load(Some(&unknown)).unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("surprise"), "{err}");
-        assert_eq!(env_key("database_url"), "database.url");
-        assert_eq!(env_key("listen__auth"), "listen.auth");
-        assert!(is_config_key("database_url") && is_config_key("listen__auth"));
-        assert!(!is_config_key("config") && !is_config_key("pg_port"));
-        assert_eq!(env_key("DATABASE_URL"), "database.url");
-        assert!(is_config_key("LISTEN__AUTH"));
+        let err = load_toml(&dir, "[database]\nurl = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key_file"), "{err}");
+    }
+
+    #[test]
+    fn radiusd_reads_its_variables_and_leaves_the_others() {
+        let config = Config::load(&Sources::default().with_env(&[
+            ("PROISP_DATABASE_URL", "postgres://env"),
+            ("PROISP_KEY_FILE", "/run/secret.key"),
+            ("PROISP_LISTEN__AUTH", "127.0.0.1:11812"),
+            ("PROISP_CACHE__CAPACITY", "10"),
+            ("PROISP_LOG__LEVEL", "debug"),
+            // adminapi's and the stack's, from a shared environment file.
+            ("PROISP_HTTP__LISTEN", "127.0.0.1:8080"),
+            ("PROISP_TOKENS__JWT_KEY_FILE", "/run/jwt.key"),
+            ("PROISP_PG_PORT", "5432"),
+            ("PROISP_CONFIG", "/etc/proisp/radiusd.toml"),
+        ]))
+        .unwrap();
+        assert_eq!(config.database.database_url, "postgres://env");
+        assert_eq!(config.key_file, Path::new("/run/secret.key"));
+        assert_eq!(config.listen.auth.port(), 11812);
+        assert_eq!(config.listen.acct.port(), 1813);
+        assert_eq!(config.cache.capacity, 10);
+        assert_eq!(config.log.level, "debug");
+
+        let err = Config::load(&Sources::default().with_env(&[
+            ("PROISP_DATABASE_URL", "postgres://env"),
+            ("PROISP_KEY_FILE", "/run/secret.key"),
+            ("PROISP_CACHE__FEED_INTERVAL", "0s"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cache.feed_interval: environment variable PROISP_CACHE__FEED_INTERVAL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn credentials_set_the_key_and_the_connections() {
+        let credentials = dir("credentials");
+        std::fs::write(credentials.join("secret.key"), "").unwrap();
+        std::fs::write(credentials.join("database.url"), "postgres://u:pw@db/p\n").unwrap();
+        std::fs::write(credentials.join("redis.url"), "redis://:pw@cache\n").unwrap();
+        let config = Config::load(&Sources::default().with_credentials(&credentials)).unwrap();
+        assert_eq!(config.key_file, credentials.join("secret.key"));
+        assert_eq!(config.database.database_url, "postgres://u:pw@db/p");
+        assert_eq!(config.redis.unwrap().url, "redis://:pw@cache");
     }
 }

@@ -921,7 +921,7 @@ mod tests {
         let store = env.store().await;
         seed(&store, 20).await;
         let private = PrivateRedis::start().await.unwrap();
-        let config = proisp_store::CacheConfig {
+        let config = proisp_store::RedisConfig {
             url: private.url(),
             ..env.cache_config()
         };

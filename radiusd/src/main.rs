@@ -37,12 +37,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use proisp_bootstrap::Sources;
 use proisp_store::{Cache, Keyring, RedisCache, Store};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
 use crate::server::Port;
@@ -65,28 +66,18 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config =
-        Config::load(args.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let config = Config::load(&Sources::from_process(args.config.as_deref()))
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     if args.check_config {
         println!("configuration is valid");
         return Ok(());
     }
-    init_logging(&config);
+    proisp_bootstrap::log::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("radiusd")
         .build()?;
     runtime.block_on(run(config))
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

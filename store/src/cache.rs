@@ -8,13 +8,13 @@
 //!
 //! | key | value | TTL | written by |
 //! | --- | --- | --- | --- |
-//! | `<prefix>sub:<username>` | subscriber entry, below | [`CacheConfig::ttl`] (1 h) | adminapi after each commit; radiusd after a PostgreSQL lookup |
-//! | `<prefix>sub:<username>` | negative marker `00` | [`CacheConfig::negative_ttl`] (60 s) | radiusd when PostgreSQL has no such live subscriber |
+//! | `<prefix>sub:<username>` | subscriber entry, below | [`RedisConfig::ttl`] (1 h) | adminapi after each commit; radiusd after a PostgreSQL lookup |
+//! | `<prefix>sub:<username>` | negative marker `00` | [`RedisConfig::negative_ttl`] (60 s) | radiusd when PostgreSQL has no such live subscriber |
 //! | `<prefix>sub:<username>` | tombstone `00` + version | negative TTL | adminapi after a delete or rename |
 //! | `<prefix>stats:auth:<instance>` | `"<accepts> <rejects>"` of the last minute | 30 s | each radiusd every 10 s |
 //! | `<prefix>stats:auth` | set of the instances above | none (expired members are removed when read) | each radiusd |
 //!
-//! `<prefix>` is [`CacheConfig::key_prefix`] (`proisp:`); the username is used verbatim
+//! `<prefix>` is [`RedisConfig::key_prefix`] (`proisp:`); the username is used verbatim
 //! (case-sensitive, like the database).
 //!
 //! # Entry encoding
@@ -87,9 +87,9 @@
 //! than taken for a quiet one. Unknown messages are delivered as [`Invalidation::All`].
 //!
 //! [`RedisCache`]: super::RedisCache
-//! [`CacheConfig::ttl`]: super::CacheConfig::ttl
-//! [`CacheConfig::negative_ttl`]: super::CacheConfig::negative_ttl
-//! [`CacheConfig::key_prefix`]: super::CacheConfig::key_prefix
+//! [`RedisConfig::ttl`]: super::RedisConfig::ttl
+//! [`RedisConfig::negative_ttl`]: super::RedisConfig::negative_ttl
+//! [`RedisConfig::key_prefix`]: super::RedisConfig::key_prefix
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;

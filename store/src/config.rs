@@ -1,5 +1,9 @@
-//! Configuration of the store (PostgreSQL) and the cache (Redis), as sections of the
-//! binaries' config files.
+//! Connection settings of PostgreSQL (`[database]`) and Redis (`[redis]`), sections of
+//! both binaries' config files.
+//!
+//! They live here, beside the code that connects with them, and `proisp-bootstrap`
+//! re-exports them: the store must not depend on the bootstrap. Both connections are
+//! plain TCP today; TLS settings come with the HA topology (issue 16).
 
 use std::time::Duration;
 
@@ -51,10 +55,10 @@ impl StoreConfig {
     }
 }
 
-/// Redis cache and invalidation channel.
+/// Redis: the shared cache and the invalidation channel.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CacheConfig {
+pub struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]`.
     #[serde(default = "default_redis_url")]
     pub url: String,
@@ -76,7 +80,7 @@ pub struct CacheConfig {
     pub command_timeout: Duration,
     /// How long start-up waits for the first connection. Redis being down is not fatal
     /// (the client keeps reconnecting in the background); this only bounds the wait.
-    #[serde(default = "default_cache_connect_timeout", with = "humantime_serde")]
+    #[serde(default = "default_redis_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
 }
 
@@ -100,19 +104,19 @@ fn default_command_timeout() -> Duration {
     Duration::from_millis(250)
 }
 
-fn default_cache_connect_timeout() -> Duration {
+fn default_redis_connect_timeout() -> Duration {
     Duration::from_secs(2)
 }
 
-impl Default for CacheConfig {
-    fn default() -> CacheConfig {
-        CacheConfig {
+impl Default for RedisConfig {
+    fn default() -> RedisConfig {
+        RedisConfig {
             url: default_redis_url(),
             key_prefix: default_key_prefix(),
             ttl: default_ttl(),
             negative_ttl: default_negative_ttl(),
             command_timeout: default_command_timeout(),
-            connect_timeout: default_cache_connect_timeout(),
+            connect_timeout: default_redis_connect_timeout(),
         }
     }
 }

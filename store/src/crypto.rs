@@ -6,9 +6,13 @@
 //!
 //! A ciphertext is `nonce (12 octets) || ciphertext || tag (16 octets)`: the nonce is
 //! random per encryption (2^32 encryptions under one key keep the collision chance below
-//! 2^-32, NIST SP 800-38D §8.3, far beyond any ISP's churn). The [`Purpose`] is bound as
-//! associated data, so a NAS secret copied into a password column (or the reverse) fails
-//! to decrypt instead of being accepted as something it is not.
+//! 2^-32, NIST SP 800-38D §8.3, far beyond any ISP's churn). What the ciphertext holds, its
+//! [`Label`], is bound as associated data, so a NAS secret copied into a password column
+//! (or the reverse) fails to decrypt instead of being accepted as something it is not.
+//!
+//! The store's own kinds of secret are the [`Purpose`]s. A binary that keeps secrets of
+//! its own under the same key defines a [`Label`] for them where it uses them (adminapi:
+//! its admins' TOTP secrets), without the store knowing what they are.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,7 +31,26 @@ pub const NONCE_LEN: usize = 12;
 /// Octets of authentication tag behind every ciphertext.
 pub const TAG_LEN: usize = 16;
 
-/// What a ciphertext holds, bound to it as AES-GCM associated data.
+/// What a ciphertext holds, bound to it as AES-GCM associated data: `proisp/<what>/v<n>`.
+///
+/// Every kind of secret needs a label of its own; a ciphertext opens only under the label
+/// it was sealed with. Changing a label makes what was sealed under the old one
+/// unreadable, so a new label comes with a way to read (and re-seal) the old rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label(&'static str);
+
+impl Label {
+    /// A label for secrets the store does not know of.
+    pub const fn new(label: &'static str) -> Label {
+        Label(label)
+    }
+
+    const fn aad(self) -> &'static [u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// The secrets the store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     /// `subscribers.password_enc` (and the same octets in the Redis entry).
@@ -36,11 +59,11 @@ pub enum Purpose {
     NasSecret,
 }
 
-impl Purpose {
-    const fn aad(self) -> &'static [u8] {
-        match self {
-            Purpose::SubscriberPassword => b"proisp/subscriber-password/v1",
-            Purpose::NasSecret => b"proisp/nas-secret/v1",
+impl From<Purpose> for Label {
+    fn from(purpose: Purpose) -> Label {
+        match purpose {
+            Purpose::SubscriberPassword => Label::new("proisp/subscriber-password/v1"),
+            Purpose::NasSecret => Label::new("proisp/nas-secret/v1"),
         }
     }
 }
@@ -148,13 +171,14 @@ impl Keyring {
         out
     }
 
-    /// Encrypts `plaintext` for `purpose`: `nonce || ciphertext || tag`.
-    pub fn encrypt(&self, purpose: Purpose, plaintext: &[u8]) -> Vec<u8> {
+    /// Encrypts `plaintext` for `purpose` (a [`Purpose`] or a [`Label`]):
+    /// `nonce || ciphertext || tag`.
+    pub fn encrypt(&self, purpose: impl Into<Label>, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let payload = Payload {
             msg: plaintext,
-            aad: purpose.aad(),
+            aad: purpose.into().aad(),
         };
         // AES-GCM fails only for plaintexts over 64 GiB; passwords and secrets are octets.
         let sealed = self
@@ -172,7 +196,7 @@ impl Keyring {
     /// A wrong key, a wrong purpose or any altered octet is [`StoreError::Crypto`].
     pub fn decrypt(
         &self,
-        purpose: Purpose,
+        purpose: impl Into<Label>,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
@@ -181,7 +205,7 @@ impl Keyring {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let payload = Payload {
             msg: body,
-            aad: purpose.aad(),
+            aad: purpose.into().aad(),
         };
         self.cipher
             .decrypt(Nonce::from_slice(nonce), payload)
@@ -239,6 +263,29 @@ mod tests {
                 .is_err()
         );
         assert_eq!(format!("{keys:?}"), "Keyring(<redacted>)");
+    }
+
+    #[test]
+    fn labels_of_other_crates_seal_apart_from_the_purposes() {
+        let keys = Keyring::from_key(&[7; KEY_LEN]);
+        let theirs = Label::new("proisp/something-else/v1");
+        let sealed = keys.encrypt(theirs, b"s");
+        assert_eq!(&keys.decrypt(theirs, &sealed).unwrap()[..], b"s");
+        for purpose in [Purpose::SubscriberPassword, Purpose::NasSecret] {
+            assert_ne!(Label::from(purpose), theirs);
+            assert!(keys.decrypt(purpose, &sealed).is_err());
+        }
+        assert_ne!(
+            Label::from(Purpose::SubscriberPassword),
+            Label::from(Purpose::NasSecret)
+        );
+        // The purposes' labels are those their rows were sealed under: a row sealed
+        // before labels existed must still open.
+        let nas = keys.encrypt(Purpose::NasSecret, b"testing123");
+        assert!(
+            keys.decrypt(Label::new("proisp/nas-secret/v1"), &nas)
+                .is_ok()
+        );
     }
 
     #[test]

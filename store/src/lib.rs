@@ -43,8 +43,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
-pub use config::{CacheConfig, StoreConfig};
-pub use crypto::{KeyError, Keyring, Purpose};
+pub use config::{RedisConfig, StoreConfig};
+pub use crypto::{KeyError, Keyring, Label, Purpose};
 pub use feed::{Change, FeedEntry};
 pub use import::{ImportError, ImportMode, ImportOutcome, ImportRow};
 pub use migrate::Migration;

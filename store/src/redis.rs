@@ -26,7 +26,7 @@ use super::cache::{
     AuthStats, Cache, CacheError, CacheEvent, CacheLookup, FORMAT_NEGATIVE, Invalidation, decode,
     encode_subscriber, encode_tombstone,
 };
-use super::config::CacheConfig;
+use super::config::RedisConfig;
 use super::crypto::{Keyring, Purpose};
 use proisp_model::Subscriber;
 
@@ -111,7 +111,7 @@ impl RedisCache {
     /// Redis being down is not an error here — the client keeps reconnecting in the
     /// background and commands fail fast meanwhile — so radiusd starts and serves from
     /// PostgreSQL. Only an unusable configuration (a malformed URL) is an error.
-    pub async fn connect(cfg: &CacheConfig, keys: Arc<Keyring>) -> Result<RedisCache, CacheError> {
+    pub async fn connect(cfg: &RedisConfig, keys: Arc<Keyring>) -> Result<RedisCache, CacheError> {
         let config = Config::from_url(&cfg.url).map_err(|e| CacheError::Config(e.to_string()))?;
         let tcp = TcpConfig {
             nodelay: Some(true),

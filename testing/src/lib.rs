@@ -29,7 +29,7 @@ use rand::RngCore as _;
 use tokio::sync::OnceCell;
 
 use proisp_store::{
-    Cache, CacheConfig, CacheError, CacheLookup, Keyring, RedisCache, Store, StoreConfig,
+    Cache, CacheError, CacheLookup, Keyring, RedisCache, RedisConfig, Store, StoreConfig,
     error_chain,
 };
 
@@ -47,7 +47,7 @@ pub struct TestEnv {
     pub database_url: String,
     /// URL of Redis.
     pub redis_url: String,
-    /// Key prefix of this test (unique), for [`CacheConfig::key_prefix`].
+    /// Key prefix of this test (unique), for [`RedisConfig::key_prefix`].
     pub key_prefix: String,
     /// The key secrets are encrypted with.
     pub keys: Arc<Keyring>,
@@ -297,11 +297,11 @@ impl TestEnv {
     }
 
     /// The cache config of this test's Redis and key prefix.
-    pub fn cache_config(&self) -> CacheConfig {
-        CacheConfig {
+    pub fn cache_config(&self) -> RedisConfig {
+        RedisConfig {
             url: self.redis_url.clone(),
             key_prefix: self.key_prefix.clone(),
-            ..CacheConfig::default()
+            ..RedisConfig::default()
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fred::prelude::{Builder, ClientLike as _, Config, KeysInterface as _};
 use proisp_model::Status;
-use proisp_store::{CacheConfig, RedisCache};
+use proisp_store::{RedisCache, RedisConfig};
 use proisp_testing::{PrivateRedis, TestEnv};
 
 use crate::harness::{Options, Radiusd, pap, seed};
@@ -48,11 +48,11 @@ async fn a_suspension_made_while_redis_hangs_is_in_force_at_once_and_after() {
     );
 
     // The admin API's store: commit, then put to Redis and publish.
-    let cache = CacheConfig {
+    let cache = RedisConfig {
         url: redis.url(),
         key_prefix: env.key_prefix.clone(),
         command_timeout: Duration::from_millis(200),
-        ..CacheConfig::default()
+        ..RedisConfig::default()
     };
     let cache = Arc::new(RedisCache::connect(&cache, env.keys.clone()).await.unwrap());
     let store = env.store().await.with_cache(cache.clone());

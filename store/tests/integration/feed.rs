@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use proisp_model::Status;
 use proisp_store::{
-    Cache as _, CacheConfig, CacheEvent, Change, NewNas, NewPlan, NewSubscriber, RedisCache,
+    Cache as _, CacheEvent, Change, NewNas, NewPlan, NewSubscriber, RedisCache, RedisConfig,
 };
 use proisp_testing::{PrivateRedis, TestEnv};
 
@@ -146,11 +146,11 @@ async fn a_hung_redis_subscription_is_reported_lost() {
     let env = TestEnv::start().await;
     let redis = PrivateRedis::start().await.unwrap();
     let cache = RedisCache::connect(
-        &CacheConfig {
+        &RedisConfig {
             url: redis.url(),
             key_prefix: env.key_prefix.clone(),
             command_timeout: Duration::from_millis(200),
-            ..CacheConfig::default()
+            ..RedisConfig::default()
         },
         env.keys.clone(),
     )

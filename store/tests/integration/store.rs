@@ -11,8 +11,8 @@ use proisp_model::{Burst, FupAction, MacAddr, NasVendor, RateLimit, Status, Subs
 use proisp_radius::attr::Ipv6Prefix;
 use proisp_radius::secret::{Secret, SharedSecret as _};
 use proisp_store::{
-    Cache as _, CacheConfig, CacheError, CacheEvent, CacheLookup, Invalidation, Keyring, NewNas,
-    NewPlan, NewSubscriber, RedisCache, Store, StoreError,
+    Cache as _, CacheError, CacheEvent, CacheLookup, Invalidation, Keyring, NewNas, NewPlan,
+    NewSubscriber, RedisCache, RedisConfig, Store, StoreError,
 };
 use proisp_testing::{PrivateRedis, TestEnv, cached};
 use tokio::sync::mpsc;
@@ -655,7 +655,7 @@ async fn store_writes_update_redis_and_reach_subscribers_within_a_second() {
 async fn redis_outage_fails_fast_and_the_subscription_comes_back() {
     let env = TestEnv::start().await;
     let mut redis = PrivateRedis::start().await.unwrap();
-    let cfg = CacheConfig {
+    let cfg = RedisConfig {
         url: redis.url(),
         ..env.cache_config()
     };
@@ -727,7 +727,7 @@ async fn redis_outage_fails_fast_and_the_subscription_comes_back() {
 async fn cache_starts_while_redis_is_down() {
     let env = TestEnv::start().await;
     let mut redis = PrivateRedis::start().await.unwrap();
-    let cfg = CacheConfig {
+    let cfg = RedisConfig {
         url: redis.url(),
         connect_timeout: Duration::from_millis(300),
         ..env.cache_config()
@@ -748,7 +748,7 @@ async fn cache_starts_while_redis_is_down() {
     }
     assert!(matches!(
         RedisCache::connect(
-            &CacheConfig {
+            &RedisConfig {
                 url: "not a url".into(),
                 ..cfg
             },
