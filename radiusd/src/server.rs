@@ -42,7 +42,7 @@ use crate::acct::{self, Parsed};
 use crate::auth::{self, Context, Verdict};
 use crate::dedup::{Check, Claim, Dedup, Done, Key, Reply, Ticket};
 use crate::lookup::Found;
-use crate::metrics::Drop;
+use crate::metrics::DropReason;
 use crate::mmsg::{BATCH, RecvBatch, SendBatch};
 use crate::nas_table::NasEntry;
 use crate::state::Shared;
@@ -281,13 +281,13 @@ impl Server {
                 }),
                 Check::InProgress => match admitted.iter().position(|a| a.key == key) {
                     Some(first) => echoes.push((first, src)),
-                    None => shared.metrics.drop(Drop::DuplicateInProgress),
+                    None => shared.metrics.drop(DropReason::DuplicateInProgress),
                 },
                 Check::Replay(reply) => {
                     shared.metrics.duplicates.increment(1);
                     self.replies.push(reply, src);
                 }
-                Check::Full => shared.metrics.drop(Drop::TooManyInFlight),
+                Check::Full => shared.metrics.drop(DropReason::TooManyInFlight),
             }
         }
         let mut checks = vec![MessageAuthenticatorCheck::Absent; admitted.len()];
@@ -365,7 +365,7 @@ impl Server {
                     shared.metrics.duplicates.increment(1);
                     self.replies.push(&self.out[range.clone()], src);
                 }
-                _ => shared.metrics.drop(Drop::DuplicateInProgress),
+                _ => shared.metrics.drop(DropReason::DuplicateInProgress),
             }
         }
     }
@@ -426,7 +426,7 @@ fn admit<'a>(
     port: Port,
 ) -> Option<(Arc<NasEntry>, Packet<'a>, Key)> {
     let Some(nas) = shared.nas.load().find(src.ip()).cloned() else {
-        shared.metrics.drop(Drop::UnknownNas);
+        shared.metrics.drop(DropReason::UnknownNas);
         if log_allowed(&UNKNOWN_NAS_LOG) {
             tracing::warn!(%src, "dropping packets from an unknown NAS (logged once a second)");
         }
@@ -435,7 +435,7 @@ fn admit<'a>(
     let packet = match Packet::decode(datagram) {
         Ok(p) => p,
         Err(e) => {
-            shared.metrics.drop(Drop::Malformed);
+            shared.metrics.drop(DropReason::Malformed);
             if log_allowed(&MALFORMED_LOG) {
                 tracing::warn!(%src, error = %e, reason = e.reason(), "dropping a malformed packet (logged once a second)");
             }
@@ -443,7 +443,7 @@ fn admit<'a>(
         }
     };
     if !port.serves(packet.code()) {
-        shared.metrics.drop(Drop::UnexpectedCode);
+        shared.metrics.drop(DropReason::UnexpectedCode);
         return None;
     }
     let key = Key {
@@ -592,7 +592,7 @@ fn authentic(
     check: MessageAuthenticatorCheck,
 ) -> bool {
     if packet.code() == Code::AccountingRequest && !verify_request_digest(packet, &nas.nas.secret) {
-        shared.metrics.drop(Drop::BadRequestAuthenticator);
+        shared.metrics.drop(DropReason::BadRequestAuthenticator);
         if log_allowed(&MALFORMED_LOG) {
             tracing::warn!(%src, nas = %nas.nas.name, "bad Accounting-Request authenticator: wrong secret? (logged once a second)");
         }
@@ -610,12 +610,12 @@ fn authentic(
                 _ => false,
             };
             if required {
-                shared.metrics.drop(Drop::MissingMessageAuthenticator);
+                shared.metrics.drop(DropReason::MissingMessageAuthenticator);
             }
             !required
         }
         MessageAuthenticatorCheck::Invalid | MessageAuthenticatorCheck::Malformed => {
-            shared.metrics.drop(Drop::BadMessageAuthenticator);
+            shared.metrics.drop(DropReason::BadMessageAuthenticator);
             if log_allowed(&MALFORMED_LOG) {
                 tracing::warn!(%src, nas = %nas.nas.name, "bad Message-Authenticator: wrong secret? (logged once a second)");
             }
@@ -641,7 +641,7 @@ async fn account(
                     shared.metrics.acct(status, durable == Durable::Committed);
                 }
                 Err(NotDurable) => {
-                    shared.metrics.drop(Drop::NotDurable);
+                    shared.metrics.drop(DropReason::NotDurable);
                     return None;
                 }
             }
@@ -652,7 +652,7 @@ async fn account(
             status
         }
         Err(invalid) => {
-            shared.metrics.drop(Drop::BadRequest);
+            shared.metrics.drop(DropReason::BadRequest);
             tracing::debug!(?invalid, nas = %nas.nas.name, "unusable Accounting-Request");
             return None;
         }
@@ -671,7 +671,7 @@ async fn account(
 fn user_name<'a>(shared: &Shared, packet: &Packet<'a>) -> Option<&'a str> {
     let name = packet.attr(attr::USER_NAME).and_then(|a| a.as_str());
     if name.is_none() {
-        shared.metrics.drop(Drop::BadRequest);
+        shared.metrics.drop(DropReason::BadRequest);
     }
     name
 }
@@ -687,7 +687,7 @@ async fn authenticate(
     let found = match shared.lookup.find(name).await {
         Ok(found) => found,
         Err(_) => {
-            shared.metrics.drop(Drop::BackendUnavailable);
+            shared.metrics.drop(DropReason::BackendUnavailable);
             return None;
         }
     };
@@ -746,7 +746,7 @@ fn decide(
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, user = name, "reply did not fit in a packet");
-            shared.metrics.drop(Drop::BadRequest);
+            shared.metrics.drop(DropReason::BadRequest);
             return None;
         }
     };
