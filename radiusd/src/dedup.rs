@@ -51,7 +51,7 @@ use tokio::sync::mpsc;
 pub(crate) type Reply = Box<[u8]>;
 
 /// Entries per bucket.
-const WAYS: usize = 4;
+pub(crate) const WAYS: usize = 4;
 
 /// What identifies a request (RFC 5080 §2.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,11 @@ pub(crate) enum Check<'a> {
 }
 
 /// Where a request's task reports its reply, before sending it, or that it has none.
+///
+/// Unbounded, and bounded all the same: only a [`Claim`] reports, once, for an entry in
+/// flight, which stays in flight (never expires, never given up) until its report is taken
+/// in; and a request finding its bucket all in flight gets no entry ([`Check::Full`]). So
+/// reports queued never outnumber the cache's entries.
 pub(crate) type Done = mpsc::UnboundedSender<(Ticket, Option<Reply>)>;
 
 /// A request's hold on its entry while a task of its own answers it. Dropping it

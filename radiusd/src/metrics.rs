@@ -85,7 +85,7 @@ pub(crate) enum DropReason {
 }
 
 impl DropReason {
-    const ALL: [DropReason; 11] = [
+    pub(crate) const ALL: [DropReason; 11] = [
         DropReason::UnknownNas,
         DropReason::Malformed,
         DropReason::UnexpectedCode,
@@ -99,7 +99,7 @@ impl DropReason {
         DropReason::TooManyInFlight,
     ];
 
-    const fn label(self) -> &'static str {
+    pub(crate) const fn label(self) -> &'static str {
         match self {
             DropReason::UnknownNas => "unknown_nas",
             DropReason::Malformed => "malformed",
