@@ -51,7 +51,7 @@ use tokio::sync::mpsc;
 pub(crate) type Reply = Box<[u8]>;
 
 /// Entries per bucket.
-const WAYS: usize = 4;
+pub(crate) const WAYS: usize = 4;
 
 /// What identifies a request (RFC 5080 §2.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,11 @@ pub(crate) enum Check<'a> {
 }
 
 /// Where a request's task reports its reply, before sending it, or that it has none.
+///
+/// Unbounded, and bounded all the same: only a [`Claim`] reports, once, for an entry in
+/// flight, which stays in flight (never expires, never given up) until its report is taken
+/// in; and a request finding its bucket all in flight gets no entry ([`Check::Full`]). So
+/// reports queued never outnumber the cache's entries.
 pub(crate) type Done = mpsc::UnboundedSender<(Ticket, Option<Reply>)>;
 
 /// A request's hold on its entry while a task of its own answers it. Dropping it
@@ -178,15 +183,15 @@ pub(crate) struct Dedup {
 impl Dedup {
     /// A cache that remembers requests for `window`, about `capacity` of them at most,
     /// and their replies in `arena` octets (rounded up to a power of two, at least one
-    /// largest packet).
-    pub(crate) fn new(window: Duration, capacity: usize, arena: usize) -> Dedup {
+    /// largest packet); its clock starts at `now`.
+    pub(crate) fn new(window: Duration, capacity: usize, arena: usize, now: Instant) -> Dedup {
         let buckets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
         let arena = arena.max(MAX_PACKET_LEN).next_power_of_two();
         Dedup {
             entries: vec![Entry::default(); buckets * WAYS].into_boxed_slice(),
             mask: buckets - 1,
             hashers: Default::default(),
-            epoch: Instant::now(),
+            epoch: now,
             window: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
             arena: vec![0; arena].into_boxed_slice(),
             written: 0,
@@ -343,8 +348,8 @@ mod tests {
 
     #[test]
     fn retransmissions_are_dropped_then_replayed() {
-        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16, t);
         let ticket = new(&mut d, key(1), t);
         assert_eq!(d.check(key(1), t), Check::InProgress);
         d.complete(ticket, Some(&b"reply"[..]), t);
@@ -377,8 +382,8 @@ mod tests {
     #[test]
     fn a_reply_the_arena_has_written_over_is_evaluated_again() {
         // The smallest arena: one largest packet.
-        let mut d = Dedup::new(Duration::from_secs(5), 100, 0);
         let t = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 0, t);
         let first = new(&mut d, key(1), t);
         d.complete(first, Some(&[1; 3000][..]), t);
         assert_eq!(d.check(key(1), t), Check::Replay(&[1; 3000][..]));
@@ -400,8 +405,8 @@ mod tests {
 
     #[test]
     fn dropped_requests_are_evaluated_again() {
-        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16, t);
         let ticket = new(&mut d, key(1), t);
         d.complete(ticket, None, t);
         new(&mut d, key(1), t);
@@ -409,8 +414,8 @@ mod tests {
 
     #[test]
     fn answered_entries_expire_a_window_after_their_reply() {
-        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
         let t = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16, t);
         let ticket = new(&mut d, key(1), t);
         d.complete(ticket, Some(b"r"), t);
         assert!(matches!(
@@ -438,8 +443,8 @@ mod tests {
     #[test]
     fn a_request_in_flight_neither_expires_nor_is_given_up() {
         // One bucket.
-        let mut d = Dedup::new(Duration::from_secs(5), WAYS, 1 << 16);
         let t = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(5), WAYS, 1 << 16, t);
         let slow = new(&mut d, key(0), t);
         // A minute later its retransmissions are still dropped.
         assert_eq!(
@@ -473,7 +478,7 @@ mod tests {
     #[test]
     fn memory_stays_fixed() {
         let t = Instant::now();
-        let mut big = Dedup::new(Duration::from_secs(5), 1000, 1 << 16);
+        let mut big = Dedup::new(Duration::from_secs(5), 1000, 1 << 16, t);
         for i in 0..100_000u32 {
             let mut k = key(0);
             k.authenticator[..4].copy_from_slice(&i.to_be_bytes());
@@ -487,9 +492,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_claim_releases_its_entry_however_its_task_ends() {
-        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16);
-        let (done, mut completed) = mpsc::unbounded_channel();
         let t = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(5), 100, 1 << 16, t);
+        let (done, mut completed) = mpsc::unbounded_channel();
         // Answered.
         let answered = new(&mut d, key(1), t);
         Claim::new(answered, done.clone()).finish(Some(Reply::from(&b"r"[..])));

@@ -22,6 +22,7 @@ mod metrics;
 #[allow(unsafe_code)]
 mod mmsg;
 mod nas_table;
+mod pipeline;
 mod server;
 mod sessions;
 mod snapshot;

@@ -56,7 +56,7 @@ pub(crate) const COA_REQUESTS: &str = "radius_coa_requests_total";
 
 /// Why a packet was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Drop {
+pub(crate) enum DropReason {
     /// Source address is no configured NAS.
     UnknownNas,
     /// Not a RADIUS packet (see `DecodeError::reason`).
@@ -84,34 +84,34 @@ pub(crate) enum Drop {
     TooManyInFlight,
 }
 
-impl Drop {
-    const ALL: [Drop; 11] = [
-        Drop::UnknownNas,
-        Drop::Malformed,
-        Drop::UnexpectedCode,
-        Drop::MissingMessageAuthenticator,
-        Drop::BadMessageAuthenticator,
-        Drop::DuplicateInProgress,
-        Drop::BackendUnavailable,
-        Drop::BadRequest,
-        Drop::BadRequestAuthenticator,
-        Drop::NotDurable,
-        Drop::TooManyInFlight,
+impl DropReason {
+    pub(crate) const ALL: [DropReason; 11] = [
+        DropReason::UnknownNas,
+        DropReason::Malformed,
+        DropReason::UnexpectedCode,
+        DropReason::MissingMessageAuthenticator,
+        DropReason::BadMessageAuthenticator,
+        DropReason::DuplicateInProgress,
+        DropReason::BackendUnavailable,
+        DropReason::BadRequest,
+        DropReason::BadRequestAuthenticator,
+        DropReason::NotDurable,
+        DropReason::TooManyInFlight,
     ];
 
-    const fn label(self) -> &'static str {
+    pub(crate) const fn label(self) -> &'static str {
         match self {
-            Drop::UnknownNas => "unknown_nas",
-            Drop::Malformed => "malformed",
-            Drop::UnexpectedCode => "unexpected_code",
-            Drop::MissingMessageAuthenticator => "missing_message_authenticator",
-            Drop::BadMessageAuthenticator => "bad_message_authenticator",
-            Drop::DuplicateInProgress => "duplicate_in_progress",
-            Drop::BackendUnavailable => "backend_unavailable",
-            Drop::BadRequest => "bad_request",
-            Drop::BadRequestAuthenticator => "bad_request_authenticator",
-            Drop::NotDurable => "not_durable",
-            Drop::TooManyInFlight => "too_many_in_flight",
+            DropReason::UnknownNas => "unknown_nas",
+            DropReason::Malformed => "malformed",
+            DropReason::UnexpectedCode => "unexpected_code",
+            DropReason::MissingMessageAuthenticator => "missing_message_authenticator",
+            DropReason::BadMessageAuthenticator => "bad_message_authenticator",
+            DropReason::DuplicateInProgress => "duplicate_in_progress",
+            DropReason::BackendUnavailable => "backend_unavailable",
+            DropReason::BadRequest => "bad_request",
+            DropReason::BadRequestAuthenticator => "bad_request_authenticator",
+            DropReason::NotDurable => "not_durable",
+            DropReason::TooManyInFlight => "too_many_in_flight",
         }
     }
 }
@@ -263,7 +263,7 @@ impl Metrics {
                 .iter()
                 .map(|r| counter!(AUTH_REJECTS, "reason" => r.label()))
                 .collect(),
-            drops: Drop::ALL
+            drops: DropReason::ALL
                 .iter()
                 .map(|d| counter!(DROPPED, "reason" => d.label()))
                 .collect(),
@@ -321,7 +321,7 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn drop(&self, why: Drop) {
+    pub(crate) fn drop(&self, why: DropReason) {
         if let Some(c) = self.drops.get(why as usize) {
             c.increment(1);
         }

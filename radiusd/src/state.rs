@@ -1,9 +1,10 @@
 //! What every socket task shares: snapshots of the NAS and plan tables, the lookup chain,
-//! the accounting writers, the store and the metric handles.
+//! the accounting writers, the store and the metric handles: the pipeline's [`Backend`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -11,14 +12,16 @@ use proisp_model::{Nas, Plan};
 use proisp_store::{Cache, CacheEvent, Invalidation, Store};
 use tokio::sync::mpsc;
 
+use crate::acct::Record;
 use crate::auth::PlanEntry;
 use crate::config::Config;
-use crate::lookup::Lookup;
+use crate::lookup::{Found, Lookup, Unavailable};
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
+use crate::pipeline::Backend;
 use crate::sessions::{CountTtl, SessionCounts};
 use crate::snapshot;
-use crate::writer::{WriterContext, Writers};
+use crate::writer::{Durable, NotDurable, WriterContext, Writers};
 
 /// Plans by id, with their reply values computed.
 pub(crate) type PlanTable = HashMap<i64, Arc<PlanEntry>>;
@@ -192,5 +195,45 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+/// The real backends: the lookup chain and its caches, the session counts, the accounting
+/// writers.
+impl Backend for Shared {
+    fn nas(&self) -> &ArcSwap<NasTable> {
+        &self.nas
+    }
+
+    fn plans(&self) -> &ArcSwap<PlanTable> {
+        &self.plans
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn cached(&self, name: &str, now: Instant) -> Option<Found> {
+        self.lookup.cached_at(name, now)
+    }
+
+    fn cached_count(&self, name: &str, now: Instant) -> Option<u32> {
+        self.counts.cached_at(name, now)
+    }
+
+    async fn find(&self, name: &str) -> Result<Found, Unavailable> {
+        self.lookup.find(name).await
+    }
+
+    async fn count(&self, name: &str) -> u32 {
+        self.counts.count(&self.store, name).await
+    }
+
+    async fn submit(&self, record: Record) -> Result<Durable, NotDurable> {
+        self.writers.submit(record).await
+    }
+
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
     }
 }

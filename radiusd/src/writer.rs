@@ -33,7 +33,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::acct::Record;
 use crate::config::AccountingConfig;
 use crate::metrics::{MAX_WRITERS, Metrics};
-use crate::server::log_allowed;
+use crate::pipeline::log_allowed;
 use crate::sessions::SessionCounts;
 use crate::spool::{self, Spool};
 
