@@ -143,10 +143,9 @@ impl RedisCache {
             .build()
             .map_err(|e| CacheError::Config(e.to_string()))?;
         let _connection_task = client.connect();
-        let deadline = tokio::time::Instant::now() + cfg.connect_timeout;
-        while !client.is_connected() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        // Resolves on the first successful connection: with `fail_fast` off, failed
+        // attempts are retried under the reconnect policy and announce nothing here.
+        let _ = tokio::time::timeout(cfg.connect_timeout, client.wait_for_connect()).await;
         if !client.is_connected() {
             tracing::warn!(
                 url = %redacted(&cfg.url),

@@ -1,8 +1,9 @@
 //! The CoA / Disconnect client against a fake NAS on the loopback: what it sends, what it
-//! accepts, and how it retries.
+//! accepts, and how it retries. The retransmission timer runs on tokio's paused clock where
+//! no reply is involved (a reply crosses the kernel, which the paused clock does not wait
+//! for).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -17,7 +18,9 @@ use proisp_radius::header::{Code, MAX_PACKET_LEN};
 use proisp_radius::packet::Packet;
 use proisp_radius::secret::Secret;
 use tokio::net::UdpSocket;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 const SECRET: &[u8] = b"testing123";
 const USER: &str = "user000001";
@@ -47,16 +50,18 @@ enum Behaviour {
 /// A NAS on 127.0.0.1 that records every datagram it receives.
 struct FakeNas {
     addr: SocketAddr,
-    received: Arc<Mutex<Vec<Vec<u8>>>>,
+    received: watch::Receiver<Vec<Vec<u8>>>,
     task: JoinHandle<()>,
 }
+
+/// What [`FakeNas::received_until_now`] sends: no RADIUS packet, so it is never answered.
+const MARKER: &[u8] = b"marker";
 
 impl FakeNas {
     async fn start(behaviour: Behaviour) -> FakeNas {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&received);
+        let (log, received) = watch::channel(Vec::new());
         let task = tokio::spawn(async move {
             let mut buf = vec![0; MAX_PACKET_LEN];
             loop {
@@ -64,7 +69,9 @@ impl FakeNas {
                     return;
                 };
                 let datagram = buf[..len].to_vec();
-                log.lock().unwrap().push(datagram.clone());
+                // Recorded before it is answered: a client holding the answer finds the
+                // request in `received`.
+                log.send_modify(|all| all.push(datagram.clone()));
                 for reply in answers(&datagram, behaviour) {
                     let _ = socket.send_to(&reply, from).await;
                 }
@@ -79,7 +86,23 @@ impl FakeNas {
 
     /// Every datagram received so far.
     fn received(&self) -> Vec<Vec<u8>> {
-        self.received.lock().unwrap().clone()
+        self.received.borrow().clone()
+    }
+
+    /// Every datagram sent to the NAS before this call, including those it has not read
+    /// yet: sends [`MARKER`] from a socket of its own and waits until the NAS has it. The
+    /// loopback queues datagrams in the order they are sent, whatever the sending socket.
+    async fn received_until_now(&self) -> Vec<Vec<u8>> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.send_to(MARKER, self.addr).await.unwrap();
+        let mut received = self.received.clone();
+        let all = received
+            .wait_for(|all| all.iter().any(|d| d == MARKER))
+            .await
+            .unwrap()
+            .clone();
+        let marker = all.iter().position(|d| d == MARKER).unwrap();
+        all[..marker].to_vec()
     }
 }
 
@@ -254,12 +277,15 @@ async fn coa_ack_does_not_answer_a_disconnect() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silence_times_out_after_identical_retransmissions() {
     let nas = FakeNas::start(Behaviour::Silent).await;
+    let started = Instant::now();
     let outcome = client()
         .send(nas.addr, &Secret::new(SECRET), &rate_limit_coa())
         .await;
+    // Three tries, each given its full 150 ms, and not a moment more.
+    assert_eq!(started.elapsed(), Duration::from_millis(450));
     assert!(
         matches!(
             outcome,
@@ -271,7 +297,7 @@ async fn silence_times_out_after_identical_retransmissions() {
         "{outcome}"
     );
     assert_eq!(outcome.to_string(), "no answer after 3 tries");
-    let received = nas.received();
+    let received = nas.received_until_now().await;
     assert_eq!(received.len(), 3);
     // RFC 5080 §2.2.1: a retransmission is the same packet, Identifier and Authenticator
     // included.
@@ -331,6 +357,5 @@ async fn an_unencodable_request_is_not_sent() {
         .send(nas.addr, &Secret::new(SECRET), &request)
         .await;
     assert!(matches!(outcome, Outcome::Encode(_)), "{outcome}");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(nas.received().is_empty());
+    assert!(nas.received_until_now().await.is_empty());
 }

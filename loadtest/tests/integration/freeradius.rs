@@ -2,13 +2,19 @@
 //! directory (from bench/freeradius/radiusd.conf.in, the template the benchmark uses),
 //! loopback ports of its own, in the foreground, killed when dropped. Never the system
 //! service.
+//!
+//! It logs to a pipe, which a thread of the test copies to `log/radius.log`: the line
+//! "Ready to process requests" says it is up, the end of the pipe that it has exited.
 
 use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::harness::free_port;
 
@@ -25,6 +31,8 @@ pub(crate) const SECRET: &str = "testing123";
 #[derive(Debug)]
 pub(crate) struct FreeRadius {
     child: Child,
+    /// The thread copying its log, until FreeRADIUS exits.
+    log_copier: Option<JoinHandle<()>>,
     dir: PathBuf,
     /// Its authentication port.
     pub(crate) auth: SocketAddr,
@@ -92,21 +100,26 @@ impl FreeRadius {
             std::fs::write(dir.join("raddb/radiusd.conf"), config)
                 .expect("cannot write radiusd.conf");
             let log = dir.join("log/radius.log");
-            let _ = std::fs::remove_file(&log);
-            let child = Command::new(&bin)
-                .args(["-f", "-d"])
+            let mut child = Command::new(&bin)
+                .args(["-f", "-l", "stdout", "-d"])
                 .arg(dir.join("raddb"))
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("cannot start freeradius");
-            let mut server = FreeRadius {
+            let (events, started) = mpsc::channel();
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let copy_to = log.clone();
+            let server = FreeRadius {
                 child,
+                log_copier: Some(std::thread::spawn(move || {
+                    copy_log(stdout, &copy_to, &events);
+                })),
                 dir: dir.clone(),
                 auth: SocketAddr::from(([127, 0, 0, 1], auth)),
                 acct: SocketAddr::from(([127, 0, 0, 1], acct)),
             };
-            if server.wait_ready(&log) {
+            if server.wait_ready(&started, &log) {
                 return server;
             }
         }
@@ -117,23 +130,17 @@ impl FreeRadius {
     }
 
     /// Waits for "Ready to process requests"; false if FreeRADIUS exited (a port clash).
-    fn wait_ready(&mut self, log: &Path) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            if text.contains("Ready to process requests") {
-                return true;
+    fn wait_ready(&self, started: &mpsc::Receiver<Started>, log: &Path) -> bool {
+        let started = started.recv_timeout(Duration::from_secs(20));
+        let text = || std::fs::read_to_string(log).unwrap_or_default();
+        match started {
+            Ok(Started::Ready) => true,
+            Ok(Started::Exited) => {
+                eprintln!("freeradius exited:\n{}", text());
+                false
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                eprintln!("freeradius exited with {status}:\n{text}");
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            Err(_) => panic!("FreeRADIUS not ready after 20 s:\n{}", text()),
         }
-        panic!(
-            "FreeRADIUS not ready after 20 s:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
     }
 
     /// `--server` and `--secret` arguments for the auth port.
@@ -161,6 +168,41 @@ impl Drop for FreeRadius {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The pipe has ended with the process: the copier is done, or about to be.
+        if let Some(copier) = self.log_copier.take() {
+            let _ = copier.join();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How a FreeRADIUS start ended.
+enum Started {
+    /// It logged "Ready to process requests".
+    Ready,
+    /// Its log ended first: it exited (a port clash, a bad configuration).
+    Exited,
+}
+
+/// Copies FreeRADIUS's log from `stdout` to the file `to` line by line until it exits,
+/// reporting on `events` when it is ready, or that it exited before.
+fn copy_log(stdout: ChildStdout, to: &Path, events: &mpsc::Sender<Started>) {
+    // Without a file the log is still read: a full pipe would stall FreeRADIUS.
+    let mut file = std::fs::File::create(to).ok();
+    let mut ready = false;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else {
+            break;
+        };
+        if let Some(file) = &mut file {
+            let _ = writeln!(file, "{line}");
+        }
+        if !ready && line.contains("Ready to process requests") {
+            ready = true;
+            let _ = events.send(Started::Ready);
+        }
+    }
+    if !ready {
+        let _ = events.send(Started::Exited);
     }
 }

@@ -17,7 +17,7 @@ use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
 use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
-use proisp_testing::TestEnv;
+use proisp_testing::{TestEnv, wait_until_blocking};
 
 use crate::harness::{
     Frozen, Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database,
@@ -178,17 +178,13 @@ async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed(
     );
     assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 5);
     // A writer empties its spool once its last batch is committed: a moment later.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let spooled = loop {
-        let spooled: f64 = (0..4)
+    let mut spooled = f64::NAN;
+    wait_until_blocking(Duration::from_secs(10), || {
+        spooled = (0..4)
             .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
             .sum();
-        if spooled == 0.0 || Instant::now() > deadline {
-            break spooled;
-        }
-        // Each look is a round trip to the metrics port: the signal itself paces the wait.
-        tokio::task::yield_now().await;
-    };
+        spooled == 0.0
+    });
     assert_eq!(spooled, 0.0, "spool emptied");
 }
 
@@ -393,9 +389,12 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
     let mut radiusd = Radiusd::start(&env, Options::default());
     let spool_dir = radiusd.spool_dir.clone();
     let target = radiusd.acct;
-    // A burst from 8 sockets; each remembers which sessions were acknowledged.
+    // A burst from 8 sockets; each remembers which sessions were acknowledged, and
+    // reports every acknowledgement so the kill lands in the middle of the burst.
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel();
     let senders: Vec<_> = (0..8u32)
         .map(|s| {
+            let ack_tx = ack_tx.clone();
             std::thread::spawn(move || {
                 let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
                 socket
@@ -412,6 +411,7 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
                     match socket.recv_from(&mut buf) {
                         Ok((len, _)) if acknowledged(Some(buf[..len].to_vec())) => {
                             acked.push(session);
+                            let _ = ack_tx.send(());
                         }
                         _ => break,
                     }
@@ -420,7 +420,12 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // 200 of the 3,200 records acknowledged: the burst is under way, far from over.
+    for _ in 0..200 {
+        ack_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("the burst is not answered:\n{}", radiusd.log()));
+    }
     radiusd.kill9();
     let acked: BTreeSet<String> = senders
         .into_iter()
@@ -575,22 +580,18 @@ async fn the_interim_that_spends_the_quota_brings_a_coa_with_the_fair_usage_rate
     assert_eq!(seen.framed_ip, Some("100.64.0.9".parse().unwrap()));
     assert_eq!(seen.rate_limit.as_deref(), Some("512k/1M"));
     // New logins get the fair-usage speed too.
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
+    let mut output = String::new();
+    let slowed = wait_until_blocking(Duration::from_secs(1), || {
         let login = pap(radiusd.auth, "fup1", "pw-fup1");
-        if login.has("Mikrotik-Rate-Limit", "512k/1M") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", login.output);
-    }
+        output = login.output.clone();
+        login.has("Mikrotik-Rate-Limit", "512k/1M")
+    });
+    assert!(slowed, "{output}");
     let mut acked = 0.0;
-    for _ in 0..20 {
+    wait_until_blocking(Duration::from_secs(1), || {
         acked = radiusd.metric("radius_coa_requests_total{kind=\"coa\",result=\"ack\"}");
-        if acked == 1.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        acked == 1.0
+    });
     assert_eq!(acked, 1.0);
 }
 
@@ -657,14 +658,12 @@ async fn simultaneous_use_counts_real_sessions_and_accounting_on_frees_them() {
 
 /// Polls `user000001`'s PAP login on `radiusd` until it gets `want`, for up to a second.
 fn login_becomes(radiusd: &Radiusd, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let got = pap(radiusd.auth, "user000001", "pw000001").code;
-        if got == want || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut got = String::new();
+    wait_until_blocking(Duration::from_secs(1), || {
+        got = pap(radiusd.auth, "user000001", "pw000001").code;
+        got == want
+    });
+    got
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,13 +2,13 @@
 //! radiusd within about a second, whatever Redis does (issue 13, defect 1).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fred::prelude::{Builder, ClientLike as _, Config, KeysInterface as _};
 use proisp_model::Status;
 use proisp_store::{RedisCache, RedisConfig};
-use proisp_testing::{PrivateRedis, TestEnv};
+use proisp_testing::{PrivateRedis, TestEnv, wait_until_blocking};
 
 use crate::harness::{Options, Radiusd, pap, seed};
 
@@ -21,15 +21,7 @@ fn answer_becomes(
     want: &str,
     within: Duration,
 ) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if pap(radiusd.auth, user, password).code == want {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-    }
+    wait_until_blocking(within, || pap(radiusd.auth, user, password).code == want)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_testing::{PrivateRedis, TestEnv};
+use proisp_testing::{PrivateRedis, TestEnv, wait_until_blocking};
 
 use crate::harness::{Options, Radiusd, exchange, pap, pap_packet, private_database, seed};
 
@@ -86,8 +86,7 @@ async fn with_postgres_stopped_cached_subscribers_keep_authenticating() {
     );
     assert!(radiusd.metric("radius_dropped_packets_total{reason=\"backend_unavailable\"}") >= 1.0);
     pg.restart().await.unwrap();
-    let back = (0..60).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
+    let back = wait_until_blocking(Duration::from_secs(6), || {
         pap(radiusd.auth, "user000003", "pw000003").code == "Access-Accept"
     });
     assert!(

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use proisp_model::Status;
@@ -14,7 +14,7 @@ use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
 use proisp_radius::password;
 use proisp_store::{NewNas, NewPlan, NewSubscriber, Store, StoreConfig};
-use proisp_testing::{PrivatePostgres, TestEnv, with_database};
+use proisp_testing::{PrivatePostgres, TestEnv, wait_until, wait_until_blocking, with_database};
 
 /// The NAS secret every test uses.
 pub(crate) const SECRET: &str = "testing123";
@@ -141,18 +141,17 @@ impl Radiusd {
         radiusd
     }
 
+    /// Probes `/health` (the readiness probe a load balancer uses) until it answers 200.
     fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("radiusd exited with {status}:\n{}", self.log());
-            }
-            if self.http("/health").is_some_and(|(code, _)| code == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let mut exited = None;
+        let healthy = wait_until_blocking(Duration::from_secs(30), || {
+            exited = self.child.try_wait().ok().flatten();
+            exited.is_some() || self.http("/health").is_some_and(|(code, _)| code == 200)
+        });
+        if let Some(status) = exited {
+            panic!("radiusd exited with {status}:\n{}", self.log());
         }
-        panic!("radiusd did not become healthy:\n{}", self.log());
+        assert!(healthy, "radiusd did not become healthy:\n{}", self.log());
     }
 
     /// radiusd's log so far.
@@ -201,14 +200,12 @@ impl Radiusd {
 
     /// Waits for the process to exit and returns its exit code.
     pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        let mut exited = None;
+        wait_until_blocking(within, || {
+            exited = self.child.try_wait().ok().flatten();
+            exited.is_some()
+        });
+        exited.and_then(|status| status.code())
     }
 }
 
@@ -439,20 +436,18 @@ pub(crate) async fn one_i64(sql: &tokio_postgres::Client, query: &str) -> i64 {
     sql.query_one(query, &[]).await.unwrap().get(0)
 }
 
-/// Polls `query` until it returns `want`, for up to `within`.
+/// Polls `query` until it returns `want`, for up to `within`; what it returned last.
 pub(crate) async fn eventually(
     sql: &tokio_postgres::Client,
     query: &str,
     want: i64,
     within: Duration,
 ) -> i64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = one_i64(sql, query).await;
-        if got == want || Instant::now() > deadline {
-            return got;
-        }
-        // Each look is a round trip to PostgreSQL: the query itself paces the wait.
-        tokio::task::yield_now().await;
-    }
+    let mut got = one_i64(sql, query).await;
+    wait_until(within, async || {
+        got = one_i64(sql, query).await;
+        got == want
+    })
+    .await;
+    got
 }

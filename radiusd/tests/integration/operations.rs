@@ -2,27 +2,15 @@
 //! NAS table; SIGTERM answers what is in flight and exits 0; an old schema is refused.
 
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proisp_model::Status;
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
 use proisp_store::{AuthStats, Cache as _, NewNas};
-use proisp_testing::TestEnv;
+use proisp_testing::{TestEnv, wait_until, wait_until_blocking};
 
 use crate::harness::{Options, Radiusd, SECRET, exchange, pap, pap_packet, seed};
-
-/// Polls `check` every 50 ms for up to `within`; returns how long it took.
-fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_through_the_store_is_in_force_within_a_second() {
@@ -44,11 +32,11 @@ async fn a_change_through_the_store_is_in_force_within_a_second() {
         .set_status("user000001", Status::Suspended)
         .await
         .unwrap();
-    let took = within(Duration::from_secs(1), || {
+    let suspended = wait_until_blocking(Duration::from_secs(1), || {
         pap(radiusd.auth, "user000001", "pw000001").code == "Access-Reject"
     });
     assert!(
-        took.is_some(),
+        suspended,
         "suspension not in force within 1 s:\n{}",
         radiusd.log()
     );
@@ -57,10 +45,10 @@ async fn a_change_through_the_store_is_in_force_within_a_second() {
         .set_status("user000001", Status::Active)
         .await
         .unwrap();
-    let took = within(Duration::from_secs(1), || {
+    let resumed = wait_until_blocking(Duration::from_secs(1), || {
         pap(radiusd.auth, "user000001", "pw000001").code == "Access-Accept"
     });
-    assert!(took.is_some(), "resumption not in force within 1 s");
+    assert!(resumed, "resumption not in force within 1 s");
 
     // A name first looked up as unknown becomes known once created.
     assert_eq!(pap(radiusd.auth, "newcomer", "pw").code, "Access-Reject");
@@ -69,10 +57,10 @@ async fn a_change_through_the_store_is_in_force_within_a_second() {
         .create_subscriber(&proisp_store::NewSubscriber::new("newcomer", "pw", plan))
         .await
         .unwrap();
-    let took = within(Duration::from_secs(1), || {
+    let known = wait_until_blocking(Duration::from_secs(1), || {
         pap(radiusd.auth, "newcomer", "pw").code == "Access-Accept"
     });
-    assert!(took.is_some(), "new subscriber not in force within 1 s");
+    assert!(known, "new subscriber not in force within 1 s");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -98,12 +86,12 @@ async fn sighup_reloads_the_nas_table() {
         .await
         .unwrap();
     radiusd.signal("HUP");
-    let took = within(Duration::from_secs(3), || {
+    let answered = wait_until_blocking(Duration::from_secs(3), || {
         let (packet, _) = pap_packet(2, "user000001", "pw000001", true);
         exchange(&from, radiusd.auth, &packet, Duration::from_millis(200)).is_some()
     });
     assert!(
-        took.is_some(),
+        answered,
         "NAS not answered after SIGHUP:\n{}",
         radiusd.log()
     );
@@ -124,7 +112,11 @@ async fn sigterm_answers_what_is_in_flight_and_exits_zero() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (packet, _) = pap_packet(1, "user000001", "wrong", true);
     socket.send_to(&packet, radiusd.auth).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Counted when decided, before the delay: from then on the reply is in flight.
+    let decided = wait_until_blocking(Duration::from_secs(3), || {
+        radiusd.metric("radius_auth_requests_total{result=\"reject\"}") >= 1.0
+    });
+    assert!(decided, "the request was not decided:\n{}", radiusd.log());
     radiusd.signal("TERM");
     socket
         .set_read_timeout(Some(Duration::from_secs(3)))
@@ -189,11 +181,11 @@ async fn accept_and_reject_counts_of_the_last_minute_reach_redis_for_the_dashboa
         rejects: 1,
     }];
     // Published every 10 s.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut got = cache.auth_stats().await.unwrap();
-    while got != want && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut got = Vec::new();
+    wait_until(Duration::from_secs(15), async || {
         got = cache.auth_stats().await.unwrap();
-    }
+        got == want
+    })
+    .await;
     assert_eq!(got, want);
 }

@@ -14,7 +14,7 @@ use proisp_store::{
     Cache as _, CacheError, CacheEvent, CacheLookup, Invalidation, Keyring, NewNas, NewPlan,
     NewSubscriber, RedisCache, RedisConfig, Store, StoreError,
 };
-use proisp_testing::{PrivateRedis, TestEnv, cached};
+use proisp_testing::{PrivateRedis, TestEnv, cached, wait_until};
 use tokio::sync::mpsc;
 
 async fn plan(store: &Store) -> i64 {
@@ -705,14 +705,10 @@ async fn redis_outage_fails_fast_and_the_subscription_comes_back() {
         Some(CacheEvent::Connected)
     );
     // The command client reconnects by itself too.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cache.ping().await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "command client did not reconnect"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), async || cache.ping().await.is_ok()).await,
+        "command client did not reconnect"
+    );
     assert_eq!(cached(&*cache, "u1").await.unwrap(), CacheLookup::Miss);
     store.set_status("erin", Status::Disabled).await.unwrap();
     assert_eq!(
@@ -741,11 +737,10 @@ async fn cache_starts_while_redis_is_down() {
         next_event(&mut events, Duration::from_secs(10)).await,
         Some(CacheEvent::Connected)
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cache.ping().await.is_err() {
-        assert!(Instant::now() < deadline, "command client did not connect");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), async || cache.ping().await.is_ok()).await,
+        "command client did not connect"
+    );
     assert!(matches!(
         RedisCache::connect(
             &RedisConfig {
@@ -807,15 +802,20 @@ async fn postgres_outage_is_unavailable_and_the_pool_recovers() {
 
     pg.restart().await.unwrap();
     // Broken pooled connections are replaced; the data survived.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let found = loop {
+    let mut found = None;
+    let recovered = wait_until(Duration::from_secs(10), async || {
         match store.subscriber("frank").await {
-            Ok(found) => break found,
+            Ok(subscriber) => {
+                found = subscriber;
+                true
+            }
             Err(e) => {
-                assert!(e.is_unavailable() && Instant::now() < deadline, "{e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                assert!(e.is_unavailable(), "{e}");
+                false
             }
         }
-    };
+    })
+    .await;
+    assert!(recovered, "the pool did not recover");
     assert_eq!(found.unwrap().password.as_bytes(), b"pw");
 }

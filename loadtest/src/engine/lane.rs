@@ -1,0 +1,215 @@
+//! A lane's thread: receives and verifies replies, expires timeouts and, in a closed
+//! loop, sends the requests they release.
+
+use std::io::ErrorKind;
+use std::sync::atomic::Ordering;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use proisp_radius::header::MAX_PACKET_LEN;
+use proisp_radius::packet::Packet;
+
+use super::{Batch, Lane, LaneState, Run};
+use crate::gso;
+use crate::stats::BadReply;
+use crate::table::Expired;
+use crate::workload::Workload;
+
+/// Datagrams a lane reads before it handles them.
+const RX_BATCH: usize = 32;
+
+/// Room for one datagram: one octet more than the largest packet, so an oversized
+/// datagram is noticed (truncated reads would otherwise pass as valid packets with
+/// padding).
+const RX_SLOT: usize = MAX_PACKET_LEN + 1;
+
+/// Counts a lane out when its thread ends, however it ends (a panic included), and wakes
+/// [`Run::watch`].
+struct Finished<'a> {
+    running: &'a Mutex<usize>,
+    finished: &'a Condvar,
+}
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        *running = running.saturating_sub(1);
+        self.finished.notify_all();
+    }
+}
+
+impl<W: Workload> Run<'_, W> {
+    /// A lane's thread: receive, verify, expire, and in a closed loop keep `share`
+    /// requests in flight.
+    ///
+    /// The socket is non-blocking: the lane drains up to [`RX_BATCH`] replies, handles
+    /// them under one lock, answers them with one batch of new requests (one GSO send),
+    /// and blocks in `recv` only after finding the socket empty twice in a row (with a
+    /// yield between, so the other lanes on this core run first). Under load it rarely
+    /// sleeps, which saves the wakeup both sides would otherwise pay per packet.
+    pub(super) fn lane(&self, i: usize, share: usize) {
+        let _finished = Finished {
+            running: &self.running,
+            finished: &self.finished,
+        };
+        let lane = &self.lanes[i];
+        let mut rx = vec![0u8; RX_BATCH * RX_SLOT];
+        let mut arrivals: Vec<(usize, Instant)> = Vec::with_capacity(RX_BATCH);
+        let mut tx = Batch::default();
+        let closed = share > 0;
+        let mut empty_rounds = 0u32;
+        loop {
+            let (refused, error) = self.drain(lane, &mut rx, &mut arrivals, empty_rounds >= 2);
+            let now = Instant::now();
+            let mut state = lane.lock();
+            state.stats.port_unreachable += refused;
+            for (k, &(len, at)) in arrivals.iter().enumerate() {
+                let start = k * RX_SLOT;
+                self.on_reply(&mut state, &rx[start..start + len], at);
+            }
+            self.expire(lane, &mut state, now);
+            tx.clear();
+            if closed {
+                while state.table.in_flight() < share
+                    && tx.len() < 2 * gso::MAX_SEGMENTS
+                    && self.prepare_next(&mut state, &mut tx)
+                {}
+            }
+            let finished =
+                state.table.in_flight() == 0 && self.sending_done.load(Ordering::Relaxed);
+            let stop = now >= self.hard_stop || self.failed() || error.is_some();
+            if stop {
+                let gone = state.table.abandon().len() as u64;
+                state.stats.timeouts += gone;
+            }
+            drop(state);
+            if !stop {
+                self.transmit(lane, &tx);
+            }
+            if let Some(e) = error {
+                self.fail(anyhow::Error::new(e).context("cannot receive"));
+            }
+            if finished || stop {
+                break;
+            }
+            if arrivals.is_empty() && refused == 0 {
+                empty_rounds += 1;
+                if empty_rounds == 1 {
+                    std::thread::yield_now();
+                }
+            } else {
+                empty_rounds = 0;
+            }
+        }
+    }
+
+    /// Reads up to [`RX_BATCH`] datagrams into `rx` without blocking, or blocking (up to
+    /// [`RECV_TICK`]) for the first one when `block`. Returns the ICMP port-unreachable
+    /// reports seen and a receive error that should stop the run.
+    fn drain(
+        &self,
+        lane: &Lane<W::Pending>,
+        rx: &mut [u8],
+        arrivals: &mut Vec<(usize, Instant)>,
+        block: bool,
+    ) -> (u64, Option<std::io::Error>) {
+        arrivals.clear();
+        let mut refused = 0;
+        let mut blocking = block && lane.socket.set_nonblocking(false).is_ok();
+        while arrivals.len() < RX_BATCH {
+            let start = arrivals.len() * RX_SLOT;
+            let result = lane.socket.recv(&mut rx[start..start + RX_SLOT]);
+            if blocking {
+                // One blocking read at most; a failure here leaves the socket blocking,
+                // which only makes this lane slower, never wrong.
+                let _ = lane.socket.set_nonblocking(true);
+                blocking = false;
+            }
+            match result {
+                Ok(n) => arrivals.push((n, Instant::now())),
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => refused += 1,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    break;
+                }
+                Err(e) => return (refused, Some(e)),
+            }
+        }
+        (refused, None)
+    }
+
+    fn on_reply(&self, state: &mut LaneState<W::Pending>, datagram: &[u8], now: Instant) {
+        let reply = match Packet::decode(datagram) {
+            Ok(p) if datagram.len() <= MAX_PACKET_LEN => p,
+            _ => {
+                state.stats.bad(BadReply::Malformed);
+                return;
+            }
+        };
+        let id = reply.identifier();
+        let lookup = state.table.lookup(id);
+        let reason = match lookup.waiting.map(|p| (p, self.workload.check(&reply, &p))) {
+            Some((pending, Ok(verified))) => {
+                self.workload.acknowledged(&pending);
+                if let Some(scheduled) = state.table.complete(id) {
+                    state
+                        .stats
+                        .answered(verified.answer, verified.expect, now - scheduled);
+                    if !verified.message_authenticator {
+                        state.stats.without_message_authenticator += 1;
+                    }
+                    state.last_reply = Some(now);
+                }
+                return;
+            }
+            Some((_, Err(reason))) => reason,
+            None => BadReply::UnknownIdentifier,
+        };
+        // Perhaps the late answer to the request that last timed out on this identifier.
+        match lookup.ghost.map(|g| (g, self.workload.check(&reply, &g))) {
+            Some((g, Ok(_))) => {
+                self.workload.acknowledged(&g);
+                state.stats.late += 1;
+                state.table.bury(id);
+            }
+            _ => state.stats.bad(reason),
+        }
+    }
+
+    fn expire(&self, lane: &Lane<W::Pending>, state: &mut LaneState<W::Pending>, now: Instant) {
+        if state.table.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        loop {
+            match state.table.expire(now) {
+                Some(Expired::Retransmit(packet)) => {
+                    // A failed retransmission is just one try fewer; the request still
+                    // times out in the end if nothing comes back.
+                    let _ = lane.socket.send(packet);
+                    state.stats.retransmits += 1;
+                }
+                Some(Expired::TimedOut(_)) => state.stats.timeouts += 1,
+                None => break,
+            }
+        }
+    }
+
+    /// Adds the next request of a closed loop to the lane's batch; false when there is
+    /// none to send (the run is over) or it could not be built.
+    fn prepare_next(&self, state: &mut LaneState<W::Pending>, tx: &mut Batch) -> bool {
+        if self.sending_done.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= self.send_end {
+            self.sending_done.store(true, Ordering::Relaxed);
+            return false;
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        if seq >= self.limit {
+            self.sending_done.store(true, Ordering::Relaxed);
+            return false;
+        }
+        self.prepare(state, tx, seq, now, now)
+    }
+}

@@ -1,0 +1,275 @@
+//! A private PostgreSQL for tests that stop, freeze or restart the database, and probing
+//! a PostgreSQL URL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use proisp_store::error_chain;
+
+use crate::process::{dismiss, find_program, free_port, reap, reap_blocking, signal, watchdog};
+use crate::random_hex;
+use crate::wait::wait_until;
+
+/// How long a private server may take to start answering.
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `url` pointing at database `db` (URL or key=value form).
+pub fn with_database(url: &str, db: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return format!("{url} dbname={db}");
+    };
+    let (base, query) = match url.find('?') {
+        Some(q) => url.split_at(q),
+        None => (url, ""),
+    };
+    let authority_start = scheme_end + 3;
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{base}/{db}{query}")
+}
+
+/// A client connected to `url`, or why not.
+pub(crate) async fn pg_answers(url: &str) -> Result<tokio_postgres::Client, String> {
+    let mut cfg: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+    cfg.connect_timeout(Duration::from_secs(3));
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// uid and gid of an OS user, from /etc/passwd.
+fn os_user(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        if f.next()? != name {
+            return None;
+        }
+        let _password = f.next()?;
+        Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+    })
+}
+
+/// The directory holding PostgreSQL's server binaries (`initdb` and `postgres`).
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let on_path = find_program("initdb", &[])
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|d| d.join("postgres").is_file());
+    if on_path.is_some() {
+        return on_path;
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").is_file().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// A private PostgreSQL server owned by the test: its own data directory and port.
+#[derive(Debug)]
+pub struct PrivatePostgres {
+    dir: PathBuf,
+    port: u16,
+    bin: PathBuf,
+    run_as: Option<(u32, u32)>,
+    server: Option<Child>,
+    guard: Option<Child>,
+}
+
+impl PrivatePostgres {
+    /// Creates a cluster (`initdb`, trust authentication, superuser `postgres`) in a new
+    /// temporary directory and starts it on a free port.
+    pub async fn start() -> std::io::Result<PrivatePostgres> {
+        use std::os::unix::process::CommandExt as _;
+        let bin = postgres_bin_dir().ok_or_else(|| {
+            std::io::Error::other("PostgreSQL server binaries (initdb, postgres) not found")
+        })?;
+        let run_as = if is_root() {
+            Some(os_user("postgres").ok_or_else(|| {
+                std::io::Error::other(
+                    "running as root, and initdb refuses root: no `postgres` OS user to run as",
+                )
+            })?)
+        } else {
+            None
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "proisp-pg-{}-{}",
+            std::process::id(),
+            random_hex(4)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
+        }
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some((uid, gid)) = run_as {
+            initdb.uid(uid).gid(gid);
+        }
+        let out = tokio::task::spawn_blocking(move || initdb.output())
+            .await
+            .map_err(std::io::Error::other)??;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let mut pg = PrivatePostgres {
+            dir,
+            port: free_port()?,
+            bin,
+            run_as,
+            server: None,
+            guard: None,
+        };
+        pg.restart().await?;
+        Ok(pg)
+    }
+
+    /// The URL of database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The cluster's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut), keeping the data.
+    pub async fn stop(&mut self) {
+        dismiss(self.guard.take());
+        if let Some(mut server) = self.server.take() {
+            signal(server.id(), "INT");
+            reap(&mut server, Duration::from_secs(30)).await;
+        }
+    }
+
+    /// Starts the server again on the same port and data directory; returns once it
+    /// accepts connections. (Starts it the first time, too.)
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        use std::os::unix::process::CommandExt as _;
+        self.stop().await;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("postgres.log"))?;
+        let mut cmd = Command::new(self.bin.join("postgres"));
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", self.dir.display()))
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        let mut server = cmd.spawn()?;
+        self.guard = watchdog(server.id(), "INT", &self.dir).ok();
+        let url = self.url("postgres");
+        let mut exited = None;
+        let answers = wait_until(START_TIMEOUT, async || {
+            if pg_answers(&url).await.is_ok() {
+                return true;
+            }
+            exited = server.try_wait().ok().flatten();
+            exited.is_some()
+        })
+        .await;
+        self.server = Some(server);
+        match exited {
+            Some(status) => Err(std::io::Error::other(format!(
+                "postgres exited ({status}); see {}",
+                self.dir.join("postgres.log").display()
+            ))),
+            None if answers => Ok(()),
+            None => Err(std::io::Error::other("postgres did not start in time")),
+        }
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        dismiss(self.guard.take());
+        if let Some(mut server) = self.server.take() {
+            signal(server.id(), "INT");
+            reap_blocking(&mut server, Duration::from_secs(30));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_replace_the_path_only() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t1"),
+            "postgres://u:p@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "t1"),
+            "postgres://h:5432/t1"
+        );
+        assert_eq!(
+            with_database("host=h user=u", "t1"),
+            "host=h user=u dbname=t1"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! What the private servers need of their processes: a free port, a program to run, a
+//! watchdog for when the test process dies, signals, and reaping with a grace period.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::wait::{wait_until, wait_until_blocking};
+
+pub(crate) fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A program on `PATH`, else the first existing candidate.
+pub(crate) fn find_program(name: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .chain(candidates.iter().cloned())
+        .find(|p| p.is_file())
+}
+
+/// When this (test) process exits, kills `server` with `signal` and removes `dir`: the
+/// guard for servers held in statics, which are never dropped.
+///
+/// The shell polls `/proc` once a second: nothing else tells another process that this
+/// one has died, and the guard only has to act eventually.
+pub(crate) fn watchdog(server: u32, signal: &str, dir: &Path) -> std::io::Result<Child> {
+    Command::new("sh")
+        .arg("-c")
+        .arg(
+            "while [ -d /proc/$0 ]; do sleep 1; done; kill -s $2 $1 2>/dev/null; \
+             while [ -d /proc/$1 ]; do sleep 0.2; done; rm -rf \"$3\"",
+        )
+        .arg(std::process::id().to_string())
+        .arg(server.to_string())
+        .arg(signal)
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// Ends a watchdog: the server it guards is being stopped by its owner.
+pub(crate) fn dismiss(guard: Option<Child>) {
+    if let Some(mut guard) = guard {
+        let _ = guard.kill();
+        let _ = guard.wait();
+    }
+}
+
+/// Sends `signal` (a name: `INT`, `STOP` …) to process `pid` with kill(1).
+pub(crate) fn signal(pid: u32, signal: &str) {
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg("kill -s $1 $0 2>/dev/null")
+        .arg(pid.to_string())
+        .arg(signal)
+        .status();
+}
+
+/// Waits (asynchronously) for a child to exit, killing it after `grace`.
+pub(crate) async fn reap(child: &mut Child, grace: Duration) {
+    if !wait_until(grace, async || exited(child)).await {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// [`reap`] for `Drop`.
+pub(crate) fn reap_blocking(child: &mut Child, grace: Duration) {
+    if !wait_until_blocking(grace, || exited(child)) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn exited(child: &mut Child) -> bool {
+    matches!(child.try_wait(), Ok(Some(_)))
+}
