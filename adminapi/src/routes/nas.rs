@@ -240,7 +240,6 @@ impl NasInput {
 /// The store's errors in the API's spelling: the address conflict names `address`.
 fn nas_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::NotFound => ApiError::NotFound { entity: "nas" },
         StoreError::Conflict { what } if what == "nas.network" => ApiError::Conflict {
             message: "another NAS has this address".to_owned(),
             field: Some("address".to_owned()),

@@ -23,7 +23,6 @@ use proisp_coa::{Client, ClientConfig, Outcome};
 use proisp_model::{Nas, NasVendor};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
-use proisp_store::StoreError;
 
 use crate::data::sessions::{self, HistoryCursor, LiveFilter, LiveSession, PastSession};
 use serde::{Deserialize, Serialize};
@@ -55,13 +54,6 @@ fn limit(v: Option<i64>) -> Result<i64, ApiError> {
             "limit",
             format!("must be 1 to {MAX_LIMIT}"),
         ))
-    }
-}
-
-fn session_error(entity: &'static str) -> impl Fn(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::NotFound { entity },
-        other => other.into(),
     }
 }
 
@@ -470,9 +462,7 @@ pub(crate) async fn history(
         .ok_or(ApiError::NotFound {
             entity: "subscriber",
         })?;
-    let rows = sessions::session_history(&state.db, *id, cursor.as_ref(), limit)
-        .await
-        .map_err(session_error("subscriber"))?;
+    let rows = sessions::session_history(&state.db, *id, cursor.as_ref(), limit).await?;
     let next_before = (rows.len() == usize::try_from(limit).unwrap_or(0))
         .then(|| rows.last().map(encode_cursor))
         .flatten();

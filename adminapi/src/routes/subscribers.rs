@@ -20,7 +20,7 @@ use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use proisp_model::{MacAddr, Password, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
-use proisp_store::{ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber, StoreError};
+use proisp_store::{ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -279,20 +279,9 @@ impl From<&SubscriberRecord> for SubscriberView {
     }
 }
 
-/// The store's errors for subscribers.
-fn subscriber_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::NotFound {
-            entity: "subscriber",
-        },
-        other => other.into(),
-    }
-}
-
 async fn load(state: &AppState, id: i64) -> Result<SubscriberRecord, ApiError> {
     subscribers::subscriber_record(&state.store, id)
-        .await
-        .map_err(subscriber_error)?
+        .await?
         .ok_or(ApiError::NotFound {
             entity: "subscriber",
         })
@@ -415,9 +404,7 @@ pub(crate) async fn list(
 ) -> Result<web::Json<SubscriberPage>, ApiError> {
     session.require(Permission::Read)?;
     let q = query.to_store()?;
-    let (records, more) = subscribers::list_subscribers(&state.store, &q)
-        .await
-        .map_err(subscriber_error)?;
+    let (records, more) = subscribers::list_subscribers(&state.store, &q).await?;
     let next = more
         .then(|| records.last())
         .flatten()
@@ -475,8 +462,7 @@ pub(crate) async fn by_username(
         return Err(body::nul_error("username"));
     }
     let r = subscribers::subscriber_record_by_name(&state.store, &username)
-        .await
-        .map_err(subscriber_error)?
+        .await?
         .ok_or(ApiError::NotFound {
             entity: "subscriber",
         })?;
@@ -503,11 +489,7 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::SubscriberWrite)?;
     let input: SubscriberInput = body::parse(req.into_inner())?;
-    let sub = state
-        .store
-        .create_subscriber(&input.to_new(None)?)
-        .await
-        .map_err(subscriber_error)?;
+    let sub = state.store.create_subscriber(&input.to_new(None)?).await?;
     let view = reload(&state, &sub).await?;
     audit::record_after_commit(
         &state.db,
@@ -533,8 +515,7 @@ async fn write(
     let sub = state
         .store
         .update_subscriber(&current.subscriber.username, &new)
-        .await
-        .map_err(subscriber_error)?;
+        .await?;
     let view = reload(state, &sub).await?;
     let before = SubscriberView::from(current);
     audit::record_after_commit(
@@ -628,8 +609,7 @@ pub(crate) async fn remove(
     state
         .store
         .delete_subscriber(&current.subscriber.username)
-        .await
-        .map_err(subscriber_error)?;
+        .await?;
     audit::record_after_commit(
         &state.db,
         &session.actor(),
@@ -651,8 +631,7 @@ async fn change_status(
     let sub = state
         .store
         .set_status(&current.subscriber.username, status)
-        .await
-        .map_err(subscriber_error)?;
+        .await?;
     let view = reload(state, &sub).await?;
     audit::record_after_commit(
         &state.db,
@@ -761,8 +740,7 @@ pub(crate) async fn renew(
     let sub = state
         .store
         .renew_subscriber(&current.subscriber.username, input.periods)
-        .await
-        .map_err(subscriber_error)?;
+        .await?;
     let view = reload(&state, &sub).await?;
     audit::record_after_commit(
         &state.db,

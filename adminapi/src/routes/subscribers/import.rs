@@ -108,8 +108,7 @@ pub(crate) async fn import(
     let plans: std::collections::HashMap<String, i64> = state
         .store
         .all_plans()
-        .await
-        .map_err(subscriber_error)?
+        .await?
         .into_iter()
         .map(|p| (p.name, p.id))
         .collect();
@@ -181,11 +180,7 @@ pub(crate) async fn import(
         (true, true) => ImportMode::AllOrNothing,
         (true, false) => ImportMode::CheckOnly,
     };
-    let outcome = state
-        .store
-        .import_subscribers(valid, mode)
-        .await
-        .map_err(subscriber_error)?;
+    let outcome = state.store.import_subscribers(valid, mode).await?;
     let created = outcome.created;
     errors.extend(outcome.errors.into_iter().map(|e| RowError {
         row: e.row,

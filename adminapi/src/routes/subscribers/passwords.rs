@@ -50,8 +50,7 @@ pub(crate) async fn reset_password(
             &current.subscriber.username,
             &Password::new(password.as_bytes()),
         )
-        .await
-        .map_err(subscriber_error)?;
+        .await?;
     audit::record_after_commit(
         &state.db,
         &session.actor(),
