@@ -100,3 +100,16 @@ pub(crate) async fn reveal_password(
         generated: None,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords() {
+        let p = generate_password();
+        assert_eq!(p.len(), GENERATED_LEN);
+        assert!(p.bytes().all(|b| ALPHABET.contains(&b)));
+        assert_ne!(p, generate_password());
+    }
+}
