@@ -9,7 +9,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::{IpNet, Ipv6Net};
+use ipnet::Ipv6Net;
 use proisp_model::MacAddr;
 use serde::Deserializer;
 use serde::de::{self, Visitor};
@@ -56,14 +56,6 @@ impl Text for Ipv6Net {
         s.trim()
             .parse()
             .map_err(|_| "expected an IPv6 prefix such as 2001:db8:1::/64".to_owned())
-    }
-}
-
-impl Text for IpNet {
-    fn parse_text(s: &str) -> Result<IpNet, String> {
-        s.trim()
-            .parse()
-            .map_err(|_| "expected a CIDR, e.g. 10.0.0.0/8".to_owned())
     }
 }
 

@@ -1011,3 +1011,52 @@ async fn live(sql: &tokio_postgres::Client) -> i64 {
     .unwrap()
     .get(0)
 }
+
+#[actix_web::test]
+async fn typed_fields_are_refused_naming_the_field() {
+    let ctx = Ctx::new().await;
+    ctx.forbid("Secret-pw1-of-A");
+    ctx.admin("root", Role::Admin).await;
+    let store = ctx.env.store().await;
+    let home = plan(&store, "home", 30).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "root");
+    for (bad, field, expected) in [
+        (
+            json!({"ipv4": "100.64.0.300"}),
+            "ipv4",
+            "expected an IPv4 address",
+        ),
+        (json!({"ipv4": 1}), "ipv4", "invalid type"),
+        (json!({"mac": "4c-5e-0c-12-34"}), "mac", "not a MAC address"),
+        (
+            json!({"expires_at": "31/01/2030"}),
+            "expires_at",
+            "expected an RFC 3339 time",
+        ),
+        (
+            json!({"ipv6_prefix": "2001:db8::1"}),
+            "ipv6_prefix",
+            "expected an IPv6 prefix",
+        ),
+    ] {
+        let mut body = alice(home);
+        proisp_adminapi::body::merge(&mut body, bad);
+        let r = call!(app, ctx, with_token(post("/api/v1/subscribers", body), &t));
+        r.error(422, "invalid", Some(field));
+        let message = r.json["message"].as_str().unwrap();
+        assert!(message.starts_with(expected), "{field}: {message}");
+    }
+    // Typed values leave in their canonical text form.
+    let r = call!(
+        app,
+        ctx,
+        with_token(post("/api/v1/subscribers", alice(home)), &t)
+    );
+    r.expect(201);
+    assert_eq!(r.json["expires_at"], "2030-01-31T00:00:00Z");
+    assert_eq!(r.json["mac"], "4C:5E:0C:12:34:56");
+    assert_eq!(r.json["ipv4"], "100.64.0.10");
+    let created = r.json["created_at"].as_str().unwrap();
+    assert!(created.len() == 20 && created.ends_with('Z'), "{created}");
+}
