@@ -1,10 +1,9 @@
 //! Subscribers end to end: CRUD, validation, conflicts, permissions, audit, the cache,
 //! list filters, search and paging, lifecycle actions, passwords and the CSV import.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use actix_web::test::TestRequest;
 use proisp_adminapi::permission::Role;
+use proisp_adminapi::time::Timestamp;
 use proisp_model::Status;
 use proisp_store::{Cache as _, CacheLookup, NewPlan, NewSubscriber, Store};
 use proisp_testing::cached;
@@ -21,10 +20,7 @@ fn csv(path: &str, body: &str) -> TestRequest {
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    Timestamp::now().unix()
 }
 
 async fn plan(store: &Store, name: &str, validity_days: u32) -> i64 {
@@ -532,9 +528,7 @@ async fn subscribers_list_filters_search_and_paging() {
         10
     );
     // Expiring before now + 1.5 days: user00 … user04.
-    let before = humantime::format_rfc3339_seconds(
-        UNIX_EPOCH + std::time::Duration::from_secs((now + 129_600) as u64),
-    );
+    let before = Timestamp::from_unix(now + 129_600);
     assert_eq!(
         names(&call!(app, ctx, list(&format!("expires_before={before}"))).json),
         ["user00", "user01", "user02", "user03", "user04"]
