@@ -32,10 +32,10 @@ pub struct Admin {
     pub allowed_networks: Vec<IpNet>,
     /// Refused at login and on every request.
     pub disabled: bool,
-    /// When created, RFC 3339 UTC.
-    pub created_at: String,
-    /// The last successful login, RFC 3339 UTC.
-    pub last_login_at: Option<String>,
+    /// When created, seconds since the Unix epoch.
+    pub created_at: i64,
+    /// The last successful login, seconds since the Unix epoch.
+    pub last_login_at: Option<i64>,
 }
 
 impl fmt::Debug for Admin {
@@ -74,8 +74,7 @@ pub struct NewAdmin {
 
 const COLUMNS: &str = "id, username, role, password_hash, totp_secret_enc, totp_pending_enc, \
     totp_last_step, totp_required, allowed_networks::text[], disabled, \
-    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-    to_char(last_login_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    floor(extract(epoch FROM created_at))::int8, floor(extract(epoch FROM last_login_at))::int8";
 
 fn from_row(row: &Row) -> Result<Admin, ApiError> {
     let role: &str = row.get(2);

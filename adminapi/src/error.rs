@@ -221,7 +221,9 @@ impl ResponseError for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NotFound => ApiError::NotFound { entity: "entity" },
+            StoreError::NotFound { entity } => ApiError::NotFound {
+                entity: entity.as_str(),
+            },
             StoreError::Conflict { what } => {
                 // `plan.name` → field `name`; "plan in use by subscribers" has no field.
                 let field = what
@@ -329,6 +331,7 @@ pub fn query_config() -> web::QueryConfig {
 #[cfg(test)]
 mod tests {
     use actix_web::body::to_bytes;
+    use proisp_store::Entity;
 
     use super::*;
 
@@ -372,6 +375,11 @@ mod tests {
         });
         assert_eq!(e.body().field, None);
         assert_eq!(e.body().message, "plan in use by subscribers");
+        let e = ApiError::from(StoreError::NotFound {
+            entity: Entity::Plan,
+        });
+        assert_eq!(e.status_code(), 404);
+        assert_eq!(e.body().message, "plan not found");
         let e = ApiError::from(StoreError::Unavailable("down".to_owned()));
         assert_eq!(e.status_code(), 503);
         assert_eq!(

@@ -9,7 +9,7 @@
 //! - [`audit`]: the audit log; [`admin`], [`refresh`]: admins and refresh tokens;
 //! - [`jwt`], [`password`], [`totp`]: credentials; [`permission`]: the role table;
 //! - [`kv`], [`ratelimit`], [`client_ip`]: limits, revocations and who the client is;
-//! - [`config`], [`state`], [`db`], [`metrics`], [`body`].
+//! - [`config`], [`state`], [`db`], [`metrics`], [`body`], [`time`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -31,4 +31,5 @@ pub mod routes;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod time;
 pub mod totp;

@@ -11,7 +11,7 @@ use futures_util::StreamExt as _;
 
 use super::crypto::Purpose;
 use super::subscriber::COLUMNS;
-use super::{Invalidation, NewSubscriber, Store, StoreError};
+use super::{Entity, Invalidation, NewSubscriber, Store, StoreError};
 use proisp_model::{Password, Subscriber};
 
 /// Imports of more rows than this publish one [`Invalidation::All`] instead of one
@@ -84,7 +84,9 @@ impl Store {
         let row = client
             .query_opt(&stmt, &[&periods, &username])
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Subscriber,
+            })?;
         let sub = self.subscriber_from_row(&row)?;
         self.subscriber_changed(&sub, None).await;
         Ok(sub)
@@ -111,7 +113,9 @@ impl Store {
         let row = client
             .query_opt(&stmt, &[&sealed, &username])
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Subscriber,
+            })?;
         let sub = self.subscriber_from_row(&row)?;
         self.subscriber_changed(&sub, None).await;
         Ok(sub)

@@ -63,8 +63,11 @@ pub enum StoreError {
     #[error("PostgreSQL is unavailable: {0}")]
     Unavailable(String),
     /// No such row (or the subscriber is deleted).
-    #[error("not found")]
-    NotFound,
+    #[error("{entity} not found")]
+    NotFound {
+        /// What was looked for.
+        entity: Entity,
+    },
     /// A unique value is taken, e.g. `subscriber.username`.
     #[error("{what} already exists")]
     Conflict {
@@ -122,6 +125,35 @@ pub enum StoreError {
         /// The message.
         message: String,
     },
+}
+
+/// What a [`StoreError::NotFound`] looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Entity {
+    /// A live subscriber.
+    Subscriber,
+    /// A plan.
+    Plan,
+    /// A NAS.
+    Nas,
+}
+
+impl Entity {
+    /// Its name in messages and APIs: `subscriber`, `plan`, `nas`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Entity::Subscriber => "subscriber",
+            Entity::Plan => "plan",
+            Entity::Nas => "nas",
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl StoreError {

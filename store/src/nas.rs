@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use tokio_postgres::Row;
 
 use super::crypto::Purpose;
-use super::{Invalidation, Store, StoreError};
+use super::{Entity, Invalidation, Store, StoreError};
 use proisp_model::{Nas, NasVendor};
 use proisp_radius::secret::{Secret, SharedSecret as _};
 
@@ -170,7 +170,9 @@ impl Store {
                 ],
             )
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Nas,
+            })?;
         let nas = self.nas_from_row(&row)?;
         self.nas_changed().await;
         Ok(nas)
@@ -183,7 +185,9 @@ impl Store {
             .prepare_cached("DELETE FROM nas WHERE id = $1")
             .await?;
         if client.execute(&stmt, &[&id]).await? == 0 {
-            return Err(StoreError::NotFound);
+            return Err(StoreError::NotFound {
+                entity: Entity::Nas,
+            });
         }
         self.nas_changed().await;
         Ok(())

@@ -2,7 +2,7 @@
 
 use tokio_postgres::Row;
 
-use super::{Invalidation, Store, StoreError};
+use super::{Entity, Invalidation, Store, StoreError};
 use proisp_model::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
 
 /// A plan to create or the new state of one to update: [`Plan`] without the id and
@@ -383,7 +383,9 @@ impl Store {
                 },
                 other => other,
             })?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Plan,
+            })?;
         let plan = from_row(&row)?;
         self.plan_changed(plan.id).await;
         Ok(plan)
@@ -424,7 +426,9 @@ impl Store {
         let row = client
             .query_opt(&stmt, &args)
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Plan,
+            })?;
         let plan = from_row(&row)?;
         self.plan_changed(plan.id).await;
         Ok(plan)

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::crypto::Purpose;
 use super::plan::{int, uint};
-use super::{Invalidation, Store, StoreError};
+use super::{Entity, Invalidation, Store, StoreError};
 use proisp_model::{MacAddr, Password, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
 
@@ -349,7 +349,9 @@ impl Store {
         let row = client
             .query_opt(&stmt, &args)
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Subscriber,
+            })?;
         let sub = self.subscriber_changed_row(&row, username).await?;
         Ok(sub)
     }
@@ -371,7 +373,9 @@ impl Store {
         let row = client
             .query_opt(&stmt, &[&status.as_str(), &username])
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Subscriber,
+            })?;
         self.subscriber_changed_row(&row, username).await
     }
 
@@ -388,7 +392,9 @@ impl Store {
         let version: i64 = client
             .query_opt(&stmt, &[&username])
             .await?
-            .ok_or(StoreError::NotFound)?
+            .ok_or(StoreError::NotFound {
+                entity: Entity::Subscriber,
+            })?
             .get(0);
         self.after_commit("subscriber", async |cache| {
             cache.put_deleted(username, version).await?;

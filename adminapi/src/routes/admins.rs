@@ -9,6 +9,8 @@
 //! tokens and the access tokens issued with them, so the change takes effect at once.
 //! Responses and audit entries never hold the password hash or TOTP secrets.
 
+use std::fmt;
+
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use ipnet::IpNet;
@@ -23,8 +25,10 @@ use crate::body;
 use crate::error::{ApiError, ErrorBody};
 use crate::password;
 use crate::permission::{Permission, Role};
+use crate::routes::fields::{self, Text};
 use crate::session::{Session, revoked_family_key};
 use crate::state::AppState;
+use crate::time::Timestamp;
 
 /// An admin as the API shows it: no hash, no TOTP secrets.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -40,13 +44,16 @@ pub struct AdminView {
     /// TOTP required for this admin whatever the role's policy.
     pub totp_required: bool,
     /// Networks this admin may work from; empty: any.
-    pub allowed_networks: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub allowed_networks: Vec<IpNet>,
     /// Refused at login and on every request.
     pub disabled: bool,
     /// When created, RFC 3339 UTC.
-    pub created_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
     /// The last successful login, RFC 3339 UTC.
-    pub last_login_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_login_at: Option<Timestamp>,
 }
 
 impl From<&Admin> for AdminView {
@@ -57,10 +64,10 @@ impl From<&Admin> for AdminView {
             role: a.role,
             totp_enabled: a.totp_secret_enc.is_some(),
             totp_required: a.totp_required,
-            allowed_networks: a.allowed_networks.iter().map(ToString::to_string).collect(),
+            allowed_networks: a.allowed_networks.clone(),
             disabled: a.disabled,
-            created_at: a.created_at.clone(),
-            last_login_at: a.last_login_at.clone(),
+            created_at: Timestamp::from_unix(a.created_at),
+            last_login_at: a.last_login_at.map(Timestamp::from_unix),
         }
     }
 }
@@ -107,11 +114,12 @@ pub struct AdminCreate {
     pub totp_required: bool,
     /// Networks (CIDR) the admin may work from; empty or absent: any.
     #[serde(default)]
-    pub allowed_networks: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub allowed_networks: Vec<Network>,
 }
 
-impl std::fmt::Debug for AdminCreate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for AdminCreate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdminCreate")
             .field("username", &self.username)
             .field("role", &self.role)
@@ -134,7 +142,8 @@ pub struct AdminPatch {
     pub totp_required: Option<bool>,
     /// New allow-list (CIDR); `[]`: any network.
     #[serde(default)]
-    pub allowed_networks: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_networks: Option<Vec<Network>>,
     /// New password: at least 12 characters, not the username (or containing it), not
     /// one of the commonest passwords.
     #[schema(min_length = 12, max_length = 1024)]
@@ -142,8 +151,8 @@ pub struct AdminPatch {
     pub password: Option<String>,
 }
 
-impl std::fmt::Debug for AdminPatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for AdminPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdminPatch")
             .field("role", &self.role)
             .field("disabled", &self.disabled)
@@ -151,25 +160,37 @@ impl std::fmt::Debug for AdminPatch {
     }
 }
 
-fn networks(cidrs: &[String]) -> Result<Vec<IpNet>, ApiError> {
-    cidrs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let field = format!("allowed_networks[{i}]");
-            let net: IpNet = s
-                .parse()
-                .map_err(|_| ApiError::invalid(&field, "expected a CIDR, e.g. 10.0.0.0/8"))?;
-            // PostgreSQL's cidr refuses host bits; say which network was meant.
-            if net != net.trunc() {
-                return Err(ApiError::invalid(
-                    field,
-                    format!("host bits set: did you mean {}?", net.trunc()),
-                ));
-            }
-            Ok(net)
-        })
-        .collect()
+/// A network in an allow-list: CIDR, host bits clear (PostgreSQL's `cidr` refuses them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network(IpNet);
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Text for Network {
+    fn parse_text(s: &str) -> Result<Network, String> {
+        let net: IpNet = s
+            .trim()
+            .parse()
+            .map_err(|_| "expected a CIDR, e.g. 10.0.0.0/8".to_owned())?;
+        if net != net.trunc() {
+            return Err(format!("host bits set: did you mean {}?", net.trunc()));
+        }
+        Ok(Network(net))
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Network, D::Error> {
+        fields::from_text(d)
+    }
+}
+
+fn networks(nets: &[Network]) -> Vec<IpNet> {
+    nets.iter().map(|n| n.0).collect()
 }
 
 /// The argon2id hash of a password that meets the policy for `username`, off the async
@@ -303,7 +324,7 @@ pub(crate) async fn create(
             "1 to 64 letters, digits, '.', '_', '@' or '-'",
         ));
     }
-    let allowed_networks = networks(&input.allowed_networks)?;
+    let allowed_networks = networks(&input.allowed_networks);
     let password_hash = hash(&input.username, password).await?;
     let new = NewAdmin {
         username: input.username,
@@ -350,11 +371,7 @@ pub(crate) async fn update(
     session.require(Permission::AdminManage)?;
     let input: AdminPatch = body::parse(req.into_inner())?;
     let password = input.password.map(Zeroizing::new);
-    let allowed_networks = input
-        .allowed_networks
-        .as_deref()
-        .map(networks)
-        .transpose()?;
+    let allowed_networks = input.allowed_networks.as_deref().map(networks);
     let password_hash = match password {
         Some(pw) => Some(hash(&load(&state, *id).await?.username, pw).await?),
         None => None,

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::data::sessions::{self, DashboardCounts};
 use actix_web::{get, web};
@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::permission::Permission;
 use crate::session::Session;
 use crate::state::AppState;
+use crate::time::Timestamp;
 
 /// How long a computed dashboard is served.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
@@ -78,7 +79,8 @@ pub struct TopUserView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TopUsers {
     /// Start of the calendar month (UTC) the figures are of.
-    pub period_start: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub period_start: Timestamp,
     /// The ten largest by download + upload, largest first.
     pub items: Vec<TopUserView>,
 }
@@ -87,7 +89,8 @@ pub struct TopUsers {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Dashboard {
     /// When the figures were computed, RFC 3339 UTC.
-    pub computed_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub computed_at: Timestamp,
     /// Seconds since then (at most 30).
     pub age_secs: u64,
     /// Subscribers by status (exact).
@@ -160,7 +163,7 @@ fn build(c: DashboardCounts, auth: AuthRates) -> Dashboard {
             .sum::<i64>()
     };
     Dashboard {
-        computed_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        computed_at: Timestamp::now(),
         age_secs: 0,
         subscribers: StatusCounts {
             active: count("active"),
@@ -173,7 +176,7 @@ fn build(c: DashboardCounts, auth: AuthRates) -> Dashboard {
             open_sessions_started_last_hour: c.sessions_started_last_hour,
         },
         top_users: TopUsers {
-            period_start: humantime::format_rfc3339_seconds(c.month_start).to_string(),
+            period_start: Timestamp::from(c.month_start),
             items: c
                 .top_users
                 .into_iter()

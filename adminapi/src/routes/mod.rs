@@ -4,6 +4,7 @@ pub mod admins;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod fields;
 pub mod nas;
 pub mod plans;
 pub mod sessions;

@@ -6,10 +6,12 @@
 //! [`proisp_store::Store`]'s `create_nas`/`update_nas`/`delete_nas`, which publish
 //! the NAS invalidation: every radiusd reloads its NAS table within a second, no restart.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use ipnet::IpNet;
 use proisp_model::{Nas, NasVendor};
 use proisp_radius::secret::Secret;
 use proisp_store::{NewNas, StoreError};
@@ -23,6 +25,7 @@ use crate::body;
 use crate::data::sessions;
 use crate::error::{ApiError, ErrorBody};
 use crate::permission::Permission;
+use crate::routes::fields::{self, Text};
 use crate::session::Session;
 use crate::state::AppState;
 
@@ -43,7 +46,9 @@ pub struct NasInput {
     pub name: String,
     /// The NAS's address (`192.0.2.10`, `2001:db8::1`) or a range of NASes sharing the
     /// secret (`10.20.0.0/24`, host bits clear). Packets are matched to the longest prefix.
-    pub address: String,
+    #[serde(with = "fields::text")]
+    #[schema(value_type = String)]
+    pub address: Address,
     /// The RADIUS shared secret, 1 to 128 octets. Required on create; on PUT and PATCH
     /// leave it out to keep the current one. Never returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +92,9 @@ pub struct NasView {
     /// Name.
     pub name: String,
     /// One address (`192.0.2.10`) or a range (`10.20.0.0/24`).
-    pub address: String,
+    #[serde(serialize_with = "fields::text::serialize")]
+    #[schema(value_type = String)]
+    pub address: Address,
     /// The make.
     pub vendor: String,
     /// Dynamic Authorization port.
@@ -107,12 +114,53 @@ pub struct NasList {
     pub items: Vec<NasView>,
 }
 
-fn address_text(n: &Nas) -> String {
-    let full = if n.network.is_ipv4() { 32 } else { 128 };
-    if n.prefix_len == full {
-        n.network.to_string()
-    } else {
-        format!("{}/{}", n.network, n.prefix_len)
+/// A NAS's address: one host (written bare, `192.0.2.10`) or a range of NASes
+/// (`10.20.0.0/24`, host bits clear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address(IpNet);
+
+impl Address {
+    /// The NAS's: its network and prefix length.
+    fn of(n: &Nas) -> Address {
+        Address(IpNet::new(n.network, n.prefix_len).unwrap_or_else(|_| IpNet::from(n.network)))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.prefix_len() == self.0.max_prefix_len() {
+            write!(f, "{}", self.0.addr())
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+impl Text for Address {
+    /// `192.0.2.10`, `2001:db8::1`, `10.0.0.0/24`.
+    fn parse_text(s: &str) -> Result<Address, String> {
+        let bad = || "an IPv4 or IPv6 address, or a network in CIDR form (10.20.0.0/24)".to_owned();
+        let s = s.trim();
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (
+                a.parse::<IpAddr>().map_err(|_| bad())?,
+                Some(l.parse::<u8>().map_err(|_| bad())?),
+            ),
+            None => (s.parse::<IpAddr>().map_err(|_| bad())?, None),
+        };
+        let full = if addr.is_ipv4() { 32 } else { 128 };
+        let len = len.unwrap_or(full);
+        if len > full {
+            return Err(format!("prefix length at most {full}"));
+        }
+        let net = IpNet::new(addr, len).map_err(|_| bad())?;
+        if net.network() != addr {
+            return Err(format!(
+                "{s} has host bits set; the network is {}",
+                net.trunc()
+            ));
+        }
+        Ok(Address(net))
     }
 }
 
@@ -121,7 +169,7 @@ impl From<&Nas> for NasView {
         NasView {
             id: n.id,
             name: n.name.clone(),
-            address: address_text(n),
+            address: Address::of(n),
             vendor: n.vendor.as_str().to_owned(),
             coa_port: n.coa_port,
             require_message_authenticator: n.require_message_authenticator,
@@ -135,47 +183,13 @@ impl From<&Nas> for NasInput {
     fn from(n: &Nas) -> NasInput {
         NasInput {
             name: n.name.clone(),
-            address: address_text(n),
+            address: Address::of(n),
             secret: None,
             vendor: n.vendor.as_str().to_owned(),
             coa_port: u32::from(n.coa_port),
             require_message_authenticator: n.require_message_authenticator,
         }
     }
-}
-
-/// `192.0.2.10`, `2001:db8::1`, `10.0.0.0/24`: the address and prefix length.
-pub fn parse_address(s: &str) -> Result<(IpAddr, u8), ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            "address",
-            "an IPv4 or IPv6 address, or a network in CIDR form (10.20.0.0/24)",
-        )
-    };
-    let s = s.trim();
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (
-            a.parse::<IpAddr>().map_err(|_| bad())?,
-            Some(l.parse::<u8>().map_err(|_| bad())?),
-        ),
-        None => (s.parse::<IpAddr>().map_err(|_| bad())?, None),
-    };
-    let full = if addr.is_ipv4() { 32 } else { 128 };
-    let len = len.unwrap_or(full);
-    if len > full {
-        return Err(ApiError::invalid(
-            "address",
-            format!("prefix length at most {full}"),
-        ));
-    }
-    let net = ipnet::IpNet::new(addr, len).map_err(|_| bad())?;
-    if net.network() != addr {
-        return Err(ApiError::invalid(
-            "address",
-            format!("{s} has host bits set; the network is {}", net.trunc()),
-        ));
-    }
-    Ok((addr, len))
 }
 
 impl NasInput {
@@ -188,7 +202,7 @@ impl NasInput {
                 "1 to 64 characters, no control characters",
             ));
         }
-        let (network, prefix_len) = parse_address(&self.address)?;
+        let (network, prefix_len) = (self.address.0.addr(), self.address.0.prefix_len());
         let vendor = NasVendor::parse(&self.vendor).ok_or_else(|| {
             ApiError::invalid(
                 "vendor",
@@ -240,7 +254,6 @@ impl NasInput {
 /// The store's errors in the API's spelling: the address conflict names `address`.
 fn nas_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::NotFound => ApiError::NotFound { entity: "nas" },
         StoreError::Conflict { what } if what == "nas.network" => ApiError::Conflict {
             message: "another NAS has this address".to_owned(),
             field: Some("address".to_owned()),
@@ -473,18 +486,22 @@ mod tests {
 
     #[test]
     fn addresses() {
+        let parse = |s: &str| Address::parse_text(s).map(|a| (a.0.addr(), a.0.prefix_len()));
         assert_eq!(
-            parse_address("192.0.2.10").unwrap(),
+            parse("192.0.2.10").unwrap(),
             ("192.0.2.10".parse().unwrap(), 32)
         );
         assert_eq!(
-            parse_address("10.20.0.0/24").unwrap(),
+            parse(" 10.20.0.0/24").unwrap(),
             ("10.20.0.0".parse().unwrap(), 24)
         );
         assert_eq!(
-            parse_address("2001:db8::/32").unwrap(),
+            parse("2001:db8::/32").unwrap(),
             ("2001:db8::".parse().unwrap(), 32)
         );
+        for text in ["192.0.2.10", "10.20.0.0/24", "2001:db8::/32", "2001:db8::1"] {
+            assert_eq!(Address::parse_text(text).unwrap().to_string(), text);
+        }
         for bad in [
             "10.20.0.1/24",
             "10.0.0.0/33",
@@ -493,7 +510,7 @@ mod tests {
             "",
             "::/129",
         ] {
-            assert!(parse_address(bad).is_err(), "{bad}");
+            assert!(Address::parse_text(bad).is_err(), "{bad}");
         }
     }
 }

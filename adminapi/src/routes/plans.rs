@@ -355,7 +355,6 @@ impl PlanInput {
 /// API's spelling (`burst.time_secs`, `fup`).
 fn plan_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::NotFound => ApiError::NotFound { entity: "plan" },
         StoreError::Invalid { field, reason } => {
             let field = field
                 .strip_prefix("rate.")

@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proisp_testing::TestEnv;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpSocket;
 
-use crate::{adminapi, adminapi_stdin, as_refs, stack_env, text};
+use crate::{LISTENING, LISTENING_LOG, Lines, adminapi, adminapi_stdin, as_refs, stack_env, text};
 
 /// Where Debian's haproxy package puts it (outside a non-root PATH).
 const HAPROXY: &str = "/usr/sbin/haproxy";
@@ -105,6 +105,11 @@ fn loopback_config(front: u16, stats: u16, instances: [u16; 2]) -> String {
             "    log stderr format short local0\n".to_owned(),
         ),
         ("    chroot /var/lib/haproxy\n", String::new()),
+        // Every check result in the log: the events the test waits on.
+        (
+            "    option httpchk GET /health\n",
+            "    option httpchk GET /health\n    option log-health-checks\n".to_owned(),
+        ),
         ("    user haproxy\n", String::new()),
         ("    group haproxy\n", String::new()),
         (
@@ -261,51 +266,32 @@ async fn server_states(stats: SocketAddr) -> Vec<String> {
         .collect()
 }
 
-/// Polls the stats until the servers are in `want`; panics after `within`.
-async fn wait_for_states(stats: SocketAddr, want: &[&str], within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let states = server_states(stats).await;
-        if states == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "servers still {states:?} after {within:?}, expected {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits until the servers are in `want`, checking the stats again after each line
+/// HAProxy logs (every health check result and state change is logged); panics after
+/// `within`.
+async fn wait_for_states(log: &mut Lines, stats: SocketAddr, want: &[&str], within: Duration) {
+    log.until(&format!("servers {want:?}"), within, || async {
+        server_states(stats).await == want
+    })
+    .await;
 }
 
-/// Polls `GET path` on `to` until it answers 200; panics after `within`.
-async fn wait_for_200(to: SocketAddr, path: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        if tokio::net::TcpStream::connect(to).await.is_ok()
-            && http(LOCAL, to, "GET", path, "", "").await.0 == 200
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{to}{path} not 200 after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn serve(vars: &[(&'static str, String)], port: u16) -> Proc {
+/// `proisp-adminapi serve` on `port`, and its log.
+fn serve(vars: &[(&'static str, String)], port: u16) -> (Proc, Lines) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proisp-adminapi"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", LISTENING_LOG)
         .env("PROISP_HTTP__LISTEN", format!("{LOCAL}:{port}"))
         .arg("serve")
-        .stdout(Stdio::null());
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    Proc(cmd.spawn().expect("start proisp-adminapi serve"))
+    let mut child = cmd.spawn().expect("start proisp-adminapi serve");
+    let log = Lines::new(child.stderr.take().expect("piped"));
+    (Proc(child), log)
 }
 
 #[tokio::test]
@@ -359,32 +345,46 @@ async fn balances_two_instances_and_fails_over() {
     let ports = [free_port(), free_port()];
     let instances = ports.map(|p| SocketAddr::from((LOCAL, p)));
     let mut servers = ports.map(|p| Some(serve(&vars, p)));
-    for instance in instances {
-        wait_for_200(instance, "/health", Duration::from_secs(20)).await;
+    for (_, log) in servers.iter_mut().flatten() {
+        log.wait_for(LISTENING, Duration::from_secs(20)).await;
     }
 
     let (front, stats) = (free_port(), free_port());
     let cfg = dir.0.join("haproxy.cfg");
     std::fs::write(&cfg, loopback_config(front, stats, ports)).unwrap();
     let log = dir.0.join("haproxy.log");
-    let _haproxy = Haproxy {
-        process: haproxy()
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start haproxy"),
-        log,
-    };
+    let mut process = haproxy()
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start haproxy");
+    let mut haproxy_log = Lines::copied(
+        process.stderr.take().expect("piped"),
+        Some(std::fs::File::create(&log).unwrap()),
+    );
+    let _haproxy = Haproxy { process, log };
     let (front, stats) = (
         SocketAddr::from((LOCAL, front)),
         SocketAddr::from((LOCAL, stats)),
     );
-    wait_for_200(stats, "/health", Duration::from_secs(10)).await;
+    haproxy_log
+        .until(
+            "the stats port answers",
+            Duration::from_secs(10),
+            || async { tokio::net::TcpStream::connect(stats).await.is_ok() },
+        )
+        .await;
     // A check must have passed: servers start UP before their first check.
-    wait_for_states(stats, &["UP L7OK", "UP L7OK"], Duration::from_secs(10)).await;
+    wait_for_states(
+        &mut haproxy_log,
+        stats,
+        &["UP L7OK", "UP L7OK"],
+        Duration::from_secs(10),
+    )
+    .await;
 
     // Logged in through HAProxy, with a forged X-Forwarded-For that HAProxy appends to.
     let (status, body) = http(
@@ -435,7 +435,13 @@ async fn balances_two_instances_and_fails_over() {
         let (status, body) = me().await;
         assert_eq!(status, 200, "{body}");
     }
-    wait_for_states(stats, &["UP L7OK", "DOWN L4CON"], Duration::from_secs(15)).await;
+    wait_for_states(
+        &mut haproxy_log,
+        stats,
+        &["UP L7OK", "DOWN L4CON"],
+        Duration::from_secs(15),
+    )
+    .await;
     for _ in 0..4 {
         let (status, body) = me().await;
         assert_eq!(status, 200, "{body}");
@@ -445,6 +451,7 @@ async fn balances_two_instances_and_fails_over() {
     // Both gone: HAProxy answers for them, in the API's error shape.
     drop(servers[0].take());
     wait_for_states(
+        &mut haproxy_log,
         stats,
         &["DOWN L4CON", "DOWN L4CON"],
         Duration::from_secs(15),

@@ -12,6 +12,10 @@ use std::time::Duration;
 use proisp_store::{Cache as _, CacheEvent, Invalidation, Keyring, Store};
 use proisp_testing::TestEnv;
 
+/// What `serve` logs once its socket is bound, and the log filter that shows it.
+const LISTENING: &str = "admin API listening";
+const LISTENING_LOG: &str = "warn,proisp_adminapi::server=info";
+
 /// Runs the binary with only the environment the test gives it.
 fn adminapi(env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proisp-adminapi"));
@@ -38,6 +42,88 @@ fn stack_env(env: &TestEnv) -> Vec<(&'static str, String)> {
         // radiusd's variables in a shared environment file are ignored, not refused.
         ("PROISP_LISTEN__AUTH", "127.0.0.1:1812".to_owned()),
     ]
+}
+
+/// The lines a child process writes to a pipe, as they come: a thread reads the pipe
+/// (and keeps draining it, so the child never blocks on a full pipe) and hands each line
+/// over, optionally copying it to a file too.
+pub(crate) struct Lines {
+    rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    pub(crate) fn new(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        Lines::copied(pipe, None)
+    }
+
+    /// Also appends every line to `copy`.
+    pub(crate) fn copied(
+        pipe: impl std::io::Read + Send + 'static,
+        mut copy: Option<std::fs::File>,
+    ) -> Lines {
+        use std::io::{BufRead as _, Write as _};
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(file) = copy.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
+                let _ = tx.send(line);
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line, or `None` once `deadline` has passed or the pipe is closed.
+    pub(crate) async fn next_before(&mut self, deadline: tokio::time::Instant) -> Option<String> {
+        let line = tokio::time::timeout_at(deadline, self.rx.recv())
+            .await
+            .ok()
+            .flatten()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Waits for a line containing `needle`; panics, showing what was written, when none
+    /// comes within `within`.
+    pub(crate) async fn wait_for(&mut self, needle: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Some(line) = self.next_before(deadline).await {
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!(
+            "no line with {needle:?} within {within:?}; written: {:#?}",
+            self.seen
+        );
+    }
+
+    /// Evaluates `check` now and again after every line until it holds; panics after
+    /// `within`, showing what was written. The lines are the events that can change the
+    /// answer (a health check logged, a state change), so nothing is polled on a timer.
+    pub(crate) async fn until<F, Fut>(&mut self, what: &str, within: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if check().await {
+                return;
+            }
+            if self.next_before(deadline).await.is_none() {
+                panic!(
+                    "{what}: not so within {within:?}; written: {:#?}",
+                    self.seen
+                );
+            }
+        }
+    }
 }
 
 fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -367,25 +453,21 @@ async fn serve_answers_health_on_its_port() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proisp-adminapi"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", LISTENING_LOG)
         .arg("serve")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::piped());
     for (k, v) in &vars {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut log = Lines::new(child.stderr.take().unwrap());
+    log.wait_for(LISTENING, Duration::from_secs(20)).await;
     let mut answer = String::new();
-    while std::time::Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            s.read_to_string(&mut answer).unwrap();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    s.read_to_string(&mut answer).unwrap();
     let _ = child.kill();
     let _ = child.wait();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");

@@ -11,8 +11,8 @@ use proisp_model::{Burst, FupAction, MacAddr, NasVendor, RateLimit, Status, Subs
 use proisp_radius::attr::Ipv6Prefix;
 use proisp_radius::secret::{Secret, SharedSecret as _};
 use proisp_store::{
-    Cache as _, CacheError, CacheEvent, CacheLookup, Invalidation, Keyring, NewNas, NewPlan,
-    NewSubscriber, RedisCache, RedisConfig, Store, StoreError,
+    Cache as _, CacheError, CacheEvent, CacheLookup, Entity, Invalidation, Keyring, NewNas,
+    NewPlan, NewSubscriber, RedisCache, RedisConfig, Store, StoreError,
 };
 use proisp_testing::{PrivateRedis, TestEnv, cached, wait_until};
 use tokio::sync::mpsc;
@@ -169,7 +169,9 @@ async fn plans_round_trip() {
     );
     assert!(matches!(
         store.update_plan(999_999, &changed).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound {
+            entity: Entity::Plan
+        })
     ));
     let mut bad = NewPlan::new("bad", 1, 1);
     bad.rate.priority = Some(9);
@@ -247,7 +249,9 @@ async fn nas_round_trip_with_encrypted_secrets() {
     store.delete_nas(created.id).await.unwrap();
     assert!(matches!(
         store.delete_nas(created.id).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound {
+            entity: Entity::Nas
+        })
     ));
     assert_eq!(store.all_nas().await.unwrap().len(), 1);
 
@@ -361,7 +365,9 @@ async fn subscribers_round_trip_encrypted_and_soft_deleted() {
     assert!(updated.version > active.version);
     assert!(matches!(
         store.set_status("nobody", Status::Active).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound {
+            entity: Entity::Subscriber
+        })
     ));
 
     // Rename.
@@ -378,7 +384,9 @@ async fn subscribers_round_trip_encrypted_and_soft_deleted() {
     assert!(store.subscriber("alice2").await.unwrap().is_none());
     assert!(matches!(
         store.delete_subscriber("alice2").await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound {
+            entity: Entity::Subscriber
+        })
     ));
     let kept: i64 = sql
         .query_one(

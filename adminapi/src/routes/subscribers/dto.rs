@@ -29,20 +29,25 @@ pub struct SubscriberInput {
     pub plan_id: i64,
     /// End of the paid period: RFC 3339 (`2026-12-31T23:59:59Z`) or a date (`2026-12-31`,
     /// midnight UTC); absent: never expires.
-    #[serde(default)]
-    pub expires_at: Option<String>,
+    #[serde(default, with = "fields::opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
     /// MAC binding, any common form (`4C:5E:0C:12:34:56`, `4c-5e-…`, `4c5e.0c12.3456`).
-    #[serde(default)]
-    pub mac: Option<String>,
+    #[serde(default, with = "fields::opt")]
+    #[schema(value_type = Option<String>, pattern = r"^\s*(?:(?:[0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}|(?:[0-9A-Fa-f]{4}\.){2}[0-9A-Fa-f]{4})?\s*$")]
+    pub mac: Option<MacAddr>,
     /// Static IPv4 address, unique among live subscribers.
-    #[serde(default)]
-    pub ipv4: Option<String>,
+    #[serde(default, with = "fields::opt")]
+    #[schema(value_type = Option<String>, format = Ipv4)]
+    pub ipv4: Option<Ipv4Addr>,
     /// Framed-IPv6-Prefix, `2001:db8:1::/64`.
-    #[serde(default)]
-    pub ipv6_prefix: Option<String>,
+    #[serde(default, with = "fields::opt")]
+    #[schema(value_type = Option<String>)]
+    pub ipv6_prefix: Option<Ipv6Net>,
     /// Delegated-IPv6-Prefix, `2001:db8:100::/56`.
-    #[serde(default)]
-    pub delegated_ipv6_prefix: Option<String>,
+    #[serde(default, with = "fields::opt")]
+    #[schema(value_type = Option<String>)]
+    pub delegated_ipv6_prefix: Option<Ipv6Net>,
     /// Sessions at once; 0 is unlimited (default 1).
     #[serde(default = "default_simultaneous_use")]
     #[schema(maximum = 2147483647)]
@@ -90,15 +95,21 @@ pub struct SubscriberView {
     /// The plan's name.
     pub plan: String,
     /// End of the paid period (RFC 3339 UTC); null: never.
-    pub expires_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
     /// MAC binding, `4C:5E:0C:12:34:56`.
-    pub mac: Option<String>,
+    #[serde(serialize_with = "fields::opt::serialize")]
+    #[schema(value_type = Option<String>, pattern = "^([0-9A-F]{2}:){5}[0-9A-F]{2}$")]
+    pub mac: Option<MacAddr>,
     /// Static IPv4 address.
-    pub ipv4: Option<String>,
+    #[schema(value_type = Option<String>, format = Ipv4)]
+    pub ipv4: Option<Ipv4Addr>,
     /// Framed-IPv6-Prefix.
-    pub ipv6_prefix: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub ipv6_prefix: Option<Ipv6Net>,
     /// Delegated-IPv6-Prefix.
-    pub delegated_ipv6_prefix: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub delegated_ipv6_prefix: Option<Ipv6Net>,
     /// Sessions at once; 0 is unlimited.
     pub simultaneous_use: u32,
     /// Full name.
@@ -112,11 +123,14 @@ pub struct SubscriberView {
     /// Has an open session now.
     pub online: bool,
     /// Quota spent: on the fair-usage speed until then (RFC 3339 UTC).
-    pub fup_until: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub fup_until: Option<Timestamp>,
     /// Created (RFC 3339 UTC).
-    pub created_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
     /// Last changed (RFC 3339 UTC).
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
     /// Changes with every write.
     pub version: i64,
 }

@@ -108,8 +108,7 @@ pub(crate) async fn import(
     let plans: std::collections::HashMap<String, i64> = state
         .store
         .all_plans()
-        .await
-        .map_err(subscriber_error)?
+        .await?
         .into_iter()
         .map(|p| (p.name, p.id))
         .collect();
@@ -150,23 +149,27 @@ pub(crate) async fn import(
                 }
             },
         };
-        let input = SubscriberInput {
-            username: cell("username").unwrap_or_default(),
-            password: cell("password"),
-            status: cell("status").map_or_else(default_status, |s| s.trim().to_ascii_lowercase()),
-            plan_id,
-            expires_at: cell("expires_at"),
-            mac: cell("mac"),
-            ipv4: cell("ipv4"),
-            ipv6_prefix: None,
-            delegated_ipv6_prefix: None,
-            simultaneous_use: 1,
-            name: cell("name"),
-            phone: cell("phone"),
-            email: cell("email"),
-            address: cell("address"),
+        let typed = || -> Result<NewSubscriber, ApiError> {
+            let input = SubscriberInput {
+                username: cell("username").unwrap_or_default(),
+                password: cell("password"),
+                status: cell("status")
+                    .map_or_else(default_status, |s| s.trim().to_ascii_lowercase()),
+                plan_id,
+                expires_at: fields::parse_opt("expires_at", cell("expires_at").as_deref())?,
+                mac: fields::parse_opt("mac", cell("mac").as_deref())?,
+                ipv4: fields::parse_opt("ipv4", cell("ipv4").as_deref())?,
+                ipv6_prefix: None,
+                delegated_ipv6_prefix: None,
+                simultaneous_use: 1,
+                name: cell("name"),
+                phone: cell("phone"),
+                email: cell("email"),
+                address: cell("address"),
+            };
+            input.to_new(None)
         };
-        match input.to_new(None) {
+        match typed() {
             Ok(subscriber) => valid.push(ImportRow { row, subscriber }),
             Err(ApiError::Invalid { field, message }) => errors.push(fail(&field, message)),
             Err(other) => return Err(other),
@@ -181,11 +184,7 @@ pub(crate) async fn import(
         (true, true) => ImportMode::AllOrNothing,
         (true, false) => ImportMode::CheckOnly,
     };
-    let outcome = state
-        .store
-        .import_subscribers(valid, mode)
-        .await
-        .map_err(subscriber_error)?;
+    let outcome = state.store.import_subscribers(valid, mode).await?;
     let created = outcome.created;
     errors.extend(outcome.errors.into_iter().map(|e| RowError {
         row: e.row,

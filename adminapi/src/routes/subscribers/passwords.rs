@@ -50,8 +50,7 @@ pub(crate) async fn reset_password(
             &current.subscriber.username,
             &Password::new(password.as_bytes()),
         )
-        .await
-        .map_err(subscriber_error)?;
+        .await?;
     audit::record_after_commit(
         &state.db,
         &session.actor(),
@@ -100,4 +99,17 @@ pub(crate) async fn reveal_password(
         password: Some(String::from_utf8_lossy(s.password.as_bytes()).into_owned()),
         generated: None,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords() {
+        let p = generate_password();
+        assert_eq!(p.len(), GENERATED_LEN);
+        assert!(p.bytes().all(|b| ALPHABET.contains(&b)));
+        assert_ne!(p, generate_password());
+    }
 }

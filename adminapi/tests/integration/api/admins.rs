@@ -62,6 +62,7 @@ async fn admins_crud_validation_revocation_and_audit() {
     assert_eq!(r.json["totp_required"], false);
     assert_eq!(r.json["allowed_networks"], json!([]));
     assert!(r.json["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(r.json["created_at"].as_str().unwrap().len(), 20);
     let keys: Vec<&str> = r
         .json
         .as_object()

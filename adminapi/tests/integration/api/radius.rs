@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -82,19 +83,40 @@ fn start_radiusd(ctx: &Ctx) -> (Radiusd, SocketAddr) {
     );
     let path = dir.join("radiusd.toml");
     std::fs::write(&path, config).unwrap();
-    let log = std::fs::File::create(dir.join("radiusd.log")).unwrap();
+    let log_path = dir.join("radiusd.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // radiusd tells systemd READY=1 once its sockets are bound: the test plays systemd.
+    let notify_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
     let child = Command::new(radiusd_binary())
         .arg("--config")
         .arg(&path)
+        .env("NOTIFY_SOCKET", &notify_path)
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
     let radiusd = Radiusd(child);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(metrics).is_err() {
-        assert!(Instant::now() < deadline, "radiusd did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    let mut message = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        notify
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let len = notify.recv(&mut message).unwrap_or_else(|e| {
+            panic!(
+                "radiusd did not report ready ({e}); its log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            )
+        });
+        if String::from_utf8_lossy(&message[..len])
+            .lines()
+            .any(|l| l == "READY=1")
+        {
+            break;
+        }
     }
     (radiusd, auth)
 }
@@ -131,6 +153,7 @@ fn pap(addr: SocketAddr, user: &str, password: &str) -> String {
 }
 
 /// Retries `pap` until it answers `want`, for up to a second; returns the last answer.
+/// Each try waits for radiusd's answer to it: that answer is the event waited for.
 fn within_a_second(addr: SocketAddr, user: &str, password: &str, want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
@@ -138,7 +161,6 @@ fn within_a_second(addr: SocketAddr, user: &str, password: &str, want: &str) -> 
         if got == want || Instant::now() > deadline {
             return got;
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -1,10 +1,9 @@
 //! Subscribers end to end: CRUD, validation, conflicts, permissions, audit, the cache,
 //! list filters, search and paging, lifecycle actions, passwords and the CSV import.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use actix_web::test::TestRequest;
 use proisp_adminapi::permission::Role;
+use proisp_adminapi::time::Timestamp;
 use proisp_model::Status;
 use proisp_store::{Cache as _, CacheLookup, NewPlan, NewSubscriber, Store};
 use proisp_testing::cached;
@@ -21,10 +20,7 @@ fn csv(path: &str, body: &str) -> TestRequest {
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    Timestamp::now().unix()
 }
 
 async fn plan(store: &Store, name: &str, validity_days: u32) -> i64 {
@@ -532,9 +528,7 @@ async fn subscribers_list_filters_search_and_paging() {
         10
     );
     // Expiring before now + 1.5 days: user00 … user04.
-    let before = humantime::format_rfc3339_seconds(
-        UNIX_EPOCH + std::time::Duration::from_secs((now + 129_600) as u64),
-    );
+    let before = Timestamp::from_unix(now + 129_600);
     assert_eq!(
         names(&call!(app, ctx, list(&format!("expires_before={before}"))).json),
         ["user00", "user01", "user02", "user03", "user04"]
@@ -1010,4 +1004,53 @@ async fn live(sql: &tokio_postgres::Client) -> i64 {
     .await
     .unwrap()
     .get(0)
+}
+
+#[actix_web::test]
+async fn typed_fields_are_refused_naming_the_field() {
+    let ctx = Ctx::new().await;
+    ctx.forbid("Secret-pw1-of-A");
+    ctx.admin("root", Role::Admin).await;
+    let store = ctx.env.store().await;
+    let home = plan(&store, "home", 30).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "root");
+    for (bad, field, expected) in [
+        (
+            json!({"ipv4": "100.64.0.300"}),
+            "ipv4",
+            "expected an IPv4 address",
+        ),
+        (json!({"ipv4": 1}), "ipv4", "invalid type"),
+        (json!({"mac": "4c-5e-0c-12-34"}), "mac", "not a MAC address"),
+        (
+            json!({"expires_at": "31/01/2030"}),
+            "expires_at",
+            "expected an RFC 3339 time",
+        ),
+        (
+            json!({"ipv6_prefix": "2001:db8::1"}),
+            "ipv6_prefix",
+            "expected an IPv6 prefix",
+        ),
+    ] {
+        let mut body = alice(home);
+        proisp_adminapi::body::merge(&mut body, bad);
+        let r = call!(app, ctx, with_token(post("/api/v1/subscribers", body), &t));
+        r.error(422, "invalid", Some(field));
+        let message = r.json["message"].as_str().unwrap();
+        assert!(message.starts_with(expected), "{field}: {message}");
+    }
+    // Typed values leave in their canonical text form.
+    let r = call!(
+        app,
+        ctx,
+        with_token(post("/api/v1/subscribers", alice(home)), &t)
+    );
+    r.expect(201);
+    assert_eq!(r.json["expires_at"], "2030-01-31T00:00:00Z");
+    assert_eq!(r.json["mac"], "4C:5E:0C:12:34:56");
+    assert_eq!(r.json["ipv4"], "100.64.0.10");
+    let created = r.json["created_at"].as_str().unwrap();
+    assert!(created.len() == 20 && created.ends_with('Z'), "{created}");
 }

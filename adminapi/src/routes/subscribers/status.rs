@@ -1,0 +1,119 @@
+//! Suspend, resume and renew: the status and expiry changes of one subscriber.
+
+use super::*;
+
+async fn change_status(
+    state: &AppState,
+    session: &Session,
+    id: i64,
+    status: Status,
+    action: &'static str,
+) -> Result<SubscriberView, ApiError> {
+    session.require(Permission::SubscriberWrite)?;
+    let current = load(state, id).await?;
+    let sub = state
+        .store
+        .set_status(&current.subscriber.username, status)
+        .await?;
+    let view = reload(state, &sub).await?;
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new(action, "subscriber", id)
+            .before(&SubscriberView::from(&current))
+            .after(&view),
+    )
+    .await;
+    Ok(view)
+}
+
+/// Suspend: logins are refused (Reply-Message says why) until resumed. Open sessions
+/// are not disconnected here (see the sessions' kick).
+#[utoipa::path(
+    operation_id = "suspendSubscriber",
+    tag = "subscribers",
+    params(("id" = i64, Path, description = "Subscriber id")),
+    responses(
+        (status = 200, description = "Suspended", body = SubscriberView),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/subscribers/{id}/suspend")]
+pub(crate) async fn suspend(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<web::Json<SubscriberView>, ApiError> {
+    Ok(web::Json(
+        change_status(
+            &state,
+            &session,
+            *id,
+            Status::Suspended,
+            "subscriber.suspend",
+        )
+        .await?,
+    ))
+}
+
+/// Resume: back to active (from suspended or disabled).
+#[utoipa::path(
+    operation_id = "resumeSubscriber",
+    tag = "subscribers",
+    params(("id" = i64, Path, description = "Subscriber id")),
+    responses(
+        (status = 200, description = "Active", body = SubscriberView),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/subscribers/{id}/resume")]
+pub(crate) async fn resume(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<web::Json<SubscriberView>, ApiError> {
+    Ok(web::Json(
+        change_status(&state, &session, *id, Status::Active, "subscriber.resume").await?,
+    ))
+}
+
+/// Renew: extend the expiry by the plan's validity (`periods` times) from the later of
+/// now and the current expiry.
+#[utoipa::path(
+    operation_id = "renewSubscriber",
+    tag = "subscribers",
+    params(("id" = i64, Path, description = "Subscriber id")),
+    request_body(content = RenewInput, description = "Optional"),
+    responses(
+        (status = 200, description = "Renewed", body = SubscriberView),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/subscribers/{id}/renew")]
+pub(crate) async fn renew(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+    payload: web::Payload,
+) -> Result<web::Json<SubscriberView>, ApiError> {
+    session.require(Permission::SubscriberWrite)?;
+    let input: RenewInput = optional_body(&body::read(payload, limit(&state)).await?)?;
+    if !(1..=120).contains(&input.periods) {
+        return Err(ApiError::invalid("periods", "must be 1 to 120"));
+    }
+    let current = load(&state, *id).await?;
+    let sub = state
+        .store
+        .renew_subscriber(&current.subscriber.username, input.periods)
+        .await?;
+    let view = reload(&state, &sub).await?;
+    audit::record_after_commit(
+        &state.db,
+        &session.actor(),
+        Entry::new("subscriber.renew", "subscriber", *id)
+            .before(&SubscriberView::from(&current))
+            .after(&view),
+    )
+    .await;
+    Ok(web::Json(view))
+}
