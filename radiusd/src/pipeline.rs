@@ -5,10 +5,11 @@
 //! and when they arrived, and says what to do — replies to send now, and [`Deferred`] work
 //! (a request that waits for a backend, an Access-Reject held for the reject delay) for
 //! its driver to run. The driver (`crate::server`) owns the socket, runs each deferred
-//! piece as a task of its own, and reports what it returned to [`Endpoint::complete`]. No
-//! clock is read here and no database named: the caches and backends are a [`Backend`]
-//! the endpoint is generic over (`Shared` in production, an in-memory fake in the tests),
-//! so each decision below is tested in memory with a simulated clock.
+//! piece as a task of its own, and reports what it returned to [`Endpoint::complete`]. The
+//! endpoint reads no clock (the driver reads it once per batch) and names no database:
+//! the caches and backends are a [`Backend`] the endpoint is generic over (`Shared` in
+//! production, an in-memory fake in the tests), so each decision below is tested in
+//! memory with a simulated clock.
 //!
 //! A batch goes through in stages, each over all its requests, because the middle ones
 //! are cheaper together: admission (a known NAS, a well-formed packet, a code the port
@@ -80,6 +81,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn nas(&self) -> &ArcSwap<NasTable>;
     /// The plans in force.
     fn plans(&self) -> &ArcSwap<PlanTable>;
+    /// The metric handles, created at start-up.
     fn metrics(&self) -> &Metrics;
     /// What the in-process cache knows of `name` at `now`, if it holds an entry still
     /// trusted.
@@ -124,7 +126,7 @@ impl Arrival {
 }
 
 /// Seconds since the Unix epoch at `t` (0 before it).
-pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+fn unix_seconds(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
