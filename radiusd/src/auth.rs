@@ -107,6 +107,9 @@ impl RejectReason {
     }
 }
 
+/// Plans by id, with their reply values computed.
+pub(crate) type PlanTable = std::collections::HashMap<i64, Arc<PlanEntry>>;
+
 /// A plan with its reply values computed once, when plans are loaded.
 #[derive(Debug)]
 pub(crate) struct PlanEntry {

@@ -14,6 +14,7 @@ mod config;
 mod db;
 mod dedup;
 mod feed;
+mod flood;
 mod fup;
 mod housekeeping;
 mod http;

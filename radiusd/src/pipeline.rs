@@ -30,7 +30,7 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -45,12 +45,13 @@ use proisp_radius::secret::Secret;
 pub(crate) use self::answer::{Deferred, Work};
 use self::answer::{Now, answer_now};
 use crate::acct::Record;
+use crate::auth::PlanTable;
 use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
+use crate::flood::log_allowed_at;
 use crate::lookup::{Found, Unavailable};
 use crate::metrics::{DropReason, Metrics};
 use crate::mmsg::BATCH;
 use crate::nas_table::{NasEntry, NasTable};
-use crate::state::PlanTable;
 use crate::writer::{Durable, NotDurable};
 
 /// Which service a socket offers.
@@ -142,17 +143,6 @@ pub(crate) struct Settings {
     pub(crate) dedup_capacity: usize,
     /// Octets of replies the duplicate cache keeps.
     pub(crate) dedup_arena: usize,
-}
-
-/// Logs at most one line a second for floods (unknown NAS, malformed packets, a full
-/// spool disk), so a flood cannot fill the disk; the counters still count every event.
-pub(crate) fn log_allowed(last: &AtomicI64) -> bool {
-    log_allowed_at(last, unix_seconds(SystemTime::now()))
-}
-
-/// [`log_allowed`] at `now`, seconds since the epoch.
-fn log_allowed_at(last: &AtomicI64, now: i64) -> bool {
-    last.swap(now, Ordering::Relaxed) != now
 }
 
 static UNKNOWN_NAS_LOG: AtomicI64 = AtomicI64::new(0);

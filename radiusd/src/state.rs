@@ -1,7 +1,6 @@
 //! What every socket task shares: snapshots of the NAS and plan tables, the lookup chain,
 //! the accounting writers, the store and the metric handles: the pipeline's [`Backend`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
@@ -13,7 +12,7 @@ use proisp_store::{Cache, CacheEvent, Invalidation, Store};
 use tokio::sync::mpsc;
 
 use crate::acct::Record;
-use crate::auth::PlanEntry;
+use crate::auth::{PlanEntry, PlanTable};
 use crate::config::Config;
 use crate::lookup::{Found, Lookup, Unavailable};
 use crate::metrics::Metrics;
@@ -22,9 +21,6 @@ use crate::pipeline::Backend;
 use crate::sessions::{CountTtl, SessionCounts};
 use crate::snapshot;
 use crate::writer::{Durable, NotDurable, WriterContext, Writers};
-
-/// Plans by id, with their reply values computed.
-pub(crate) type PlanTable = HashMap<i64, Arc<PlanEntry>>;
 
 /// State shared by every task.
 #[derive(Debug)]

@@ -32,8 +32,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::acct::Record;
 use crate::config::AccountingConfig;
+use crate::flood::log_allowed;
 use crate::metrics::{MAX_WRITERS, Metrics};
-use crate::pipeline::log_allowed;
 use crate::sessions::SessionCounts;
 use crate::spool::{self, Spool};
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::pin::{Pin, pin};
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
@@ -799,17 +799,4 @@ fn deferred_work_is_bounded_by_the_duplicate_cache() {
     pipe.complete(ms(2), done.ticket, None);
     let next = pipe.receive(ms(3), &batch[2 * WAYS..]);
     assert_eq!(next.deferred.len(), 1);
-}
-
-#[test]
-fn a_flood_is_logged_once_a_second() {
-    let last = AtomicI64::new(0);
-    let logged = (0..10_000)
-        .filter(|_| log_allowed_at(&last, 1_800_000_000))
-        .count();
-    assert_eq!(logged, 1);
-    assert!(log_allowed_at(&last, 1_800_000_001));
-    assert!(!log_allowed_at(&last, 1_800_000_001));
-    // Each limiter on its own.
-    assert!(log_allowed_at(&AtomicI64::new(0), 1_800_000_001));
 }
