@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::routes::fields::{self, Text};
+
 /// A point in time, to the second, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
@@ -101,7 +103,13 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        crate::routes::fields::from_text(d)
+        fields::from_text(d)
+    }
+}
+
+impl Text for Timestamp {
+    fn parse_text(s: &str) -> Result<Timestamp, String> {
+        s.parse::<Timestamp>().map_err(|e| e.to_string())
     }
 }
 

@@ -1,4 +1,4 @@
-//! Typed fields in their text form: addresses, networks, MACs and [`Timestamp`]s are
+//! Typed fields in their text form: addresses, networks, MACs and timestamps (`crate::time::Timestamp`) are
 //! strings on the wire and typed in the bodies. A value that does not parse is refused by
 //! serde, so [`crate::body::parse`] answers 422 naming the field, with what was expected.
 //!
@@ -15,18 +15,11 @@ use serde::Deserializer;
 use serde::de::{self, Visitor};
 
 use crate::error::ApiError;
-use crate::time::Timestamp;
 
 /// A type with a text form: [`fmt::Display`] out, [`Text::parse_text`] in.
 pub trait Text: Sized + fmt::Display {
     /// `s` (surrounding spaces ignored), or what was expected instead.
     fn parse_text(s: &str) -> Result<Self, String>;
-}
-
-impl Text for Timestamp {
-    fn parse_text(s: &str) -> Result<Timestamp, String> {
-        s.parse::<Timestamp>().map_err(|e| e.to_string())
-    }
 }
 
 impl Text for MacAddr {
@@ -163,6 +156,8 @@ pub mod list {
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};
+
+    use crate::time::Timestamp;
     use serde_json::json;
 
     use super::*;
