@@ -691,7 +691,7 @@ mod tests {
     use proisp_model::{AcctRecord, AcctStatus};
     use proisp_model::{Password, Status};
     use proisp_store::{NewNas, NewPlan, NewSubscriber, RedisCache, StoreConfig};
-    use proisp_testing::{PrivateRedis, TestEnv, cached as in_redis};
+    use proisp_testing::{PrivateRedis, TestEnv, cached as in_redis, wait_until};
     use tokio::task::JoinSet;
 
     use super::*;
@@ -889,16 +889,18 @@ mod tests {
         // What PostgreSQL said reaches Redis for the other instances.
         let deadline = Instant::now() + Duration::from_secs(5);
         for name in &users[..20] {
-            while !matches!(in_redis(&*redis, name).await, Ok(CacheLookup::Hit(_))) {
-                assert!(Instant::now() < deadline, "{name} not in Redis");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let hit = wait_until(
+                deadline.saturating_duration_since(Instant::now()),
+                async || matches!(in_redis(&*redis, name).await, Ok(CacheLookup::Hit(_))),
+            );
+            assert!(hit.await, "{name} not in Redis");
         }
         for name in &ghosts {
-            while in_redis(&*redis, name).await.ok() != Some(CacheLookup::Negative) {
-                assert!(Instant::now() < deadline, "{name} not negative in Redis");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let negative = wait_until(
+                deadline.saturating_duration_since(Instant::now()),
+                async || in_redis(&*redis, name).await.ok() == Some(CacheLookup::Negative),
+            );
+            assert!(negative.await, "{name} not negative in Redis");
         }
     }
 
@@ -952,11 +954,12 @@ mod tests {
         assert!((3..=6).contains(&mgets), "{mgets} MGETs");
         // Each name is written to Redis once however many asked for it: 280 negative
         // markers, and the 20 subscribers' versioned scripts each SET once.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while calls(&raw, "set").await < 300 {
-            assert!(Instant::now() < deadline, "Redis was not filled");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let filled = wait_until(Duration::from_secs(5), async || {
+            calls(&raw, "set").await >= 300
+        });
+        assert!(filled.await, "Redis was not filled");
+        // And no more than once: a late second write would come within moments. This is
+        // a negative check, with no event to wait for, so it gives such a write 100 ms.
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(calls(&raw, "set").await, 300);
     }

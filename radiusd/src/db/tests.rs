@@ -327,15 +327,18 @@ async fn accounting_on_closes_the_nas_sessions_and_a_reused_id_replaces() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The reboot, then a new session that arrived after it, in one batch: their arrival
+    // times are set apart rather than waited apart.
     let on = AcctRecord {
         acct_session_id: String::new(),
         username: String::new(),
+        received_at_ms: now_ms() + 5,
         ..record(&f, AcctStatus::AccountingOn, "", "", 0, 0)
     };
-    // The reboot, then a new session that arrived after it, in one batch.
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let after = record(&f, AcctStatus::Start, "u2", "r3", 0, 0);
+    let after = AcctRecord {
+        received_at_ms: now_ms() + 10,
+        ..record(&f, AcctStatus::Start, "u2", "r3", 0, 0)
+    };
     s.apply_accounting(&[on, after], 3).await.unwrap();
     assert_eq!(db::open_session_count(s, "u1").await.unwrap(), 0);
     let open = db::open_sessions(s, "u2").await.unwrap();
