@@ -13,15 +13,13 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use proisp_model::{AcctRecord, AcctStatus};
+use proisp_model::{AcctRecord, AcctStatus, Nas};
 use proisp_radius::acct::{input_octets, output_octets};
 use proisp_radius::dictionary::{self, attr};
 use proisp_radius::encode::{EncodeError, Encoder};
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
 use serde::{Deserialize, Serialize};
-
-use crate::nas_table::NasEntry;
 
 /// Why a request cannot be recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +62,7 @@ fn text(packet: &Packet<'_>, typ: u8) -> Option<String> {
 /// Turns a verified Accounting-Request that arrived at `received` into a record.
 pub(crate) fn parse(
     packet: &Packet<'_>,
-    nas: &NasEntry,
+    nas: &Nas,
     received: SystemTime,
 ) -> Result<Parsed, Invalid> {
     let value = packet
@@ -92,7 +90,7 @@ pub(crate) fn parse(
     });
     let record = AcctRecord {
         status,
-        nas_id: nas.nas.id,
+        nas_id: nas.id,
         acct_session_id,
         username,
         upload_octets: input_octets(packet).unwrap_or(0),
@@ -135,19 +133,17 @@ mod tests {
 
     use super::*;
 
-    fn nas() -> NasEntry {
-        NasEntry {
-            nas: Nas {
-                id: 4,
-                name: "nas".into(),
-                network: "127.0.0.1".parse().unwrap(),
-                prefix_len: 32,
-                secret: Secret::new(b"testing123"),
-                vendor: NasVendor::Mikrotik,
-                coa_port: 3799,
-                require_message_authenticator: true,
-                version: 1,
-            },
+    fn nas() -> Nas {
+        Nas {
+            id: 4,
+            name: "nas".into(),
+            network: "127.0.0.1".parse().unwrap(),
+            prefix_len: 32,
+            secret: Secret::new(b"testing123"),
+            vendor: NasVendor::Mikrotik,
+            coa_port: 3799,
+            require_message_authenticator: true,
+            version: 1,
         }
     }
 
@@ -243,7 +239,7 @@ mod tests {
         let mut buf = BytesMut::new();
         respond(&req, &mut buf).unwrap();
         let len = buf.len();
-        sign_replies(&mut buf, &[(0..len, &nas().nas.secret)]);
+        sign_replies(&mut buf, &[(0..len, &nas().secret)]);
         let reply = Packet::decode(&buf).unwrap();
         assert_eq!(reply.code(), Code::AccountingResponse);
         assert_eq!(reply.value(attr::PROXY_STATE), Some(&b"ps"[..]));

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use proisp_model::{FupAction, NasVendor, Plan, RateLimit, Status, Subscriber};
+use proisp_model::{FupAction, Nas, NasVendor, Plan, RateLimit, Status, Subscriber};
 use proisp_radius::authenticator::ct_eq;
 use proisp_radius::dictionary::{attr, mikrotik, ms, values, vendor};
 use proisp_radius::encode::{EncodeError, Encoder};
@@ -17,8 +17,6 @@ use proisp_radius::mschap::{self, Credential, ErrorCode};
 use proisp_radius::packet::Packet;
 use proisp_radius::secret::SharedSecret;
 use proisp_radius::{chap, password};
-
-use crate::nas_table::NasEntry;
 
 /// Why an Access-Request was rejected: one Reply-Message and one metric label each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,7 +284,7 @@ fn verify(
 /// Everything a decision needs besides the request.
 pub(crate) struct Context<'a> {
     /// The NAS the request came from.
-    pub(crate) nas: &'a NasEntry,
+    pub(crate) nas: &'a Nas,
     /// The subscriber, `None` when the name is unknown.
     pub(crate) subscriber: Option<&'a Subscriber>,
     /// The subscriber's plan, when it exists.
@@ -308,7 +306,7 @@ pub(crate) fn respond(
 ) -> Result<Verdict, EncodeError> {
     let creds = Credentials::of(req);
     let user_name = req.value(attr::USER_NAME).unwrap_or_default();
-    let secret = ctx.nas.nas.secret.as_bytes();
+    let secret = ctx.nas.secret.as_bytes();
     let decision = match (&creds, ctx.subscriber) {
         (None, _) => Err(RejectReason::UnsupportedMethod),
         (Some(_), None) => Err(RejectReason::UnknownUser),
@@ -373,7 +371,7 @@ fn accept(
     proof: Proof,
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    let secret = &ctx.nas.nas.secret;
+    let secret = &ctx.nas.secret;
     let mut enc = Encoder::reply(buf, req, Code::AccessAccept);
     enc.message_authenticator();
     match proof {
@@ -410,7 +408,7 @@ fn accept(
     }
     if let (Some(sub), Some(plan)) = (ctx.subscriber, ctx.plan) {
         let p = &plan.plan;
-        if ctx.nas.nas.vendor == NasVendor::Mikrotik {
+        if ctx.nas.vendor == NasVendor::Mikrotik {
             enc.vsa(
                 vendor::MIKROTIK,
                 mikrotik::RATE_LIMIT,
@@ -510,19 +508,17 @@ mod tests {
     const SECRET: &[u8] = b"testing123";
     const NOW: i64 = 1_800_000_000;
 
-    fn nas(vendor: NasVendor) -> NasEntry {
-        NasEntry {
-            nas: Nas {
-                id: 1,
-                name: "bras-1".into(),
-                network: "127.0.0.1".parse().unwrap(),
-                prefix_len: 32,
-                secret: Secret::new(SECRET),
-                vendor,
-                coa_port: 3799,
-                require_message_authenticator: true,
-                version: 1,
-            },
+    fn nas(vendor: NasVendor) -> Nas {
+        Nas {
+            id: 1,
+            name: "bras-1".into(),
+            network: "127.0.0.1".parse().unwrap(),
+            prefix_len: 32,
+            secret: Secret::new(SECRET),
+            vendor,
+            coa_port: 3799,
+            require_message_authenticator: true,
+            version: 1,
         }
     }
 
@@ -598,7 +594,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let verdict = respond(&req, &ctx, &mut buf).unwrap();
         let len = buf.len();
-        sign_replies(&mut buf, &[(0..len, &nas.nas.secret)]);
+        sign_replies(&mut buf, &[(0..len, &nas.secret)]);
         let reply = Packet::decode(&buf).unwrap();
         assert_eq!(
             verify_reply(&reply, req.authenticator(), SECRET, true),

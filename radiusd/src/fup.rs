@@ -92,7 +92,7 @@ pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change
         let request = if disconnect {
             Request::disconnect(user, session.acct_session_id.as_str())
         } else {
-            match (rate, nas.nas.vendor) {
+            match (rate, nas.vendor) {
                 (Some(rate), NasVendor::Mikrotik) => Request::coa(
                     user,
                     session.acct_session_id.as_str(),
@@ -103,13 +103,13 @@ pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change
         };
         let request = identify(request, &session);
         // A NAS configured as a range has no single address to send to.
-        let full = if nas.nas.network.is_ipv4() { 32 } else { 128 };
-        if nas.nas.prefix_len < full {
-            tracing::warn!(nas = %nas.nas.name, user, "NAS is a range: no address for a CoA");
+        let full = if nas.network.is_ipv4() { 32 } else { 128 };
+        if nas.prefix_len < full {
+            tracing::warn!(nas = %nas.name, user, "NAS is a range: no address for a CoA");
             continue;
         }
-        let target = SocketAddr::new(nas.nas.network, nas.nas.coa_port);
-        let outcome = client.send(target, &nas.nas.secret, &request).await;
+        let target = SocketAddr::new(nas.network, nas.coa_port);
+        let outcome = client.send(target, &nas.secret, &request).await;
         let index = match &outcome {
             Outcome::Ack => 0,
             Outcome::Nak { .. } => 1,
@@ -117,7 +117,7 @@ pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change
             _ => 3,
         };
         shared.metrics.coa(disconnect, index);
-        tracing::info!(user, session = session.acct_session_id, nas = %nas.nas.name, kind = if disconnect { "disconnect" } else { "coa" }, %outcome, "dynamic authorization");
+        tracing::info!(user, session = session.acct_session_id, nas = %nas.name, kind = if disconnect { "disconnect" } else { "coa" }, %outcome, "dynamic authorization");
     }
 }
 

@@ -55,7 +55,7 @@ use tokio::time::timeout;
 
 use crate::config::CacheConfig;
 use crate::db;
-use crate::metrics::{Level, Metrics, Outcome};
+use crate::metrics::{Level, LookupResult, Metrics};
 use crate::sessions::{SPREAD, SessionCounts};
 
 /// What the lookup found.
@@ -235,11 +235,11 @@ impl Lookup {
         }
         Some(match entry.value {
             Some(sub) => {
-                core.metrics.lookup(Level::Memory, Outcome::Hit);
+                core.metrics.lookup(Level::Memory, LookupResult::Hit);
                 Found::Subscriber(sub)
             }
             None => {
-                core.metrics.lookup(Level::Memory, Outcome::Negative);
+                core.metrics.lookup(Level::Memory, LookupResult::Negative);
                 Found::Unknown
             }
         })
@@ -257,7 +257,7 @@ impl Lookup {
             }
             Some(found) => return Ok(found),
             None => {
-                self.core.metrics.lookup(Level::Memory, Outcome::Miss);
+                self.core.metrics.lookup(Level::Memory, LookupResult::Miss);
                 None
             }
         };
@@ -516,7 +516,7 @@ impl Core {
             Ok(Ok(found)) if found.len() == batch.len() => found,
             _ => {
                 for _ in &batch {
-                    self.metrics.lookup(Level::Redis, Outcome::Error);
+                    self.metrics.lookup(Level::Redis, LookupResult::Error);
                 }
                 return (batch, Vec::new());
             }
@@ -537,13 +537,13 @@ impl Core {
                 _ => false,
             };
             if stale {
-                self.metrics.lookup(Level::Redis, Outcome::Stale);
+                self.metrics.lookup(Level::Redis, LookupResult::Stale);
                 misses.push(pending);
                 continue;
             }
             match lookup {
                 CacheLookup::Hit(sub) => {
-                    self.metrics.lookup(Level::Redis, Outcome::Hit);
+                    self.metrics.lookup(Level::Redis, LookupResult::Hit);
                     let sub = Arc::new(sub);
                     self.remember(&pending.username, Some(sub.clone()), read);
                     if sub.simultaneous_use > 0 && self.counts.cached(&pending.username).is_none() {
@@ -553,12 +553,12 @@ impl Core {
                     }
                 }
                 CacheLookup::Negative => {
-                    self.metrics.lookup(Level::Redis, Outcome::Negative);
+                    self.metrics.lookup(Level::Redis, LookupResult::Negative);
                     self.remember(&pending.username, None, read);
                     reply(pending.waiters, &Ok(Found::Unknown));
                 }
                 CacheLookup::Miss => {
-                    self.metrics.lookup(Level::Redis, Outcome::Miss);
+                    self.metrics.lookup(Level::Redis, LookupResult::Miss);
                     misses.push(pending);
                 }
             }
@@ -589,7 +589,7 @@ impl Core {
                     ),
                 }
                 for pending in batch {
-                    self.metrics.lookup(Level::Postgres, Outcome::Error);
+                    self.metrics.lookup(Level::Postgres, LookupResult::Error);
                     reply(pending.waiters, &Err(Unavailable));
                 }
                 return;
@@ -610,14 +610,14 @@ impl Core {
                     if sub.simultaneous_use > 0 {
                         self.counts.record(&username, open, read);
                     }
-                    self.metrics.lookup(Level::Postgres, Outcome::Hit);
+                    self.metrics.lookup(Level::Postgres, LookupResult::Hit);
                     let sub = Arc::new(sub);
                     self.remember(&username, Some(sub.clone()), since);
                     reply(waiters, &Ok(Found::Subscriber(sub.clone())));
                     subscribers.push(sub);
                 }
                 None => {
-                    self.metrics.lookup(Level::Postgres, Outcome::Negative);
+                    self.metrics.lookup(Level::Postgres, LookupResult::Negative);
                     self.remember(&username, None, since);
                     reply(waiters, &Ok(Found::Unknown));
                     unknown.push(username);

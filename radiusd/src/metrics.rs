@@ -129,7 +129,7 @@ pub(crate) enum Level {
 
 /// Lookup results at one level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum LookupResult {
     /// Found the subscriber.
     Hit,
     /// Found a remembered "no such user".
@@ -147,12 +147,12 @@ const LEVELS: [(Level, &str); 3] = [
     (Level::Redis, "redis"),
     (Level::Postgres, "postgres"),
 ];
-const OUTCOMES: [(Outcome, &str); 5] = [
-    (Outcome::Hit, "hit"),
-    (Outcome::Negative, "negative"),
-    (Outcome::Miss, "miss"),
-    (Outcome::Error, "error"),
-    (Outcome::Stale, "stale"),
+const OUTCOMES: [(LookupResult, &str); 5] = [
+    (LookupResult::Hit, "hit"),
+    (LookupResult::Negative, "negative"),
+    (LookupResult::Miss, "miss"),
+    (LookupResult::Error, "error"),
+    (LookupResult::Stale, "stale"),
 ];
 
 /// Handles for every series the request path touches.
@@ -352,7 +352,7 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn lookup(&self, level: Level, outcome: Outcome) {
+    pub(crate) fn lookup(&self, level: Level, outcome: LookupResult) {
         let i = level as usize * OUTCOMES.len() + outcome as usize;
         if let Some(c) = self.lookups.get(i) {
             c.increment(1);

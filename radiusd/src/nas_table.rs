@@ -9,22 +9,15 @@ use std::sync::Arc;
 
 use proisp_model::Nas;
 
-/// One NAS as the request path holds it.
-#[derive(Debug)]
-pub(crate) struct NasEntry {
-    /// The NAS, with its secret keyed for HMAC-MD5.
-    pub(crate) nas: Nas,
-}
-
 /// A snapshot of every NAS.
 #[derive(Debug, Default)]
 pub(crate) struct NasTable {
     /// NASes with a single address, by that address.
-    exact: HashMap<IpAddr, Arc<NasEntry>>,
+    exact: HashMap<IpAddr, Arc<Nas>>,
     /// NASes configured as a range, longest prefix first.
-    ranges: Vec<Arc<NasEntry>>,
+    ranges: Vec<Arc<Nas>>,
     /// Every NAS by database id (where CoA requests go).
-    by_id: HashMap<i64, Arc<NasEntry>>,
+    by_id: HashMap<i64, Arc<Nas>>,
 }
 
 /// IPv4-mapped IPv6 sources (from a dual-stack socket) are looked up as IPv4.
@@ -45,9 +38,9 @@ impl NasTable {
                 IpAddr::V6(_) => 128,
             };
             let key = canonical(nas.network);
-            let entry = Arc::new(NasEntry { nas });
-            table.by_id.insert(entry.nas.id, entry.clone());
-            if entry.nas.prefix_len >= full {
+            let entry = Arc::new(nas);
+            table.by_id.insert(entry.id, entry.clone());
+            if entry.prefix_len >= full {
                 table.exact.insert(key, entry);
             } else {
                 table.ranges.push(entry);
@@ -55,21 +48,21 @@ impl NasTable {
         }
         table
             .ranges
-            .sort_by_key(|e| std::cmp::Reverse(e.nas.prefix_len));
+            .sort_by_key(|e| std::cmp::Reverse(e.prefix_len));
         table
     }
 
     /// The NAS with database id `id`.
-    pub(crate) fn get(&self, id: i64) -> Option<&Arc<NasEntry>> {
+    pub(crate) fn get(&self, id: i64) -> Option<&Arc<Nas>> {
         self.by_id.get(&id)
     }
 
     /// The NAS a packet from `addr` belongs to.
-    pub(crate) fn find(&self, addr: IpAddr) -> Option<&Arc<NasEntry>> {
+    pub(crate) fn find(&self, addr: IpAddr) -> Option<&Arc<Nas>> {
         let addr = canonical(addr);
         self.exact
             .get(&addr)
-            .or_else(|| self.ranges.iter().find(|e| e.nas.contains(addr)))
+            .or_else(|| self.ranges.iter().find(|e| e.contains(addr)))
     }
 
     /// NASes in the table.
@@ -107,7 +100,7 @@ mod tests {
             nas(3, "10.1.2.3", 32),
             nas(4, "2001:db8::1", 128),
         ]);
-        let id = |a: &str| table.find(a.parse().unwrap()).map(|e| e.nas.id);
+        let id = |a: &str| table.find(a.parse().unwrap()).map(|e| e.id);
         assert_eq!(id("10.1.2.3"), Some(3));
         assert_eq!(id("::ffff:10.1.2.3"), Some(3));
         assert_eq!(id("10.1.9.9"), Some(2));

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
+use proisp_model::Nas;
 use proisp_radius::authenticator::{
     MessageAuthenticatorCheck, check_message_authenticators, sign_replies, verify_request_digest,
 };
@@ -51,7 +52,7 @@ use crate::flood::log_allowed_at;
 use crate::lookup::{Found, Unavailable};
 use crate::metrics::{DropReason, Metrics};
 use crate::mmsg::BATCH;
-use crate::nas_table::{NasEntry, NasTable};
+use crate::nas_table::NasTable;
 use crate::writer::{Durable, NotDurable};
 
 /// Which service a socket offers.
@@ -163,17 +164,17 @@ pub(crate) struct Endpoint<B> {
 
 /// A request of the current batch on its way through [`Endpoint::receive`].
 struct Admitted<'a> {
-    nas: Arc<NasEntry>,
+    nas: Arc<Nas>,
     packet: Packet<'a>,
     datagram: &'a [u8],
     src: SocketAddr,
     key: Key,
     ticket: Ticket,
-    outcome: Outcome,
+    outcome: Fate,
 }
 
 /// What became of an admitted request.
-enum Outcome {
+enum Fate {
     /// Not decided yet.
     Pending,
     /// Answered from memory: the reply is at this range of [`Endpoint::out`].
@@ -247,7 +248,7 @@ impl<B: Backend> Endpoint<B> {
                     src,
                     key,
                     ticket,
-                    outcome: Outcome::Pending,
+                    outcome: Fate::Pending,
                 }),
                 Check::InProgress => match admitted.iter().position(|a| a.key == key) {
                     Some(first) => echoes.push((first, src)),
@@ -263,17 +264,17 @@ impl<B: Backend> Endpoint<B> {
         let mut checks = vec![MessageAuthenticatorCheck::Absent; admitted.len()];
         let pairs: Vec<(&Packet<'_>, &Secret)> = admitted
             .iter()
-            .map(|a| (&a.packet, &a.nas.nas.secret))
+            .map(|a| (&a.packet, &a.nas.secret))
             .collect();
         check_message_authenticators(&pairs, &mut checks);
         for (a, check) in admitted.iter_mut().zip(checks.iter()) {
             if !authentic(metrics, &a.nas, &a.packet, a.src, *check, arrival) {
-                a.outcome = Outcome::Dropped;
+                a.outcome = Fate::Dropped;
             }
         }
         self.out.clear();
         for a in &mut admitted {
-            if !matches!(a.outcome, Outcome::Pending) {
+            if !matches!(a.outcome, Fate::Pending) {
                 continue;
             }
             let start = self.out.len();
@@ -285,22 +286,22 @@ impl<B: Backend> Endpoint<B> {
                 arrival,
                 &mut self.out,
             ) {
-                Now::Reply => Outcome::Answered {
+                Now::Reply => Fate::Answered {
                     range: start..self.out.len(),
                     reject: false,
                 },
-                Now::Reject => Outcome::Answered {
+                Now::Reject => Fate::Answered {
                     range: start..self.out.len(),
                     reject: true,
                 },
-                Now::Dropped => Outcome::Dropped,
-                Now::Wait => Outcome::Wait,
+                Now::Dropped => Fate::Dropped,
+                Now::Wait => Fate::Wait,
             };
         }
         let signing: Vec<(std::ops::Range<usize>, &Secret)> = admitted
             .iter()
             .filter_map(|a| match &a.outcome {
-                Outcome::Answered { range, .. } => Some((range.clone(), &a.nas.nas.secret)),
+                Fate::Answered { range, .. } => Some((range.clone(), &a.nas.secret)),
                 _ => None,
             })
             .collect();
@@ -309,7 +310,7 @@ impl<B: Backend> Endpoint<B> {
         let mut answered = 0;
         for a in &admitted {
             match &a.outcome {
-                Outcome::Answered { range, reject } if *reject && !delay.is_zero() => {
+                Fate::Answered { range, reject } if *reject && !delay.is_zero() => {
                     deferred.push(Deferred {
                         ticket: a.ticket,
                         dst: a.src,
@@ -320,16 +321,16 @@ impl<B: Backend> Endpoint<B> {
                         },
                     });
                 }
-                Outcome::Answered { range, .. } => {
+                Fate::Answered { range, .. } => {
                     let reply = &self.out[range.clone()];
                     answered += 1;
                     self.dedup.complete(a.ticket, Some(reply), arrival.at);
                     transmit.send(reply, a.src);
                 }
-                Outcome::Pending | Outcome::Dropped => {
+                Fate::Pending | Fate::Dropped => {
                     self.dedup.complete(a.ticket, None, arrival.at);
                 }
-                Outcome::Wait => deferred.push(Deferred {
+                Fate::Wait => deferred.push(Deferred {
                     ticket: a.ticket,
                     dst: a.src,
                     arrived: arrival.at,
@@ -345,7 +346,7 @@ impl<B: Backend> Endpoint<B> {
         }
         for (first, src) in echoes {
             match &admitted[first].outcome {
-                Outcome::Answered { range, reject } if !*reject || delay.is_zero() => {
+                Fate::Answered { range, reject } if !*reject || delay.is_zero() => {
                     metrics.duplicates.increment(1);
                     transmit.send(&self.out[range.clone()], src);
                 }
@@ -364,7 +365,7 @@ fn admit<'a>(
     src: SocketAddr,
     port: Port,
     arrival: Arrival,
-) -> Option<(Arc<NasEntry>, Packet<'a>, Key)> {
+) -> Option<(Arc<Nas>, Packet<'a>, Key)> {
     let metrics = backend.metrics();
     let Some(nas) = backend.nas().load().find(src.ip()).cloned() else {
         metrics.drop(DropReason::UnknownNas);
@@ -400,16 +401,16 @@ fn admit<'a>(
 /// Accounting-Request, and the Message-Authenticator where present or required.
 fn authentic(
     metrics: &Metrics,
-    nas: &NasEntry,
+    nas: &Nas,
     packet: &Packet<'_>,
     src: SocketAddr,
     check: MessageAuthenticatorCheck,
     arrival: Arrival,
 ) -> bool {
-    if packet.code() == Code::AccountingRequest && !verify_request_digest(packet, &nas.nas.secret) {
+    if packet.code() == Code::AccountingRequest && !verify_request_digest(packet, &nas.secret) {
         metrics.drop(DropReason::BadRequestAuthenticator);
         if log_allowed_at(&MALFORMED_LOG, arrival.unix) {
-            tracing::warn!(%src, nas = %nas.nas.name, "bad Accounting-Request authenticator: wrong secret? (logged once a second)");
+            tracing::warn!(%src, nas = %nas.name, "bad Accounting-Request authenticator: wrong secret? (logged once a second)");
         }
         return false;
     }
@@ -421,7 +422,7 @@ fn authentic(
             // Accounting is protected by its Request Authenticator already.
             let required = match packet.code() {
                 Code::StatusServer => true,
-                Code::AccessRequest => nas.nas.require_message_authenticator,
+                Code::AccessRequest => nas.require_message_authenticator,
                 _ => false,
             };
             if required {
@@ -432,7 +433,7 @@ fn authentic(
         MessageAuthenticatorCheck::Invalid | MessageAuthenticatorCheck::Malformed => {
             metrics.drop(DropReason::BadMessageAuthenticator);
             if log_allowed_at(&MALFORMED_LOG, arrival.unix) {
-                tracing::warn!(%src, nas = %nas.nas.name, "bad Message-Authenticator: wrong secret? (logged once a second)");
+                tracing::warn!(%src, nas = %nas.name, "bad Message-Authenticator: wrong secret? (logged once a second)");
             }
             false
         }

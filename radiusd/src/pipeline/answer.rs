@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use proisp_model::Nas;
 use proisp_radius::authenticator::sign_replies;
 use proisp_radius::dictionary::attr;
 use proisp_radius::encode::Encoder;
@@ -19,7 +20,6 @@ use crate::auth::{self, Context, Verdict};
 use crate::dedup::{Reply, Ticket};
 use crate::lookup::Found;
 use crate::metrics::DropReason;
-use crate::nas_table::NasEntry;
 use crate::writer::{Durable, NotDurable};
 
 /// Work a batch leaves for later. Its driver runs [`Work::run`], reports what it returns
@@ -44,7 +44,7 @@ pub(crate) enum Work {
     /// A request that needs a backend: a lookup beyond the in-process caches, or an
     /// Accounting-Request, answered once its record is durable.
     Wait {
-        nas: Arc<NasEntry>,
+        nas: Arc<Nas>,
         datagram: Bytes,
         port: Port,
         /// When the request arrived, by the wall clock.
@@ -111,7 +111,7 @@ pub(super) enum Now {
 /// Access-Request whose subscriber (or unknown name) and open-session count are cached.
 pub(super) fn answer_now(
     backend: &impl Backend,
-    nas: &NasEntry,
+    nas: &Nas,
     packet: &Packet<'_>,
     port: Port,
     arrival: Arrival,
@@ -156,7 +156,7 @@ pub(super) fn answer_now(
 /// request (the NAS retries). `arrived` is when the request arrived, by the wall clock.
 async fn answer_later(
     backend: &impl Backend,
-    nas: &NasEntry,
+    nas: &Nas,
     datagram: &[u8],
     port: Port,
     arrived: SystemTime,
@@ -164,7 +164,7 @@ async fn answer_later(
 ) -> Option<Reply> {
     let packet = Packet::decode(datagram).ok()?;
     match packet.code() {
-        Code::StatusServer => encode(&nas.nas.secret, |buf| {
+        Code::StatusServer => encode(&nas.secret, |buf| {
             status_server(backend, &packet, port, buf)
         })
         .map(|((), r)| r),
@@ -205,7 +205,7 @@ fn status_server(
 /// cache meanwhile, so the record keeps the first copy's arrival however long it waits.
 async fn account(
     backend: &impl Backend,
-    nas: &NasEntry,
+    nas: &Nas,
     packet: &Packet<'_>,
     arrived: SystemTime,
 ) -> Option<Reply> {
@@ -230,11 +230,11 @@ async fn account(
         }
         Err(invalid) => {
             metrics.drop(DropReason::BadRequest);
-            tracing::debug!(?invalid, nas = %nas.nas.name, "unusable Accounting-Request");
+            tracing::debug!(?invalid, nas = %nas.name, "unusable Accounting-Request");
             return None;
         }
     };
-    let built = encode(&nas.nas.secret, |buf| {
+    let built = encode(&nas.secret, |buf| {
         acct::respond(packet, buf)
             .map_err(|e| {
                 tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
@@ -257,7 +257,7 @@ fn user_name<'a>(backend: &impl Backend, packet: &Packet<'a>) -> Option<&'a str>
 /// backend could answer).
 async fn authenticate(
     backend: &impl Backend,
-    nas: &NasEntry,
+    nas: &Nas,
     packet: &Packet<'_>,
 ) -> Option<(Verdict, Reply)> {
     let name = user_name(backend, packet)?;
@@ -278,7 +278,7 @@ async fn authenticate(
         open_sessions,
     };
     let now = unix_seconds(backend.wall_clock());
-    encode(&nas.nas.secret, |buf| {
+    encode(&nas.secret, |buf| {
         decide(backend, nas, packet, who, now, buf)
     })
 }
@@ -295,7 +295,7 @@ struct Who<'a> {
 /// request (the reply would not fit in a packet).
 fn decide(
     backend: &impl Backend,
-    nas: &NasEntry,
+    nas: &Nas,
     packet: &Packet<'_>,
     who: Who<'_>,
     now: i64,
@@ -331,7 +331,7 @@ fn decide(
         Verdict::Accept => metrics.accept(),
         Verdict::Reject(reason) => {
             metrics.reject(reason);
-            tracing::info!(user = name, nas = %nas.nas.name, reason = reason.label(), "Access-Reject");
+            tracing::info!(user = name, nas = %nas.name, reason = reason.label(), "Access-Reject");
         }
     }
     Some(verdict)
