@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac as _};
+use proisp_store::read_key_file;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -116,25 +117,10 @@ impl JwtKey {
     /// Reads a key file: 64 hex digits (the `gen-key` format), whitespace ignored. The
     /// error names the file, never its content.
     pub fn from_file(path: &Path) -> Result<JwtKey, String> {
-        let text = Zeroizing::new(
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        );
-        let text = text.trim_ascii();
-        if text.len() != 2 * KEY_LEN {
-            return Err(format!(
-                "{} must hold exactly 64 hex digits (`proisp-adminapi gen-key` makes one)",
-                path.display()
-            ));
-        }
-        let mut key = Zeroizing::new(vec![0u8; KEY_LEN]);
-        for (out, pair) in key.iter_mut().zip(text.chunks_exact(2)) {
-            let digit = |c: u8| char::from(c).to_digit(16);
-            match (digit(pair[0]), digit(pair[1])) {
-                (Some(hi), Some(lo)) => *out = u8::try_from(hi << 4 | lo).unwrap_or(0),
-                _ => return Err(format!("{} holds a non-hex character", path.display())),
-            }
-        }
-        Ok(JwtKey { key })
+        let key = read_key_file(path).map_err(|e| e.to_string())?;
+        Ok(JwtKey {
+            key: Zeroizing::new(key.to_vec()),
+        })
     }
 
     fn mac(&self) -> HmacSha256 {

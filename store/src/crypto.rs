@@ -93,6 +93,49 @@ pub enum KeyError {
     },
 }
 
+/// Reads a 256-bit key from a key file of 64 hex digits (surrounding whitespace ignored),
+/// the format `proisp-adminapi gen-key` writes: the key for secrets at rest, and adminapi's
+/// access-token key. Warns when group or others may read the file.
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; KEY_LEN]>, KeyError> {
+    let text = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_owned(),
+        source,
+    })?);
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "key file is readable by group or others; chmod 600 it"
+            );
+        }
+    }
+    key_from_hex(&text).map_err(|reason| KeyError::Format {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// 64 hex digits (surrounding whitespace ignored) as a key.
+fn key_from_hex(text: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>, &'static str> {
+    let text = text.trim_ascii();
+    if text.len() != 2 * KEY_LEN {
+        return Err(if text.is_empty() {
+            "the file is empty"
+        } else {
+            "wrong length"
+        });
+    }
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    for (out, pair) in key.iter_mut().zip(text.chunks_exact(2)) {
+        let hi = hex_value(pair[0]).ok_or("not a hex digit")?;
+        let lo = hex_value(pair[1]).ok_or("not a hex digit")?;
+        *out = (hi << 4) | lo;
+    }
+    Ok(key)
+}
+
 /// The AES-256-GCM key for secrets at rest. `Debug` never shows it.
 pub struct Keyring {
     cipher: Aes256Gcm,
@@ -109,46 +152,14 @@ impl Keyring {
     ///
     /// Warns (but goes on) when the file is readable by group or others.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Keyring, StoreError> {
-        let path = path.as_ref();
-        let text = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.to_owned(),
-            source,
-        })?);
-        #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(path) {
-            use std::os::unix::fs::PermissionsExt as _;
-            if meta.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    "key file is readable by group or others; chmod 600 it"
-                );
-            }
-        }
-        Keyring::from_hex(&text).map_err(|reason| {
-            KeyError::Format {
-                path: path.to_owned(),
-                reason,
-            }
-            .into()
-        })
+        let key = read_key_file(path.as_ref())?;
+        Ok(Keyring::from_key(&key))
     }
 
     /// Parses 64 hex digits (surrounding whitespace ignored).
+    #[cfg(test)]
     fn from_hex(text: &[u8]) -> Result<Keyring, &'static str> {
-        let text = text.trim_ascii();
-        if text.len() != 2 * KEY_LEN {
-            return Err(if text.is_empty() {
-                "the file is empty"
-            } else {
-                "wrong length"
-            });
-        }
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        for (out, pair) in key.iter_mut().zip(text.chunks_exact(2)) {
-            let hi = hex_value(pair[0]).ok_or("not a hex digit")?;
-            let lo = hex_value(pair[1]).ok_or("not a hex digit")?;
-            *out = (hi << 4) | lo;
-        }
+        let key = key_from_hex(text)?;
         Ok(Keyring::from_key(&key))
     }
 

@@ -44,7 +44,7 @@ use tokio_postgres::error::SqlState;
 
 pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
 pub use config::{RedisConfig, StoreConfig};
-pub use crypto::{KeyError, Keyring, Label, Purpose};
+pub use crypto::{KeyError, Keyring, Label, Purpose, read_key_file};
 pub use feed::{Change, FeedEntry};
 pub use import::{ImportError, ImportMode, ImportOutcome, ImportRow};
 pub use migrate::Migration;
