@@ -6,10 +6,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Whether a line may be logged now for the flood `last` stands for.
 pub(crate) fn log_allowed(last: &AtomicI64) -> bool {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    log_allowed_at(last, now)
+    log_allowed_at(last, unix_seconds(SystemTime::now()))
+}
+
+/// Seconds since the Unix epoch at `t` (0 before it): the clock the limiters (and expiry
+/// checks) count in.
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// [`log_allowed`] at `now`, seconds since the epoch.

@@ -31,7 +31,7 @@ mod tests;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
@@ -48,7 +48,7 @@ use self::answer::{Now, answer_now};
 use crate::acct::Record;
 use crate::auth::PlanTable;
 use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
-use crate::flood::log_allowed_at;
+use crate::flood::{log_allowed_at, unix_seconds};
 use crate::lookup::{Found, Unavailable};
 use crate::metrics::{DropReason, Metrics};
 use crate::mmsg::BATCH;
@@ -125,12 +125,6 @@ impl Arrival {
             unix: unix_seconds(wall),
         }
     }
-}
-
-/// Seconds since the Unix epoch at `t` (0 before it).
-fn unix_seconds(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// How an endpoint is set up.

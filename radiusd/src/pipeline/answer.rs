@@ -14,10 +14,11 @@ use proisp_radius::header::{Code, MAX_PACKET_LEN};
 use proisp_radius::packet::Packet;
 use proisp_radius::secret::Secret;
 
-use super::{Arrival, Backend, Port, unix_seconds};
+use super::{Arrival, Backend, Port};
 use crate::acct::{self, Parsed};
 use crate::auth::{self, Context, Verdict};
 use crate::dedup::{Reply, Ticket};
+use crate::flood::unix_seconds;
 use crate::lookup::Found;
 use crate::metrics::DropReason;
 use crate::writer::{Durable, NotDurable};

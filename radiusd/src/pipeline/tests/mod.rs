@@ -8,6 +8,7 @@ use std::pin::{Pin, pin};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::UNIX_EPOCH;
 
 use bytes::BytesMut;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
