@@ -87,9 +87,7 @@ impl Store {
             .ok_or(StoreError::NotFound {
                 entity: Entity::Subscriber,
             })?;
-        let sub = self.subscriber_from_row(&row)?;
-        self.subscriber_changed(&sub, None).await;
-        Ok(sub)
+        self.subscriber_changed_row(&row, username).await
     }
 
     /// Sets a live subscriber's password.
@@ -116,9 +114,7 @@ impl Store {
             .ok_or(StoreError::NotFound {
                 entity: Entity::Subscriber,
             })?;
-        let sub = self.subscriber_from_row(&row)?;
-        self.subscriber_changed(&sub, None).await;
-        Ok(sub)
+        self.subscriber_changed_row(&row, username).await
     }
 
     /// Creates the rows of an import in one transaction.

@@ -406,7 +406,9 @@ impl Store {
         Ok(())
     }
 
-    async fn subscriber_changed_row(
+    /// The subscriber a write returned, after its cache update (the old name marked gone
+    /// when the write renamed it).
+    pub(super) async fn subscriber_changed_row(
         &self,
         row: &Row,
         old_username: &str,
