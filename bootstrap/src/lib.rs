@@ -28,16 +28,15 @@
 //! them and must not depend on this crate, and are re-exported here.
 #![forbid(unsafe_code)]
 
-mod coa;
 mod config;
 pub mod credential;
 mod env;
 mod error;
 pub mod log;
 
-pub use coa::CoaConfig;
 pub use config::{Layers, Sources};
 pub use credential::Credential;
 pub use error::Error;
 pub use log::{LogConfig, LogFormat};
+pub use proisp_coa::ClientConfig as CoaConfig;
 pub use proisp_store::{RedisConfig, StoreConfig};

@@ -47,10 +47,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Retransmissions after the first copy: three tries in all.
 pub const DEFAULT_RETRIES: u32 = 2;
 
-/// Timing of a [`Client`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Timing of a [`Client`]; the `[coa]` section of both binaries' configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
     /// How long to wait for an answer after each copy (default 1 s).
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Copies sent after the first when no answer came (default 2); the exchange gives up
     /// after `(retries + 1) × timeout`.

@@ -16,7 +16,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use proisp_coa::{Client, ClientConfig, Outcome};
+use proisp_coa::{Client, Outcome};
 use proisp_model::OpenSession;
 use proisp_model::{FupAction, NasVendor};
 use proisp_radius::dictionary::{mikrotik, vendor};
@@ -37,10 +37,7 @@ pub(crate) enum Change {
 
 /// The CoA client built from the configuration.
 pub(crate) fn client(shared: &Shared) -> Client {
-    Client::new(ClientConfig {
-        timeout: shared.config.coa.timeout,
-        retries: shared.config.coa.retries,
-    })
+    Client::new(shared.config.coa)
 }
 
 /// Acts on every crossing the writers report, each in its own task.

@@ -21,7 +21,7 @@ pub mod past;
 
 use std::net::{IpAddr, SocketAddr};
 
-use proisp_coa::{Client, ClientConfig};
+use proisp_coa::Client;
 use proisp_model::Nas;
 use proisp_radius::dynauth::Request;
 
@@ -51,10 +51,7 @@ fn limit(v: Option<i64>) -> Result<i64, ApiError> {
 
 /// The CoA client, timed by the `[coa]` section (1 s per try, three tries by default).
 fn client(state: &AppState) -> Client {
-    Client::new(ClientConfig {
-        timeout: state.config.coa.timeout,
-        retries: state.config.coa.retries,
-    })
+    Client::new(state.config.coa)
 }
 
 /// Where a NAS's Dynamic Authorization server is, or 409 for a NAS configured as a range.
