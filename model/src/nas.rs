@@ -65,8 +65,23 @@ pub struct Nas {
     /// Refuse Access-Requests without a valid Message-Authenticator (BlastRADIUS,
     /// CVE-2024-3596). On by default; off only for old gear that cannot send one.
     pub require_message_authenticator: bool,
+    /// How the NAS is known over RadSec (RADIUS/TLS).
+    pub tls: NasTls,
     /// Incremented on every change.
     pub version: i64,
+}
+
+/// How a NAS is known over RadSec (RFC 6614): by the identity its client certificate
+/// carries, and with which shared secret packets inside TLS are signed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NasTls {
+    /// The identity its client certificate carries: a DNS name, URI or IP address
+    /// subjectAltName, or the subject's common name. `None`: a RadSec connection is matched
+    /// to this NAS by its source address only.
+    pub identity: Option<String>,
+    /// Sign packets inside TLS with the NAS's own shared secret rather than `radsec`, the
+    /// secret RFC 6614 §2.3 makes customary there.
+    pub own_secret: bool,
 }
 
 impl Nas {
@@ -106,6 +121,7 @@ mod tests {
             vendor: NasVendor::Mikrotik,
             coa_port: 3799,
             require_message_authenticator: true,
+            tls: NasTls::default(),
             version: 1,
         }
     }

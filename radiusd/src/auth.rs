@@ -518,6 +518,7 @@ mod tests {
             vendor,
             coa_port: 3799,
             require_message_authenticator: true,
+            tls: proisp_model::NasTls::default(),
             version: 1,
         }
     }

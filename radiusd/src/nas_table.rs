@@ -88,6 +88,7 @@ mod tests {
             vendor: NasVendor::Mikrotik,
             coa_port: 3799,
             require_message_authenticator: true,
+            tls: proisp_model::NasTls::default(),
             version: 1,
         }
     }

@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use proisp_model::{Nas, NasVendor, Plan};
+use proisp_model::{Nas, NasTls, NasVendor, Plan};
 use proisp_radius::secret::{Secret, SharedSecret as _};
 use proisp_store::{Keyring, Purpose};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,11 @@ struct NasEntry {
     vendor: String,
     coa_port: u16,
     require_message_authenticator: bool,
+    /// Absent from snapshots written before RadSec.
+    #[serde(default)]
+    tls_identity: Option<String>,
+    #[serde(default)]
+    tls_own_secret: bool,
     version: i64,
 }
 
@@ -76,6 +81,8 @@ pub(crate) fn save(dir: &Path, keys: &Keyring, nas: &[Nas], plans: &[Plan]) -> s
                 vendor: n.vendor.as_str().to_owned(),
                 coa_port: n.coa_port,
                 require_message_authenticator: n.require_message_authenticator,
+                tls_identity: n.tls.identity.clone(),
+                tls_own_secret: n.tls.own_secret,
                 version: n.version,
             })
             .collect(),
@@ -124,6 +131,10 @@ pub(crate) fn load(dir: &Path, keys: &Keyring) -> Result<(Vec<Nas>, Vec<Plan>), 
                 vendor,
                 coa_port: n.coa_port,
                 require_message_authenticator: n.require_message_authenticator,
+                tls: NasTls {
+                    identity: n.tls_identity,
+                    own_secret: n.tls_own_secret,
+                },
                 version: n.version,
             })
         })
@@ -153,6 +164,10 @@ mod tests {
             vendor: NasVendor::Mikrotik,
             coa_port: 3799,
             require_message_authenticator: true,
+            tls: NasTls {
+                identity: Some("bras-1.example.net".into()),
+                own_secret: true,
+            },
             version: 9,
         };
         let plan = Plan {
@@ -189,6 +204,7 @@ mod tests {
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].secret.as_bytes(), b"sup3r-s3cret");
         assert_eq!(loaded[0].name, "bras-1");
+        assert_eq!(loaded[0].tls, nas.tls);
         assert_eq!(plans, vec![plan]);
 
         // Another key: refused, never a NAS with a garbage secret.

@@ -255,6 +255,7 @@ fn conflict_name(constraint: Option<&str>) -> String {
         Some("subscribers_ipv4_key") => "subscriber.ipv4",
         Some("plans_name_key") => "plan.name",
         Some("nas_address_key") => "nas.network",
+        Some("nas_tls_identity_key") => "nas.tls_identity",
         Some(other) => other,
         None => "value",
     }

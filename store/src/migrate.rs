@@ -55,6 +55,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_accounting_event_time",
         sql: include_str!("../../sql/0006_accounting_event_time.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_nas_tls",
+        sql: include_str!("../../sql/0007_nas_tls.sql"),
+    },
 ];
 
 /// The newest version.

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::crypto::Purpose;
 use super::{Entity, Invalidation, Store, StoreError};
-use proisp_model::{Nas, NasVendor};
+use proisp_model::{Nas, NasTls, NasVendor};
 use proisp_radius::secret::{Secret, SharedSecret as _};
 
 /// A NAS to create or the new state of one to update: [`Nas`] without the id and version.
@@ -26,6 +26,8 @@ pub struct NewNas {
     pub coa_port: u16,
     /// Refuse Access-Requests without a valid Message-Authenticator.
     pub require_message_authenticator: bool,
+    /// How the NAS is known over RadSec.
+    pub tls: NasTls,
 }
 
 impl NewNas {
@@ -39,6 +41,7 @@ impl NewNas {
             vendor: NasVendor::Mikrotik,
             coa_port: 3799,
             require_message_authenticator: true,
+            tls: NasTls::default(),
         }
     }
 
@@ -71,7 +74,7 @@ impl NewNas {
 }
 
 const COLUMNS: &str = "id, name, address::inet, masklen(address), secret_enc, vendor, coa_port, \
-    require_message_authenticator, version";
+    require_message_authenticator, version, tls_identity, tls_own_secret";
 
 impl Store {
     fn nas_from_row(&self, row: &Row) -> Result<Nas, StoreError> {
@@ -97,6 +100,10 @@ impl Store {
                 reason: format!("{coa_port} out of range"),
             })?,
             require_message_authenticator: row.get(7),
+            tls: NasTls {
+                identity: row.get(9),
+                own_secret: row.get(10),
+            },
             version: row.get(8),
         })
     }
@@ -122,8 +129,8 @@ impl Store {
         let stmt = client
             .prepare_cached(&format!(
                 "INSERT INTO nas (name, address, secret_enc, vendor, coa_port, \
-                 require_message_authenticator) VALUES ($1, $2::text::cidr, $3, $4, $5, $6) \
-                 RETURNING {COLUMNS}"
+                 require_message_authenticator, tls_identity, tls_own_secret) \
+                 VALUES ($1, $2::text::cidr, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
             ))
             .await?;
         let row = client
@@ -136,6 +143,8 @@ impl Store {
                     &n.vendor.as_str(),
                     &i32::from(n.coa_port),
                     &n.require_message_authenticator,
+                    &n.tls.identity,
+                    &n.tls.own_secret,
                 ],
             )
             .await?;
@@ -152,8 +161,9 @@ impl Store {
             .prepare_cached(&format!(
                 "UPDATE nas SET name = $1, address = $2::text::cidr, secret_enc = $3, \
                  vendor = $4, coa_port = $5, require_message_authenticator = $6, \
+                 tls_identity = $7, tls_own_secret = $8, \
                  version = nextval('entry_version'), updated_at = now() \
-                 WHERE id = $7 RETURNING {COLUMNS}"
+                 WHERE id = $9 RETURNING {COLUMNS}"
             ))
             .await?;
         let row = client
@@ -166,6 +176,8 @@ impl Store {
                     &n.vendor.as_str(),
                     &i32::from(n.coa_port),
                     &n.require_message_authenticator,
+                    &n.tls.identity,
+                    &n.tls.own_secret,
                     &id,
                 ],
             )
@@ -199,6 +211,14 @@ impl Store {
         }
         if n.secret.as_bytes().is_empty() {
             return Err(StoreError::invalid("secret", "must not be empty"));
+        }
+        if let Some(identity) = &n.tls.identity
+            && (identity.trim().is_empty() || identity.len() > 255)
+        {
+            return Err(StoreError::invalid(
+                "tls_identity",
+                "must be a certificate identity of 1 to 255 characters",
+            ));
         }
         if n.coa_port == 0 {
             return Err(StoreError::invalid("coa_port", "must not be 0"));

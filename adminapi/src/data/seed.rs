@@ -153,6 +153,7 @@ pub async fn seed(store: &Store, o: &SeedOptions) -> Result<SeedReport, StoreErr
                     vendor: n.vendor,
                     coa_port: n.coa_port,
                     require_message_authenticator: n.require_message_authenticator,
+                    tls: n.tls.clone(),
                 };
                 store.update_nas(n.id, &update).await?;
                 report.nas_updated.push(addr);

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use ipnet::IpNet;
-use proisp_model::{Nas, NasVendor};
+use proisp_model::{Nas, NasTls, NasVendor};
 use proisp_radius::secret::Secret;
 use proisp_store::{NewNas, StoreError};
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,15 @@ pub struct NasInput {
     /// CVE-2024-3596); turn off only for gear that cannot send one.
     #[serde(default = "default_true")]
     pub require_message_authenticator: bool,
+    /// The identity the NAS's RadSec client certificate carries (a DNS, URI or IP
+    /// subjectAltName, or the subject's common name), 1 to 255 characters; absent or null:
+    /// a RadSec connection is matched to this NAS by its source address.
+    #[serde(default)]
+    #[schema(max_length = 255)]
+    pub tls_identity: Option<String>,
+    /// Over RadSec, sign with this NAS's own secret rather than the customary `radsec`.
+    #[serde(default)]
+    pub tls_own_secret: bool,
 }
 
 fn default_vendor() -> String {
@@ -101,6 +110,10 @@ pub struct NasView {
     pub coa_port: u16,
     /// Message-Authenticator required in Access-Requests.
     pub require_message_authenticator: bool,
+    /// The identity its RadSec client certificate carries, if it is known by one.
+    pub tls_identity: Option<String>,
+    /// Over RadSec, packets are signed with its own secret rather than `radsec`.
+    pub tls_own_secret: bool,
     /// Always true: a NAS cannot exist without a secret, and the secret is never shown.
     pub secret_set: bool,
     /// Changes with every write.
@@ -173,6 +186,8 @@ impl From<&Nas> for NasView {
             vendor: n.vendor.as_str().to_owned(),
             coa_port: n.coa_port,
             require_message_authenticator: n.require_message_authenticator,
+            tls_identity: n.tls.identity.clone(),
+            tls_own_secret: n.tls.own_secret,
             secret_set: true,
             version: n.version,
         }
@@ -188,6 +203,8 @@ impl From<&Nas> for NasInput {
             vendor: n.vendor.as_str().to_owned(),
             coa_port: u32::from(n.coa_port),
             require_message_authenticator: n.require_message_authenticator,
+            tls_identity: n.tls.identity.clone(),
+            tls_own_secret: n.tls.own_secret,
         }
     }
 }
@@ -232,6 +249,16 @@ impl NasInput {
             (None, Some(n)) => n.secret.clone(),
             (None, None) => return Err(ApiError::invalid("secret", "required")),
         };
+        let identity = match self.tls_identity.as_deref().map(str::trim) {
+            None => None,
+            Some(id) if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) => {
+                return Err(ApiError::invalid(
+                    "tls_identity",
+                    "1 to 255 characters, no control characters",
+                ));
+            }
+            Some(id) => Some(id.to_owned()),
+        };
         Ok(NewNas {
             name: name.to_owned(),
             network,
@@ -240,6 +267,10 @@ impl NasInput {
             vendor,
             coa_port,
             require_message_authenticator: self.require_message_authenticator,
+            tls: NasTls {
+                identity,
+                own_secret: self.tls_own_secret,
+            },
         })
     }
 

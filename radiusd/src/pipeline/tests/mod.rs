@@ -85,6 +85,7 @@ impl Fake {
             vendor: NasVendor::Mikrotik,
             coa_port: 3799,
             require_message_authenticator,
+            tls: proisp_model::NasTls::default(),
             version: 1,
         };
         let plan = Plan {
