@@ -12,6 +12,8 @@ use proisp_bootstrap::{
 };
 use serde::Deserialize;
 
+use crate::radsec::RadsecConfig;
+
 /// The systemd credentials radiusd reads, each for a key left unset.
 const CREDENTIALS: &[Credential] = &[
     credential::SECRET_KEY,
@@ -49,6 +51,9 @@ pub(crate) struct Config {
     /// CoA and Disconnect-Requests sent to NASes (fair usage).
     #[serde(default)]
     pub(crate) coa: CoaConfig,
+    /// RadSec (RADIUS/TLS) and RADIUS/TCP listeners; absent: UDP only.
+    #[serde(default)]
+    pub(crate) radsec: Option<RadsecConfig>,
     /// Logging.
     #[serde(default)]
     pub(crate) log: LogConfig,
@@ -306,6 +311,9 @@ impl Config {
                      accounting its own (1813 by convention)"
                 ),
             ));
+        }
+        if let Some(radsec) = &self.radsec {
+            radsec.check()?;
         }
         if self.cache.feed_interval.is_zero() {
             return Err((

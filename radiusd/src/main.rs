@@ -24,6 +24,7 @@ mod metrics;
 mod mmsg;
 mod nas_table;
 mod pipeline;
+mod radsec;
 mod server;
 mod sessions;
 mod snapshot;
@@ -171,6 +172,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             tracker.clone(),
         ));
     }
+    let radsec = match shared.config.radsec.clone() {
+        Some(config) => Some(start_radsec(&shared, config, &mut loops, &cancel, &tracker).await?),
+        None => None,
+    };
     readiness.sockets_bound.store(true, Ordering::Release);
     tracing::info!(auth = %shared.config.listen.auth, acct = %shared.config.listen.acct, sockets = count, metrics = %shared.config.listen.metrics, "proisp-radiusd ready");
     // Not under systemd (NOTIFY_SOCKET unset) this does nothing.
@@ -182,8 +187,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading the NAS and plan tables");
+                tracing::info!("SIGHUP: reloading the NAS and plan tables and the RadSec certificates");
                 shared.reload().await;
+                if let Some(radsec) = &radsec
+                    && let Err(e) = radsec.reload()
+                {
+                    tracing::error!(error = %e, "RadSec certificate reload failed; keeping the previous ones");
+                }
             }
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
@@ -210,4 +220,35 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(e) => Err(e).context("PostgreSQL answered"),
         None => Ok(()),
     }
+}
+
+/// Reads the RadSec certificates and binds its listeners: RADIUS/TLS, and RADIUS/TCP
+/// where configured.
+async fn start_radsec(
+    shared: &Arc<Shared>,
+    config: radsec::RadsecConfig,
+    loops: &mut tokio::task::JoinSet<()>,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<Arc<radsec::Radsec>> {
+    let mut listeners = vec![(config.listen, radsec::Transport::Tls, "radsec.listen")];
+    if let Some(tcp) = &config.tcp {
+        listeners.push((tcp.listen, radsec::Transport::Tcp, "radsec.tcp.listen"));
+    }
+    let radsec = Arc::new(radsec::Radsec::new(config)?);
+    for (addr, transport, key) in listeners {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{key} {addr}"))?;
+        tracing::info!(%addr, ?transport, "RadSec listening");
+        loops.spawn(radsec::serve(
+            shared.clone(),
+            radsec.clone(),
+            listener,
+            transport,
+            cancel.clone(),
+            tracker.clone(),
+        ));
+    }
+    Ok(radsec)
 }

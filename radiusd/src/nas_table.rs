@@ -8,6 +8,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use proisp_model::Nas;
+use proisp_radius::secret::Secret;
+
+/// The shared secret inside RadSec's TLS unless a NAS says otherwise (RFC 6614 §2.3).
+const RADSEC_SECRET: &[u8] = b"radsec";
 
 /// A snapshot of every NAS.
 #[derive(Debug, Default)]
@@ -18,6 +22,26 @@ pub(crate) struct NasTable {
     ranges: Vec<Arc<Nas>>,
     /// Every NAS by database id (where CoA requests go).
     by_id: HashMap<i64, Arc<Nas>>,
+    /// NASes known over RadSec by their certificate's identity.
+    by_identity: HashMap<String, Arc<Nas>>,
+}
+
+/// How a connection proves which NAS it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Credentials<'a> {
+    /// RadSec: the identities its verified client certificate carries, and its address.
+    Certificate { names: &'a [String], addr: IpAddr },
+    /// RADIUS/TCP on a trusted network: its address alone.
+    Address(IpAddr),
+}
+
+/// Why a connection is no NAS of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unknown {
+    /// Neither its certificate nor its address names a NAS.
+    NoNas,
+    /// Its address is a NAS's that names a certificate identity this one does not carry.
+    WrongCertificate,
 }
 
 /// IPv4-mapped IPv6 sources (from a dual-stack socket) are looked up as IPv4.
@@ -40,6 +64,9 @@ impl NasTable {
             let key = canonical(nas.network);
             let entry = Arc::new(nas);
             table.by_id.insert(entry.id, entry.clone());
+            if let Some(identity) = &entry.tls.identity {
+                table.by_identity.insert(identity.clone(), entry.clone());
+            }
             if entry.prefix_len >= full {
                 table.exact.insert(key, entry);
             } else {
@@ -65,6 +92,36 @@ impl NasTable {
             .or_else(|| self.ranges.iter().find(|e| e.contains(addr)))
     }
 
+    /// The NAS a connection with `credentials` is, as its requests are checked: over
+    /// RadSec, with the secret packets inside TLS are signed with (`radsec` unless the
+    /// NAS says otherwise, RFC 6614 §2.3).
+    ///
+    /// A certificate naming a NAS's `tls_identity` is that NAS, from any address (behind
+    /// NAT, through HAProxy). Otherwise the address decides, as over UDP, for a NAS that
+    /// names no identity: one that does must present it.
+    pub(crate) fn identify(&self, credentials: Credentials<'_>) -> Result<Arc<Nas>, Unknown> {
+        match credentials {
+            Credentials::Address(addr) => self.find(addr).cloned().ok_or(Unknown::NoNas),
+            Credentials::Certificate { names, addr } => {
+                let nas = match names.iter().find_map(|n| self.by_identity.get(n)) {
+                    Some(nas) => nas,
+                    None => match self.find(addr) {
+                        Some(nas) if nas.tls.identity.is_none() => nas,
+                        Some(_) => return Err(Unknown::WrongCertificate),
+                        None => return Err(Unknown::NoNas),
+                    },
+                };
+                if nas.tls.own_secret {
+                    return Ok(nas.clone());
+                }
+                Ok(Arc::new(Nas {
+                    secret: Secret::new(RADSEC_SECRET),
+                    ..Nas::clone(nas)
+                }))
+            }
+        }
+    }
+
     /// NASes in the table.
     pub(crate) fn len(&self) -> usize {
         self.exact.len() + self.ranges.len()
@@ -73,8 +130,8 @@ impl NasTable {
 
 #[cfg(test)]
 mod tests {
-    use proisp_model::NasVendor;
-    use proisp_radius::secret::Secret;
+    use proisp_model::{NasTls, NasVendor};
+    use proisp_radius::secret::SharedSecret as _;
 
     use super::*;
 
@@ -88,7 +145,7 @@ mod tests {
             vendor: NasVendor::Mikrotik,
             coa_port: 3799,
             require_message_authenticator: true,
-            tls: proisp_model::NasTls::default(),
+            tls: NasTls::default(),
             version: 1,
         }
     }
@@ -109,5 +166,47 @@ mod tests {
         assert_eq!(id("2001:db8::1"), Some(4));
         assert_eq!(id("192.0.2.1"), None);
         assert_eq!(table.len(), 4);
+    }
+
+    #[test]
+    fn a_connection_is_its_certificate_s_nas_or_else_its_address_s() {
+        let mut named = nas(1, "10.0.0.1", 32);
+        named.tls.identity = Some("bras-1.example.net".into());
+        let mut own = nas(2, "10.0.0.2", 32);
+        own.tls = NasTls {
+            identity: Some("bras-2.example.net".into()),
+            own_secret: true,
+        };
+        let by_address = nas(3, "10.0.0.0", 24);
+        let table = NasTable::new(vec![named, own, by_address]);
+        let identify = |names: &[&str], addr: &str| {
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            table.identify(Credentials::Certificate {
+                names: &names,
+                addr: addr.parse().unwrap(),
+            })
+        };
+
+        // By certificate, from anywhere, signing with "radsec" unless it says otherwise.
+        let one = identify(&["other", "bras-1.example.net"], "192.0.2.9").unwrap();
+        assert_eq!(one.id, 1);
+        assert_eq!(one.secret.as_bytes(), b"radsec");
+        let two = identify(&["bras-2.example.net"], "192.0.2.9").unwrap();
+        assert_eq!((two.id, two.secret.as_bytes()), (2, &b"s"[..]));
+        // By address, for a NAS that names no identity.
+        let three = identify(&["nas.unlisted"], "10.0.0.77").unwrap();
+        assert_eq!((three.id, three.secret.as_bytes()), (3, &b"radsec"[..]));
+        // A NAS that names an identity must present it, even from its own address.
+        assert_eq!(
+            identify(&["nas.unlisted"], "10.0.0.1").unwrap_err(),
+            Unknown::WrongCertificate
+        );
+        assert_eq!(identify(&["x"], "192.0.2.1").unwrap_err(), Unknown::NoNas);
+
+        // RADIUS/TCP: the address and the NAS's own secret, as over UDP.
+        let tcp = table
+            .identify(Credentials::Address("10.0.0.2".parse().unwrap()))
+            .unwrap();
+        assert_eq!((tcp.id, tcp.secret.as_bytes()), (2, &b"s"[..]));
     }
 }

@@ -62,6 +62,8 @@ pub(crate) enum Port {
     Auth,
     /// Accounting-Request and Status-Server (1813).
     Acct,
+    /// Everything, over one connection: RadSec (RFC 6614 §2.3) and RADIUS/TCP.
+    Stream,
 }
 
 impl Port {
@@ -70,6 +72,10 @@ impl Port {
         match self {
             Port::Auth => matches!(code, Code::AccessRequest | Code::StatusServer),
             Port::Acct => matches!(code, Code::AccountingRequest | Code::StatusServer),
+            Port::Stream => matches!(
+                code,
+                Code::AccessRequest | Code::AccountingRequest | Code::StatusServer
+            ),
         }
     }
 }
@@ -143,12 +149,15 @@ pub(crate) struct Settings {
 static UNKNOWN_NAS_LOG: AtomicI64 = AtomicI64::new(0);
 static MALFORMED_LOG: AtomicI64 = AtomicI64::new(0);
 
-/// One socket's request pipeline: its duplicate cache, and the buffer the replies of a
-/// batch answered from memory are built in.
+/// One socket's or connection's request pipeline: its duplicate cache, and the buffer the
+/// replies of a batch answered from memory are built in.
 #[derive(Debug)]
 pub(crate) struct Endpoint<B> {
     backend: Arc<B>,
     port: Port,
+    /// A connection's NAS, known from its certificate or address once for all its
+    /// requests; `None` on a UDP socket, where each datagram's source names its NAS.
+    peer: Option<Arc<Nas>>,
     reject_delay: Duration,
     dedup: Dedup,
     /// Where the replies of a batch answered from memory are built, one after another,
@@ -188,6 +197,7 @@ impl<B: Backend> Endpoint<B> {
         Endpoint {
             backend,
             port,
+            peer: None,
             reject_delay: settings.reject_delay,
             dedup: Dedup::new(
                 settings.duplicate_window,
@@ -195,8 +205,27 @@ impl<B: Backend> Endpoint<B> {
                 settings.dedup_arena,
                 now,
             ),
-            out: BytesMut::with_capacity(BATCH * 512),
+            out: BytesMut::new(),
         }
+    }
+
+    /// An endpoint for one connection from `peer` (RadSec, RADIUS/TCP): every request is
+    /// `peer`'s, whatever its source, and served whatever its code.
+    pub(crate) fn for_connection(
+        backend: Arc<B>,
+        peer: Arc<Nas>,
+        settings: Settings,
+        now: Instant,
+    ) -> Self {
+        Endpoint {
+            peer: Some(peer),
+            ..Endpoint::new(backend, Port::Stream, settings, now)
+        }
+    }
+
+    /// The connection's NAS, after the NAS table changed.
+    pub(crate) fn set_peer(&mut self, peer: Arc<Nas>) {
+        self.peer = Some(peer);
     }
 
     /// What deferred work runs against.
@@ -231,7 +260,9 @@ impl<B: Backend> Endpoint<B> {
         // get its reply, as a retransmission after the reply would.
         let mut echoes: Vec<(usize, SocketAddr)> = Vec::new();
         for (datagram, src) in datagrams {
-            let Some((nas, packet, key)) = admit(backend, datagram, src, self.port, arrival) else {
+            let Some((nas, packet, key)) =
+                admit(backend, self.peer.as_ref(), datagram, src, self.port, arrival)
+            else {
                 continue;
             };
             match self.dedup.check(key, arrival.at) {
@@ -351,17 +382,23 @@ impl<B: Backend> Endpoint<B> {
     }
 }
 
-/// The checks made before anything else: known NAS, well-formed, a code this port
-/// serves. Returns the NAS, the packet and the duplicate-detection key.
+/// The checks made before anything else: known NAS (the connection's `peer`, or the one
+/// `src` belongs to), well-formed, a code this port serves. Returns the NAS, the packet
+/// and the duplicate-detection key.
 fn admit<'a>(
     backend: &impl Backend,
+    peer: Option<&Arc<Nas>>,
     datagram: &'a [u8],
     src: SocketAddr,
     port: Port,
     arrival: Arrival,
 ) -> Option<(Arc<Nas>, Packet<'a>, Key)> {
     let metrics = backend.metrics();
-    let Some(nas) = backend.nas().load().find(src.ip()).cloned() else {
+    let found = match peer {
+        Some(nas) => Some(nas.clone()),
+        None => backend.nas().load().find(src.ip()).cloned(),
+    };
+    let Some(nas) = found else {
         metrics.drop(DropReason::UnknownNas);
         if log_allowed_at(&UNKNOWN_NAS_LOG, arrival.unix) {
             tracing::warn!(%src, "dropping packets from an unknown NAS (logged once a second)");

@@ -25,14 +25,17 @@
 //! | `redis` | [`PrivateRedis`], and probing a Redis URL |
 //! | `process` | what both private servers need of their processes: ports, signals, reaping |
 //! | `wait` | [`wait_until`]: a bounded wait on a condition, probed |
+//! | `pki` | [`Pki`]: a throwaway CA and certificates for RadSec |
 
 mod env;
+mod pki;
 mod postgres;
 mod process;
 mod redis;
 mod wait;
 
 pub use env::{TestEnv, cached};
+pub use pki::{Pair, Pki};
 pub use postgres::{PrivatePostgres, with_database};
 pub use redis::PrivateRedis;
 pub use wait::{wait_until, wait_until_blocking};

@@ -183,7 +183,9 @@ async fn answer_later(
 }
 
 /// RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on the accounting
-/// port, appended to `buf` unsigned.
+/// port; Access-Accept over a connection that carries both, as on any port that serves
+/// authentication (what FreeRADIUS and radsecproxy answer there too), appended to `buf`
+/// unsigned.
 fn status_server(
     backend: &impl Backend,
     packet: &Packet<'_>,
@@ -191,7 +193,7 @@ fn status_server(
     buf: &mut BytesMut,
 ) -> Option<()> {
     let code = match port {
-        Port::Auth => Code::AccessAccept,
+        Port::Auth | Port::Stream => Code::AccessAccept,
         Port::Acct => Code::AccountingResponse,
     };
     let mut enc = Encoder::reply(buf, packet, code);

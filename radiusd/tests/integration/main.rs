@@ -11,3 +11,4 @@ mod harness;
 mod operations;
 mod outage_start;
 mod protocol;
+mod radsec;

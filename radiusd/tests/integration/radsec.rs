@@ -1,0 +1,330 @@
+//! RadSec (RADIUS/TLS, RFC 6614) and RADIUS/TCP (RFC 6613): a client certificate names
+//! the NAS, many requests share one connection and are answered in any order, and what a
+//! server must refuse is refused without harm to the connections it serves.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use proisp_model::NasTls;
+use proisp_radius::authenticator::{self, verify_reply};
+use proisp_radius::dictionary::attr;
+use proisp_radius::encode::Encoder;
+use proisp_radius::header::Code;
+use proisp_radius::packet::Packet;
+use proisp_radius::password;
+use proisp_store::NewNas;
+use proisp_testing::{Pair, Pki, TestEnv, wait_until};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::harness::{Options, Radiusd, SECRET, free_ports, seed};
+
+/// The identity the test NAS's certificate carries.
+const NAS_NAME: &str = "nas1.proisp.test";
+/// How long a test waits for a reply or for the server to close a connection.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// radiusd with a RadSec listener (and RADIUS/TCP when `tcp`), the test PKI, and a NAS
+/// known by the certificate's identity at an address no connection comes from.
+struct Setup {
+    _env: TestEnv,
+    radiusd: Radiusd,
+    pki: Pki,
+    radsec: SocketAddr,
+    tcp: SocketAddr,
+}
+
+async fn setup(tcp: bool, handshake_timeout: &str) -> Setup {
+    let env = TestEnv::start().await;
+    let store = env.store().await;
+    seed(&store, 2).await;
+    let mut nas = NewNas::new("bras-tls", "192.0.2.1".parse().unwrap(), b"unused-udp-secret");
+    nas.tls = NasTls {
+        identity: Some(NAS_NAME.into()),
+        own_secret: false,
+    };
+    store.create_nas(&nas).await.unwrap();
+    let [radsec_port, tcp_port] = free_ports::<2>();
+    let dir = std::env::temp_dir().join(format!(
+        "radsec-pki-{}-{radsec_port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = Pki::generate(&dir, NAS_NAME).unwrap();
+    let radsec = SocketAddr::from(([127, 0, 0, 1], radsec_port));
+    let tcp_addr = SocketAddr::from(([127, 0, 0, 1], tcp_port));
+    let mut extra = format!(
+        "[radsec]\nlisten = \"{radsec}\"\nca = {:?}\ncertificate = {:?}\nkey = {:?}\n\
+         handshake_timeout = \"{handshake_timeout}\"\n",
+        pki.ca, pki.server.cert, pki.server.key
+    );
+    if tcp {
+        extra.push_str(&format!(
+            "[radsec.tcp]\nlisten = \"{tcp_addr}\"\nallow = [\"127.0.0.0/8\"]\n"
+        ));
+    }
+    let radiusd = Radiusd::start(
+        &env,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    Setup {
+        _env: env,
+        radiusd,
+        pki,
+        radsec,
+        tcp: tcp_addr,
+    }
+}
+
+/// A TLS client presenting `client` (none: no client certificate), trusting the test CA.
+fn connector(pki: &Pki, client: Option<&Pair>) -> TlsConnector {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(&pki.ca).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(pair) => {
+            let chain = CertificateDer::pem_file_iter(&pair.cert)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(&pair.key).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Connects over TLS with `client`'s certificate; `Err` when the handshake fails.
+async fn connect(
+    setup: &Setup,
+    client: Option<&Pair>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(setup.radsec).await?;
+    let name = ServerName::IpAddress(setup.radsec.ip().into());
+    let mut stream = connector(&setup.pki, client).connect(name, tcp).await?;
+    // TLS 1.3 sends the server's verdict on the client certificate after the client
+    // thinks the handshake is done: a refused client learns it on its first read. A
+    // Status-Server round trip settles it either way.
+    let status = status_server(1);
+    stream.write_all(&status).await?;
+    read_packet(&mut stream).await?;
+    Ok(stream)
+}
+
+/// A Status-Server with its Message-Authenticator (RFC 5997 §3), signed with `radsec`.
+fn status_server(id: u8) -> Vec<u8> {
+    let auth = authenticator::random();
+    let mut buf = BytesMut::new();
+    let mut enc = Encoder::new(&mut buf, Code::StatusServer, id, &auth);
+    enc.message_authenticator();
+    enc.finish(b"radsec").unwrap().to_vec()
+}
+
+/// A PAP Access-Request signed with `secret`, and its Request Authenticator.
+fn pap(id: u8, user: &str, pw: &str, secret: &[u8]) -> (Vec<u8>, [u8; 16]) {
+    let auth = authenticator::random();
+    let hidden = password::hide(pw.as_bytes(), secret, &auth).unwrap();
+    let mut buf = BytesMut::new();
+    let mut enc = Encoder::new(&mut buf, Code::AccessRequest, id, &auth);
+    enc.message_authenticator();
+    enc.attr(attr::USER_NAME, user.as_bytes())
+        .attr(attr::USER_PASSWORD, hidden.as_bytes());
+    (enc.finish(secret).unwrap().to_vec(), auth)
+}
+
+/// An Accounting-Request Start signed with `secret`.
+fn acct_start(id: u8, user: &str, session: &str, secret: &[u8]) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let mut enc = Encoder::new(&mut buf, Code::AccountingRequest, id, &[0; 16]);
+    enc.u32(attr::ACCT_STATUS_TYPE, 1)
+        .attr(attr::USER_NAME, user.as_bytes())
+        .attr(attr::ACCT_SESSION_ID, session.as_bytes())
+        .u32(attr::ACCT_SESSION_TIME, 0);
+    enc.finish(secret).unwrap().to_vec()
+}
+
+/// Reads one packet framed by its Length (RFC 6613 §2.1).
+async fn read_packet<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Vec<u8>> {
+    let mut header = [0u8; 4];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut header))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let mut packet = header.to_vec();
+    packet.resize(len.max(4), 0);
+    tokio::time::timeout(WAIT, stream.read_exact(&mut packet[4..]))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    Ok(packet)
+}
+
+/// Whether the server closed the connection within WAIT (end of stream or an error;
+/// what it sent before, a TLS alert, is read past).
+async fn closed<S: AsyncRead + Unpin>(stream: &mut S) -> bool {
+    let mut sink = Vec::new();
+    matches!(
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut sink)).await,
+        Ok(_)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_connection() {
+    let setup = setup(false, "5s").await;
+    let mut stream = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
+
+    // 64 requests in flight at once in one write, for two subscribers and a wrong
+    // password: each reply matches its request by Identifier, whatever their order.
+    let mut requests = HashMap::new();
+    let mut wire = Vec::new();
+    for id in 0..64u8 {
+        let (user, pw) = match id % 3 {
+            0 => ("user000001", "pw000001"),
+            1 => ("user000002", "pw000002"),
+            _ => ("user000001", "wrong"),
+        };
+        let (packet, auth) = pap(id, user, pw, b"radsec");
+        wire.extend_from_slice(&packet);
+        requests.insert(id, (auth, id % 3 != 2));
+    }
+    stream.write_all(&wire).await.unwrap();
+    for _ in 0..64 {
+        let reply = read_packet(&mut stream).await.unwrap();
+        let reply = Packet::decode(&reply).unwrap();
+        let (auth, accept) = requests.remove(&reply.identifier()).expect("one reply per request");
+        verify_reply(&reply, &auth, b"radsec".as_slice(), true).unwrap();
+        let want = if accept {
+            Code::AccessAccept
+        } else {
+            Code::AccessReject
+        };
+        assert_eq!(reply.code(), want);
+    }
+    assert!(requests.is_empty());
+
+    // Accounting on the same connection, acknowledged once durable.
+    stream
+        .write_all(&acct_start(200, "user000001", "radsec-1", b"radsec"))
+        .await
+        .unwrap();
+    let reply = read_packet(&mut stream).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccountingResponse);
+
+    // Status-Server (RFC 5997) is answered with an Access-Accept.
+    stream.write_all(&status_server(201)).await.unwrap();
+    let reply = read_packet(&mut stream).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
+
+    // A retransmission on the connection gets the same reply, not a second evaluation.
+    let (packet, _) = pap(202, "user000001", "pw000001", b"radsec");
+    stream.write_all(&packet).await.unwrap();
+    let first = read_packet(&mut stream).await.unwrap();
+    stream.write_all(&packet).await.unwrap();
+    let again = read_packet(&mut stream).await.unwrap();
+    assert_eq!(first, again);
+
+    // The NAS's UDP secret does not sign inside TLS: dropped (counted), not answered.
+    let (packet, _) = pap(203, "user000001", "pw000001", b"unused-udp-secret");
+    stream.write_all(&packet).await.unwrap();
+    stream.write_all(&status_server(204)).await.unwrap();
+    let reply = read_packet(&mut stream).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().identifier(), 204);
+    let radiusd = &setup.radiusd;
+    assert_eq!(
+        radiusd.metric("radius_dropped_packets_total{reason=\"bad_message_authenticator\"}"),
+        1.0
+    );
+    assert_eq!(
+        radiusd.metric("radius_stream_connections_total{listener=\"tls\"}"),
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_certificates_and_strangers_are_refused_without_harm_to_a_served_nas() {
+    let setup = setup(false, "1s").await;
+    let radiusd = &setup.radiusd;
+    let mut served = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
+
+    for refused in [
+        Some(&setup.pki.stranger),
+        Some(&setup.pki.expired),
+        None,
+        // The server's own certificate is for serverAuth, not clientAuth.
+        Some(&setup.pki.server),
+    ] {
+        assert!(connect(&setup, refused).await.is_err());
+    }
+    // Not TLS at all: a RADIUS packet in the clear on the TLS port.
+    let mut plain = TcpStream::connect(setup.radsec).await.unwrap();
+    plain.write_all(&status_server(1)).await.unwrap();
+    assert!(closed(&mut plain).await);
+    // A slowloris: connects and never says anything; cut at the handshake deadline.
+    let mut silent = TcpStream::connect(setup.radsec).await.unwrap();
+    assert!(closed(&mut silent).await);
+
+    let refused = |reason: &str| {
+        radiusd.metric(&format!(
+            "radius_stream_refused_total{{listener=\"tls\",reason=\"{reason}\"}}"
+        ))
+    };
+    assert!(
+        wait_until(WAIT, async || refused("tls") >= 5.0 && refused("handshake_timeout") >= 1.0)
+            .await,
+        "refusals not counted:\n{}",
+        radiusd.http("/metrics").unwrap().1
+    );
+
+    // The NAS served before is served still.
+    let (packet, _) = pap(9, "user000001", "pw000001", b"radsec");
+    served.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut served).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_length_ends_the_connection_and_radius_tcp_is_for_allowed_networks_only() {
+    let setup = setup(true, "5s").await;
+    let mut stream = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
+    // A Length below the 20-octet header: the stream cannot be framed any more.
+    stream.write_all(&[1, 1, 0, 5, 0, 0, 0, 0]).await.unwrap();
+    assert!(closed(&mut stream).await);
+    assert_eq!(
+        setup
+            .radiusd
+            .metric("radius_stream_closed_total{listener=\"tls\",reason=\"framing\"}"),
+        1.0
+    );
+
+    // RADIUS/TCP from 127.0.0.1 (allowed): the NAS at that address, its own secret.
+    let mut tcp = TcpStream::connect(setup.tcp).await.unwrap();
+    let (packet, auth) = pap(1, "user000002", "pw000002", SECRET.as_bytes());
+    tcp.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut tcp).await.unwrap();
+    let reply = Packet::decode(&reply).unwrap();
+    verify_reply(&reply, &auth, SECRET.as_bytes(), true).unwrap();
+    assert_eq!(reply.code(), Code::AccessAccept);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn radius_tcp_is_off_unless_configured() {
+    let setup = setup(false, "5s").await;
+    assert!(TcpStream::connect(setup.tcp).await.is_err());
+}
