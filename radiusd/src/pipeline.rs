@@ -260,9 +260,14 @@ impl<B: Backend> Endpoint<B> {
         // get its reply, as a retransmission after the reply would.
         let mut echoes: Vec<(usize, SocketAddr)> = Vec::new();
         for (datagram, src) in datagrams {
-            let Some((nas, packet, key)) =
-                admit(backend, self.peer.as_ref(), datagram, src, self.port, arrival)
-            else {
+            let Some((nas, packet, key)) = admit(
+                backend,
+                self.peer.as_ref(),
+                datagram,
+                src,
+                self.port,
+                arrival,
+            ) else {
                 continue;
             };
             match self.dedup.check(key, arrival.at) {

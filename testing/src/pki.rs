@@ -27,6 +27,9 @@ pub struct Pki {
     pub server: Pair,
     /// A NAS's client certificate: clientAuth, subject CN and DNS name `nas_name`.
     pub nas: Pair,
+    /// Another client certificate of the right CA, for `other.proisp.test`: a name no NAS
+    /// lists, so the address names its NAS.
+    pub other: Pair,
     /// A client certificate from a CA radiusd does not trust, with the same name.
     pub stranger: Pair,
     /// A client certificate of the right CA that expired in 2021.
@@ -62,6 +65,14 @@ impl Pki {
             ExtendedKeyUsagePurpose::ClientAuth,
             false,
         )?;
+        let other = leaf(
+            dir,
+            "other",
+            &issuer,
+            &["other.proisp.test"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            false,
+        )?;
         let expired = leaf(
             dir,
             "expired",
@@ -71,11 +82,11 @@ impl Pki {
             true,
         )?;
         let (other_params, other_key) = ca("Somebody else's CA")?;
-        let other = Issuer::new(other_params, other_key);
+        let strange_ca = Issuer::new(other_params, other_key);
         let stranger = leaf(
             dir,
             "stranger",
-            &other,
+            &strange_ca,
             &[nas_name],
             ExtendedKeyUsagePurpose::ClientAuth,
             false,
@@ -84,6 +95,7 @@ impl Pki {
             ca: ca_path,
             server,
             nas,
+            other,
             stranger,
             expired,
         })

@@ -23,6 +23,7 @@ use crate::dedup::{Claim, Reply, Ticket};
 use crate::metrics::DropReason;
 use crate::nas_table::{Credentials, NasTable, Unknown};
 use crate::pipeline::{Arrival, Deferred, Endpoint, Settings, Transmit};
+use crate::proxy_v2::read_header;
 use crate::state::Shared;
 
 /// Requests a connection's duplicate cache remembers: its whole Identifier space
@@ -96,10 +97,24 @@ impl Connection {
     }
 
     /// The handshake, then the requests; `Err` when the connection was refused.
-    async fn admit(&self, tcp: TcpStream, addr: SocketAddr) -> Result<(), Refused> {
+    async fn admit(&self, mut tcp: TcpStream, addr: SocketAddr) -> Result<(), Refused> {
         let config = self.radsec.config();
         let deadline = tokio::time::Instant::now() + config.handshake_timeout;
-        let src = addr;
+        // The PROXY header comes from the proxies configured, and from nobody else: a NAS
+        // could otherwise claim another's address.
+        let src = if config.proxied(addr.ip()) {
+            let header = match tokio::time::timeout_at(deadline, read_header(&mut tcp)).await {
+                Err(_) => return Err(Refused::HandshakeTimeout),
+                Ok(Err(e)) => {
+                    tracing::debug!(%addr, error = %e, reason = e.reason(), "bad PROXY header");
+                    return Err(Refused::ProxyHeader);
+                }
+                Ok(Ok(header)) => header,
+            };
+            header.source(addr).ok_or(Refused::ProxyHeader)?
+        } else {
+            addr
+        };
         match self.transport {
             Transport::Tcp => {
                 let allowed = config
@@ -114,8 +129,7 @@ impl Connection {
             }
             Transport::Tls => {
                 let acceptor = TlsAcceptor::from(self.radsec.tls.load_full());
-                let stream = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
-                {
+                let stream = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
                     Err(_) => return Err(Refused::HandshakeTimeout),
                     Ok(Err(e)) => {
                         tracing::debug!(%src, error = %e, "TLS handshake failed");

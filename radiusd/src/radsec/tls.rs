@@ -61,9 +61,7 @@ pub(crate) fn server_config(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     for ca in certificates("ca", &config.ca)? {
-        roots
-            .add(ca)
-            .map_err(|e| file_error("ca", &config.ca, e))?;
+        roots.add(ca).map_err(|e| file_error("ca", &config.ca, e))?;
     }
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;

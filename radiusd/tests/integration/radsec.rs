@@ -41,28 +41,38 @@ struct Setup {
     tcp: SocketAddr,
 }
 
-async fn setup(tcp: bool, handshake_timeout: &str) -> Setup {
+/// `settings`: more keys of the `[radsec]` section.
+async fn setup(tcp: bool, settings: &str) -> Setup {
     let env = TestEnv::start().await;
     let store = env.store().await;
     seed(&store, 2).await;
-    let mut nas = NewNas::new("bras-tls", "192.0.2.1".parse().unwrap(), b"unused-udp-secret");
+    let mut nas = NewNas::new(
+        "bras-tls",
+        "192.0.2.1".parse().unwrap(),
+        b"unused-udp-secret",
+    );
     nas.tls = NasTls {
         identity: Some(NAS_NAME.into()),
         own_secret: false,
     };
     store.create_nas(&nas).await.unwrap();
+    // Known by its address (behind HAProxy, from the PROXY header), with its own secret.
+    let mut proxied = NewNas::new(
+        "bras-proxied",
+        "198.51.100.7".parse().unwrap(),
+        b"proxied-secret",
+    );
+    proxied.tls.own_secret = true;
+    store.create_nas(&proxied).await.unwrap();
     let [radsec_port, tcp_port] = free_ports::<2>();
-    let dir = std::env::temp_dir().join(format!(
-        "radsec-pki-{}-{radsec_port}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("radsec-pki-{}-{radsec_port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pki = Pki::generate(&dir, NAS_NAME).unwrap();
     let radsec = SocketAddr::from(([127, 0, 0, 1], radsec_port));
     let tcp_addr = SocketAddr::from(([127, 0, 0, 1], tcp_port));
     let mut extra = format!(
         "[radsec]\nlisten = \"{radsec}\"\nca = {:?}\ncertificate = {:?}\nkey = {:?}\n\
-         handshake_timeout = \"{handshake_timeout}\"\n",
+         {settings}\n",
         pki.ca, pki.server.cert, pki.server.key
     );
     if tcp {
@@ -112,11 +122,17 @@ fn connector(pki: &Pki, client: Option<&Pair>) -> TlsConnector {
 }
 
 /// Connects over TLS with `client`'s certificate; `Err` when the handshake fails.
-async fn connect(
+async fn connect(setup: &Setup, client: Option<&Pair>) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(setup.radsec).await?;
+    handshake(setup, tcp, client).await
+}
+
+/// The TLS handshake on `tcp`, settled by a Status-Server round trip.
+async fn handshake(
     setup: &Setup,
+    tcp: TcpStream,
     client: Option<&Pair>,
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(setup.radsec).await?;
     let name = ServerName::IpAddress(setup.radsec.ip().into());
     let mut stream = connector(&setup.pki, client).connect(name, tcp).await?;
     // TLS 1.3 sends the server's verdict on the client certificate after the client
@@ -187,7 +203,7 @@ async fn closed<S: AsyncRead + Unpin>(stream: &mut S) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_connection() {
-    let setup = setup(false, "5s").await;
+    let setup = setup(false, "").await;
     let mut stream = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
 
     // 64 requests in flight at once in one write, for two subscribers and a wrong
@@ -208,7 +224,9 @@ async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_conn
     for _ in 0..64 {
         let reply = read_packet(&mut stream).await.unwrap();
         let reply = Packet::decode(&reply).unwrap();
-        let (auth, accept) = requests.remove(&reply.identifier()).expect("one reply per request");
+        let (auth, accept) = requests
+            .remove(&reply.identifier())
+            .expect("one reply per request");
         verify_reply(&reply, &auth, b"radsec".as_slice(), true).unwrap();
         let want = if accept {
             Code::AccessAccept
@@ -225,7 +243,10 @@ async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_conn
         .await
         .unwrap();
     let reply = read_packet(&mut stream).await.unwrap();
-    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccountingResponse);
+    assert_eq!(
+        Packet::decode(&reply).unwrap().code(),
+        Code::AccountingResponse
+    );
 
     // Status-Server (RFC 5997) is answered with an Access-Accept.
     stream.write_all(&status_server(201)).await.unwrap();
@@ -259,7 +280,7 @@ async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_conn
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_certificates_and_strangers_are_refused_without_harm_to_a_served_nas() {
-    let setup = setup(false, "1s").await;
+    let setup = setup(false, "handshake_timeout = \"1s\"").await;
     let radiusd = &setup.radiusd;
     let mut served = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
 
@@ -286,8 +307,9 @@ async fn wrong_certificates_and_strangers_are_refused_without_harm_to_a_served_n
         ))
     };
     assert!(
-        wait_until(WAIT, async || refused("tls") >= 5.0 && refused("handshake_timeout") >= 1.0)
-            .await,
+        wait_until(WAIT, async || refused("tls") >= 5.0
+            && refused("handshake_timeout") >= 1.0)
+        .await,
         "refusals not counted:\n{}",
         radiusd.http("/metrics").unwrap().1
     );
@@ -301,7 +323,7 @@ async fn wrong_certificates_and_strangers_are_refused_without_harm_to_a_served_n
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_length_ends_the_connection_and_radius_tcp_is_for_allowed_networks_only() {
-    let setup = setup(true, "5s").await;
+    let setup = setup(true, "").await;
     let mut stream = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
     // A Length below the 20-octet header: the stream cannot be framed any more.
     stream.write_all(&[1, 1, 0, 5, 0, 0, 0, 0]).await.unwrap();
@@ -325,6 +347,76 @@ async fn a_broken_length_ends_the_connection_and_radius_tcp_is_for_allowed_netwo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn radius_tcp_is_off_unless_configured() {
-    let setup = setup(false, "5s").await;
+    let setup = setup(false, "").await;
     assert!(TcpStream::connect(setup.tcp).await.is_err());
+}
+
+/// A PROXY protocol v2 header (HAProxy's `send-proxy-v2`) for a TCP/IPv4 client `source`.
+fn proxy_header(source: SocketAddr, destination: SocketAddr) -> Vec<u8> {
+    let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (source, destination) else {
+        panic!("IPv4 only");
+    };
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    h.extend_from_slice(&src.ip().octets());
+    h.extend_from_slice(&dst.ip().octets());
+    h.extend_from_slice(&src.port().to_be_bytes());
+    h.extend_from_slice(&dst.port().to_be_bytes());
+    h
+}
+
+/// A TCP connection to `to` from the loopback address `from`.
+async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_proxy_the_nas_is_the_one_the_proxy_header_names_and_only_proxies_send_one() {
+    let setup = setup(false, "proxy_from = [\"127.0.0.2/32\"]").await;
+    let proxied_nas: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+
+    // From the proxy: the header names the NAS, whose own secret signs inside TLS.
+    let mut tcp = connect_from([127, 0, 0, 2], setup.radsec).await;
+    tcp.write_all(&proxy_header(proxied_nas, setup.radsec))
+        .await
+        .unwrap();
+    let mut stream = connector(&setup.pki, Some(&setup.pki.other))
+        .connect(ServerName::IpAddress(setup.radsec.ip().into()), tcp)
+        .await
+        .unwrap();
+    let (packet, auth) = pap(1, "user000001", "pw000001", b"proxied-secret");
+    stream.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut stream).await.unwrap();
+    let reply = Packet::decode(&reply).unwrap();
+    verify_reply(&reply, &auth, b"proxied-secret".as_slice(), true).unwrap();
+    assert_eq!(reply.code(), Code::AccessAccept);
+
+    // From the proxy without a header: refused.
+    let tcp = connect_from([127, 0, 0, 2], setup.radsec).await;
+    assert!(
+        handshake(&setup, tcp, Some(&setup.pki.other))
+            .await
+            .is_err()
+    );
+    // From anyone else, a header is no header but the start of a broken handshake: a
+    // NAS cannot claim another's address.
+    let mut tcp = connect_from([127, 0, 0, 1], setup.radsec).await;
+    tcp.write_all(&proxy_header(proxied_nas, setup.radsec))
+        .await
+        .unwrap();
+    assert!(closed(&mut tcp).await);
+    // Without a proxy, the address names the NAS: 127.0.0.1, signing with "radsec".
+    let mut direct = connect(&setup, Some(&setup.pki.other)).await.unwrap();
+    let (packet, _) = pap(2, "user000001", "pw000001", b"radsec");
+    direct.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut direct).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
+
+    let radiusd = &setup.radiusd;
+    assert_eq!(
+        radiusd.metric("radius_stream_refused_total{listener=\"tls\",reason=\"proxy_header\"}"),
+        1.0
+    );
 }
