@@ -419,3 +419,68 @@ async fn behind_a_proxy_the_nas_is_the_one_the_proxy_header_names_and_only_proxi
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_hold_and_a_silent_connection_is_closed_when_idle() {
+    let setup = setup(false, "max_connections_per_nas = 1\nidle_timeout = \"1s\"").await;
+    let radiusd = &setup.radiusd;
+    let mut first = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
+    // The NAS holds its one slot: a second connection is refused after its handshake.
+    assert!(connect(&setup, Some(&setup.pki.nas)).await.is_err());
+    // Another NAS is not held up by it.
+    let mut other = connect(&setup, Some(&setup.pki.other)).await.unwrap();
+    assert_eq!(
+        radiusd.metric("radius_stream_refused_total{listener=\"tls\",reason=\"nas_limit\"}"),
+        1.0
+    );
+    // Silent past idle_timeout: closed by the server, and the slot given back.
+    assert!(closed(&mut first).await);
+    assert!(closed(&mut other).await);
+    assert_eq!(
+        radiusd.metric("radius_stream_closed_total{listener=\"tls\",reason=\"idle\"}"),
+        2.0
+    );
+    let mut again = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
+    let (packet, _) = pap(3, "user000001", "pw000001", b"radsec");
+    again.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut again).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reads_new_certificates_and_open_connections_keep_theirs() {
+    let setup = setup(false, "").await;
+    let mut open = connect(&setup, Some(&setup.pki.nas)).await.unwrap();
+    let old_nas = setup.pki.nas.clone();
+
+    // A new CA and server certificate, written over the configured files.
+    let dir = setup.pki.ca.parent().unwrap().join("renewed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let renewed = Pki::generate(&dir, NAS_NAME).unwrap();
+    for (from, to) in [
+        (&renewed.ca, &setup.pki.ca),
+        (&renewed.server.cert, &setup.pki.server.cert),
+        (&renewed.server.key, &setup.pki.server.key),
+    ] {
+        std::fs::copy(from, to).unwrap();
+    }
+    setup.radiusd.signal("HUP");
+    let renewed_setup = Setup {
+        pki: renewed.clone(),
+        ..setup
+    };
+    assert!(
+        wait_until(WAIT, async || connect(&renewed_setup, Some(&renewed.nas))
+            .await
+            .is_ok())
+        .await,
+        "the renewed certificates are not in force:\n{}",
+        renewed_setup.radiusd.log()
+    );
+    // The old CA's NAS certificate no longer passes; the connection it opened still works.
+    assert!(connect(&renewed_setup, Some(&old_nas)).await.is_err());
+    let (packet, _) = pap(4, "user000001", "pw000001", b"radsec");
+    open.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut open).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
+}
