@@ -3,13 +3,15 @@
 #   - installs PostgreSQL, Redis and FreeRADIUS's client tools from Debian if missing;
 #   - starts private PostgreSQL and Redis instances under ./var on ports of their own;
 #   - writes ./var/stack.env (PROISP_DATABASE_URL, PROISP_REDIS_URL, ...);
+#   - makes a demo PKI under ./var/pki (scripts/pki.sh: ca.pem, server.pem/.key,
+#     nas.pem/.key) for RadSec, and maps the demo NAS to nas.pem's identity;
 #   - migrates, seeds demo data, creates the demo admin (role admin: no TOTP needed; its
 #     password is made once and kept in ./var/demo-admin.password);
 #   - runs proisp-radiusd and proisp-adminapi (the REST API) in the foreground.
 # Ctrl-C stops everything it started. Settings (environment):
 #   SUBSCRIBERS (1000)  NAS (127.0.0.1)  SECRET (testing123)
 #   PG_PORT (55432)  REDIS_PORT (56379)  AUTH_PORT (1812)  ACCT_PORT (1813)
-#   METRICS_PORT (9812)  API_PORT (8080)  DEMO_ADMIN (demo)
+#   METRICS_PORT (9812)  API_PORT (8080)  RADSEC_PORT (2083)  DEMO_ADMIN (demo)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,7 @@ auth_port=${AUTH_PORT:-1812}
 acct_port=${ACCT_PORT:-1813}
 metrics_port=${METRICS_PORT:-9812}
 api_port=${API_PORT:-8080}
+radsec_port=${RADSEC_PORT:-2083}
 demo_admin=${DEMO_ADMIN:-demo}
 subscribers=${SUBSCRIBERS:-1000}
 nas=${NAS:-127.0.0.1}
@@ -61,6 +64,11 @@ chmod 600 "$var/secret.key"
 [ -s "$var/jwt.key" ] || "$bin/proisp-adminapi" gen-key > "$var/jwt.key"
 chmod 600 "$var/jwt.key"
 
+# RadSec's demo PKI: kept, so a NAS or radsecproxy configured with it keeps working.
+pki="$var/pki"
+nas_name=nas1.proisp.test
+"$root/scripts/pki.sh" "$pki" --nas-name "$nas_name" >/dev/null
+
 cat > "$var/stack.env" <<ENV
 PROISP_DATABASE_URL=postgres://proisp@127.0.0.1:$pg_port/proisp
 PROISP_REDIS_URL=redis://127.0.0.1:$redis_port
@@ -75,12 +83,17 @@ PROISP_ACCOUNTING__SPOOL_DIR=$var/spool
 PROISP_LISTEN__METRICS=127.0.0.1:$metrics_port
 PROISP_HTTP__LISTEN=127.0.0.1:$api_port
 PROISP_TOKENS__JWT_KEY_FILE=$var/jwt.key
+PROISP_RADSEC__LISTEN=127.0.0.1:$radsec_port
+PROISP_RADSEC__CA=$pki/ca.pem
+PROISP_RADSEC__CERTIFICATE=$pki/server.pem
+PROISP_RADSEC__KEY=$pki/server.key
 ENV
 set -a; . "$var/stack.env"; set +a
 
 say "migrating and seeding ($subscribers subscribers, NAS $nas)"
 "$bin/proisp-adminapi" migrate
-"$bin/proisp-adminapi" seed --subscribers "$subscribers" --nas "$nas" --secret "$secret"
+"$bin/proisp-adminapi" seed --subscribers "$subscribers" --nas "$nas" --secret "$secret" \
+  --tls-identity "$nas_name"
 
 # The demo admin: role admin, which login.totp_required_roles (["superadmin"] by
 # default) does not hold to two-factor login. Created once; its password is kept.
@@ -96,6 +109,32 @@ if ! out=$("$bin/proisp-adminapi" create-admin --username "$demo_admin" --role a
   esac
 fi
 
+cat > "$var/radsecproxy.conf" <<CONF
+# radsecproxy in front of ProISP's RadSec listener (written by make run).
+ListenUDP 127.0.0.1:11812
+client local {
+    host 127.0.0.1
+    type udp
+    secret $secret
+}
+tls demo {
+    CACertificateFile $pki/ca.pem
+    CertificateFile $pki/nas.pem
+    CertificateKeyFile $pki/nas.key
+}
+server proisp {
+    host 127.0.0.1
+    port $radsec_port
+    type tls
+    tls demo
+    secret radsec
+    StatusServer on
+}
+realm * {
+    server proisp
+}
+CONF
+
 cat <<MSG
 
 ProISP is starting. Try it from another terminal:
@@ -105,6 +144,14 @@ ProISP is starting. Try it from another terminal:
 
   echo 'Acct-Status-Type = Start, User-Name = "user000001", Acct-Session-Id = "demo-1"' \\
     | radclient -x 127.0.0.1:$acct_port acct $secret
+
+RadSec (RADIUS over TLS) on 127.0.0.1:$radsec_port for the demo NAS's certificate
+$pki/nas.pem (secret radsec inside TLS). radsecproxy turns radclient's UDP into RadSec
+with the config written to var/radsecproxy.conf (radsecproxy's UDP side on port 11812):
+
+  radsecproxy -f -c $var/radsecproxy.conf
+  echo 'User-Name = "user000001", User-Password = "pw000001", Message-Authenticator = 0x00' \\
+    | radclient -x 127.0.0.1:11812 auth $secret
 
 Metrics: curl http://127.0.0.1:$metrics_port/metrics    Health: curl http://127.0.0.1:$metrics_port/health
 

@@ -72,6 +72,10 @@ enum Command {
         /// The NAS shared secret.
         #[arg(long, default_value = "testing123")]
         secret: String,
+        /// The RadSec client certificate identity (its DNS name or common name) of the
+        /// first NAS.
+        #[arg(long, value_name = "NAME")]
+        tls_identity: Option<String>,
         /// The demo plan the subscribers are on (basic-10, home-50 with burst, fup-100
         /// with a quota and fair-usage speed).
         #[arg(long, default_value = DEFAULT_PLAN)]
@@ -122,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             subscribers,
             nas,
             secret,
+            tls_identity,
             plan,
         } => {
             let options = SeedOptions {
@@ -129,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 plan,
                 nas,
                 secret: secret.into_bytes(),
+                tls_identity,
             };
             seed(&config, &options).await
         }

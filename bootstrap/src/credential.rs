@@ -64,6 +64,14 @@ pub const REDIS_URL: Credential = Credential {
     takes: Takes::Content,
 };
 
+/// RadSec's server private key (radiusd's `radsec.key`): a path, so the key file need not
+/// be readable by the service's own (dynamic) user.
+pub const RADSEC_KEY: Credential = Credential {
+    name: "radsec.key",
+    key: "radsec.key",
+    takes: Takes::Path,
+};
+
 impl Credential {
     /// The value this credential gives its key when `dir` (`$CREDENTIALS_DIRECTORY`) holds
     /// it; `None` when it does not.

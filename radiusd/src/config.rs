@@ -19,6 +19,7 @@ const CREDENTIALS: &[Credential] = &[
     credential::SECRET_KEY,
     credential::DATABASE_URL,
     credential::REDIS_URL,
+    credential::RADSEC_KEY,
 ];
 
 /// The whole configuration of proisp-radiusd.
@@ -495,5 +496,57 @@ mod tests {
         assert_eq!(config.key_file, credentials.join("secret.key"));
         assert_eq!(config.database.database_url, "postgres://u:pw@db/p");
         assert_eq!(config.redis.unwrap().url, "redis://:pw@cache");
+    }
+
+    #[test]
+    fn the_example_s_radsec_section_parses_uncommented_and_its_key_may_be_a_credential() {
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/radiusd.toml.example"),
+        )
+        .unwrap();
+        // The commented section, uncommented: from `# [radsec]` to the next section.
+        let start = example.find("# [radsec]\n").unwrap();
+        let end = start + example[start..].find("\n\n").unwrap();
+        let section: String = example[start..end]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            // Under systemd the key comes from the radsec.key credential.
+            .filter(|l| !l.starts_with("key = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let credentials = dir("radsec");
+        std::fs::write(credentials.join("secret.key"), "").unwrap();
+        std::fs::write(credentials.join("radsec.key"), "").unwrap();
+        let file = credentials.join("radiusd.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "{}\n{section}",
+                &example[..example.find("[log]").unwrap()].replace("# [radsec]", "")
+            ),
+        )
+        .unwrap();
+        let config = Config::load(
+            &Sources::default()
+                .with_file(file)
+                .with_credentials(&credentials),
+        )
+        .unwrap();
+        let radsec = config.radsec.unwrap();
+        assert_eq!(radsec.listen.port(), 2083);
+        assert_eq!(radsec.key, credentials.join("radsec.key"));
+        assert_eq!(radsec.proxy_from.len(), 2);
+        assert_eq!(radsec.tcp.unwrap().allow.len(), 1);
+
+        // RADIUS/TCP without the networks it is for: refused, naming the key.
+        let err = load_toml(
+            &dir("radsec-tcp"),
+            "key_file = \"k\"\n[database]\nurl = \"x\"\n[radsec]\nlisten = \"127.0.0.1:2083\"\n\
+             ca = \"c\"\ncertificate = \"c\"\nkey = \"k\"\n[radsec.tcp]\n\
+             listen = \"127.0.0.1:1812\"\nallow = []\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("radsec.tcp.allow"), "{err}");
     }
 }

@@ -13,7 +13,7 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use futures_util::SinkExt as _;
 use tokio::sync::mpsc;
 
-use proisp_model::{Burst, FupAction, RateLimit};
+use proisp_model::{Burst, FupAction, NasTls, RateLimit};
 use proisp_radius::secret::{Secret, SharedSecret as _};
 use proisp_store::{Keyring, NewNas, NewPlan, Purpose, Store, StoreError};
 
@@ -28,6 +28,9 @@ pub struct SeedOptions {
     pub nas: Vec<IpAddr>,
     /// Their shared secret.
     pub secret: Vec<u8>,
+    /// The RadSec certificate identity of the first NAS (`make run` names the client
+    /// certificate of var/pki/nas.pem), if it is to have one.
+    pub tls_identity: Option<String>,
 }
 
 impl Default for SeedOptions {
@@ -37,6 +40,7 @@ impl Default for SeedOptions {
             plan: DEFAULT_PLAN.to_owned(),
             nas: vec![IpAddr::from([127, 0, 0, 1])],
             secret: b"testing123".to_vec(),
+            tls_identity: None,
         }
     }
 }
@@ -132,19 +136,30 @@ pub async fn seed(store: &Store, o: &SeedOptions) -> Result<SeedReport, StoreErr
     if !o.nas.is_empty() && o.secret.is_empty() {
         return Err(StoreError::invalid("secret", "must not be empty"));
     }
-    for &addr in &o.nas {
+    for (i, &addr) in o.nas.iter().enumerate() {
+        let identity = o.tls_identity.as_ref().filter(|_| i == 0);
         let existing =
             store.all_nas().await?.into_iter().find(|n| {
                 n.network == addr && n.prefix_len == if addr.is_ipv4() { 32 } else { 128 }
             });
         match existing {
             None => {
-                store
-                    .create_nas(&NewNas::new(format!("nas-{addr}"), addr, &o.secret))
-                    .await?;
+                let mut nas = NewNas::new(format!("nas-{addr}"), addr, &o.secret);
+                nas.tls.identity = identity.cloned();
+                store.create_nas(&nas).await?;
                 report.nas_created.push(addr);
             }
-            Some(n) if n.secret.as_bytes() != o.secret.as_slice() => {
+            Some(n)
+                if n.secret.as_bytes() != o.secret.as_slice()
+                    || identity.is_some_and(|id| n.tls.identity.as_ref() != Some(id)) =>
+            {
+                let tls = match identity {
+                    Some(id) => NasTls {
+                        identity: Some(id.clone()),
+                        ..n.tls.clone()
+                    },
+                    None => n.tls.clone(),
+                };
                 let update = NewNas {
                     name: n.name,
                     network: n.network,
@@ -153,7 +168,7 @@ pub async fn seed(store: &Store, o: &SeedOptions) -> Result<SeedReport, StoreErr
                     vendor: n.vendor,
                     coa_port: n.coa_port,
                     require_message_authenticator: n.require_message_authenticator,
-                    tls: n.tls.clone(),
+                    tls,
                 };
                 store.update_nas(n.id, &update).await?;
                 report.nas_updated.push(addr);

@@ -93,4 +93,18 @@ async fn seed_is_idempotent() {
     .unwrap();
     assert_eq!(grown.subscribers_created, 500);
     assert_eq!(grown.nas_updated, vec![IpAddr::from([127, 0, 0, 1])]);
+
+    // The demo NAS mapped to a RadSec client certificate, once.
+    let radsec = SeedOptions {
+        subscribers: 0,
+        secret: b"changed".to_vec(),
+        tls_identity: Some("nas1.proisp.test".into()),
+        ..SeedOptions::default()
+    };
+    let mapped = seed(&store, &radsec).await.unwrap();
+    assert_eq!(mapped.nas_updated, vec![IpAddr::from([127, 0, 0, 1])]);
+    let nas = store.all_nas().await.unwrap();
+    assert_eq!(nas[0].tls.identity.as_deref(), Some("nas1.proisp.test"));
+    assert_eq!(nas[0].secret.as_bytes(), b"changed");
+    assert!(seed(&store, &radsec).await.unwrap().nas_updated.is_empty());
 }
