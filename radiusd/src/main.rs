@@ -24,6 +24,7 @@ mod metrics;
 mod mmsg;
 mod nas_table;
 mod pipeline;
+mod proxy_v2;
 mod server;
 mod sessions;
 mod snapshot;
