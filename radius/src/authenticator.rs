@@ -17,6 +17,10 @@
 //! [`check_message_authenticators`] and [`sign_replies`]: they give exactly what the
 //! one-packet functions give, but run the MD5 work of eight packets side by side in SIMD
 //! lanes (the crate-private module `md5x`).
+//!
+//! None of this applies to RADIUS/1.1, where TLS authenticates packets and the Authenticator
+//! field holds the Token (RFC 9765 §4.1): see [`Profile::signs_packets`] and
+//! [`sign_replies_with`].
 
 use std::array;
 use std::ops::Range;
@@ -29,6 +33,7 @@ use crate::dictionary::attr::MESSAGE_AUTHENTICATOR;
 use crate::header::{AUTHENTICATOR_LEN, AuthenticatorKind, HEADER_LEN};
 use crate::md5x::{self, DIGEST_LEN, LANES, Message, State};
 use crate::packet::Packet;
+use crate::profile::Profile;
 use crate::secret::{Secret, SharedSecret};
 
 /// Octets in a Message-Authenticator value (an HMAC-MD5).
@@ -413,6 +418,17 @@ impl Unsigned {
 pub fn sign_replies(buf: &mut [u8], packets: &[(Range<usize>, &Secret)]) {
     for chunk in packets.chunks(LANES) {
         sign_lanes(buf, chunk);
+    }
+}
+
+/// Signs a batch as [`sign_replies`] does when `profile` signs packets, and leaves the
+/// buffer alone under RADIUS/1.1, whose packets [`Encoder::finish_unsigned`] already
+/// finished: signing one would overwrite its Token with an MD5 digest.
+///
+/// [`Encoder::finish_unsigned`]: crate::encode::Encoder::finish_unsigned
+pub fn sign_replies_with(profile: Profile, buf: &mut [u8], packets: &[(Range<usize>, &Secret)]) {
+    if profile.signs_packets() {
+        sign_replies(buf, packets);
     }
 }
 

@@ -3,7 +3,8 @@
 //! The NAS runs CHAP with the peer and forwards the result: CHAP-Password holds the CHAP
 //! Identifier and the 16-octet MD5 response; the challenge is the CHAP-Challenge attribute
 //! when present and otherwise the Request Authenticator (RFC 2865 §2.2), which is what
-//! MikroTik sends when the challenge is 16 octets long.
+//! MikroTik sends when the challenge is 16 octets long. RADIUS/1.1 has no Request
+//! Authenticator, so there CHAP-Challenge is required (RFC 9765 §5.1.2).
 //!
 //! ```text
 //! CHAP-Password value:  | CHAP Ident (1) | Response = MD5(Ident | Password | Challenge) (16) |
@@ -14,6 +15,7 @@ use md5::{Digest, Md5};
 use crate::authenticator::ct_eq;
 use crate::dictionary::attr::CHAP_CHALLENGE;
 use crate::packet::Packet;
+use crate::profile::Profile;
 
 /// Octets in a CHAP-Password value.
 pub const CHAP_PASSWORD_LEN: usize = 17;
@@ -32,6 +34,10 @@ pub enum ChapError {
     /// one is refused, since short ones do occur in the field).
     #[error("empty CHAP-Challenge")]
     EmptyChallenge,
+    /// A RADIUS/1.1 Access-Request with CHAP-Password but no CHAP-Challenge: there is no
+    /// Request Authenticator to fall back on (RFC 9765 §5.1.2).
+    #[error("CHAP-Password without CHAP-Challenge over RADIUS/1.1")]
+    MissingChallenge,
 }
 
 /// The response a peer with `password` computes: MD5(Ident | Password | Challenge).
@@ -50,6 +56,18 @@ pub fn challenge<'a>(packet: &Packet<'a>) -> Result<&'a [u8], ChapError> {
         Some([]) => Err(ChapError::EmptyChallenge),
         Some(c) => Ok(c),
         None => Ok(packet.authenticator()),
+    }
+}
+
+/// The challenge of a CHAP Access-Request received in `profile`: [`challenge`] for classic
+/// RADIUS; under RADIUS/1.1 only CHAP-Challenge, since the Authenticator field holds the
+/// Token and zeros (RFC 9765 §5.1.2).
+pub fn challenge_with<'a>(profile: Profile, packet: &Packet<'a>) -> Result<&'a [u8], ChapError> {
+    match (profile, packet.value(CHAP_CHALLENGE)) {
+        (Profile::Classic, _) => challenge(packet),
+        (Profile::Radius11, None) => Err(ChapError::MissingChallenge),
+        (Profile::Radius11, Some([])) => Err(ChapError::EmptyChallenge),
+        (Profile::Radius11, Some(c)) => Ok(c),
     }
 }
 
@@ -87,6 +105,39 @@ mod tests {
         assert_eq!(
             verify(&[], challenge, b"x"),
             Err(ChapError::BadLength { len: 0 })
+        );
+    }
+
+    fn request(attrs: &[u8]) -> Vec<u8> {
+        let mut p = vec![1, 0, 0, (20 + attrs.len()) as u8];
+        p.extend_from_slice(&[0, 0, 0, 9]);
+        p.extend_from_slice(&[0; 12]);
+        p.extend_from_slice(attrs);
+        p
+    }
+
+    #[test]
+    fn radius11_takes_the_challenge_only_from_chap_challenge() {
+        let without = request(&[3, 19, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let p = Packet::decode(&without).unwrap();
+        assert_eq!(
+            challenge_with(Profile::Classic, &p),
+            Ok(p.authenticator().as_slice())
+        );
+        assert_eq!(
+            challenge_with(Profile::Radius11, &p),
+            Err(ChapError::MissingChallenge)
+        );
+        let with = request(&[60, 7, b'c', b'h', b'a', b'l', b'l']);
+        let p = Packet::decode(&with).unwrap();
+        for profile in [Profile::Classic, Profile::Radius11] {
+            assert_eq!(challenge_with(profile, &p), Ok(&b"chall"[..]));
+        }
+        let empty = request(&[60, 2]);
+        let p = Packet::decode(&empty).unwrap();
+        assert_eq!(
+            challenge_with(Profile::Radius11, &p),
+            Err(ChapError::EmptyChallenge)
         );
     }
 }

@@ -5,6 +5,10 @@
 //! reserved) and then the Authenticator field the packet's code calls for. Nothing is
 //! allocated beyond the buffer's own growth, so a server can reuse one buffer per socket.
 //!
+//! Under RADIUS/1.1 ([`Profile::Radius11`]) the header carries the Token instead of an
+//! Identifier and an Authenticator, [`Encoder::message_authenticator`] reserves nothing and
+//! `finish` only back-patches Length: nothing is signed (RFC 9765 §4.1, §5.2).
+//!
 //! Errors are sticky: the first attribute that does not fit is remembered, later writes
 //! are skipped, and `finish` reports it and truncates the buffer back to where the packet
 //! began — a caller can never send half a packet.
@@ -37,6 +41,7 @@ use crate::authenticator::{self, MESSAGE_AUTHENTICATOR_LEN};
 use crate::dictionary::attr::{MESSAGE_AUTHENTICATOR, VENDOR_SPECIFIC};
 use crate::header::{AUTHENTICATOR_LEN, AuthenticatorKind, Code, HEADER_LEN, MAX_PACKET_LEN};
 use crate::packet::Packet;
+use crate::profile::{Profile, TOKEN_LEN};
 use crate::secret::SharedSecret;
 use crate::vsa::{MAX_VENDOR_VALUE_LEN, VENDOR_ID_LEN};
 
@@ -66,6 +71,7 @@ pub struct Encoder<'b> {
     buf: &'b mut BytesMut,
     start: usize,
     kind: AuthenticatorKind,
+    profile: Profile,
     /// Offset of the Message-Authenticator value from `start`, once reserved.
     ma: Option<usize>,
     error: Option<EncodeError>,
@@ -95,15 +101,48 @@ impl<'b> Encoder<'b> {
             buf,
             start,
             kind: code.authenticator_kind(),
+            profile: Profile::Classic,
             ma: None,
             error: None,
         }
+    }
+
+    /// Starts a RADIUS/1.1 packet (RFC 9765 §4.1): Reserved-1 zero, `token` in the Token
+    /// field, Reserved-2 zero. A client picks a fresh Token per request (RFC 9765 §4.2.1
+    /// asks for a per-connection counter started at a random value); a server copies the
+    /// request's ([`Encoder::reply_with`]).
+    pub fn radius11(buf: &'b mut BytesMut, code: Code, token: [u8; TOKEN_LEN]) -> Encoder<'b> {
+        let mut field = [0; AUTHENTICATOR_LEN];
+        field[..TOKEN_LEN].copy_from_slice(&token);
+        let mut enc = Encoder::new(buf, code, 0, &field);
+        enc.profile = Profile::Radius11;
+        enc
     }
 
     /// Starts the response `code` to `request`: same Identifier, signed over the request's
     /// authenticator.
     pub fn reply(buf: &'b mut BytesMut, request: &Packet<'_>, code: Code) -> Encoder<'b> {
         Encoder::new(buf, code, request.identifier(), request.authenticator())
+    }
+
+    /// Starts the response `code` to `request` in `profile`: [`Encoder::reply`] for
+    /// classic RADIUS; for RADIUS/1.1 the request's Token copied, Reserved-1 and
+    /// Reserved-2 zero, and nothing to sign (RFC 9765 §4.1).
+    pub fn reply_with(
+        buf: &'b mut BytesMut,
+        request: &Packet<'_>,
+        code: Code,
+        profile: Profile,
+    ) -> Encoder<'b> {
+        match profile {
+            Profile::Classic => Encoder::reply(buf, request, code),
+            Profile::Radius11 => Encoder::radius11(buf, code, request.token()),
+        }
+    }
+
+    /// The profile the packet is encoded in.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
     fn fail(&mut self, error: EncodeError) {
@@ -199,7 +238,13 @@ impl<'b> Encoder<'b> {
     /// Call it before any other attribute to make it the first one: since the BlastRADIUS
     /// attack (CVE-2024-3596) servers put it first so an attacker cannot choose the prefix
     /// MD5 runs over, and RouterOS 7.15+ drops replies that lack it.
+    ///
+    /// Under RADIUS/1.1 it does nothing: the attribute MUST NOT be sent there (RFC 9765
+    /// §5.2), and a no-op lets one reply path serve both profiles.
     pub fn message_authenticator(&mut self) -> &mut Self {
+        if self.profile == Profile::Radius11 {
+            return self;
+        }
         if self.ma.is_some() {
             self.fail(EncodeError::DuplicateMessageAuthenticator);
         } else if self.room(ATTR_HEADER_LEN + MESSAGE_AUTHENTICATOR_LEN) {
@@ -224,11 +269,17 @@ impl<'b> Encoder<'b> {
 
     /// Back-patches Length, signs the packet with `secret` and returns its octets; on an
     /// earlier error, truncates the buffer to where the packet began and returns it.
+    ///
+    /// Under RADIUS/1.1 only Length is written and `secret` is not used: TLS protects
+    /// the packet (RFC 9765 §4.1).
     pub fn finish(self, secret: &(impl SharedSecret + ?Sized)) -> Result<&'b [u8], EncodeError> {
         let kind = self.kind;
         let ma = self.ma;
+        let profile = self.profile;
         let (buf, range) = self.close()?;
-        authenticator::sign(&mut buf[range.clone()], kind, ma, secret);
+        if profile.signs_packets() {
+            authenticator::sign(&mut buf[range.clone()], kind, ma, secret);
+        }
         Ok(&buf[range])
     }
 
@@ -240,7 +291,8 @@ impl<'b> Encoder<'b> {
     /// [`authenticator::sign_replies`], which hashes them side by side: encode each one
     /// after the other into one buffer, keep the ranges, sign them together. Until then the
     /// Authenticator field holds what [`Encoder::new`] was given and any
-    /// Message-Authenticator value is zero.
+    /// Message-Authenticator value is zero. A RADIUS/1.1 packet is complete here: sign
+    /// batches with [`authenticator::sign_replies_with`], which leaves it alone.
     pub fn finish_unsigned(self) -> Result<Range<usize>, EncodeError> {
         self.close().map(|(_, range)| range)
     }
@@ -426,6 +478,92 @@ mod tests {
         assert_eq!(
             p.vendor_value(14988, 1),
             Some(&5_000_000u32.to_be_bytes()[..])
+        );
+    }
+
+    /// A RADIUS/1.1 Access-Request with Token 0xDEADBEEF and a stray non-zero Reserved-1.
+    fn radius11_request() -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        let mut enc = Encoder::radius11(&mut buf, Code::AccessRequest, [0xDE, 0xAD, 0xBE, 0xEF]);
+        enc.attr(1, b"bob").attr(33, b"state");
+        let mut wire = enc.finish(b"").unwrap().to_vec();
+        wire[1] = 0x5A;
+        wire
+    }
+
+    #[test]
+    fn radius11_header_carries_the_token_and_zeros() {
+        let mut buf = BytesMut::new();
+        let mut enc = Encoder::radius11(&mut buf, Code::AccessRequest, [1, 2, 3, 4]);
+        assert_eq!(enc.profile(), Profile::Radius11);
+        enc.message_authenticator().attr(1, b"bob");
+        let wire = enc.finish(SECRET).unwrap();
+        // Code, Reserved-1, Length, Token, Reserved-2, then only User-Name: the
+        // Message-Authenticator was not reserved and nothing was signed (RFC 9765 §4.1, §5.2).
+        let mut expected = vec![1, 0, 0, 25, 1, 2, 3, 4];
+        expected.extend_from_slice(&[0; 12]);
+        expected.extend_from_slice(&[1, 5, b'b', b'o', b'b']);
+        assert_eq!(wire, &expected[..]);
+        assert_eq!(Packet::decode(wire).unwrap().token(), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn radius11_reply_copies_the_token_and_ignores_reserved_octets() {
+        let raw = radius11_request();
+        let request = Packet::decode(&raw).unwrap();
+        assert_eq!(request.token(), [0xDE, 0xAD, 0xBE, 0xEF]);
+        for code in [Code::AccessAccept, Code::AccessReject, Code::ProtocolError] {
+            let mut buf = BytesMut::from(&b"earlier"[..]);
+            let mut enc = Encoder::reply_with(&mut buf, &request, code, Profile::Radius11);
+            enc.message_authenticator()
+                .message_authenticator()
+                .copy_attrs(&request, 33);
+            let range = enc.finish_unsigned().unwrap();
+            let reply = Packet::decode(&buf[range.clone()]).unwrap();
+            assert_eq!(reply.code(), code);
+            assert_eq!(reply.identifier(), 0, "Reserved-1 is sent as zero");
+            assert_eq!(reply.token(), request.token());
+            assert_eq!(&reply.authenticator()[4..], &[0; 12]);
+            assert_eq!(reply.attr(MESSAGE_AUTHENTICATOR), None);
+            assert_eq!(reply.value(33), Some(&b"state"[..]));
+            assert_eq!(reply.len(), 20 + 7);
+            // Batch signing leaves a RADIUS/1.1 reply exactly as finished.
+            let before = buf.to_vec();
+            let secret = crate::secret::Secret::new(SECRET);
+            authenticator::sign_replies_with(Profile::Radius11, &mut buf, &[(range, &secret)]);
+            assert_eq!(&buf[..], &before[..]);
+            assert_eq!(&buf[..7], b"earlier");
+        }
+    }
+
+    #[test]
+    fn classic_reply_with_is_the_classic_reply() {
+        let mut req_buf = BytesMut::new();
+        let mut enc = Encoder::new(&mut req_buf, Code::AccessRequest, 9, &[7; 16]);
+        enc.message_authenticator().attr(1, b"bob");
+        let request = Packet::decode(enc.finish(SECRET).unwrap()).unwrap();
+        let secret = crate::secret::Secret::new(SECRET);
+        let mut one = BytesMut::new();
+        let mut enc = Encoder::reply(&mut one, &request, Code::AccessAccept);
+        enc.message_authenticator().u32(27, 600);
+        let range = enc.finish_unsigned().unwrap();
+        authenticator::sign_replies(&mut one, &[(range, &secret)]);
+        let mut other = BytesMut::new();
+        let mut enc =
+            Encoder::reply_with(&mut other, &request, Code::AccessAccept, Profile::Classic);
+        assert_eq!(enc.profile(), Profile::Classic);
+        enc.message_authenticator().u32(27, 600);
+        let range = enc.finish_unsigned().unwrap();
+        authenticator::sign_replies_with(Profile::Classic, &mut other, &[(range, &secret)]);
+        assert_eq!(one, other);
+        assert_eq!(
+            verify_reply(
+                &Packet::decode(&other).unwrap(),
+                request.authenticator(),
+                SECRET,
+                true
+            ),
+            Ok(())
         );
     }
 }

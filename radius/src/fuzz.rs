@@ -11,6 +11,7 @@ use crate::attr::Ipv6Prefix;
 use crate::dictionary::{self, attr, ms, vendor};
 use crate::encode::Encoder;
 use crate::packet::Packet;
+use crate::profile::Profile;
 use crate::{acct, authenticator, chap, mschap, password, vsa};
 
 const SECRET: &[u8] = b"fuzz-secret";
@@ -69,7 +70,26 @@ pub fn exercise(data: &[u8]) {
     }
     if let Some(hidden) = p.value(attr::USER_PASSWORD) {
         let _ = password::unhide(hidden, SECRET, p.authenticator());
+        let _ = password::unhide_with(Profile::Radius11, hidden, SECRET, p.authenticator());
     }
+    let _ = chap::challenge_with(Profile::Radius11, &p);
+    for v in p.vendor_attrs() {
+        let _ = password::mppe_key_decrypt_with(Profile::Radius11, v.value, SECRET, &[0; 16]);
+    }
+    if let Some(value) = p.value(attr::TUNNEL_PASSWORD) {
+        let _ = password::tunnel_password_decrypt_with(Profile::Classic, value, SECRET, &[0; 16]);
+        let _ = password::tunnel_password_decrypt_with(Profile::Radius11, value, SECRET, &[0; 16]);
+    }
+
+    // Read as RADIUS/1.1, the packet is answered with its Token and nothing signed.
+    let mut buf = BytesMut::new();
+    let mut enc = Encoder::reply_with(&mut buf, &p, p.code(), Profile::Radius11);
+    enc.message_authenticator()
+        .copy_attrs(&p, attr::PROXY_STATE);
+    let reply = enc.finish(SECRET).map(<[u8]>::to_vec);
+    let reply = reply.unwrap_or_else(|e| panic!("a RADIUS/1.1 reply failed to encode: {e}"));
+    let r = Packet::decode(&reply).unwrap_or_else(|e| panic!("RADIUS/1.1 reply fails: {e}"));
+    assert_eq!(r.token(), p.token(), "RADIUS/1.1 reply lost the Token");
 
     let mut buf = BytesMut::new();
     let mut enc = Encoder::new(&mut buf, p.code(), p.identifier(), p.authenticator());

@@ -14,6 +14,9 @@
 //! |  Attributes ...
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
+//!
+//! RADIUS/1.1 reads the same 20 octets as Code, Reserved-1, Length, a 4-octet Token and 12
+//! reserved octets (RFC 9765 §4.1); see [`crate::profile`].
 
 use std::fmt;
 
@@ -67,11 +70,14 @@ pub enum Code {
     CoaAck = 44,
     /// RFC 5176 §3.2.
     CoaNak = 45,
+    /// RFC 7930 §4: the reply to a request that could not be processed. RADIUS/1.1 servers
+    /// send it, with an Error-Cause, instead of dropping such a request (RFC 9765 §6.1).
+    ProtocolError = 52,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 14] = [
         Code::AccessRequest,
         Code::AccessAccept,
         Code::AccessReject,
@@ -85,6 +91,7 @@ impl Code {
         Code::CoaRequest,
         Code::CoaAck,
         Code::CoaNak,
+        Code::ProtocolError,
     ];
 
     /// The code for a wire value, or `None` for a value this codec does not speak.
@@ -103,6 +110,7 @@ impl Code {
             43 => Code::CoaRequest,
             44 => Code::CoaAck,
             45 => Code::CoaNak,
+            52 => Code::ProtocolError,
             _ => return None,
         })
     }
@@ -128,6 +136,7 @@ impl Code {
             Code::CoaRequest => "CoA-Request",
             Code::CoaAck => "CoA-ACK",
             Code::CoaNak => "CoA-NAK",
+            Code::ProtocolError => "Protocol-Error",
         }
     }
 
@@ -163,7 +172,8 @@ impl Code {
             | Code::DisconnectAck
             | Code::DisconnectNak
             | Code::CoaAck
-            | Code::CoaNak => AuthenticatorKind::Response,
+            | Code::CoaNak
+            | Code::ProtocolError => AuthenticatorKind::Response,
         }
     }
 }
@@ -221,5 +231,11 @@ mod tests {
             AuthenticatorKind::Response
         );
         assert_eq!(Code::CoaNak.to_string(), "CoA-NAK");
+        assert_eq!(Code::from_u8(52), Some(Code::ProtocolError));
+        assert!(!Code::ProtocolError.is_request());
+        assert_eq!(
+            Code::ProtocolError.authenticator_kind(),
+            AuthenticatorKind::Response
+        );
     }
 }

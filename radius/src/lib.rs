@@ -3,6 +3,7 @@
 //! | module | what it implements |
 //! | --- | --- |
 //! | [`header`] | codes and the fixed 20-octet header (RFC 2865 §3) |
+//! | [`profile`] | classic RADIUS and RADIUS/1.1 (RFC 9765): ALPN names, the Token |
 //! | [`packet`] | validated, zero-copy decode of a datagram |
 //! | [`attr`] | attributes and their value encodings (RFC 2865 §5) |
 //! | [`vsa`] | Vendor-Specific attributes (RFC 2865 §5.26) |
@@ -34,5 +35,6 @@ mod md5x;
 pub mod mschap;
 pub mod packet;
 pub mod password;
+pub mod profile;
 pub mod secret;
 pub mod vsa;

@@ -13,6 +13,7 @@ use crate::attr::{self, Attr, Attrs};
 use crate::dictionary::attr::VENDOR_SPECIFIC;
 use crate::header::{AUTHENTICATOR_LEN, AUTHENTICATOR_OFFSET, Code, HEADER_LEN};
 use crate::header::{MAX_PACKET_LEN, MIN_PACKET_LEN};
+use crate::profile::{TOKEN_LEN, TOKEN_OFFSET};
 use crate::vsa::{self, VendorAttr, VendorAttrs};
 
 /// Why a datagram is not a RADIUS packet. Offsets count from the first octet of the
@@ -137,6 +138,19 @@ impl<'a> Packet<'a> {
             .unwrap_or(&[0; AUTHENTICATOR_LEN])
     }
 
+    /// The Token of a RADIUS/1.1 packet (RFC 9765 §4.1): the first four octets of what
+    /// classic RADIUS calls the Authenticator. Opaque — compare it, never interpret it —
+    /// and copied into the reply ([`Encoder::reply_with`]).
+    ///
+    /// [`Encoder::reply_with`]: crate::encode::Encoder::reply_with
+    pub fn token(&self) -> [u8; TOKEN_LEN] {
+        let field = &self.raw[TOKEN_OFFSET..TOKEN_OFFSET + TOKEN_LEN];
+        field
+            .first_chunk::<TOKEN_LEN>()
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The packet's octets, exactly Length of them.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.raw
@@ -212,6 +226,7 @@ mod tests {
         assert_eq!(p.code(), Code::AccessRequest);
         assert_eq!(p.identifier(), 7);
         assert_eq!(p.authenticator(), &[0xAA; 16]);
+        assert_eq!(p.token(), [0xAA; 4]);
         assert_eq!(p.value(1), Some(&b"bob"[..]));
         assert_eq!(p.attr(80).map(|a| a.offset), Some(25));
         assert_eq!(p.attrs().count(), 2);

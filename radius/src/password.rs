@@ -16,12 +16,24 @@
 //!
 //! Plaintexts live in [`Zeroizing`] buffers: a password read from a packet is wiped when
 //! the caller drops it.
+//!
+//! RADIUS/1.1 hides none of them: each is sent as its underlying value, protected by TLS
+//! (RFC 9765 §5.1). The `*_with` functions take the connection's [`Profile`] and do the
+//! classic construction or the RADIUS/1.1 plain encoding, so a server has one code path:
+//!
+//! | attribute | classic | RADIUS/1.1 |
+//! | --- | --- | --- |
+//! | User-Password | [`hide`] / [`unhide`] | the password, 1–128 octets (§5.1.1) |
+//! | MS-CHAP-MPPE-Keys | [`hide`] | the keys (§5.1.4) |
+//! | MS-MPPE-Send-Key, MS-MPPE-Recv-Key | [`mppe_key_encrypt`] / [`mppe_key_decrypt`] | the key, no salt (§5.1.4) |
+//! | Tunnel-Password | [`tunnel_password_encrypt`] / [`tunnel_password_decrypt`] | Tag, then the password: no salt, no length octet (§5.1.3) |
 
 use md5::{Digest, Md5};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::attr::MAX_VALUE_LEN;
 use crate::header::AUTHENTICATOR_LEN;
+use crate::profile::Profile;
 
 /// The longest User-Password (RFC 2865 §5.2: 16 to 128 octets on the wire).
 pub const MAX_PASSWORD_LEN: usize = 128;
@@ -49,6 +61,13 @@ pub enum PasswordError {
         /// The decrypted length octet.
         len: u8,
     },
+    /// A RADIUS/1.1 Tunnel-Password Tag above 0x1F, which a receiver would read as the
+    /// first octet of the password (RFC 2868 §3.3).
+    #[error("tunnel tag {tag:#04x} is above 0x1f")]
+    BadTag {
+        /// The tag.
+        tag: u8,
+    },
 }
 
 /// A value of up to 253 octets on the stack, wiped on drop: a hidden attribute ready to
@@ -69,6 +88,20 @@ impl Value {
     /// The octets.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// A copy of `parts`, one after the other, when they fit in an attribute.
+    fn concat(parts: &[&[u8]]) -> Result<Value, PasswordError> {
+        let len = parts.iter().map(|p| p.len()).sum();
+        if len > MAX_VALUE_LEN {
+            return Err(PasswordError::BadLength { len });
+        }
+        let mut out = Value::new();
+        for part in parts {
+            out.buf[out.len..out.len + part.len()].copy_from_slice(part);
+            out.len += part.len();
+        }
+        Ok(out)
     }
 }
 
@@ -280,6 +313,120 @@ pub fn mppe_key_decrypt(
     salt_decrypt(value, secret, authenticator)
 }
 
+/// A User-Password in RADIUS/1.1: the password itself, 1 to 128 octets as in classic
+/// RADIUS (RFC 9765 §5.1.1).
+fn plain_password(password: &[u8]) -> Result<Value, PasswordError> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+        return Err(PasswordError::BadLength {
+            len: password.len(),
+        });
+    }
+    Value::concat(&[password])
+}
+
+/// Encodes a User-Password (or MS-CHAP-MPPE-Keys) value for a packet sent in `profile`:
+/// [`hide`] for classic RADIUS, the password as-is for RADIUS/1.1 (RFC 9765 §5.1.1,
+/// §5.1.4). `secret` and `authenticator` are used only by the classic profile.
+pub fn hide_with(
+    profile: Profile,
+    password: &[u8],
+    secret: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+) -> Result<Value, PasswordError> {
+    match profile {
+        Profile::Classic => hide(password, secret, authenticator),
+        Profile::Radius11 => plain_password(password),
+    }
+}
+
+/// Reveals the User-Password of an Access-Request received in `profile`: [`unhide`] for
+/// classic RADIUS; for RADIUS/1.1 the value itself, which must hold 1 to 128 octets
+/// (RFC 9765 §5.1.1) and has no padding to strip.
+pub fn unhide_with(
+    profile: Profile,
+    value: &[u8],
+    secret: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+) -> Result<Value, PasswordError> {
+    match profile {
+        Profile::Classic => unhide(value, secret, authenticator),
+        Profile::Radius11 => plain_password(value),
+    }
+}
+
+/// Encodes an MS-MPPE-Send-Key or MS-MPPE-Recv-Key value for a reply sent in `profile`:
+/// [`mppe_key_encrypt`] for classic RADIUS, the key as-is for RADIUS/1.1 (RFC 9765
+/// §5.1.4: data type string, no salt).
+pub fn mppe_key_encrypt_with(
+    profile: Profile,
+    key: &[u8],
+    secret: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+    salt: [u8; 2],
+) -> Result<Value, PasswordError> {
+    match profile {
+        Profile::Classic => mppe_key_encrypt(key, secret, authenticator, salt),
+        Profile::Radius11 => Value::concat(&[key]),
+    }
+}
+
+/// Reads an MS-MPPE-Send-Key or MS-MPPE-Recv-Key value received in `profile`; the
+/// reverse of [`mppe_key_encrypt_with`].
+pub fn mppe_key_decrypt_with(
+    profile: Profile,
+    value: &[u8],
+    secret: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+) -> Result<Value, PasswordError> {
+    match profile {
+        Profile::Classic => mppe_key_decrypt(value, secret, authenticator),
+        Profile::Radius11 => Value::concat(&[value]),
+    }
+}
+
+/// Encodes a Tunnel-Password value for a reply sent in `profile`:
+/// [`tunnel_password_encrypt`] for classic RADIUS; for RADIUS/1.1 the Tag octet and the
+/// password, as any tagged string (RFC 9765 §5.1.3, RFC 2868 §3.3).
+///
+/// The Tag octet is written even when it is 0 (no tunnel grouping), so a password whose
+/// first octet is below 0x20 is never mistaken for one; a Tag above 0x1F is refused.
+pub fn tunnel_password_encrypt_with(
+    profile: Profile,
+    tag: u8,
+    password: &[u8],
+    secret: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+    salt: [u8; 2],
+) -> Result<Value, PasswordError> {
+    match profile {
+        Profile::Classic => tunnel_password_encrypt(tag, password, secret, authenticator, salt),
+        Profile::Radius11 if tag > MAX_TAG => Err(PasswordError::BadTag { tag }),
+        Profile::Radius11 => Value::concat(&[&[tag], password]),
+    }
+}
+
+/// Reads a Tunnel-Password value received in `profile`, returning its Tag and the
+/// password. For RADIUS/1.1 a first octet up to 0x1F is the Tag and anything else starts
+/// the password, with Tag 0 (RFC 2868 §3.3).
+pub fn tunnel_password_decrypt_with(
+    profile: Profile,
+    value: &[u8],
+    secret: &[u8],
+    authenticator: &[u8; AUTHENTICATOR_LEN],
+) -> Result<(u8, Value), PasswordError> {
+    match (profile, value.split_first()) {
+        (Profile::Classic, _) => tunnel_password_decrypt(value, secret, authenticator),
+        (Profile::Radius11, None) => Err(PasswordError::BadLength { len: 0 }),
+        (Profile::Radius11, Some((&tag, rest))) if tag <= MAX_TAG => {
+            Ok((tag, Value::concat(&[rest])?))
+        }
+        (Profile::Radius11, Some(_)) => Ok((0, Value::concat(&[value])?)),
+    }
+}
+
+/// The highest tunnel Tag (RFC 2868 §3.3): octets above it are string data.
+const MAX_TAG: u8 = 0x1F;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +534,111 @@ mod tests {
         )
         .unwrap();
         assert_eq!(format!("{v:?}"), "Value(7 octets)");
+    }
+
+    #[test]
+    fn radius11_sends_hidden_values_as_they_are() {
+        let r11 = Profile::Radius11;
+        // User-Password: the value itself; a trailing zero is the password's, not padding.
+        let pw = b"arctangent\0";
+        assert_eq!(
+            unhide_with(r11, pw, b"unused", &AUTH).unwrap().as_bytes(),
+            pw
+        );
+        assert_eq!(
+            hide_with(r11, b"hunter2", b"unused", &AUTH)
+                .unwrap()
+                .as_bytes(),
+            b"hunter2"
+        );
+        assert_eq!(
+            unhide_with(r11, &[b'a'; 128], b"", &AUTH)
+                .unwrap()
+                .as_bytes(),
+            &[b'a'; 128]
+        );
+        assert_eq!(
+            unhide_with(r11, &[], b"", &AUTH).unwrap_err(),
+            PasswordError::BadLength { len: 0 }
+        );
+        assert_eq!(
+            unhide_with(r11, &[b'a'; 129], b"", &AUTH).unwrap_err(),
+            PasswordError::BadLength { len: 129 }
+        );
+        assert!(hide_with(r11, &[], b"", &AUTH).is_err());
+
+        // MS-MPPE keys: no salt, no length octet, no padding.
+        let key = [0x42u8; 16];
+        let sent = mppe_key_encrypt_with(r11, &key, b"unused", &AUTH, [0x80, 1]).unwrap();
+        assert_eq!(sent.as_bytes(), &key);
+        assert_eq!(
+            mppe_key_decrypt_with(r11, sent.as_bytes(), b"", &AUTH)
+                .unwrap()
+                .as_bytes(),
+            &key
+        );
+        assert_eq!(
+            mppe_key_encrypt_with(r11, &[0; 254], b"", &AUTH, [0x80, 1]).unwrap_err(),
+            PasswordError::BadLength { len: 254 }
+        );
+
+        // Tunnel-Password: Tag, then the password.
+        let tp = tunnel_password_encrypt_with(r11, 3, b"tunnel-pw", b"", &AUTH, [0x80, 1]).unwrap();
+        assert_eq!(tp.as_bytes(), b"\x03tunnel-pw");
+        let (tag, clear) = tunnel_password_decrypt_with(r11, tp.as_bytes(), b"", &AUTH).unwrap();
+        assert_eq!((tag, clear.as_bytes()), (3, &b"tunnel-pw"[..]));
+        // Tag 0 is still written, so a password starting below 0x20 survives the trip.
+        let tp = tunnel_password_encrypt_with(r11, 0, b"\x05pw", b"", &AUTH, [0x80, 1]).unwrap();
+        assert_eq!(tp.as_bytes(), b"\x00\x05pw");
+        let (tag, clear) = tunnel_password_decrypt_with(r11, tp.as_bytes(), b"", &AUTH).unwrap();
+        assert_eq!((tag, clear.as_bytes()), (0, &b"\x05pw"[..]));
+        // A sender that leaves the Tag out: the first octet is the password's.
+        let (tag, clear) = tunnel_password_decrypt_with(r11, b"plain", b"", &AUTH).unwrap();
+        assert_eq!((tag, clear.as_bytes()), (0, &b"plain"[..]));
+        assert_eq!(
+            tunnel_password_encrypt_with(r11, 0x20, b"pw", b"", &AUTH, [0x80, 1]).unwrap_err(),
+            PasswordError::BadTag { tag: 0x20 }
+        );
+        assert!(tunnel_password_decrypt_with(r11, &[], b"", &AUTH).is_err());
+    }
+
+    #[test]
+    fn classic_with_functions_are_the_classic_constructions() {
+        let c = Profile::Classic;
+        let hidden = hide_with(c, b"arctangent", b"xyzzy5461", &AUTH).unwrap();
+        assert_eq!(
+            hidden.as_bytes(),
+            hide(b"arctangent", b"xyzzy5461", &AUTH).unwrap().as_bytes()
+        );
+        assert_eq!(
+            unhide_with(c, hidden.as_bytes(), b"xyzzy5461", &AUTH)
+                .unwrap()
+                .as_bytes(),
+            b"arctangent"
+        );
+        let key = [0x42u8; 16];
+        let salt = [0x81, 7];
+        let sent = mppe_key_encrypt_with(c, &key, b"s", &AUTH, salt).unwrap();
+        assert_eq!(
+            sent.as_bytes(),
+            mppe_key_encrypt(&key, b"s", &AUTH, salt)
+                .unwrap()
+                .as_bytes()
+        );
+        assert_eq!(
+            mppe_key_decrypt_with(c, sent.as_bytes(), b"s", &AUTH)
+                .unwrap()
+                .as_bytes(),
+            &key
+        );
+        let tp = tunnel_password_encrypt_with(c, 1, b"pw", b"s", &AUTH, salt).unwrap();
+        assert_eq!(
+            tp.as_bytes(),
+            tunnel_password_encrypt(1, b"pw", b"s", &AUTH, salt)
+                .unwrap()
+                .as_bytes()
+        );
+        let (tag, clear) = tunnel_password_decrypt_with(c, tp.as_bytes(), b"s", &AUTH).unwrap();
+        assert_eq!((tag, clear.as_bytes()), (1, &b"pw"[..]));
     }
 }

@@ -24,11 +24,12 @@
 //!   block, which are skipped unread as §2.2 requires: the connection's endpoints are used.
 //! - PROXY with a family or protocol other than TCP over IPv4/IPv6 (UNSPEC, UNIX, UDP) is
 //!   parsed and skipped, but carries no address radiusd can use: [`Header::source`] gives
-//!   `None` and the listener closes the connection, since a RadSec client known only as
-//!   "HAProxy" must not be served as if it were HAProxy.
-//! - After a family and protocol both specified, TLVs are checked to be well framed (each one ends inside the header) and skipped;
-//!   none is interpreted, PP2_TYPE_CRC32C included (§2.2.3 asks only receivers that support
-//!   the checksum to verify it).
+//!   `None` and the listener closes the connection, since a RadSec client known
+//!   only as "HAProxy" must not be served as if it were HAProxy.
+//! - After TCP, UDP or UNIX addresses, TLVs are checked to be well framed (each one ends
+//!   inside the header) and skipped; none is interpreted, PP2_TYPE_CRC32C included
+//!   (§2.2.3 asks only receivers that support the checksum to verify it). With an
+//!   unspecified family or protocol the whole block is ignored, as §2.2 says.
 //! - The whole header is capped at [`MAX_HEADER_LEN`] octets.
 
 use std::io;

@@ -149,6 +149,15 @@ impl ChapMppeKeys {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// LM-Key and NT-Key without the padding: the 24-octet value RADIUS/1.1 sends as it
+    /// is (RFC 9765 §5.1.4; FreeRADIUS types the attribute `octets[24]`). Hidden for
+    /// classic RADIUS it gives the same 32 octets as [`ChapMppeKeys::as_bytes`], since
+    /// hiding pads to 16-octet blocks with the zeros the padding holds, so
+    /// `password::hide_with(profile, keys.keys(), ..)` serves both profiles.
+    pub fn keys(&self) -> &[u8; 24] {
+        self.0.first_chunk::<24>().unwrap_or(&[0; 24])
+    }
 }
 
 impl Drop for ChapMppeKeys {
@@ -209,6 +218,20 @@ mod tests {
         assert_eq!(bytes[..8], [0; 8]);
         assert_eq!(bytes[8..24], *hash_nt_password_hash(&nt_hash));
         assert_eq!(bytes[24..], [0; 8]);
+        assert_eq!(keys.keys()[..], bytes[..24]);
+        let auth = [9; 16];
+        assert_eq!(
+            crate::password::hide(keys.keys(), b"s", &auth)
+                .unwrap()
+                .as_bytes(),
+            crate::password::hide(bytes, b"s", &auth)
+                .unwrap()
+                .as_bytes()
+        );
+        let plain =
+            crate::password::hide_with(crate::profile::Profile::Radius11, keys.keys(), b"s", &auth)
+                .unwrap();
+        assert_eq!(plain.as_bytes(), keys.keys());
 
         // RFC 3079 §3.5.3 prints the hash hash of "clientPass": the NT-Key for that password.
         let v = Vectors::parse(RFC3079_3_5_3);

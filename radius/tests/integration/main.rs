@@ -1,7 +1,9 @@
-//! Integration tests of the codec: RFC vectors, property tests and the fuzz corpus.
+//! Integration tests of the codec: RFC vectors, RADIUS/1.1, property tests and the fuzz
+//! corpus.
 
 mod fuzz_corpus;
 mod properties;
+mod radius11;
 mod vectors;
 
 /// Reads a hex vector file from tests/vectors: `#` starts a comment line, whitespace is

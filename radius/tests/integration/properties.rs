@@ -6,6 +6,7 @@ use proisp_radius::authenticator::{check_message_authenticator, verify_reply};
 use proisp_radius::encode::{EncodeError, Encoder};
 use proisp_radius::header::{Code, MAX_PACKET_LEN};
 use proisp_radius::packet::Packet;
+use proisp_radius::profile::Profile;
 use proisp_radius::{fuzz, password};
 use proptest::prelude::*;
 
@@ -110,5 +111,36 @@ proptest! {
         prop_assert_eq!(hidden.as_bytes().len() % 16, 0);
         let clear = password::unhide(hidden.as_bytes(), &secret, &auth).unwrap();
         prop_assert_eq!(clear.as_bytes(), &pw[..]);
+    }
+
+    #[test]
+    fn radius11_replies_echo_the_token_and_never_sign(
+        request_code in code().prop_filter("a request", |c| c.is_request()),
+        reply_code in code().prop_filter("a response", |c| !c.is_request()),
+        token in any::<[u8; 4]>(),
+        reserved in any::<[u8; 13]>(),
+        attrs in attrs(),
+    ) {
+        let mut buf = BytesMut::new();
+        let mut enc = Encoder::radius11(&mut buf, request_code, token);
+        for (typ, value) in &attrs {
+            enc.attr(*typ, value);
+        }
+        let Ok(wire) = enc.finish(b"unused") else { return Ok(()) };
+        // Whatever a sender leaves in the reserved octets is ignored (RFC 9765 §4.1).
+        let mut data = wire.to_vec();
+        data[1] = reserved[0];
+        data[8..20].copy_from_slice(&reserved[1..]);
+        let request = Packet::decode(&data).unwrap();
+        prop_assert_eq!(request.token(), token);
+        let mut out = BytesMut::new();
+        let mut enc = Encoder::reply_with(&mut out, &request, reply_code, Profile::Radius11);
+        enc.message_authenticator().copy_attrs(&request, 33);
+        let reply = Packet::decode(enc.finish(b"unused").unwrap()).unwrap();
+        prop_assert_eq!(&reply.as_bytes()[..2], &[reply_code.as_u8(), 0][..]);
+        prop_assert_eq!(reply.token(), token);
+        prop_assert_eq!(&reply.authenticator()[4..], &[0u8; 12][..]);
+        prop_assert!(reply.attrs().all(|a| a.typ == 33));
+        prop_assert!(request.attrs_of(33).map(|a| a.value).eq(reply.attrs().map(|a| a.value)));
     }
 }
