@@ -4,14 +4,17 @@
 //! which accounting phase), so two runs with the same arguments send the same logins and
 //! the counts of accepts and rejects are known in advance.
 
+use std::time::Instant;
+
 use bytes::BytesMut;
 use proisp_radius::authenticator::{self, ReplyError};
 use proisp_radius::dictionary::attr::MESSAGE_AUTHENTICATOR;
-use proisp_radius::header::Code;
+use proisp_radius::header::{Code, MAX_PACKET_LEN};
 use proisp_radius::packet::Packet;
 use proisp_radius::secret::SharedSecret;
 
-use crate::stats::{Answer, BadReply, Expect};
+use crate::stats::{Answer, BadReply, Expect, Stats};
+use crate::table::Table;
 
 /// A reply that verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,53 @@ pub(crate) trait Workload: Sync {
 
     /// A one-line description for the report ("PAP, Message-Authenticator on").
     fn describe(&self) -> String;
+}
+
+/// Handles one reply that arrived at `now` for the requests in flight in `table` (one UDP
+/// socket's, or one RadSec connection's): matched by Identifier, verified, counted in
+/// `stats` as an answer, a late answer or a bad reply. True if it answered a request in
+/// flight.
+pub(crate) fn on_reply<W: Workload>(
+    workload: &W,
+    table: &mut Table<W::Pending>,
+    stats: &mut Stats,
+    packet: &[u8],
+    now: Instant,
+) -> bool {
+    let reply = match Packet::decode(packet) {
+        Ok(p) if packet.len() <= MAX_PACKET_LEN => p,
+        _ => {
+            stats.bad(BadReply::Malformed);
+            return false;
+        }
+    };
+    let id = reply.identifier();
+    let lookup = table.lookup(id);
+    let reason = match lookup.waiting.map(|p| (p, workload.check(&reply, &p))) {
+        Some((pending, Ok(verified))) => {
+            workload.acknowledged(&pending);
+            let Some(scheduled) = table.complete(id) else {
+                return false;
+            };
+            stats.answered(verified.answer, verified.expect, now - scheduled);
+            if !verified.message_authenticator {
+                stats.without_message_authenticator += 1;
+            }
+            return true;
+        }
+        Some((_, Err(reason))) => reason,
+        None => BadReply::UnknownIdentifier,
+    };
+    // Perhaps the late answer to the request that last timed out on this identifier.
+    match lookup.ghost.map(|g| (g, workload.check(&reply, &g))) {
+        Some((g, Ok(_))) => {
+            workload.acknowledged(&g);
+            stats.late += 1;
+            table.bury(id);
+        }
+        _ => stats.bad(reason),
+    }
+    false
 }
 
 /// The checks every reply gets: a code that answers the request, the Response
