@@ -1,0 +1,238 @@
+//! RadSec against FreeRADIUS 3.2's TLS listener, with certificates scripts/pki.sh makes:
+//! every request answered as expected over pipelined connections, wrong client
+//! certificates refused at the handshake (counted, not a crash), idle connections held.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::freeradius::{FreeRadius, RADSEC_SECRET};
+use crate::harness::{Run, free_tcp_port, loadtest, run_json};
+
+/// Subscribers the server knows.
+const USERS: u64 = 20;
+
+/// The test PKI, made once per test binary by scripts/pki.sh (a real openssl).
+fn pki() -> &'static Path {
+    static PKI: OnceLock<PathBuf> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("proisp-loadtest-pki-{}", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pki.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .args(["--expired", "--stranger", "--force"])
+            .output()
+            .expect("cannot run scripts/pki.sh");
+        assert!(
+            out.status.success(),
+            "scripts/pki.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// `--ca`, `--cert` and `--key` with the client certificate `name` of the test PKI.
+fn tls_args(name: &str) -> Vec<String> {
+    let pki = pki();
+    let file = |f: String| pki.join(f).display().to_string();
+    vec![
+        "--ca".into(),
+        file("ca.pem".into()),
+        "--cert".into(),
+        file(format!("{name}.pem")),
+        "--key".into(),
+        file(format!("{name}.key")),
+    ]
+}
+
+/// Runs `command` (auth, acct) over RadSec to `server` with client certificate `cert`.
+fn radsec(command: &str, server: &str, cert: &str, extra: &[&str]) -> Run {
+    let mut args: Vec<String> = vec![
+        command.into(),
+        "--transport".into(),
+        "radsec".into(),
+        "--server".into(),
+        server.into(),
+        "--secret".into(),
+        RADSEC_SECRET.into(),
+    ];
+    args.extend(tls_args(cert));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run_json(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn address(server: &FreeRadius) -> String {
+    server.radsec.expect("a RadSec listener").to_string()
+}
+
+#[test]
+fn every_login_over_pipelined_connections_is_accepted() {
+    let server = FreeRadius::start_radsec(USERS, pki());
+    let run = radsec(
+        "auth",
+        &address(&server),
+        "nas",
+        &[
+            "--users",
+            &USERS.to_string(),
+            "-n",
+            "400",
+            "--connections",
+            "4",
+            "--pipeline",
+            "16",
+        ],
+    );
+    assert_eq!(run.status, Some(0), "{}\n{}", run.stderr, run.report);
+    assert_eq!(run.report["transport"], "radsec");
+    assert_eq!(run.count("sent"), 400);
+    assert_eq!(run.count("accepts"), 400, "{}", run.report);
+    for zero in ["rejects", "bad_replies", "unexpected", "timeouts", "late"] {
+        assert_eq!(run.count(zero), 0, "{zero}: {}", run.report);
+    }
+    let r = &run.report["radsec"];
+    assert_eq!(r["opened"], 4, "{}", run.report);
+    assert_eq!(r["errors"]["tls"], 0);
+    assert_eq!(r["tls"]["version"], "TLSv1_3");
+    assert_eq!(run.report["latency_us"]["count"], 400);
+
+    // Wrong passwords are rejected, right ones accepted, on one connection of 255 in
+    // flight (every Identifier in use at once).
+    let run = radsec(
+        "auth",
+        &address(&server),
+        "nas",
+        &[
+            "--users",
+            &USERS.to_string(),
+            "--method",
+            "chap",
+            "-n",
+            "600",
+            "--connections",
+            "1",
+            "--pipeline",
+            "255",
+            "--wrong-password-percent",
+            "25",
+        ],
+    );
+    assert_eq!(run.status, Some(0), "{}\n{}", run.stderr, run.report);
+    assert_eq!(
+        (run.count("accepts"), run.count("rejects")),
+        (450, 150),
+        "{}",
+        run.report
+    );
+    assert_eq!(run.count("bad_replies") + run.count("timeouts"), 0);
+}
+
+#[test]
+fn accounting_travels_over_radsec_too() {
+    let server = FreeRadius::start_radsec(USERS, pki());
+    let run = radsec(
+        "acct",
+        &address(&server),
+        "nas",
+        &[
+            "--users",
+            "10",
+            "--interims",
+            "2",
+            "-n",
+            "80",
+            "--pipeline",
+            "8",
+        ],
+    );
+    assert_eq!(run.status, Some(0), "{}\n{}", run.stderr, run.report);
+    assert_eq!(run.count("responses"), 80, "{}", run.report);
+    assert_eq!(run.count("bad_replies") + run.count("timeouts"), 0);
+}
+
+#[test]
+fn client_certificates_the_server_does_not_trust_are_refused() {
+    let server = FreeRadius::start_radsec(USERS, pki());
+    for cert in ["stranger", "expired"] {
+        let run = radsec(
+            "auth",
+            &address(&server),
+            cert,
+            &[
+                "-n",
+                "20",
+                "--connections",
+                "2",
+                "--pipeline",
+                "4",
+                "--timeout",
+                "500ms",
+            ],
+        );
+        // A completed run with failures: exit status 3, a report, no panic.
+        assert_eq!(
+            run.status,
+            Some(3),
+            "{cert}: {}\n{}",
+            run.stderr,
+            run.report
+        );
+        let errors = &run.report["radsec"]["errors"];
+        assert_eq!(errors["tls"], 2, "{cert}: {}", run.report);
+        assert!(errors["first"].is_string(), "{}", run.report);
+        assert_eq!(run.count("answered"), 0, "{}", run.report);
+        assert_eq!(run.report["ok"], false);
+    }
+}
+
+#[test]
+fn idle_connections_are_held_and_counted() {
+    let server = FreeRadius::start_radsec(USERS, pki());
+    let mut args: Vec<String> = vec!["idle".into(), "--server".into(), address(&server)];
+    args.extend(tls_args("nas"));
+    args.extend(["--connections", "40", "--hold", "1s"].map(String::from));
+    let run = run_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.status, Some(0), "{}\n{}", run.stderr, run.report);
+    assert_eq!(run.count("opened"), 40);
+    assert_eq!(run.count("open_at_end"), 40);
+    assert_eq!(run.count("closed_by_server"), 0);
+
+    // Refused certificates: opened by the client's reckoning, then ended by the server.
+    let mut args: Vec<String> = vec!["idle".into(), "--server".into(), address(&server)];
+    args.extend(tls_args("stranger"));
+    args.extend(["--connections", "5", "--hold", "1s"].map(String::from));
+    let run = run_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.status, Some(3), "{}", run.report);
+    assert_eq!(run.count("open_at_end"), 0, "{}", run.report);
+}
+
+#[test]
+fn nothing_listening_is_a_tcp_error() {
+    let server = format!("127.0.0.1:{}", free_tcp_port());
+    let run = radsec("auth", &server, "nas", &["-n", "10", "--connections", "3"]);
+    assert_eq!(run.status, Some(3), "{}", run.report);
+    assert_eq!(run.report["radsec"]["errors"]["tcp"], 3, "{}", run.report);
+    assert_eq!(run.count("sent"), 0);
+}
+
+#[test]
+fn radsec_options_are_checked() {
+    let out = loadtest()
+        .args(["auth", "--transport", "radsec", "-n", "1"])
+        .output()
+        .expect("cannot run proisp-loadtest");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca, --cert and --key"));
+
+    let mut args = vec!["auth".to_owned(), "--transport".into(), "radsec".into()];
+    args.extend(tls_args("nas"));
+    args.extend(["--rate", "100"].map(String::from));
+    let out = loadtest()
+        .args(&args)
+        .output()
+        .expect("cannot run proisp-loadtest");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate is for UDP"));
+}
