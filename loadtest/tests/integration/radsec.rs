@@ -2,8 +2,9 @@
 //! every request answered as expected over pipelined connections, wrong client
 //! certificates refused at the handshake (counted, not a crash), idle connections held.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::freeradius::{FreeRadius, RADSEC_SECRET};
@@ -215,6 +216,92 @@ fn nothing_listening_is_a_tcp_error() {
     assert_eq!(run.status, Some(3), "{}", run.report);
     assert_eq!(run.report["radsec"]["errors"]["tcp"], 3, "{}", run.report);
     assert_eq!(run.count("sent"), 0);
+}
+
+#[test]
+fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
+    // FreeRADIUS 3.2.1 knows no ALPN: the offer changes nothing.
+    let server = FreeRadius::start_radsec(USERS, pki());
+    let run = radsec(
+        "auth",
+        &address(&server),
+        "nas",
+        &[
+            "--users",
+            &USERS.to_string(),
+            "-n",
+            "20",
+            "--alpn",
+            "radius/1.1",
+            "--alpn",
+            "radius/1.0",
+        ],
+    );
+    assert_eq!(
+        run.status,
+        Some(0),
+        "{}
+{}",
+        run.stderr,
+        run.report
+    );
+    assert_eq!(run.count("accepts"), 20);
+    assert!(
+        run.report["radsec"]["tls"]["alpn"].is_null(),
+        "{}",
+        run.report
+    );
+
+    // OpenSSL's test server selects radius/1.1.
+    let port = free_tcp_port();
+    let pki = pki();
+    let mut s_server = Command::new("openssl")
+        .args(["s_server", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(pki.join("server.pem"))
+        .arg("-key")
+        .arg(pki.join("server.key"))
+        .arg("-CAfile")
+        .arg(pki.join("ca.pem"))
+        .args(["-Verify", "1", "-alpn", "radius/1.1", "-naccept", "1"])
+        // Its stdin stays open: at end of input s_server closes the connection.
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start openssl s_server");
+    let mut line = String::new();
+    let mut out = BufReader::new(s_server.stdout.take().expect("stdout is piped"));
+    while !line.contains("ACCEPT") {
+        line.clear();
+        let n = out.read_line(&mut line).expect("no output from s_server");
+        assert!(n > 0, "openssl s_server exited before listening");
+    }
+    let mut args = vec![
+        "auth".to_owned(),
+        "--transport".into(),
+        "radsec".into(),
+        "--server".into(),
+        format!("127.0.0.1:{port}"),
+        "--connections".into(),
+        "1".into(),
+        "--alpn".into(),
+        "radius/1.1".into(),
+        "-n".into(),
+        "1".into(),
+    ];
+    args.extend(tls_args("nas"));
+    let result = loadtest().args(&args).output();
+    let _ = s_server.kill();
+    let _ = s_server.wait();
+    let result = result.expect("cannot run proisp-loadtest");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("RADIUS/1.1 framing not implemented in loadtest"),
+        "{stderr}"
+    );
 }
 
 #[test]
