@@ -122,7 +122,8 @@ pub(crate) struct RadsecLoadArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub(crate) connections: u32,
     /// Requests in flight per connection (Identifiers 0..255 per connection; replies may
-    /// come in any order). The load is a closed loop of connections × pipeline.
+    /// come in any order). Without --rate the load is a closed loop of connections ×
+    /// pipeline; with --rate, the most in flight per connection.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=255))]
     pub(crate) pipeline: u32,
 }

@@ -138,7 +138,6 @@ fn setup(
         Transport::Udp => Ok((run_config(load, server, default_duration), Transporter::Udp)),
         Transport::Radsec => {
             let refused = [
-                (load.rate.is_some(), "--rate"),
                 (load.concurrency.is_some(), "--concurrency"),
                 (load.sockets.is_some(), "--sockets"),
                 (load.retries > 0, "--retries"),
@@ -146,23 +145,33 @@ fn setup(
             ];
             if let Some((_, name)) = refused.iter().find(|(given, _)| *given) {
                 usage_error(format!(
-                    "{name} is for UDP; with --transport radsec the load is a closed loop of                      --connections × --pipeline requests in flight, and TCP needs no retries"
+                    "{name} is for UDP; with --transport radsec a closed loop keeps \
+                     --connections × --pipeline requests in flight, and TCP needs no retries"
                 ));
             }
             let connector = connector(tls, server)?;
             let (connections, pipeline) = (rs.connections as usize, rs.pipeline as usize);
-            let cfg = RunConfig {
-                server,
-                load: Load::Closed {
+            let model = match load.rate {
+                Some(rate) => Load::Open { rate },
+                None => Load::Closed {
                     concurrency: connections * pipeline,
                 },
-                duration: load.duration.unwrap_or(default_duration),
+            };
+            let duration = match (load.duration, load.rate, load.requests) {
+                (Some(d), _, _) => d,
+                // As over UDP: long enough for the requests at the rate.
+                (None, Some(rate), Some(n)) => Duration::from_secs_f64((n as f64 + 0.5) / rate),
+                (None, _, _) => default_duration,
+            };
+            let cfg = RunConfig {
+                server,
+                load: model,
+                duration,
                 requests: load.requests,
                 timeout: load.timeout,
                 retries: 0,
                 sockets: connections,
-                progress: !load.quiet
-                    && load.duration.unwrap_or(default_duration) >= Duration::from_secs(3),
+                progress: !load.quiet && duration >= Duration::from_secs(3),
             };
             let radsec = radsec::LoadConfig {
                 connector,

@@ -1,5 +1,11 @@
-//! A closed loop over RadSec connections: each connection keeps `pipeline` requests in
-//! flight under its own Identifiers, and every verified reply releases the next request.
+//! Load over RadSec connections, each with its own Identifiers. In a closed loop each
+//! connection keeps `pipeline` requests in flight and every verified reply releases the
+//! next request. In an open loop request `k` is due at `start + k / rate` (see
+//! [`crate::schedule`]) and goes on connection `k mod connections`, which sends whatever
+//! is due when it wakes, up to `pipeline` in flight; latency counts from the scheduled
+//! time and the send lag is reported. tokio's timers tick in milliseconds, so a
+//! connection wakes up to a millisecond late and sends what fell due meanwhile at once:
+//! that lag is measured and reported like any other.
 //!
 //! Over TCP a NAS does not retransmit (RFC 6613 §2.6.1: the transport is reliable), so a
 //! request without a reply within the timeout counts as timed out and its Identifier
@@ -12,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use bytes::{Buf, BytesMut};
+use hdrhistogram::Histogram;
 use proisp_radius::header::MAX_PACKET_LEN;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,8 +27,9 @@ use tokio::sync::{Semaphore, watch};
 use super::frame::{self, BadLength};
 use super::tls::ALPN_RADIUS_1_1;
 use super::{ConnError, ConnErrors, Connector, Negotiated, Stream, spread};
-use crate::engine::{Outcome, RunConfig};
-use crate::stats::{BadReply, Stats};
+use crate::engine::{Load, Outcome, RunConfig};
+use crate::schedule::Schedule;
+use crate::stats::{BadReply, Stats, micros, new_histogram};
 use crate::table::{Expired, Table};
 use crate::workload::{self, Workload};
 
@@ -35,7 +43,8 @@ pub(crate) struct LoadConfig {
     pub(crate) connector: Connector,
     /// TLS connections.
     pub(crate) connections: usize,
-    /// Requests in flight per connection (at most 255: one Identifier space each).
+    /// Requests in flight per connection (at most 255: one Identifier space each); in an
+    /// open loop, the most.
     pub(crate) pipeline: usize,
     /// Threads driving the connections.
     pub(crate) threads: usize,
@@ -67,6 +76,8 @@ pub(crate) struct RadsecOutcome {
 struct Clock {
     start: Instant,
     send_end: Instant,
+    /// An open loop sends nothing after this.
+    give_up: Instant,
     hard_stop: Instant,
 }
 
@@ -74,6 +85,10 @@ struct Clock {
 #[derive(Default)]
 struct Conn {
     stats: Stats,
+    /// How late it sent against the schedule, µs (open loop).
+    lag: Option<Histogram<u64>>,
+    /// Its scheduled requests never sent (open loop).
+    not_sent: u64,
     errors: ConnErrors,
     opened: bool,
     tls: Option<Negotiated>,
@@ -83,6 +98,8 @@ struct Conn {
 
 struct Run<'a, W: Workload> {
     cfg: &'a RunConfig,
+    /// The open loop's schedule.
+    schedule: Option<Schedule>,
     radsec: &'a LoadConfig,
     workload: &'a W,
     handshakes: Semaphore,
@@ -96,8 +113,8 @@ struct Run<'a, W: Workload> {
     answered: AtomicU64,
 }
 
-/// Runs `workload` over RadSec as `cfg` and `radsec` say (a closed loop of
-/// `connections × pipeline`; `cfg.load` only describes it).
+/// Runs `workload` over RadSec as `cfg` and `radsec` say: open loop at `cfg.load`'s rate,
+/// or a closed loop of `connections × pipeline` (a closed `cfg.load` only describes it).
 pub(crate) fn run<W: Workload>(
     cfg: &RunConfig,
     radsec: &LoadConfig,
@@ -105,6 +122,10 @@ pub(crate) fn run<W: Workload>(
 ) -> anyhow::Result<(Outcome, RadsecOutcome)> {
     let run = Run {
         cfg,
+        schedule: match cfg.load {
+            Load::Open { rate } => Some(Schedule::new(rate, cfg.duration, cfg.requests)),
+            Load::Closed { .. } => None,
+        },
         radsec,
         workload,
         handshakes: Semaphore::new(radsec.handshakes.max(1)),
@@ -121,7 +142,7 @@ pub(crate) fn run<W: Workload>(
     let conns = spread(
         radsec.connections,
         radsec.threads,
-        |_| run.connection(),
+        |i| run.connection(i),
         || {
             if cfg.progress {
                 last = run.progress(last);
@@ -137,14 +158,22 @@ pub(crate) fn run<W: Workload>(
     let clock = (*run.clock.borrow()).unwrap_or(Clock {
         start: connecting,
         send_end: connecting,
+        give_up: connecting,
         hard_stop: connecting,
     });
     let mut stats = Stats::default();
+    let mut lag = run.schedule.map(|_| new_histogram());
+    let mut not_sent = 0;
     let mut errors = ConnErrors::default();
     let (mut opened, mut tls) = (0, None);
     let (mut last_send, mut last_reply) = (clock.start, clock.start);
     for c in &conns {
         stats.merge(&c.stats);
+        if let (Some(all), Some(l)) = (&mut lag, &c.lag) {
+            // Same bounds everywhere, so adding cannot fail.
+            let _ = all.add(l);
+        }
+        not_sent += c.not_sent;
         errors.merge(&c.errors);
         opened += u64::from(c.opened);
         if tls.is_none() {
@@ -155,8 +184,8 @@ pub(crate) fn run<W: Workload>(
     }
     let outcome = Outcome {
         stats,
-        lag: None,
-        not_sent: 0,
+        lag,
+        not_sent,
         send_window: last_send - clock.start,
         reply_window: last_reply - clock.start,
         elapsed: clock.start.elapsed(),
@@ -174,9 +203,12 @@ pub(crate) fn run<W: Workload>(
 }
 
 impl<W: Workload> Run<'_, W> {
-    /// One connection from connect to close.
-    async fn connection(&self) -> Conn {
-        let mut c = Conn::default();
+    /// Connection `i` from connect to close.
+    async fn connection(&self, i: usize) -> Conn {
+        let mut c = Conn {
+            lag: self.schedule.map(|_| new_histogram()),
+            ..Conn::default()
+        };
         let connected = {
             // The semaphore is never closed, so a permit always comes.
             let _permit = self.handshakes.acquire().await;
@@ -210,7 +242,7 @@ impl<W: Workload> Run<'_, W> {
             },
         };
         if let Some(stream) = &mut stream {
-            if let Err((kind, message)) = self.drive(stream, &clock, &mut c).await {
+            if let Err((kind, message)) = self.drive(stream, &clock, i, &mut c).await {
                 c.errors.record(kind, message);
             }
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
@@ -225,10 +257,14 @@ impl<W: Workload> Run<'_, W> {
         }
         let start = Instant::now();
         let send_end = start + self.cfg.duration;
+        // An open loop's connections may send a little past the window what they are
+        // late with; then every request gets its timeout.
+        let grace = self.cfg.timeout.min(Duration::from_millis(250));
         let clock = Clock {
             start,
             send_end,
-            hard_stop: send_end + self.cfg.timeout + Duration::from_millis(10),
+            give_up: send_end + grace,
+            hard_stop: send_end + grace + self.cfg.timeout + Duration::from_millis(10),
         };
         self.clock.send_replace(Some(clock));
         Some(clock)
@@ -240,9 +276,12 @@ impl<W: Workload> Run<'_, W> {
         &self,
         stream: &mut Stream,
         clock: &Clock,
+        i: usize,
         c: &mut Conn,
     ) -> Result<(), (ConnError, String)> {
         let mut table = Table::new(self.cfg.timeout, 0, clock.start);
+        // Open loop: this connection's next request number, and when it is due.
+        let mut next_k = i as u64;
         let mut tx = BytesMut::new();
         let mut rx = BytesMut::with_capacity(2 * MAX_PACKET_LEN);
         let mut answered_any = false;
@@ -257,20 +296,37 @@ impl<W: Workload> Run<'_, W> {
                 break Ok(());
             }
             tx.clear();
-            while table.in_flight() < self.radsec.pipeline
-                && self.prepare_next(&mut table, &mut tx, clock, c)
-            {}
+            match &self.schedule {
+                Some(schedule) => {
+                    self.prepare_due(schedule, &mut next_k, &mut table, &mut tx, clock, c);
+                }
+                None => while self.prepare_next(&mut table, &mut tx, clock, c) {},
+            }
             if !tx.is_empty()
                 && let Err(e) = write(stream, &tx).await
             {
                 break Err(ended(answered_any, &e));
             }
-            if table.in_flight() == 0 && self.sending_done.load(Ordering::Relaxed) {
+            let done = match &self.schedule {
+                Some(schedule) => {
+                    next_k >= schedule.total()
+                        || now >= clock.give_up
+                        || self.sending_done.load(Ordering::Relaxed)
+                }
+                None => self.sending_done.load(Ordering::Relaxed),
+            };
+            if table.in_flight() == 0 && done {
                 break Ok(());
             }
-            let wake = table
+            let mut wake = table
                 .next_deadline()
                 .map_or(clock.hard_stop, |d| d.min(clock.hard_stop));
+            if let Some(schedule) = &self.schedule
+                && !done
+                && table.in_flight() < self.radsec.pipeline
+            {
+                wake = wake.min(clock.start + schedule.offset(next_k));
+            }
             rx.reserve(MAX_PACKET_LEN);
             tokio::select! {
                 read = stream.read_buf(&mut rx) => match read {
@@ -294,6 +350,10 @@ impl<W: Workload> Run<'_, W> {
             }
         };
         c.stats.timeouts += table.abandon().len() as u64;
+        if let Some(schedule) = &self.schedule {
+            let step = self.radsec.connections as u64;
+            c.not_sent = schedule.total().saturating_sub(next_k).div_ceil(step);
+        }
         result
     }
 
@@ -317,8 +377,8 @@ impl<W: Workload> Run<'_, W> {
         Ok(answered)
     }
 
-    /// Adds the next request to `tx` under a free Identifier; false when the run sends
-    /// no more, or the request could not be built (which stops the run).
+    /// Closed loop: adds the next request to `tx` if the connection has room; false when
+    /// it has none, the run sends no more, or the request could not be built.
     fn prepare_next(
         &self,
         table: &mut Table<W::Pending>,
@@ -326,7 +386,7 @@ impl<W: Workload> Run<'_, W> {
         clock: &Clock,
         c: &mut Conn,
     ) -> bool {
-        if self.sending_done.load(Ordering::Relaxed) {
+        if table.in_flight() >= self.radsec.pipeline || self.sending_done.load(Ordering::Relaxed) {
             return false;
         }
         let now = Instant::now();
@@ -339,13 +399,57 @@ impl<W: Workload> Run<'_, W> {
             self.sending_done.store(true, Ordering::Relaxed);
             return false;
         }
+        self.prepare(seq, now, now, table, tx, c)
+    }
+
+    /// Open loop: adds this connection's requests that are due (every `connections`-th
+    /// from `next_k`) to `tx`, as far as the connection has room.
+    fn prepare_due(
+        &self,
+        schedule: &Schedule,
+        next_k: &mut u64,
+        table: &mut Table<W::Pending>,
+        tx: &mut BytesMut,
+        clock: &Clock,
+        c: &mut Conn,
+    ) {
+        let now = Instant::now();
+        if now >= clock.give_up || self.sending_done.load(Ordering::Relaxed) {
+            return;
+        }
+        let step = self.radsec.connections as u64;
+        while *next_k < schedule.total() && table.in_flight() < self.radsec.pipeline {
+            let scheduled = clock.start + schedule.offset(*next_k);
+            if scheduled > now || !self.prepare(*next_k, scheduled, now, table, tx, c) {
+                return;
+            }
+            if let Some(lag) = &mut c.lag {
+                lag.saturating_record(micros(now - scheduled));
+            }
+            self.next_seq.fetch_add(1, Ordering::Relaxed);
+            *next_k += step;
+        }
+    }
+
+    /// Encodes request `seq` into `tx` under a free Identifier and records it in flight;
+    /// false if no Identifier is free or the request could not be built (which stops
+    /// the run's sending).
+    fn prepare(
+        &self,
+        seq: u64,
+        scheduled: Instant,
+        now: Instant,
+        table: &mut Table<W::Pending>,
+        tx: &mut BytesMut,
+        c: &mut Conn,
+    ) -> bool {
         let Some(id) = table.reserve() else {
             return false;
         };
         let start = tx.len();
         match self.workload.encode(seq, id, tx) {
             Ok(pending) => {
-                table.insert(id, pending, now, now, &tx[start..]);
+                table.insert(id, pending, scheduled, now, &tx[start..]);
                 c.stats.sent += 1;
                 c.last_send = Some(now);
                 true

@@ -131,6 +131,34 @@ fn every_login_over_pipelined_connections_is_accepted() {
 }
 
 #[test]
+fn an_open_loop_spreads_its_schedule_over_the_connections() {
+    let server = FreeRadius::start_radsec(USERS, pki());
+    let run = radsec(
+        "auth",
+        &address(&server),
+        "nas",
+        &[
+            "--users",
+            &USERS.to_string(),
+            "--rate",
+            "400",
+            "-n",
+            "200",
+            "--connections",
+            "3",
+            "--wrong-password-percent",
+            "10",
+        ],
+    );
+    assert_eq!(run.status, Some(0), "{}\n{}", run.stderr, run.report);
+    assert_eq!(run.report["load"]["model"], "open");
+    assert_eq!((run.count("sent"), run.count("not_sent")), (200, 0));
+    assert_eq!((run.count("accepts"), run.count("rejects")), (180, 20));
+    assert_eq!(run.count("bad_replies") + run.count("timeouts"), 0);
+    assert_eq!(run.report["send_lag_us"]["count"], 200);
+}
+
+#[test]
 fn accounting_travels_over_radsec_too() {
     let server = FreeRadius::start_radsec(USERS, pki());
     let run = radsec(
@@ -315,11 +343,11 @@ fn radsec_options_are_checked() {
 
     let mut args = vec!["auth".to_owned(), "--transport".into(), "radsec".into()];
     args.extend(tls_args("nas"));
-    args.extend(["--rate", "100"].map(String::from));
+    args.extend(["--concurrency", "100"].map(String::from));
     let out = loadtest()
         .args(&args)
         .output()
         .expect("cannot run proisp-loadtest");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate is for UDP"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--concurrency is for UDP"));
 }
