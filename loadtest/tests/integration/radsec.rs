@@ -5,7 +5,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::freeradius::{FreeRadius, RADSEC_SECRET};
 use crate::harness::{Run, free_tcp_port, loadtest, run_json};
@@ -13,11 +13,20 @@ use crate::harness::{Run, free_tcp_port, loadtest, run_json};
 /// Subscribers the server knows.
 const USERS: u64 = 20;
 
-/// The test PKI, made once per test binary by scripts/pki.sh (a real openssl).
-fn pki() -> &'static Path {
-    static PKI: OnceLock<PathBuf> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("proisp-loadtest-pki-{}", std::process::id()));
+/// A test PKI made by scripts/pki.sh (a real openssl) in a directory of its own, removed
+/// when dropped. One per test: nextest runs each test in a process of its own.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "proisp-loadtest-pki-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pki.sh");
         let out = Command::new("bash")
             .arg(script)
@@ -30,26 +39,31 @@ fn pki() -> &'static Path {
             "scripts/pki.sh failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        dir
-    })
+        Pki { dir }
+    }
+
+    /// `--ca`, `--cert` and `--key` with client certificate `name` (nas, stranger, expired).
+    fn tls_args(&self, name: &str) -> Vec<String> {
+        let file = |f: String| self.dir.join(f).display().to_string();
+        vec![
+            "--ca".into(),
+            file("ca.pem".into()),
+            "--cert".into(),
+            file(format!("{name}.pem")),
+            "--key".into(),
+            file(format!("{name}.key")),
+        ]
+    }
 }
 
-/// `--ca`, `--cert` and `--key` with the client certificate `name` of the test PKI.
-fn tls_args(name: &str) -> Vec<String> {
-    let pki = pki();
-    let file = |f: String| pki.join(f).display().to_string();
-    vec![
-        "--ca".into(),
-        file("ca.pem".into()),
-        "--cert".into(),
-        file(format!("{name}.pem")),
-        "--key".into(),
-        file(format!("{name}.key")),
-    ]
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Runs `command` (auth, acct) over RadSec to `server` with client certificate `cert`.
-fn radsec(command: &str, server: &str, cert: &str, extra: &[&str]) -> Run {
+fn radsec(pki: &Pki, command: &str, server: &str, cert: &str, extra: &[&str]) -> Run {
     let mut args: Vec<String> = vec![
         command.into(),
         "--transport".into(),
@@ -59,7 +73,7 @@ fn radsec(command: &str, server: &str, cert: &str, extra: &[&str]) -> Run {
         "--secret".into(),
         RADSEC_SECRET.into(),
     ];
-    args.extend(tls_args(cert));
+    args.extend(pki.tls_args(cert));
     args.extend(extra.iter().map(|s| s.to_string()));
     run_json(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
@@ -70,8 +84,10 @@ fn address(server: &FreeRadius) -> String {
 
 #[test]
 fn every_login_over_pipelined_connections_is_accepted() {
-    let server = FreeRadius::start_radsec(USERS, pki());
+    let pki = Pki::new();
+    let server = FreeRadius::start_radsec(USERS, &pki.dir);
     let run = radsec(
+        &pki,
         "auth",
         &address(&server),
         "nas",
@@ -102,6 +118,7 @@ fn every_login_over_pipelined_connections_is_accepted() {
     // Wrong passwords are rejected, right ones accepted, on one connection of 255 in
     // flight (every Identifier in use at once).
     let run = radsec(
+        &pki,
         "auth",
         &address(&server),
         "nas",
@@ -132,8 +149,10 @@ fn every_login_over_pipelined_connections_is_accepted() {
 
 #[test]
 fn an_open_loop_spreads_its_schedule_over_the_connections() {
-    let server = FreeRadius::start_radsec(USERS, pki());
+    let pki = Pki::new();
+    let server = FreeRadius::start_radsec(USERS, &pki.dir);
     let run = radsec(
+        &pki,
         "auth",
         &address(&server),
         "nas",
@@ -160,8 +179,10 @@ fn an_open_loop_spreads_its_schedule_over_the_connections() {
 
 #[test]
 fn accounting_travels_over_radsec_too() {
-    let server = FreeRadius::start_radsec(USERS, pki());
+    let pki = Pki::new();
+    let server = FreeRadius::start_radsec(USERS, &pki.dir);
     let run = radsec(
+        &pki,
         "acct",
         &address(&server),
         "nas",
@@ -183,9 +204,11 @@ fn accounting_travels_over_radsec_too() {
 
 #[test]
 fn client_certificates_the_server_does_not_trust_are_refused() {
-    let server = FreeRadius::start_radsec(USERS, pki());
+    let pki = Pki::new();
+    let server = FreeRadius::start_radsec(USERS, &pki.dir);
     for cert in ["stranger", "expired"] {
         let run = radsec(
+            &pki,
             "auth",
             &address(&server),
             cert,
@@ -218,9 +241,10 @@ fn client_certificates_the_server_does_not_trust_are_refused() {
 
 #[test]
 fn idle_connections_are_held_and_counted() {
-    let server = FreeRadius::start_radsec(USERS, pki());
+    let pki = Pki::new();
+    let server = FreeRadius::start_radsec(USERS, &pki.dir);
     let mut args: Vec<String> = vec!["idle".into(), "--server".into(), address(&server)];
-    args.extend(tls_args("nas"));
+    args.extend(pki.tls_args("nas"));
     args.extend(["--connections", "40", "--hold", "1s"].map(String::from));
     let run = run_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(run.status, Some(0), "{}\n{}", run.stderr, run.report);
@@ -230,7 +254,7 @@ fn idle_connections_are_held_and_counted() {
 
     // Refused certificates: opened by the client's reckoning, then ended by the server.
     let mut args: Vec<String> = vec!["idle".into(), "--server".into(), address(&server)];
-    args.extend(tls_args("stranger"));
+    args.extend(pki.tls_args("stranger"));
     args.extend(["--connections", "5", "--hold", "1s"].map(String::from));
     let run = run_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(run.status, Some(3), "{}", run.report);
@@ -240,7 +264,14 @@ fn idle_connections_are_held_and_counted() {
 #[test]
 fn nothing_listening_is_a_tcp_error() {
     let server = format!("127.0.0.1:{}", free_tcp_port());
-    let run = radsec("auth", &server, "nas", &["-n", "10", "--connections", "3"]);
+    let pki = Pki::new();
+    let run = radsec(
+        &pki,
+        "auth",
+        &server,
+        "nas",
+        &["-n", "10", "--connections", "3"],
+    );
     assert_eq!(run.status, Some(3), "{}", run.report);
     assert_eq!(run.report["radsec"]["errors"]["tcp"], 3, "{}", run.report);
     assert_eq!(run.count("sent"), 0);
@@ -249,8 +280,10 @@ fn nothing_listening_is_a_tcp_error() {
 #[test]
 fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
     // FreeRADIUS 3.2.1 knows no ALPN: the offer changes nothing.
-    let server = FreeRadius::start_radsec(USERS, pki());
+    let pki = Pki::new();
+    let server = FreeRadius::start_radsec(USERS, &pki.dir);
     let run = radsec(
+        &pki,
         "auth",
         &address(&server),
         "nas",
@@ -282,16 +315,15 @@ fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
 
     // OpenSSL's test server selects radius/1.1.
     let port = free_tcp_port();
-    let pki = pki();
     let mut s_server = Command::new("openssl")
         .args(["s_server", "-accept"])
         .arg(format!("127.0.0.1:{port}"))
         .arg("-cert")
-        .arg(pki.join("server.pem"))
+        .arg(pki.dir.join("server.pem"))
         .arg("-key")
-        .arg(pki.join("server.key"))
+        .arg(pki.dir.join("server.key"))
         .arg("-CAfile")
-        .arg(pki.join("ca.pem"))
+        .arg(pki.dir.join("ca.pem"))
         .args(["-Verify", "1", "-alpn", "radius/1.1", "-naccept", "1"])
         // Its stdin stays open: at end of input s_server closes the connection.
         .stdin(Stdio::piped())
@@ -319,7 +351,7 @@ fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
         "-n".into(),
         "1".into(),
     ];
-    args.extend(tls_args("nas"));
+    args.extend(pki.tls_args("nas"));
     let result = loadtest().args(&args).output();
     let _ = s_server.kill();
     let _ = s_server.wait();
@@ -341,8 +373,9 @@ fn radsec_options_are_checked() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ca, --cert and --key"));
 
+    let pki = Pki::new();
     let mut args = vec!["auth".to_owned(), "--transport".into(), "radsec".into()];
-    args.extend(tls_args("nas"));
+    args.extend(pki.tls_args("nas"));
     args.extend(["--concurrency", "100"].map(String::from));
     let out = loadtest()
         .args(&args)
