@@ -98,9 +98,11 @@ pub(crate) struct TlsArgs {
     /// The name the server's certificate must carry (default: the --server address).
     #[arg(long, value_name = "NAME")]
     pub(crate) server_name: Option<String>,
-    /// Offer this ALPN protocol (repeat for several, in order of preference), such as
-    /// radius/1.1 and radius/1.0 (RFC 9765). Only offered: a server that selects
-    /// radius/1.1 ends the run with an error, as RADIUS/1.1 framing is not implemented.
+    /// Offer this ALPN protocol (repeat for several, in order of preference): radius/1.1
+    /// and radius/1.0 (RFC 9765). Connections on which the server selects radius/1.1
+    /// speak RADIUS/1.1: a Token in place of the Identifier and authenticators, no
+    /// Message-Authenticator, User-Password in clear inside TLS; the report names the
+    /// protocol selected.
     #[arg(long, value_name = "PROTOCOL", value_parser = non_empty_alpn)]
     pub(crate) alpn: Vec<String>,
     /// How long TCP connect and TLS handshake may take together.

@@ -11,7 +11,7 @@ use proisp_radius::header::MAX_PACKET_LEN;
 use super::{Batch, Lane, LaneState, Run};
 use crate::gso;
 use crate::table::Expired;
-use crate::workload::{self, Workload};
+use crate::workload::{self, Framing, Workload};
 
 /// Datagrams a lane reads before it handles them.
 const RX_BATCH: usize = 32;
@@ -64,7 +64,14 @@ impl<W: Workload> Run<'_, W> {
             for (k, &(len, at)) in arrivals.iter().enumerate() {
                 let start = k * RX_SLOT;
                 let LaneState { table, stats, .. } = &mut *state;
-                if workload::on_reply(self.workload, table, stats, &rx[start..start + len], at) {
+                if workload::on_reply(
+                    self.workload,
+                    Framing::Radius10,
+                    table,
+                    stats,
+                    &rx[start..start + len],
+                    at,
+                ) {
                     state.last_reply = Some(at);
                 }
             }

@@ -7,6 +7,10 @@
 //! connection wakes up to a millisecond late and sends what fell due meanwhile at once:
 //! that lag is measured and reported like any other.
 //!
+//! A connection on which the server selected radius/1.1 by ALPN speaks RADIUS/1.1
+//! ([`Framing::Radius11`]); its Tokens carry the table slot in their low octet, so it
+//! too has at most 255 requests in flight.
+//!
 //! Over TCP a NAS does not retransmit (RFC 6613 §2.6.1: the transport is reliable), so a
 //! request without a reply within the timeout counts as timed out and its Identifier
 //! rests, as on UDP. A connection the server closes or breaks takes its requests in
@@ -16,7 +20,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 use proisp_radius::header::MAX_PACKET_LEN;
@@ -31,7 +34,7 @@ use crate::engine::{Load, Outcome, RunConfig};
 use crate::schedule::Schedule;
 use crate::stats::{BadReply, Stats, micros, new_histogram};
 use crate::table::{Expired, Table};
-use crate::workload::{self, Workload};
+use crate::workload::{self, Framing, Workload};
 
 /// How long a connection waits for the server's side of a clean close.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -82,8 +85,13 @@ struct Clock {
 }
 
 /// One connection's share of the results.
-#[derive(Default)]
 struct Conn {
+    /// RADIUS/1.1 when the server selected it by ALPN.
+    framing: Framing,
+    /// RADIUS/1.1 Tokens handed out: a request's Token is this count (before it) in the
+    /// upper 24 bits and its table slot in the low octet, so no Token repeats while its
+    /// predecessor may still be answered.
+    tokens: u32,
     stats: Stats,
     /// How late it sent against the schedule, µs (open loop).
     lag: Option<Histogram<u64>>,
@@ -108,8 +116,6 @@ struct Run<'a, W: Workload> {
     next_seq: AtomicU64,
     limit: u64,
     sending_done: AtomicBool,
-    /// The server selected RADIUS/1.1, which this generator does not speak.
-    radius_1_1: AtomicBool,
     answered: AtomicU64,
 }
 
@@ -134,7 +140,6 @@ pub(crate) fn run<W: Workload>(
         next_seq: AtomicU64::new(0),
         limit: cfg.requests.unwrap_or(u64::MAX),
         sending_done: AtomicBool::new(false),
-        radius_1_1: AtomicBool::new(false),
         answered: AtomicU64::new(0),
     };
     let connecting = Instant::now();
@@ -149,12 +154,6 @@ pub(crate) fn run<W: Workload>(
             }
         },
     )?;
-    if run.radius_1_1.load(Ordering::Relaxed) {
-        bail!(
-            "the server selected ALPN {ALPN_RADIUS_1_1}: RADIUS/1.1 framing not implemented \
-             in loadtest (offer it only to see whether a server selects it)"
-        );
-    }
     let clock = (*run.clock.borrow()).unwrap_or(Clock {
         start: connecting,
         send_end: connecting,
@@ -206,8 +205,16 @@ impl<W: Workload> Run<'_, W> {
     /// Connection `i` from connect to close.
     async fn connection(&self, i: usize) -> Conn {
         let mut c = Conn {
+            framing: Framing::Radius10,
+            tokens: 0,
+            stats: Stats::default(),
             lag: self.schedule.map(|_| new_histogram()),
-            ..Conn::default()
+            not_sent: 0,
+            errors: ConnErrors::default(),
+            opened: false,
+            tls: None,
+            last_send: None,
+            last_reply: None,
         };
         let connected = {
             // The semaphore is never closed, so a permit always comes.
@@ -218,8 +225,7 @@ impl<W: Workload> Run<'_, W> {
             Ok(s) => {
                 let negotiated = Negotiated::of(&s);
                 if negotiated.alpn.as_deref() == Some(ALPN_RADIUS_1_1) {
-                    self.radius_1_1.store(true, Ordering::Relaxed);
-                    self.sending_done.store(true, Ordering::Relaxed);
+                    c.framing = Framing::Radius11;
                 }
                 c.tls = Some(negotiated);
                 c.opened = true;
@@ -367,7 +373,14 @@ impl<W: Workload> Run<'_, W> {
     ) -> Result<bool, BadLength> {
         let mut answered = false;
         while let Some(len) = frame::complete(rx)? {
-            if workload::on_reply(self.workload, table, &mut c.stats, &rx[..len], now) {
+            if workload::on_reply(
+                self.workload,
+                c.framing,
+                table,
+                &mut c.stats,
+                &rx[..len],
+                now,
+            ) {
                 answered = true;
                 c.last_reply = Some(now);
                 self.answered.fetch_add(1, Ordering::Relaxed);
@@ -447,7 +460,15 @@ impl<W: Workload> Run<'_, W> {
             return false;
         };
         let start = tx.len();
-        match self.workload.encode(seq, id, tx) {
+        let encoded = match c.framing {
+            Framing::Radius10 => self.workload.encode(seq, id, tx),
+            Framing::Radius11 => {
+                let token = (c.tokens << 8) | u32::from(id);
+                c.tokens = c.tokens.wrapping_add(1) & 0x00ff_ffff;
+                self.workload.encode_v11(seq, token, tx)
+            }
+        };
+        match encoded {
             Ok(pending) => {
                 table.insert(id, pending, scheduled, now, &tx[start..]);
                 c.stats.sent += 1;

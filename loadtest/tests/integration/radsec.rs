@@ -2,10 +2,12 @@
 //! every request answered as expected over pipelined connections, wrong client
 //! certificates refused at the handshake (counted, not a crash), idle connections held.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::freeradius::{FreeRadius, RADSEC_SECRET};
 use crate::harness::{Run, free_tcp_port, loadtest, run_json};
@@ -278,7 +280,7 @@ fn nothing_listening_is_a_tcp_error() {
 }
 
 #[test]
-fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
+fn radius_1_1_is_offered_and_spoken_when_the_server_selects_it() {
     // FreeRADIUS 3.2.1 knows no ALPN: the offer changes nothing.
     let pki = Pki::new();
     let server = FreeRadius::start_radsec(USERS, &pki.dir);
@@ -298,14 +300,7 @@ fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
             "radius/1.0",
         ],
     );
-    assert_eq!(
-        run.status,
-        Some(0),
-        "{}
-{}",
-        run.stderr,
-        run.report
-    );
+    assert_eq!(run.status, Some(0), "{}\n{}", run.stderr, run.report);
     assert_eq!(run.count("accepts"), 20);
     assert!(
         run.report["radsec"]["tls"]["alpn"].is_null(),
@@ -313,7 +308,8 @@ fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
         run.report
     );
 
-    // OpenSSL's test server selects radius/1.1.
+    // OpenSSL's test server selects radius/1.1, prints what arrives and sends what it
+    // reads: the test reads the request off it and answers by hand.
     let port = free_tcp_port();
     let mut s_server = Command::new("openssl")
         .args(["s_server", "-accept"])
@@ -331,37 +327,117 @@ fn radius_1_1_is_offered_and_a_server_selecting_it_stops_the_run() {
         .stderr(Stdio::null())
         .spawn()
         .expect("cannot start openssl s_server");
-    let mut line = String::new();
-    let mut out = BufReader::new(s_server.stdout.take().expect("stdout is piped"));
-    while !line.contains("ACCEPT") {
-        line.clear();
-        let n = out.read_line(&mut line).expect("no output from s_server");
-        assert!(n > 0, "openssl s_server exited before listening");
-    }
+    let received = ReadAll::new(s_server.stdout.take().expect("stdout is piped"));
+    received.until(|seen| find(seen, b"ACCEPT").map(|_| ()));
     let mut args = vec![
         "auth".to_owned(),
         "--transport".into(),
         "radsec".into(),
         "--server".into(),
         format!("127.0.0.1:{port}"),
+        "--users".into(),
+        USERS.to_string(),
         "--connections".into(),
         "1".into(),
-        "--alpn".into(),
-        "radius/1.1".into(),
         "-n".into(),
         "1".into(),
+        "--timeout".into(),
+        "20s".into(),
+        "--alpn".into(),
+        "radius/1.1".into(),
+        "--json".into(),
+        "--quiet".into(),
     ];
     args.extend(pki.tls_args("nas"));
-    let result = loadtest().args(&args).output();
+    let generator = loadtest()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run proisp-loadtest");
+    let request = received.until(access_request_v11);
+    // RFC 9765: Identifier zero, the rest of the Authenticator after the Token zero, the
+    // password in clear, no Message-Authenticator (type 80 right after the header).
+    assert_eq!(request[1], 0);
+    assert_eq!(&request[8..20], &[0; 12]);
+    assert!(find(&request, b"pw000001").is_some(), "{request:?}");
+    assert_ne!(request[20], 80);
+    let mut reply = vec![2, 0, 0, 20];
+    reply.extend_from_slice(&request[4..8]);
+    reply.extend_from_slice(&[0; 12]);
+    let mut stdin = s_server.stdin.take().expect("stdin is piped");
+    stdin.write_all(&reply).expect("cannot write to s_server");
+    stdin.flush().expect("cannot write to s_server");
+    let out = generator
+        .wait_with_output()
+        .expect("proisp-loadtest did not end");
     let _ = s_server.kill();
     let _ = s_server.wait();
-    let result = result.expect("cannot run proisp-loadtest");
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert_eq!(result.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("RADIUS/1.1 framing not implemented in loadtest"),
-        "{stderr}"
-    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["accepts"], 1, "{report}");
+    assert_eq!(report["radsec"]["tls"]["alpn"], "radius/1.1", "{report}");
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The first whole RADIUS/1.1 Access-Request (code 1, Identifier 0, twelve zero octets
+/// after the Token) in what s_server printed, among its own lines of text.
+fn access_request_v11(seen: &[u8]) -> Option<Vec<u8>> {
+    (0..seen.len().saturating_sub(20)).find_map(|i| {
+        let len = usize::from(u16::from_be_bytes([seen[i + 2], seen[i + 3]]));
+        let whole = seen[i] == 1
+            && seen[i + 1] == 0
+            && len >= 20
+            && i + len <= seen.len()
+            && seen[i + 8..i + 20].iter().all(|&b| b == 0);
+        whole.then(|| seen[i..i + len].to_vec())
+    })
+}
+
+/// Everything a child process writes to a pipe, gathered by a thread.
+struct ReadAll {
+    chunks: mpsc::Receiver<Vec<u8>>,
+    seen: std::cell::RefCell<Vec<u8>>,
+}
+
+impl ReadAll {
+    fn new(mut from: impl Read + Send + 'static) -> ReadAll {
+        let (tx, chunks) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        ReadAll {
+            chunks,
+            seen: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Reads until `found` finds what it looks for in everything read so far (at most
+    /// 20 s, a bound against a hang, not a timing).
+    fn until<T>(&self, found: impl Fn(&[u8]) -> Option<T>) -> T {
+        loop {
+            if let Some(t) = found(&self.seen.borrow()) {
+                return t;
+            }
+            match self.chunks.recv_timeout(Duration::from_secs(20)) {
+                Ok(chunk) => self.seen.borrow_mut().extend(chunk),
+                Err(e) => panic!(
+                    "not found ({e}) in: {}",
+                    String::from_utf8_lossy(&self.seen.borrow())
+                ),
+            }
+        }
+    }
 }
 
 #[test]
