@@ -276,8 +276,8 @@ impl<W: Workload> Run<'_, W> {
         Some(clock)
     }
 
-    /// The closed loop on one connection until the run ends; an error ends the
-    /// connection, and its requests in flight count as timed out.
+    /// Connection `i`'s share of the load, closed or open loop, until the run ends; an
+    /// error ends the connection, and its requests in flight count as timed out.
     async fn drive(
         &self,
         stream: &mut Stream,
@@ -286,7 +286,7 @@ impl<W: Workload> Run<'_, W> {
         c: &mut Conn,
     ) -> Result<(), (ConnError, String)> {
         let mut table = Table::new(self.cfg.timeout, 0, clock.start);
-        // Open loop: this connection's next request number, and when it is due.
+        // Open loop: this connection's next request number (every `connections`-th).
         let mut next_k = i as u64;
         let mut tx = BytesMut::new();
         let mut rx = BytesMut::with_capacity(2 * MAX_PACKET_LEN);
