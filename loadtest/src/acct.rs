@@ -143,10 +143,17 @@ fn session_id(run: u32, cycle: u64, user: u64, out: &mut [u8; 20]) {
     }
 }
 
-impl Workload for AcctWorkload {
-    type Pending = Pending;
-
-    fn encode(&self, seq: u64, id: u8, buf: &mut BytesMut) -> anyhow::Result<Pending> {
+impl AcctWorkload {
+    /// Encodes request `seq` with Identifier `id` and the Request Authenticator of RFC
+    /// 2866 §3, or (`token`) as RADIUS/1.1: Identifier zero, the Token in the
+    /// Authenticator field and no MD5 (RFC 9765 §4).
+    fn build(
+        &self,
+        seq: u64,
+        id: u8,
+        token: Option<u32>,
+        buf: &mut BytesMut,
+    ) -> anyhow::Result<Pending> {
         let s = self.step(seq);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -157,7 +164,8 @@ impl Workload for AcctWorkload {
         session_id(self.run_id, s.cycle, s.user, &mut sid);
 
         // The Request Authenticator is computed at finish (RFC 2866 §3); zeros go in now.
-        let mut enc = Encoder::new(buf, Code::AccountingRequest, id, &[0; 16]);
+        let authenticator = token.map_or([0; 16], workload::v11_authenticator);
+        let mut enc = Encoder::new(buf, Code::AccountingRequest, id, &authenticator);
         enc.u32(ACCT_STATUS_TYPE, s.status);
         if s.status == acct_status_type::ACCOUNTING_ON {
             enc.attr(ACCT_SESSION_ID, b"00000000");
@@ -199,12 +207,39 @@ impl Workload for AcctWorkload {
             .u32(EVENT_TIMESTAMP, now)
             .attr(NAS_IDENTIFIER, b"proisp-loadtest")
             .ipv4(NAS_IP_ADDRESS, self.nas_ip);
+        if token.is_some() {
+            enc.finish_unsigned()
+                .context("cannot encode the Accounting-Request")?;
+            return Ok(Pending { authenticator, seq });
+        }
         let wire = enc
             .finish(&self.secret)
             .context("cannot encode the Accounting-Request")?;
         let mut authenticator = [0u8; 16];
         authenticator.copy_from_slice(&wire[4..20]);
         Ok(Pending { authenticator, seq })
+    }
+}
+
+impl Workload for AcctWorkload {
+    type Pending = Pending;
+
+    fn encode(&self, seq: u64, id: u8, buf: &mut BytesMut) -> anyhow::Result<Pending> {
+        self.build(seq, id, None, buf)
+    }
+
+    fn encode_v11(&self, seq: u64, token: u32, buf: &mut BytesMut) -> anyhow::Result<Pending> {
+        self.build(seq, 0, Some(token), buf)
+    }
+
+    fn check_v11(&self, reply: &Packet<'_>, pending: &Pending) -> Result<Verified, BadReply> {
+        let answer = workload::verify_v11(reply, &pending.authenticator, Code::AccountingRequest)?;
+        Ok(Verified {
+            answer,
+            expect: Expect::Response,
+            // RADIUS/1.1 has none to miss.
+            message_authenticator: true,
+        })
     }
 
     fn check(&self, reply: &Packet<'_>, pending: &Pending) -> Result<Verified, BadReply> {
@@ -409,5 +444,30 @@ mod tests {
         let mut b = [0u8; 20];
         session_id(1, 2, 4, &mut b);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn radius_1_1_accounting_carries_the_token_instead_of_the_digest() {
+        let w = workload(Phase::Sessions);
+        let mut buf = BytesMut::new();
+        let pending = w.encode_v11(0, 0xA0B0_C0D0, &mut buf).unwrap();
+        let p = Packet::decode(&buf).unwrap();
+        assert_eq!(p.identifier(), 0);
+        assert_eq!(&p.authenticator()[..4], &[0xA0, 0xB0, 0xC0, 0xD0]);
+        assert_eq!(&p.authenticator()[4..], &[0; 12]);
+        assert_eq!(p.value(USER_NAME), Some(&b"user000001"[..]));
+
+        let mut reply = BytesMut::new();
+        let enc = Encoder::new(
+            &mut reply,
+            Code::AccountingResponse,
+            0,
+            &workload::v11_authenticator(0xA0B0_C0D0),
+        );
+        let range = enc.finish_unsigned().unwrap();
+        let verdict = w
+            .check_v11(&Packet::decode(&reply[range]).unwrap(), &pending)
+            .unwrap();
+        assert_eq!(verdict.answer, crate::stats::Answer::AccountingResponse);
     }
 }

@@ -13,8 +13,9 @@ use std::net::Ipv4Addr;
 use anyhow::Context;
 use bytes::BytesMut;
 use proisp_radius::dictionary::attr::{
-    CALLED_STATION_ID, CALLING_STATION_ID, CHAP_PASSWORD, FRAMED_PROTOCOL, NAS_IDENTIFIER,
-    NAS_IP_ADDRESS, NAS_PORT, NAS_PORT_ID, NAS_PORT_TYPE, SERVICE_TYPE, USER_NAME, USER_PASSWORD,
+    CALLED_STATION_ID, CALLING_STATION_ID, CHAP_CHALLENGE, CHAP_PASSWORD, FRAMED_PROTOCOL,
+    NAS_IDENTIFIER, NAS_IP_ADDRESS, NAS_PORT, NAS_PORT_ID, NAS_PORT_TYPE, SERVICE_TYPE, USER_NAME,
+    USER_PASSWORD,
 };
 use proisp_radius::dictionary::values::{framed_protocol, nas_port_type, service_type};
 use proisp_radius::dictionary::{ms, vendor};
@@ -145,13 +146,30 @@ impl AuthWorkload {
     }
 }
 
-impl Workload for AuthWorkload {
-    type Pending = Pending;
+/// The header of a request: RADIUS/1.0's Identifier, or RADIUS/1.1's Token.
+#[derive(Debug, Clone, Copy)]
+enum Header {
+    V10 { id: u8 },
+    V11 { token: u32 },
+}
 
-    fn encode(&self, seq: u64, id: u8, buf: &mut BytesMut) -> anyhow::Result<Pending> {
+impl AuthWorkload {
+    /// Encodes request `seq` under `header`. RADIUS/1.1 (RFC 9765 §5) changes what the
+    /// shared secret did: the User-Password goes in clear, CHAP gets a CHAP-Challenge of
+    /// its own (the Authenticator field is no longer random), and there is no
+    /// Message-Authenticator.
+    fn build(&self, seq: u64, header: Header, buf: &mut BytesMut) -> anyhow::Result<Pending> {
         let (mut name_buf, mut pw_buf) = ([0; NAME_BUF], [0; NAME_BUF]);
         let (user, name, pw, expect) = self.credentials(seq, &mut name_buf, &mut pw_buf);
-        let request_authenticator = authenticator::random();
+        let (id, request_authenticator, v11) = match header {
+            Header::V10 { id } => (id, authenticator::random(), false),
+            Header::V11 { token } => (0, workload::v11_authenticator(token), true),
+        };
+        // The NAS's own identifier for the CHAP and MS-CHAPv2 exchanges.
+        let ident = match header {
+            Header::V10 { id } => id,
+            Header::V11 { token } => token as u8,
+        };
         let mut pending = Pending {
             authenticator: request_authenticator,
             expect,
@@ -161,9 +179,11 @@ impl Workload for AuthWorkload {
         // Computed before the encoder borrows `buf`; all of it lives on the stack.
         let hidden;
         let mut chap_password = [0u8; 17];
+        let mut chap_challenge = [0u8; 16];
         let mut chap2_response = [0u8; mschap::RESPONSE_LEN];
         let mut authenticator_challenge = [0u8; 16];
         match self.method {
+            Method::Pap if v11 => hidden = None,
             Method::Pap => {
                 hidden = Some(
                     password::hide(pw, self.secret.as_bytes(), &request_authenticator)
@@ -172,9 +192,14 @@ impl Workload for AuthWorkload {
             }
             Method::Chap => {
                 hidden = None;
+                chap_challenge = if v11 {
+                    rand::random()
+                } else {
+                    request_authenticator
+                };
                 // The CHAP Identifier is the NAS's choice; the RADIUS one will do.
-                chap_password[0] = id;
-                chap_password[1..].copy_from_slice(&chap::response(id, pw, &request_authenticator));
+                chap_password[0] = ident;
+                chap_password[1..].copy_from_slice(&chap::response(ident, pw, &chap_challenge));
             }
             Method::Mschapv2 => {
                 hidden = None;
@@ -189,7 +214,7 @@ impl Workload for AuthWorkload {
                     &nt_hash,
                 );
                 // Ident, Flags, Peer-Challenge, 8 reserved zeros, NT-Response (RFC 2548 §2.3.2).
-                chap2_response[0] = id;
+                chap2_response[0] = ident;
                 chap2_response[2..18].copy_from_slice(&peer_challenge);
                 chap2_response[26..].copy_from_slice(&nt_response);
                 pending.mschap = Some(MschapPending {
@@ -203,28 +228,27 @@ impl Workload for AuthWorkload {
         mac(user, &mut mac_buf);
 
         let mut enc = Encoder::new(buf, Code::AccessRequest, id, &request_authenticator);
-        if self.message_authenticator {
+        if self.message_authenticator && !v11 {
             enc.message_authenticator();
         }
         enc.attr(USER_NAME, name);
         match self.method {
-            Method::Pap => {
-                if let Some(hidden) = &hidden {
-                    enc.attr(USER_PASSWORD, hidden.as_bytes());
-                }
-            }
-            Method::Chap => {
-                enc.attr(CHAP_PASSWORD, &chap_password);
-            }
-            Method::Mschapv2 => {
-                enc.vsa(
+            Method::Pap => match &hidden {
+                Some(hidden) => enc.attr(USER_PASSWORD, hidden.as_bytes()),
+                None => enc.attr(USER_PASSWORD, pw),
+            },
+            Method::Chap if v11 => enc
+                .attr(CHAP_PASSWORD, &chap_password)
+                .attr(CHAP_CHALLENGE, &chap_challenge),
+            Method::Chap => enc.attr(CHAP_PASSWORD, &chap_password),
+            Method::Mschapv2 => enc
+                .vsa(
                     vendor::MICROSOFT,
                     ms::CHAP_CHALLENGE,
                     &authenticator_challenge,
                 )
-                .vsa(vendor::MICROSOFT, ms::CHAP2_RESPONSE, &chap2_response);
-            }
-        }
+                .vsa(vendor::MICROSOFT, ms::CHAP2_RESPONSE, &chap2_response),
+        };
         enc.u32(SERVICE_TYPE, service_type::FRAMED)
             .u32(FRAMED_PROTOCOL, framed_protocol::PPP)
             .u32(NAS_PORT, (user as u32).wrapping_add(1))
@@ -234,9 +258,39 @@ impl Workload for AuthWorkload {
             .attr(CALLED_STATION_ID, SERVICE_NAME)
             .attr(NAS_IDENTIFIER, NAS_IDENTIFIER_VALUE)
             .ipv4(NAS_IP_ADDRESS, self.nas_ip);
-        enc.finish(&self.secret)
-            .context("cannot encode the Access-Request")?;
+        if v11 {
+            enc.finish_unsigned()
+                .context("cannot encode the Access-Request")?;
+        } else {
+            enc.finish(&self.secret)
+                .context("cannot encode the Access-Request")?;
+        }
         Ok(pending)
+    }
+}
+
+impl Workload for AuthWorkload {
+    type Pending = Pending;
+
+    fn encode(&self, seq: u64, id: u8, buf: &mut BytesMut) -> anyhow::Result<Pending> {
+        self.build(seq, Header::V10 { id }, buf)
+    }
+
+    fn encode_v11(&self, seq: u64, token: u32, buf: &mut BytesMut) -> anyhow::Result<Pending> {
+        self.build(seq, Header::V11 { token }, buf)
+    }
+
+    fn check_v11(&self, reply: &Packet<'_>, pending: &Pending) -> Result<Verified, BadReply> {
+        let answer = workload::verify_v11(reply, &pending.authenticator, Code::AccessRequest)?;
+        if let (Answer::Accept, Some(m)) = (answer, &pending.mschap) {
+            self.check_mschap2_success(reply, pending.user, m)?;
+        }
+        Ok(Verified {
+            answer,
+            expect: pending.expect,
+            // RADIUS/1.1 has none to miss.
+            message_authenticator: true,
+        })
     }
 
     fn check(&self, reply: &Packet<'_>, pending: &Pending) -> Result<Verified, BadReply> {
@@ -504,6 +558,69 @@ mod tests {
             w.check(&Packet::decode(&reply).unwrap(), &pending),
             Err(BadReply::MschapSuccess)
         );
+    }
+
+    /// A RADIUS/1.1 reply: the request's Token, the rest of the Authenticator zero.
+    fn v11_reply(code: Code, token: u32, success: Option<&[u8]>) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        let mut enc = Encoder::new(&mut buf, code, 0, &workload::v11_authenticator(token));
+        if let Some(s) = success {
+            enc.vsa(vendor::MICROSOFT, ms::CHAP2_SUCCESS, s);
+        }
+        let range = enc.finish_unsigned().unwrap();
+        buf[range].to_vec()
+    }
+
+    #[test]
+    fn radius_1_1_requests_carry_the_token_and_no_md5() {
+        for method in [Method::Pap, Method::Chap, Method::Mschapv2] {
+            let w = workload(method, 0);
+            let mut buf = BytesMut::new();
+            let token = 0x0102_0304;
+            let pending = w.encode_v11(0, token, &mut buf).unwrap();
+            let p = Packet::decode(&buf).unwrap();
+            assert_eq!(p.identifier(), 0, "{method:?}: the Identifier is reserved");
+            assert_eq!(&p.authenticator()[..4], &[1, 2, 3, 4]);
+            assert_eq!(&p.authenticator()[4..], &[0; 12]);
+            assert!(p.attr(80).is_none(), "no Message-Authenticator");
+            match method {
+                Method::Pap => assert_eq!(p.value(USER_PASSWORD), Some(&b"pw000001"[..])),
+                Method::Chap => {
+                    // The challenge travels in CHAP-Challenge, not the Authenticator field.
+                    let challenge = chap::challenge(&p).unwrap();
+                    assert_eq!(challenge.len(), 16);
+                    assert_ne!(challenge, p.authenticator());
+                    assert!(
+                        chap::verify(p.value(CHAP_PASSWORD).unwrap(), challenge, b"pw000001")
+                            .unwrap()
+                    );
+                }
+                Method::Mschapv2 => {
+                    assert!(
+                        p.vendor_value(vendor::MICROSOFT, ms::CHAP2_RESPONSE)
+                            .is_some()
+                    );
+                }
+            }
+
+            let accept = v11_reply(Code::AccessAccept, token, None);
+            let verdict = w.check_v11(&Packet::decode(&accept).unwrap(), &pending);
+            if method == Method::Mschapv2 {
+                // Without MS-CHAP2-Success an accept proves nothing.
+                assert_eq!(verdict, Err(BadReply::MschapSuccess));
+            } else {
+                assert_eq!(verdict.unwrap().answer, Answer::Accept);
+            }
+            let reject = v11_reply(Code::AccessReject, token, None);
+            let verdict = w.check_v11(&Packet::decode(&reject).unwrap(), &pending);
+            assert_eq!(verdict.unwrap().answer, Answer::Reject);
+            let other = v11_reply(Code::AccessAccept, token ^ 0x100, None);
+            assert_eq!(
+                w.check_v11(&Packet::decode(&other).unwrap(), &pending),
+                Err(BadReply::UnknownIdentifier),
+                "another request's Token"
+            );
+        }
     }
 
     #[test]

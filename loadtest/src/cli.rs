@@ -15,8 +15,8 @@ use crate::auth::Method;
 /// Exit status: 0 when the run completed and every reply verified and was as expected;
 /// 1 on an error that stopped the run; 2 for bad arguments; 3 when the run completed but
 /// saw bad replies (failed verification) or unexpected answers (an accept for a wrong
-/// password, a reject for a right one). Timeouts alone do not fail a run: they are a
-/// measurement, reported with the rest.
+/// password, a reject for a right one), or (RadSec) connections that failed or were
+/// lost. Timeouts alone do not fail a run: they are a measurement, reported with the rest.
 #[derive(Debug, Parser)]
 #[command(name = "proisp-loadtest", version)]
 pub(crate) struct Cli {
@@ -34,17 +34,34 @@ pub(crate) enum Command {
     /// A responder that accepts everything with a signed reply and no lookup, to
     /// calibrate the generator and show this machine's ceiling.
     NullServer(NullServerArgs),
+    /// RadSec connections opened and held idle for a while, then closed: how many the
+    /// server keeps open (read its memory while they are held).
+    Idle(IdleArgs),
+}
+
+/// How requests travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Transport {
+    /// RADIUS over UDP (RFC 2865, RFC 2866).
+    Udp,
+    /// RadSec: RADIUS over TLS over TCP (RFC 6614), mutual TLS, by default to port 2083.
+    Radsec,
 }
 
 /// The server and how to reach it.
 #[derive(Debug, Args)]
 pub(crate) struct TargetArgs {
-    /// The RADIUS server, `address:port`.
+    /// The RADIUS server, `address:port` (default port 1812 for auth, 1813 for acct, 2083
+    /// with --transport radsec).
     #[arg(long, short = 's')]
     pub(crate) server: Option<SocketAddr>,
-    /// The shared secret.
-    #[arg(long, default_value = "testing123", value_parser = non_empty)]
-    pub(crate) secret: String,
+    /// The shared secret (default testing123; with --transport radsec, radsec as RFC 6614
+    /// §2.3 has it).
+    #[arg(long, value_parser = non_empty)]
+    pub(crate) secret: Option<String>,
+    /// How requests travel.
+    #[arg(long, short = 't', value_enum, default_value_t = Transport::Udp)]
+    pub(crate) transport: Transport,
     /// NAS-IP-Address of the simulated NAS.
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) nas_ip: Ipv4Addr,
@@ -63,6 +80,54 @@ pub(crate) struct UserArgs {
     /// Read `name password` pairs (one per line) from this file instead.
     #[arg(long, conflicts_with_all = ["users", "first_user"])]
     pub(crate) users_file: Option<PathBuf>,
+}
+
+/// The client side of RadSec's mutual TLS.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "RadSec")]
+pub(crate) struct TlsArgs {
+    /// CA certificate(s), PEM, the server's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
+    /// The NAS's client certificate (chain), PEM.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cert: Option<PathBuf>,
+    /// The client certificate's private key, PEM (PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the --server address).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) server_name: Option<String>,
+    /// Offer this ALPN protocol (repeat for several, in order of preference): radius/1.1
+    /// and radius/1.0 (RFC 9765). Connections on which the server selects radius/1.1
+    /// speak RADIUS/1.1: a Token in place of the Identifier and authenticators, no
+    /// Message-Authenticator, User-Password in clear inside TLS; the report names the
+    /// protocol selected.
+    #[arg(long, value_name = "PROTOCOL", value_parser = non_empty_alpn)]
+    pub(crate) alpn: Vec<String>,
+    /// How long TCP connect and TLS handshake may take together.
+    #[arg(long, default_value = "5s", value_parser = timeout)]
+    pub(crate) connect_timeout: Duration,
+    /// Handshakes in progress at a time while the connections are opened.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) handshakes: u32,
+    /// Threads driving the connections (default: one per CPU).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) threads: Option<u32>,
+}
+
+/// How many RadSec connections carry the load.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "RadSec")]
+pub(crate) struct RadsecLoadArgs {
+    /// TLS connections, opened before the clock starts.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub(crate) connections: u32,
+    /// Requests in flight per connection (Identifiers 0..255 per connection; replies may
+    /// come in any order). Without --rate the load is a closed loop of connections ×
+    /// pipeline; with --rate, the most in flight per connection.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=255))]
+    pub(crate) pipeline: u32,
 }
 
 /// How the load is offered and when the run ends.
@@ -137,6 +202,10 @@ pub(crate) struct AuthArgs {
     /// wrong accept) and fails the run.
     #[arg(long)]
     pub(crate) expect_reject: bool,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+    #[command(flatten)]
+    pub(crate) radsec: RadsecLoadArgs,
 }
 
 /// `proisp-loadtest acct`.
@@ -169,6 +238,10 @@ pub(crate) struct AcctArgs {
     /// twice (to a retransmission) gives two lines.
     #[arg(long, value_name = "FILE")]
     pub(crate) acked_log: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+    #[command(flatten)]
+    pub(crate) radsec: RadsecLoadArgs,
 }
 
 /// `proisp-loadtest null-server`.
@@ -191,12 +264,50 @@ pub(crate) struct NullServerArgs {
     pub(crate) no_gso: bool,
 }
 
+/// `proisp-loadtest idle`.
+#[derive(Debug, Args)]
+pub(crate) struct IdleArgs {
+    /// The RadSec server, `address:port`.
+    #[arg(long, short = 's', default_value = "127.0.0.1:2083")]
+    pub(crate) server: SocketAddr,
+    /// Connections to open and hold.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) connections: u32,
+    /// How long to hold them once all have been tried (at most an hour).
+    #[arg(long, default_value = "30s", value_parser = hold)]
+    pub(crate) hold: Duration,
+    /// Print the result as JSON on stdout instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress lines on stderr.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+}
+
 fn non_empty(s: &str) -> Result<String, String> {
     if s.is_empty() {
         Err("the shared secret must not be empty".to_owned())
     } else {
         Ok(s.to_owned())
     }
+}
+
+fn non_empty_alpn(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 255 {
+        Err("an ALPN protocol name has 1 to 255 octets".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn hold(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d > Duration::from_secs(3600) {
+        return Err("the hold time is at most 1h".into());
+    }
+    Ok(d)
 }
 
 fn rate(s: &str) -> Result<f64, String> {

@@ -9,6 +9,7 @@ mod cli;
 mod engine;
 mod gso;
 mod null_server;
+mod radsec;
 mod report;
 mod schedule;
 mod stats;
@@ -26,8 +27,10 @@ use proisp_radius::secret::Secret;
 
 use crate::acct::{AcctWorkload, Phase};
 use crate::auth::AuthWorkload;
-use crate::cli::{Cli, Command, LoadArgs, UserArgs};
-use crate::engine::{Load, RunConfig};
+use crate::cli::{
+    Cli, Command, LoadArgs, RadsecLoadArgs, TargetArgs, TlsArgs, Transport, UserArgs,
+};
+use crate::engine::{Load, Outcome, RunConfig};
 use crate::report::Report;
 use crate::subscribers::Subscribers;
 use crate::table::IDS;
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Auth(args) => auth_command(args),
         Command::Acct(args) => acct_command(args),
         Command::NullServer(args) => null_server_command(args).map(|()| true),
+        Command::Idle(args) => idle_command(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -74,6 +78,131 @@ fn subscribers(args: &UserArgs) -> anyhow::Result<Subscribers> {
             count: args.users,
         }),
     }
+}
+
+/// The shared secret: as given, or the customary one of the transport.
+fn secret(target: &TargetArgs) -> Secret {
+    let default = match target.transport {
+        Transport::Udp => "testing123",
+        // RFC 6614 §2.3: inside TLS the secret protects nothing; "radsec" is customary.
+        Transport::Radsec => "radsec",
+    };
+    Secret::new(target.secret.as_deref().unwrap_or(default).as_bytes())
+}
+
+/// The server: as given, or the transport's port for `udp_port` on 127.0.0.1.
+fn server(target: &TargetArgs, udp_port: u16) -> SocketAddr {
+    let port = match target.transport {
+        Transport::Udp => udp_port,
+        Transport::Radsec => 2083,
+    };
+    target
+        .server
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// How a run reaches its server: the UDP engine, or RadSec connections.
+enum Transporter {
+    Udp,
+    Radsec(radsec::LoadConfig),
+}
+
+impl Transporter {
+    /// Runs `workload` as `cfg` says.
+    fn run<W: workload::Workload>(
+        &self,
+        cfg: &RunConfig,
+        workload: &W,
+    ) -> anyhow::Result<(Outcome, Option<radsec::RadsecOutcome>)> {
+        match self {
+            Transporter::Udp => Ok((engine::run(cfg, workload)?, None)),
+            Transporter::Radsec(radsec) => {
+                let (outcome, r) = radsec::run(cfg, radsec, workload)?;
+                Ok((outcome, Some(r)))
+            }
+        }
+    }
+}
+
+/// The run configuration and transport of an auth or acct command.
+fn setup(
+    target: &TargetArgs,
+    load: &LoadArgs,
+    tls: &TlsArgs,
+    rs: &RadsecLoadArgs,
+    udp_port: u16,
+    default_duration: Duration,
+) -> anyhow::Result<(RunConfig, Transporter)> {
+    let server = server(target, udp_port);
+    match target.transport {
+        Transport::Udp => Ok((run_config(load, server, default_duration), Transporter::Udp)),
+        Transport::Radsec => {
+            let refused = [
+                (load.concurrency.is_some(), "--concurrency"),
+                (load.sockets.is_some(), "--sockets"),
+                (load.retries > 0, "--retries"),
+                (load.no_gso, "--no-gso"),
+            ];
+            if let Some((_, name)) = refused.iter().find(|(given, _)| *given) {
+                usage_error(format!(
+                    "{name} is for UDP; with --transport radsec a closed loop keeps \
+                     --connections × --pipeline requests in flight, and TCP needs no retries"
+                ));
+            }
+            let connector = connector(tls, server)?;
+            let (connections, pipeline) = (rs.connections as usize, rs.pipeline as usize);
+            let model = match load.rate {
+                Some(rate) => Load::Open { rate },
+                None => Load::Closed {
+                    concurrency: connections * pipeline,
+                },
+            };
+            let duration = match (load.duration, load.rate, load.requests) {
+                (Some(d), _, _) => d,
+                // As over UDP: long enough for the requests at the rate.
+                (None, Some(rate), Some(n)) => Duration::from_secs_f64((n as f64 + 0.5) / rate),
+                (None, _, _) => default_duration,
+            };
+            let cfg = RunConfig {
+                server,
+                load: model,
+                duration,
+                requests: load.requests,
+                timeout: load.timeout,
+                retries: 0,
+                sockets: connections,
+                progress: !load.quiet && duration >= Duration::from_secs(3),
+            };
+            let radsec = radsec::LoadConfig {
+                connector,
+                connections,
+                pipeline,
+                threads: threads(tls),
+                handshakes: tls.handshakes as usize,
+            };
+            Ok((cfg, Transporter::Radsec(radsec)))
+        }
+    }
+}
+
+fn threads(tls: &TlsArgs) -> usize {
+    match tls.threads {
+        Some(t) => t as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// The TLS side of a RadSec command: the files must be given, and load.
+fn connector(tls: &TlsArgs, server: SocketAddr) -> anyhow::Result<radsec::Connector> {
+    let (Some(ca), Some(cert), Some(key)) = (&tls.ca, &tls.cert, &tls.key) else {
+        usage_error("RadSec needs --ca, --cert and --key (scripts/pki.sh makes a set)".to_owned());
+    };
+    Ok(radsec::Connector {
+        server,
+        name: radsec::server_name(tls.server_name.as_deref(), server)?,
+        tls: radsec::client_config(ca, cert, key, &tls.alpn)?,
+        timeout: tls.connect_timeout,
+    })
 }
 
 /// Turns the load options into a run configuration, applying the documented defaults.
@@ -137,13 +266,16 @@ fn print(report: &Report, json: bool) -> anyhow::Result<bool> {
 }
 
 fn auth_command(args: cli::AuthArgs) -> anyhow::Result<bool> {
-    let server = args
-        .target
-        .server
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1812)));
-    let cfg = run_config(&args.load, server, Duration::from_secs(10));
+    let (cfg, transport) = setup(
+        &args.target,
+        &args.load,
+        &args.tls,
+        &args.radsec,
+        1812,
+        Duration::from_secs(10),
+    )?;
     let workload = AuthWorkload {
-        secret: Secret::new(args.target.secret.as_bytes()),
+        secret: secret(&args.target),
         method: args.method,
         message_authenticator: !args.no_message_authenticator,
         require_reply_message_authenticator: args.require_message_authenticator,
@@ -153,24 +285,21 @@ fn auth_command(args: cli::AuthArgs) -> anyhow::Result<bool> {
         nas_ip: args.target.nas_ip,
     };
     check_first_request(&workload)?;
-    let outcome = engine::run(&cfg, &workload)?;
+    let (outcome, radsec) = transport.run(&cfg, &workload)?;
     let report = Report::new(
         "auth",
         workload::Workload::describe(&workload),
         &cfg,
         &outcome,
-    );
+    )
+    .over(radsec);
     print(&report, args.load.json)
 }
 
 fn acct_command(args: cli::AcctArgs) -> anyhow::Result<bool> {
-    let server = args
-        .target
-        .server
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1813)));
     let subscribers = subscribers(&args.users)?;
     let mut workload = AcctWorkload {
-        secret: Secret::new(args.target.secret.as_bytes()),
+        secret: secret(&args.target),
         subscribers,
         interims: args.interims,
         interim_interval: args.interim_interval,
@@ -185,9 +314,16 @@ fn acct_command(args: cli::AcctArgs) -> anyhow::Result<bool> {
             .transpose()?,
     };
     if !args.storm {
-        let cfg = run_config(&args.load, server, Duration::from_secs(10));
+        let (cfg, transport) = setup(
+            &args.target,
+            &args.load,
+            &args.tls,
+            &args.radsec,
+            1813,
+            Duration::from_secs(10),
+        )?;
         check_first_request(&workload)?;
-        let outcome = engine::run(&cfg, &workload)?;
+        let (outcome, radsec) = transport.run(&cfg, &workload)?;
         if let Some(log) = &workload.acked {
             log.finish()?;
         }
@@ -196,30 +332,43 @@ fn acct_command(args: cli::AcctArgs) -> anyhow::Result<bool> {
             workload::Workload::describe(&workload),
             &cfg,
             &outcome,
-        );
+        )
+        .over(radsec);
         return print(&report, args.load.json);
     }
 
     // The storm: the reboot's Accounting-On first, answered (or timed out) before the
     // Starts, as a NAS sends it.
     workload.phase = Phase::AccountingOn;
-    let on_cfg = RunConfig {
-        server,
-        load: Load::Closed { concurrency: 1 },
-        duration: args.load.timeout * (args.load.retries + 1),
-        requests: Some(1),
-        timeout: args.load.timeout,
-        retries: args.load.retries,
-        sockets: 1,
-        progress: false,
+    let (mut on_cfg, on_transport) = setup(
+        &args.target,
+        &args.load,
+        &args.tls,
+        &args.radsec,
+        1813,
+        Duration::from_secs(10),
+    )?;
+    on_cfg.load = Load::Closed { concurrency: 1 };
+    on_cfg.duration = args.load.timeout * (args.load.retries + 1);
+    on_cfg.requests = Some(1);
+    on_cfg.sockets = 1;
+    on_cfg.progress = false;
+    let on_transport = match on_transport {
+        Transporter::Radsec(mut r) => {
+            r.connections = 1;
+            r.pipeline = 1;
+            Transporter::Radsec(r)
+        }
+        udp => udp,
     };
-    let on = engine::run(&on_cfg, &workload)?;
+    let (on, on_radsec) = on_transport.run(&on_cfg, &workload)?;
     let on_report = Report::new(
         "acct",
         workload::Workload::describe(&workload),
         &on_cfg,
         &on,
-    );
+    )
+    .over(on_radsec);
 
     workload.phase = Phase::StormStarts;
     let mut load = args.load;
@@ -228,14 +377,22 @@ fn acct_command(args: cli::AcctArgs) -> anyhow::Result<bool> {
     load.requests = Some(load.requests.map_or(workload.subscribers.len(), |n| {
         n.min(workload.subscribers.len())
     }));
-    let cfg = run_config(&load, server, Duration::from_secs(600));
-    let outcome = engine::run(&cfg, &workload)?;
+    let (cfg, transport) = setup(
+        &args.target,
+        &load,
+        &args.tls,
+        &args.radsec,
+        1813,
+        Duration::from_secs(600),
+    )?;
+    let (outcome, radsec) = transport.run(&cfg, &workload)?;
     let mut report = Report::new(
         "acct",
         workload::Workload::describe(&workload),
         &cfg,
         &outcome,
-    );
+    )
+    .over(radsec);
     report.accounting_on = Some(Box::new(on_report));
     if let Some(log) = &workload.acked {
         log.finish()?;
@@ -251,6 +408,24 @@ fn check_first_request<W: workload::Workload>(workload: &W) -> anyhow::Result<()
         .encode(0, 0, &mut buf)
         .context("cannot build the first request")?;
     Ok(())
+}
+
+fn idle_command(args: cli::IdleArgs) -> anyhow::Result<bool> {
+    let cfg = radsec::IdleConfig {
+        connector: connector(&args.tls, args.server)?,
+        connections: args.connections as usize,
+        hold: args.hold,
+        threads: threads(&args.tls),
+        handshakes: args.tls.handshakes as usize,
+        progress: !args.quiet,
+    };
+    let report = radsec::idle(&cfg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.table());
+    }
+    Ok(report.ok)
 }
 
 fn null_server_command(args: cli::NullServerArgs) -> anyhow::Result<()> {

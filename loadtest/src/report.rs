@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::engine::{Load, Outcome, RunConfig};
+use crate::radsec::RadsecOutcome;
 use crate::stats::{BadReply, Percentiles};
 
 /// Everything a run reports.
@@ -19,6 +20,11 @@ pub(crate) struct Report {
     pub(crate) workload: String,
     /// Where it was sent.
     pub(crate) server: SocketAddr,
+    /// `udp` or `radsec`.
+    pub(crate) transport: &'static str,
+    /// The RadSec connections (RadSec runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) radsec: Option<RadsecOutcome>,
     /// How it was sent.
     pub(crate) load: LoadReport,
     /// Requests sent (first transmissions).
@@ -69,7 +75,7 @@ pub(crate) struct Report {
     /// The storm's Accounting-On, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) accounting_on: Option<Box<Report>>,
-    /// No bad replies, no unexpected answers.
+    /// No bad replies, no unexpected answers, no failed or lost RadSec connections.
     pub(crate) ok: bool,
 }
 
@@ -125,6 +131,8 @@ impl Report {
             command,
             workload,
             server: cfg.server,
+            transport: "udp",
+            radsec: None,
             load: LoadReport {
                 model,
                 rate,
@@ -165,6 +173,16 @@ impl Report {
         }
     }
 
+    /// The report of a run over RadSec connections (`radsec`), or over UDP (`None`).
+    pub(crate) fn over(mut self, radsec: Option<RadsecOutcome>) -> Report {
+        if let Some(r) = radsec {
+            self.transport = "radsec";
+            self.ok &= r.errors.total() == 0;
+            self.radsec = Some(r);
+        }
+        self
+    }
+
     /// Whether this run and its Accounting-On (if any) saw nothing wrong.
     pub(crate) fn all_ok(&self) -> bool {
         self.ok && self.accounting_on.as_ref().is_none_or(|r| r.all_ok())
@@ -187,16 +205,50 @@ impl Report {
             _ => String::new(),
         };
         let _ = writeln!(t, "target           {}  ({})", self.server, self.workload);
+        let through = match &self.radsec {
+            Some(r) => format!(
+                "RadSec, {} connections × {} in flight, {} threads",
+                r.connections, r.pipeline, r.threads
+            ),
+            None => format!("{} retries, {} sockets", l.retries, l.sockets),
+        };
         let _ = writeln!(
             t,
-            "load             {load} for {:.1} s{}, timeout {} ms, {} retries, {} sockets",
+            "load             {load} for {:.1} s{}, timeout {} ms, {through}",
             l.duration_s,
             l.requests
                 .map_or(String::new(), |n| format!(" or {n} requests")),
             l.timeout_ms,
-            l.retries,
-            l.sockets
         );
+        if let Some(r) = &self.radsec {
+            let tls = r.tls.as_ref().map_or(String::new(), |n| {
+                format!(
+                    ", {} {}{}",
+                    n.version,
+                    n.cipher,
+                    n.alpn
+                        .as_ref()
+                        .map_or(String::new(), |a| format!(", ALPN {a}"))
+                )
+            });
+            let _ = writeln!(
+                t,
+                "connections      {} opened in {:.2} s{tls}",
+                r.opened, r.connect_s
+            );
+            let e = &r.errors;
+            if e.total() > 0 || e.first.is_some() {
+                let _ = writeln!(
+                    t,
+                    "connection errs  tcp {}  tls {}  timeout {}  lost {}  first: {}",
+                    e.tcp,
+                    e.tls,
+                    e.timeout,
+                    e.lost,
+                    e.first.as_deref().unwrap_or("-")
+                );
+            }
+        }
         let _ = writeln!(
             t,
             "sent             {:<10} {:>10.1}/s   not sent {}  retransmits {}  send errors {}",
@@ -262,9 +314,13 @@ impl Report {
                 "OK".to_owned()
             } else {
                 format!(
-                    "FAILED: {} bad replies, {} unexpected answers",
+                    "FAILED: {} bad replies, {} unexpected answers{}",
                     self.bad_replies + self.accounting_on.as_ref().map_or(0, |r| r.bad_replies),
-                    self.unexpected + self.accounting_on.as_ref().map_or(0, |r| r.unexpected)
+                    self.unexpected + self.accounting_on.as_ref().map_or(0, |r| r.unexpected),
+                    self.radsec.as_ref().map_or(String::new(), |r| format!(
+                        ", {} connection errors",
+                        r.errors.total()
+                    ))
                 )
             }
         );

@@ -20,8 +20,8 @@ const MAX_MICROS: u64 = 3_600_000_000;
 pub(crate) enum BadReply {
     /// The datagram is not a RADIUS packet (RFC 2865 §3 structure).
     Malformed,
-    /// No request with this Identifier is waiting on the socket it arrived on, nor
-    /// timed out recently enough for it to be a late reply.
+    /// No request with this Identifier (RADIUS/1.1: Token) is waiting on the socket or
+    /// connection it arrived on, nor timed out recently enough for it to be a late reply.
     UnknownIdentifier,
     /// A code that does not answer the request (an Accounting-Response to an
     /// Access-Request, say).

@@ -4,14 +4,17 @@
 //! which accounting phase), so two runs with the same arguments send the same logins and
 //! the counts of accepts and rejects are known in advance.
 
+use std::time::Instant;
+
 use bytes::BytesMut;
 use proisp_radius::authenticator::{self, ReplyError};
 use proisp_radius::dictionary::attr::MESSAGE_AUTHENTICATOR;
-use proisp_radius::header::Code;
+use proisp_radius::header::{Code, MAX_PACKET_LEN};
 use proisp_radius::packet::Packet;
 use proisp_radius::secret::SharedSecret;
 
-use crate::stats::{Answer, BadReply, Expect};
+use crate::stats::{Answer, BadReply, Expect, Stats};
+use crate::table::Table;
 
 /// A reply that verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +25,37 @@ pub(crate) struct Verified {
     pub(crate) expect: Expect,
     /// Whether the reply carried a (valid) Message-Authenticator.
     pub(crate) message_authenticator: bool,
+}
+
+/// How packets are matched and protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// RADIUS as RFC 2865 has it (UDP, and RadSec by default): replies matched by
+    /// Identifier, authenticators and hidden passwords computed with the shared secret.
+    Radius10,
+    /// RADIUS/1.1 (RFC 9765), negotiated by ALPN inside TLS: the Identifier octet is zero
+    /// and the first four octets of the Authenticator field carry a Token that the reply
+    /// copies (the other twelve are zero); no MD5 anywhere, so no Message-Authenticator
+    /// and User-Password in clear, TLS protecting both.
+    Radius11,
+}
+
+impl Framing {
+    /// The table slot a reply belongs to: its Identifier, or under RADIUS/1.1 the low
+    /// octet of its Token (the generator numbers Tokens so).
+    fn slot(self, reply: &Packet<'_>) -> u8 {
+        match self {
+            Framing::Radius10 => reply.identifier(),
+            Framing::Radius11 => reply.authenticator()[3],
+        }
+    }
+}
+
+/// The Authenticator field of a RADIUS/1.1 packet carrying `token` (RFC 9765 §4).
+pub(crate) fn v11_authenticator(token: u32) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&token.to_be_bytes());
+    a
 }
 
 /// A stream of requests and the rules for their replies.
@@ -36,12 +70,71 @@ pub(crate) trait Workload: Sync {
     /// Verifies a reply whose Identifier matched the request `pending`.
     fn check(&self, reply: &Packet<'_>, pending: &Self::Pending) -> Result<Verified, BadReply>;
 
+    /// Encodes request `seq` as RADIUS/1.1 with `token` (see [`Framing::Radius11`]).
+    fn encode_v11(&self, seq: u64, token: u32, buf: &mut BytesMut)
+    -> anyhow::Result<Self::Pending>;
+
+    /// Verifies a RADIUS/1.1 reply to the request `pending`: its Token and its code.
+    fn check_v11(&self, reply: &Packet<'_>, pending: &Self::Pending) -> Result<Verified, BadReply>;
+
     /// Called for every reply [`Workload::check`] verified, in time or late: the server
     /// has answered the request `pending`. Nothing by default.
     fn acknowledged(&self, _pending: &Self::Pending) {}
 
     /// A one-line description for the report ("PAP, Message-Authenticator on").
     fn describe(&self) -> String;
+}
+
+/// Handles one reply that arrived at `now` for the requests in flight in `table` (one UDP
+/// socket's, or one RadSec connection's): matched by Identifier (or Token), verified,
+/// counted in `stats` as an answer, a late answer or a bad reply. True if it answered a
+/// request in flight.
+pub(crate) fn on_reply<W: Workload>(
+    workload: &W,
+    framing: Framing,
+    table: &mut Table<W::Pending>,
+    stats: &mut Stats,
+    packet: &[u8],
+    now: Instant,
+) -> bool {
+    let reply = match Packet::decode(packet) {
+        Ok(p) if packet.len() <= MAX_PACKET_LEN => p,
+        _ => {
+            stats.bad(BadReply::Malformed);
+            return false;
+        }
+    };
+    let check = |p: &W::Pending| match framing {
+        Framing::Radius10 => workload.check(&reply, p),
+        Framing::Radius11 => workload.check_v11(&reply, p),
+    };
+    let id = framing.slot(&reply);
+    let lookup = table.lookup(id);
+    let reason = match lookup.waiting.map(|p| (p, check(&p))) {
+        Some((pending, Ok(verified))) => {
+            workload.acknowledged(&pending);
+            let Some(scheduled) = table.complete(id) else {
+                return false;
+            };
+            stats.answered(verified.answer, verified.expect, now - scheduled);
+            if !verified.message_authenticator {
+                stats.without_message_authenticator += 1;
+            }
+            return true;
+        }
+        Some((_, Err(reason))) => reason,
+        None => BadReply::UnknownIdentifier,
+    };
+    // Perhaps the late answer to the request that last timed out on this identifier.
+    match lookup.ghost.map(|g| (g, check(&g))) {
+        Some((g, Ok(_))) => {
+            workload.acknowledged(&g);
+            stats.late += 1;
+            table.bury(id);
+        }
+        _ => stats.bad(reason),
+    }
+    false
 }
 
 /// The checks every reply gets: a code that answers the request, the Response
@@ -74,6 +167,27 @@ pub(crate) fn verify(
         _ => BadReply::ResponseAuthenticator,
     })?;
     Ok((answer, reply.attr(MESSAGE_AUTHENTICATOR).is_some()))
+}
+
+/// The checks every RADIUS/1.1 reply gets (RFC 9765 §4): a code that answers the
+/// request, and the request's Token in the first four octets of its Authenticator field
+/// (a reply with another Token answers no request of ours). No authenticator is
+/// computed; a Message-Authenticator, which RADIUS/1.1 does not use, is ignored.
+pub(crate) fn verify_v11(
+    reply: &Packet<'_>,
+    request_authenticator: &[u8; 16],
+    request_code: Code,
+) -> Result<Answer, BadReply> {
+    if reply.authenticator()[..4] != request_authenticator[..4] {
+        return Err(BadReply::UnknownIdentifier);
+    }
+    match (request_code, reply.code()) {
+        (Code::AccessRequest, Code::AccessAccept) => Ok(Answer::Accept),
+        (Code::AccessRequest, Code::AccessReject) => Ok(Answer::Reject),
+        (Code::AccessRequest, Code::AccessChallenge) => Ok(Answer::Challenge),
+        (Code::AccountingRequest, Code::AccountingResponse) => Ok(Answer::AccountingResponse),
+        _ => Err(BadReply::WrongCode),
+    }
 }
 
 /// Whether request `seq` is one of the `percent` % that carry a wrong password.

@@ -7,13 +7,11 @@ use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use proisp_radius::header::MAX_PACKET_LEN;
-use proisp_radius::packet::Packet;
 
 use super::{Batch, Lane, LaneState, Run};
 use crate::gso;
-use crate::stats::BadReply;
 use crate::table::Expired;
-use crate::workload::Workload;
+use crate::workload::{self, Framing, Workload};
 
 /// Datagrams a lane reads before it handles them.
 const RX_BATCH: usize = 32;
@@ -65,7 +63,17 @@ impl<W: Workload> Run<'_, W> {
             state.stats.port_unreachable += refused;
             for (k, &(len, at)) in arrivals.iter().enumerate() {
                 let start = k * RX_SLOT;
-                self.on_reply(&mut state, &rx[start..start + len], at);
+                let LaneState { table, stats, .. } = &mut *state;
+                if workload::on_reply(
+                    self.workload,
+                    Framing::Radius10,
+                    table,
+                    stats,
+                    &rx[start..start + len],
+                    at,
+                ) {
+                    state.last_reply = Some(at);
+                }
             }
             self.expire(lane, &mut state, now);
             tx.clear();
@@ -136,44 +144,6 @@ impl<W: Workload> Run<'_, W> {
             }
         }
         (refused, None)
-    }
-
-    fn on_reply(&self, state: &mut LaneState<W::Pending>, datagram: &[u8], now: Instant) {
-        let reply = match Packet::decode(datagram) {
-            Ok(p) if datagram.len() <= MAX_PACKET_LEN => p,
-            _ => {
-                state.stats.bad(BadReply::Malformed);
-                return;
-            }
-        };
-        let id = reply.identifier();
-        let lookup = state.table.lookup(id);
-        let reason = match lookup.waiting.map(|p| (p, self.workload.check(&reply, &p))) {
-            Some((pending, Ok(verified))) => {
-                self.workload.acknowledged(&pending);
-                if let Some(scheduled) = state.table.complete(id) {
-                    state
-                        .stats
-                        .answered(verified.answer, verified.expect, now - scheduled);
-                    if !verified.message_authenticator {
-                        state.stats.without_message_authenticator += 1;
-                    }
-                    state.last_reply = Some(now);
-                }
-                return;
-            }
-            Some((_, Err(reason))) => reason,
-            None => BadReply::UnknownIdentifier,
-        };
-        // Perhaps the late answer to the request that last timed out on this identifier.
-        match lookup.ghost.map(|g| (g, self.workload.check(&reply, &g))) {
-            Some((g, Ok(_))) => {
-                self.workload.acknowledged(&g);
-                state.stats.late += 1;
-                state.table.bury(id);
-            }
-            _ => state.stats.bad(reason),
-        }
     }
 
     fn expire(&self, lane: &Lane<W::Pending>, state: &mut LaneState<W::Pending>, now: Instant) {

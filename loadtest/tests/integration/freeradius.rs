@@ -1,7 +1,7 @@
 //! A private FreeRADIUS 3.2 for the tests: its own configuration under a temporary
-//! directory (from bench/freeradius/radiusd.conf.in, the template the benchmark uses),
-//! loopback ports of its own, in the foreground, killed when dropped. Never the system
-//! service.
+//! directory (from bench/freeradius/radiusd.conf.in, the template the benchmark uses, and
+//! for RadSec bench/freeradius/radsec.conf.in), loopback ports of its own, in the
+//! foreground, killed when dropped. Never the system service.
 //!
 //! It logs to a pipe, which a thread of the test copies to `log/radius.log`: the line
 //! "Ready to process requests" says it is up, the end of the pipe that it has exited.
@@ -16,10 +16,16 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::harness::free_port;
+use crate::harness::{free_port, free_tcp_port};
 
 /// The configuration template shared with bench/compare.sh.
 const TEMPLATE: &str = include_str!("../../../bench/freeradius/radiusd.conf.in");
+
+/// The RadSec listener appended to it, shared with bench/radsec.sh.
+const RADSEC_TEMPLATE: &str = include_str!("../../../bench/freeradius/radsec.conf.in");
+
+/// The shared secret inside TLS.
+pub(crate) const RADSEC_SECRET: &str = "radsec";
 
 /// Where Debian's freeradius-config package keeps dictionaries and module configuration.
 const SYSTEM_RADDB: &str = "/etc/freeradius/3.0";
@@ -38,6 +44,8 @@ pub(crate) struct FreeRadius {
     pub(crate) auth: SocketAddr,
     /// Its accounting port.
     pub(crate) acct: SocketAddr,
+    /// Its RadSec port, when it has one.
+    pub(crate) radsec: Option<SocketAddr>,
 }
 
 fn binary() -> PathBuf {
@@ -57,6 +65,16 @@ impl FreeRadius {
     /// Starts one with subscribers `user000001`…`user{users}` (passwords `pw…`), files
     /// module, reject_delay 0.
     pub(crate) fn start(users: u64) -> FreeRadius {
+        FreeRadius::start_with(users, None)
+    }
+
+    /// The same with a RadSec listener too, whose certificates are those scripts/pki.sh
+    /// made in `pki`.
+    pub(crate) fn start_radsec(users: u64, pki: &Path) -> FreeRadius {
+        FreeRadius::start_with(users, Some(pki))
+    }
+
+    fn start_with(users: u64, pki: Option<&Path>) -> FreeRadius {
         let bin = binary();
         assert!(
             Path::new(SYSTEM_RADDB).join("dictionary").exists(),
@@ -88,7 +106,8 @@ impl FreeRadius {
         // A port picked free may be taken before FreeRADIUS binds it; try again then.
         for _ in 0..5 {
             let (auth, acct) = (free_port(), free_port());
-            let config = TEMPLATE
+            let radsec = pki.map(|_| free_tcp_port());
+            let mut config = TEMPLATE
                 .replace("@DIR@", &dir.display().to_string())
                 .replace("@SECRET@", SECRET)
                 .replace("@THREADS@", "4")
@@ -97,6 +116,14 @@ impl FreeRadius {
                 .replace("@SQL_MODULE@", "")
                 .replace("@USERS_MODULE@", "files")
                 .replace("@ACCT_MODULE@", "ok");
+            if let (Some(pki), Some(port)) = (pki, radsec) {
+                config.push_str(
+                    &RADSEC_TEMPLATE
+                        .replace("@RADSEC_PORT@", &port.to_string())
+                        .replace("@PKI@", &pki.display().to_string())
+                        .replace("@RADSEC_SECRET@", RADSEC_SECRET),
+                );
+            }
             std::fs::write(dir.join("raddb/radiusd.conf"), config)
                 .expect("cannot write radiusd.conf");
             let log = dir.join("log/radius.log");
@@ -118,6 +145,7 @@ impl FreeRadius {
                 dir: dir.clone(),
                 auth: SocketAddr::from(([127, 0, 0, 1], auth)),
                 acct: SocketAddr::from(([127, 0, 0, 1], acct)),
+                radsec: radsec.map(|port| SocketAddr::from(([127, 0, 0, 1], port))),
             };
             if server.wait_ready(&started, &log) {
                 return server;

@@ -1,5 +1,6 @@
 //! proisp-loadtest run as a program: against FreeRADIUS from Debian (started here on
-//! private ports), against its own null server, against nothing, and with bad arguments.
+//! private ports, over UDP and RadSec), against its own null server, against nothing, and
+//! with bad arguments.
 //!
 //! Counts are asserted exactly: the workload decides in advance which requests carry a
 //! wrong password, so a server that answers correctly gives known accept and reject counts.
@@ -10,3 +11,4 @@ mod freeradius;
 mod harness;
 mod interop;
 mod null_server;
+mod radsec;
