@@ -19,6 +19,7 @@ use proisp_radius::dictionary::{self, attr};
 use proisp_radius::encode::{EncodeError, Encoder};
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
+use proisp_radius::profile::Profile;
 use serde::{Deserialize, Serialize};
 
 /// Why a request cannot be recorded.
@@ -114,9 +115,14 @@ pub(crate) fn parse(
 }
 
 /// Encodes the Accounting-Response, unsigned (the caller signs it): Proxy-State copied
-/// (RFC 2865 §5.33) and a Message-Authenticator when the request carried one.
-pub(crate) fn respond(request: &Packet<'_>, buf: &mut BytesMut) -> Result<(), EncodeError> {
-    let mut enc = Encoder::reply(buf, request, Code::AccountingResponse);
+/// (RFC 2865 §5.33) and a Message-Authenticator when the request carried one (none under
+/// RADIUS/1.1).
+pub(crate) fn respond(
+    request: &Packet<'_>,
+    profile: Profile,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let mut enc = Encoder::reply_with(buf, request, Code::AccountingResponse, profile);
     if request.attr(attr::MESSAGE_AUTHENTICATOR).is_some() {
         enc.message_authenticator();
     }
@@ -238,7 +244,7 @@ mod tests {
         let raw = request(1, true);
         let req = Packet::decode(&raw).unwrap();
         let mut buf = BytesMut::new();
-        respond(&req, &mut buf).unwrap();
+        respond(&req, Profile::Classic, &mut buf).unwrap();
         let len = buf.len();
         sign_replies(&mut buf, &[(0..len, &nas().secret)]);
         let reply = Packet::decode(&buf).unwrap();

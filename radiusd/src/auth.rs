@@ -15,6 +15,7 @@ use proisp_radius::encode::{EncodeError, Encoder};
 use proisp_radius::header::Code;
 use proisp_radius::mschap::{self, Credential, ErrorCode};
 use proisp_radius::packet::Packet;
+use proisp_radius::profile::Profile;
 use proisp_radius::secret::SharedSecret;
 use proisp_radius::{chap, password};
 
@@ -177,12 +178,14 @@ enum Credentials<'a> {
 
 impl<'a> Credentials<'a> {
     /// The credentials of a request, or `None` for none (or malformed ones) we support.
-    fn of(req: &Packet<'a>) -> Option<Credentials<'a>> {
+    /// Under RADIUS/1.1 a CHAP challenge must be a CHAP-Challenge: there is no Request
+    /// Authenticator to stand for it.
+    fn of(req: &Packet<'a>, profile: Profile) -> Option<Credentials<'a>> {
         if let Some(pw) = req.value(attr::USER_PASSWORD) {
             return Some(Credentials::Pap(pw));
         }
         if let Some(response) = req.value(attr::CHAP_PASSWORD) {
-            let challenge = chap::challenge(req).ok()?;
+            let challenge = chap::challenge_with(profile, req).ok()?;
             return Some(Credentials::Chap {
                 response,
                 challenge,
@@ -226,16 +229,19 @@ enum Proof {
 }
 
 /// Checks the credentials against the stored password; `None` when they do not match.
+/// Under RADIUS/1.1 a User-Password arrives in the clear (TLS protects it).
 fn verify(
     creds: &Credentials<'_>,
     req: &Packet<'_>,
-    secret: &[u8],
+    ctx: &Context<'_>,
     user_name: &[u8],
     stored: &[u8],
 ) -> Option<Proof> {
     match creds {
         Credentials::Pap(hidden) => {
-            let clear = password::unhide(hidden, secret, req.authenticator()).ok()?;
+            let secret = ctx.nas.secret.as_bytes();
+            let clear =
+                password::unhide_with(ctx.profile, hidden, secret, req.authenticator()).ok()?;
             ct_eq(clear.as_bytes(), stored).then_some(Proof::Plain)
         }
         Credentials::Chap {
@@ -293,6 +299,8 @@ pub(crate) struct Context<'a> {
     pub(crate) open_sessions: u32,
     /// Seconds since the epoch.
     pub(crate) now: i64,
+    /// Classic RADIUS, or RADIUS/1.1 inside TLS (nothing signed or hidden with MD5).
+    pub(crate) profile: Profile,
 }
 
 /// Decides `req` and appends the reply to `buf`, finished but unsigned: the caller signs
@@ -304,15 +312,14 @@ pub(crate) fn respond(
     ctx: &Context<'_>,
     buf: &mut BytesMut,
 ) -> Result<Verdict, EncodeError> {
-    let creds = Credentials::of(req);
+    let creds = Credentials::of(req, ctx.profile);
     let user_name = req.value(attr::USER_NAME).unwrap_or_default();
-    let secret = ctx.nas.secret.as_bytes();
     let decision = match (&creds, ctx.subscriber) {
         (None, _) => Err(RejectReason::UnsupportedMethod),
         (Some(_), None) => Err(RejectReason::UnknownUser),
         (Some(creds), Some(sub)) => {
             // The password first: account state is told only to whoever knows it.
-            match verify(creds, req, secret, user_name, sub.password.as_bytes()) {
+            match verify(creds, req, ctx, user_name, sub.password.as_bytes()) {
                 None => Err(RejectReason::WrongPassword),
                 Some(proof) => check_account(req, sub, ctx).map(|()| proof),
             }
@@ -324,7 +331,13 @@ pub(crate) fn respond(
             Ok(Verdict::Accept)
         }
         Err(reason) => {
-            reject(req, reason, creds.and_then(|c| c.mschap_ident()), buf)?;
+            reject(
+                req,
+                reason,
+                creds.and_then(|c| c.mschap_ident()),
+                ctx.profile,
+                buf,
+            )?;
             Ok(Verdict::Reject(reason))
         }
     }
@@ -372,19 +385,22 @@ fn accept(
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let secret = &ctx.nas.secret;
-    let mut enc = Encoder::reply(buf, req, Code::AccessAccept);
+    let profile = ctx.profile;
+    let mut enc = Encoder::reply_with(buf, req, Code::AccessAccept, profile);
     enc.message_authenticator();
     match proof {
         Proof::Plain => {}
         Proof::MsChapV2 { success, keys } => {
             let auth = req.authenticator();
-            let send = password::mppe_key_encrypt(
+            let send = password::mppe_key_encrypt_with(
+                profile,
                 &keys.send,
                 secret.as_bytes(),
                 auth,
                 password::random_salt(),
             );
-            let recv = password::mppe_key_encrypt(
+            let recv = password::mppe_key_encrypt_with(
+                profile,
                 &keys.recv,
                 secret.as_bytes(),
                 auth,
@@ -399,7 +415,7 @@ fn accept(
         }
         Proof::MsChapV1 { keys } => {
             if let Ok(hidden) =
-                password::hide(keys.as_bytes(), secret.as_bytes(), req.authenticator())
+                password::hide_with(profile, keys.keys(), secret.as_bytes(), req.authenticator())
             {
                 enc.vsa(vendor::MICROSOFT, ms::CHAP_MPPE_KEYS, hidden.as_bytes());
             }
@@ -468,9 +484,10 @@ fn reject(
     req: &Packet<'_>,
     reason: RejectReason,
     mschap: Option<(u8, bool)>,
+    profile: Profile,
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    let mut enc = Encoder::reply(buf, req, Code::AccessReject);
+    let mut enc = Encoder::reply_with(buf, req, Code::AccessReject, profile);
     enc.message_authenticator();
     enc.attr(attr::REPLY_MESSAGE, reason.message().as_bytes());
     match mschap {
@@ -591,6 +608,7 @@ mod tests {
             plan: Some(&plan),
             open_sessions: 0,
             now: NOW,
+            profile: Profile::Classic,
         };
         let mut buf = BytesMut::new();
         let verdict = respond(&req, &ctx, &mut buf).unwrap();
@@ -778,6 +796,7 @@ mod tests {
             plan: Some(&plan),
             open_sessions: 1,
             now: NOW,
+            profile: Profile::Classic,
         };
         let mut buf = BytesMut::new();
         assert_eq!(
@@ -812,6 +831,7 @@ mod tests {
                 plan: Some(plan),
                 open_sessions: 0,
                 now: NOW,
+                profile: Profile::Classic,
             };
             let mut buf = BytesMut::new();
             let verdict = respond(&req, &ctx, &mut buf).unwrap();

@@ -37,10 +37,12 @@ use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use proisp_model::Nas;
 use proisp_radius::authenticator::{
-    MessageAuthenticatorCheck, check_message_authenticators, sign_replies, verify_request_digest,
+    MessageAuthenticatorCheck, check_message_authenticators, sign_replies_with,
+    verify_request_digest,
 };
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
+use proisp_radius::profile::Profile;
 use proisp_radius::secret::Secret;
 
 pub(crate) use self::answer::{Deferred, Work};
@@ -158,6 +160,8 @@ pub(crate) struct Endpoint<B> {
     /// A connection's NAS, known from its certificate or address once for all its
     /// requests; `None` on a UDP socket, where each datagram's source names its NAS.
     peer: Option<Arc<Nas>>,
+    /// Classic RADIUS, or RADIUS/1.1 on a TLS connection that negotiated it.
+    profile: Profile,
     reject_delay: Duration,
     dedup: Dedup,
     /// Where the replies of a batch answered from memory are built, one after another,
@@ -198,6 +202,7 @@ impl<B: Backend> Endpoint<B> {
             backend,
             port,
             peer: None,
+            profile: Profile::Classic,
             reject_delay: settings.reject_delay,
             dedup: Dedup::new(
                 settings.duplicate_window,
@@ -209,16 +214,19 @@ impl<B: Backend> Endpoint<B> {
         }
     }
 
-    /// An endpoint for one connection from `peer` (RadSec, RADIUS/TCP): every request is
-    /// `peer`'s, whatever its source, and served whatever its code.
+    /// An endpoint for one connection from `peer` (RadSec, RADIUS/TCP) speaking
+    /// `profile`: every request is `peer`'s, whatever its source, and served whatever its
+    /// code.
     pub(crate) fn for_connection(
         backend: Arc<B>,
         peer: Arc<Nas>,
+        profile: Profile,
         settings: Settings,
         now: Instant,
     ) -> Self {
         Endpoint {
             peer: Some(peer),
+            profile,
             ..Endpoint::new(backend, Port::Stream, settings, now)
         }
     }
@@ -298,7 +306,9 @@ impl<B: Backend> Endpoint<B> {
             .collect();
         check_message_authenticators(&pairs, &mut checks);
         for (a, check) in admitted.iter_mut().zip(checks.iter()) {
-            if !authentic(metrics, &a.nas, &a.packet, a.src, *check, arrival) {
+            if self.profile.signs_packets()
+                && !authentic(metrics, &a.nas, &a.packet, a.src, *check, arrival)
+            {
                 a.outcome = Fate::Dropped;
             }
         }
@@ -312,7 +322,7 @@ impl<B: Backend> Endpoint<B> {
                 backend,
                 &a.nas,
                 &a.packet,
-                self.port,
+                (self.port, self.profile),
                 arrival,
                 &mut self.out,
             ) {
@@ -335,7 +345,7 @@ impl<B: Backend> Endpoint<B> {
                 _ => None,
             })
             .collect();
-        sign_replies(&mut self.out, &signing);
+        sign_replies_with(self.profile, &mut self.out, &signing);
         let delay = self.reject_delay;
         let mut answered = 0;
         for a in &admitted {
@@ -368,6 +378,7 @@ impl<B: Backend> Endpoint<B> {
                         nas: a.nas.clone(),
                         datagram: Bytes::copy_from_slice(a.datagram),
                         port: self.port,
+                        profile: self.profile,
                         arrived: arrival.wall,
                         reject_delay: delay,
                     },

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use proisp_radius::profile::{ALPN_RADIUS_1_0, ALPN_RADIUS_1_1};
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -33,6 +34,10 @@ pub(crate) use self::config::RadsecConfig;
 use self::metrics::{ListenerMetrics, Refused};
 pub(crate) use self::tls::TlsError;
 use crate::state::Shared;
+
+/// The application protocols offered, most preferred first (RFC 9765 §3.1): a peer
+/// offering none speaks classic RADIUS/TLS.
+const ALPN: &[&[u8]] = &[ALPN_RADIUS_1_1, ALPN_RADIUS_1_0];
 
 /// How long the accept loop waits after an error accepting (out of descriptors: a busy
 /// loop would not free any).
@@ -71,7 +76,7 @@ pub(crate) struct Radsec {
 impl Radsec {
     /// Reads the certificates and key `config` names.
     pub(crate) fn new(config: RadsecConfig) -> Result<Radsec, TlsError> {
-        let tls = tls::server_config(&config, &[])?;
+        let tls = tls::server_config(&config, ALPN)?;
         Ok(Radsec {
             slots: Arc::new(Semaphore::new(config.max_connections)),
             per_nas: Mutex::new(HashMap::new()),
@@ -89,7 +94,7 @@ impl Radsec {
     /// connections open keep what they negotiated. On error the configuration in force
     /// stays.
     pub(crate) fn reload(&self) -> Result<(), TlsError> {
-        self.tls.store(tls::server_config(&self.config, &[])?);
+        self.tls.store(tls::server_config(&self.config, ALPN)?);
         Ok(())
     }
 

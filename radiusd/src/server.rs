@@ -174,7 +174,7 @@ impl Server {
             let socket = self.socket.clone();
             let claim = Claim::new(ticket, self.done.clone());
             self.tracker.spawn(async move {
-                let Some(reply) = work.run(&*shared).await else {
+                let Some(reply) = work.run(&*shared, arrived).await else {
                     claim.finish(None);
                     return;
                 };
@@ -183,9 +183,8 @@ impl Server {
                 // receives), rather than dropped as in progress. A reply that could not
                 // be sent is replayed to the retransmission.
                 claim.finish(Some(reply.clone()));
-                match socket.send_to(&reply, dst).await {
-                    Ok(_) => shared.metrics.duration.record(arrived.elapsed()),
-                    Err(e) => tracing::debug!(error = %e, %dst, "send failed"),
+                if let Err(e) = socket.send_to(&reply, dst).await {
+                    tracing::debug!(error = %e, %dst, "send failed");
                 }
             });
         }

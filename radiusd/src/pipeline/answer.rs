@@ -7,11 +7,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use proisp_model::Nas;
-use proisp_radius::authenticator::sign_replies;
-use proisp_radius::dictionary::attr;
+use proisp_radius::authenticator::sign_replies_with;
+use proisp_radius::dictionary::{attr, values};
 use proisp_radius::encode::Encoder;
 use proisp_radius::header::{Code, MAX_PACKET_LEN};
 use proisp_radius::packet::Packet;
+use proisp_radius::profile::Profile;
 use proisp_radius::secret::Secret;
 
 use super::{Arrival, Backend, Port};
@@ -48,28 +49,54 @@ pub(crate) enum Work {
         nas: Arc<Nas>,
         datagram: Bytes,
         port: Port,
+        profile: Profile,
         /// When the request arrived, by the wall clock.
         arrived: SystemTime,
         reject_delay: Duration,
     },
 }
 
+/// What deferred work decided: the reply, and how long to hold it back before it leaves
+/// (the reject delay of an Access-Reject; zero otherwise).
+#[derive(Debug)]
+struct Answer {
+    reply: Reply,
+    delay: Duration,
+}
+
 impl Work {
-    /// Does the waiting and returns the reply to send; `None` drops the request (counted;
-    /// the NAS retries).
-    pub(crate) async fn run(self, backend: &impl Backend) -> Option<Reply> {
+    /// Does the waiting and returns the reply to send, once the reject delay (if any) is
+    /// over; `None` drops the request (counted; the NAS retries). The request's latency,
+    /// from `arrived`, is recorded when it is decided: the reject delay is not in it.
+    pub(crate) async fn run(self, backend: &impl Backend, arrived: Instant) -> Option<Reply> {
+        let Answer { reply, delay } = self.decide(backend).await?;
+        backend.metrics().duration.record(arrived.elapsed());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Some(reply)
+    }
+
+    async fn decide(self, backend: &impl Backend) -> Option<Answer> {
         match self {
-            Work::Delay { reply, delay } => {
-                tokio::time::sleep(delay).await;
-                Some(reply)
-            }
+            Work::Delay { reply, delay } => Some(Answer { reply, delay }),
             Work::Wait {
                 nas,
                 datagram,
                 port,
+                profile,
                 arrived,
                 reject_delay,
-            } => answer_later(backend, &nas, &datagram, port, arrived, reject_delay).await,
+            } => {
+                let packet = Packet::decode(&datagram).ok()?;
+                let later = Later {
+                    nas: &nas,
+                    packet: &packet,
+                    port,
+                    profile,
+                };
+                later.answer(backend, arrived, reject_delay).await
+            }
         }
     }
 }
@@ -79,18 +106,20 @@ thread_local! {
     static REPLY_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(MAX_PACKET_LEN));
 }
 
-/// Builds a reply in this thread's reusable buffer, signs it with `secret` and returns an
-/// exact-size copy, for deferred work (one small allocation; the replies of a batch
-/// answered from memory are built in their endpoint's buffer and signed together).
+/// Builds a reply in this thread's reusable buffer, signs it with `secret` (classic
+/// RADIUS; nothing is signed under RADIUS/1.1) and returns an exact-size copy, for
+/// deferred work (one small allocation; the replies of a batch answered from memory are
+/// built in their endpoint's buffer and signed together).
 fn encode<T>(
     secret: &Secret,
+    profile: Profile,
     build: impl FnOnce(&mut BytesMut) -> Option<T>,
 ) -> Option<(T, Reply)> {
     REPLY_BUF.with_borrow_mut(|buf| {
         buf.clear();
         let value = build(buf)?;
         let len = buf.len();
-        sign_replies(buf, &[(0..len, secret)]);
+        sign_replies_with(profile, buf, &[(0..len, secret)]);
         Some((value, Reply::from(&buf[..])))
     })
 }
@@ -114,13 +143,13 @@ pub(super) fn answer_now(
     backend: &impl Backend,
     nas: &Nas,
     packet: &Packet<'_>,
-    port: Port,
+    (port, profile): (Port, Profile),
     arrival: Arrival,
     buf: &mut BytesMut,
 ) -> Now {
     match packet.code() {
         Code::StatusServer => {
-            status_server(backend, packet, port, buf).map_or(Now::Dropped, |()| Now::Reply)
+            status_server(backend, packet, port, profile, buf).map_or(Now::Dropped, |()| Now::Reply)
         }
         Code::AccessRequest => {
             let Some(name) = user_name(backend, packet) else {
@@ -143,7 +172,7 @@ pub(super) fn answer_now(
                 found: &found,
                 open_sessions,
             };
-            match decide(backend, nas, packet, who, arrival.unix, buf) {
+            match decide(backend, nas, packet, who, (arrival.unix, profile), buf) {
                 Some(Verdict::Accept) => Now::Reply,
                 Some(Verdict::Reject(_)) => Now::Reject,
                 None => Now::Dropped,
@@ -153,32 +182,62 @@ pub(super) fn answer_now(
     }
 }
 
-/// Answers what [`answer_now`] could not, waiting for the backends; `None` drops the
-/// request (the NAS retries). `arrived` is when the request arrived, by the wall clock.
-async fn answer_later(
-    backend: &impl Backend,
-    nas: &Nas,
-    datagram: &[u8],
+/// A request [`answer_now`] could not answer, and where it came from.
+struct Later<'a> {
+    nas: &'a Nas,
+    packet: &'a Packet<'a>,
     port: Port,
-    arrived: SystemTime,
-    reject_delay: Duration,
-) -> Option<Reply> {
-    let packet = Packet::decode(datagram).ok()?;
-    match packet.code() {
-        Code::StatusServer => encode(&nas.secret, |buf| {
-            status_server(backend, &packet, port, buf)
-        })
-        .map(|((), r)| r),
-        Code::AccountingRequest => account(backend, nas, &packet, arrived).await,
-        _ => {
-            let (verdict, reply) = authenticate(backend, nas, &packet).await?;
-            if let Verdict::Reject(_) = verdict
-                && !reject_delay.is_zero()
-            {
-                tokio::time::sleep(reject_delay).await;
+    profile: Profile,
+}
+
+impl Later<'_> {
+    /// Answers, waiting for the backends; `None` drops the request (the NAS retries).
+    /// `arrived` is when the request arrived, by the wall clock.
+    async fn answer(
+        &self,
+        backend: &impl Backend,
+        arrived: SystemTime,
+        reject_delay: Duration,
+    ) -> Option<Answer> {
+        let (nas, packet) = (self.nas, self.packet);
+        let reply = match packet.code() {
+            Code::StatusServer => encode(&nas.secret, self.profile, |buf| {
+                status_server(backend, packet, self.port, self.profile, buf)
+            })
+            .map(|((), r)| r),
+            Code::AccountingRequest => self.account(backend, arrived).await,
+            _ => {
+                let (verdict, reply) = self.authenticate(backend).await?;
+                let delay = match verdict {
+                    Some(Verdict::Reject(_)) => reject_delay,
+                    _ => Duration::ZERO,
+                };
+                return Some(Answer { reply, delay });
             }
-            Some(reply)
+        };
+        reply.map(|reply| Answer {
+            reply,
+            delay: Duration::ZERO,
+        })
+    }
+
+    /// Under RADIUS/1.1, the answer to a request this server cannot process now (no
+    /// backend answered, no durable place for a record): Protocol-Error with Error-Cause
+    /// Resources-Unavailable (RFC 9765 §6.1), so the client fails over at once rather
+    /// than waiting out its timeout. Classic RADIUS has no such answer: `None`, dropped.
+    fn unavailable(&self) -> Option<Reply> {
+        if self.profile != Profile::Radius11 {
+            return None;
         }
+        encode(&self.nas.secret, self.profile, |buf| {
+            let mut enc = Encoder::reply_with(buf, self.packet, Code::ProtocolError, self.profile);
+            enc.u32(
+                attr::ERROR_CAUSE,
+                values::error_cause::RESOURCES_UNAVAILABLE,
+            );
+            enc.finish_unsigned().ok().map(|_| ())
+        })
+        .map(|((), r)| r)
     }
 }
 
@@ -190,61 +249,18 @@ fn status_server(
     backend: &impl Backend,
     packet: &Packet<'_>,
     port: Port,
+    profile: Profile,
     buf: &mut BytesMut,
 ) -> Option<()> {
     let code = match port {
         Port::Auth | Port::Stream => Code::AccessAccept,
         Port::Acct => Code::AccountingResponse,
     };
-    let mut enc = Encoder::reply(buf, packet, code);
+    let mut enc = Encoder::reply_with(buf, packet, code, profile);
     enc.message_authenticator();
     enc.finish_unsigned().ok()?;
     backend.metrics().status_server.increment(1);
     Some(())
-}
-
-/// Records an Accounting-Request that arrived at `arrived` durably and builds its
-/// response; `None` drops it (the NAS retries). Its copies are dropped by the duplicate
-/// cache meanwhile, so the record keeps the first copy's arrival however long it waits.
-async fn account(
-    backend: &impl Backend,
-    nas: &Nas,
-    packet: &Packet<'_>,
-    arrived: SystemTime,
-) -> Option<Reply> {
-    let metrics = backend.metrics();
-    let status = match acct::parse(packet, nas, arrived) {
-        Ok(Parsed::Record(record)) => {
-            let status = record.record.status.value();
-            match backend.submit(record).await {
-                Ok(durable) => {
-                    metrics.acct(status, durable == Durable::Committed);
-                }
-                Err(NotDurable) => {
-                    metrics.drop(DropReason::NotDurable);
-                    return None;
-                }
-            }
-            status
-        }
-        Ok(Parsed::Ignore(status)) => {
-            metrics.acct(status, true);
-            status
-        }
-        Err(invalid) => {
-            metrics.drop(DropReason::BadRequest);
-            tracing::debug!(?invalid, nas = %nas.name, "unusable Accounting-Request");
-            return None;
-        }
-    };
-    let built = encode(&nas.secret, |buf| {
-        acct::respond(packet, buf)
-            .map_err(|e| {
-                tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
-            })
-            .ok()
-    });
-    built.map(|((), reply)| reply)
 }
 
 /// The User-Name of an Access-Request; `None` (counted) when it has none.
@@ -256,34 +272,74 @@ fn user_name<'a>(backend: &impl Backend, packet: &Packet<'a>) -> Option<&'a str>
     name
 }
 
-/// Looks the subscriber up and decides; `None` drops the request (no User-Name, or no
-/// backend could answer).
-async fn authenticate(
-    backend: &impl Backend,
-    nas: &Nas,
-    packet: &Packet<'_>,
-) -> Option<(Verdict, Reply)> {
-    let name = user_name(backend, packet)?;
-    let found = match backend.find(name).await {
-        Ok(found) => found,
-        Err(_) => {
-            backend.metrics().drop(DropReason::BackendUnavailable);
-            return None;
-        }
-    };
-    let open_sessions = match &found {
-        Found::Subscriber(s) if s.simultaneous_use > 0 => backend.count(name).await,
-        _ => 0,
-    };
-    let who = Who {
-        name,
-        found: &found,
-        open_sessions,
-    };
-    let now = unix_seconds(backend.wall_clock());
-    encode(&nas.secret, |buf| {
-        decide(backend, nas, packet, who, now, buf)
-    })
+impl Later<'_> {
+    /// Records an Accounting-Request that arrived at `arrived` durably and builds its
+    /// response; `None` drops it (the NAS retries). Its copies are dropped by the duplicate
+    /// cache meanwhile, so the record keeps the first copy's arrival however long it waits.
+    async fn account(&self, backend: &impl Backend, arrived: SystemTime) -> Option<Reply> {
+        let (nas, packet) = (self.nas, self.packet);
+        let metrics = backend.metrics();
+        let status = match acct::parse(packet, nas, arrived) {
+            Ok(Parsed::Record(record)) => {
+                let status = record.record.status.value();
+                match backend.submit(record).await {
+                    Ok(durable) => {
+                        metrics.acct(status, durable == Durable::Committed);
+                    }
+                    Err(NotDurable) => {
+                        metrics.drop(DropReason::NotDurable);
+                        return self.unavailable();
+                    }
+                }
+                status
+            }
+            Ok(Parsed::Ignore(status)) => {
+                metrics.acct(status, true);
+                status
+            }
+            Err(invalid) => {
+                metrics.drop(DropReason::BadRequest);
+                tracing::debug!(?invalid, nas = %nas.name, "unusable Accounting-Request");
+                return None;
+            }
+        };
+        let built = encode(&nas.secret, self.profile, |buf| {
+            acct::respond(packet, self.profile, buf)
+            .map_err(|e| {
+                tracing::error!(error = %e, status, "Accounting-Response did not fit in a packet");
+            })
+            .ok()
+        });
+        built.map(|((), reply)| reply)
+    }
+
+    /// Looks the subscriber up and decides: the verdict (none for a Protocol-Error) and the
+    /// reply; `None` drops the request (no User-Name, or no backend could answer).
+    async fn authenticate(&self, backend: &impl Backend) -> Option<(Option<Verdict>, Reply)> {
+        let (nas, packet) = (self.nas, self.packet);
+        let name = user_name(backend, packet)?;
+        let found = match backend.find(name).await {
+            Ok(found) => found,
+            Err(_) => {
+                backend.metrics().drop(DropReason::BackendUnavailable);
+                return self.unavailable().map(|reply| (None, reply));
+            }
+        };
+        let open_sessions = match &found {
+            Found::Subscriber(s) if s.simultaneous_use > 0 => backend.count(name).await,
+            _ => 0,
+        };
+        let who = Who {
+            name,
+            found: &found,
+            open_sessions,
+        };
+        let now = unix_seconds(backend.wall_clock());
+        encode(&nas.secret, self.profile, |buf| {
+            decide(backend, nas, packet, who, (now, self.profile), buf)
+        })
+        .map(|(verdict, reply)| (Some(verdict), reply))
+    }
 }
 
 /// Whom a request is for: the user name, what the lookup found, and the open sessions.
@@ -301,7 +357,7 @@ fn decide(
     nas: &Nas,
     packet: &Packet<'_>,
     who: Who<'_>,
-    now: i64,
+    (now, profile): (i64, Profile),
     buf: &mut BytesMut,
 ) -> Option<Verdict> {
     let Who {
@@ -321,6 +377,7 @@ fn decide(
         plan: subscriber.and_then(|s| plans.get(&s.plan_id)),
         open_sessions,
         now,
+        profile,
     };
     let verdict = match auth::respond(packet, &ctx, buf) {
         Ok(v) => v,

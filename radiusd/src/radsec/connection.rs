@@ -8,6 +8,8 @@ use std::time::{Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use proisp_model::Nas;
 use proisp_radius::header::{HEADER_LEN, MAX_PACKET_LEN};
+use proisp_radius::profile::Profile;
+use rustls::ProtocolVersion;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -62,6 +64,8 @@ struct Peer {
     /// Its certificate's identities (empty over RADIUS/TCP).
     names: Vec<String>,
     nas: Arc<Nas>,
+    /// Classic RADIUS/TLS or TCP, or RADIUS/1.1 where ALPN chose it.
+    profile: Profile,
     _slot: NasSlot,
 }
 
@@ -124,7 +128,7 @@ impl Connection {
                 if !allowed {
                     return Err(Refused::NotAllowed);
                 }
-                let peer = self.identify(src, Vec::new())?;
+                let peer = self.identify(src, Vec::new(), Profile::Classic)?;
                 self.drive(tcp, peer).await;
             }
             Transport::Tls => {
@@ -137,14 +141,21 @@ impl Connection {
                     }
                     Ok(Ok(stream)) => stream,
                 };
-                let names = stream
-                    .get_ref()
-                    .1
+                let session = stream.get_ref().1;
+                // RFC 9765 §3.1: RADIUS/1.1 when ALPN chose it, over TLS 1.3 only;
+                // classic RADIUS/TLS when the peer offered no ALPN.
+                let profile = Profile::from_alpn(session.alpn_protocol())
+                    .filter(|p| {
+                        *p == Profile::Classic
+                            || session.protocol_version() == Some(ProtocolVersion::TLSv1_3)
+                    })
+                    .ok_or(Refused::Tls)?;
+                let names = session
                     .peer_certificates()
                     .and_then(|chain| chain.first())
                     .map(identities)
                     .unwrap_or_default();
-                let peer = self.identify(src, names)?;
+                let peer = self.identify(src, names, profile)?;
                 self.drive(stream, peer).await;
             }
         }
@@ -152,7 +163,12 @@ impl Connection {
     }
 
     /// The NAS the peer is, and one of its connection slots.
-    fn identify(&self, src: SocketAddr, names: Vec<String>) -> Result<Peer, Refused> {
+    fn identify(
+        &self,
+        src: SocketAddr,
+        names: Vec<String>,
+        profile: Profile,
+    ) -> Result<Peer, Refused> {
         let table = self.shared.nas.load();
         let nas = table.identify(credentials(&names, src)).map_err(|e| {
             tracing::warn!(%src, ?names, "a RadSec connection names no NAS: {e:?}");
@@ -162,11 +178,12 @@ impl Connection {
             }
         })?;
         let slot = self.radsec.admit_nas(nas.id).ok_or(Refused::NasLimit)?;
-        tracing::debug!(%src, nas = %nas.name, "connection admitted");
+        tracing::debug!(%src, nas = %nas.name, %profile, "connection admitted");
         Ok(Peer {
             src,
             names,
             nas,
+            profile,
             _slot: slot,
         })
     }
@@ -236,7 +253,13 @@ impl Connection {
                         table = current;
                     }
                     let endpoint = endpoint.get_or_insert_with(|| {
-                        Endpoint::for_connection(self.shared.clone(), nas.clone(), self.settings(), Instant::now())
+                        Endpoint::for_connection(
+                            self.shared.clone(),
+                            nas.clone(),
+                            peer.profile,
+                            self.settings(),
+                            Instant::now(),
+                        )
                     });
                     let arrival = Arrival::new(Instant::now(), SystemTime::now());
                     let answered = endpoint.receive(
@@ -301,11 +324,7 @@ impl Connection {
             let shared = self.shared.clone();
             let claim = Claim::new(ticket, done.clone());
             self.tracker.spawn(async move {
-                let reply = work.run(&*shared).await;
-                if reply.is_some() {
-                    shared.metrics.duration.record(arrived.elapsed());
-                }
-                claim.finish(reply);
+                claim.finish(work.run(&*shared, arrived).await);
             });
         }
     }

@@ -98,6 +98,11 @@ async fn setup(tcp: bool, settings: &str) -> Setup {
 
 /// A TLS client presenting `client` (none: no client certificate), trusting the test CA.
 fn connector(pki: &Pki, client: Option<&Pair>) -> TlsConnector {
+    connector_offering(pki, client, &[])
+}
+
+/// [`connector`], offering the application protocols `alpn`.
+fn connector_offering(pki: &Pki, client: Option<&Pair>, alpn: &[&[u8]]) -> TlsConnector {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(&pki.ca).unwrap() {
@@ -118,6 +123,8 @@ fn connector(pki: &Pki, client: Option<&Pair>) -> TlsConnector {
         }
         None => builder.with_no_client_auth(),
     };
+    let mut config = config;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     TlsConnector::from(Arc::new(config))
 }
 
@@ -483,4 +490,94 @@ async fn sighup_reads_new_certificates_and_open_connections_keep_theirs() {
     open.write_all(&packet).await.unwrap();
     let reply = read_packet(&mut open).await.unwrap();
     assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
+}
+
+/// A RADIUS/1.1 request (RFC 9765): Token `token`, nothing signed or hidden.
+fn radius11(code: Code, token: [u8; 4], attrs: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let mut enc = Encoder::radius11(&mut buf, code, token);
+    for (attr, value) in attrs {
+        enc.attr(*attr, value);
+    }
+    enc.finish(b"radsec".as_slice()).unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn radius_1_1_is_spoken_when_the_peer_offers_it_and_classic_otherwise() {
+    let setup = setup(false, "").await;
+    let name = || ServerName::IpAddress(setup.radsec.ip().into());
+    let tcp = TcpStream::connect(setup.radsec).await.unwrap();
+    let mut stream = connector_offering(
+        &setup.pki,
+        Some(&setup.pki.nas),
+        &[b"radius/1.1", b"radius/1.0"],
+    )
+    .connect(name(), tcp)
+    .await
+    .unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"radius/1.1"[..]));
+
+    // The password in the clear inside TLS; the reply carries the Token, no
+    // Message-Authenticator, and zeros where classic RADIUS has its authenticator.
+    let exchanges: [(Code, [u8; 4], Vec<(u8, &[u8])>, Code); 4] = [
+        (
+            Code::AccessRequest,
+            [0, 0, 1, 7],
+            vec![
+                (attr::USER_NAME, b"user000001"),
+                (attr::USER_PASSWORD, b"pw000001"),
+            ],
+            Code::AccessAccept,
+        ),
+        (
+            Code::AccessRequest,
+            [0, 0, 1, 8],
+            vec![
+                (attr::USER_NAME, b"user000001"),
+                (attr::USER_PASSWORD, b"wrong"),
+            ],
+            Code::AccessReject,
+        ),
+        (
+            Code::AccountingRequest,
+            [9, 9, 9, 9],
+            vec![
+                (attr::ACCT_STATUS_TYPE, &[0, 0, 0, 1]),
+                (attr::USER_NAME, b"user000002"),
+                (attr::ACCT_SESSION_ID, b"v11-1"),
+            ],
+            Code::AccountingResponse,
+        ),
+        (Code::StatusServer, [0, 0, 0, 0], vec![], Code::AccessAccept),
+    ];
+    for (code, token, attrs, want) in exchanges {
+        stream
+            .write_all(&radius11(code, token, &attrs))
+            .await
+            .unwrap();
+        let reply = read_packet(&mut stream).await.unwrap();
+        let packet = Packet::decode(&reply).unwrap();
+        assert_eq!(packet.code(), want, "{code:?}");
+        assert_eq!(packet.token(), token);
+        assert_eq!(packet.identifier(), 0);
+        assert_eq!(&reply[8..20], &[0; 12]);
+        assert!(packet.attr(attr::MESSAGE_AUTHENTICATOR).is_none());
+    }
+
+    // A peer offering only radius/1.0 speaks classic RADIUS/TLS.
+    let tcp = TcpStream::connect(setup.radsec).await.unwrap();
+    let mut classic = connector_offering(&setup.pki, Some(&setup.pki.nas), &[b"radius/1.0"])
+        .connect(name(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        classic.get_ref().1.alpn_protocol(),
+        Some(&b"radius/1.0"[..])
+    );
+    let (packet, auth) = pap(5, "user000001", "pw000001", b"radsec");
+    classic.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut classic).await.unwrap();
+    let reply = Packet::decode(&reply).unwrap();
+    verify_reply(&reply, &auth, b"radsec".as_slice(), true).unwrap();
+    assert_eq!(reply.code(), Code::AccessAccept);
 }

@@ -293,7 +293,7 @@ impl Pipe {
 
     /// Runs deferred work whose backends answer at once, and reports what it returned.
     async fn finish(&mut self, at: Duration, deferred: Deferred) -> Option<Reply> {
-        let reply = deferred.work.run(&*self.fake).await;
+        let reply = deferred.work.run(&*self.fake, deferred.arrived).await;
         self.complete(at, deferred.ticket, reply.as_deref());
         reply
     }

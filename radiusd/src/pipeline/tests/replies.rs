@@ -27,7 +27,7 @@ async fn a_subscriber_the_caches_miss_is_accepted_once_the_backend_answers() {
     } = deferred(pipe.receive(ms(0), &[(&request, NAS)]));
     assert_eq!(dst, addr(NAS));
     let fake = pipe.fake.clone();
-    let mut run = pin!(work.run(&*fake));
+    let mut run = pin!(work.run(&*fake, Instant::now()));
     assert!(poll_once(run.as_mut()).is_pending());
     // However long the backend takes, a retransmission meanwhile is not evaluated again.
     tokio::time::advance(Duration::from_secs(30)).await;
@@ -80,7 +80,7 @@ async fn a_reject_decided_from_memory_is_held_for_the_reject_delay() {
     assert_eq!(pipe.fake.drops(), [(DropReason::DuplicateInProgress, 1)]);
     assert_eq!(pipe.fake.rejects(), 1);
     let fake = pipe.fake.clone();
-    let mut run = pin!(work.run(&*fake));
+    let mut run = pin!(work.run(&*fake, Instant::now()));
     assert!(poll_once(run.as_mut()).is_pending());
     tokio::time::advance(REJECT_DELAY - ms(1)).await;
     assert!(poll_once(run.as_mut()).is_pending());
@@ -102,7 +102,7 @@ async fn a_reject_after_a_backend_wait_is_held_for_the_reject_delay_too() {
     let request = Login::new(3, "alice", "guess").encode();
     let Deferred { work, .. } = deferred(pipe.receive(ms(0), &[(&request, NAS)]));
     let fake = pipe.fake.clone();
-    let mut run = pin!(work.run(&*fake));
+    let mut run = pin!(work.run(&*fake, Instant::now()));
     assert!(poll_once(run.as_mut()).is_pending());
     assert_eq!(pipe.fake.rejects(), 1, "decided before the delay");
     tokio::time::advance(REJECT_DELAY - ms(1)).await;
