@@ -395,6 +395,12 @@ impl Latency {
             .fetch_add(nanos.saturating_mul(n), Ordering::Relaxed);
     }
 
+    /// Requests recorded.
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
     /// Appends the histogram in the Prometheus text format.
     pub(crate) fn render(&self, out: &mut String) {
         let name = REQUEST_DURATION;

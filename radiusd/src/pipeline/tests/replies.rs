@@ -105,6 +105,8 @@ async fn a_reject_after_a_backend_wait_is_held_for_the_reject_delay_too() {
     let mut run = pin!(work.run(&*fake, Instant::now()));
     assert!(poll_once(run.as_mut()).is_pending());
     assert_eq!(pipe.fake.rejects(), 1, "decided before the delay");
+    // Its latency is taken when it is decided: the reject delay is not in the histogram.
+    assert_eq!(pipe.fake.metrics.duration.count(), 1);
     tokio::time::advance(REJECT_DELAY - ms(1)).await;
     assert!(poll_once(run.as_mut()).is_pending());
     tokio::time::advance(ms(1)).await;
