@@ -133,6 +133,7 @@ impl Ctx {
                 totp_required,
                 allowed_networks,
             },
+            async |_, _| Ok(()),
         )
         .await
         .unwrap()
