@@ -426,13 +426,10 @@ pub(crate) async fn logout(
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, ApiError> {
-    let left = session.claims.exp.saturating_sub(unix_now()).max(1);
-    state
-        .kv
-        .set_flag(&revoked_key(&session.claims.jti), Duration::from_secs(left))
-        .await;
     let actor = session.actor();
     let entry = Entry::new("auth.logout", "admin", session.admin.id);
+    // PostgreSQL first: a logout that cannot be recorded fails whole, and the client still
+    // holds a working token to retry with.
     match session.claims.fam {
         Some(family) => {
             refresh::revoke_family(&state.db, family, async |tx, _| {
@@ -447,6 +444,11 @@ pub(crate) async fn logout(
         // An enrollment-only token has no refresh family: nothing in PostgreSQL changes.
         None => audit::record_event(&state.db, &actor, entry).await,
     }
+    let left = session.claims.exp.saturating_sub(unix_now()).max(1);
+    state
+        .kv
+        .set_flag(&revoked_key(&session.claims.jti), Duration::from_secs(left))
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
