@@ -9,8 +9,6 @@
 //! refused if it cannot be recorded) or [`record_event`] (logged if it cannot). Values pass
 //! through [`redact`] first, so a password, secret, hash or token never lands in the log
 //! even when a handler hands over a whole entity.
-//!
-//! [`Journal`]: proisp_store::Journal
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -128,7 +126,7 @@ async fn insert(
 }
 
 /// Appends an entry in `tx`, the transaction of the change it records: the body of a
-/// store [`Journal`](proisp_store::Journal). A failure rolls the change back; it is
+/// store [`Journal`]. A failure rolls the change back; it is
 /// reported as an internal error (or unavailability), never as the client's fault, whatever
 /// PostgreSQL said about the audit row.
 pub async fn record_in(
