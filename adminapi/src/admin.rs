@@ -4,8 +4,10 @@ use std::fmt;
 
 use deadpool_postgres::Pool;
 use ipnet::IpNet;
+use proisp_store::Journal;
 use tokio_postgres::Row;
 
+use crate::audit;
 use crate::error::ApiError;
 use crate::permission::Role;
 
@@ -136,8 +138,13 @@ pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<Admin>, ApiError> {
         .transpose()
 }
 
-/// Creates an admin; a taken name is a conflict on `username`.
-pub async fn create(pool: &Pool, new: &NewAdmin) -> Result<Admin, ApiError> {
+/// Creates an admin, recorded through `journal` in the same transaction; a taken name is a
+/// conflict on `username`.
+pub async fn create(
+    pool: &Pool,
+    new: &NewAdmin,
+    journal: impl Journal<Admin>,
+) -> Result<Admin, ApiError> {
     if !valid_username(&new.username) {
         return Err(ApiError::invalid(
             "username",
@@ -145,52 +152,77 @@ pub async fn create(pool: &Pool, new: &NewAdmin) -> Result<Admin, ApiError> {
         ));
     }
     let networks: Vec<String> = new.allowed_networks.iter().map(|n| n.to_string()).collect();
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
-            "INSERT INTO admins (username, password_hash, role, totp_required, allowed_networks) \
-             VALUES ($1, $2, $3, $4, $5::text[]::cidr[]) RETURNING {COLUMNS}"
-        ))
-        .await?;
-    let row = client
-        .query_one(
-            &stmt,
-            &[
-                &new.username,
-                &new.password_hash,
-                &new.role.as_str(),
-                &new.totp_required,
-                &networks,
-            ],
-        )
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict { .. } => ApiError::Conflict {
-                message: "username is already taken".to_owned(),
-                field: Some("username".to_owned()),
-            },
-            other => other,
-        })?;
-    from_row(&row)
+    audit::transaction(
+        pool,
+        async |tx| {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO admins (username, password_hash, role, totp_required, \
+                     allowed_networks) VALUES ($1, $2, $3, $4, $5::text[]::cidr[]) \
+                     RETURNING {COLUMNS}"
+                ))
+                .await?;
+            let row = tx
+                .query_one(
+                    &stmt,
+                    &[
+                        &new.username,
+                        &new.password_hash,
+                        &new.role.as_str(),
+                        &new.totp_required,
+                        &networks,
+                    ],
+                )
+                .await
+                .map_err(|e| match ApiError::from(e) {
+                    ApiError::Conflict { .. } => ApiError::Conflict {
+                        message: "username is already taken".to_owned(),
+                        field: Some("username".to_owned()),
+                    },
+                    other => other,
+                })?;
+            from_row(&row)
+        },
+        journal,
+    )
+    .await
 }
 
-/// Stores (or clears) a TOTP secret awaiting confirmation.
-pub async fn set_totp_pending(pool: &Pool, id: i64, sealed: Option<&[u8]>) -> Result<(), ApiError> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "UPDATE admins SET totp_pending_enc = $2, updated_at = now() WHERE id = $1",
-            &[&id, &sealed],
-        )
-        .await?;
-    Ok(())
+/// Stores (or clears) a TOTP secret awaiting confirmation, recorded through `journal` in
+/// the same transaction.
+pub async fn set_totp_pending(
+    pool: &Pool,
+    id: i64,
+    sealed: Option<&[u8]>,
+    journal: impl Journal<()>,
+) -> Result<(), ApiError> {
+    audit::transaction(
+        pool,
+        async |tx| {
+            tx.execute(
+                "UPDATE admins SET totp_pending_enc = $2, updated_at = now() WHERE id = $1",
+                &[&id, &sealed],
+            )
+            .await?;
+            Ok(())
+        },
+        journal,
+    )
+    .await
 }
 
-/// Makes the pending secret the admin's TOTP secret, with `step` already used. False when
-/// there was no pending secret (a concurrent confirm won).
-pub async fn confirm_totp(pool: &Pool, id: i64, step: i64) -> Result<bool, ApiError> {
-    let client = pool.get().await?;
-    let n = client
+/// Makes the pending secret the admin's TOTP secret, with `step` already used, recorded
+/// through `journal` in the same transaction. False (and nothing recorded) when there was
+/// no pending secret (a concurrent confirm won).
+pub async fn confirm_totp(
+    pool: &Pool,
+    id: i64,
+    step: i64,
+    journal: impl Journal<()>,
+) -> Result<bool, ApiError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let n = tx
         .execute(
             "UPDATE admins SET totp_secret_enc = totp_pending_enc, totp_pending_enc = NULL, \
              totp_last_step = $2, updated_at = now() \
@@ -198,7 +230,12 @@ pub async fn confirm_totp(pool: &Pool, id: i64, step: i64) -> Result<bool, ApiEr
             &[&id, &step],
         )
         .await?;
-    Ok(n == 1)
+    if n != 1 {
+        return Ok(false);
+    }
+    journal(&tx, &()).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Records TOTP `step` as used; false when it (or a later one) already was, so two
@@ -214,16 +251,21 @@ pub async fn use_totp_step(pool: &Pool, id: i64, step: i64) -> Result<bool, ApiE
     Ok(n == 1)
 }
 
-/// Notes a successful login.
-pub async fn record_login(pool: &Pool, id: i64) -> Result<(), ApiError> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "UPDATE admins SET last_login_at = now() WHERE id = $1",
-            &[&id],
-        )
-        .await?;
-    Ok(())
+/// Notes a successful login, recorded through `journal` in the same transaction.
+pub async fn record_login(pool: &Pool, id: i64, journal: impl Journal<()>) -> Result<(), ApiError> {
+    audit::transaction(
+        pool,
+        async |tx| {
+            tx.execute(
+                "UPDATE admins SET last_login_at = now() WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+            Ok(())
+        },
+        journal,
+    )
+    .await
 }
 
 /// Every admin, by id.
@@ -279,13 +321,19 @@ pub struct Updated {
     pub revoked_families: Vec<i64>,
 }
 
-/// Applies `changes` to admin `id` (`None`: no such admin) in one transaction.
+/// Applies `changes` to admin `id` (`None`: no such admin) in one transaction, recorded
+/// through `journal` before it commits.
 ///
 /// Refuses (409) a change that would leave no enabled superadmin: the enabled
 /// superadmins are locked first, so two superadmins demoting each other concurrently
 /// cannot both succeed. A new role, disabling, a new password or a TOTP reset revokes
 /// every refresh token of the admin, so the change takes effect at once.
-pub async fn update(pool: &Pool, id: i64, changes: &Changes) -> Result<Option<Updated>, ApiError> {
+pub async fn update(
+    pool: &Pool,
+    id: i64,
+    changes: &Changes,
+    journal: impl Journal<Updated>,
+) -> Result<Option<Updated>, ApiError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let supers = tx
@@ -363,12 +411,14 @@ pub async fn update(pool: &Pool, id: i64, changes: &Changes) -> Result<Option<Up
         revoked_families.sort_unstable();
         revoked_families.dedup();
     }
-    tx.commit().await?;
-    Ok(Some(Updated {
+    let updated = Updated {
         before,
         after,
         revoked_families,
-    }))
+    };
+    journal(&tx, &updated).await?;
+    tx.commit().await?;
+    Ok(Some(updated))
 }
 
 #[cfg(test)]

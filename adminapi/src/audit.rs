@@ -1,13 +1,20 @@
 //! The audit log: who changed what, when, from where, with the entity before and after.
 //!
-//! Handlers call [`record`] after every successful change and every reveal or kick. Values
-//! pass through [`redact`] first, so a password, secret, hash or token never lands in the
-//! log even when a handler hands over a whole entity.
+//! A change is recorded in the PostgreSQL transaction that makes it: handlers hand the
+//! store's `*_journaled` writes (and adminapi's own admin writes) a [`Journal`] that calls
+//! [`record_in`] before COMMIT, so the change and its entry are committed together or not
+//! at all — an entry that cannot be written rolls the change back and the client gets an
+//! error. Events that are not a row change, or that cannot be undone once they happened
+//! (a failed login, a Disconnect-Request sent to a NAS), go through [`record`] (a reveal:
+//! refused if it cannot be recorded) or [`record_event`] (logged if it cannot). Values pass
+//! through [`redact`] first, so a password, secret, hash or token never lands in the log
+//! even when a handler hands over a whole entity.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool, Transaction};
+use proisp_store::{Journal, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -87,9 +94,13 @@ pub fn redact(v: Value) -> Value {
     }
 }
 
-/// Appends an entry.
-pub async fn record(pool: &Pool, actor: &Actor, entry: Entry) -> Result<(), ApiError> {
-    let client = pool.get().await?;
+/// Appends an entry through `client`: a pooled connection, or the transaction of the
+/// change it records.
+async fn insert(
+    client: &impl GenericClient,
+    actor: &Actor,
+    entry: Entry,
+) -> Result<(), tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
             "INSERT INTO audit_log (admin_id, admin_username, client_ip, action, entity, \
@@ -114,9 +125,61 @@ pub async fn record(pool: &Pool, actor: &Actor, entry: Entry) -> Result<(), ApiE
     Ok(())
 }
 
-/// [`record`] for a change already committed: a failure is logged, not returned, since
-/// answering "error" would make the client retry a change that happened.
-pub async fn record_after_commit(pool: &Pool, actor: &Actor, entry: Entry) {
+/// Appends an entry in `tx`, the transaction of the change it records: the body of a
+/// store [`Journal`]. A failure rolls the change back; it is
+/// reported as an internal error (or unavailability), never as the client's fault, whatever
+/// PostgreSQL said about the audit row.
+pub async fn record_in(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    entry: Entry,
+) -> Result<(), StoreError> {
+    let action = entry.action;
+    insert(tx, actor, entry).await.map_err(|e| {
+        let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
+        let e = StoreError::from(e);
+        if e.is_unavailable() {
+            return e;
+        }
+        tracing::error!(error = %e, action, admin = %actor.username,
+            "audit entry not written: the change is rolled back");
+        StoreError::Database {
+            code,
+            message: format!("audit entry not written: {e}"),
+        }
+    })
+}
+
+/// Runs `write` in a transaction, then `journal` with what it wrote, then commits: for
+/// adminapi's own tables, what the store's `*_journaled` writes do for its.
+pub async fn transaction<T, W>(
+    pool: &Pool,
+    write: W,
+    journal: impl Journal<T>,
+) -> Result<T, ApiError>
+where
+    W: AsyncFnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+{
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let written = write(&tx).await?;
+    journal(&tx, &written).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Appends an entry on its own, for an event that must not happen unrecorded (a password
+/// reveal: the caller answers only once this returned).
+pub async fn record(pool: &Pool, actor: &Actor, entry: Entry) -> Result<(), ApiError> {
+    let client = pool.get().await?;
+    insert(&client, actor, entry).await?;
+    Ok(())
+}
+
+/// Appends an entry on its own for an event that already happened and cannot be undone (a
+/// failed login counted, a Disconnect-Request sent): a failure is logged, not returned,
+/// since answering "error" would hide what was done and invite a retry.
+pub async fn record_event(pool: &Pool, actor: &Actor, entry: Entry) {
     let action = entry.action;
     if let Err(e) = record(pool, actor, entry).await {
         tracing::error!(error = %e, action, admin = %actor.username, "audit entry lost");

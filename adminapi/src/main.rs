@@ -213,26 +213,22 @@ async fn create_admin(
         totp_required,
         allowed_networks,
     };
-    let created = admin::create(&pool, &new)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.body().message))?;
     let actor = Actor {
         admin_id: None,
         username: "proisp-adminapi create-admin".to_owned(),
         ip: None,
     };
-    let after = serde_json::json!({
-        "id": created.id, "username": created.username, "role": created.role,
-        "totp_required": created.totp_required,
-    });
-    audit::record(
-        &pool,
-        &actor,
-        Entry {
+    let created = admin::create(&pool, &new, async |tx, created| {
+        let after = serde_json::json!({
+            "id": created.id, "username": created.username, "role": created.role,
+            "totp_required": created.totp_required,
+        });
+        let entry = Entry {
             after: Some(after),
             ..Entry::new("admin.create", "admin", created.id)
-        },
-    )
+        };
+        audit::record_in(tx, &actor, entry).await
+    })
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.body().message))?;
     println!(

@@ -10,9 +10,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use proisp_store::Journal;
 use sha2::{Digest as _, Sha256};
 use tokio_postgres::GenericClient;
 
+use crate::audit;
 use crate::error::ApiError;
 use crate::jwt::random_token;
 
@@ -132,16 +134,27 @@ pub async fn rotate(
     Ok(Rotation::Rotated { admin_id, next })
 }
 
-/// Revokes every live token of `family` (logout).
-pub async fn revoke_family(pool: &Pool, family: i64) -> Result<u64, ApiError> {
-    let client = pool.get().await?;
-    Ok(client
-        .execute(
-            "UPDATE admin_refresh_tokens SET revoked_at = now() \
-             WHERE family = $1 AND revoked_at IS NULL",
-            &[&family],
-        )
-        .await?)
+/// Revokes every live token of `family` (logout), recorded through `journal` in the same
+/// transaction.
+pub async fn revoke_family(
+    pool: &Pool,
+    family: i64,
+    journal: impl Journal<u64>,
+) -> Result<u64, ApiError> {
+    audit::transaction(
+        pool,
+        async |tx| {
+            Ok(tx
+                .execute(
+                    "UPDATE admin_refresh_tokens SET revoked_at = now() \
+                     WHERE family = $1 AND revoked_at IS NULL",
+                    &[&family],
+                )
+                .await?)
+        },
+        journal,
+    )
+    .await
 }
 
 /// Deletes tokens expired for longer than a day (housekeeping; revoked ones are kept

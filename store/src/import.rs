@@ -10,8 +10,9 @@ use std::net::IpAddr;
 use futures_util::StreamExt as _;
 
 use super::crypto::Purpose;
+use super::journal::unjournaled;
 use super::subscriber::COLUMNS;
-use super::{Entity, Invalidation, NewSubscriber, Store, StoreError};
+use super::{Invalidation, Journal, NewSubscriber, Store, StoreError};
 use proisp_model::{Password, Subscriber};
 
 /// Imports of more rows than this publish one [`Invalidation::All`] instead of one
@@ -67,27 +68,32 @@ impl Store {
         username: &str,
         periods: u32,
     ) -> Result<Subscriber, StoreError> {
+        self.renew_subscriber_journaled(username, periods, unjournaled)
+            .await
+    }
+
+    /// [`Store::renew_subscriber`], recording the renewed subscriber through `journal` in
+    /// its transaction.
+    pub async fn renew_subscriber_journaled(
+        &self,
+        username: &str,
+        periods: u32,
+        journal: impl Journal<Subscriber>,
+    ) -> Result<Subscriber, StoreError> {
         let periods = i32::try_from(periods)
             .ok()
             .filter(|p| (1..=120).contains(p))
             .ok_or_else(|| StoreError::invalid("periods", "must be 1 to 120"))?;
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "UPDATE subscribers s SET expires_at = greatest(now(), coalesce(s.expires_at, \
-                 now())) + make_interval(days => $1 * (SELECT p.validity_days FROM plans p \
-                 WHERE p.id = s.plan_id)), version = nextval('entry_version'), \
-                 updated_at = now() WHERE username = $2 AND deleted_at IS NULL \
-                 RETURNING {COLUMNS}"
-            ))
-            .await?;
-        let row = client
-            .query_opt(&stmt, &[&periods, &username])
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Subscriber,
-            })?;
-        self.subscriber_changed_row(&row, username).await
+        self.update_subscriber_row(
+            username,
+            "expires_at = greatest(now(), coalesce(s.expires_at, now())) + \
+             make_interval(days => $1 * (SELECT p.validity_days FROM plans p \
+             WHERE p.id = s.plan_id))",
+            "$2",
+            &[&periods, &username],
+            journal,
+        )
+        .await
     }
 
     /// Sets a live subscriber's password.
@@ -96,25 +102,30 @@ impl Store {
         username: &str,
         password: &Password,
     ) -> Result<Subscriber, StoreError> {
+        self.set_password_journaled(username, password, unjournaled)
+            .await
+    }
+
+    /// [`Store::set_password`], recording the subscriber through `journal` in its
+    /// transaction.
+    pub async fn set_password_journaled(
+        &self,
+        username: &str,
+        password: &Password,
+        journal: impl Journal<Subscriber>,
+    ) -> Result<Subscriber, StoreError> {
         check_password(password)?;
         let sealed = self
             .keys
             .encrypt(Purpose::SubscriberPassword, password.as_bytes());
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "UPDATE subscribers SET password_enc = $1, version = nextval('entry_version'), \
-                 updated_at = now() WHERE username = $2 AND deleted_at IS NULL \
-                 RETURNING {COLUMNS}"
-            ))
-            .await?;
-        let row = client
-            .query_opt(&stmt, &[&sealed, &username])
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Subscriber,
-            })?;
-        self.subscriber_changed_row(&row, username).await
+        self.update_subscriber_row(
+            username,
+            "password_enc = $1",
+            "$2",
+            &[&sealed, &username],
+            journal,
+        )
+        .await
     }
 
     /// Creates the rows of an import in one transaction.
@@ -133,6 +144,19 @@ impl Store {
         &self,
         rows: Vec<ImportRow>,
         mode: ImportMode,
+    ) -> Result<ImportOutcome, StoreError> {
+        self.import_subscribers_journaled(rows, mode, unjournaled)
+            .await
+    }
+
+    /// [`Store::import_subscribers`], recording what it writes through `journal` in its
+    /// transaction (called only when the import writes, with [`ImportOutcome::created`]
+    /// filled in; it may be empty when every row was refused).
+    pub async fn import_subscribers_journaled(
+        &self,
+        rows: Vec<ImportRow>,
+        mode: ImportMode,
+        journal: impl Journal<ImportOutcome>,
     ) -> Result<ImportOutcome, StoreError> {
         let mut out = ImportOutcome::default();
         let mut ok = Vec::with_capacity(rows.len());
@@ -282,6 +306,12 @@ impl Store {
                 created.push((row, sub));
             }
         }
+        out.created = created
+            .iter()
+            .map(|(row, s)| (*row, s.id, s.username.clone()))
+            .collect();
+        out.created.sort_by_key(|c| c.0);
+        journal(&tx, &out).await?;
         tx.commit().await?;
 
         if let Some(cache) = &self.cache {
@@ -307,11 +337,6 @@ impl Store {
                 }
             }
         }
-        out.created = created
-            .into_iter()
-            .map(|(row, s)| (row, s.id, s.username))
-            .collect();
-        out.created.sort_by_key(|c| c.0);
         Ok(out)
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! adminapi writes through [`Store`]; radiusd reads through it on a cold cache and keeps
 //! the NAS table and plans in memory. Every write is one PostgreSQL transaction that bumps
-//! the row's `version`; after the commit, when a [`Cache`] is attached
+//! the row's `version` and, in its `*_journaled` form, records itself through the caller's
+//! [`Journal`] before COMMIT (adminapi's audit log); after the commit, when a [`Cache`] is attached
 //! ([`Store::with_cache`]), the new entry is put to Redis and an [`Invalidation`] is
 //! published so every radiusd drops its in-process copy. A Redis failure after the commit
 //! is logged, not returned: PostgreSQL is the truth, and the change feed ([`Change`],
@@ -28,6 +29,7 @@ pub mod config;
 pub mod crypto;
 mod feed;
 mod import;
+mod journal;
 mod migrate;
 mod nas;
 mod plan;
@@ -47,6 +49,7 @@ pub use config::{RedisConfig, StoreConfig};
 pub use crypto::{KeyError, Keyring, Label, Purpose, read_key_file};
 pub use feed::{Change, FeedEntry};
 pub use import::{ImportError, ImportMode, ImportOutcome, ImportRow};
+pub use journal::Journal;
 pub use migrate::Migration;
 pub use nas::NewNas;
 pub use plan::NewPlan;
@@ -400,6 +403,24 @@ impl Store {
     /// Every migration this build carries, oldest first.
     pub fn migrations() -> &'static [Migration] {
         migrate::MIGRATIONS
+    }
+
+    /// Runs `write` in a transaction, then `journal` with what it wrote, then commits: the
+    /// change and its journal entry are in PostgreSQL together or not at all.
+    async fn in_transaction<T, W>(
+        &self,
+        write: W,
+        journal: impl Journal<T>,
+    ) -> Result<T, StoreError>
+    where
+        W: AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, StoreError>,
+    {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let written = write(&tx).await?;
+        journal(&tx, &written).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// Runs `f` against the attached cache, logging (not returning) a failure: the write

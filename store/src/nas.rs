@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use tokio_postgres::Row;
 
 use super::crypto::Purpose;
-use super::{Entity, Invalidation, Store, StoreError};
+use super::journal::unjournaled;
+use super::{Entity, Invalidation, Journal, Store, StoreError};
 use proisp_model::{Nas, NasTls, NasVendor};
 use proisp_radius::secret::{Secret, SharedSecret as _};
 
@@ -124,83 +125,135 @@ impl Store {
 
     /// Creates a NAS; an address already listed is [`StoreError::Conflict`].
     pub async fn create_nas(&self, n: &NewNas) -> Result<Nas, StoreError> {
+        self.create_nas_journaled(n, unjournaled).await
+    }
+
+    /// [`Store::create_nas`], recording the new NAS through `journal` in its transaction.
+    pub async fn create_nas_journaled(
+        &self,
+        n: &NewNas,
+        journal: impl Journal<Nas>,
+    ) -> Result<Nas, StoreError> {
         let (cidr, secret_enc) = self.nas_params(n)?;
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "INSERT INTO nas (name, address, secret_enc, vendor, coa_port, \
-                 require_message_authenticator, tls_identity, tls_own_secret) \
-                 VALUES ($1, $2::text::cidr, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
-            ))
-            .await?;
-        let row = client
-            .query_one(
-                &stmt,
-                &[
-                    &n.name,
-                    &cidr,
-                    &secret_enc,
-                    &n.vendor.as_str(),
-                    &i32::from(n.coa_port),
-                    &n.require_message_authenticator,
-                    &n.tls.identity,
-                    &n.tls.own_secret,
-                ],
+        let nas = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx
+                        .prepare_cached(&format!(
+                            "INSERT INTO nas (name, address, secret_enc, vendor, coa_port, \
+                             require_message_authenticator, tls_identity, tls_own_secret) \
+                             VALUES ($1, $2::text::cidr, $3, $4, $5, $6, $7, $8) \
+                             RETURNING {COLUMNS}"
+                        ))
+                        .await?;
+                    let row = tx
+                        .query_one(
+                            &stmt,
+                            &[
+                                &n.name,
+                                &cidr,
+                                &secret_enc,
+                                &n.vendor.as_str(),
+                                &i32::from(n.coa_port),
+                                &n.require_message_authenticator,
+                                &n.tls.identity,
+                                &n.tls.own_secret,
+                            ],
+                        )
+                        .await?;
+                    self.nas_from_row(&row)
+                },
+                journal,
             )
             .await?;
-        let nas = self.nas_from_row(&row)?;
         self.nas_changed().await;
         Ok(nas)
     }
 
     /// Replaces NAS `id`'s settings (including its secret).
     pub async fn update_nas(&self, id: i64, n: &NewNas) -> Result<Nas, StoreError> {
+        self.update_nas_journaled(id, n, unjournaled).await
+    }
+
+    /// [`Store::update_nas`], recording the updated NAS through `journal` in its
+    /// transaction.
+    pub async fn update_nas_journaled(
+        &self,
+        id: i64,
+        n: &NewNas,
+        journal: impl Journal<Nas>,
+    ) -> Result<Nas, StoreError> {
         let (cidr, secret_enc) = self.nas_params(n)?;
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "UPDATE nas SET name = $1, address = $2::text::cidr, secret_enc = $3, \
-                 vendor = $4, coa_port = $5, require_message_authenticator = $6, \
-                 tls_identity = $7, tls_own_secret = $8, \
-                 version = nextval('entry_version'), updated_at = now() \
-                 WHERE id = $9 RETURNING {COLUMNS}"
-            ))
-            .await?;
-        let row = client
-            .query_opt(
-                &stmt,
-                &[
-                    &n.name,
-                    &cidr,
-                    &secret_enc,
-                    &n.vendor.as_str(),
-                    &i32::from(n.coa_port),
-                    &n.require_message_authenticator,
-                    &n.tls.identity,
-                    &n.tls.own_secret,
-                    &id,
-                ],
+        let nas = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx
+                        .prepare_cached(&format!(
+                            "UPDATE nas SET name = $1, address = $2::text::cidr, \
+                             secret_enc = $3, vendor = $4, coa_port = $5, \
+                             require_message_authenticator = $6, tls_identity = $7, \
+                             tls_own_secret = $8, version = nextval('entry_version'), \
+                             updated_at = now() WHERE id = $9 RETURNING {COLUMNS}"
+                        ))
+                        .await?;
+                    let row = tx
+                        .query_opt(
+                            &stmt,
+                            &[
+                                &n.name,
+                                &cidr,
+                                &secret_enc,
+                                &n.vendor.as_str(),
+                                &i32::from(n.coa_port),
+                                &n.require_message_authenticator,
+                                &n.tls.identity,
+                                &n.tls.own_secret,
+                                &id,
+                            ],
+                        )
+                        .await?
+                        .ok_or(StoreError::NotFound {
+                            entity: Entity::Nas,
+                        })?;
+                    self.nas_from_row(&row)
+                },
+                journal,
             )
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Nas,
-            })?;
-        let nas = self.nas_from_row(&row)?;
+            .await?;
         self.nas_changed().await;
         Ok(nas)
     }
 
     /// Deletes NAS `id`.
     pub async fn delete_nas(&self, id: i64) -> Result<(), StoreError> {
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached("DELETE FROM nas WHERE id = $1")
-            .await?;
-        if client.execute(&stmt, &[&id]).await? == 0 {
-            return Err(StoreError::NotFound {
-                entity: Entity::Nas,
-            });
-        }
+        self.delete_nas_journaled(id, unjournaled).await
+    }
+
+    /// [`Store::delete_nas`], recording the deleted NAS through `journal` in its
+    /// transaction.
+    pub async fn delete_nas_journaled(
+        &self,
+        id: i64,
+        journal: impl Journal<Nas>,
+    ) -> Result<(), StoreError> {
+        self.in_transaction(
+            async |tx| {
+                let stmt = tx
+                    .prepare_cached(&format!(
+                        "DELETE FROM nas WHERE id = $1 RETURNING {COLUMNS}"
+                    ))
+                    .await?;
+                let row = tx
+                    .query_opt(&stmt, &[&id])
+                    .await?
+                    .ok_or(StoreError::NotFound {
+                        entity: Entity::Nas,
+                    })?;
+                self.nas_from_row(&row)
+            },
+            journal,
+        )
+        .await?;
         self.nas_changed().await;
         Ok(())
     }

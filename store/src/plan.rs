@@ -2,7 +2,8 @@
 
 use tokio_postgres::Row;
 
-use super::{Entity, Invalidation, Store, StoreError};
+use super::journal::unjournaled;
+use super::{Entity, Invalidation, Journal, Store, StoreError};
 use proisp_model::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
 
 /// A plan to create or the new state of one to update: [`Plan`] without the id and
@@ -366,48 +367,94 @@ impl Store {
     /// [`StoreError::Conflict`] while subscribers (deleted ones included: their rows keep
     /// the accounting history) are on it.
     pub async fn delete_plan(&self, id: i64) -> Result<Plan, StoreError> {
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "DELETE FROM plans WHERE id = $1 RETURNING {COLUMNS}"
-            ))
-            .await?;
-        let row = client
-            .query_opt(&stmt, &[&id])
-            .await
-            .map_err(|e| match StoreError::from(e) {
-                // PostgreSQL names the referencing table (subscribers) for a DELETE on the
-                // referenced one too: here it means the plan is in use.
-                StoreError::Invalid { field, .. } if field == "plan_id" => StoreError::Conflict {
-                    what: "plan in use by subscribers".to_owned(),
+        self.delete_plan_journaled(id, unjournaled).await
+    }
+
+    /// [`Store::delete_plan`], recording the deleted plan through `journal` in its
+    /// transaction.
+    pub async fn delete_plan_journaled(
+        &self,
+        id: i64,
+        journal: impl Journal<Plan>,
+    ) -> Result<Plan, StoreError> {
+        let plan = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx
+                        .prepare_cached(&format!(
+                            "DELETE FROM plans WHERE id = $1 RETURNING {COLUMNS}"
+                        ))
+                        .await?;
+                    let row = tx
+                        .query_opt(&stmt, &[&id])
+                        .await
+                        .map_err(|e| match StoreError::from(e) {
+                            // PostgreSQL names the referencing table (subscribers) for a
+                            // DELETE on the referenced one too: here it means the plan is
+                            // in use.
+                            StoreError::Invalid { field, .. } if field == "plan_id" => {
+                                StoreError::Conflict {
+                                    what: "plan in use by subscribers".to_owned(),
+                                }
+                            }
+                            other => other,
+                        })?
+                        .ok_or(StoreError::NotFound {
+                            entity: Entity::Plan,
+                        })?;
+                    from_row(&row)
                 },
-                other => other,
-            })?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Plan,
-            })?;
-        let plan = from_row(&row)?;
+                journal,
+            )
+            .await?;
         self.plan_changed(plan.id).await;
         Ok(plan)
     }
 
     /// Creates a plan; a taken name is [`StoreError::Conflict`].
     pub async fn create_plan(&self, p: &NewPlan) -> Result<Plan, StoreError> {
+        self.create_plan_journaled(p, unjournaled).await
+    }
+
+    /// [`Store::create_plan`], recording the new plan through `journal` in its
+    /// transaction.
+    pub async fn create_plan_journaled(
+        &self,
+        p: &NewPlan,
+        journal: impl Journal<Plan>,
+    ) -> Result<Plan, StoreError> {
         let params = params(p)?;
         let placeholders: Vec<String> = (1..=22).map(|i| format!("${i}")).collect();
         let sql = format!(
             "INSERT INTO plans ({SETTABLE}) VALUES ({}) RETURNING {COLUMNS}",
             placeholders.join(", ")
         );
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&sql).await?;
-        let plan = from_row(&client.query_one(&stmt, &params.as_sql()).await?)?;
+        let plan = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx.prepare_cached(&sql).await?;
+                    from_row(&tx.query_one(&stmt, &params.as_sql()).await?)
+                },
+                journal,
+            )
+            .await?;
         self.plan_changed(plan.id).await;
         Ok(plan)
     }
 
     /// Replaces plan `id`'s settings.
     pub async fn update_plan(&self, id: i64, p: &NewPlan) -> Result<Plan, StoreError> {
+        self.update_plan_journaled(id, p, unjournaled).await
+    }
+
+    /// [`Store::update_plan`], recording the updated plan through `journal` in its
+    /// transaction.
+    pub async fn update_plan_journaled(
+        &self,
+        id: i64,
+        p: &NewPlan,
+        journal: impl Journal<Plan>,
+    ) -> Result<Plan, StoreError> {
         let params = params(p)?;
         let sets: Vec<String> = SETTABLE
             .split(", ")
@@ -419,17 +466,23 @@ impl Store {
              WHERE id = $23 RETURNING {COLUMNS}",
             sets.join(", ")
         );
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&sql).await?;
         let mut args = params.as_sql().to_vec();
         args.push(&id);
-        let row = client
-            .query_opt(&stmt, &args)
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Plan,
-            })?;
-        let plan = from_row(&row)?;
+        let plan = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx.prepare_cached(&sql).await?;
+                    let row = tx
+                        .query_opt(&stmt, &args)
+                        .await?
+                        .ok_or(StoreError::NotFound {
+                            entity: Entity::Plan,
+                        })?;
+                    from_row(&row)
+                },
+                journal,
+            )
+            .await?;
         self.plan_changed(plan.id).await;
         Ok(plan)
     }

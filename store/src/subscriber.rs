@@ -3,10 +3,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::crypto::Purpose;
+use super::journal::unjournaled;
 use super::plan::{int, uint};
-use super::{Entity, Invalidation, Store, StoreError};
+use super::{Entity, Invalidation, Journal, Store, StoreError};
 use proisp_model::{MacAddr, Password, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
 
@@ -156,7 +158,7 @@ pub(super) struct Params {
 }
 
 impl Params {
-    fn as_sql(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 14] {
+    fn as_sql(&self) -> [&(dyn ToSql + Sync); 14] {
         [
             &self.username,
             &self.password_enc,
@@ -312,19 +314,35 @@ impl Store {
     /// Creates a subscriber. A live subscriber with the same name (or static address) is
     /// [`StoreError::Conflict`]; an unknown plan is [`StoreError::Invalid`].
     pub async fn create_subscriber(&self, s: &NewSubscriber) -> Result<Subscriber, StoreError> {
+        self.create_subscriber_journaled(s, unjournaled).await
+    }
+
+    /// [`Store::create_subscriber`], recording the new subscriber through `journal` in its
+    /// transaction.
+    pub async fn create_subscriber_journaled(
+        &self,
+        s: &NewSubscriber,
+        journal: impl Journal<Subscriber>,
+    ) -> Result<Subscriber, StoreError> {
         let params = self.subscriber_params(s)?;
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "INSERT INTO subscribers (username, password_enc, status, plan_id, expires_at, \
-                 mac, ipv4, ipv6_prefix, delegated_ipv6_prefix, simultaneous_use, name, phone, \
-                 email, address) VALUES ($1, $2, $3, $4, to_timestamp($5::int8), \
-                 $6::text::macaddr, $7::inet, $8::text::cidr, $9::text::cidr, $10, $11, $12, \
-                 $13, $14) RETURNING {COLUMNS}"
-            ))
+        let sub = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx
+                        .prepare_cached(&format!(
+                            "INSERT INTO subscribers (username, password_enc, status, plan_id, \
+                             expires_at, mac, ipv4, ipv6_prefix, delegated_ipv6_prefix, \
+                             simultaneous_use, name, phone, email, address) VALUES ($1, $2, \
+                             $3, $4, to_timestamp($5::int8), $6::text::macaddr, $7::inet, \
+                             $8::text::cidr, $9::text::cidr, $10, $11, $12, $13, $14) \
+                             RETURNING {COLUMNS}"
+                        ))
+                        .await?;
+                    self.subscriber_from_row(&tx.query_one(&stmt, &params.as_sql()).await?)
+                },
+                journal,
+            )
             .await?;
-        let row = client.query_one(&stmt, &params.as_sql()).await?;
-        let sub = self.subscriber_from_row(&row)?;
         self.subscriber_changed(&sub, None).await;
         Ok(sub)
     }
@@ -335,25 +353,23 @@ impl Store {
         username: &str,
         s: &NewSubscriber,
     ) -> Result<Subscriber, StoreError> {
+        self.update_subscriber_journaled(username, s, unjournaled)
+            .await
+    }
+
+    /// [`Store::update_subscriber`], recording the subscriber as updated through `journal`
+    /// in its transaction.
+    pub async fn update_subscriber_journaled(
+        &self,
+        username: &str,
+        s: &NewSubscriber,
+        journal: impl Journal<Subscriber>,
+    ) -> Result<Subscriber, StoreError> {
         let params = self.subscriber_params(s)?;
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "UPDATE subscribers SET {SETTABLE}, version = nextval('entry_version'), \
-                 updated_at = now() WHERE username = $15 AND deleted_at IS NULL \
-                 RETURNING {COLUMNS}"
-            ))
-            .await?;
         let mut args = params.as_sql().to_vec();
         args.push(&username);
-        let row = client
-            .query_opt(&stmt, &args)
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Subscriber,
-            })?;
-        let sub = self.subscriber_changed_row(&row, username).await?;
-        Ok(sub)
+        self.update_subscriber_row(username, SETTABLE, "$15", &args, journal)
+            .await
     }
 
     /// Sets a live subscriber's status (suspend, resume, disable).
@@ -362,61 +378,109 @@ impl Store {
         username: &str,
         status: Status,
     ) -> Result<Subscriber, StoreError> {
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "UPDATE subscribers SET status = $1, version = nextval('entry_version'), \
-                 updated_at = now() WHERE username = $2 AND deleted_at IS NULL \
-                 RETURNING {COLUMNS}"
-            ))
+        self.set_status_journaled(username, status, unjournaled)
+            .await
+    }
+
+    /// [`Store::set_status`], recording the subscriber as changed through `journal` in its
+    /// transaction.
+    pub async fn set_status_journaled(
+        &self,
+        username: &str,
+        status: Status,
+        journal: impl Journal<Subscriber>,
+    ) -> Result<Subscriber, StoreError> {
+        self.update_subscriber_row(
+            username,
+            "status = $1",
+            "$2",
+            &[&status.as_str(), &username],
+            journal,
+        )
+        .await
+    }
+
+    /// One UPDATE of the live subscriber `username` (`sets`, with `name_param` the
+    /// placeholder of `username` in `args`) that bumps its version, recorded through
+    /// `journal`; the cache follows after the commit.
+    pub(super) async fn update_subscriber_row(
+        &self,
+        username: &str,
+        sets: &str,
+        name_param: &str,
+        args: &[&(dyn ToSql + Sync)],
+        journal: impl Journal<Subscriber>,
+    ) -> Result<Subscriber, StoreError> {
+        let sub = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx
+                        .prepare_cached(&format!(
+                            "UPDATE subscribers s SET {sets}, \
+                             version = nextval('entry_version'), updated_at = now() \
+                             WHERE username = {name_param} AND deleted_at IS NULL \
+                             RETURNING {COLUMNS}"
+                        ))
+                        .await?;
+                    let row = tx
+                        .query_opt(&stmt, args)
+                        .await?
+                        .ok_or(StoreError::NotFound {
+                            entity: Entity::Subscriber,
+                        })?;
+                    self.subscriber_from_row(&row)
+                },
+                journal,
+            )
             .await?;
-        let row = client
-            .query_opt(&stmt, &[&status.as_str(), &username])
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Subscriber,
-            })?;
-        self.subscriber_changed_row(&row, username).await
+        let renamed = (sub.username != username).then_some(username);
+        self.subscriber_changed(&sub, renamed).await;
+        Ok(sub)
     }
 
     /// Soft-deletes a live subscriber: the row stays for accounting history, auth no longer
     /// sees it, and the name is free for a new subscriber.
     pub async fn delete_subscriber(&self, username: &str) -> Result<(), StoreError> {
-        let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(
-                "UPDATE subscribers SET deleted_at = now(), version = nextval('entry_version'), \
-                 updated_at = now() WHERE username = $1 AND deleted_at IS NULL RETURNING version",
+        self.delete_subscriber_journaled(username, unjournaled)
+            .await
+    }
+
+    /// [`Store::delete_subscriber`], recording the deleted subscriber through `journal` in
+    /// its transaction.
+    pub async fn delete_subscriber_journaled(
+        &self,
+        username: &str,
+        journal: impl Journal<Subscriber>,
+    ) -> Result<(), StoreError> {
+        let gone = self
+            .in_transaction(
+                async |tx| {
+                    let stmt = tx
+                        .prepare_cached(&format!(
+                            "UPDATE subscribers SET deleted_at = now(), \
+                             version = nextval('entry_version'), updated_at = now() \
+                             WHERE username = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+                        ))
+                        .await?;
+                    let row =
+                        tx.query_opt(&stmt, &[&username])
+                            .await?
+                            .ok_or(StoreError::NotFound {
+                                entity: Entity::Subscriber,
+                            })?;
+                    self.subscriber_from_row(&row)
+                },
+                journal,
             )
             .await?;
-        let version: i64 = client
-            .query_opt(&stmt, &[&username])
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: Entity::Subscriber,
-            })?
-            .get(0);
         self.after_commit("subscriber", async |cache| {
-            cache.put_deleted(username, version).await?;
+            cache.put_deleted(username, gone.version).await?;
             cache
                 .publish(&Invalidation::Subscriber(username.to_owned()))
                 .await
         })
         .await;
         Ok(())
-    }
-
-    /// The subscriber a write returned, after its cache update (the old name marked gone
-    /// when the write renamed it).
-    pub(super) async fn subscriber_changed_row(
-        &self,
-        row: &Row,
-        old_username: &str,
-    ) -> Result<Subscriber, StoreError> {
-        let sub = self.subscriber_from_row(row)?;
-        let renamed = (sub.username != old_username).then_some(old_username);
-        self.subscriber_changed(&sub, renamed).await;
-        Ok(sub)
     }
 
     /// After a commit: the new entry to Redis, the old name (after a rename) marked

@@ -14,6 +14,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use deadpool_postgres::GenericClient;
 use proisp_model::{MacAddr, Status, Subscriber};
 use proisp_store::{NewSubscriber, SUBSCRIBER_COLUMNS as COLUMNS, Store, StoreError};
 use tokio_postgres::Row;
@@ -180,7 +181,16 @@ pub async fn subscriber_record(
     store: &Store,
     id: i64,
 ) -> Result<Option<SubscriberRecord>, StoreError> {
-    let client = store.client().await?;
+    subscriber_record_in(&store.client().await?, store, id).await
+}
+
+/// A live subscriber by id, read through `client`: a pooled connection, or the
+/// transaction of a write that has just changed it.
+pub async fn subscriber_record_in(
+    client: &impl GenericClient,
+    store: &Store,
+    id: i64,
+) -> Result<Option<SubscriberRecord>, StoreError> {
     let stmt = client
         .prepare_cached(&format!(
             "SELECT {} FROM subscribers s WHERE id = $1 AND deleted_at IS NULL",

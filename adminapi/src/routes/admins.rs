@@ -231,28 +231,28 @@ async fn apply(
             });
         }
     }
-    let done = admin::update(&state.db, id, changes)
-        .await?
-        .ok_or(ApiError::NotFound { entity: "admin" })?;
+    let actor = session.actor();
+    let done = admin::update(&state.db, id, changes, async |tx, done| {
+        let mut entry = Entry::new(action, "admin", id)
+            .before(&audited(&AdminView::from(&done.before)))
+            .after(&audited(&AdminView::from(&done.after)));
+        if changes.password_hash.is_some()
+            && let Some(Value::Object(map)) = entry.after.as_mut()
+        {
+            // The key is redacted from the log; the fact that it changed is not.
+            map.insert("new_credential_set".to_owned(), Value::Bool(true));
+        }
+        audit::record_in(tx, &actor, entry).await
+    })
+    .await?
+    .ok_or(ApiError::NotFound { entity: "admin" })?;
     for family in &done.revoked_families {
         state
             .kv
             .set_flag(&revoked_family_key(*family), state.config.tokens.access_ttl)
             .await;
     }
-    let before = AdminView::from(&done.before);
-    let after = AdminView::from(&done.after);
-    let mut entry = Entry::new(action, "admin", id)
-        .before(&audited(&before))
-        .after(&audited(&after));
-    if changes.password_hash.is_some()
-        && let Some(Value::Object(map)) = entry.after.as_mut()
-    {
-        // The key is redacted from the log; the fact that it changed is not.
-        map.insert("new_credential_set".to_owned(), Value::Bool(true));
-    }
-    audit::record_after_commit(&state.db, &session.actor(), entry).await;
-    Ok(after)
+    Ok(AdminView::from(&done.after))
 }
 
 /// Every admin.
@@ -333,14 +333,14 @@ pub(crate) async fn create(
         totp_required: input.totp_required,
         allowed_networks,
     };
-    let created = admin::create(&state.db, &new).await?;
+    let actor = session.actor();
+    let created = admin::create(&state.db, &new, async |tx, created| {
+        let entry = Entry::new("admin.create", "admin", created.id)
+            .after(&audited(&AdminView::from(created)));
+        audit::record_in(tx, &actor, entry).await
+    })
+    .await?;
     let view = AdminView::from(&created);
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("admin.create", "admin", created.id).after(&audited(&view)),
-    )
-    .await;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/admins/{}", created.id)))
         .json(view))

@@ -203,7 +203,7 @@ async fn login_failed(
         username.chars().take(64).collect::<String>(),
     );
     entry.after = Some(serde_json::json!({ "reason": why }));
-    audit::record_after_commit(&state.db, &actor, entry).await;
+    audit::record_event(&state.db, &actor, entry).await;
     invalid_credentials()
 }
 
@@ -315,7 +315,15 @@ pub(crate) async fn login(
     }
 
     state.kv.remove(&pair_key(&req.username, ip)).await;
-    admin::record_login(&state.db, admin.id).await?;
+    let actor = Actor {
+        admin_id: Some(admin.id),
+        username: admin.username.clone(),
+        ip: Some(ip),
+    };
+    admin::record_login(&state.db, admin.id, async |tx, ()| {
+        audit::record_in(tx, &actor, Entry::new("auth.login", "admin", admin.id)).await
+    })
+    .await?;
     let refresh = if scope == Scope::Full {
         let issued = refresh::issue(
             &state.db,
@@ -330,16 +338,6 @@ pub(crate) async fn login(
         None
     };
     let tokens = issue_tokens(&state, &admin, None, refresh, scope).await;
-    audit::record_after_commit(
-        &state.db,
-        &Actor {
-            admin_id: Some(admin.id),
-            username: admin.username.clone(),
-            ip: Some(ip),
-        },
-        Entry::new("auth.login", "admin", admin.id),
-    )
-    .await;
     Ok(HttpResponse::Ok().json(tokens))
 }
 
@@ -375,7 +373,7 @@ pub(crate) async fn refresh_tokens(
             let name = admin::by_id(&state.db, admin_id)
                 .await?
                 .map_or_else(String::new, |a| a.username);
-            audit::record_after_commit(
+            audit::record_event(
                 &state.db,
                 &Actor {
                     admin_id: Some(admin_id),
@@ -393,7 +391,7 @@ pub(crate) async fn refresh_tokens(
         Rotation::Rotated { admin_id, next } => {
             let admin = admin::by_id(&state.db, admin_id).await?;
             let Some(admin) = admin.filter(|a| !a.disabled && a.allows_from(ip)) else {
-                refresh::revoke_family(&state.db, next.family).await?;
+                refresh::revoke_family(&state.db, next.family, async |_, _| Ok(())).await?;
                 return Err(ApiError::unauthorized(
                     "admin disabled, deleted or not allowed from here",
                 ));
@@ -428,24 +426,29 @@ pub(crate) async fn logout(
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, ApiError> {
+    let actor = session.actor();
+    let entry = Entry::new("auth.logout", "admin", session.admin.id);
+    // PostgreSQL first: a logout that cannot be recorded fails whole, and the client still
+    // holds a working token to retry with.
+    match session.claims.fam {
+        Some(family) => {
+            refresh::revoke_family(&state.db, family, async |tx, _| {
+                audit::record_in(tx, &actor, entry).await
+            })
+            .await?;
+            state
+                .kv
+                .set_flag(&revoked_family_key(family), state.config.tokens.access_ttl)
+                .await;
+        }
+        // An enrollment-only token has no refresh family: nothing in PostgreSQL changes.
+        None => audit::record_event(&state.db, &actor, entry).await,
+    }
     let left = session.claims.exp.saturating_sub(unix_now()).max(1);
     state
         .kv
         .set_flag(&revoked_key(&session.claims.jti), Duration::from_secs(left))
         .await;
-    if let Some(family) = session.claims.fam {
-        refresh::revoke_family(&state.db, family).await?;
-        state
-            .kv
-            .set_flag(&revoked_family_key(family), state.config.tokens.access_ttl)
-            .await;
-    }
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("auth.logout", "admin", session.admin.id),
-    )
-    .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -505,18 +508,17 @@ pub(crate) async fn totp_setup(
         &session.admin.username,
     )
     .ok_or_else(|| ApiError::internal("cannot build the otpauth URL"))?;
+    let actor = session.actor();
     admin::set_totp_pending(
         &state.db,
         session.admin.id,
         Some(&totp::seal(&state.keys, &secret)),
+        async |tx, ()| {
+            let entry = Entry::new("auth.totp_setup", "admin", session.admin.id);
+            audit::record_in(tx, &actor, entry).await
+        },
     )
     .await?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("auth.totp_setup", "admin", session.admin.id),
-    )
-    .await;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TotpSetup { otpauth_url: url }))
@@ -551,18 +553,18 @@ pub(crate) async fn totp_confirm(
     let step = totp::check(&secret, &req.code, unix_now(), 0)
         .and_then(|s| i64::try_from(s).ok())
         .ok_or_else(|| ApiError::invalid("code", "wrong or expired code"))?;
-    if !admin::confirm_totp(&state.db, session.admin.id, step).await? {
+    let actor = session.actor();
+    let confirmed = admin::confirm_totp(&state.db, session.admin.id, step, async |tx, ()| {
+        let entry = Entry::new("auth.totp_enabled", "admin", session.admin.id);
+        audit::record_in(tx, &actor, entry).await
+    })
+    .await?;
+    if !confirmed {
         return Err(ApiError::Conflict {
             message: "no TOTP setup pending".to_owned(),
             field: None,
         });
     }
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("auth.totp_enabled", "admin", session.admin.id),
-    )
-    .await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -3,8 +3,10 @@
 //! The shared secret is write-only: it is accepted on create and update and never
 //! returned — a view says `"secret_set": true` instead — and it never reaches the audit log
 //! (the views carry no secret, and [`audit::redact`] would drop it anyway). Writes go through
-//! [`proisp_store::Store`]'s `create_nas`/`update_nas`/`delete_nas`, which publish
-//! the NAS invalidation: every radiusd reloads its NAS table within a second, no restart.
+//! [`proisp_store::Store`]'s `create_nas_journaled`/`update_nas_journaled`/
+//! `delete_nas_journaled`, which write the audit entry in their transaction and publish the
+//! NAS invalidation after it: every radiusd reloads its NAS table within a second, no
+//! restart.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -371,14 +373,16 @@ pub(crate) async fn create(
     let mut input: NasInput = body::parse(req.into_inner())?;
     let new = input.to_new(None);
     input.wipe();
-    let nas = state.store.create_nas(&new?).await.map_err(nas_error)?;
+    let actor = session.actor();
+    let nas = state
+        .store
+        .create_nas_journaled(&new?, async |tx, nas| {
+            let entry = Entry::new("nas.create", "nas", nas.id).after(&NasView::from(nas));
+            audit::record_in(tx, &actor, entry).await
+        })
+        .await
+        .map_err(nas_error)?;
     let view = NasView::from(&nas);
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("nas.create", "nas", nas.id).after(&view),
-    )
-    .await;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/nas/{}", nas.id)))
         .json(view))
@@ -394,24 +398,22 @@ async fn write(
     let secret_changed = input.secret.is_some();
     let new = input.to_new(Some(current));
     input.wipe();
+    let actor = session.actor();
     let nas = state
         .store
-        .update_nas(current.id, &new?)
+        .update_nas_journaled(current.id, &new?, async |tx, nas| {
+            let mut entry = Entry::new("nas.update", "nas", nas.id)
+                .before(&before)
+                .after(&NasView::from(nas));
+            // The view has no secret; whether it changed is worth knowing (never its value).
+            if let Some(Value::Object(after)) = entry.after.as_mut() {
+                after.insert("credential_changed".to_owned(), Value::Bool(secret_changed));
+            }
+            audit::record_in(tx, &actor, entry).await
+        })
         .await
         .map_err(nas_error)?;
-    let view = NasView::from(&nas);
-    // The view has no secret; whether it changed is worth knowing (never its value).
-    let mut after = serde_json::to_value(&view).map_err(ApiError::internal)?;
-    after["credential_changed"] = Value::Bool(secret_changed);
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("nas.update", "nas", nas.id)
-            .before(&before)
-            .after(&after),
-    )
-    .await;
-    Ok(view)
+    Ok(NasView::from(&nas))
 }
 
 /// Replace a NAS's settings (leave `secret` out to keep it).
@@ -501,13 +503,15 @@ pub(crate) async fn remove(
             field: None,
         });
     }
-    state.store.delete_nas(nas.id).await.map_err(nas_error)?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("nas.delete", "nas", nas.id).before(&NasView::from(&nas)),
-    )
-    .await;
+    let actor = session.actor();
+    state
+        .store
+        .delete_nas_journaled(nas.id, async |tx, gone| {
+            let entry = Entry::new("nas.delete", "nas", gone.id).before(&NasView::from(gone));
+            audit::record_in(tx, &actor, entry).await
+        })
+        .await
+        .map_err(nas_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -4,9 +4,10 @@
 //! - bodies arrive as `Json<Value>` and go through [`body::parse`] (422 naming the field)
 //!   into an input type with `deny_unknown_fields`, which validates and turns itself
 //!   into the store's type;
-//! - writes go through [`proisp_store::Store`] (PostgreSQL, then Redis and the
-//!   invalidation radiusd listens to), then [`audit::record_after_commit`] with the view
-//!   before and after;
+//! - writes go through [`proisp_store::Store`]'s `*_journaled` methods, whose journal
+//!   records the audit entry ([`audit::record_in`]) with the view before and after in the
+//!   write's own transaction; Redis and the invalidation radiusd listens to follow the
+//!   commit;
 //! - PATCH is an RFC 7396 merge patch over the current state in input form.
 
 use actix_web::http::header;
@@ -446,18 +447,16 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::PlanWrite)?;
     let input: PlanInput = body::parse(req.into_inner())?;
+    let actor = session.actor();
     let plan = state
         .store
-        .create_plan(&input.to_new()?)
+        .create_plan_journaled(&input.to_new()?, async |tx, plan| {
+            let entry = Entry::new("plan.create", "plan", plan.id).after(&PlanView::from(plan));
+            audit::record_in(tx, &actor, entry).await
+        })
         .await
         .map_err(plan_error)?;
     let view = PlanView::from(&plan);
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("plan.create", "plan", plan.id).after(&view),
-    )
-    .await;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/plans/{}", plan.id)))
         .json(view))
@@ -471,19 +470,18 @@ async fn write(
     action: &'static str,
 ) -> Result<PlanView, ApiError> {
     let before = PlanView::from(&load(state, id).await?);
+    let actor = session.actor();
     let plan = state
         .store
-        .update_plan(id, &input.to_new()?)
+        .update_plan_journaled(id, &input.to_new()?, async |tx, plan| {
+            let entry = Entry::new(action, "plan", id)
+                .before(&before)
+                .after(&PlanView::from(plan));
+            audit::record_in(tx, &actor, entry).await
+        })
         .await
         .map_err(plan_error)?;
-    let view = PlanView::from(&plan);
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new(action, "plan", id).before(&before).after(&view),
-    )
-    .await;
-    Ok(view)
+    Ok(PlanView::from(&plan))
 }
 
 /// Replace a plan's settings. Subscribers get them at their next login.
@@ -564,12 +562,14 @@ pub(crate) async fn remove(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::PlanWrite)?;
-    let plan = state.store.delete_plan(*id).await.map_err(plan_error)?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("plan.delete", "plan", plan.id).before(&PlanView::from(&plan)),
-    )
-    .await;
+    let actor = session.actor();
+    state
+        .store
+        .delete_plan_journaled(*id, async |tx, plan| {
+            let entry = Entry::new("plan.delete", "plan", plan.id).before(&PlanView::from(plan));
+            audit::record_in(tx, &actor, entry).await
+        })
+        .await
+        .map_err(plan_error)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -20,16 +20,17 @@ use std::net::Ipv4Addr;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use deadpool_postgres::Transaction;
 use ipnet::Ipv6Net;
 use proisp_model::{MacAddr, Password, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
-use proisp_store::{ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber};
+use proisp_store::{Entity, ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber, StoreError};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::audit::{self, Entry};
+use crate::audit::{self, Actor, Entry};
 use crate::body;
 use crate::data::subscribers::{self, Cursor, SubscriberQuery, SubscriberRecord};
 use crate::error::{ApiError, ErrorBody};
@@ -65,10 +66,29 @@ async fn load(state: &AppState, id: i64) -> Result<SubscriberRecord, ApiError> {
         })
 }
 
-/// The record after a write that returned `sub` (contact details and `online` read
-/// back; the write is committed, so a failed read is reported as a 500, not retried).
-async fn reload(state: &AppState, sub: &Subscriber) -> Result<SubscriberView, ApiError> {
-    Ok(SubscriberView::from(&load(state, sub.id).await?))
+/// Records `entry` in a subscriber write's transaction `tx`, with the subscriber the write
+/// returned read back there as the API shows it (contact details, plan name, `online`) as
+/// `after`; returns that view for the answer.
+async fn record_after(
+    state: &AppState,
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    entry: Entry,
+    sub: &Subscriber,
+) -> Result<SubscriberView, StoreError> {
+    let record = subscribers::subscriber_record_in(tx, &state.store, sub.id)
+        .await?
+        .ok_or(StoreError::NotFound {
+            entity: Entity::Subscriber,
+        })?;
+    let view = SubscriberView::from(&record);
+    audit::record_in(tx, actor, entry.after(&view)).await?;
+    Ok(view)
+}
+
+/// The view [`record_after`] left, which every committed journaled write has.
+fn journaled(view: Option<SubscriberView>) -> Result<SubscriberView, ApiError> {
+    view.ok_or_else(|| ApiError::internal("a subscriber write committed without its journal"))
 }
 
 /// Create a subscriber; in force on every radiusd within a second.
@@ -91,14 +111,17 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::SubscriberWrite)?;
     let input: SubscriberInput = body::parse(req.into_inner())?;
-    let sub = state.store.create_subscriber(&input.to_new(None)?).await?;
-    let view = reload(&state, &sub).await?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("subscriber.create", "subscriber", sub.id).after(&view),
-    )
-    .await;
+    let actor = session.actor();
+    let mut view = None;
+    let sub = state
+        .store
+        .create_subscriber_journaled(&input.to_new(None)?, async |tx, sub| {
+            let entry = Entry::new("subscriber.create", "subscriber", sub.id);
+            view = Some(record_after(&state, tx, &actor, entry, sub).await?);
+            Ok(())
+        })
+        .await?;
+    let view = journaled(view)?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/subscribers/{}", sub.id)))
         .json(view))
@@ -114,21 +137,18 @@ async fn write(
         session.require(Permission::PasswordReset)?;
     }
     let new = input.to_new(Some(&current.subscriber.password))?;
-    let sub = state
-        .store
-        .update_subscriber(&current.subscriber.username, &new)
-        .await?;
-    let view = reload(state, &sub).await?;
+    let actor = session.actor();
     let before = SubscriberView::from(current);
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("subscriber.update", "subscriber", sub.id)
-            .before(&before)
-            .after(&view),
-    )
-    .await;
-    Ok(view)
+    let mut view = None;
+    state
+        .store
+        .update_subscriber_journaled(&current.subscriber.username, &new, async |tx, sub| {
+            let entry = Entry::new("subscriber.update", "subscriber", sub.id).before(&before);
+            view = Some(record_after(state, tx, &actor, entry, sub).await?);
+            Ok(())
+        })
+        .await?;
+    journaled(view)
 }
 
 /// Replace a subscriber's settings (the password is kept unless given).
@@ -208,16 +228,15 @@ pub(crate) async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::SubscriberWrite)?;
     let current = load(&state, *id).await?;
+    let actor = session.actor();
+    let entry =
+        Entry::new("subscriber.delete", "subscriber", *id).before(&SubscriberView::from(&current));
     state
         .store
-        .delete_subscriber(&current.subscriber.username)
+        .delete_subscriber_journaled(&current.subscriber.username, async |tx, _| {
+            audit::record_in(tx, &actor, entry).await
+        })
         .await?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("subscriber.delete", "subscriber", *id).before(&SubscriberView::from(&current)),
-    )
-    .await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,4 +1,5 @@
 //! Integration tests of the store against real PostgreSQL and Redis.
 
 mod feed;
+mod journal;
 mod store;

@@ -122,7 +122,7 @@ pub(crate) async fn apply_plan(
             _ => report.error += 1,
         }
     }
-    audit::record_after_commit(
+    audit::record_event(
         &state.db,
         &session.actor(),
         Entry::new("plan.apply", "plan", plan.id).after(&report),

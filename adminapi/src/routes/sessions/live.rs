@@ -261,7 +261,7 @@ pub(crate) async fn kick(
         sent_to: target,
         outcome: DynAuthResult::from(&outcome),
     };
-    audit::record_after_commit(
+    audit::record_event(
         &state.db,
         &session.actor(),
         Entry::new("session.kick", "session", result.session_id).after(&result),

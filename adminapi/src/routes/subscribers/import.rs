@@ -184,7 +184,30 @@ pub(crate) async fn import(
         (true, true) => ImportMode::AllOrNothing,
         (true, false) => ImportMode::CheckOnly,
     };
-    let outcome = state.store.import_subscribers(valid, mode).await?;
+    let actor = session.actor();
+    let refused_here = errors.len();
+    let outcome = state
+        .store
+        .import_subscribers_journaled(valid, mode, async |tx, outcome| {
+            if outcome.created.is_empty() {
+                return Ok(());
+            }
+            let entry = Entry {
+                action: "subscriber.import",
+                entity: "subscriber",
+                entity_id: None,
+                before: None,
+                after: Some(json!({
+                    "rows": rows,
+                    "created": outcome.created.len(),
+                    "refused": refused_here + outcome.errors.len(),
+                    "all_or_nothing": all_or_nothing,
+                    "ids": outcome.created.iter().take(10_000).map(|c| c.1).collect::<Vec<_>>(),
+                })),
+            };
+            audit::record_in(tx, &actor, entry).await
+        })
+        .await?;
     let created = outcome.created;
     errors.extend(outcome.errors.into_iter().map(|e| RowError {
         row: e.row,
@@ -197,26 +220,6 @@ pub(crate) async fn import(
         .into_iter()
         .map(|(row, id, username)| RowCreated { row, id, username })
         .collect();
-    if committed {
-        audit::record_after_commit(
-            &state.db,
-            &session.actor(),
-            Entry {
-                action: "subscriber.import",
-                entity: "subscriber",
-                entity_id: None,
-                before: None,
-                after: Some(json!({
-                    "rows": rows,
-                    "created": created.len(),
-                    "refused": errors.len(),
-                    "all_or_nothing": all_or_nothing,
-                    "ids": created.iter().take(10_000).map(|c| c.id).collect::<Vec<_>>(),
-                })),
-            },
-        )
-        .await;
-    }
     Ok(web::Json(ImportReport {
         rows,
         committed,

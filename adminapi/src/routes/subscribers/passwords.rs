@@ -44,20 +44,19 @@ pub(crate) async fn reset_password(
         }
         None => (generate_password(), true),
     };
+    let actor = session.actor();
     let sub = state
         .store
-        .set_password(
+        .set_password_journaled(
             &current.subscriber.username,
             &Password::new(password.as_bytes()),
+            async |tx, sub| {
+                let entry = Entry::new("subscriber.password_reset", "subscriber", sub.id)
+                    .after(&json!({"username": sub.username, "generated": generated}));
+                audit::record_in(tx, &actor, entry).await
+            },
         )
         .await?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("subscriber.password_reset", "subscriber", *id)
-            .after(&json!({"username": sub.username, "generated": generated})),
-    )
-    .await;
     Ok(no_store(&PasswordAnswer {
         id: sub.id,
         username: sub.username,

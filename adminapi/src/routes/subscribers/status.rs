@@ -11,20 +11,17 @@ async fn change_status(
 ) -> Result<SubscriberView, ApiError> {
     session.require(Permission::SubscriberWrite)?;
     let current = load(state, id).await?;
-    let sub = state
+    let actor = session.actor();
+    let entry = Entry::new(action, "subscriber", id).before(&SubscriberView::from(&current));
+    let mut view = None;
+    state
         .store
-        .set_status(&current.subscriber.username, status)
+        .set_status_journaled(&current.subscriber.username, status, async |tx, sub| {
+            view = Some(record_after(state, tx, &actor, entry, sub).await?);
+            Ok(())
+        })
         .await?;
-    let view = reload(state, &sub).await?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new(action, "subscriber", id)
-            .before(&SubscriberView::from(&current))
-            .after(&view),
-    )
-    .await;
-    Ok(view)
+    journaled(view)
 }
 
 /// Suspend: logins are refused (Reply-Message says why) until resumed. Open sessions
@@ -102,18 +99,20 @@ pub(crate) async fn renew(
         return Err(ApiError::invalid("periods", "must be 1 to 120"));
     }
     let current = load(&state, *id).await?;
-    let sub = state
+    let actor = session.actor();
+    let entry =
+        Entry::new("subscriber.renew", "subscriber", *id).before(&SubscriberView::from(&current));
+    let mut view = None;
+    state
         .store
-        .renew_subscriber(&current.subscriber.username, input.periods)
+        .renew_subscriber_journaled(
+            &current.subscriber.username,
+            input.periods,
+            async |tx, sub| {
+                view = Some(record_after(&state, tx, &actor, entry, sub).await?);
+                Ok(())
+            },
+        )
         .await?;
-    let view = reload(&state, &sub).await?;
-    audit::record_after_commit(
-        &state.db,
-        &session.actor(),
-        Entry::new("subscriber.renew", "subscriber", *id)
-            .before(&SubscriberView::from(&current))
-            .after(&view),
-    )
-    .await;
-    Ok(web::Json(view))
+    Ok(web::Json(journaled(view)?))
 }

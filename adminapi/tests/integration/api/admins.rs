@@ -556,7 +556,7 @@ async fn own_account_and_last_superadmin_are_protected() {
             ..Changes::default()
         },
     ] {
-        let err = admin::update(&ctx.state.db, root.id, &changes)
+        let err = admin::update(&ctx.state.db, root.id, &changes, async |_, _| Ok(()))
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::Conflict { .. }), "{err:?}");
@@ -584,8 +584,14 @@ async fn own_account_and_last_superadmin_are_protected() {
     let (p1, p2) = (ctx.state.db.clone(), ctx.state.db.clone());
     let (c1, c2) = (disable.clone(), disable.clone());
     let root_id = root.id;
-    let a = actix_web::rt::spawn(async move { admin::update(&p1, root_id, &c1).await });
-    let b = actix_web::rt::spawn(async move { admin::update(&p2, root2, &c2).await });
+    let a =
+        actix_web::rt::spawn(
+            async move { admin::update(&p1, root_id, &c1, async |_, _| Ok(())).await },
+        );
+    let b =
+        actix_web::rt::spawn(
+            async move { admin::update(&p2, root2, &c2, async |_, _| Ok(())).await },
+        );
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     assert!(a.is_ok() != b.is_ok(), "exactly one succeeds: {a:?} {b:?}");
     let sql = ctx.env.sql().await;
@@ -616,7 +622,7 @@ async fn own_account_and_last_superadmin_are_protected() {
     call!(app, ctx, with_token(get("/api/v1/admins"), &t)).error(401, "token_revoked", None);
     let t = token!(app, ctx, "root");
     call!(app, ctx, with_token(get("/api/v1/admins"), &t)).error(403, "forbidden", None);
-    let err = admin::update(&ctx.state.db, root2, &disable)
+    let err = admin::update(&ctx.state.db, root2, &disable, async |_, _| Ok(()))
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::Conflict { .. }), "{err:?}");

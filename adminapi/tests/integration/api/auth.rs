@@ -501,11 +501,12 @@ async fn a_failed_login_answers_the_same_whether_the_password_was_right() {
         &ctx.state.db,
         root.id,
         Some(&totp::seal(&ctx.env.keys, &secret)),
+        async |_, ()| Ok(()),
     )
     .await
     .unwrap();
     assert!(
-        proisp_adminapi::admin::confirm_totp(&ctx.state.db, root.id, 1)
+        proisp_adminapi::admin::confirm_totp(&ctx.state.db, root.id, 1, async |_, ()| Ok(()))
             .await
             .unwrap()
     );

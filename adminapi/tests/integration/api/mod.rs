@@ -4,6 +4,7 @@
 //! known secret: an admin password, an argon2 hash, a TOTP secret, the keys.
 
 mod admins;
+mod audit;
 mod auth;
 mod dashboard;
 mod http;
@@ -133,6 +134,7 @@ impl Ctx {
                 totp_required,
                 allowed_networks,
             },
+            async |_, _| Ok(()),
         )
         .await
         .unwrap()

@@ -342,3 +342,205 @@ async fn nas_permissions() {
     assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
     assert_eq!(list.json["items"][0]["coa_port"], 3799);
 }
+
+#[actix_web::test]
+async fn nas_tls_identity_and_own_secret() {
+    let ctx = Ctx::new().await;
+    ctx.forbid(NAS_SECRET);
+    ctx.admin("alice", Role::Admin).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "alice");
+    let store = ctx.env.store().await;
+    let tls_of = async |id: i64| {
+        let all = store.all_nas().await.unwrap();
+        let n = all.into_iter().find(|n| n.id == id).unwrap();
+        (n.tls.identity, n.tls.own_secret)
+    };
+
+    // Absent: matched by address, signed with `radsec`.
+    let r = call!(app, ctx, with_token(post("/api/v1/nas", bras()), &t));
+    r.expect(201);
+    let plain = r.json["id"].as_i64().unwrap();
+    assert_eq!(r.json["tls_identity"], Value::Null);
+    assert_eq!(r.json["tls_own_secret"], false);
+    assert_eq!(tls_of(plain).await, (None, false));
+
+    // Created with both; shown by GET and in the list; what radiusd reads.
+    let mut with_tls = bras();
+    with_tls["address"] = json!("192.0.2.20");
+    with_tls["tls_identity"] = json!(" bras-2.isp.example ");
+    with_tls["tls_own_secret"] = json!(true);
+    let r = call!(app, ctx, with_token(post("/api/v1/nas", with_tls), &t));
+    r.expect(201);
+    let id = r.json["id"].as_i64().unwrap();
+    assert_eq!(r.json["tls_identity"], "bras-2.isp.example");
+    assert_eq!(r.json["tls_own_secret"], true);
+    let got = call!(app, ctx, with_token(get(&format!("/api/v1/nas/{id}")), &t));
+    got.expect(200);
+    assert_eq!(got.json, r.json);
+    let list = call!(app, ctx, with_token(get("/api/v1/nas"), &t));
+    assert_eq!(list.json["items"][1], r.json);
+    assert_eq!(
+        tls_of(id).await,
+        (Some("bras-2.isp.example".to_owned()), true)
+    );
+
+    // Unique: another NAS cannot claim it, on create or update (409 naming the field).
+    let mut dup = bras();
+    dup["address"] = json!("192.0.2.21");
+    dup["tls_identity"] = json!("bras-2.isp.example");
+    call!(app, ctx, with_token(post("/api/v1/nas", dup), &t)).error(
+        409,
+        "conflict",
+        Some("tls_identity"),
+    );
+    call!(
+        app,
+        ctx,
+        with_token(
+            patch(
+                &format!("/api/v1/nas/{plain}"),
+                json!({"tls_identity": "bras-2.isp.example"})
+            ),
+            &t
+        )
+    )
+    .error(409, "conflict", Some("tls_identity"));
+
+    // Empty, blank, longer than 255, control characters, wrong types: 422 naming it.
+    for bad in [
+        json!(""),
+        json!("   "),
+        json!("x".repeat(256)),
+        json!("bras\u{0}3"),
+        json!("bras\n3"),
+        json!(7),
+    ] {
+        let mut body = bras();
+        body["address"] = json!("192.0.2.22");
+        body["tls_identity"] = bad.clone();
+        call!(app, ctx, with_token(post("/api/v1/nas", body), &t)).error(
+            422,
+            "invalid",
+            Some("tls_identity"),
+        );
+        call!(
+            app,
+            ctx,
+            with_token(
+                patch(&format!("/api/v1/nas/{id}"), json!({"tls_identity": bad})),
+                &t
+            )
+        )
+        .error(422, "invalid", Some("tls_identity"));
+    }
+    let mut body = bras();
+    body["address"] = json!("192.0.2.22");
+    body["tls_own_secret"] = json!("yes");
+    call!(app, ctx, with_token(post("/api/v1/nas", body), &t)).error(
+        422,
+        "invalid",
+        Some("tls_own_secret"),
+    );
+    // 255 characters is the limit, not past it.
+    let longest = "y".repeat(255);
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            patch(
+                &format!("/api/v1/nas/{plain}"),
+                json!({"tls_identity": longest})
+            ),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(r.json["tls_identity"], longest.as_str());
+    assert_eq!(tls_of(id).await.0.as_deref(), Some("bras-2.isp.example"));
+
+    // Updated; PATCH leaves what it does not name; null clears; PUT without them resets.
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            patch(
+                &format!("/api/v1/nas/{id}"),
+                json!({"tls_identity": "bras-2b.isp.example"})
+            ),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(r.json["tls_identity"], "bras-2b.isp.example");
+    assert_eq!(r.json["tls_own_secret"], true);
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            patch(
+                &format!("/api/v1/nas/{id}"),
+                json!({"tls_own_secret": false})
+            ),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(r.json["tls_identity"], "bras-2b.isp.example");
+    assert_eq!(r.json["tls_own_secret"], false);
+    assert_eq!(
+        tls_of(id).await,
+        (Some("bras-2b.isp.example".to_owned()), false)
+    );
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            patch(&format!("/api/v1/nas/{id}"), json!({"tls_identity": null})),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(r.json["tls_identity"], Value::Null);
+    assert_eq!(tls_of(id).await, (None, false));
+    // The identity given up is free for another NAS.
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            patch(
+                &format!("/api/v1/nas/{plain}"),
+                json!({"tls_identity": "bras-2b.isp.example", "tls_own_secret": true})
+            ),
+            &t
+        )
+    );
+    r.expect(200);
+    let mut replaced = bras();
+    replaced.as_object_mut().unwrap().remove("secret");
+    let r = call!(
+        app,
+        ctx,
+        with_token(put(&format!("/api/v1/nas/{plain}"), replaced), &t)
+    );
+    r.expect(200);
+    assert_eq!(r.json["tls_identity"], Value::Null);
+    assert_eq!(r.json["tls_own_secret"], false);
+
+    // The audit log has the change, before and after.
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            get(&format!(
+                "/api/v1/audit?entity=nas&entity_id={id}&action=nas.update&limit=1"
+            )),
+            &t
+        )
+    );
+    r.expect(200);
+    let last = &r.json["items"][0];
+    assert_eq!(last["before"]["tls_identity"], "bras-2b.isp.example");
+    assert_eq!(last["after"]["tls_identity"], Value::Null);
+    assert_eq!(last["after"]["credential_changed"], false);
+}

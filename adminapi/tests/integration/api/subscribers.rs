@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, app, call, delete, get, patch, peer, post, post_empty, put, token, with_token};
 
-fn csv(path: &str, body: &str) -> TestRequest {
+pub(crate) fn csv(path: &str, body: &str) -> TestRequest {
     TestRequest::post()
         .uri(path)
         .peer_addr(peer())
