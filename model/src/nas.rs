@@ -82,6 +82,9 @@ pub struct NasTls {
     /// Sign packets inside TLS with the NAS's own shared secret rather than `radsec`, the
     /// secret RFC 6614 §2.3 makes customary there.
     pub own_secret: bool,
+    /// Send CoA and Disconnect-Requests over its RadSec connection while it has one
+    /// (the NAS accepts them there), by UDP to its CoA port otherwise.
+    pub coa: bool,
 }
 
 impl Nas {

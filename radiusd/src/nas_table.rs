@@ -176,6 +176,7 @@ mod tests {
         own.tls = NasTls {
             identity: Some("bras-2.example.net".into()),
             own_secret: true,
+            coa: false,
         };
         let by_address = nas(3, "10.0.0.0", 24);
         let table = NasTable::new(vec![named, own, by_address]);

@@ -45,6 +45,8 @@ struct NasEntry {
     tls_identity: Option<String>,
     #[serde(default)]
     tls_own_secret: bool,
+    #[serde(default)]
+    tls_coa: bool,
     version: i64,
 }
 
@@ -83,6 +85,7 @@ pub(crate) fn save(dir: &Path, keys: &Keyring, nas: &[Nas], plans: &[Plan]) -> s
                 require_message_authenticator: n.require_message_authenticator,
                 tls_identity: n.tls.identity.clone(),
                 tls_own_secret: n.tls.own_secret,
+                tls_coa: n.tls.coa,
                 version: n.version,
             })
             .collect(),
@@ -134,6 +137,7 @@ pub(crate) fn load(dir: &Path, keys: &Keyring) -> Result<(Vec<Nas>, Vec<Plan>), 
                 tls: NasTls {
                     identity: n.tls_identity,
                     own_secret: n.tls_own_secret,
+                    coa: n.tls_coa,
                 },
                 version: n.version,
             })
@@ -167,6 +171,7 @@ mod tests {
             tls: NasTls {
                 identity: Some("bras-1.example.net".into()),
                 own_secret: true,
+                coa: true,
             },
             version: 9,
         };

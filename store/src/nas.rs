@@ -75,7 +75,7 @@ impl NewNas {
 }
 
 const COLUMNS: &str = "id, name, address::inet, masklen(address), secret_enc, vendor, coa_port, \
-    require_message_authenticator, version, tls_identity, tls_own_secret";
+    require_message_authenticator, version, tls_identity, tls_own_secret, tls_coa";
 
 impl Store {
     fn nas_from_row(&self, row: &Row) -> Result<Nas, StoreError> {
@@ -104,6 +104,7 @@ impl Store {
             tls: NasTls {
                 identity: row.get(9),
                 own_secret: row.get(10),
+                coa: row.get(11),
             },
             version: row.get(8),
         })
@@ -141,8 +142,8 @@ impl Store {
                     let stmt = tx
                         .prepare_cached(&format!(
                             "INSERT INTO nas (name, address, secret_enc, vendor, coa_port, \
-                             require_message_authenticator, tls_identity, tls_own_secret) \
-                             VALUES ($1, $2::text::cidr, $3, $4, $5, $6, $7, $8) \
+                             require_message_authenticator, tls_identity, tls_own_secret, \
+                             tls_coa) VALUES ($1, $2::text::cidr, $3, $4, $5, $6, $7, $8, $9) \
                              RETURNING {COLUMNS}"
                         ))
                         .await?;
@@ -158,6 +159,7 @@ impl Store {
                                 &n.require_message_authenticator,
                                 &n.tls.identity,
                                 &n.tls.own_secret,
+                                &n.tls.coa,
                             ],
                         )
                         .await?;
@@ -192,8 +194,9 @@ impl Store {
                             "UPDATE nas SET name = $1, address = $2::text::cidr, \
                              secret_enc = $3, vendor = $4, coa_port = $5, \
                              require_message_authenticator = $6, tls_identity = $7, \
-                             tls_own_secret = $8, version = nextval('entry_version'), \
-                             updated_at = now() WHERE id = $9 RETURNING {COLUMNS}"
+                             tls_own_secret = $8, tls_coa = $9, \
+                             version = nextval('entry_version'), \
+                             updated_at = now() WHERE id = $10 RETURNING {COLUMNS}"
                         ))
                         .await?;
                     let row = tx
@@ -208,6 +211,7 @@ impl Store {
                                 &n.require_message_authenticator,
                                 &n.tls.identity,
                                 &n.tls.own_secret,
+                                &n.tls.coa,
                                 &id,
                             ],
                         )

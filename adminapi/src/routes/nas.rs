@@ -81,6 +81,10 @@ pub struct NasInput {
     /// Over RadSec, sign with this NAS's own secret rather than the customary `radsec`.
     #[serde(default)]
     pub tls_own_secret: bool,
+    /// Send CoA and Disconnect-Requests over the NAS's RadSec connection while it has one
+    /// (the NAS must accept them there), by UDP to `coa_port` otherwise.
+    #[serde(default)]
+    pub tls_coa: bool,
 }
 
 fn default_vendor() -> String {
@@ -116,6 +120,8 @@ pub struct NasView {
     pub tls_identity: Option<String>,
     /// Over RadSec, packets are signed with its own secret rather than `radsec`.
     pub tls_own_secret: bool,
+    /// CoA and Disconnect-Requests go over its RadSec connection while it has one.
+    pub tls_coa: bool,
     /// Always true: a NAS cannot exist without a secret, and the secret is never shown.
     pub secret_set: bool,
     /// Changes with every write.
@@ -190,6 +196,7 @@ impl From<&Nas> for NasView {
             require_message_authenticator: n.require_message_authenticator,
             tls_identity: n.tls.identity.clone(),
             tls_own_secret: n.tls.own_secret,
+            tls_coa: n.tls.coa,
             secret_set: true,
             version: n.version,
         }
@@ -207,6 +214,7 @@ impl From<&Nas> for NasInput {
             require_message_authenticator: n.require_message_authenticator,
             tls_identity: n.tls.identity.clone(),
             tls_own_secret: n.tls.own_secret,
+            tls_coa: n.tls.coa,
         }
     }
 }
@@ -272,6 +280,7 @@ impl NasInput {
             tls: NasTls {
                 identity,
                 own_secret: self.tls_own_secret,
+                coa: self.tls_coa,
             },
         })
     }

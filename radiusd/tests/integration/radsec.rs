@@ -53,7 +53,7 @@ async fn setup(tcp: bool, settings: &str) -> Setup {
     );
     nas.tls = NasTls {
         identity: Some(NAS_NAME.into()),
-        own_secret: false,
+        ..NasTls::default()
     };
     store.create_nas(&nas).await.unwrap();
     // Known by its address (behind HAProxy, from the PROXY header), with its own secret.

@@ -363,6 +363,7 @@ async fn nas_tls_identity_and_own_secret() {
     let plain = r.json["id"].as_i64().unwrap();
     assert_eq!(r.json["tls_identity"], Value::Null);
     assert_eq!(r.json["tls_own_secret"], false);
+    assert_eq!(r.json["tls_coa"], false);
     assert_eq!(tls_of(plain).await, (None, false));
 
     // Created with both; shown by GET and in the list; what radiusd reads.
@@ -370,11 +371,15 @@ async fn nas_tls_identity_and_own_secret() {
     with_tls["address"] = json!("192.0.2.20");
     with_tls["tls_identity"] = json!(" bras-2.isp.example ");
     with_tls["tls_own_secret"] = json!(true);
+    with_tls["tls_coa"] = json!(true);
     let r = call!(app, ctx, with_token(post("/api/v1/nas", with_tls), &t));
     r.expect(201);
     let id = r.json["id"].as_i64().unwrap();
     assert_eq!(r.json["tls_identity"], "bras-2.isp.example");
     assert_eq!(r.json["tls_own_secret"], true);
+    assert_eq!(r.json["tls_coa"], true);
+    let all = store.all_nas().await.unwrap();
+    assert!(all.iter().any(|n| n.id == id && n.tls.coa));
     let got = call!(app, ctx, with_token(get(&format!("/api/v1/nas/{id}")), &t));
     got.expect(200);
     assert_eq!(got.json, r.json);
