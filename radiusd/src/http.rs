@@ -81,6 +81,7 @@ async fn respond(
             shared.metrics.cache_entries.set(shared.lookup.len() as f64);
             let mut text = prometheus.render();
             shared.metrics.duration.render(&mut text);
+            shared.metrics.per_nas.render(&mut text);
             ("200 OK", "text/plain; version=0.0.4", text)
         }
         (b"GET", b"/health") => {

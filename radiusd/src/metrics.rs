@@ -13,6 +13,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::auth::RejectReason;
 
+mod nas;
+
+pub(crate) use self::nas::{Answered, NasStats, PerNas};
+
 /// Access-Requests answered, by result (`accept`, `reject`).
 pub(crate) const AUTH_REQUESTS: &str = "radius_auth_requests_total";
 /// Access-Rejects by reason.
@@ -169,6 +173,8 @@ pub(crate) struct Metrics {
     pub(crate) duplicates: Counter,
     pub(crate) status_server: Counter,
     pub(crate) duration: Arc<Latency>,
+    /// Requests and latency per NAS and result.
+    pub(crate) per_nas: Arc<PerNas>,
     pub(crate) nas_clients: Gauge,
     pub(crate) cache_entries: Gauge,
     pub(crate) invalidation_connected: Gauge,
@@ -278,6 +284,7 @@ impl Metrics {
             duplicates: counter!(DUPLICATES),
             status_server: counter!(STATUS_SERVER),
             duration: Arc::new(Latency::default()),
+            per_nas: Arc::default(),
             nas_clients: gauge!(NAS_CLIENTS),
             cache_entries: gauge!(CACHE_ENTRIES),
             invalidation_connected: gauge!(INVALIDATION_CONNECTED),
@@ -406,25 +413,43 @@ impl Latency {
         let name = REQUEST_DURATION;
         let _ = writeln!(
             out,
-            "# HELP {name} Time from a request's arrival to its reply"
+            "# HELP {name} Time from a request's arrival to its reply (the reject delay \
+             excluded)"
         );
         let _ = writeln!(out, "# TYPE {name} histogram");
+        self.render_series(out, name, "");
+    }
+
+    /// Appends the histogram's series as `name` with `labels` (`a="x",b="y"`, or empty),
+    /// without the HELP and TYPE lines.
+    pub(crate) fn render_series(&self, out: &mut String, name: &str, labels: &str) {
+        let (open, sep) = if labels.is_empty() {
+            (String::new(), "")
+        } else {
+            (format!("{{{labels}}}"), ",")
+        };
         let mut cumulative = 0;
         for (i, bucket) in self.buckets.iter().enumerate() {
             cumulative += bucket.load(Ordering::Relaxed);
             match LATENCY_BOUNDS.get(i) {
                 Some(bound) => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+                    );
                 }
                 None => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
+                    );
                 }
             }
         }
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_sum{open} {sum}");
         // The buckets' total, not `count`: a scrape racing a record stays consistent.
-        let _ = writeln!(out, "{name}_count {cumulative}");
+        let _ = writeln!(out, "{name}_count{open} {cumulative}");
     }
 }
 

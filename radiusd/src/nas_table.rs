@@ -10,6 +10,8 @@ use std::sync::Arc;
 use proisp_model::Nas;
 use proisp_radius::secret::Secret;
 
+use crate::metrics::{NasStats, PerNas};
+
 /// The shared secret inside RadSec's TLS unless a NAS says otherwise (RFC 6614 §2.3).
 const RADSEC_SECRET: &[u8] = b"radsec";
 
@@ -24,6 +26,8 @@ pub(crate) struct NasTable {
     by_id: HashMap<i64, Arc<Nas>>,
     /// NASes known over RadSec by their certificate's identity.
     by_identity: HashMap<String, Arc<Nas>>,
+    /// Each NAS's request metrics, by id.
+    stats: HashMap<i64, Arc<NasStats>>,
 }
 
 /// How a connection proves which NAS it is.
@@ -53,9 +57,12 @@ fn canonical(addr: IpAddr) -> IpAddr {
 }
 
 impl NasTable {
-    /// Builds a snapshot.
-    pub(crate) fn new(all: Vec<Nas>) -> NasTable {
-        let mut table = NasTable::default();
+    /// Builds a snapshot; `per_nas` keeps each NAS's request metrics across snapshots.
+    pub(crate) fn new(all: Vec<Nas>, per_nas: &PerNas) -> NasTable {
+        let mut table = NasTable {
+            stats: per_nas.refresh(&all),
+            ..NasTable::default()
+        };
         for nas in all {
             let full = match nas.network {
                 IpAddr::V4(_) => 32,
@@ -82,6 +89,11 @@ impl NasTable {
     /// The NAS with database id `id`.
     pub(crate) fn get(&self, id: i64) -> Option<&Arc<Nas>> {
         self.by_id.get(&id)
+    }
+
+    /// NAS `id`'s request metrics.
+    pub(crate) fn stats(&self, id: i64) -> Option<&Arc<NasStats>> {
+        self.stats.get(&id)
     }
 
     /// The NAS a packet from `addr` belongs to.
@@ -152,12 +164,15 @@ mod tests {
 
     #[test]
     fn exact_addresses_win_over_ranges_and_longer_ranges_over_shorter() {
-        let table = NasTable::new(vec![
-            nas(1, "10.0.0.0", 8),
-            nas(2, "10.1.0.0", 16),
-            nas(3, "10.1.2.3", 32),
-            nas(4, "2001:db8::1", 128),
-        ]);
+        let table = NasTable::new(
+            vec![
+                nas(1, "10.0.0.0", 8),
+                nas(2, "10.1.0.0", 16),
+                nas(3, "10.1.2.3", 32),
+                nas(4, "2001:db8::1", 128),
+            ],
+            &PerNas::default(),
+        );
         let id = |a: &str| table.find(a.parse().unwrap()).map(|e| e.id);
         assert_eq!(id("10.1.2.3"), Some(3));
         assert_eq!(id("::ffff:10.1.2.3"), Some(3));
@@ -179,7 +194,7 @@ mod tests {
             coa: false,
         };
         let by_address = nas(3, "10.0.0.0", 24);
-        let table = NasTable::new(vec![named, own, by_address]);
+        let table = NasTable::new(vec![named, own, by_address], &PerNas::default());
         let identify = |names: &[&str], addr: &str| {
             let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
             table.identify(Credentials::Certificate {

@@ -52,7 +52,7 @@ use crate::auth::PlanTable;
 use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
 use crate::flood::{log_allowed_at, unix_seconds};
 use crate::lookup::{Found, Unavailable};
-use crate::metrics::{DropReason, Metrics};
+use crate::metrics::{Answered, DropReason, Metrics, NasStats};
 use crate::mmsg::BATCH;
 use crate::nas_table::NasTable;
 use crate::writer::{Durable, NotDurable};
@@ -167,11 +167,15 @@ pub(crate) struct Endpoint<B> {
     /// Where the replies of a batch answered from memory are built, one after another,
     /// before they are copied to the duplicate cache and the transmit queue.
     out: BytesMut,
+    /// The requests of the last batch answered from memory, by NAS and result, for
+    /// [`Endpoint::record_latency`].
+    answered: Vec<(Option<Arc<NasStats>>, Answered)>,
 }
 
 /// A request of the current batch on its way through [`Endpoint::receive`].
 struct Admitted<'a> {
     nas: Arc<Nas>,
+    stats: Option<Arc<NasStats>>,
     packet: Packet<'a>,
     datagram: &'a [u8],
     src: SocketAddr,
@@ -211,6 +215,7 @@ impl<B: Backend> Endpoint<B> {
                 now,
             ),
             out: BytesMut::new(),
+            answered: Vec::new(),
         }
     }
 
@@ -248,10 +253,24 @@ impl<B: Backend> Endpoint<B> {
         self.dedup.complete(ticket, reply, now);
     }
 
+    /// Records the latency of the requests the last batch answered from memory, `elapsed`
+    /// after they arrived: overall, and by NAS and result.
+    pub(crate) fn record_latency(&mut self, elapsed: Duration) {
+        let metrics = self.backend.metrics();
+        metrics
+            .duration
+            .record_many(elapsed, self.answered.len() as u64);
+        for (stats, answered) in self.answered.drain(..) {
+            if let Some(stats) = stats {
+                stats.record(answered, elapsed);
+            }
+        }
+    }
+
     /// Handles a batch of datagrams and their sources, all arrived at `arrival`: replies
     /// to send now go to `transmit`, work for later to `deferred`. Returns how many
-    /// requests were answered from memory (replays of the duplicate cache aside), for the
-    /// latency histogram.
+    /// requests were answered from memory (replays of the duplicate cache aside), whose
+    /// latency [`Endpoint::record_latency`] records.
     pub(crate) fn receive<'a>(
         &mut self,
         datagrams: impl IntoIterator<Item = (&'a [u8], SocketAddr)>,
@@ -267,9 +286,12 @@ impl<B: Backend> Endpoint<B> {
         // Copies of a request that arrived in the same batch as the request itself: they
         // get its reply, as a retransmission after the reply would.
         let mut echoes: Vec<(usize, SocketAddr)> = Vec::new();
+        let table = backend.nas().load();
+        self.answered.clear();
         for (datagram, src) in datagrams {
             let Some((nas, packet, key)) = admit(
                 backend,
+                &table,
                 self.peer.as_ref(),
                 datagram,
                 src,
@@ -280,6 +302,7 @@ impl<B: Backend> Endpoint<B> {
             };
             match self.dedup.check(key, arrival.at) {
                 Check::New(ticket) => admitted.push(Admitted {
+                    stats: table.stats(nas.id).cloned(),
                     nas,
                     packet,
                     datagram,
@@ -355,6 +378,7 @@ impl<B: Backend> Endpoint<B> {
                         ticket: a.ticket,
                         dst: a.src,
                         arrived: arrival.at,
+                        stats: a.stats.clone(),
                         work: Work::Delay {
                             reply: Reply::from(&self.out[range.clone()]),
                             delay,
@@ -364,6 +388,9 @@ impl<B: Backend> Endpoint<B> {
                 Fate::Answered { range, .. } => {
                     let reply = &self.out[range.clone()];
                     answered += 1;
+                    if let Some(kind) = Answered::of(a.packet.code(), reply) {
+                        self.answered.push((a.stats.clone(), kind));
+                    }
                     self.dedup.complete(a.ticket, Some(reply), arrival.at);
                     transmit.send(reply, a.src);
                 }
@@ -374,6 +401,7 @@ impl<B: Backend> Endpoint<B> {
                     ticket: a.ticket,
                     dst: a.src,
                     arrived: arrival.at,
+                    stats: a.stats.clone(),
                     work: Work::Wait {
                         nas: a.nas.clone(),
                         datagram: Bytes::copy_from_slice(a.datagram),
@@ -403,6 +431,7 @@ impl<B: Backend> Endpoint<B> {
 /// and the duplicate-detection key.
 fn admit<'a>(
     backend: &impl Backend,
+    table: &NasTable,
     peer: Option<&Arc<Nas>>,
     datagram: &'a [u8],
     src: SocketAddr,
@@ -412,7 +441,7 @@ fn admit<'a>(
     let metrics = backend.metrics();
     let found = match peer {
         Some(nas) => Some(nas.clone()),
-        None => backend.nas().load().find(src.ip()).cloned(),
+        None => table.find(src.ip()).cloned(),
     };
     let Some(nas) = found else {
         metrics.drop(DropReason::UnknownNas);

@@ -141,17 +141,10 @@ pub(crate) async fn serve(
                     (datagram, Some(src)) => Some((datagram, src)),
                     (_, None) => None,
                 });
-                let answered =
-                    this.endpoint
-                        .receive(datagrams, arrival, &mut this.replies, &mut this.deferred);
+                this.endpoint
+                    .receive(datagrams, arrival, &mut this.replies, &mut this.deferred);
                 this.spawn_deferred();
-                if answered > 0 {
-                    this.endpoint
-                        .backend()
-                        .metrics
-                        .duration
-                        .record_many(arrival.at.elapsed(), answered);
-                }
+                this.endpoint.record_latency(arrival.at.elapsed());
                 this.flush().await;
             }
         }
@@ -167,6 +160,7 @@ impl Server {
             ticket,
             dst,
             arrived,
+            stats,
             work,
         } in self.deferred.drain(..)
         {
@@ -174,7 +168,7 @@ impl Server {
             let socket = self.socket.clone();
             let claim = Claim::new(ticket, self.done.clone());
             self.tracker.spawn(async move {
-                let Some(reply) = work.run(&*shared, arrived).await else {
+                let Some(reply) = work.run(&*shared, arrived, stats.as_deref()).await else {
                     claim.finish(None);
                     return;
                 };

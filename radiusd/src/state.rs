@@ -130,7 +130,7 @@ impl Shared {
     }
 
     fn install_nas(&self, nas: Vec<Nas>) {
-        let table = NasTable::new(nas);
+        let table = NasTable::new(nas, &self.metrics.per_nas);
         self.metrics.nas_clients.set(table.len() as f64);
         tracing::info!(clients = table.len(), "NAS table loaded");
         self.nas.store(Arc::new(table));

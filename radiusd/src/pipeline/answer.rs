@@ -21,7 +21,7 @@ use crate::auth::{self, Context, Verdict};
 use crate::dedup::{Reply, Ticket};
 use crate::flood::unix_seconds;
 use crate::lookup::Found;
-use crate::metrics::DropReason;
+use crate::metrics::{Answered, DropReason, NasStats};
 use crate::writer::{Durable, NotDurable};
 
 /// Work a batch leaves for later. Its driver runs [`Work::run`], reports what it returns
@@ -34,6 +34,8 @@ pub(crate) struct Deferred {
     pub(crate) dst: SocketAddr,
     /// When the request arrived, for the latency histogram.
     pub(crate) arrived: Instant,
+    /// Its NAS's request metrics.
+    pub(crate) stats: Option<Arc<NasStats>>,
     pub(crate) work: Work,
 }
 
@@ -62,15 +64,31 @@ pub(crate) enum Work {
 struct Answer {
     reply: Reply,
     delay: Duration,
+    /// What the reply answered (none for a RADIUS/1.1 Protocol-Error).
+    answered: Option<Answered>,
 }
 
 impl Work {
     /// Does the waiting and returns the reply to send, once the reject delay (if any) is
     /// over; `None` drops the request (counted; the NAS retries). The request's latency,
-    /// from `arrived`, is recorded when it is decided: the reject delay is not in it.
-    pub(crate) async fn run(self, backend: &impl Backend, arrived: Instant) -> Option<Reply> {
-        let Answer { reply, delay } = self.decide(backend).await?;
-        backend.metrics().duration.record(arrived.elapsed());
+    /// from `arrived`, is recorded when it is decided, overall and in its NAS's `stats`:
+    /// the reject delay is not in it.
+    pub(crate) async fn run(
+        self,
+        backend: &impl Backend,
+        arrived: Instant,
+        stats: Option<&NasStats>,
+    ) -> Option<Reply> {
+        let Answer {
+            reply,
+            delay,
+            answered,
+        } = self.decide(backend).await?;
+        let elapsed = arrived.elapsed();
+        backend.metrics().duration.record(elapsed);
+        if let (Some(stats), Some(answered)) = (stats, answered) {
+            stats.record(answered, elapsed);
+        }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -79,7 +97,11 @@ impl Work {
 
     async fn decide(self, backend: &impl Backend) -> Option<Answer> {
         match self {
-            Work::Delay { reply, delay } => Some(Answer { reply, delay }),
+            Work::Delay { reply, delay } => Some(Answer {
+                reply,
+                delay,
+                answered: Some(Answered::Reject),
+            }),
             Work::Wait {
                 nas,
                 datagram,
@@ -212,10 +234,15 @@ impl Later<'_> {
                     Some(Verdict::Reject(_)) => reject_delay,
                     _ => Duration::ZERO,
                 };
-                return Some(Answer { reply, delay });
+                return Some(Answer {
+                    answered: Answered::of(packet.code(), &reply),
+                    reply,
+                    delay,
+                });
             }
         };
         reply.map(|reply| Answer {
+            answered: Answered::of(packet.code(), &reply),
             reply,
             delay: Duration::ZERO,
         })

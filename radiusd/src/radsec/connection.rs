@@ -262,7 +262,7 @@ impl Connection {
                         )
                     });
                     let arrival = Arrival::new(Instant::now(), SystemTime::now());
-                    let answered = endpoint.receive(
+                    endpoint.receive(
                         frames.iter().map(|f| (&f[..], peer.src)),
                         arrival,
                         &mut output,
@@ -270,12 +270,7 @@ impl Connection {
                     );
                     in_flight += deferred.len();
                     self.spawn_deferred(&mut deferred, &done);
-                    if answered > 0 {
-                        self.shared
-                            .metrics
-                            .duration
-                            .record_many(arrival.at.elapsed(), answered);
-                    }
+                    endpoint.record_latency(arrival.at.elapsed());
                 }
                 () = &mut idle, if !draining => break Closed::Idle,
             }
@@ -317,6 +312,7 @@ impl Connection {
         for Deferred {
             ticket,
             arrived,
+            stats,
             work,
             ..
         } in deferred.drain(..)
@@ -324,7 +320,7 @@ impl Connection {
             let shared = self.shared.clone();
             let claim = Claim::new(ticket, done.clone());
             self.tracker.spawn(async move {
-                claim.finish(work.run(&*shared, arrived).await);
+                claim.finish(work.run(&*shared, arrived, stats.as_deref()).await);
             });
         }
     }

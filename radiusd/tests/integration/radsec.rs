@@ -282,6 +282,17 @@ async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_conn
         radiusd.metric("radius_stream_connections_total{listener=\"tls\"}"),
         1.0
     );
+    // Counted under the NAS the certificate named, by result.
+    let per_nas = |result: &str| {
+        radiusd.metric(&format!(
+            "radius_nas_request_duration_seconds_count{{nas=\"bras-tls\",result=\"{result}\"}}"
+        ))
+    };
+    // (The last login is refused: user000001 is online since the Start, one session.)
+    assert_eq!(per_nas("accept"), 43.0);
+    assert_eq!(per_nas("reject"), 22.0);
+    assert_eq!(per_nas("accounting"), 1.0);
+    assert_eq!(per_nas("status"), 3.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -492,6 +503,9 @@ async fn sighup_reads_new_certificates_and_open_connections_keep_theirs() {
     assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
 }
 
+/// A request's code, Token and attributes, and the code of the reply it gets.
+type Exchange<'a> = (Code, [u8; 4], Vec<(u8, &'a [u8])>, Code);
+
 /// A RADIUS/1.1 request (RFC 9765): Token `token`, nothing signed or hidden.
 fn radius11(code: Code, token: [u8; 4], attrs: &[(u8, &[u8])]) -> Vec<u8> {
     let mut buf = BytesMut::new();
@@ -519,7 +533,7 @@ async fn radius_1_1_is_spoken_when_the_peer_offers_it_and_classic_otherwise() {
 
     // The password in the clear inside TLS; the reply carries the Token, no
     // Message-Authenticator, and zeros where classic RADIUS has its authenticator.
-    let exchanges: [(Code, [u8; 4], Vec<(u8, &[u8])>, Code); 4] = [
+    let exchanges: [Exchange<'_>; 4] = [
         (
             Code::AccessRequest,
             [0, 0, 1, 7],

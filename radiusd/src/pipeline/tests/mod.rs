@@ -109,10 +109,10 @@ impl Fake {
             version: 1,
         };
         Fake {
-            nas: ArcSwap::from_pointee(NasTable::new(vec![
-                nas(1, "192.0.2.1", true),
-                nas(2, "192.0.2.2", false),
-            ])),
+            nas: ArcSwap::from_pointee(NasTable::new(
+                vec![nas(1, "192.0.2.1", true), nas(2, "192.0.2.2", false)],
+                &metrics.per_nas,
+            )),
             plans: ArcSwap::from_pointee(PlanTable::from([(PLAN, Arc::new(PlanEntry::new(plan)))])),
             metrics,
             prometheus,
@@ -293,7 +293,10 @@ impl Pipe {
 
     /// Runs deferred work whose backends answer at once, and reports what it returned.
     async fn finish(&mut self, at: Duration, deferred: Deferred) -> Option<Reply> {
-        let reply = deferred.work.run(&*self.fake, deferred.arrived).await;
+        let reply = deferred
+            .work
+            .run(&*self.fake, deferred.arrived, deferred.stats.as_deref())
+            .await;
         self.complete(at, deferred.ticket, reply.as_deref());
         reply
     }

@@ -27,7 +27,7 @@ async fn a_subscriber_the_caches_miss_is_accepted_once_the_backend_answers() {
     } = deferred(pipe.receive(ms(0), &[(&request, NAS)]));
     assert_eq!(dst, addr(NAS));
     let fake = pipe.fake.clone();
-    let mut run = pin!(work.run(&*fake, Instant::now()));
+    let mut run = pin!(work.run(&*fake, Instant::now(), None));
     assert!(poll_once(run.as_mut()).is_pending());
     // However long the backend takes, a retransmission meanwhile is not evaluated again.
     tokio::time::advance(Duration::from_secs(30)).await;
@@ -80,7 +80,7 @@ async fn a_reject_decided_from_memory_is_held_for_the_reject_delay() {
     assert_eq!(pipe.fake.drops(), [(DropReason::DuplicateInProgress, 1)]);
     assert_eq!(pipe.fake.rejects(), 1);
     let fake = pipe.fake.clone();
-    let mut run = pin!(work.run(&*fake, Instant::now()));
+    let mut run = pin!(work.run(&*fake, Instant::now(), None));
     assert!(poll_once(run.as_mut()).is_pending());
     tokio::time::advance(REJECT_DELAY - ms(1)).await;
     assert!(poll_once(run.as_mut()).is_pending());
@@ -100,13 +100,22 @@ async fn a_reject_after_a_backend_wait_is_held_for_the_reject_delay_too() {
     let mut pipe = Pipe::new(Port::Auth);
     pipe.fake.store("alice", alice());
     let request = Login::new(3, "alice", "guess").encode();
-    let Deferred { work, .. } = deferred(pipe.receive(ms(0), &[(&request, NAS)]));
+    let Deferred { work, stats, .. } = deferred(pipe.receive(ms(0), &[(&request, NAS)]));
     let fake = pipe.fake.clone();
-    let mut run = pin!(work.run(&*fake, Instant::now()));
+    let mut run = pin!(work.run(&*fake, Instant::now(), stats.as_deref()));
     assert!(poll_once(run.as_mut()).is_pending());
     assert_eq!(pipe.fake.rejects(), 1, "decided before the delay");
-    // Its latency is taken when it is decided: the reject delay is not in the histogram.
+    // Its latency is taken when it is decided: the reject delay is not in the histogram,
+    // overall or in its NAS's rejects.
     assert_eq!(pipe.fake.metrics.duration.count(), 1);
+    let mut per_nas = String::new();
+    pipe.fake.metrics.per_nas.render(&mut per_nas);
+    assert!(
+        per_nas.contains(
+            "radius_nas_request_duration_seconds_count{nas=\"bras-1\",result=\"reject\"} 1"
+        ),
+        "{per_nas}"
+    );
     tokio::time::advance(REJECT_DELAY - ms(1)).await;
     assert!(poll_once(run.as_mut()).is_pending());
     tokio::time::advance(ms(1)).await;
