@@ -241,6 +241,7 @@ impl Connection {
                     if frames.is_empty() {
                         continue;
                     }
+                    self.metrics.requests.increment(frames.len() as u64);
                     let current = self.shared.nas.load_full();
                     if !Arc::ptr_eq(&current, &table) {
                         let Ok(now_known) = current.identify(peer.credentials()) else {

@@ -12,6 +12,8 @@ const OPEN: &str = "radius_stream_connections";
 const REFUSED: &str = "radius_stream_refused_total";
 /// Connections closed after they were admitted, by reason.
 const CLOSED: &str = "radius_stream_closed_total";
+/// Packets received on admitted connections.
+const REQUESTS: &str = "radius_stream_requests_total";
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +107,7 @@ impl Closed {
 pub(super) struct ListenerMetrics {
     pub(super) accepted: Counter,
     pub(super) open: Gauge,
+    pub(super) requests: Counter,
     refused: [Counter; Refused::ALL.len()],
     closed: [Counter; Closed::ALL.len()],
 }
@@ -115,9 +118,11 @@ impl ListenerMetrics {
         describe_gauge!(OPEN, "RadSec/TCP connections open");
         describe_counter!(REFUSED, "RadSec/TCP connections refused, by reason");
         describe_counter!(CLOSED, "RadSec/TCP connections closed, by reason");
+        describe_counter!(REQUESTS, "Packets received on RadSec/TCP connections");
         ListenerMetrics {
             accepted: counter!(ACCEPTED, "listener" => listener),
             open: gauge!(OPEN, "listener" => listener),
+            requests: counter!(REQUESTS, "listener" => listener),
             refused: Refused::ALL
                 .map(|r| counter!(REFUSED, "listener" => listener, "reason" => r.label())),
             closed: Closed::ALL

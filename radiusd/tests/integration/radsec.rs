@@ -293,6 +293,10 @@ async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_conn
     assert_eq!(per_nas("reject"), 22.0);
     assert_eq!(per_nas("accounting"), 1.0);
     assert_eq!(per_nas("status"), 3.0);
+    assert_eq!(
+        radiusd.metric("radius_stream_requests_total{listener=\"tls\"}"),
+        71.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
