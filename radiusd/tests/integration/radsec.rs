@@ -599,3 +599,45 @@ async fn radius_1_1_is_spoken_when_the_peer_offers_it_and_classic_otherwise() {
     verify_reply(&reply, &auth, b"radsec".as_slice(), true).unwrap();
     assert_eq!(reply.code(), Code::AccessAccept);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_never_reads_is_cut_at_the_write_deadline() {
+    let setup = setup(false, "write_timeout = \"1s\"").await;
+    let radiusd = &setup.radiusd;
+    // A small receive window, so radiusd's replies back up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(setup.radsec).await.unwrap();
+    let stream = handshake(&setup, tcp, Some(&setup.pki.nas)).await.unwrap();
+    let (_unread, mut writer) = tokio::io::split(stream);
+    // Requests, never a read, until radiusd gives up on the connection.
+    let flood = tokio::spawn(async move {
+        let mut sent = 0u64;
+        loop {
+            let mut batch = Vec::new();
+            for id in 0..=255u8 {
+                batch.extend_from_slice(&pap(id, "user000001", "pw000001", b"radsec").0);
+            }
+            if writer.write_all(&batch).await.is_err() {
+                return sent;
+            }
+            sent += 256;
+        }
+    });
+    assert!(
+        wait_until(Duration::from_secs(60), async || radiusd.metric(
+            "radius_stream_closed_total{listener=\"tls\",reason=\"write_timeout\"}"
+        ) == 1.0)
+        .await,
+        "the connection was not cut:\n{}",
+        radiusd.http("/metrics").unwrap().1
+    );
+    let sent = tokio::time::timeout(WAIT, flood).await.unwrap().unwrap();
+    assert!(sent > 0);
+    // Nobody else was held up.
+    let mut other = connect(&setup, Some(&setup.pki.other)).await.unwrap();
+    let (packet, _) = pap(1, "user000002", "pw000002", b"radsec");
+    other.write_all(&packet).await.unwrap();
+    let reply = read_packet(&mut other).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
+}
