@@ -134,8 +134,16 @@ start_freeradius() { # DIR MODE AUTH_PORT ACCT_PORT USERS THREADS CPUS
         recv_buff != "" && $0 ~ ("^[ \t]*port = " acct "$") { print "\t\trecv_buff = " recv_buff }' \
       >"$dir/raddb/radiusd.conf"
   [ -z "$policy" ] || printf '\n%s\n' "$policy" >>"$dir/raddb/radiusd.conf"
+  launch_freeradius "$dir" "$cpus" "$mode"
+}
+
+# Checks the configuration in DIR/raddb, starts FreeRADIUS in the foreground on CPUS
+# (-f: a TLS listener needs its threads, so never -X) and prints its pid once it says it
+# is ready; LABEL names it in errors.
+launch_freeradius() {
+  local dir=$1 cpus=$2 label=$3
   freeradius -C -d "$dir/raddb" >"$dir/log/check.log" 2>&1 \
-    || { cat "$dir/log/check.log" "$dir/log/radius.log" >&2 2>/dev/null; die "FreeRADIUS ($mode) configuration does not load"; }
+    || { cat "$dir/log/check.log" "$dir/log/radius.log" >&2 2>/dev/null; die "FreeRADIUS ($label) configuration does not load"; }
   taskset -c "$cpus" freeradius -f -d "$dir/raddb" >"$dir/log/stdout.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 200); do
@@ -144,7 +152,7 @@ start_freeradius() { # DIR MODE AUTH_PORT ACCT_PORT USERS THREADS CPUS
     sleep 0.05
   done
   cat "$dir/log/radius.log" >&2 2>/dev/null
-  die "FreeRADIUS ($mode) did not start"
+  die "FreeRADIUS ($label) did not start"
 }
 
 # Creates PG_DB afresh with FreeRADIUS's own PostgreSQL schema (radcheck, radacct, …).

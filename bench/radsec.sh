@@ -100,18 +100,7 @@ start_freeradius_radsec() {
     sed -e "s|@RADSEC_PORT@|$FR_PORT|" -e "s|@PKI@|$PKI|g" -e "s|@RADSEC_SECRET@|$RADSEC_SECRET|" \
       "$BENCH_DIR/freeradius/radsec.conf.in"
   } >"$dir/raddb/radiusd.conf"
-  freeradius -C -d "$dir/raddb" >"$dir/log/check.log" 2>&1 \
-    || { cat "$dir/log/check.log" >&2; die "FreeRADIUS (RadSec) configuration does not load"; }
-  # -f: foreground (a TLS listener needs FreeRADIUS's threads, so not -X).
-  taskset -c "$SERVER_CPUS" freeradius -f -d "$dir/raddb" >"$dir/log/stdout.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 200); do
-    grep -q "Ready to process requests" "$dir/log/radius.log" 2>/dev/null && { echo "$pid"; return; }
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  cat "$dir/log/radius.log" >&2 2>/dev/null
-  die "FreeRADIUS (RadSec) did not start"
+  launch_freeradius "$dir" "$SERVER_CPUS" RadSec
 }
 
 # proisp-radiusd with its [radsec] listener, as bench/ab.sh starts it; prints its pid.
