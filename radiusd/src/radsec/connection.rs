@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -22,6 +23,7 @@ use super::metrics::{Closed, ListenerMetrics, Refused};
 use super::tls::identities;
 use super::{NasSlot, Radsec, Transport};
 use crate::dedup::{Claim, Reply, Ticket};
+use crate::flood::log_allowed;
 use crate::metrics::DropReason;
 use crate::nas_table::{Credentials, NasTable, Unknown};
 use crate::pipeline::{Arrival, Deferred, Endpoint, Settings, Transmit};
@@ -38,6 +40,8 @@ const DEDUP_ARENA: usize = 16 << 10;
 /// Free space a read asks for; a packet longer than what is buffered gets room for all
 /// of it.
 const READ_CHUNK: usize = 2048;
+
+static UNKNOWN_PEER_LOG: AtomicI64 = AtomicI64::new(0);
 
 /// What every connection of a listener shares.
 #[derive(Debug, Clone)]
@@ -171,7 +175,9 @@ impl Connection {
     ) -> Result<Peer, Refused> {
         let table = self.shared.nas.load();
         let nas = table.identify(credentials(&names, src)).map_err(|e| {
-            tracing::warn!(%src, ?names, "a RadSec connection names no NAS: {e:?}");
+            if log_allowed(&UNKNOWN_PEER_LOG) {
+                tracing::warn!(%src, ?names, reason = ?e, "a connection that names no NAS (logged once a second)");
+            }
             match e {
                 Unknown::NoNas => Refused::UnknownNas,
                 Unknown::WrongCertificate => Refused::WrongCertificate,
