@@ -12,7 +12,9 @@ use proisp_bootstrap::{
 };
 use serde::Deserialize;
 
-use crate::radsec::RadsecConfig;
+mod radsec;
+
+pub(crate) use self::radsec::{RadsecConfig, contains};
 
 /// The systemd credentials radiusd reads, each for a key left unset.
 const CREDENTIALS: &[Credential] = &[

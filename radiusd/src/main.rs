@@ -227,7 +227,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 /// where configured.
 async fn start_radsec(
     shared: &Arc<Shared>,
-    config: radsec::RadsecConfig,
+    config: config::RadsecConfig,
     loops: &mut tokio::task::JoinSet<()>,
     cancel: &CancellationToken,
     tracker: &TaskTracker,

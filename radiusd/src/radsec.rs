@@ -13,7 +13,6 @@
 //! idle timeout, and a deadline on every write (a peer that never reads is cut). The TLS
 //! configuration is read again on SIGHUP; connections open keep theirs.
 
-mod config;
 mod connection;
 mod metrics;
 mod tls;
@@ -30,9 +29,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use self::config::RadsecConfig;
 use self::metrics::{ListenerMetrics, Refused};
 pub(crate) use self::tls::TlsError;
+use crate::config::RadsecConfig;
 use crate::state::Shared;
 
 /// The application protocols offered, most preferred first (RFC 9765 §3.1): a peer

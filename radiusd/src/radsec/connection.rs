@@ -18,10 +18,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::config::contains;
 use super::metrics::{Closed, ListenerMetrics, Refused};
 use super::tls::identities;
 use super::{NasSlot, Radsec, Transport};
+use crate::config::contains;
 use crate::dedup::{Claim, Reply, Ticket};
 use crate::flood::log_allowed;
 use crate::metrics::DropReason;

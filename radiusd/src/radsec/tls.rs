@@ -11,7 +11,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::extensions::GeneralName;
 
-use super::config::RadsecConfig;
+use crate::config::RadsecConfig;
 
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
