@@ -259,6 +259,14 @@ async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_conn
     let reply = read_packet(&mut stream).await.unwrap();
     assert_eq!(Packet::decode(&reply).unwrap().code(), Code::AccessAccept);
 
+    // A packet split over two TLS records is framed by its Length all the same.
+    let (packet, _) = pap(205, "user000002", "pw000002", b"radsec");
+    stream.write_all(&packet[..7]).await.unwrap();
+    stream.flush().await.unwrap();
+    stream.write_all(&packet[7..]).await.unwrap();
+    let reply = read_packet(&mut stream).await.unwrap();
+    assert_eq!(Packet::decode(&reply).unwrap().identifier(), 205);
+
     // A retransmission on the connection gets the same reply, not a second evaluation.
     let (packet, _) = pap(202, "user000001", "pw000001", b"radsec");
     stream.write_all(&packet).await.unwrap();
@@ -289,13 +297,13 @@ async fn a_nas_known_by_its_certificate_authenticates_and_accounts_over_one_conn
         ))
     };
     // (The last login is refused: user000001 is online since the Start, one session.)
-    assert_eq!(per_nas("accept"), 43.0);
+    assert_eq!(per_nas("accept"), 44.0);
     assert_eq!(per_nas("reject"), 22.0);
     assert_eq!(per_nas("accounting"), 1.0);
     assert_eq!(per_nas("status"), 3.0);
     assert_eq!(
         radiusd.metric("radius_stream_requests_total{listener=\"tls\"}"),
-        71.0
+        72.0
     );
 }
 
