@@ -145,3 +145,80 @@ impl Drop for Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(3);
+
+    fn request() -> Request {
+        Request::disconnect("fup1", "d-1")
+    }
+
+    #[tokio::test]
+    async fn the_newest_open_connection_takes_the_request() {
+        let links = Links::default();
+        assert!(links.send(1, &request(), WAIT).await.is_none());
+        let (_old, mut old_rx) = links.register(1);
+        let (_new, mut new_rx) = links.register(1);
+        let (_other, _other_rx) = links.register(2);
+        let nas = tokio::spawn(async move {
+            let outbound = new_rx.recv().await.unwrap();
+            assert_eq!(outbound.request, request());
+            outbound.reply.send(Outcome::Ack).unwrap();
+        });
+        let outcome = links.send(1, &request(), WAIT).await;
+        assert!(matches!(outcome, Some(Outcome::Ack)), "{outcome:?}");
+        nas.await.unwrap();
+        assert!(old_rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ends_before_writing_passes_the_request_on() {
+        let links = Links::default();
+        let (_old, mut old_rx) = links.register(1);
+        let (new, mut new_rx) = links.register(1);
+        let nas = tokio::spawn(async move {
+            // The newest connection ends with the request still queued.
+            let _ = new_rx.recv().await;
+            drop(new);
+            drop(new_rx);
+            let outbound = old_rx.recv().await.unwrap();
+            outbound
+                .reply
+                .send(Outcome::Nak { error_cause: None })
+                .unwrap();
+            old_rx
+        });
+        let outcome = links.send(1, &request(), WAIT).await;
+        assert!(matches!(outcome, Some(Outcome::Nak { .. })), "{outcome:?}");
+        let old_rx = nas.await.unwrap();
+        // Every connection gone: nothing to send over.
+        drop(old_rx);
+        assert!(links.send(1, &request(), WAIT).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unregistered_connection_is_not_used() {
+        let links = Links::default();
+        let (link, _rx) = links.register(7);
+        drop(link);
+        assert!(links.send(7, &request(), WAIT).await.is_none());
+        assert!(links.registry.lock().unwrap().by_nas.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_request_times_out_once() {
+        let links = Links::default();
+        let (_link, mut rx) = links.register(1);
+        let request = request();
+        let (outcome, outbound) = tokio::join!(links.send(1, &request, WAIT), rx.recv());
+        assert!(
+            matches!(outcome, Some(Outcome::Timeout { tries: 1, .. })),
+            "{outcome:?}"
+        );
+        // The connection learns its sender gave up: the Identifier is free again.
+        assert!(outbound.unwrap().reply.is_closed());
+    }
+}

@@ -245,3 +245,173 @@ fn response_radius11(kind: Kind, packet: &Packet<'_>) -> Result<Response, DropRe
         Err(DropReason::UnexpectedCode)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+    use proisp_radius::authenticator::verify_request_digest;
+    use proisp_radius::dictionary::{mikrotik, vendor};
+    use tokio::sync::oneshot::error::TryRecvError;
+
+    use super::*;
+
+    fn metrics() -> (Metrics, PrometheusHandle) {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let metrics = ::metrics::with_local_recorder(&recorder, Metrics::register);
+        (metrics, handle)
+    }
+
+    fn dropped(prometheus: &PrometheusHandle, reason: &str) -> u64 {
+        let series = format!("radius_dropped_packets_total{{reason=\"{reason}\"}} ");
+        prometheus
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(&series)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn coa() -> Request {
+        Request::coa("fup1", "f-1").with_vsa(vendor::MIKROTIK, mikrotik::RATE_LIMIT, "512k/1M")
+    }
+
+    fn outbound(request: Request) -> (Outbound, oneshot::Receiver<Outcome>) {
+        let (reply, rx) = oneshot::channel();
+        (Outbound { request, reply }, rx)
+    }
+
+    /// The NAS's classic answer `code` to `request`, signed with `secret`.
+    fn answer(request: &[u8], code: Code, cause: Option<u32>, secret: &[u8]) -> Bytes {
+        let request = Packet::decode(request).unwrap();
+        let mut buf = BytesMut::new();
+        let mut enc = Encoder::reply(&mut buf, &request, code);
+        if let Some(cause) = cause {
+            enc.u32(ERROR_CAUSE, cause);
+        }
+        Bytes::copy_from_slice(enc.finish(secret).unwrap())
+    }
+
+    #[test]
+    fn a_classic_answer_is_matched_by_identifier_and_verified_with_the_connection_secret() {
+        let (metrics, prometheus) = metrics();
+        let secret = Secret::new(b"radsec");
+        let mut pending = Pending::new(Profile::Classic);
+        let mut output = Vec::new();
+        let (request, mut rx) = outbound(coa());
+        pending.send(request, &secret, &mut output);
+        let sent = Packet::decode(&output).unwrap();
+        assert_eq!(sent.code(), Code::CoaRequest);
+        assert!(verify_request_digest(&sent, b"radsec".as_slice()));
+
+        let other = Bytes::from(output.clone());
+        let mut frames = vec![
+            answer(&output, Code::CoaAck, None, b"testing123"),
+            other.clone(),
+        ];
+        let mut stray = answer(&output, Code::CoaAck, None, b"radsec").to_vec();
+        stray[1] = stray[1].wrapping_add(1);
+        frames.push(Bytes::from(stray));
+        pending.take_answers(&mut frames, &secret, &metrics);
+        // Only the request-like frame goes on to the pipeline.
+        assert_eq!(frames, vec![other]);
+        assert_eq!(dropped(&prometheus, "bad_request_authenticator"), 1);
+        assert_eq!(dropped(&prometheus, "unexpected_code"), 1);
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+
+        let mut frames = vec![answer(&output, Code::CoaNak, Some(503), b"radsec")];
+        pending.take_answers(&mut frames, &secret, &metrics);
+        assert!(frames.is_empty());
+        match rx.try_recv().unwrap() {
+            Outcome::Nak { error_cause } => {
+                assert_eq!(error_cause, Some(ErrorCause::SESSION_CONTEXT_NOT_FOUND));
+            }
+            other => panic!("{other}"),
+        }
+        // Answered once: the same answer again is unexpected.
+        let mut frames = vec![answer(&output, Code::CoaNak, Some(503), b"radsec")];
+        pending.take_answers(&mut frames, &secret, &metrics);
+        assert_eq!(dropped(&prometheus, "unexpected_code"), 2);
+    }
+
+    #[test]
+    fn identifiers_are_not_reused_while_awaited_and_a_closed_connection_answers_the_rest() {
+        let secret = Secret::new(b"radsec");
+        let mut pending = Pending::new(Profile::Classic);
+        let mut output = Vec::new();
+        let mut waiting = Vec::new();
+        for _ in 0..MAX_PENDING {
+            let (request, rx) = outbound(coa());
+            pending.send(request, &secret, &mut output);
+            waiting.push(rx);
+        }
+        // The requests differ only in their Identifier and authenticators: one length.
+        let mut ids: Vec<u8> = output
+            .chunks(Packet::decode(&output).unwrap().as_bytes().len())
+            .map(|p| Packet::decode(p).unwrap().identifier())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), MAX_PENDING);
+
+        // Every Identifier taken: the next request is not written, and its sender knows.
+        let (request, mut refused) = outbound(coa());
+        let before = output.len();
+        pending.send(request, &secret, &mut output);
+        assert_eq!(output.len(), before);
+        assert_eq!(refused.try_recv().unwrap_err(), TryRecvError::Closed);
+
+        // A sender that gave up frees its Identifier.
+        drop(waiting.pop());
+        let (request, rx) = outbound(coa());
+        pending.send(request, &secret, &mut output);
+        assert!(output.len() > before);
+
+        drop(pending);
+        waiting.push(rx);
+        for mut rx in waiting {
+            let aborted = matches!(
+                rx.try_recv(),
+                Ok(Outcome::Io(e)) if e.kind() == io::ErrorKind::ConnectionAborted
+            );
+            assert!(aborted);
+        }
+    }
+
+    #[test]
+    fn radius_1_1_requests_carry_a_token_and_answers_are_matched_by_it() {
+        let (metrics, prometheus) = metrics();
+        let secret = Secret::new(b"radsec");
+        let mut pending = Pending::new(Profile::Radius11);
+        let mut output = Vec::new();
+        let (request, mut rx) = outbound(Request::disconnect("fup1", "d-1"));
+        pending.send(request, &secret, &mut output);
+        let sent = Packet::decode(&output).unwrap();
+        assert_eq!(sent.code(), Code::DisconnectRequest);
+        assert_eq!(sent.identifier(), 0);
+        assert!(sent.attr(MESSAGE_AUTHENTICATOR).is_none());
+        assert_eq!(sent.value(USER_NAME), Some(&b"fup1"[..]));
+        assert_eq!(sent.value(ACCT_SESSION_ID), Some(&b"d-1"[..]));
+
+        let reply = |code, token| {
+            let mut buf = BytesMut::new();
+            let enc = Encoder::radius11(&mut buf, code, token);
+            enc.finish_unsigned().unwrap();
+            buf.freeze()
+        };
+        let token = sent.token();
+        let mut other = token;
+        other[3] = other[3].wrapping_add(1);
+        let mut frames = vec![
+            reply(Code::CoaAck, token),
+            reply(Code::DisconnectAck, other),
+        ];
+        pending.take_answers(&mut frames, &secret, &metrics);
+        assert!(frames.is_empty());
+        assert_eq!(dropped(&prometheus, "unexpected_code"), 2);
+        assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+
+        let mut frames = vec![reply(Code::DisconnectAck, token)];
+        pending.take_answers(&mut frames, &secret, &metrics);
+        assert!(matches!(rx.try_recv(), Ok(Outcome::Ack)));
+    }
+}
