@@ -9,6 +9,10 @@
 //! CoA-Request with the plan's fair-usage Mikrotik-Rate-Limit, or a Disconnect-Request
 //! when the plan disconnects. The period end is claimed the same way, in one UPDATE.
 //!
+//! A request goes over the NAS's RadSec connection when the NAS takes them there
+//! (`tls_coa`) and has one open ([`crate::links`]), by UDP to its CoA port
+//! otherwise.
+//!
 //! Rate changes are MikroTik attributes: sessions on NASes of other makes are left at
 //! their speed until they log in again (and get the new one), except under plans that
 //! disconnect, which works on any NAS.
@@ -17,8 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use proisp_coa::{Client, Outcome};
-use proisp_model::OpenSession;
-use proisp_model::{FupAction, NasVendor};
+use proisp_model::{FupAction, Nas, NasVendor, OpenSession};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
 use tokio::sync::mpsc;
@@ -99,14 +102,20 @@ pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change
             }
         };
         let request = identify(request, &session);
-        // A NAS configured as a range has no single address to send to.
-        let full = if nas.network.is_ipv4() { 32 } else { 128 };
-        if nas.prefix_len < full {
-            tracing::warn!(nas = %nas.name, user, "NAS is a range: no address for a CoA");
-            continue;
-        }
-        let target = SocketAddr::new(nas.network, nas.coa_port);
-        let outcome = client.send(target, &nas.secret, &request).await;
+        let kind = if disconnect { "disconnect" } else { "coa" };
+        let (transport, outcome) = match over_radsec(shared, client, &nas, &request).await {
+            Some(outcome) => ("radsec", outcome),
+            None => {
+                // A NAS configured as a range has no single address to send to.
+                let full = if nas.network.is_ipv4() { 32 } else { 128 };
+                if nas.prefix_len < full {
+                    tracing::warn!(nas = %nas.name, user, kind, "NAS is a range with no RadSec connection for it: no address for a CoA");
+                    continue;
+                }
+                let target = SocketAddr::new(nas.network, nas.coa_port);
+                ("udp", client.send(target, &nas.secret, &request).await)
+            }
+        };
         let index = match &outcome {
             Outcome::Ack => 0,
             Outcome::Nak { .. } => 1,
@@ -114,8 +123,29 @@ pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change
             _ => 3,
         };
         shared.metrics.coa(disconnect, index);
-        tracing::info!(user, session = session.acct_session_id, nas = %nas.name, kind = if disconnect { "disconnect" } else { "coa" }, %outcome, "dynamic authorization");
+        tracing::info!(user, session = session.acct_session_id, nas = %nas.name, kind, transport, %outcome, "dynamic authorization");
     }
+}
+
+/// Sends `request` over a RadSec connection of `nas` when the NAS takes CoA there
+/// (`tls_coa`) and has one open; `None` when it was not sent so, for UDP to take over.
+///
+/// One copy, with as much patience as the UDP client has over all its tries: a request
+/// is not retransmitted on a reliable connection (RFC 6613 §2.6.1).
+async fn over_radsec(
+    shared: &Shared,
+    client: &Client,
+    nas: &Nas,
+    request: &Request,
+) -> Option<Outcome> {
+    if !nas.tls.coa {
+        return None;
+    }
+    let config = client.config();
+    let wait = config
+        .timeout
+        .saturating_mul(config.retries.saturating_add(1));
+    shared.links.send(nas.id, request, wait).await
 }
 
 fn identify(request: Request, session: &OpenSession) -> Request {

@@ -18,6 +18,7 @@ mod flood;
 mod fup;
 mod housekeeping;
 mod http;
+mod links;
 mod lookup;
 mod metrics;
 #[allow(unsafe_code)]

@@ -12,8 +12,12 @@
 //! `max_connections_per_nas`, a deadline on the PROXY header and handshake together, an
 //! idle timeout, and a deadline on every write (a peer that never reads is cut). The TLS
 //! configuration is read again on SIGHUP; connections open keep theirs.
+//!
+//! A connection also carries CoA- and Disconnect-Requests to its NAS when the NAS asks
+//! for them there ([`dynauth`], [`crate::links`]).
 
 mod connection;
+mod dynauth;
 mod metrics;
 mod tls;
 

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::acct::Record;
 use crate::auth::{PlanEntry, PlanTable};
 use crate::config::Config;
+use crate::links::Links;
 use crate::lookup::{Found, Lookup, Unavailable};
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
@@ -33,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) writers: Writers,
     pub(crate) counts: Arc<SessionCounts>,
     pub(crate) metrics: Metrics,
+    /// The open RadSec connections of every NAS, for CoA- and Disconnect-Requests.
+    pub(crate) links: Links,
     /// Whether the tables were read from PostgreSQL (not from the snapshot of a start
     /// while it was down).
     tables_from_postgres: AtomicBool,
@@ -87,6 +90,7 @@ impl Shared {
             writers,
             counts,
             metrics,
+            links: Links::default(),
             tables_from_postgres: AtomicBool::new(false),
         };
         if let Err(e) = shared.load_tables().await {

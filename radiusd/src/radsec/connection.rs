@@ -1,5 +1,6 @@
 //! One RadSec or RADIUS/TCP connection: admission (PROXY header, TLS handshake, NAS),
-//! then its requests through an endpoint of its own until it closes.
+//! then its requests through an endpoint of its own until it closes, and this server's
+//! CoA- and Disconnect-Requests to the NAS ([`super::dynauth`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::dynauth::Pending;
 use super::metrics::{Closed, ListenerMetrics, Refused};
 use super::tls::identities;
 use super::{NasSlot, Radsec, Transport};
@@ -195,7 +197,8 @@ impl Connection {
     }
 
     /// Serves the requests of an admitted connection until it ends: each read's packets
-    /// through the endpoint, replies written as they are ready.
+    /// through the endpoint, replies written as they are ready; and sends the requests
+    /// [`Links`](crate::links::Links) hands it, taking their answers out of what it reads.
     async fn drive<S>(&self, mut stream: S, peer: Peer)
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -210,6 +213,8 @@ impl Connection {
         let mut deferred: Vec<Deferred> = Vec::new();
         let mut in_flight = 0usize;
         let mut draining = false;
+        let (_link, mut outbound) = self.shared.links.register(peer.nas.id);
+        let mut pending = Pending::new(peer.profile);
         let idle = tokio::time::sleep(config.idle_timeout);
         tokio::pin!(idle);
         let closed = loop {
@@ -231,19 +236,23 @@ impl Connection {
                         output.extend_from_slice(&reply);
                     }
                 }
+                Some(request) = outbound.recv(), if !draining => {
+                    pending.send(request, &nas.secret, &mut output);
+                }
                 read = stream.read_buf(&mut input), if !draining => {
                     match read {
                         Ok(0) | Err(_) => break Closed::Peer,
                         Ok(_) => {}
                     }
                     idle.as_mut().reset(tokio::time::Instant::now() + config.idle_timeout);
-                    let frames = match frames(&mut input) {
+                    let mut frames = match frames(&mut input) {
                         Ok(frames) => frames,
                         Err(()) => {
                             self.shared.metrics.drop(DropReason::Malformed);
                             break Closed::Framing;
                         }
                     };
+                    pending.take_answers(&mut frames, &nas.secret, &self.shared.metrics);
                     if frames.is_empty() {
                         continue;
                     }

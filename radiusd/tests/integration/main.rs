@@ -12,3 +12,4 @@ mod operations;
 mod outage_start;
 mod protocol;
 mod radsec;
+mod radsec_coa;

@@ -102,7 +102,7 @@ fn connector(pki: &Pki, client: Option<&Pair>) -> TlsConnector {
 }
 
 /// [`connector`], offering the application protocols `alpn`.
-fn connector_offering(pki: &Pki, client: Option<&Pair>, alpn: &[&[u8]]) -> TlsConnector {
+pub(crate) fn connector_offering(pki: &Pki, client: Option<&Pair>, alpn: &[&[u8]]) -> TlsConnector {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(&pki.ca).unwrap() {
@@ -152,7 +152,7 @@ async fn handshake(
 }
 
 /// A Status-Server with its Message-Authenticator (RFC 5997 §3), signed with `radsec`.
-fn status_server(id: u8) -> Vec<u8> {
+pub(crate) fn status_server(id: u8) -> Vec<u8> {
     let auth = authenticator::random();
     let mut buf = BytesMut::new();
     let mut enc = Encoder::new(&mut buf, Code::StatusServer, id, &auth);
@@ -184,7 +184,7 @@ fn acct_start(id: u8, user: &str, session: &str, secret: &[u8]) -> Vec<u8> {
 }
 
 /// Reads one packet framed by its Length (RFC 6613 §2.1).
-async fn read_packet<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Vec<u8>> {
+pub(crate) async fn read_packet<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Vec<u8>> {
     let mut header = [0u8; 4];
     tokio::time::timeout(WAIT, stream.read_exact(&mut header))
         .await
