@@ -3,7 +3,8 @@
 # PostgreSQL and Redis (private instances are started from their binaries), FreeRADIUS's
 # client tools (radclient, radtest: the interop tests' real clients) and the FreeRADIUS
 # server (the load generator's tests and the side-by-side benchmark run against it), and
-# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances);
+# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances, and
+# of two radiusd for RadSec); radsecproxy (the RadSec interop tests' real TLS client);
 # python3 and curl (the fault suite's checks and garbage generator, the API calls); then,
 # from PyPI into a virtual environment in var/venv, the pinned schemathesis and
 # openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
@@ -22,6 +23,7 @@ command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v radclient >/dev/null || pkgs+=(freeradius-utils)
 [ -x /usr/sbin/freeradius ] || pkgs+=(freeradius)
 [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
+[ -x /usr/sbin/radsecproxy ] || pkgs+=(radsecproxy)
 command -v curl >/dev/null || pkgs+=(curl)
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
