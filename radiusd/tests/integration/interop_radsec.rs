@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -22,8 +22,8 @@ use proisp_store::NewNas;
 use proisp_testing::{Pki, TestEnv, wait_until_blocking};
 
 use crate::harness::{
-    Options, RadclientReply, Radiusd, SECRET, exchange, free_ports, pap, pap_packet, radclient,
-    seed,
+    Options, RadclientReply, Radiusd, SECRET, exchange, free_ports, pap, pap_packet,
+    private_database, radclient, seed,
 };
 
 /// Where Debian's packages put them (outside a non-root PATH).
@@ -108,13 +108,18 @@ fn installed(path: &str, package: &str) {
     );
 }
 
-/// A database with three subscribers and the NAS radsecproxy is: known by its
-/// certificate's identity (at an address no connection comes from), signing with
-/// `radsec` inside TLS.
+/// A database with three subscribers and the NAS the RadSec client is.
 async fn database() -> TestEnv {
     let env = TestEnv::start().await;
     let store = env.store().await;
     seed(&store, 3).await;
+    store.create_nas(&tls_nas()).await.unwrap();
+    env
+}
+
+/// The NAS the RadSec client (radsecproxy, FreeRADIUS) is: known by its certificate's
+/// identity (at an address no connection comes from), signing with `radsec` inside TLS.
+fn tls_nas() -> NewNas {
     let mut nas = NewNas::new(
         "bras-radsecproxy",
         "192.0.2.1".parse().unwrap(),
@@ -124,26 +129,19 @@ async fn database() -> TestEnv {
         identity: Some(NAS_NAME.into()),
         own_secret: false,
     };
-    store.create_nas(&nas).await.unwrap();
-    env
+    nas
 }
 
-/// radiusd with a `[radsec]` listener on a free port (and more `settings`): the process
-/// and the listener's address.
-fn radiusd(env: &TestEnv, pki: &Pki, settings: &str) -> (Radiusd, SocketAddr) {
+/// radiusd with `options` and a `[radsec]` listener on a free port (and more `settings`):
+/// the process and the listener's address.
+fn radiusd(env: &TestEnv, pki: &Pki, settings: &str, options: Options) -> (Radiusd, SocketAddr) {
     let [port] = free_ports::<1>();
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
     let extra = format!(
         "[radsec]\nlisten = \"{listen}\"\nca = {:?}\ncertificate = {:?}\nkey = {:?}\n{settings}\n",
         pki.ca, pki.server.cert, pki.server.key
     );
-    let radiusd = Radiusd::start(
-        env,
-        Options {
-            extra,
-            ..Options::default()
-        },
-    );
+    let radiusd = Radiusd::start(env, Options { extra, ..options });
     (radiusd, listen)
 }
 
@@ -255,7 +253,7 @@ async fn radsecproxy_forwards_every_method_and_accounting_to_radiusd() {
     let env = database().await;
     let dir = TempDir::new("direct");
     let pki = Pki::generate(&dir.0, NAS_NAME).unwrap();
-    let (radiusd, radsec) = radiusd(&env, &pki, "");
+    let (radiusd, radsec) = radiusd(&env, &pki, "", Options::default());
     let (_radsecproxy, udp) = radsecproxy(&dir.0, &pki, radsec);
 
     // PAP: radsecproxy hides the password again under `radsec`, radiusd's reply comes back
@@ -530,84 +528,105 @@ struct Tally {
     wrong: Vec<String>,
 }
 
-/// Sends `count` PAP requests through `udp` one after another, each waiting `wait` for its
-/// reply, alternating the right and a wrong password, and counts in `done` the requests
-/// whose wait is over; replies that come late are still checked, until `wait` after the
-/// last request.
-fn pap_series(udp: SocketAddr, count: u8, wait: Duration, done: &AtomicUsize) -> Tally {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let mut pending: HashMap<u8, ([u8; 16], bool)> = HashMap::new();
+/// Sends up to `max` PAP requests through `udp` one after another, until `stop`, each
+/// waiting `wait` for its reply, alternating the right and a wrong password, and counts in
+/// `done` the requests whose wait is over. Replies that come late are still checked, from
+/// a socket of each 256 requests' own (an Identifier is not reused on one socket), until
+/// `wait` after its last request.
+fn pap_series(
+    udp: SocketAddr,
+    max: usize,
+    wait: Duration,
+    done: &AtomicUsize,
+    stop: &AtomicBool,
+) -> Tally {
     let mut tally = Tally::default();
-    let mut buf = [0u8; 4096];
-    // Takes the replies that came, until `id` is answered or `until`.
-    let mut collect = |pending: &mut HashMap<u8, ([u8; 16], bool)>,
-                       tally: &mut Tally,
-                       id: Option<u8>,
-                       until: Instant| {
-        while Instant::now() < until && id.is_none_or(|id| pending.contains_key(&id)) {
-            let Ok(n) = socket.recv(&mut buf) else {
-                continue;
-            };
-            let Ok(reply) = Packet::decode(&buf[..n]) else {
-                tally
-                    .wrong
-                    .push(format!("undecodable reply {:02x?}", &buf[..n]));
-                continue;
-            };
-            let Some((auth, accept)) = pending.remove(&reply.identifier()) else {
-                tally
-                    .wrong
-                    .push(format!("a second reply to {}", reply.identifier()));
-                continue;
-            };
-            let want = if accept {
-                Code::AccessAccept
-            } else {
-                Code::AccessReject
-            };
-            if reply.code() != want || verify_reply(&reply, &auth, SECRET.as_bytes(), true).is_err()
-            {
-                tally.wrong.push(format!(
-                    "{:?} to request {} (accept due: {accept})",
-                    reply.code(),
-                    reply.identifier()
-                ));
-            } else if Some(reply.identifier()) == id {
-                tally.answered += 1;
-            } else {
-                tally.late += 1;
+    let mut sent = 0;
+    while sent < max && !stop.load(Ordering::Relaxed) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut pending: HashMap<u8, ([u8; 16], bool)> = HashMap::new();
+        for id in 0..=u8::MAX {
+            if sent == max || stop.load(Ordering::Relaxed) {
+                break;
             }
+            let accept = id % 2 == 0;
+            let pw = if accept { "pw000001" } else { "pw000002" };
+            let (packet, auth) = pap_packet(id, "user000001", pw, true);
+            pending.insert(id, (auth, accept));
+            socket.send_to(&packet, udp).unwrap();
+            collect(&socket, &mut pending, &mut tally, Some(id), wait);
+            sent += 1;
+            done.fetch_add(1, Ordering::Relaxed);
         }
-    };
-    for id in 0..count {
-        let accept = id % 2 == 0;
-        let pw = if accept { "pw000001" } else { "pw000002" };
-        let (packet, auth) = pap_packet(id, "user000001", pw, true);
-        pending.insert(id, (auth, accept));
-        socket.send_to(&packet, udp).unwrap();
-        collect(&mut pending, &mut tally, Some(id), Instant::now() + wait);
-        done.fetch_add(1, Ordering::Relaxed);
+        collect(&socket, &mut pending, &mut tally, None, wait);
+        tally.lost += pending.len();
     }
-    collect(&mut pending, &mut tally, None, Instant::now() + wait);
-    tally.lost = pending.len();
     tally
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn through_haproxy_a_radiusd_pair_survives_one_dying() {
-    installed(HAPROXY, "haproxy");
-    let env = database().await;
-    let dir = TempDir::new("haproxy");
-    let pki = Pki::generate(&dir.0, NAS_NAME).unwrap();
-    // HAProxy connects from 127.0.0.1: what haproxy/README.md asks of radiusd.
-    let proxied = "proxy_from = [\"127.0.0.1/32\"]";
-    let mut pair = [radiusd(&env, &pki, proxied), radiusd(&env, &pki, proxied)];
+/// Takes the replies `socket` receives, checking each against its request in `pending`,
+/// until request `id` is answered (`None`: until none is pending) or `wait` has passed.
+fn collect(
+    socket: &UdpSocket,
+    pending: &mut HashMap<u8, ([u8; 16], bool)>,
+    tally: &mut Tally,
+    id: Option<u8>,
+    wait: Duration,
+) {
+    let until = Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < until && id.map_or(!pending.is_empty(), |id| pending.contains_key(&id)) {
+        let Ok(n) = socket.recv(&mut buf) else {
+            continue;
+        };
+        let Ok(reply) = Packet::decode(&buf[..n]) else {
+            tally
+                .wrong
+                .push(format!("undecodable reply {:02x?}", &buf[..n]));
+            continue;
+        };
+        let Some((auth, accept)) = pending.remove(&reply.identifier()) else {
+            tally
+                .wrong
+                .push(format!("a second reply to {}", reply.identifier()));
+            continue;
+        };
+        let want = if accept {
+            Code::AccessAccept
+        } else {
+            Code::AccessReject
+        };
+        if reply.code() != want || verify_reply(&reply, &auth, SECRET.as_bytes(), true).is_err() {
+            tally.wrong.push(format!(
+                "{:?} to request {} (accept due: {accept})",
+                reply.code(),
+                reply.identifier()
+            ));
+        } else if Some(reply.identifier()) == id {
+            tally.answered += 1;
+        } else {
+            tally.late += 1;
+        }
+    }
+}
 
+/// What haproxy/README.md asks of radiusd behind HAProxy, which connects from 127.0.0.1.
+const PROXIED: &str = "proxy_from = [\"127.0.0.1/32\"]";
+
+/// HAProxy on the shipped config's RadSec part in front of `pair`, and radsecproxy
+/// connected to it, once HAProxy's checks have passed: HAProxy, its stats address,
+/// radsecproxy and its UDP address.
+fn behind_haproxy(
+    dir: &Path,
+    pki: &Pki,
+    pair: &[(Radiusd, SocketAddr); 2],
+) -> (Peer, SocketAddr, Peer, SocketAddr) {
+    installed(HAPROXY, "haproxy");
     let [front, stats] = free_ports::<2>();
-    let cfg = dir.0.join("haproxy.cfg");
+    let cfg = dir.join("haproxy.cfg");
     std::fs::write(
         &cfg,
         haproxy_config(
@@ -620,7 +639,7 @@ async fn through_haproxy_a_radiusd_pair_survives_one_dying() {
     let mut haproxy = Peer::spawn(
         "haproxy",
         Command::new(HAPROXY).arg("-db").arg("-f").arg(&cfg),
-        dir.0.join("haproxy.log"),
+        dir.join("haproxy.log"),
     );
     let (front, stats) = (
         SocketAddr::from(([127, 0, 0, 1], front)),
@@ -628,7 +647,49 @@ async fn through_haproxy_a_radiusd_pair_survives_one_dying() {
     );
     // A check must have passed: servers start UP before their first check.
     wait_for_states(&mut haproxy, stats, ["UP L7OK", "UP L7OK"]);
-    let (_radsecproxy, udp) = radsecproxy(&dir.0, &pki, front);
+    let (radsecproxy, udp) = radsecproxy(dir, pki, front);
+    (haproxy, stats, radsecproxy, udp)
+}
+
+/// Which radiusd of `pair` holds radsecproxy's one connection, once a request went
+/// through, and a time after it opened.
+fn holder(pair: &[(Radiusd, SocketAddr); 2]) -> (usize, Instant) {
+    let open = pair
+        .each_ref()
+        .map(|(r, _)| r.metric("radius_stream_connections{listener=\"tls\"}"));
+    let open_since = Instant::now();
+    match open {
+        [1.0, 0.0] => (0, open_since),
+        [0.0, 1.0] => (1, open_since),
+        _ => panic!("radsecproxy's one connection is not on one radiusd: {open:?}"),
+    }
+}
+
+/// Returns once radsecproxy's connection to `holder`, open since before `open_since`, is
+/// past radsecproxy's reconnect hold-off, and its watchdog has reached `holder` through
+/// HAProxy (once the connection has been quiet for 25 s).
+fn past_hold_off(holder: &Radiusd, open_since: Instant) {
+    let watched = wait_until_blocking(Duration::from_secs(60), || {
+        holder.metric("radius_status_server_total") >= 1.0
+    });
+    assert!(watched, "no Status-Server from radsecproxy through HAProxy");
+    // A NAS's connection is days old when its radiusd fails. This one is not past its
+    // hold-off yet (see RECONNECT_HOLD_OFF): this waits out radsecproxy's own timer, which
+    // nothing outside it announces, so that the switch measured afterwards is HAProxy's
+    // and radiusd's rather than the hold-off.
+    std::thread::sleep(RECONNECT_HOLD_OFF.saturating_sub(open_since.elapsed()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_haproxy_a_radiusd_pair_survives_one_dying() {
+    let env = database().await;
+    let dir = TempDir::new("haproxy");
+    let pki = Pki::generate(&dir.0, NAS_NAME).unwrap();
+    let mut pair = [
+        radiusd(&env, &pki, PROXIED, Options::default()),
+        radiusd(&env, &pki, PROXIED, Options::default()),
+    ];
+    let (mut haproxy, stats, _radsecproxy, udp) = behind_haproxy(&dir.0, &pki, &pair);
 
     // Through HAProxy: the PROXY header is read (radiusd refuses a connection from
     // 127.0.0.1 without one) and the certificate names the NAS.
@@ -638,34 +699,16 @@ async fn through_haproxy_a_radiusd_pair_survives_one_dying() {
     assert_eq!(bad.code, "Access-Reject", "{}", bad.output);
     let start = acct(udp, "Start", "user000003", "haproxy-1");
     assert_eq!(start.code, "Accounting-Response", "{}", start.output);
-    let open = pair
-        .each_ref()
-        .map(|(r, _)| r.metric("radius_stream_connections{listener=\"tls\"}"));
-    let open_since = Instant::now();
-    let holder = match open {
-        [1.0, 0.0] => 0,
-        [0.0, 1.0] => 1,
-        _ => panic!("radsecproxy's one connection is not on one radiusd: {open:?}"),
-    };
+    let (holder, open_since) = holder(&pair);
     let survivor = 1 - holder;
-
-    // radsecproxy's watchdog reaches radiusd through HAProxy once the connection has been
-    // quiet for 25 s.
-    let watched = wait_until_blocking(Duration::from_secs(60), || {
-        pair[holder].0.metric("radius_status_server_total") >= 1.0
-    });
-    assert!(watched, "no Status-Server from radsecproxy through HAProxy");
-    // A NAS's connection is days old when its radiusd dies. radsecproxy's is not past its
-    // reconnect hold-off yet (see RECONNECT_HOLD_OFF): this waits out radsecproxy's own
-    // timer, which nothing outside it announces, so that the switch measured below is
-    // HAProxy's and radiusd's rather than the hold-off.
-    std::thread::sleep(RECONNECT_HOLD_OFF.saturating_sub(open_since.elapsed()));
+    past_hold_off(&pair[holder].0, open_since);
 
     // The radiusd holding radsecproxy's connection dies in the middle of a series of
     // requests, one after another as a NAS's logins come.
     let done = AtomicUsize::new(0);
+    let never = AtomicBool::new(false);
     let tally = std::thread::scope(|scope| {
-        let series = scope.spawn(|| pap_series(udp, 200, Duration::from_secs(2), &done));
+        let series = scope.spawn(|| pap_series(udp, 200, Duration::from_secs(2), &done, &never));
         let started = wait_until_blocking(WAIT, || done.load(Ordering::Relaxed) >= 50);
         pair[holder].0.kill9();
         let tally = series.join().unwrap();
@@ -673,7 +716,8 @@ async fn through_haproxy_a_radiusd_pair_survives_one_dying() {
         tally
     });
     eprintln!(
-        "RadSec failover through HAProxy: of 200 requests {} answered in time, {} late, {} lost",
+        "RadSec failover through HAProxy, radiusd killed: of 200 requests {} answered in \
+         time, {} late, {} lost",
         tally.answered, tally.late, tally.lost
     );
     assert!(tally.wrong.is_empty(), "wrong answers: {:?}", tally.wrong);
@@ -688,6 +732,77 @@ async fn through_haproxy_a_radiusd_pair_survives_one_dying() {
     wait_for_states(&mut haproxy, stats, want);
     let ok = pap(udp, "user000001", "pw000001");
     assert_eq!(ok.code, "Access-Accept", "{}", ok.output);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_haproxy_a_radiusd_marked_down_loses_its_connections_to_the_other() {
+    let env = TestEnv::start().await;
+    let dir = TempDir::new("marked-down");
+    let pki = Pki::generate(&dir.0, NAS_NAME).unwrap();
+    // Each radiusd with a PostgreSQL of its own and no Redis: stopping one's PostgreSQL
+    // fails that one's /health alone, while the process lives on.
+    let mut databases = Vec::new();
+    let mut pair = Vec::new();
+    for i in 0..2 {
+        let (pg, url, store) = private_database(&env, &format!("radsec_{i}"), 3).await;
+        store.create_nas(&tls_nas()).await.unwrap();
+        let options = Options {
+            database_url: Some(url),
+            redis: false,
+            ..Options::default()
+        };
+        pair.push(radiusd(&env, &pki, PROXIED, options));
+        databases.push(pg);
+    }
+    let Ok(pair) = <[_; 2]>::try_from(pair) else {
+        unreachable!("two radiusd")
+    };
+    let (mut haproxy, stats, _radsecproxy, udp) = behind_haproxy(&dir.0, &pki, &pair);
+    let ok = pap(udp, "user000001", "pw000001");
+    assert_eq!(ok.code, "Access-Accept", "{}", ok.output);
+    let (holder, open_since) = holder(&pair);
+    let (survivor, _) = &pair[1 - holder];
+    past_hold_off(&pair[holder].0, open_since);
+
+    // The holder's PostgreSQL stops: its /health fails, HAProxy marks it down and closes
+    // its connections (on-marked-down shutdown-sessions); radsecproxy reconnects and lands
+    // on the other. Requests keep coming meanwhile, until 50 after the switch.
+    databases[holder].stop().await;
+    let done = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tally, switched) = std::thread::scope(|scope| {
+        let series = scope.spawn(|| pap_series(udp, 20_000, Duration::from_secs(2), &done, &stop));
+        let switched = wait_until_blocking(WAIT, || {
+            survivor.metric("radius_stream_connections{listener=\"tls\"}") == 1.0
+        });
+        let at = done.load(Ordering::Relaxed);
+        wait_until_blocking(WAIT, || done.load(Ordering::Relaxed) >= at + 50);
+        stop.store(true, Ordering::Relaxed);
+        (series.join().unwrap(), switched)
+    });
+    eprintln!(
+        "RadSec failover through HAProxy, radiusd marked down: of {} requests {} answered \
+         in time, {} late, {} lost",
+        done.load(Ordering::Relaxed),
+        tally.answered,
+        tally.late,
+        tally.lost
+    );
+    assert!(tally.wrong.is_empty(), "wrong answers: {:?}", tally.wrong);
+    assert!(
+        switched,
+        "radsecproxy's connection did not move to the other radiusd"
+    );
+    let mut want = ["UP L7OK"; 2];
+    want[holder] = "DOWN L7STS";
+    wait_for_states(&mut haproxy, stats, want);
+    // The holder lives on; HAProxy closed its connection.
+    assert_eq!(
+        pair[holder]
+            .0
+            .metric("radius_stream_closed_total{listener=\"tls\",reason=\"peer\"}"),
+        1.0
+    );
 }
 
 /// FreeRADIUS 3.2 as a RadSec client: clients on UDP 127.0.0.1 with `SECRET`, every
@@ -833,7 +948,7 @@ async fn freeradius_proxies_every_method_and_accounting_to_radiusd() {
     let env = database().await;
     let dir = TempDir::new("freeradius");
     let pki = Pki::generate(&dir.0, NAS_NAME).unwrap();
-    let (radiusd, radsec) = radiusd(&env, &pki, "");
+    let (radiusd, radsec) = radiusd(&env, &pki, "", Options::default());
     let (freeradius, auth, acct_port) = freeradius(&dir.0, &pki, radsec);
     let log = || freeradius.log();
 
