@@ -2,9 +2,11 @@
 # Installs from Debian what `make run` and `make test` need and this machine lacks:
 # PostgreSQL and Redis (private instances are started from their binaries), FreeRADIUS's
 # client tools (radclient, radtest: the interop tests' real clients) and the FreeRADIUS
-# server (the load generator's tests and the side-by-side benchmark run against it), and
-# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances);
-# the openssl CLI (scripts/pki.sh makes the RadSec test and demo certificates);
+# server (the load generator's tests, the side-by-side benchmark, and a RadSec client in the
+# interop tests), and
+# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances, and
+# of two radiusd for RadSec); radsecproxy (the RadSec interop tests' real TLS client); the
+# openssl CLI (scripts/pki.sh makes the RadSec test and demo certificates);
 # python3 and curl (the fault suite's checks and garbage generator, the API calls); then,
 # from PyPI into a virtual environment in var/venv, the pinned schemathesis and
 # openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
@@ -23,6 +25,7 @@ command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v radclient >/dev/null || pkgs+=(freeradius-utils)
 [ -x /usr/sbin/freeradius ] || pkgs+=(freeradius)
 [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
+[ -x /usr/sbin/radsecproxy ] || pkgs+=(radsecproxy)
 command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v python3 >/dev/null || pkgs+=(python3)

@@ -96,9 +96,12 @@ fn free_port() -> u16 {
 /// The shipped config with its addresses moved to loopback ports, its log on standard
 /// error (printed when the test fails), and without what only root may do or what reaches
 /// outside the test (chroot, user switch, admin socket). Every edit must apply exactly once, so a change to the shipped file that
-/// this copy would silently miss fails the test instead.
+/// this copy would silently miss fails the test instead. The RadSec frontend listens on
+/// a loopback port too, in front of radiusd addresses where nothing listens (radiusd's
+/// own tests run it: radiusd/tests/integration/interop_radsec.rs).
 fn loopback_config(front: u16, stats: u16, instances: [u16; 2]) -> String {
     let mut cfg = std::fs::read_to_string(shipped_config()).unwrap();
+    let [radsec, nobody] = [free_port(), free_port()];
     let edits = [
         (
             "    log /dev/log local0\n",
@@ -128,6 +131,15 @@ fn loopback_config(front: u16, stats: u16, instances: [u16; 2]) -> String {
         (
             " adminapi2 10.0.0.12:8080 ",
             format!(" adminapi2 {LOCAL}:{} ", instances[1]),
+        ),
+        ("    bind :2083\n", format!("    bind {LOCAL}:{radsec}\n")),
+        (
+            " radiusd1 10.0.0.11:2083 send-proxy-v2 check port 9812\n",
+            format!(" radiusd1 {LOCAL}:{nobody} send-proxy-v2 check port {nobody}\n"),
+        ),
+        (
+            " radiusd2 10.0.0.12:2083 send-proxy-v2 check port 9812\n",
+            format!(" radiusd2 {LOCAL}:{nobody} send-proxy-v2 check port {nobody}\n"),
         ),
     ];
     for (from, to) in edits {

@@ -8,6 +8,7 @@ mod auth;
 mod coherence;
 mod faults;
 mod harness;
+mod interop_radsec;
 mod operations;
 mod outage_start;
 mod protocol;
