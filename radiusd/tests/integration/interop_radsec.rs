@@ -122,7 +122,7 @@ pub(super) fn tls_nas() -> NewNas {
     );
     nas.tls = NasTls {
         identity: Some(NAS_NAME.into()),
-        own_secret: false,
+        ..NasTls::default()
     };
     nas
 }
