@@ -24,7 +24,7 @@ use proisp_coa::{Client, Outcome};
 use proisp_model::{FupAction, Nas, NasVendor, OpenSession};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::db;
 use crate::state::Shared;
@@ -43,16 +43,30 @@ pub(crate) fn client(shared: &Shared) -> Client {
     Client::new(shared.config.coa)
 }
 
-/// Acts on every crossing the writers report, each in its own task.
-pub(crate) async fn follow_crossings(
-    shared: Arc<Shared>,
-    mut crossings: mpsc::UnboundedReceiver<String>,
-) {
+/// Quota crossings waiting for the fair-usage task. A full queue (a storm of crossings
+/// while NASes answer CoA slowly) drops the crossing, counted
+/// (`radius_fup_crossings_dropped_total`): its subscriber keeps the full speed until the
+/// next login, which gets the fair-usage speed.
+pub(crate) const CROSSINGS: usize = 4096;
+
+/// Crossings acted on at once; the rest wait in the queue.
+const ENFORCING: usize = 64;
+
+/// Acts on every crossing the writers report, each in its own task, at most
+/// [`ENFORCING`] at once.
+pub(crate) async fn follow_crossings(shared: Arc<Shared>, mut crossings: mpsc::Receiver<String>) {
     let client = client(&shared);
+    let running = Arc::new(Semaphore::new(ENFORCING));
     while let Some(user) = crossings.recv().await {
+        let Ok(permit) = running.clone().acquire_owned().await else {
+            return;
+        };
         let shared = shared.clone();
         let client = client.clone();
-        tokio::spawn(async move { enforce(&shared, &client, &user, Change::QuotaSpent).await });
+        tokio::spawn(async move {
+            enforce(&shared, &client, &user, Change::QuotaSpent).await;
+            drop(permit);
+        });
     }
 }
 

@@ -128,7 +128,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let (metrics, prometheus) = Metrics::install()?;
-    let (crossings_tx, crossings) = tokio::sync::mpsc::unbounded_channel();
+    let (crossings_tx, crossings) = tokio::sync::mpsc::channel(fup::CROSSINGS);
     let shared = Arc::new(Shared::load(config, store, redis, metrics, crossings_tx).await?);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();

@@ -57,6 +57,8 @@ pub(crate) const ACCT_REJECTED: &str = "radius_acct_rejected_records_total";
 pub(crate) const ACCT_COMMIT_TIMEOUTS: &str = "radius_acct_commit_timeouts_total";
 /// CoA and Disconnect-Requests sent, by kind and outcome.
 pub(crate) const COA_REQUESTS: &str = "radius_coa_requests_total";
+/// Quota crossings dropped because the fair-usage queue was full.
+pub(crate) const FUP_CROSSINGS_DROPPED: &str = "radius_fup_crossings_dropped_total";
 
 /// Why a packet was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +188,7 @@ pub(crate) struct Metrics {
     pub(crate) acct_rejected: Counter,
     pub(crate) acct_commit_timeouts: Counter,
     coa: Vec<Counter>,
+    pub(crate) fup_crossings_dropped: Counter,
 }
 
 /// Access-Accepts and Access-Rejects sent since start.
@@ -261,6 +264,10 @@ impl Metrics {
             COA_REQUESTS,
             "CoA and Disconnect-Requests sent, by kind and outcome"
         );
+        describe_counter!(
+            FUP_CROSSINGS_DROPPED,
+            "Quota crossings dropped because the fair-usage queue was full"
+        );
         Metrics {
             totals: Arc::default(),
             accepts: counter!(AUTH_REQUESTS, "result" => "accept"),
@@ -312,6 +319,7 @@ impl Metrics {
                         .map(move |o| counter!(COA_REQUESTS, "kind" => *k, "result" => *o))
                 })
                 .collect(),
+            fup_crossings_dropped: counter!(FUP_CROSSINGS_DROPPED),
         }
     }
 

@@ -49,7 +49,7 @@ impl Shared {
         store: Store,
         redis: Option<Arc<dyn Cache>>,
         metrics: Metrics,
-        crossings: mpsc::UnboundedSender<String>,
+        crossings: mpsc::Sender<String>,
     ) -> anyhow::Result<Shared> {
         let counts = Arc::new(SessionCounts::new(
             CountTtl {

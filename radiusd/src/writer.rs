@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use proisp_model::AcctStatus;
 use proisp_store::{Store, StoreError};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::acct::Record;
@@ -47,6 +48,7 @@ const REPLAY_INTERVAL: Duration = Duration::from_secs(1);
 /// Rate limit of the log lines about spool writes that fail (a full disk fails every
 /// batch; the `not_durable` drops count them all).
 static SPOOL_ERROR_LOG: AtomicI64 = AtomicI64::new(0);
+static CROSSINGS_FULL_LOG: AtomicI64 = AtomicI64::new(0);
 
 /// Spool file names: `writer-<N>.jsonl`.
 const SPOOL_PREFIX: &str = "writer-";
@@ -104,8 +106,9 @@ pub(crate) struct WriterContext {
     pub(crate) config: AccountingConfig,
     pub(crate) metrics: Metrics,
     pub(crate) counts: Arc<SessionCounts>,
-    /// Users whose usage crossed their quota, for the fair-usage task.
-    pub(crate) crossings: mpsc::UnboundedSender<String>,
+    /// Users whose usage crossed their quota, for the fair-usage task (bounded: see
+    /// [`crate::fup::CROSSINGS`]).
+    pub(crate) crossings: mpsc::Sender<String>,
 }
 
 impl Writers {
@@ -355,7 +358,16 @@ impl Writer {
             self.ctx.counts.changed(changed);
         }
         for user in crossed {
-            let _ = self.ctx.crossings.send(user);
+            // Never waits: a writer must not hold accounting for the fair-usage task.
+            if let Err(TrySendError::Full(user)) = self.ctx.crossings.try_send(user) {
+                self.ctx.metrics.fup_crossings_dropped.increment(1);
+                if log_allowed(&CROSSINGS_FULL_LOG) {
+                    tracing::warn!(
+                        user,
+                        "fair-usage queue full: this crossing's CoA is not sent (logged once a second; the user gets the fair-usage speed at the next login)"
+                    );
+                }
+            }
         }
     }
 
@@ -466,8 +478,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_full_disk_is_logged_once_a_second_not_once_a_batch() {
+    /// A writer whose spool and rejected file are on a full disk, sending crossings to
+    /// `crossings`, counting with `metrics`; its store never connects.
+    fn writer(crossings: mpsc::Sender<String>, metrics: Metrics) -> Writer {
         // Never connected: nothing here reaches PostgreSQL.
         let store = Store::connect_lazy(
             &StoreConfig::new("postgres://nobody@127.0.0.1:1/none"),
@@ -475,13 +488,12 @@ mod tests {
         )
         .unwrap();
         let ttl = Duration::from_secs(1);
-        let (crossings, _) = mpsc::unbounded_channel();
-        let mut writer = Writer {
+        Writer {
             index: 0,
             ctx: Arc::new(WriterContext {
                 store,
                 config: AccountingConfig::default(),
-                metrics: Metrics::register(),
+                metrics,
                 counts: Arc::new(SessionCounts::new(
                     CountTtl {
                         connected: ttl,
@@ -495,7 +507,33 @@ mod tests {
             spool: full_disk(),
             rejected: Arc::new(Mutex::new(full_disk())),
             postgres: Arc::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_full_fair_usage_queue_drops_crossings_counted_without_waiting() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let prometheus = recorder.handle();
+        let metrics = ::metrics::with_local_recorder(&recorder, Metrics::register);
+        let (crossings, mut queued) = mpsc::channel(1);
+        let writer = writer(crossings, metrics);
+        writer.committed(&[], vec!["a".into(), "b".into(), "c".into()]);
+        assert_eq!(queued.try_recv().unwrap(), "a");
+        assert!(queued.try_recv().is_err());
+        assert!(
+            prometheus
+                .render()
+                .lines()
+                .any(|l| l == "radius_fup_crossings_dropped_total 2"),
+            "{}",
+            prometheus.render()
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_logged_once_a_second_not_once_a_batch() {
+        let (crossings, _) = mpsc::channel(1);
+        let mut writer = writer(crossings, Metrics::register());
         let log = Log::default();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
