@@ -2,9 +2,13 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, ServerName};
 
 use crate::postgres::START_TIMEOUT;
 use crate::process::{dismiss, find_program, free_port, reap, signal, watchdog};
@@ -43,12 +47,55 @@ pub(crate) async fn redis_answers_async(url: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the TLS port `port` of 127.0.0.1 answers `PING`, its certificate verified
+/// against `ca` (blocking: at most a second).
+fn redis_answers_tls(port: u16, ca: &Path) -> bool {
+    ping_redis_tls(port, ca).unwrap_or(false)
+}
+
+fn ping_redis_tls(port: u16, ca: &Path) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1")?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name)?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(1)))?;
+    tcp.set_write_timeout(Some(Duration::from_secs(1)))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"PING\r\n")?;
+    let mut buf = [0u8; 7];
+    let n = tls.read(&mut buf)?;
+    Ok(buf[..n].starts_with(b"+PONG"))
+}
+
+/// TLS for a private Redis: `redis-server --port 0 --tls-port …`, clients not asked for
+/// a certificate.
+#[derive(Debug, Clone)]
+pub struct RedisTls {
+    /// The server's certificate (PEM), e.g. [`crate::Pki`]'s `server.cert`.
+    pub cert: PathBuf,
+    /// Its key (PEM).
+    pub key: PathBuf,
+    /// The CA (PEM) of the server's certificate (Redis also wants it for clients').
+    pub ca: PathBuf,
+}
+
 /// A private Redis server owned by the test: its own port, nothing persisted.
 #[derive(Debug)]
 pub struct PrivateRedis {
     dir: PathBuf,
     port: u16,
     bin: PathBuf,
+    tls: Option<RedisTls>,
     server: Option<Child>,
     guard: Option<Child>,
 }
@@ -56,6 +103,15 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts `redis-server` on a free port.
     pub async fn start() -> std::io::Result<PrivateRedis> {
+        PrivateRedis::start_with(None).await
+    }
+
+    /// Starts `redis-server` with TLS only, on a free port.
+    pub async fn start_tls(tls: RedisTls) -> std::io::Result<PrivateRedis> {
+        PrivateRedis::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<RedisTls>) -> std::io::Result<PrivateRedis> {
         let bin = find_program("redis-server", &[PathBuf::from("/usr/bin/redis-server")])
             .ok_or_else(|| std::io::Error::other("redis-server not found"))?;
         let dir = std::env::temp_dir().join(format!(
@@ -68,6 +124,7 @@ impl PrivateRedis {
             dir,
             port: free_port()?,
             bin,
+            tls,
             server: None,
             guard: None,
         };
@@ -75,9 +132,14 @@ impl PrivateRedis {
         Ok(redis)
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://…` with TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port it listens on.
@@ -118,9 +180,22 @@ impl PrivateRedis {
             .create(true)
             .append(true)
             .open(self.dir.join("redis.log"))?;
-        let server = Command::new(&self.bin)
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => cmd.arg("--port").arg(self.port.to_string()),
+            Some(tls) => cmd
+                .args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let server = cmd
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -131,7 +206,18 @@ impl PrivateRedis {
         self.guard = watchdog(server.id(), "KILL", &self.dir).ok();
         self.server = Some(server);
         let url = self.url();
-        if wait_until(START_TIMEOUT, async || redis_answers_async(&url).await).await {
+        let port = self.port;
+        let ca = self.tls.as_ref().map(|tls| tls.ca.clone());
+        let answers = async || match &ca {
+            None => redis_answers_async(&url).await,
+            Some(ca) => {
+                let ca = ca.clone();
+                tokio::task::spawn_blocking(move || redis_answers_tls(port, &ca))
+                    .await
+                    .unwrap_or(false)
+            }
+        };
+        if wait_until(START_TIMEOUT, answers).await {
             Ok(())
         } else {
             Err(std::io::Error::other("redis-server did not start in time"))
