@@ -13,6 +13,7 @@
 //! `tls_cert` and `tls_key` name the PEM files. Without a CA file, the system's trust
 //! store is used.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -119,8 +120,7 @@ impl SslMode {
 }
 
 /// The database connection's TLS once `[database]`'s keys and the URL's parameters are
-/// merged.
-#[derive(Debug)]
+/// merged. Its `Debug` leaves the URL out: it may hold a password.
 pub(crate) struct DatabaseTls {
     /// The URL without the parameters tokio-postgres does not know (`sslrootcert`,
     /// `sslcert`, `sslkey`) or knows only in part (`sslmode`).
@@ -131,6 +131,17 @@ pub(crate) struct DatabaseTls {
     rootcert: Option<PathBuf>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+}
+
+impl fmt::Debug for DatabaseTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseTls")
+            .field("mode", &self.mode)
+            .field("rootcert", &self.rootcert)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The URL parameters [`DatabaseTls`] takes out of a `postgres://` URL.

@@ -269,6 +269,8 @@ fn conflict_name(constraint: Option<&str>) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The pool's TLS, for the side connections a cancel request opens.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     keys: Arc<Keyring>,
     cache: Option<Arc<dyn Cache>>,
 }
@@ -331,7 +333,7 @@ impl Store {
         pg.options(&options);
         let manager = Manager::from_config(
             pg,
-            connector,
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -346,6 +348,7 @@ impl Store {
             .map_err(|e| StoreError::invalid("database", error_chain(&e)))?;
         Ok(Store {
             pool,
+            tls: connector,
             keys,
             cache: None,
         })

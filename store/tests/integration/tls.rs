@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use proisp_model::{Status, Subscriber};
 use proisp_store::{
-    Cache as _, CacheError, CacheLookup, Keyring, RedisCache, RedisConfig, SslMode, Store,
-    StoreConfig, StoreError,
+    Cache as _, CacheError, CacheEvent, CacheLookup, Keyring, RedisCache, RedisConfig, SslMode,
+    Store, StoreConfig, StoreError,
 };
 use proisp_testing::{Pki, PostgresTls, PrivatePostgres, PrivateRedis, RedisTls, TestEnv, cached};
 
@@ -225,6 +225,14 @@ async fn redis_over_tls_verifies_the_server() {
     };
     let cache = RedisCache::connect(&cfg, env.keys.clone()).await.unwrap();
     assert!(cache.is_connected());
+    // The invalidation subscription has a connection of its own, over TLS too.
+    let mut events = cache.subscribe();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap(),
+        Some(CacheEvent::Connected)
+    );
     let entry = subscriber();
     cache.put_subscriber(&entry).await.unwrap();
     assert_eq!(
