@@ -96,6 +96,9 @@ pub struct PostgresTls {
     /// Whether pg_hba.conf has only `hostssl` lines for TCP, so a plain connection is
     /// refused (Unix sockets stay open, for the readiness probe).
     pub ssl_only: bool,
+    /// When set, TCP clients must present a certificate of this CA (PEM) whose CN names
+    /// the user they log in as (`hostssl … cert`); implies `ssl_only`.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A private PostgreSQL server owned by the test: its own data directory and port.
@@ -278,7 +281,8 @@ impl PrivatePostgres {
 
 /// Puts `tls`'s certificate and key where PostgreSQL looks for them (`server.crt`,
 /// `server.key` in the data directory), owned by the server's user, the key readable by it
-/// alone; with `ssl_only`, makes pg_hba.conf refuse plain TCP.
+/// alone; with `ssl_only`, makes pg_hba.conf refuse plain TCP; with `client_ca`, asks
+/// for client certificates (`ssl_ca_file = 'root.crt'`, set in postgresql.auto.conf).
 fn install_tls(data: &Path, tls: &PostgresTls, run_as: Option<(u32, u32)>) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let cert = data.join("server.crt");
@@ -286,16 +290,33 @@ fn install_tls(data: &Path, tls: &PostgresTls, run_as: Option<(u32, u32)>) -> st
     std::fs::copy(&tls.cert, &cert)?;
     std::fs::copy(&tls.key, &key)?;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
-    if tls.ssl_only {
+    let mut owned = vec![cert, key, data.join("pg_hba.conf")];
+    if let Some(ca) = &tls.client_ca {
+        let root = data.join("root.crt");
+        std::fs::copy(ca, &root)?;
+        owned.push(root);
+        let mut auto = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.auto.conf"))?;
+        std::io::Write::write_all(&mut auto, b"ssl_ca_file = 'root.crt'\n")?;
+    }
+    let method = if tls.client_ca.is_some() {
+        "cert"
+    } else {
+        "trust"
+    };
+    if tls.ssl_only || tls.client_ca.is_some() {
         std::fs::write(
             data.join("pg_hba.conf"),
-            "local all all trust\n\
-             hostssl all all 127.0.0.1/32 trust\n\
-             hostssl all all ::1/128 trust\n",
+            format!(
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 {method}\n\
+                 hostssl all all ::1/128 {method}\n"
+            ),
         )?;
     }
     if let Some((uid, gid)) = run_as {
-        for file in [&cert, &key, &data.join("pg_hba.conf")] {
+        for file in &owned {
             std::os::unix::fs::chown(file, Some(uid), Some(gid))?;
         }
     }

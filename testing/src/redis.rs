@@ -2,14 +2,15 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+use crate::Pair;
 use crate::postgres::START_TIMEOUT;
 use crate::process::{dismiss, find_program, free_port, reap, signal, watchdog};
 use crate::random_hex;
@@ -47,23 +48,29 @@ pub(crate) async fn redis_answers_async(url: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether the TLS port `port` of 127.0.0.1 answers `PING`, its certificate verified
-/// against `ca` (blocking: at most a second).
-fn redis_answers_tls(port: u16, ca: &Path) -> bool {
-    ping_redis_tls(port, ca).unwrap_or(false)
+/// Whether the TLS port of 127.0.0.1 that `tls` describes answers `PING`, its
+/// certificate verified against the CA (blocking: at most a second).
+fn redis_answers_tls(port: u16, tls: &RedisTls) -> bool {
+    ping_redis_tls(port, tls).unwrap_or(false)
 }
 
-fn ping_redis_tls(port: u16, ca: &Path) -> Result<bool, Box<dyn std::error::Error>> {
+fn ping_redis_tls(port: u16, tls: &RedisTls) -> Result<bool, Box<dyn std::error::Error>> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca)? {
+    for cert in CertificateDer::pem_file_iter(&tls.ca)? {
         roots.add(cert?)?;
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let config = match &tls.client {
+        None => builder.with_no_client_auth(),
+        Some(pair) => builder.with_client_auth_cert(
+            CertificateDer::pem_file_iter(&pair.cert)?.collect::<Result<Vec<_>, _>>()?,
+            PrivateKeyDer::from_pem_file(&pair.key)?,
+        )?,
+    };
     let name = ServerName::try_from("127.0.0.1")?;
     let conn = rustls::ClientConnection::new(Arc::new(config), name)?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -77,16 +84,18 @@ fn ping_redis_tls(port: u16, ca: &Path) -> Result<bool, Box<dyn std::error::Erro
     Ok(buf[..n].starts_with(b"+PONG"))
 }
 
-/// TLS for a private Redis: `redis-server --port 0 --tls-port …`, clients not asked for
-/// a certificate.
+/// TLS for a private Redis: `redis-server --port 0 --tls-port …`.
 #[derive(Debug, Clone)]
 pub struct RedisTls {
     /// The server's certificate (PEM), e.g. [`crate::Pki`]'s `server.cert`.
     pub cert: PathBuf,
     /// Its key (PEM).
     pub key: PathBuf,
-    /// The CA (PEM) of the server's certificate (Redis also wants it for clients').
+    /// The CA (PEM) of the server's certificate, and of clients' certificates.
     pub ca: PathBuf,
+    /// When set, clients must present a certificate of `ca` (`--tls-auth-clients yes`);
+    /// the readiness probe presents this one.
+    pub client: Option<Pair>,
 }
 
 /// A private Redis server owned by the test: its own port, nothing persisted.
@@ -193,7 +202,8 @@ impl PrivateRedis {
                 .arg(&tls.key)
                 .arg("--tls-ca-cert-file")
                 .arg(&tls.ca)
-                .args(["--tls-auth-clients", "no"]),
+                .arg("--tls-auth-clients")
+                .arg(if tls.client.is_some() { "yes" } else { "no" }),
         };
         let server = cmd
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -207,12 +217,12 @@ impl PrivateRedis {
         self.server = Some(server);
         let url = self.url();
         let port = self.port;
-        let ca = self.tls.as_ref().map(|tls| tls.ca.clone());
-        let answers = async || match &ca {
+        let tls = self.tls.clone();
+        let answers = async || match &tls {
             None => redis_answers_async(&url).await,
-            Some(ca) => {
-                let ca = ca.clone();
-                tokio::task::spawn_blocking(move || redis_answers_tls(port, &ca))
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::task::spawn_blocking(move || redis_answers_tls(port, &tls))
                     .await
                     .unwrap_or(false)
             }

@@ -72,6 +72,7 @@ async fn postgres_verify_full_connects_encrypted_and_refuses_a_stranger() {
         cert: pki.server.cert.clone(),
         key: pki.server.key.clone(),
         ssl_only: true,
+        client_ca: None,
     })
     .await
     .unwrap();
@@ -148,6 +149,7 @@ async fn postgres_verify_ca_checks_the_chain_but_not_the_name() {
         cert: pki.misnamed.cert.clone(),
         key: pki.misnamed.key.clone(),
         ssl_only: true,
+        client_ca: None,
     })
     .await
     .unwrap();
@@ -183,6 +185,64 @@ async fn postgres_verify_ca_checks_the_chain_but_not_the_name() {
     );
 }
 
+#[tokio::test]
+async fn postgres_logs_in_with_a_client_certificate() {
+    let dir = Dir::new("pg-tls-cert");
+    // The client certificates' CN is "postgres": the user they log in as.
+    let pki = Pki::generate(&dir.0, "postgres").unwrap();
+    let pg = PrivatePostgres::start_tls(&PostgresTls {
+        cert: pki.server.cert.clone(),
+        key: pki.server.key.clone(),
+        ssl_only: true,
+        client_ca: Some(pki.ca.clone()),
+    })
+    .await
+    .unwrap();
+    let url = pg.url("postgres");
+
+    let with_params = format!(
+        "{url}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        pki.ca.display(),
+        pki.nas.cert.display(),
+        pki.nas.key.display()
+    );
+    let store = Store::connect(&config(with_params, None, None), keys())
+        .await
+        .unwrap();
+    let dn: String = store
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(dn.contains("CN=postgres"), "{dn}");
+
+    // No certificate, and one that names someone else.
+    let cfg = config(url.clone(), Some(SslMode::VerifyFull), Some(&pki.ca));
+    let err = Store::connect(&cfg, keys()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("requires a valid client certificate"),
+        "{err}"
+    );
+    let cfg = StoreConfig {
+        sslcert: Some(pki.other.cert.clone()),
+        sslkey: Some(pki.other.key.clone()),
+        ..cfg
+    };
+    let err = Store::connect(&cfg, keys()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("certificate authentication failed"),
+        "{err}"
+    );
+}
+
 fn subscriber() -> Subscriber {
     Subscriber {
         id: 1,
@@ -212,6 +272,7 @@ async fn redis_over_tls_verifies_the_server() {
         cert: pki.server.cert.clone(),
         key: pki.server.key.clone(),
         ca: pki.ca.clone(),
+        client: None,
     })
     .await
     .unwrap();
@@ -264,4 +325,52 @@ async fn redis_over_tls_verifies_the_server() {
         Err(CacheError::Config(reason)) => assert!(reason.contains("tls_ca"), "{reason}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn redis_asking_for_client_certificates_gets_ours() {
+    let env = TestEnv::start().await;
+    let dir = Dir::new("redis-mtls");
+    let pki = Pki::generate(&dir.0, "nas.proisp.test").unwrap();
+    let redis = PrivateRedis::start_tls(RedisTls {
+        cert: pki.server.cert.clone(),
+        key: pki.server.key.clone(),
+        ca: pki.ca.clone(),
+        client: Some(pki.nas.clone()),
+    })
+    .await
+    .unwrap();
+    let cfg = RedisConfig {
+        url: redis.url(),
+        tls_ca: Some(pki.ca.clone()),
+        tls_cert: Some(pki.other.cert.clone()),
+        tls_key: Some(pki.other.key.clone()),
+        connect_timeout: Duration::from_secs(5),
+        ..env.cache_config()
+    };
+    let cache = RedisCache::connect(&cfg, env.keys.clone()).await.unwrap();
+    assert!(cache.is_connected());
+    let entry = subscriber();
+    cache.put_subscriber(&entry).await.unwrap();
+    assert_eq!(
+        cached(&cache, "tls-user").await.unwrap(),
+        CacheLookup::Hit(entry)
+    );
+
+    let anonymous = RedisConfig {
+        tls_cert: None,
+        tls_key: None,
+        connect_timeout: Duration::from_millis(500),
+        ..cfg
+    };
+    let cache = RedisCache::connect(&anonymous, env.keys.clone())
+        .await
+        .unwrap();
+    assert!(!cache.is_connected());
+    assert!(
+        cached(&cache, "tls-user")
+            .await
+            .unwrap_err()
+            .is_unavailable()
+    );
 }
