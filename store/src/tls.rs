@@ -272,3 +272,64 @@ impl ServerCertVerifier for NoCertificateCheck {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(verify: Verify, files: Files<'_>) -> TlsError {
+        client_config(verify, files, "ca").unwrap_err()
+    }
+
+    #[test]
+    fn unusable_files_name_their_key() {
+        let dir = std::env::temp_dir().join(format!("proisp-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let missing = dir.join("missing.pem");
+        let none = Files {
+            ca: None,
+            cert: None,
+            key: None,
+        };
+
+        let e = error(
+            Verify::Full,
+            Files {
+                ca: Some(("ca", &empty)),
+                ..none
+            },
+        );
+        assert_eq!(e.key, "ca");
+        assert!(e.reason.contains("no PEM certificate"), "{e}");
+        let e = error(
+            Verify::Chain,
+            Files {
+                ca: Some(("ca", &missing)),
+                ..none
+            },
+        );
+        assert!(e.reason.contains("missing.pem"), "{e}");
+        let e = error(
+            Verify::Nothing,
+            Files {
+                cert: Some(("cert", &empty)),
+                ..none
+            },
+        );
+        assert_eq!(e.key, "cert");
+        let e = error(
+            Verify::Nothing,
+            Files {
+                cert: Some(("cert", &empty)),
+                key: Some(("key", &missing)),
+                ..none
+            },
+        );
+        assert_eq!(e.key, "cert");
+        // Without verification no CA file is read.
+        assert!(client_config(Verify::Nothing, none, "ca").is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
