@@ -225,10 +225,9 @@ impl Store {
             // twice). Ask the server to cancel it (a lock wait ends at once; a frozen
             // server acts on it when it wakes), then drop the connection.
             let cancel = client.cancel_token();
+            let tls = self.tls.clone();
             tokio::spawn(async move {
-                let asked =
-                    tokio::time::timeout(CANCEL_WITHIN, cancel.cancel_query(tokio_postgres::NoTls))
-                        .await;
+                let asked = tokio::time::timeout(CANCEL_WITHIN, cancel.cancel_query(tls)).await;
                 if !matches!(asked, Ok(Ok(()))) {
                     tracing::debug!("could not cancel an abandoned accounting statement");
                 }

@@ -35,17 +35,17 @@ mod nas;
 mod plan;
 mod redis;
 mod subscriber;
+mod tls;
 
 use std::error::Error as _;
 use std::fmt;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
-pub use config::{RedisConfig, StoreConfig};
+pub use config::{RedisConfig, SslMode, StoreConfig};
 pub use crypto::{KeyError, Keyring, Label, Purpose, read_key_file};
 pub use feed::{Change, FeedEntry};
 pub use import::{ImportError, ImportMode, ImportOutcome, ImportRow};
@@ -269,6 +269,8 @@ fn conflict_name(constraint: Option<&str>) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The pool's TLS, for the side connections a cancel request opens.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     keys: Arc<Keyring>,
     cache: Option<Arc<dyn Cache>>,
 }
@@ -297,13 +299,25 @@ impl Store {
 
     /// Builds the pool without opening a connection: for processes that must start while
     /// the database is down (radiusd serves from its caches then).
+    ///
+    /// TLS files are read here: a missing or malformed one is [`StoreError::Invalid`]
+    /// naming its key.
     pub fn connect_lazy(cfg: &StoreConfig, keys: Arc<Keyring>) -> Result<Store, StoreError> {
+        let tls_error = |e: tls::TlsError| StoreError::invalid(e.key, e.reason);
+        let tls = cfg.tls().map_err(tls_error)?;
         let mut pg: tokio_postgres::Config =
-            cfg.database_url
-                .parse()
-                .map_err(|e: tokio_postgres::Error| {
-                    StoreError::invalid("database_url", error_chain(&e))
-                })?;
+            tls.url.parse().map_err(|e: tokio_postgres::Error| {
+                StoreError::invalid("database_url", error_chain(&e))
+            })?;
+        let mode = tls.mode.unwrap_or(match pg.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Disable => SslMode::Disable,
+            tokio_postgres::config::SslMode::Require => SslMode::Require,
+            _ => SslMode::Prefer,
+        });
+        pg.ssl_mode(mode.wire());
+        let connector = tokio_postgres_rustls::MakeRustlsConnect::new(
+            tls.client_config(mode).map_err(tls_error)?,
+        );
         if cfg.pool_size == 0 {
             return Err(StoreError::invalid("pool_size", "must be at least 1"));
         }
@@ -319,7 +333,7 @@ impl Store {
         pg.options(&options);
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -334,6 +348,7 @@ impl Store {
             .map_err(|e| StoreError::invalid("database", error_chain(&e)))?;
         Ok(Store {
             pool,
+            tls: connector,
             keys,
             cache: None,
         })

@@ -17,6 +17,7 @@ use fred::prelude::{
     Expiration, KeysInterface as _, LuaInterface as _, Options, PubsubInterface as _,
     ReconnectPolicy, SetOptions, SetsInterface as _, TcpConfig, Value,
 };
+use fred::types::config::TlsConnector;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, join_all};
 use sha1::{Digest as _, Sha1};
@@ -105,6 +106,21 @@ impl From<FredError> for CacheError {
     }
 }
 
+/// fred's configuration of `cfg`: its URL, with our TLS configuration for `rediss://`
+/// (fred's own would trust the system's store alone and read no files).
+fn client_config(cfg: &RedisConfig) -> Result<Config, CacheError> {
+    let tls = cfg
+        .client_config()
+        .map_err(|e| CacheError::Config(e.to_string()))?;
+    let url = match (&tls, cfg.url.strip_prefix("rediss")) {
+        (Some(_), Some(rest)) => format!("redis{rest}"),
+        _ => cfg.url.clone(),
+    };
+    let mut config = Config::from_url(&url).map_err(|e| CacheError::Config(e.to_string()))?;
+    config.tls = tls.map(|c| TlsConnector::from(c).into());
+    Ok(config)
+}
+
 impl RedisCache {
     /// Starts the command client and waits up to `cfg.connect_timeout` for it to connect.
     ///
@@ -112,7 +128,7 @@ impl RedisCache {
     /// background and commands fail fast meanwhile — so radiusd starts and serves from
     /// PostgreSQL. Only an unusable configuration (a malformed URL) is an error.
     pub async fn connect(cfg: &RedisConfig, keys: Arc<Keyring>) -> Result<RedisCache, CacheError> {
-        let config = Config::from_url(&cfg.url).map_err(|e| CacheError::Config(e.to_string()))?;
+        let config = client_config(cfg)?;
         let tcp = TcpConfig {
             nodelay: Some(true),
             ..TcpConfig::default()
@@ -142,13 +158,21 @@ impl RedisCache {
         let client = builder
             .build()
             .map_err(|e| CacheError::Config(e.to_string()))?;
+        // Subscribed before connecting, so the first failure's reason (a refused
+        // connection, a certificate that does not verify) can be told.
+        let mut errors = client.error_rx();
         let _connection_task = client.connect();
         // Resolves on the first successful connection: with `fail_fast` off, failed
         // attempts are retried under the reconnect policy and announce nothing here.
         let _ = tokio::time::timeout(cfg.connect_timeout, client.wait_for_connect()).await;
         if !client.is_connected() {
+            let error = errors
+                .try_recv()
+                .map(|(e, _server)| e.to_string())
+                .unwrap_or_else(|_| "no answer".to_owned());
             tracing::warn!(
                 url = %redacted(&cfg.url),
+                %error,
                 "Redis does not answer yet; reconnecting in the background"
             );
         }

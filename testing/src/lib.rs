@@ -21,11 +21,11 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | `env` | [`TestEnv`]: which servers the tests use, a database and key prefix per test |
-//! | `postgres` | [`PrivatePostgres`], and probing a PostgreSQL URL |
-//! | `redis` | [`PrivateRedis`], and probing a Redis URL |
+//! | `postgres` | [`PrivatePostgres`] (with TLS: [`PostgresTls`]), and probing a PostgreSQL URL |
+//! | `redis` | [`PrivateRedis`] (with TLS: [`RedisTls`]), and probing a Redis URL |
 //! | `process` | what both private servers need of their processes: ports, signals, reaping |
 //! | `wait` | [`wait_until`]: a bounded wait on a condition, probed |
-//! | `pki` | [`Pki`]: a throwaway CA and certificates for RadSec |
+//! | `pki` | [`Pki`]: a throwaway CA and certificates for RadSec and the servers' TLS |
 
 mod env;
 mod pki;
@@ -36,8 +36,8 @@ mod wait;
 
 pub use env::{TestEnv, cached};
 pub use pki::{Pair, Pki};
-pub use postgres::{PrivatePostgres, with_database};
-pub use redis::PrivateRedis;
+pub use postgres::{PostgresTls, PrivatePostgres, with_database};
+pub use redis::{PrivateRedis, RedisTls};
 pub use wait::{wait_until, wait_until_blocking};
 
 /// `octets` random octets in lowercase hex: unique names for databases, key prefixes and

@@ -1,6 +1,7 @@
-//! A throwaway PKI for RadSec tests: a CA, a server certificate for 127.0.0.1 and
-//! localhost, NAS client certificates, and the ones a server must refuse (from another
-//! CA, expired), written as PEM files into a directory.
+//! A throwaway PKI for RadSec tests and for the TLS of private PostgreSQL and Redis
+//! servers: a CA, a server certificate for 127.0.0.1 and localhost, NAS client
+//! certificates, and the ones a peer must refuse (from another CA, expired, naming another
+//! host), written as PEM files into a directory.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,9 @@ pub struct Pki {
     pub ca: PathBuf,
     /// radiusd's certificate: serverAuth, for 127.0.0.1, ::1 and localhost.
     pub server: Pair,
+    /// A serverAuth certificate of the right CA for `elsewhere.proisp.test` only: a server
+    /// at 127.0.0.1 presenting it passes a chain check and fails a name check.
+    pub misnamed: Pair,
     /// A NAS's client certificate: clientAuth, subject CN and DNS name `nas_name`.
     pub nas: Pair,
     /// Another client certificate of the right CA, for `other.proisp.test`: a name no NAS
@@ -54,6 +58,14 @@ impl Pki {
             "server",
             &issuer,
             &["127.0.0.1", "::1", "localhost"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+            false,
+        )?;
+        let misnamed = leaf(
+            dir,
+            "misnamed",
+            &issuer,
+            &["elsewhere.proisp.test"],
             ExtendedKeyUsagePurpose::ServerAuth,
             false,
         )?;
@@ -94,6 +106,7 @@ impl Pki {
         Ok(Pki {
             ca: ca_path,
             server,
+            misnamed,
             nas,
             other,
             stranger,

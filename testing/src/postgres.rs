@@ -85,6 +85,22 @@ fn postgres_bin_dir() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
+/// TLS for a private PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresTls {
+    /// The server's certificate (PEM), e.g. [`crate::Pki`]'s `server.cert`.
+    pub cert: PathBuf,
+    /// Its key (PEM); copied into the data directory, owned by the server's user with
+    /// mode 0600 as PostgreSQL demands.
+    pub key: PathBuf,
+    /// Whether pg_hba.conf has only `hostssl` lines for TCP, so a plain connection is
+    /// refused (Unix sockets stay open, for the readiness probe).
+    pub ssl_only: bool,
+    /// When set, TCP clients must present a certificate of this CA (PEM) whose CN names
+    /// the user they log in as (`hostssl … cert`); implies `ssl_only`.
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A private PostgreSQL server owned by the test: its own data directory and port.
 #[derive(Debug)]
 pub struct PrivatePostgres {
@@ -92,6 +108,7 @@ pub struct PrivatePostgres {
     port: u16,
     bin: PathBuf,
     run_as: Option<(u32, u32)>,
+    ssl: bool,
     server: Option<Child>,
     guard: Option<Child>,
 }
@@ -100,6 +117,15 @@ impl PrivatePostgres {
     /// Creates a cluster (`initdb`, trust authentication, superuser `postgres`) in a new
     /// temporary directory and starts it on a free port.
     pub async fn start() -> std::io::Result<PrivatePostgres> {
+        PrivatePostgres::start_with(None).await
+    }
+
+    /// [`PrivatePostgres::start`] with `ssl = on` and the certificate of `tls`.
+    pub async fn start_tls(tls: &PostgresTls) -> std::io::Result<PrivatePostgres> {
+        PrivatePostgres::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<&PostgresTls>) -> std::io::Result<PrivatePostgres> {
         use std::os::unix::process::CommandExt as _;
         let bin = postgres_bin_dir().ok_or_else(|| {
             std::io::Error::other("PostgreSQL server binaries (initdb, postgres) not found")
@@ -152,11 +178,15 @@ impl PrivatePostgres {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
+        if let Some(tls) = tls {
+            install_tls(&dir.join("data"), tls, run_as)?;
+        }
         let mut pg = PrivatePostgres {
             dir,
             port: free_port()?,
             bin,
             run_as,
+            ssl: tls.is_some(),
             server: None,
             guard: None,
         };
@@ -207,6 +237,8 @@ impl PrivatePostgres {
             .arg(format!("unix_socket_directories={}", self.dir.display()))
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            // server.crt and server.key, PostgreSQL's defaults, in the data directory.
+            .args(["-c", if self.ssl { "ssl=on" } else { "ssl=off" }])
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -216,7 +248,16 @@ impl PrivatePostgres {
         }
         let mut server = cmd.spawn()?;
         self.guard = watchdog(server.id(), "INT", &self.dir).ok();
-        let url = self.url("postgres");
+        // A TLS server may refuse plain TCP: probe it over its Unix socket.
+        let url = if self.ssl {
+            format!(
+                "host={} port={} user=postgres dbname=postgres",
+                self.dir.display(),
+                self.port
+            )
+        } else {
+            self.url("postgres")
+        };
         let mut exited = None;
         let answers = wait_until(START_TIMEOUT, async || {
             if pg_answers(&url).await.is_ok() {
@@ -236,6 +277,50 @@ impl PrivatePostgres {
             None => Err(std::io::Error::other("postgres did not start in time")),
         }
     }
+}
+
+/// Puts `tls`'s certificate and key where PostgreSQL looks for them (`server.crt`,
+/// `server.key` in the data directory), owned by the server's user, the key readable by it
+/// alone; with `ssl_only`, makes pg_hba.conf refuse plain TCP; with `client_ca`, asks
+/// for client certificates (`ssl_ca_file = 'root.crt'`, set in postgresql.auto.conf).
+fn install_tls(data: &Path, tls: &PostgresTls, run_as: Option<(u32, u32)>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let cert = data.join("server.crt");
+    let key = data.join("server.key");
+    std::fs::copy(&tls.cert, &cert)?;
+    std::fs::copy(&tls.key, &key)?;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    let mut owned = vec![cert, key, data.join("pg_hba.conf")];
+    if let Some(ca) = &tls.client_ca {
+        let root = data.join("root.crt");
+        std::fs::copy(ca, &root)?;
+        owned.push(root);
+        let mut auto = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.auto.conf"))?;
+        std::io::Write::write_all(&mut auto, b"ssl_ca_file = 'root.crt'\n")?;
+    }
+    let method = if tls.client_ca.is_some() {
+        "cert"
+    } else {
+        "trust"
+    };
+    if tls.ssl_only || tls.client_ca.is_some() {
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!(
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 {method}\n\
+                 hostssl all all ::1/128 {method}\n"
+            ),
+        )?;
+    }
+    if let Some((uid, gid)) = run_as {
+        for file in &owned {
+            std::os::unix::fs::chown(file, Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for PrivatePostgres {

@@ -4,8 +4,13 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::Pair;
 use crate::postgres::START_TIMEOUT;
 use crate::process::{dismiss, find_program, free_port, reap, signal, watchdog};
 use crate::random_hex;
@@ -43,12 +48,63 @@ pub(crate) async fn redis_answers_async(url: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the TLS port of 127.0.0.1 that `tls` describes answers `PING`, its
+/// certificate verified against the CA (blocking: at most a second).
+fn redis_answers_tls(port: u16, tls: &RedisTls) -> bool {
+    ping_redis_tls(port, tls).unwrap_or(false)
+}
+
+fn ping_redis_tls(port: u16, tls: &RedisTls) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&tls.ca)? {
+        roots.add(cert?)?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots);
+    let config = match &tls.client {
+        None => builder.with_no_client_auth(),
+        Some(pair) => builder.with_client_auth_cert(
+            CertificateDer::pem_file_iter(&pair.cert)?.collect::<Result<Vec<_>, _>>()?,
+            PrivateKeyDer::from_pem_file(&pair.key)?,
+        )?,
+    };
+    let name = ServerName::try_from("127.0.0.1")?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name)?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(1)))?;
+    tcp.set_write_timeout(Some(Duration::from_secs(1)))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"PING\r\n")?;
+    let mut buf = [0u8; 7];
+    let n = tls.read(&mut buf)?;
+    Ok(buf[..n].starts_with(b"+PONG"))
+}
+
+/// TLS for a private Redis: `redis-server --port 0 --tls-port …`.
+#[derive(Debug, Clone)]
+pub struct RedisTls {
+    /// The server's certificate (PEM), e.g. [`crate::Pki`]'s `server.cert`.
+    pub cert: PathBuf,
+    /// Its key (PEM).
+    pub key: PathBuf,
+    /// The CA (PEM) of the server's certificate, and of clients' certificates.
+    pub ca: PathBuf,
+    /// When set, clients must present a certificate of `ca` (`--tls-auth-clients yes`);
+    /// the readiness probe presents this one.
+    pub client: Option<Pair>,
+}
+
 /// A private Redis server owned by the test: its own port, nothing persisted.
 #[derive(Debug)]
 pub struct PrivateRedis {
     dir: PathBuf,
     port: u16,
     bin: PathBuf,
+    tls: Option<RedisTls>,
     server: Option<Child>,
     guard: Option<Child>,
 }
@@ -56,6 +112,15 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts `redis-server` on a free port.
     pub async fn start() -> std::io::Result<PrivateRedis> {
+        PrivateRedis::start_with(None).await
+    }
+
+    /// Starts `redis-server` with TLS only, on a free port.
+    pub async fn start_tls(tls: RedisTls) -> std::io::Result<PrivateRedis> {
+        PrivateRedis::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<RedisTls>) -> std::io::Result<PrivateRedis> {
         let bin = find_program("redis-server", &[PathBuf::from("/usr/bin/redis-server")])
             .ok_or_else(|| std::io::Error::other("redis-server not found"))?;
         let dir = std::env::temp_dir().join(format!(
@@ -68,6 +133,7 @@ impl PrivateRedis {
             dir,
             port: free_port()?,
             bin,
+            tls,
             server: None,
             guard: None,
         };
@@ -75,9 +141,14 @@ impl PrivateRedis {
         Ok(redis)
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://…` with TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port it listens on.
@@ -118,9 +189,23 @@ impl PrivateRedis {
             .create(true)
             .append(true)
             .open(self.dir.join("redis.log"))?;
-        let server = Command::new(&self.bin)
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => cmd.arg("--port").arg(self.port.to_string()),
+            Some(tls) => cmd
+                .args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .arg("--tls-auth-clients")
+                .arg(if tls.client.is_some() { "yes" } else { "no" }),
+        };
+        let server = cmd
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -131,7 +216,18 @@ impl PrivateRedis {
         self.guard = watchdog(server.id(), "KILL", &self.dir).ok();
         self.server = Some(server);
         let url = self.url();
-        if wait_until(START_TIMEOUT, async || redis_answers_async(&url).await).await {
+        let port = self.port;
+        let tls = self.tls.clone();
+        let answers = async || match &tls {
+            None => redis_answers_async(&url).await,
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::task::spawn_blocking(move || redis_answers_tls(port, &tls))
+                    .await
+                    .unwrap_or(false)
+            }
+        };
+        if wait_until(START_TIMEOUT, answers).await {
             Ok(())
         } else {
             Err(std::io::Error::other("redis-server did not start in time"))

@@ -3,3 +3,4 @@
 mod feed;
 mod journal;
 mod store;
+mod tls;
