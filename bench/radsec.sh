@@ -29,6 +29,7 @@ CONNECTIONS=8
 PIPELINE=32
 METHOD=pap
 RADIUSD=""
+IDLE=0
 THREADS="${THREADS:-8}"
 GEN_CPU="${GEN_CPU:-1}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
@@ -48,6 +49,8 @@ usage: bench/radsec.sh [options]
   --users N          subscribers user000001..N / pw000001..N (default $USERS)
   --method M         pap, chap or mschapv2 (default $METHOD)
   --radiusd BINARY   also measure this proisp-radiusd's RadSec listener
+  --idle N           then hold N idle RadSec connections to radiusd (15 s) and report
+                     its memory per connection
 environment: GEN_CPU ($GEN_CPU) and SERVER_CPUS ($SERVER_CPUS) for taskset, THREADS
 ($THREADS, FreeRADIUS thread pool), FR_PORT/RD_PORT (RadSec ports), RADSEC_DB ($DB)
 EOF
@@ -61,6 +64,7 @@ while [ $# -gt 0 ]; do
     --users) USERS=$2; shift 2 ;;
     --method) METHOD=$2; shift 2 ;;
     --radiusd) RADIUSD=$2; shift 2 ;;
+    --idle) IDLE=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option $1" ;;
   esac
@@ -114,7 +118,8 @@ start_radiusd_radsec() {
     PROISP_LISTEN__ACCT="127.0.0.1:$((RD_AUTH + 1))" PROISP_LISTEN__METRICS="127.0.0.1:$((RD_AUTH + 2))" \
     PROISP_AUTH__REJECT_DELAY=0s PROISP_ACCOUNTING__SPOOL_DIR="$state/spool" \
     PROISP_RADSEC__LISTEN="127.0.0.1:$RD_PORT" PROISP_RADSEC__CA="$PKI/ca.pem" \
-    PROISP_RADSEC__CERTIFICATE="$PKI/server.pem" PROISP_RADSEC__KEY="$PKI/server.key"
+    PROISP_RADSEC__CERTIFICATE="$PKI/server.pem" PROISP_RADSEC__KEY="$PKI/server.key" \
+    PROISP_RADSEC__MAX_CONNECTIONS=$((IDLE + 1024)) PROISP_RADSEC__MAX_CONNECTIONS_PER_NAS=$((IDLE + 1024))
   if [ ! -s "$state/key" ] || ! psql -h 127.0.0.1 -U postgres -d "$DB" -c 'select 1' >/dev/null 2>&1; then
     log "creating database $DB with $USERS subscribers"
     PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
@@ -151,9 +156,9 @@ ROWS=()
 log "starting FreeRADIUS ($USERS users, RadSec on 127.0.0.1:$FR_PORT, CPUs $SERVER_CPUS)"
 pid=$(start_freeradius_radsec) || exit 1
 PIDS+=("$pid")
-log "warming up"
+log "warming up (every subscriber looked up twice: the caches, not PostgreSQL, are measured)"
 taskset -c "$GEN_CPU" "$LOADTEST" auth --transport radsec --server "127.0.0.1:$FR_PORT" \
-  --ca "$PKI/ca.pem" --cert "$PKI/nas.pem" --key "$PKI/nas.key" --users "$USERS" -d 2s -q >/dev/null || true
+  --ca "$PKI/ca.pem" --cert "$PKI/nas.pem" --key "$PKI/nas.key" --users "$USERS" -n "$((USERS * 2))" -q >/dev/null || true
 log "measuring FreeRADIUS for ${DURATION} s"
 ROWS+=("$(measure "FreeRADIUS $(freeradius_version | awk '{ print $3 }' | tr -d ,) files" "127.0.0.1:$FR_PORT" "$pid")")
 stop_pids "$pid"
@@ -163,9 +168,28 @@ if [ -n "$RADIUSD" ]; then
   pid=$(start_radiusd_radsec) || exit 1
   PIDS+=("$pid")
   taskset -c "$GEN_CPU" "$LOADTEST" auth --transport radsec --server "127.0.0.1:$RD_PORT" \
-    --ca "$PKI/ca.pem" --cert "$PKI/nas.pem" --key "$PKI/nas.key" --users "$USERS" -d 2s -q >/dev/null || true
+    --ca "$PKI/ca.pem" --cert "$PKI/nas.pem" --key "$PKI/nas.key" --users "$USERS" -n "$((USERS * 2))" -q >/dev/null || true
   log "measuring proisp-radiusd for ${DURATION} s"
   ROWS+=("$(measure "proisp-radiusd" "127.0.0.1:$RD_PORT" "$pid")")
+  if [ "$IDLE" -gt 0 ]; then
+    log "holding $IDLE idle RadSec connections to proisp-radiusd"
+    rss_before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    taskset -c "$GEN_CPU" "$LOADTEST" idle --server "127.0.0.1:$RD_PORT" --ca "$PKI/ca.pem" \
+      --cert "$PKI/nas.pem" --key "$PKI/nas.key" --connections "$IDLE" --hold 15s --json \
+      >"$RESULTS/idle.json" 2>"$RESULTS/idle.log" &
+    idle_pid=$!
+    # The generator says so on stderr once every connection has been tried.
+    for _ in $(seq 1 1200); do
+      grep -q "holding them" "$RESULTS/idle.log" && break
+      kill -0 "$idle_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    rss_held=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    open=$(curl -s "http://127.0.0.1:$((RD_AUTH + 2))/metrics" \
+      | awk '$1 == "radius_stream_connections{listener=\"tls\"}" { print $2 }')
+    wait "$idle_pid" || true
+    IDLE_ROW="proisp-radiusd held ${open:-?} of $IDLE idle RadSec connections: RSS ${rss_before} KiB before, ${rss_held} KiB while held, $(( (rss_held - rss_before) * 1024 / IDLE )) bytes per connection"
+  fi
 fi
 
 {
@@ -177,5 +201,6 @@ fi
   echo "|---|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
+  [ -z "${IDLE_ROW:-}" ] || { echo "$IDLE_ROW"; echo; }
   echo "raw JSON: $RESULTS"
 } | tee "$RESULTS/summary.md"
