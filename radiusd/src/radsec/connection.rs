@@ -39,8 +39,8 @@ const DEDUP_CAPACITY: usize = 1024;
 /// Octets of replies a connection's duplicate cache keeps.
 const DEDUP_ARENA: usize = 16 << 10;
 
-/// Free space a read asks for; a packet longer than what is buffered gets room for all
-/// of it.
+/// Free space a read asks for once the peer has sent something; a packet longer than
+/// what is buffered gets room for all of it.
 const READ_CHUNK: usize = 2048;
 
 static UNKNOWN_PEER_LOG: AtomicI64 = AtomicI64::new(0);
@@ -221,7 +221,9 @@ impl Connection {
             if draining && in_flight == 0 {
                 break Closed::Shutdown;
             }
-            if input.capacity() - input.len() < READ_CHUNK / 2 {
+            // No buffer until the peer has sent something (the first read takes a few
+            // octets into a small one): an idle connection holds none.
+            if input.capacity() > 0 && input.capacity() - input.len() < READ_CHUNK / 2 {
                 input.reserve(READ_CHUNK);
             }
             tokio::select! {
