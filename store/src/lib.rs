@@ -55,6 +55,7 @@ pub use nas::NewNas;
 pub use plan::NewPlan;
 pub use redis::RedisCache;
 pub use subscriber::{COLUMNS as SUBSCRIBER_COLUMNS, MAX_USERNAME_LEN, NewSubscriber};
+pub use tls::{TlsError, pem_certificates, pem_private_key};
 
 /// Errors of the data layer.
 #[derive(Debug, thiserror::Error)]
@@ -303,7 +304,7 @@ impl Store {
     /// TLS files are read here: a missing or malformed one is [`StoreError::Invalid`]
     /// naming its key.
     pub fn connect_lazy(cfg: &StoreConfig, keys: Arc<Keyring>) -> Result<Store, StoreError> {
-        let tls_error = |e: tls::TlsError| StoreError::invalid(e.key, e.reason);
+        let tls_error = |e: TlsError| StoreError::invalid(e.key, e.reason);
         let tls = cfg.tls().map_err(tls_error)?;
         let mut pg: tokio_postgres::Config =
             tls.url.parse().map_err(|e: tokio_postgres::Error| {

@@ -46,14 +46,16 @@ pub(crate) struct Files<'a> {
     pub(crate) key: Option<(&'static str, &'a Path)>,
 }
 
-/// Why a client configuration could not be built: the config key at fault and the reason.
+/// Why a TLS configuration could not be built: the config key at fault and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TlsError {
+pub struct TlsError {
     /// The key, e.g. `database.sslrootcert`.
-    pub(crate) key: &'static str,
+    pub key: &'static str,
     /// What is wrong, with the file's path (never its contents).
-    pub(crate) reason: String,
+    pub reason: String,
 }
+
+impl std::error::Error for TlsError {}
 
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,7 +70,13 @@ fn file_error(key: &'static str, path: &Path, reason: impl fmt::Display) -> TlsE
     }
 }
 
-fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// The certificates of the PEM file at `path` (at least one), which config key `key`
+/// names: the one reader of certificate files for every TLS configuration (RadSec's
+/// too), so they all say the same of a bad file.
+pub fn pem_certificates(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| file_error(key, path, e))?
         .collect::<Result<Vec<_>, _>>()
@@ -79,6 +87,13 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
+/// The private key (PKCS#8, PKCS#1 or SEC1) in the PEM file at `path`, which config key
+/// `key` names.
+pub fn pem_private_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| file_error(key, path, format!("no usable PEM private key ({e})")))
+}
+
 /// The trust anchors: the CA file's certificates, or the system's store.
 fn roots(
     ca: Option<(&'static str, &Path)>,
@@ -87,7 +102,7 @@ fn roots(
     let mut roots = RootCertStore::empty();
     match ca {
         Some((key, path)) => {
-            for cert in certificates(key, path)? {
+            for cert in pem_certificates(key, path)? {
                 roots.add(cert).map_err(|e| file_error(key, path, e))?;
             }
         }
@@ -146,10 +161,8 @@ pub(crate) fn client_config(
     match (files.cert, files.key) {
         (None, None) => Ok(builder.with_no_client_auth()),
         (Some((cert_key, cert)), Some((key_key, key))) => {
-            let chain = certificates(cert_key, cert)?;
-            let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                file_error(key_key, key, format!("no usable PEM private key ({e})"))
-            })?;
+            let chain = pem_certificates(cert_key, cert)?;
+            let private = pem_private_key(key_key, key)?;
             builder
                 .with_client_auth_cert(chain, private)
                 .map_err(|e| file_error(key_key, key, e))

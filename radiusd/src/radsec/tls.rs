@@ -2,13 +2,12 @@
 //! the identities a NAS's client certificate carries.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 
+use proisp_store::{pem_certificates, pem_private_key};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use x509_parser::extensions::GeneralName;
 
 use crate::config::RadsecConfig;
@@ -17,37 +16,14 @@ use crate::config::RadsecConfig;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
     /// A PEM file could not be read or holds nothing usable.
-    #[error("radsec.{key} {path}: {reason}")]
-    File {
-        key: &'static str,
-        path: String,
-        reason: String,
-    },
+    #[error("{0}")]
+    File(#[from] proisp_store::TlsError),
     /// rustls refused the combination.
     #[error("radsec: {0}")]
     Rustls(#[from] rustls::Error),
     /// The client certificate verifier could not be built (an empty CA file…).
     #[error("radsec.ca: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
-}
-
-fn file_error(key: &'static str, path: &Path, reason: impl ToString) -> TlsError {
-    TlsError::File {
-        key,
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
-
-fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(key, path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(key, path, e))?;
-    if certs.is_empty() {
-        return Err(file_error(key, path, "no PEM certificate in it"));
-    }
-    Ok(certs)
 }
 
 /// The server side of RadSec's TLS from the files `config` names: TLS 1.3 preferred and
@@ -60,19 +36,16 @@ pub(crate) fn server_config(
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
-    for ca in certificates("ca", &config.ca)? {
-        roots.add(ca).map_err(|e| file_error("ca", &config.ca, e))?;
+    for ca in pem_certificates("radsec.ca", &config.ca)? {
+        roots.add(ca).map_err(|e| proisp_store::TlsError {
+            key: "radsec.ca",
+            reason: format!("{}: {e}", config.ca.display()),
+        })?;
     }
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
-    let chain = certificates("certificate", &config.certificate)?;
-    let key = PrivateKeyDer::from_pem_file(&config.key).map_err(|e| {
-        file_error(
-            "key",
-            &config.key,
-            format!("no usable PEM private key ({e})"),
-        )
-    })?;
+    let chain = pem_certificates("radsec.certificate", &config.certificate)?;
+    let key = pem_private_key("radsec.key", &config.key)?;
     let mut server = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
@@ -115,4 +88,44 @@ pub(crate) fn identities(cert: &CertificateDer<'_>) -> Vec<String> {
             .map(str::to_owned),
     );
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn config(dir: &str) -> RadsecConfig {
+        let file = |name: &str| PathBuf::from(dir).join(name);
+        RadsecConfig {
+            listen: "127.0.0.1:2083".parse().unwrap(),
+            ca: file("ca.pem"),
+            certificate: file("server.pem"),
+            key: file("server.key"),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(10),
+            max_connections: 1,
+            max_connections_per_nas: 1,
+            proxy_from: Vec::new(),
+            tcp: None,
+        }
+    }
+
+    #[test]
+    fn a_bad_file_is_named_by_its_key_and_path() {
+        let err = server_config(&config("/nonexistent"), &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("radsec.ca: /nonexistent/ca.pem"), "{text}");
+
+        // A CA that is no certificate: the same, for the key that names it.
+        let dir = std::env::temp_dir().join(format!("radsec-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.pem"), "not a certificate\n").unwrap();
+        let err = server_config(&config(dir.to_str().unwrap()), &[]).unwrap_err();
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
