@@ -28,6 +28,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
 
 use bytes::BytesMut;
 
@@ -40,6 +41,7 @@ use crate::dictionary::{self, values};
 use crate::encode::{EncodeError, Encoder};
 use crate::header::{AUTHENTICATOR_LEN, Code};
 use crate::packet::{DecodeError, Packet};
+use crate::profile::TOKEN_LEN;
 use crate::secret::SharedSecret;
 
 /// The UDP port a NAS listens on for Dynamic Authorization (RFC 5176 §2.1, §2.2).
@@ -242,6 +244,28 @@ impl Request {
         let code = self.kind.request_code();
         let mut enc = Encoder::new(buf, code, identifier, &[0; AUTHENTICATOR_LEN]);
         enc.message_authenticator();
+        self.write_attributes(&mut enc);
+        enc.finish(secret)
+    }
+
+    /// Encodes the request as RADIUS/1.1 (RFC 9765 §4.1) at the end of `buf`, with
+    /// `token`: the attributes of [`Request::encode`] in its order, without a
+    /// Message-Authenticator (RADIUS/1.1 never sends one, §5.2, so one in
+    /// [`Request::attrs`] is left out), and unsigned. Returns where it is in `buf`.
+    pub fn encode_radius11(
+        &self,
+        buf: &mut BytesMut,
+        token: [u8; TOKEN_LEN],
+    ) -> Result<Range<usize>, EncodeError> {
+        let mut enc = Encoder::radius11(buf, self.kind.request_code(), token);
+        self.write_attributes(&mut enc);
+        enc.finish_unsigned()
+    }
+
+    /// NAS-IP-Address, User-Name, Acct-Session-Id, Framed-IP-Address and
+    /// [`Request::attrs`] (but a Message-Authenticator, which the encoder writes itself or,
+    /// under RADIUS/1.1, never).
+    fn write_attributes(&self, enc: &mut Encoder<'_>) {
         match self.nas_ip {
             Some(IpAddr::V4(addr)) => {
                 enc.ipv4(NAS_IP_ADDRESS, addr);
@@ -258,11 +282,18 @@ impl Request {
         }
         for a in &self.attrs {
             match a {
-                Attribute::Standard { typ, value } => enc.attr(*typ, value),
-                Attribute::Vendor { vendor, typ, value } => enc.vsa(*vendor, *typ, value),
-            };
+                Attribute::Standard {
+                    typ: MESSAGE_AUTHENTICATOR,
+                    ..
+                } => {}
+                Attribute::Standard { typ, value } => {
+                    enc.attr(*typ, value);
+                }
+                Attribute::Vendor { vendor, typ, value } => {
+                    enc.vsa(*vendor, *typ, value);
+                }
+            }
         }
-        enc.finish(secret)
     }
 }
 

@@ -6,20 +6,15 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
 
 use bytes::{Bytes, BytesMut};
 use proisp_coa::Outcome;
 use proisp_radius::authenticator::ReplyError;
-use proisp_radius::dictionary::attr::{
-    ACCT_SESSION_ID, ERROR_CAUSE, FRAMED_IP_ADDRESS, MESSAGE_AUTHENTICATOR, NAS_IP_ADDRESS,
-    NAS_IPV6_ADDRESS, USER_NAME,
-};
-use proisp_radius::dynauth::{self, Attribute, ErrorCause, Kind, Request, Response, ResponseError};
-use proisp_radius::encode::{EncodeError, Encoder};
+use proisp_radius::dictionary::attr::ERROR_CAUSE;
+use proisp_radius::dynauth::{self, ErrorCause, Kind, Response, ResponseError};
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
-use proisp_radius::profile::{Profile, TOKEN_LEN};
+use proisp_radius::profile::Profile;
 use proisp_radius::secret::Secret;
 use tokio::sync::oneshot;
 
@@ -78,7 +73,9 @@ impl Pending {
                 // The key is masked to the Identifier's eight bits under classic RADIUS.
                 .encode(&mut buf, key as u8, secret)
                 .map(drop),
-            Profile::Radius11 => encode_radius11(&request, key.to_be_bytes(), &mut buf),
+            Profile::Radius11 => request
+                .encode_radius11(&mut buf, key.to_be_bytes())
+                .map(drop),
         };
         match encoded {
             Ok(()) => {
@@ -189,46 +186,6 @@ fn is_answer(frame: &[u8]) -> bool {
     )
 }
 
-/// `request` as a RADIUS/1.1 packet (RFC 9765 §4.1) with `token`: the attributes of
-/// [`Request::encode`] in its order, without the Message-Authenticator, which RADIUS/1.1
-/// never sends (§5.2), and unsigned.
-fn encode_radius11(
-    request: &Request,
-    token: [u8; TOKEN_LEN],
-    buf: &mut BytesMut,
-) -> Result<(), EncodeError> {
-    let mut enc = Encoder::radius11(buf, request.kind.request_code(), token);
-    match request.nas_ip {
-        Some(IpAddr::V4(addr)) => {
-            enc.ipv4(NAS_IP_ADDRESS, addr);
-        }
-        Some(IpAddr::V6(addr)) => {
-            enc.ipv6(NAS_IPV6_ADDRESS, addr);
-        }
-        None => {}
-    }
-    enc.attr(USER_NAME, &request.user_name)
-        .attr(ACCT_SESSION_ID, &request.acct_session_id);
-    if let Some(addr) = request.framed_ip {
-        enc.ipv4(FRAMED_IP_ADDRESS, addr);
-    }
-    for a in &request.attrs {
-        match a {
-            Attribute::Standard {
-                typ: MESSAGE_AUTHENTICATOR,
-                ..
-            } => {}
-            Attribute::Standard { typ, value } => {
-                enc.attr(*typ, value);
-            }
-            Attribute::Vendor { vendor, typ, value } => {
-                enc.vsa(*vendor, *typ, value);
-            }
-        }
-    }
-    enc.finish_unsigned().map(drop)
-}
-
 /// What a RADIUS/1.1 answer to a request of `kind` says; nothing to verify inside TLS
 /// (RFC 9765 §4.1).
 fn response_radius11(kind: Kind, packet: &Packet<'_>) -> Result<Response, DropReason> {
@@ -250,7 +207,10 @@ fn response_radius11(kind: Kind, packet: &Packet<'_>) -> Result<Response, DropRe
 mod tests {
     use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
     use proisp_radius::authenticator::verify_request_digest;
+    use proisp_radius::dictionary::attr::{ACCT_SESSION_ID, MESSAGE_AUTHENTICATOR, USER_NAME};
     use proisp_radius::dictionary::{mikrotik, vendor};
+    use proisp_radius::dynauth::Request;
+    use proisp_radius::encode::Encoder;
     use tokio::sync::oneshot::error::TryRecvError;
 
     use super::*;
