@@ -52,7 +52,7 @@ use crate::auth::PlanTable;
 use crate::dedup::{Check, Dedup, Key, Reply, Ticket};
 use crate::flood::{log_allowed_at, unix_seconds};
 use crate::lookup::{Found, Unavailable};
-use crate::metrics::{Answered, DropReason, Metrics, NasStats};
+use crate::metrics::{Answered, DropReason, Metrics};
 use crate::mmsg::BATCH;
 use crate::nas_table::NasTable;
 use crate::writer::{Durable, NotDurable};
@@ -167,15 +167,15 @@ pub(crate) struct Endpoint<B> {
     /// Where the replies of a batch answered from memory are built, one after another,
     /// before they are copied to the duplicate cache and the transmit queue.
     out: BytesMut,
-    /// The requests of the last batch answered from memory, by NAS and result, for
-    /// [`Endpoint::record_latency`].
-    answered: Vec<(Option<Arc<NasStats>>, Answered)>,
+    /// The requests of the last batch answered from memory, by NAS id and result, for
+    /// [`Endpoint::record_latency`] (ids, not the NAS's metrics: no reference count is
+    /// touched per request).
+    answered: Vec<(i64, Answered)>,
 }
 
 /// A request of the current batch on its way through [`Endpoint::receive`].
 struct Admitted<'a> {
     nas: Arc<Nas>,
-    stats: Option<Arc<NasStats>>,
     packet: Packet<'a>,
     datagram: &'a [u8],
     src: SocketAddr,
@@ -256,15 +256,23 @@ impl<B: Backend> Endpoint<B> {
     /// Records the latency of the requests the last batch answered from memory, `elapsed`
     /// after they arrived: overall, and by NAS and result.
     pub(crate) fn record_latency(&mut self, elapsed: Duration) {
-        let metrics = self.backend.metrics();
-        metrics
+        let backend = &*self.backend;
+        backend
+            .metrics()
             .duration
             .record_many(elapsed, self.answered.len() as u64);
-        for (stats, answered) in self.answered.drain(..) {
-            if let Some(stats) = stats {
-                stats.record(answered, elapsed);
+        if self.answered.is_empty() {
+            return;
+        }
+        // A batch comes mostly from one NAS: one count per run of the same NAS and result.
+        let table = backend.nas().load();
+        for run in self.answered.chunk_by(|a, b| a == b) {
+            let (id, answered) = run[0];
+            if let Some(stats) = table.stats(id) {
+                stats.record_many(answered, elapsed, run.len() as u64);
             }
         }
+        self.answered.clear();
     }
 
     /// Handles a batch of datagrams and their sources, all arrived at `arrival`: replies
@@ -302,7 +310,6 @@ impl<B: Backend> Endpoint<B> {
             };
             match self.dedup.check(key, arrival.at) {
                 Check::New(ticket) => admitted.push(Admitted {
-                    stats: table.stats(nas.id).cloned(),
                     nas,
                     packet,
                     datagram,
@@ -378,7 +385,7 @@ impl<B: Backend> Endpoint<B> {
                         ticket: a.ticket,
                         dst: a.src,
                         arrived: arrival.at,
-                        stats: a.stats.clone(),
+                        stats: table.stats(a.nas.id).cloned(),
                         work: Work::Delay {
                             reply: Reply::from(&self.out[range.clone()]),
                             delay,
@@ -389,7 +396,7 @@ impl<B: Backend> Endpoint<B> {
                     let reply = &self.out[range.clone()];
                     answered += 1;
                     if let Some(kind) = Answered::of(a.packet.code(), reply) {
-                        self.answered.push((a.stats.clone(), kind));
+                        self.answered.push((a.nas.id, kind));
                     }
                     self.dedup.complete(a.ticket, Some(reply), arrival.at);
                     transmit.send(reply, a.src);
@@ -401,7 +408,7 @@ impl<B: Backend> Endpoint<B> {
                     ticket: a.ticket,
                     dst: a.src,
                     arrived: arrival.at,
-                    stats: a.stats.clone(),
+                    stats: table.stats(a.nas.id).cloned(),
                     work: Work::Wait {
                         nas: a.nas.clone(),
                         datagram: Bytes::copy_from_slice(a.datagram),

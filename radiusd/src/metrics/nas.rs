@@ -77,7 +77,12 @@ impl NasStats {
 
     /// Records a request answered `answered` after `elapsed`.
     pub(crate) fn record(&self, answered: Answered, elapsed: Duration) {
-        self.latency[answered as usize].record(elapsed);
+        self.record_many(answered, elapsed, 1);
+    }
+
+    /// Records `n` requests answered `answered` after `elapsed` (a batch's).
+    pub(crate) fn record_many(&self, answered: Answered, elapsed: Duration, n: u64) {
+        self.latency[answered as usize].record_many(elapsed, n);
     }
 }
 
