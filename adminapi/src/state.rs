@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use proisp_coa::{Client, Dispatcher};
 use proisp_store::{Keyring, RedisCache, Store};
 
 use crate::config::Config;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// `/metrics`.
     pub metrics: HttpMetrics,
+    /// Every CoA- and Disconnect-Request, through a lane per NAS.
+    pub lanes: Dispatcher<Client>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             None => Kv::local(),
         };
         let db = store.pool().clone();
+        let lanes = Dispatcher::new(Client::new(config.coa), config.coa.lanes());
         let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
         Ok(AppState {
             config,
@@ -61,6 +65,7 @@ impl AppState {
             jwt,
             kv,
             limiter,
+            lanes,
             metrics: HttpMetrics::new(),
         })
     }

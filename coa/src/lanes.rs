@@ -196,7 +196,12 @@ impl<T: Transport> Dispatcher<T> {
     /// The NAS showed life (accounting for an open session): an unreachable lane
     /// resumes sending.
     pub fn alive(&self, nas_id: i64) {
-        self.notify(nas_id, Command::Alive);
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = lanes.get(&nas_id)
+            && handle.stats.unreachable.load(Ordering::Relaxed)
+        {
+            let _ = handle.commands.send(Command::Alive);
+        }
     }
 
     /// The NAS rebooted (Accounting-On): its sessions are gone, and with them its
@@ -285,7 +290,10 @@ struct Lane<T> {
     by_session: HashMap<String, u64>,
     flying: HashMap<u64, Pending>,
     sends: JoinSet<(u64, Outcome)>,
-    /// Changes that timed out since the last answer, with their outcomes.
+    /// Exchanges in a row that timed out (reset by any answer).
+    timeouts: u32,
+    /// Changes that timed out while others were still in flight, with their outcomes:
+    /// requeued if the NAS turns out unreachable, settled as timeouts if it answers.
     suspects: Vec<(u64, Pending, Outcome)>,
     unreachable: bool,
     /// When the next request may start, under a rate cap.
@@ -307,6 +315,7 @@ impl<T: Transport> Lane<T> {
             by_session: HashMap::new(),
             flying: HashMap::new(),
             sends: JoinSet::new(),
+            timeouts: 0,
             suspects: Vec::new(),
             unreachable: false,
             next_start: now,
@@ -480,17 +489,20 @@ impl<T: Transport> Lane<T> {
         match outcome {
             Outcome::Timeout { .. } if self.unreachable => self.requeue(id, pending),
             Outcome::Timeout { .. } => {
+                self.timeouts += 1;
                 self.suspects.push((id, pending, outcome));
-                if self.suspects.len() >= self.config.unreachable_after.max(1) as usize {
+                if self.timeouts >= self.config.unreachable_after.max(1) {
                     self.mark_unreachable();
+                } else if self.flying.is_empty() {
+                    // No other request can tell soon whether the NAS is alive: these timed
+                    // out, and the count goes on.
+                    self.settle_suspects();
                 }
             }
             outcome => {
                 // An answer: the NAS is alive, and what timed out before it did so for good.
-                for (_, mut suspect, timeout) in std::mem::take(&mut self.suspects) {
-                    self.stats.timeout.fetch_add(1, Ordering::Relaxed);
-                    suspect.answer(timeout);
-                }
+                self.timeouts = 0;
+                self.settle_suspects();
                 match &outcome {
                     Outcome::Ack => self.stats.ack.fetch_add(1, Ordering::Relaxed),
                     Outcome::Nak { .. } => self.stats.nak.fetch_add(1, Ordering::Relaxed),
@@ -502,11 +514,21 @@ impl<T: Transport> Lane<T> {
         }
     }
 
+    /// What timed out since the last answer did so for good.
+    fn settle_suspects(&mut self) {
+        for (_, mut suspect, timeout) in std::mem::take(&mut self.suspects) {
+            self.stats.timeout.fetch_add(1, Ordering::Relaxed);
+            suspect.answer(timeout);
+        }
+    }
+
     fn mark_unreachable(&mut self) {
         if let Some((_, pending, _)) = self.suspects.first() {
             tracing::warn!(nas = %pending.target.name, timeouts = self.suspects.len(), "NAS does not answer CoA: marked unreachable, its changes wait");
         }
         self.unreachable = true;
+        // Published before any caller hears Deferred: an `alive` right after must see it.
+        self.stats.unreachable.store(true, Ordering::Relaxed);
         self.next_probe = Instant::now() + self.config.probe_interval;
         // Back at the head, oldest first.
         let mut suspects = std::mem::take(&mut self.suspects);
@@ -521,10 +543,12 @@ impl<T: Transport> Lane<T> {
 
     fn reachable(&mut self) {
         if self.unreachable {
+            self.timeouts = 0;
             if let Some(pending) = self.order.front().and_then(|id| self.queued.get(id)) {
                 tracing::info!(nas = %pending.target.name, "NAS answers again: its waiting changes go out");
             }
             self.unreachable = false;
+            self.stats.unreachable.store(false, Ordering::Relaxed);
         }
     }
 
@@ -533,7 +557,6 @@ impl<T: Transport> Lane<T> {
         s.queued.store(self.queued.len() as u64, Ordering::Relaxed);
         s.in_flight
             .store(self.flying.len() as u64, Ordering::Relaxed);
-        s.unreachable.store(self.unreachable, Ordering::Relaxed);
     }
 }
 

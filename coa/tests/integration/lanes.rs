@@ -151,6 +151,7 @@ fn dispatcher(window: u32) -> Dispatcher<Client> {
     let client = Client::new(ClientConfig {
         timeout: Duration::from_millis(200),
         retries: 0,
+        ..ClientConfig::default()
     });
     Dispatcher::new(
         client,
