@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,7 +56,15 @@ pub trait Transport: Send + Sync + 'static {
 
 impl Transport for Client {
     fn send<'a>(&'a self, nas: &'a Target, request: &'a Request) -> Sending<'a> {
-        Box::pin(Client::send(self, nas.addr, &nas.secret, request))
+        Box::pin(async move {
+            match nas.addr {
+                Some(addr) => Client::send(self, addr, &nas.secret, request).await,
+                None => Outcome::Io(io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the NAS is configured as a range: no address to send to",
+                )),
+            }
+        })
     }
 }
 
@@ -66,14 +75,18 @@ pub struct Target {
     pub nas_id: i64,
     /// Its name, for logs.
     pub name: String,
-    /// Its dynamic-authorization address and port (usually 3799).
-    pub addr: SocketAddr,
+    /// Its dynamic-authorization address and port (usually 3799); `None` for a NAS
+    /// configured as a range, which only a connection of its own can reach.
+    pub addr: Option<SocketAddr>,
     /// The secret requests are signed with.
     pub secret: Secret,
     /// Its own in-flight window (`None`: [`LaneConfig::window`]).
     pub window: Option<u32>,
     /// At most this many requests a second (`None`: as fast as the window allows).
     pub rate: Option<u32>,
+    /// Whether the NAS takes requests over a connection of its own (RadSec's `tls_coa`):
+    /// a transport holding such connections tries them first.
+    pub stream: bool,
 }
 
 /// The dispatcher's settings, shared by every lane.

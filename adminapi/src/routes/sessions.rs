@@ -53,10 +53,11 @@ fn lane_target(nas: &Nas, addr: SocketAddr) -> Target {
     Target {
         nas_id: nas.id,
         name: nas.name.clone(),
-        addr,
+        addr: Some(addr),
         secret: nas.secret.clone(),
         window: None,
         rate: None,
+        stream: false,
     }
 }
 

@@ -108,10 +108,11 @@ impl LaneNas {
         Target {
             nas_id,
             name: format!("nas-{nas_id}"),
-            addr: self.addr,
+            addr: Some(self.addr),
             secret: Secret::new(SECRET),
             window: None,
             rate: None,
+            stream: false,
         }
     }
 
