@@ -19,6 +19,7 @@
 //! caller), so a NAS that was away never ends with the stale rate.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -111,10 +112,12 @@ impl Default for LaneConfig {
 }
 
 /// What one lane has done and holds, for metrics and the NAS view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LaneHealth {
     /// The NAS.
     pub nas_id: i64,
+    /// Its name, as the last change for it gave it.
+    pub name: String,
     /// Changes waiting in its queue.
     pub queued: u64,
     /// Requests sent and not answered yet.
@@ -150,6 +153,8 @@ enum Command {
 struct Handle {
     commands: mpsc::UnboundedSender<Command>,
     stats: Arc<Stats>,
+    /// The NAS's name, for metrics.
+    name: String,
 }
 
 /// Sends every CoA- and Disconnect-Request through a lane per NAS. Cheap to clone.
@@ -195,7 +200,7 @@ impl<T: Transport> Dispatcher<T> {
     pub async fn send(&self, target: &Target, session: Option<&str>, request: Request) -> Outcome {
         let (reply, answer) = oneshot::channel();
         self.command(
-            target.nas_id,
+            target,
             Command::Change(Box::new(Pending {
                 target: target.clone(),
                 session: session.map(str::to_owned),
@@ -232,6 +237,7 @@ impl<T: Transport> Dispatcher<T> {
                 let s = &handle.stats;
                 LaneHealth {
                     nas_id,
+                    name: handle.name.clone(),
                     queued: s.queued.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     ack: s.ack.load(Ordering::Relaxed),
@@ -245,6 +251,54 @@ impl<T: Transport> Dispatcher<T> {
         all
     }
 
+    /// Appends every lane's state to `out` in Prometheus's text format, by NAS name:
+    /// `proisp_coa_lane_queued`, `proisp_coa_lane_in_flight`, `proisp_coa_lane_unreachable`
+    /// (gauges) and `proisp_coa_lane_answers_total{result="ack"|"nak"|"timeout"}`.
+    pub fn render(&self, out: &mut String) {
+        let lanes = self.health();
+        let gauges: [Gauge; 3] = [
+            ("queued", "Changes waiting in the NAS's CoA lane", |h| {
+                h.queued
+            }),
+            (
+                "in_flight",
+                "CoA requests sent to the NAS and not answered yet",
+                |h| h.in_flight,
+            ),
+            (
+                "unreachable",
+                "1 while the NAS is marked unreachable for CoA",
+                |h| u64::from(h.unreachable),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP proisp_coa_lane_{name} {help}");
+            let _ = writeln!(out, "# TYPE proisp_coa_lane_{name} gauge");
+            for h in &lanes {
+                let _ = writeln!(
+                    out,
+                    "proisp_coa_lane_{name}{{nas=\"{}\"}} {}",
+                    escape(&h.name),
+                    value(h)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP proisp_coa_lane_answers_total CoA exchanges with the NAS by how they ended"
+        );
+        let _ = writeln!(out, "# TYPE proisp_coa_lane_answers_total counter");
+        for h in &lanes {
+            for (result, n) in [("ack", h.ack), ("nak", h.nak), ("timeout", h.timeout)] {
+                let _ = writeln!(
+                    out,
+                    "proisp_coa_lane_answers_total{{nas=\"{}\",result=\"{result}\"}} {n}",
+                    escape(&h.name)
+                );
+            }
+        }
+    }
+
     /// A command for an existing lane only: a NAS without one has nothing to resume or
     /// drop.
     fn notify(&self, nas_id: i64, command: Command) {
@@ -254,13 +308,18 @@ impl<T: Transport> Dispatcher<T> {
         }
     }
 
-    fn command(&self, nas_id: i64, command: Command) {
+    fn command(&self, target: &Target, command: Command) {
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        let command = match lanes.get(&nas_id) {
-            Some(handle) => match handle.commands.send(command) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(command)) => command,
-            },
+        let command = match lanes.get_mut(&target.nas_id) {
+            Some(handle) => {
+                if handle.name != target.name {
+                    handle.name.clone_from(&target.name);
+                }
+                match handle.commands.send(command) {
+                    Ok(()) => return,
+                    Err(mpsc::error::SendError(command)) => command,
+                }
+            }
             None => command,
         };
         // No lane yet, or its task ended (nothing was left to do): start one.
@@ -269,7 +328,14 @@ impl<T: Transport> Dispatcher<T> {
         let lane = Lane::new(self.transport.clone(), self.config, stats.clone());
         tokio::spawn(lane.run(rx));
         let _ = commands.send(command);
-        lanes.insert(nas_id, Handle { commands, stats });
+        lanes.insert(
+            target.nas_id,
+            Handle {
+                commands,
+                stats,
+                name: target.name.clone(),
+            },
+        );
     }
 }
 
@@ -571,6 +637,17 @@ impl<T: Transport> Lane<T> {
         s.in_flight
             .store(self.flying.len() as u64, Ordering::Relaxed);
     }
+}
+
+/// A gauge of [`Dispatcher::render`]: its name's end, its help, its value.
+type Gauge = (&'static str, &'static str, fn(&LaneHealth) -> u64);
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 async fn sleep_until(at: Option<Instant>) {

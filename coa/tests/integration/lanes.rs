@@ -212,6 +212,19 @@ async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers()
     assert!(silent_lane.unreachable);
     assert_eq!(silent_lane.queued, 300);
     assert_eq!(health.iter().find(|h| h.nas_id == 1).unwrap().ack, 2000);
+    let mut metrics = String::new();
+    lanes.render(&mut metrics);
+    for line in [
+        "proisp_coa_lane_unreachable{nas=\"nas-3\"} 1",
+        "proisp_coa_lane_queued{nas=\"nas-3\"} 300",
+        "proisp_coa_lane_unreachable{nas=\"nas-1\"} 0",
+        "proisp_coa_lane_answers_total{nas=\"nas-1\",result=\"ack\"} 2000",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
 
     // It answers again, and says so (an Interim-Update): every change, exactly once.
     silent.silent.store(false, Ordering::SeqCst);
