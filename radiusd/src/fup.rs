@@ -125,8 +125,8 @@ pub(crate) async fn enforce(shared: &Shared, user: &str, change: Change) {
             name: nas.name.clone(),
             addr,
             secret: nas.secret.clone(),
-            window: None,
-            rate: None,
+            window: nas.coa_lane.window,
+            rate: nas.coa_lane.rate,
             stream: nas.tls.coa,
         };
         let key = format!("{}/{}", nas.id, session.acct_session_id);

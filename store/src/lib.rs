@@ -51,7 +51,7 @@ pub use feed::{Change, FeedEntry};
 pub use import::{ImportError, ImportMode, ImportOutcome, ImportRow};
 pub use journal::Journal;
 pub use migrate::Migration;
-pub use nas::NewNas;
+pub use nas::{MAX_COA_RATE, MAX_COA_WINDOW, NewNas};
 pub use plan::NewPlan;
 pub use redis::RedisCache;
 pub use subscriber::{COLUMNS as SUBSCRIBER_COLUMNS, MAX_USERNAME_LEN, NewSubscriber};

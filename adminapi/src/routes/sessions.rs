@@ -55,8 +55,8 @@ fn lane_target(nas: &Nas, addr: SocketAddr) -> Target {
         name: nas.name.clone(),
         addr: Some(addr),
         secret: nas.secret.clone(),
-        window: None,
-        rate: None,
+        window: nas.coa_lane.window,
+        rate: nas.coa_lane.rate,
         stream: false,
     }
 }
