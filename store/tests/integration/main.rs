@@ -2,5 +2,6 @@
 
 mod feed;
 mod journal;
+mod replica;
 mod store;
 mod tls;

@@ -1,0 +1,108 @@
+//! [`Reads`] against a real streaming replica: the lag of an idle, caught-up replica, a
+//! promoted one, and a replica URL that does not parse.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proisp_store::{Keyring, NewPlan, ReadRoute, Reads, Store, StoreConfig, StoreError};
+use proisp_testing::{PrivatePostgres, wait_until, with_database};
+
+/// A private primary with a migrated database `proisp`, its store and config.
+async fn primary() -> (PrivatePostgres, Store, StoreConfig) {
+    let pg = PrivatePostgres::start().await.unwrap();
+    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute("CREATE DATABASE proisp").await.unwrap();
+    let cfg = StoreConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..StoreConfig::new(with_database(&pg.url("postgres"), "proisp"))
+    };
+    let store = Store::connect(&cfg, Arc::new(Keyring::from_key(&[4; 32])))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (pg, store, cfg)
+}
+
+/// A [`Reads`] once its first check has answered.
+async fn reads(primary: &Store, cfg: &StoreConfig) -> Reads {
+    let reads = Reads::connect(primary.clone(), cfg, primary.keys().clone()).unwrap();
+    let up = wait_until(Duration::from_secs(20), async || reads.stats().up).await;
+    assert!(up, "the replica never answered: {:?}", reads.stats());
+    reads
+}
+
+fn served(reads: &Reads, route: ReadRoute) -> u64 {
+    reads
+        .stats()
+        .served
+        .iter()
+        .find(|(r, _)| *r == route)
+        .map_or(0, |(_, n)| *n)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_replica_that_has_replayed_everything_does_not_lag() {
+    let (pg, store, cfg) = primary().await;
+    let replica = pg.start_replica().await.unwrap();
+    store
+        .create_plan(&NewPlan::new("home", 10_000, 5_000))
+        .await
+        .unwrap();
+    replica.wait_replayed(&pg).await.unwrap();
+    // The last replayed transaction grows old while the primary is idle: past the bound,
+    // although nothing is missing.
+    let (sql, conn) = tokio_postgres::connect(&replica.url("proisp"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let old = wait_until(Duration::from_secs(20), async || {
+        sql.query_one(
+            "SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 > 2",
+            &[],
+        )
+        .await
+        .is_ok_and(|row| row.get::<_, Option<bool>>(0) == Some(true))
+    })
+    .await;
+    assert!(old, "the last replayed transaction never grew old");
+    let cfg = StoreConfig {
+        replica_url: Some(with_database(&replica.url("postgres"), "proisp")),
+        replica_max_lag: Duration::from_secs(1),
+        ..cfg
+    };
+    // A first check made now, on the idle replica: no lag, reads served by it.
+    let reads = reads(&store, &cfg).await;
+    assert_eq!(reads.stats().lag, Some(Duration::ZERO));
+    let plans = reads.store().await.all_plans().await.unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(served(&reads, ReadRoute::Replica), 1);
+
+    // Promoted, it is a primary of its own: as current as can be.
+    replica.promote().await.unwrap();
+    let promoted = self::reads(&store, &cfg).await;
+    assert_eq!(promoted.stats().lag, Some(Duration::ZERO));
+    promoted.store().await.all_plans().await.unwrap();
+    assert_eq!(served(&promoted, ReadRoute::Replica), 1);
+}
+
+#[tokio::test]
+async fn without_a_replica_reads_are_the_primary_s_and_a_bad_replica_url_is_named() {
+    let (_pg, store, cfg) = primary().await;
+    let reads = Reads::connect(store.clone(), &cfg, store.keys().clone()).unwrap();
+    reads.store().await.all_plans().await.unwrap();
+    let stats = reads.stats();
+    assert!(!stats.configured && !stats.up);
+    assert_eq!(served(&reads, ReadRoute::Unconfigured), 1);
+
+    let bad = StoreConfig {
+        replica_url: Some("postgres://h/x?target_session_attrs=sometimes".into()),
+        ..cfg
+    };
+    match Reads::connect(store.clone(), &bad, store.keys().clone()) {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "replica_url"),
+        other => panic!("{other:?}"),
+    }
+}
