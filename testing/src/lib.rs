@@ -36,7 +36,7 @@ mod wait;
 
 pub use env::{TestEnv, cached};
 pub use pki::{Pair, Pki};
-pub use postgres::{PostgresTls, PrivatePostgres, with_database};
+pub use postgres::{Frozen, PostgresTls, PrivatePostgres, with_database};
 pub use redis::{PrivateRedis, RedisTls};
 pub use wait::{wait_until, wait_until_blocking};
 

@@ -445,6 +445,62 @@ impl PrivatePostgres {
     }
 }
 
+/// A private server frozen with SIGSTOP (a hang: connections stay open, nothing
+/// answers), thawed with SIGCONT when dropped, so a failing test leaves no stopped server
+/// behind.
+#[derive(Debug)]
+pub struct Frozen {
+    pids: Vec<u32>,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            signal(*pid, "CONT");
+        }
+    }
+}
+
+impl PrivatePostgres {
+    /// Freezes the server: its postmaster first (so it forks nothing meanwhile), then
+    /// every process it has forked (backends, WAL receiver, startup process).
+    pub fn freeze(&self) -> std::io::Result<Frozen> {
+        let postmaster = self
+            .server
+            .as_ref()
+            .map(Child::id)
+            .ok_or_else(|| std::io::Error::other("the server is not running"))?;
+        signal(postmaster, "STOP");
+        let mut frozen = Frozen {
+            pids: vec![postmaster],
+        };
+        for pid in children_of(postmaster)? {
+            signal(pid, "STOP");
+            frozen.pids.push(pid);
+        }
+        Ok(frozen)
+    }
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> std::io::Result<Vec<u32>> {
+    Ok(std::fs::read_dir("/proc")?
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+            let ppid: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect())
+}
+
 /// A new directory for a server's files, owned by the user it runs as.
 fn server_dir(run_as: Option<(u32, u32)>) -> std::io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(

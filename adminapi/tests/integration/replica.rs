@@ -1,8 +1,8 @@
 //! Reads from a streaming replica: a private primary, a replica made by pg_basebackup and
 //! connected as `proisp_readonly` (sql/roles/readonly.sql), and the REST API in process.
 //! The replica is proved to serve a list by pausing its replay: the list misses a write
-//! the primary has; past the lag bound, or with the replica stopped, lists come from the
-//! primary, and the metrics count why.
+//! the primary has. Past the lag bound, or with the replica stopped (at once) or frozen
+//! (once its check times out), lists come from the primary, and the metrics count why.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -308,4 +308,31 @@ async fn with_the_replica_stopped_lists_answer_from_the_primary() {
         Some(2.0)
     );
     assert_eq!(server.served(ReadRoute::Replica), 1);
+}
+
+#[actix_web::test]
+async fn a_frozen_replica_is_found_down_by_its_check_and_passed_over() {
+    let cluster = Cluster::start().await;
+    let server = cluster.server(Duration::from_secs(5)).await;
+    assert!(server.usernames().await.is_empty());
+    assert_eq!(server.served(ReadRoute::Replica), 1);
+
+    // A hang, not a refusal: the check's query gets no answer within connect_timeout.
+    let frozen = cluster.replica.freeze().unwrap();
+    let down = wait_until(Duration::from_secs(20), async || {
+        !server.state.reads.stats().up
+    })
+    .await;
+    assert!(down, "a frozen replica still counts as up");
+    assert!(server.usernames().await.is_empty());
+    assert_eq!(server.served(ReadRoute::Down), 1);
+
+    drop(frozen);
+    let up = wait_until(Duration::from_secs(20), async || {
+        server.state.reads.stats().up
+    })
+    .await;
+    assert!(up, "the thawed replica never came back");
+    assert!(server.usernames().await.is_empty());
+    assert_eq!(server.served(ReadRoute::Replica), 2);
 }
