@@ -21,7 +21,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | `env` | [`TestEnv`]: which servers the tests use, a database and key prefix per test |
-//! | `postgres` | [`PrivatePostgres`] (with TLS: [`PostgresTls`]), and probing a PostgreSQL URL |
+//! | `postgres` | [`PrivatePostgres`] (with TLS: [`PostgresTls`]; streaming replicas, promotion, paused replay, [`Frozen`]), and probing a PostgreSQL URL |
 //! | `redis` | [`PrivateRedis`] (with TLS: [`RedisTls`]), and probing a Redis URL |
 //! | `process` | what both private servers need of their processes: ports, signals, reaping |
 //! | `wait` | [`wait_until`]: a bounded wait on a condition, probed |

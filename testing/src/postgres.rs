@@ -519,6 +519,8 @@ fn server_dir(run_as: Option<(u32, u32)>) -> std::io::Result<PathBuf> {
 /// `server.key` in the data directory), owned by the server's user, the key readable by it
 /// alone; with `ssl_only`, makes pg_hba.conf refuse plain TCP; with `client_ca`, asks
 /// for client certificates (`ssl_ca_file = 'root.crt'`, set in postgresql.auto.conf).
+/// Unix sockets stay open to the superuser, for replication too (a replica's base backup
+/// and its WAL stream).
 fn install_tls(data: &Path, tls: &PostgresTls, run_as: Option<(u32, u32)>) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let cert = data.join("server.crt");
@@ -546,6 +548,7 @@ fn install_tls(data: &Path, tls: &PostgresTls, run_as: Option<(u32, u32)>) -> st
             data.join("pg_hba.conf"),
             format!(
                 "local all all trust\n\
+                 local replication all trust\n\
                  hostssl all all 127.0.0.1/32 {method}\n\
                  hostssl all all ::1/128 {method}\n"
             ),

@@ -1,11 +1,11 @@
 //! [`Reads`] against a real streaming replica: the lag of an idle, caught-up replica, a
-//! promoted one, and a replica URL that does not parse.
+//! promoted one, TLS with the primary's keys, and a replica URL that does not parse.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use proisp_store::{Keyring, NewPlan, ReadRoute, Reads, Store, StoreConfig, StoreError};
-use proisp_testing::{PrivatePostgres, wait_until, with_database};
+use proisp_store::{Keyring, NewPlan, ReadRoute, Reads, SslMode, Store, StoreConfig, StoreError};
+use proisp_testing::{Pki, PostgresTls, PrivatePostgres, wait_until, with_database};
 
 /// A private primary with a migrated database `proisp`, its store and config.
 async fn primary() -> (PrivatePostgres, Store, StoreConfig) {
@@ -105,4 +105,56 @@ async fn without_a_replica_reads_are_the_primary_s_and_a_bad_replica_url_is_name
         Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "replica_url"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replica_is_reached_with_the_primary_s_tls_keys() {
+    let dir = std::env::temp_dir().join(format!("proisp-replica-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The client certificate's CN is "postgres": the user it logs in as.
+    let pki = Pki::generate(&dir, "postgres").unwrap();
+    // hostssl with client certificates: without the keys' certificate, no session.
+    let pg = PrivatePostgres::start_tls(&PostgresTls {
+        cert: pki.server.cert.clone(),
+        key: pki.server.key.clone(),
+        ssl_only: true,
+        client_ca: Some(pki.ca.clone()),
+    })
+    .await
+    .unwrap();
+    let replica = pg.start_replica().await.unwrap();
+    let cfg = StoreConfig {
+        connect_timeout: Duration::from_secs(2),
+        sslmode: Some(SslMode::VerifyFull),
+        sslrootcert: Some(pki.ca.clone()),
+        sslcert: Some(pki.nas.cert.clone()),
+        sslkey: Some(pki.nas.key.clone()),
+        replica_url: Some(replica.url("postgres")),
+        ..StoreConfig::new(pg.url("postgres"))
+    };
+    let primary = Store::connect(&cfg, Arc::new(Keyring::from_key(&[5; 32])))
+        .await
+        .unwrap();
+    let reads = reads(&primary, &cfg).await;
+    let row = reads
+        .store()
+        .await
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT client_dn, pg_is_in_recovery() FROM pg_stat_ssl \
+             WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let dn: Option<String> = row.get(0);
+    assert!(
+        dn.as_deref().is_some_and(|dn| dn.contains("CN=postgres")),
+        "{dn:?}"
+    );
+    assert!(row.get::<_, bool>(1), "not the replica");
+    assert_eq!(served(&reads, ReadRoute::Replica), 1);
 }
