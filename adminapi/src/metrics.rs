@@ -13,7 +13,7 @@ use proisp_store::ReadStats;
 pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
 
 /// Reads of the routes a replica may serve, by `target` (`replica`, `primary`) and
-/// `reason` (`ok`; for the primary: `lagging`, `down`, `unconfigured`).
+/// `reason` (`ok`; for the primary: `lagging`, `down`, `busy`, `unconfigured`).
 pub const DB_READS: &str = "proisp_db_reads_total";
 
 /// The replica's lag behind the primary at its last check; NaN while it is down.

@@ -6,7 +6,9 @@
 //! [`LAG_SQL`] query, bounded by `connect_timeout`) and the request path reads the
 //! result from two atomics. A replica that stopped between two checks is still noticed
 //! on the request path: borrowing one of its connections fails, the replica is marked
-//! down at once and the read goes to the primary.
+//! down at once and the read goes to the primary. A replica whose connections all stay
+//! busy for `connect_timeout` passes that read to the primary too, without counting as
+//! down.
 //!
 //! Lag is PostgreSQL's own view of the replica: nothing received and not yet replayed
 //! means no lag (an idle primary writes no transactions, so the time of the last replayed
@@ -17,6 +19,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use deadpool_postgres::{PoolError, TimeoutType};
 
 use crate::{Keyring, Store, StoreConfig, StoreError};
 
@@ -43,16 +47,19 @@ pub enum ReadRoute {
     Lagging,
     /// The primary: the replica does not answer (or has not answered yet).
     Down,
+    /// The primary: every connection to the replica stayed busy for `connect_timeout`.
+    Busy,
     /// The primary: no `replica_url` is configured.
     Unconfigured,
 }
 
 impl ReadRoute {
     /// Every route, in the order of [`ReadStats::served`].
-    pub const ALL: [ReadRoute; 4] = [
+    pub const ALL: [ReadRoute; 5] = [
         ReadRoute::Replica,
         ReadRoute::Lagging,
         ReadRoute::Down,
+        ReadRoute::Busy,
         ReadRoute::Unconfigured,
     ];
 
@@ -60,16 +67,19 @@ impl ReadRoute {
     pub const fn target(self) -> &'static str {
         match self {
             ReadRoute::Replica => "replica",
-            ReadRoute::Lagging | ReadRoute::Down | ReadRoute::Unconfigured => "primary",
+            ReadRoute::Lagging | ReadRoute::Down | ReadRoute::Busy | ReadRoute::Unconfigured => {
+                "primary"
+            }
         }
     }
 
-    /// Why: `ok`, `lagging`, `down` or `unconfigured`.
+    /// Why: `ok`, `lagging`, `down`, `busy` or `unconfigured`.
     pub const fn reason(self) -> &'static str {
         match self {
             ReadRoute::Replica => "ok",
             ReadRoute::Lagging => "lagging",
             ReadRoute::Down => "down",
+            ReadRoute::Busy => "busy",
             ReadRoute::Unconfigured => "unconfigured",
         }
     }
@@ -89,7 +99,7 @@ pub struct ReadStats {
     /// Its lag at the last check; `None` while it is down or unmeasured.
     pub lag: Option<Duration>,
     /// Reads served so far by each route, in [`ReadRoute::ALL`]'s order.
-    pub served: [(ReadRoute, u64); 4],
+    pub served: [(ReadRoute, u64); 5],
 }
 
 /// The replica's pool and what the checks found.
@@ -147,26 +157,35 @@ impl Replica {
         self.lag_ms.store(UNKNOWN, Ordering::Relaxed);
     }
 
-    /// One check: the lag, or why the replica did not tell it in time.
-    async fn check(&self) -> Result<Duration, String> {
-        let measure = async {
-            let client = self.store.client().await?;
-            let row = client.query_one(LAG_SQL, &[]).await?;
-            Ok::<f64, StoreError>(row.get(0))
+    /// One check: the lag, or why the replica did not tell it in time; `None` when
+    /// every connection stayed busy with reads (a busy replica is not a down one: the
+    /// state stands until a check gets through).
+    async fn check(&self) -> Option<Result<Duration, String>> {
+        // The pool bounds the wait for a connection and a new connection's set-up by
+        // connect_timeout; the query is bounded here, for a server that hangs.
+        let client = match self.store.pool().get().await {
+            Ok(client) => client,
+            Err(PoolError::Timeout(TimeoutType::Wait)) => return None,
+            Err(e) => return Some(Err(crate::error_chain(&e))),
         };
-        match tokio::time::timeout(self.check_timeout, measure).await {
-            Err(_) => Err(format!("no answer within {:?}", self.check_timeout)),
-            Ok(Err(e)) => Err(e.to_string()),
-            // A negative lag is clock skew between the servers: nothing is missing.
-            Ok(Ok(secs)) => Ok(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)),
-        }
+        let secs =
+            match tokio::time::timeout(self.check_timeout, client.query_one(LAG_SQL, &[])).await {
+                Err(_) => return Some(Err(format!("no answer within {:?}", self.check_timeout))),
+                Ok(Err(e)) => return Some(Err(crate::error_chain(&e))),
+                Ok(Ok(row)) => row.try_get::<_, f64>(0),
+            };
+        // A negative lag is clock skew between the servers: nothing is missing.
+        Some(
+            secs.map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX))
+                .map_err(|e| crate::error_chain(&e)),
+        )
     }
 }
 
 struct Inner {
     primary: Store,
     replica: Option<Replica>,
-    served: [AtomicU64; 4],
+    served: [AtomicU64; 5],
 }
 
 /// The handle adminapi reads through: [`Reads::store`] is the replica's [`Store`] when it
@@ -240,11 +259,13 @@ impl Reads {
         let (store, route) = match &inner.replica {
             None => (&inner.primary, ReadRoute::Unconfigured),
             Some(replica) => match replica.route() {
-                ReadRoute::Replica => match replica.store.client().await {
+                ReadRoute::Replica => match replica.store.pool().get().await {
                     // The connection goes back to the pool idle, for the caller's query.
                     Ok(_) => (&replica.store, ReadRoute::Replica),
+                    // Busy, not down: the next read may find a connection free.
+                    Err(PoolError::Timeout(TimeoutType::Wait)) => (&inner.primary, ReadRoute::Busy),
                     Err(e) => {
-                        replica.record(Err(e.to_string()));
+                        replica.record(Err(crate::error_chain(&e)));
                         (&inner.primary, ReadRoute::Down)
                     }
                 },
@@ -281,8 +302,9 @@ async fn watch(inner: Weak<Inner>) {
         let Some(replica) = &inner.replica else {
             return;
         };
-        let lag = replica.check().await;
-        replica.record(lag);
+        if let Some(lag) = replica.check().await {
+            replica.record(lag);
+        }
     }
 }
 
@@ -326,6 +348,7 @@ mod tests {
                 ("replica", "ok"),
                 ("primary", "lagging"),
                 ("primary", "down"),
+                ("primary", "busy"),
                 ("primary", "unconfigured"),
             ]
         );

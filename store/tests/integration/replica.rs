@@ -158,3 +158,34 @@ async fn the_replica_is_reached_with_the_primary_s_tls_keys() {
     assert!(row.get::<_, bool>(1), "not the replica");
     assert_eq!(served(&reads, ReadRoute::Replica), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_with_every_connection_busy_passes_reads_on_without_counting_as_down() {
+    let (pg, store, cfg) = primary().await;
+    let replica = pg.start_replica().await.unwrap();
+    let cfg = StoreConfig {
+        pool_size: 1,
+        connect_timeout: Duration::from_millis(500),
+        replica_url: Some(with_database(&replica.url("postgres"), "proisp")),
+        ..cfg
+    };
+    let reads = reads(&store, &cfg).await;
+    let held = reads.store().await.client().await.unwrap();
+    let in_recovery: bool = held
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(in_recovery, "not the replica's connection");
+    // Each read waits connect_timeout for the replica's one connection, then goes to
+    // the primary; the checks that fall meanwhile find no connection either.
+    for _ in 0..3 {
+        reads.store().await.all_plans().await.unwrap();
+    }
+    assert_eq!(served(&reads, ReadRoute::Busy), 3);
+    assert_eq!(served(&reads, ReadRoute::Down), 0);
+    assert!(reads.stats().up, "a busy replica counted as down");
+    drop(held);
+    reads.store().await.all_plans().await.unwrap();
+    assert_eq!(served(&reads, ReadRoute::Replica), 2);
+}
