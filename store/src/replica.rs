@@ -14,7 +14,9 @@
 //! means no lag (an idle primary writes no transactions, so the time of the last replayed
 //! one grows old although nothing is missing); otherwise it is the age of the last
 //! replayed transaction, by the replica's clock against the primary's commit time (the
-//! servers' clocks must agree, as NTP keeps them).
+//! servers' clocks must agree, as NTP keeps them). "Nothing not yet replayed" is
+//! `receive <= replay`, not `=`: a restarted replica reports as received the start of the
+//! WAL segment it resumed streaming at, which lies behind what it has replayed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -31,7 +33,7 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// recovery (a promoted replica is as current as a primary can be).
 const LAG_SQL: &str = "SELECT CASE \
        WHEN NOT pg_is_in_recovery() THEN 0 \
-       WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+       WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 \
        ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) \
      END::float8";
 

@@ -1,5 +1,5 @@
-//! [`Reads`] against a real streaming replica: the lag of an idle, caught-up replica, a
-//! promoted one, TLS with the primary's keys, and a replica URL that does not parse.
+//! [`Reads`] against a real streaming replica: the lag of an idle, caught-up replica
+//! (restarted too), a promoted one, TLS with the primary's keys, and a replica URL that does not parse.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +46,7 @@ fn served(reads: &Reads, route: ReadRoute) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_replica_that_has_replayed_everything_does_not_lag() {
     let (pg, store, cfg) = primary().await;
-    let replica = pg.start_replica().await.unwrap();
+    let mut replica = pg.start_replica().await.unwrap();
     store
         .create_plan(&NewPlan::new("home", 10_000, 5_000))
         .await
@@ -79,6 +79,29 @@ async fn an_idle_replica_that_has_replayed_everything_does_not_lag() {
     let plans = reads.store().await.all_plans().await.unwrap();
     assert_eq!(plans.len(), 1);
     assert_eq!(served(&reads, ReadRoute::Replica), 1);
+
+    // Restarted, it resumes streaming at the start of a WAL segment, behind what it has
+    // replayed: still nothing missing.
+    replica.stop_immediate().await;
+    replica.restart().await.unwrap();
+    let (sql, conn) = tokio_postgres::connect(&replica.url("proisp"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // Until its WAL receiver runs it knows of nothing received, and only the age of the
+    // last replayed transaction tells.
+    let streaming = wait_until(Duration::from_secs(20), async || {
+        sql.query_opt(
+            "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+            &[],
+        )
+        .await
+        .is_ok_and(|row| row.is_some())
+    })
+    .await;
+    assert!(streaming, "the restarted replica never streamed");
+    let restarted = self::reads(&store, &cfg).await;
+    assert_eq!(restarted.stats().lag, Some(Duration::ZERO));
 
     // Promoted, it is a primary of its own: as current as can be.
     replica.promote().await.unwrap();
