@@ -57,7 +57,7 @@ impl AppState {
             }
             None => Kv::local(),
         };
-        let reads = Reads::connect(store.clone(), &config.database, keys.clone())?;
+        let reads = Reads::connect(store.clone(), &config.database)?;
         let db = store.pool().clone();
         let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
         Ok(AppState {

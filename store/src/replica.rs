@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{PoolError, TimeoutType};
 
-use crate::{Keyring, Store, StoreConfig, StoreError};
+use crate::{Store, StoreConfig, StoreError};
 
 /// How often the replica's lag is measured: the bound is in seconds, so is the check.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -217,14 +217,12 @@ impl Reads {
     /// check task spawned on the current Tokio runtime. Without `replica_url`, the same
     /// as [`Reads::primary_only`]. A malformed replica URL or TLS file is an error naming
     /// the key.
-    pub fn connect(
-        primary: Store,
-        cfg: &StoreConfig,
-        keys: Arc<Keyring>,
-    ) -> Result<Reads, StoreError> {
+    pub fn connect(primary: Store, cfg: &StoreConfig) -> Result<Reads, StoreError> {
         let Some(replica_cfg) = cfg.replica() else {
             return Ok(Reads::primary_only(primary));
         };
+        // The primary's key: the replica holds the same ciphertexts.
+        let keys = Arc::clone(primary.keys());
         let store = Store::connect_lazy(&replica_cfg, keys).map_err(|e| match e {
             StoreError::Invalid { field, reason } if field == "database_url" => {
                 StoreError::invalid("replica_url", reason)
@@ -313,6 +311,7 @@ async fn watch(inner: Weak<Inner>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Keyring;
 
     fn replica(up: bool, lag_ms: u64) -> Replica {
         let keys = Arc::new(Keyring::from_key(&[1; 32]));

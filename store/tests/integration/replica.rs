@@ -28,7 +28,7 @@ async fn primary() -> (PrivatePostgres, Store, StoreConfig) {
 
 /// A [`Reads`] once its first check has answered.
 async fn reads(primary: &Store, cfg: &StoreConfig) -> Reads {
-    let reads = Reads::connect(primary.clone(), cfg, primary.keys().clone()).unwrap();
+    let reads = Reads::connect(primary.clone(), cfg).unwrap();
     let up = wait_until(Duration::from_secs(20), async || reads.stats().up).await;
     assert!(up, "the replica never answered: {:?}", reads.stats());
     reads
@@ -114,7 +114,7 @@ async fn an_idle_replica_that_has_replayed_everything_does_not_lag() {
 #[tokio::test]
 async fn without_a_replica_reads_are_the_primary_s_and_a_bad_replica_url_is_named() {
     let (_pg, store, cfg) = primary().await;
-    let reads = Reads::connect(store.clone(), &cfg, store.keys().clone()).unwrap();
+    let reads = Reads::connect(store.clone(), &cfg).unwrap();
     reads.store().await.all_plans().await.unwrap();
     let stats = reads.stats();
     assert!(!stats.configured && !stats.up);
@@ -124,7 +124,7 @@ async fn without_a_replica_reads_are_the_primary_s_and_a_bad_replica_url_is_name
         replica_url: Some("postgres://h/x?target_session_attrs=sometimes".into()),
         ..cfg
     };
-    match Reads::connect(store.clone(), &bad, store.keys().clone()) {
+    match Reads::connect(store.clone(), &bad) {
         Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "replica_url"),
         other => panic!("{other:?}"),
     }
