@@ -185,6 +185,7 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.observe_reads(&state.reads.stats());
     let mut text = state.metrics.render();
     state.lanes.render(&mut text);
     HttpResponse::Ok()

@@ -34,6 +34,7 @@ mod migrate;
 mod nas;
 mod plan;
 mod redis;
+mod replica;
 mod subscriber;
 mod tls;
 
@@ -54,6 +55,7 @@ pub use migrate::Migration;
 pub use nas::{MAX_COA_RATE, MAX_COA_WINDOW, NewNas};
 pub use plan::NewPlan;
 pub use redis::RedisCache;
+pub use replica::{ReadRoute, ReadStats, Reads};
 pub use subscriber::{COLUMNS as SUBSCRIBER_COLUMNS, MAX_USERNAME_LEN, NewSubscriber};
 pub use tls::{TlsError, pem_certificates, pem_private_key};
 

@@ -366,7 +366,13 @@ pub(crate) async fn list(
     session: Session,
 ) -> Result<web::Json<NasList>, ApiError> {
     session.require(Permission::Read)?;
-    let all = state.store.all_nas().await.map_err(nas_error)?;
+    let all = state
+        .reads
+        .store()
+        .await
+        .all_nas()
+        .await
+        .map_err(nas_error)?;
     Ok(web::Json(NasList {
         items: all.iter().map(NasView::from).collect(),
     }))

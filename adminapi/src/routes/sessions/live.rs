@@ -116,6 +116,7 @@ pub(crate) async fn list(
 ) -> Result<web::Json<SessionList>, ApiError> {
     session.require(Permission::Read)?;
     let limit = limit(q.limit)?;
+    let db = state.reads.store().await.pool();
     let username = match (q.subscriber_id, &q.username) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
@@ -123,7 +124,7 @@ pub(crate) async fn list(
                 "give subscriber_id or username, not both",
             ));
         }
-        (Some(id), None) => Some(sessions::subscriber_username(&state.db, id).await?.ok_or(
+        (Some(id), None) => Some(sessions::subscriber_username(db, id).await?.ok_or(
             ApiError::NotFound {
                 entity: "subscriber",
             },
@@ -131,7 +132,7 @@ pub(crate) async fn list(
         (None, name) => name.clone(),
     };
     let items = sessions::live_sessions(
-        &state.db,
+        db,
         &LiveFilter {
             nas_id: q.nas_id,
             username,
