@@ -307,7 +307,10 @@ mod tests {
             cfg.database.database_url,
             "postgres://proisp@db.isp.example:5432/proisp"
         );
-        assert_eq!(cfg.database.sslmode, Some(proisp_store::SslMode::VerifyFull));
+        assert_eq!(
+            cfg.database.sslmode,
+            Some(proisp_store::SslMode::VerifyFull)
+        );
         assert_eq!(cfg.database.pool_size, 16);
         assert_eq!(cfg.database.statement_timeout, Duration::from_secs(5));
         assert_eq!(cfg.database.replica_url, None);
