@@ -308,3 +308,58 @@ async fn a_nas_entry_sets_its_own_window() {
     let most = nas.most_outstanding.load(Ordering::SeqCst);
     assert!((1..=3).contains(&most), "{most} outstanding at once");
 }
+
+/// A transport that answers at once, recording when each request started (the paused
+/// clock's time).
+#[derive(Default)]
+struct Recorder {
+    starts: Mutex<Vec<tokio::time::Instant>>,
+}
+
+impl proisp_coa::Transport for Recorder {
+    fn send<'a>(&'a self, _nas: &'a Target, _request: &'a Request) -> proisp_coa::Sending<'a> {
+        self.starts
+            .lock()
+            .unwrap()
+            .push(tokio::time::Instant::now());
+        Box::pin(async { Outcome::Ack })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_cap_spaces_the_requests() {
+    let recorder = Arc::new(Recorder::default());
+    let lanes = Dispatcher::new(ArcTransport(recorder.clone()), LaneConfig::default());
+    let target = Target {
+        nas_id: 1,
+        name: "capped".into(),
+        addr: None,
+        secret: Secret::new(SECRET),
+        window: None,
+        rate: Some(20),
+        stream: false,
+    };
+    let sessions: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    let all = join_all(
+        sessions
+            .iter()
+            .map(|s| lanes.send(&target, Some(s), change(s, "1M/1M"))),
+    )
+    .await;
+    assert!(all.iter().all(Outcome::is_ack));
+    let starts = recorder.starts.lock().unwrap();
+    assert_eq!(starts.len(), 10);
+    // 20 a second: 50 ms apart at least, on the paused clock.
+    for pair in starts.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(50), "{starts:?}");
+    }
+}
+
+/// [`Recorder`] shared with the test.
+struct ArcTransport(Arc<Recorder>);
+
+impl proisp_coa::Transport for ArcTransport {
+    fn send<'a>(&'a self, nas: &'a Target, request: &'a Request) -> proisp_coa::Sending<'a> {
+        self.0.send(nas, request)
+    }
+}

@@ -20,8 +20,7 @@ use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
 use proisp_testing::{TestEnv, wait_until_blocking};
 
 use crate::harness::{
-    Frozen, Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database,
-    radclient, seed,
+    Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database, radclient, seed,
 };
 
 const GIB: i64 = 1 << 30;
@@ -315,7 +314,7 @@ async fn while_postgres_is_frozen_accounting_is_spooled_then_applied_exactly_onc
     for i in 1..=6 {
         assert!(send(1, i, &format!("s-{i}"), 0), "{}", radiusd.log());
     }
-    let frozen = Frozen::new(&pg);
+    let frozen = pg.freeze().unwrap();
     // Everything acknowledged while it is frozen: the first commit gives up after its
     // deadline, the rest go straight to the spool.
     for i in 1..=6 {
@@ -342,7 +341,7 @@ async fn while_postgres_is_frozen_accounting_is_spooled_then_applied_exactly_onc
     assert!(
         radiusd.metric("radius_acct_requests_total{status=\"stop\",durability=\"spooled\"}") >= 5.0
     );
-    frozen.thaw();
+    drop(frozen);
     // The batch given up at the deadline may complete now too; everything is there once.
     let (sql, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
         .await

@@ -21,12 +21,25 @@ fn subscriber(i: usize) -> Subscriber {
     }
 }
 
-async fn connect(env: &TestEnv, cluster: &PrivateRedisCluster) -> Arc<RedisCache> {
+/// A cache on `cluster`, subscribed, with every subscriber of [`NAMES`] put.
+async fn filled(
+    env: &TestEnv,
+    cluster: &PrivateRedisCluster,
+) -> (Arc<RedisCache>, mpsc::Receiver<CacheEvent>) {
     let cfg = RedisConfig {
         url: cluster.url(),
         ..env.cache_config()
     };
-    Arc::new(RedisCache::connect(&cfg, env.keys.clone()).await.unwrap())
+    let cache = Arc::new(RedisCache::connect(&cfg, env.keys.clone()).await.unwrap());
+    let mut events = cache.subscribe();
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(10)).await,
+        Some(CacheEvent::Connected)
+    );
+    let all: Vec<Subscriber> = (0..NAMES).map(subscriber).collect();
+    let refs: Vec<&Subscriber> = all.iter().collect();
+    cache.put_subscribers(&refs).await.unwrap();
+    (cache, events)
 }
 
 /// Waits for an invalidation naming `name`, skipping `Connected` and `Disconnected`.
@@ -44,16 +57,7 @@ async fn heard(events: &mut mpsc::Receiver<CacheEvent>, name: &str, within: Dura
 async fn the_cache_contract_holds_on_a_cluster() {
     let env = TestEnv::start().await;
     let cluster = PrivateRedisCluster::start().await.unwrap();
-    let cache = connect(&env, &cluster).await;
-    let mut events = cache.subscribe();
-    assert_eq!(
-        next_event(&mut events, Duration::from_secs(10)).await,
-        Some(CacheEvent::Connected)
-    );
-
-    let all: Vec<Subscriber> = (0..NAMES).map(subscriber).collect();
-    let refs: Vec<&Subscriber> = all.iter().collect();
-    cache.put_subscribers(&refs).await.unwrap();
+    let (cache, mut events) = filled(&env, &cluster).await;
     cache
         .put_negatives(&["nobody-1", "nobody-2"])
         .await
@@ -110,15 +114,7 @@ async fn the_cache_contract_holds_on_a_cluster() {
 async fn a_masters_failover_is_followed() {
     let env = TestEnv::start().await;
     let mut cluster = PrivateRedisCluster::start().await.unwrap();
-    let cache = connect(&env, &cluster).await;
-    let mut events = cache.subscribe();
-    assert_eq!(
-        next_event(&mut events, Duration::from_secs(10)).await,
-        Some(CacheEvent::Connected)
-    );
-    let all: Vec<Subscriber> = (0..NAMES).map(subscriber).collect();
-    let refs: Vec<&Subscriber> = all.iter().collect();
-    cache.put_subscribers(&refs).await.unwrap();
+    let (cache, mut events) = filled(&env, &cluster).await;
 
     let masters = cluster.masters().await.unwrap();
     cluster.kill(masters[0]).await;
@@ -149,6 +145,8 @@ async fn a_masters_failover_is_followed() {
         );
     }
     // Writes land on the new master.
+    let all: Vec<Subscriber> = (0..NAMES).map(subscriber).collect();
+    let refs: Vec<&Subscriber> = all.iter().collect();
     cache.put_subscribers(&refs).await.unwrap();
     let found = cache.get_subscribers(&batch).await.unwrap();
     assert!(found.iter().all(|l| matches!(l, CacheLookup::Hit(_))));
