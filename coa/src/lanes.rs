@@ -514,9 +514,12 @@ impl<T: Transport> Lane<T> {
         usize::try_from(window.max(1)).unwrap_or(usize::MAX)
     }
 
-    /// Starts queued changes while the window and the rate cap allow.
+    /// Starts queued changes while the window and the rate cap allow, and the NAS is not
+    /// in doubt: after a timeout nothing new starts until an answer comes or what is in
+    /// flight has timed out too, so a NAS that died is found out with one window's worth
+    /// of requests on it, not two.
     fn start_ready(&mut self) {
-        if self.unreachable {
+        if self.unreachable || !self.suspects.is_empty() {
             return;
         }
         while self.flying.len() < self.window() && Instant::now() >= self.next_start {
