@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use fred::prelude::{
     Client, ClientLike as _, Expiration, KeysInterface as _, LuaInterface as _, Options,
 };
+use futures_util::future::try_join_all;
 
 /// INCR with the window (re)started by every increment; returns the count and the PTTL.
 const INCR_SCRIPT: &str = r"
@@ -202,9 +203,16 @@ impl Kv {
             return true;
         }
         if let Some((client, options)) = &self.redis {
-            let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
-            match client.with_options(options).exists::<i64, _>(keys).await {
-                Ok(n) => return n > 0,
+            // One EXISTS per key, sent together: a multi-key EXISTS may not span hash
+            // slots under Redis Cluster.
+            let client = client.with_options(options);
+            let checks = keys.iter().map(|k| {
+                let key = self.key(k);
+                let client = &client;
+                async move { client.exists::<i64, _>(key).await }
+            });
+            match try_join_all(checks).await {
+                Ok(found) => return found.iter().any(|&n| n > 0),
                 Err(e) => Kv::redis_failed(&e),
             }
         }

@@ -27,6 +27,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod lanes;
+
+pub use lanes::{
+    DEFAULT_PROBE_INTERVAL, DEFAULT_UNREACHABLE_AFTER, DEFAULT_WINDOW, Dispatcher, LaneConfig,
+    LaneHealth, Sending, Target, Transport,
+};
+
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -92,6 +99,13 @@ pub enum Outcome {
     Io(io::Error),
     /// The request cannot be encoded: a value too long for its attribute.
     Encode(EncodeError),
+    /// Not sent yet: the NAS is marked unreachable ([`Dispatcher`]); the change waits in
+    /// its lane and goes out when the NAS shows life.
+    Deferred,
+    /// Not sent: a newer change for the same session took its place in the lane.
+    Superseded,
+    /// Not sent: the NAS rebooted (Accounting-On), and the session with it.
+    Dropped,
 }
 
 impl Outcome {
@@ -126,6 +140,9 @@ impl fmt::Display for Outcome {
             ),
             Outcome::Io(e) => write!(f, "socket error: {e}"),
             Outcome::Encode(e) => write!(f, "request cannot be encoded: {e}"),
+            Outcome::Deferred => f.write_str("deferred: the NAS is unreachable"),
+            Outcome::Superseded => f.write_str("superseded by a newer change"),
+            Outcome::Dropped => f.write_str("dropped: the NAS rebooted"),
         }
     }
 }

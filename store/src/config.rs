@@ -283,7 +283,9 @@ fn percent_decode(s: &str) -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS. A Redis Cluster:
+    /// `redis-cluster://host:port?node=host:port&node=host:port` (`rediss-cluster://` for
+    /// TLS), naming as many nodes as the client may start from.
     #[serde(default = "default_redis_url")]
     pub url: String,
     /// CA certificates (PEM) a `rediss://` server's certificate must chain to; it must

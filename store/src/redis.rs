@@ -6,6 +6,19 @@
 //! and can report [`CacheEvent::Connected`]). Commands carry fred's `fail_fast` option and
 //! the configured timeout: while Redis is down they fail at once instead of queueing for
 //! the reconnect, and a login falls through to PostgreSQL.
+//!
+//! # Redis Cluster
+//!
+//! A `redis-cluster://host:port?node=host:port&node=…` URL (`rediss-cluster://` for TLS)
+//! speaks to a Redis Cluster; fred follows the slot map, its MOVED and ASK redirections,
+//! and a master's failover (the map is fetched again when a connection fails). Every
+//! command here names one key, so each goes to its slot's master, except the batch lookup,
+//! which becomes one GET per name sent together (see `get_subscribers`). Invalidations
+//! use classic pub/sub, which a cluster broadcasts to every node: a subscriber connected
+//! to any node hears every PUBLISH, and when that node dies the subscription task
+//! reconnects (to whichever node fred routes it to) and reports the gap, after which
+//! radiusd catches up from PostgreSQL's change feed. Sharded pub/sub would gain nothing
+//! for one low-volume channel: it lives in one slot, on one shard, all the same.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,7 +32,7 @@ use fred::prelude::{
 };
 use fred::types::config::TlsConnector;
 use futures_util::FutureExt as _;
-use futures_util::future::{BoxFuture, join_all};
+use futures_util::future::{BoxFuture, join_all, try_join_all};
 use sha1::{Digest as _, Sha1};
 use tokio::sync::{broadcast, mpsc};
 
@@ -305,13 +318,22 @@ impl Cache for RedisCache {
             if usernames.is_empty() {
                 return Ok(Vec::new());
             }
-            // One MGET for the batch. Under Redis Cluster its keys would have to share a
-            // hash slot (Redis refuses CROSSSLOT otherwise); this deployment runs a single
-            // Redis, so any keys go together.
             let keys: Vec<String> = usernames.iter().map(|u| self.subscriber_key(u)).collect();
-            let reply: Value = self.client.with_options(&self.options).mget(keys).await?;
-            let Value::Array(values) = reply else {
-                return Err(CacheError::Redis("MGET did not answer an array".to_owned()));
+            let client = self.client.with_options(&self.options);
+            let values = if self.client.is_clustered() {
+                // One MGET may not span hash slots under Redis Cluster (CROSSSLOT), and a
+                // batch's names fall in as many slots as it has names. The GETs go out
+                // together instead: fred writes them back to back on each shard's
+                // connection, so the batch waits one round trip per shard, the shards in
+                // parallel.
+                try_join_all(keys.iter().map(|k| client.get::<Value, _>(k.as_str()))).await?
+            } else {
+                // Standalone: one MGET for the batch.
+                let reply: Value = client.mget(keys).await?;
+                let Value::Array(values) = reply else {
+                    return Err(CacheError::Redis("MGET did not answer an array".to_owned()));
+                };
+                values
             };
             if values.len() != usernames.len() {
                 return Err(CacheError::Redis(format!(

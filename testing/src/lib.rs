@@ -23,6 +23,7 @@
 //! | `env` | [`TestEnv`]: which servers the tests use, a database and key prefix per test |
 //! | `postgres` | [`PrivatePostgres`] (with TLS: [`PostgresTls`]), and probing a PostgreSQL URL |
 //! | `redis` | [`PrivateRedis`] (with TLS: [`RedisTls`]), and probing a Redis URL |
+//! | `redis_cluster` | [`PrivateRedisCluster`]: three masters and their replicas |
 //! | `process` | what both private servers need of their processes: ports, signals, reaping |
 //! | `wait` | [`wait_until`]: a bounded wait on a condition, probed |
 //! | `pki` | [`Pki`]: a throwaway CA and certificates for RadSec and the servers' TLS |
@@ -32,12 +33,14 @@ mod pki;
 mod postgres;
 mod process;
 mod redis;
+mod redis_cluster;
 mod wait;
 
 pub use env::{TestEnv, cached};
 pub use pki::{Pair, Pki};
 pub use postgres::{PostgresTls, PrivatePostgres, with_database};
 pub use redis::{PrivateRedis, RedisTls};
+pub use redis_cluster::PrivateRedisCluster;
 pub use wait::{wait_until, wait_until_blocking};
 
 /// `octets` random octets in lowercase hex: unique names for databases, key prefixes and

@@ -105,6 +105,7 @@ pub struct PrivateRedis {
     port: u16,
     bin: PathBuf,
     tls: Option<RedisTls>,
+    args: Vec<String>,
     server: Option<Child>,
     guard: Option<Child>,
 }
@@ -112,15 +113,20 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts `redis-server` on a free port.
     pub async fn start() -> std::io::Result<PrivateRedis> {
-        PrivateRedis::start_with(None).await
+        PrivateRedis::start_with(None, Vec::new()).await
     }
 
     /// Starts `redis-server` with TLS only, on a free port.
     pub async fn start_tls(tls: RedisTls) -> std::io::Result<PrivateRedis> {
-        PrivateRedis::start_with(Some(tls)).await
+        PrivateRedis::start_with(Some(tls), Vec::new()).await
     }
 
-    async fn start_with(tls: Option<RedisTls>) -> std::io::Result<PrivateRedis> {
+    /// Starts `redis-server` on a free port with more arguments (`--cluster-enabled yes`
+    /// …), kept for every restart.
+    pub(crate) async fn start_with(
+        tls: Option<RedisTls>,
+        args: Vec<String>,
+    ) -> std::io::Result<PrivateRedis> {
         let bin = find_program("redis-server", &[PathBuf::from("/usr/bin/redis-server")])
             .ok_or_else(|| std::io::Error::other("redis-server not found"))?;
         let dir = std::env::temp_dir().join(format!(
@@ -134,6 +140,7 @@ impl PrivateRedis {
             port: free_port()?,
             bin,
             tls,
+            args,
             server: None,
             guard: None,
         };
@@ -154,6 +161,11 @@ impl PrivateRedis {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether the server was started and not stopped since.
+    pub(crate) fn running(&self) -> bool {
+        self.server.is_some()
     }
 
     /// Kills the server (SIGKILL, like a crash); the port stays reserved for
@@ -209,6 +221,7 @@ impl PrivateRedis {
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -3,6 +3,8 @@
 //! no reply is involved (a reply crosses the kernel, which the paused clock does not wait
 //! for).
 
+mod lanes;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const SECRET: &[u8] = b"testing123";
+pub(crate) const SECRET: &[u8] = b"testing123";
 const USER: &str = "user000001";
 const SESSION: &str = "81a00001";
 const FRAMED_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 7);
@@ -30,7 +32,7 @@ const RATE: &str = "2M/4M";
 
 /// How the fake NAS answers each request.
 #[derive(Debug, Clone, Copy)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     /// The ACK of the request's kind, with a Message-Authenticator.
     Ack,
     /// The NAK of the request's kind with this Error-Cause and no Message-Authenticator,
@@ -113,7 +115,7 @@ impl Drop for FakeNas {
 }
 
 /// What the NAS sends back for one datagram.
-fn answers(datagram: &[u8], behaviour: Behaviour) -> Vec<Vec<u8>> {
+pub(crate) fn answers(datagram: &[u8], behaviour: Behaviour) -> Vec<Vec<u8>> {
     let Ok(request) = Packet::decode(datagram) else {
         return Vec::new();
     };

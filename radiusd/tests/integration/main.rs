@@ -14,3 +14,4 @@ mod outage_start;
 mod protocol;
 mod radsec;
 mod radsec_coa;
+mod redis_cluster;

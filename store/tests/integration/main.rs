@@ -1,5 +1,6 @@
 //! Integration tests of the store against real PostgreSQL and Redis.
 
+mod cluster;
 mod feed;
 mod journal;
 mod store;

@@ -17,7 +17,7 @@ use proisp_store::{
 use proisp_testing::{PrivateRedis, TestEnv, cached, wait_until};
 use tokio::sync::mpsc;
 
-async fn plan(store: &Store) -> i64 {
+pub(crate) async fn plan(store: &Store) -> i64 {
     store
         .create_plan(&NewPlan::new("p-10", 10_000, 5_000))
         .await
@@ -43,7 +43,10 @@ fn full_subscriber(plan_id: i64) -> NewSubscriber {
 }
 
 /// Waits for the next event that is not `Connected`/`Disconnected` noise, up to `within`.
-async fn next_event(rx: &mut mpsc::Receiver<CacheEvent>, within: Duration) -> Option<CacheEvent> {
+pub(crate) async fn next_event(
+    rx: &mut mpsc::Receiver<CacheEvent>,
+    within: Duration,
+) -> Option<CacheEvent> {
     tokio::time::timeout(within, rx.recv()).await.ok().flatten()
 }
 
@@ -404,7 +407,7 @@ async fn subscribers_round_trip_encrypted_and_soft_deleted() {
     assert!(again.version > updated.version);
 }
 
-fn sample(version: i64) -> Subscriber {
+pub(crate) fn sample(version: i64) -> Subscriber {
     Subscriber {
         id: 1,
         username: "u1".into(),
