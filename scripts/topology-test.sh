@@ -241,8 +241,8 @@ scenario_change_propagation() {
 scenario_radiusd_killed() {
   local problems=() start; start=$(metric "$RADIUSD_A_METRICS" radius_auth_requests_total)
   start_auth_load "$load_secs"
-  wait_for 20 "logins to reach radiusd a" metric_at_least "$RADIUSD_A_METRICS" \
-    radius_auth_requests_total $((start + auth_rate))
+  wait_for 30 "a third of the logins to reach radiusd a" metric_at_least "$RADIUSD_A_METRICS" \
+    radius_auth_requests_total $((start + auth_rate * load_secs / 3))
   local b0; b0=$(metric "$RADIUSD_B_METRICS" radius_auth_requests_total)
   local pid; pid=$(topo_pid radiusd-a)
   kill -KILL "$pid"
