@@ -50,7 +50,9 @@ topo_build() {
     cargo build --release --locked --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest
   fi
   mkdir -p "$var/bin"
-  for b in "${bins[@]}"; do cp "$out/$b" "$var/bin/"; done
+  # Copied aside, then renamed over the old copy: a run killed earlier may still be
+  # running it (busy text), and topo_start stops that one only later.
+  for b in "${bins[@]}"; do cp "$out/$b" "$var/bin/$b.new" && mv -f "$var/bin/$b.new" "$var/bin/$b"; done
   bin="$var/bin"
   # A target directory shared with another checkout can hold that checkout's build of a
   # crate this one has changed: cargo judges freshness by modification times.
