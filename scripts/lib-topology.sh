@@ -83,22 +83,30 @@ topo_pid() {
   return 1
 }
 
-# N distinct TCP and UDP ports free on 127.0.0.1, all held until every one is chosen.
+# N distinct TCP and UDP ports free on 127.0.0.1, all held until every one is chosen;
+# below the kernel's ephemeral range, so that no outgoing connection (of the topology's
+# own clients, or anyone's) takes one as its source port before its server binds it.
 free_ports() {
   python3 - "$1" <<'PY'
-import socket, sys
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+candidates = list(range(10000, low if low > 12000 else 32768))
+random.shuffle(candidates)
 held, ports = [], []
-while len(ports) < int(sys.argv[1]):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+for port in candidates:
+    if len(ports) == int(sys.argv[1]):
+        break
     try:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", port))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         t.bind(("127.0.0.1", port))
     except OSError:
         continue
     held += [u, t]
     ports.append(port)
+if len(ports) < int(sys.argv[1]):
+    sys.exit("not enough free ports below the ephemeral range")
 print(" ".join(map(str, ports)))
 PY
 }
@@ -178,7 +186,7 @@ topo_sql() {
 }
 
 topo_pg_start() { # DATADIR PORT
-  pg_as "$(pg_bin)/pg_ctl" -D "$1" -l "$1.log" -w -t 60 \
+  pg_as "$(pg_bin)/pg_ctl" -D "$1" -l "$var/run/$(basename "$1").log" -w -t 60 \
     -o "-p $2 -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
   topo_remember "postgres-$(basename "$1")" "$(head -n 1 "$1/postmaster.pid")"
 }
@@ -193,8 +201,10 @@ replica_streaming() {
 # after the copy, so the replica, once promoted, does not wait for a standby of its own).
 topo_postgres() {
   local bin; bin=$(pg_bin)
-  mkdir -p "$var/run"
-  chown postgres "$var" "$var/run"
+  mkdir -p "$var/run" "$var/pg-primary" "$var/pg-replica"
+  chmod 700 "$var/pg-primary" "$var/pg-replica"
+  # PostgreSQL refuses to run as root: as root, its directories go to the postgres user.
+  [ "$(id -u)" != 0 ] || chown postgres "$var/run" "$var/pg-primary" "$var/pg-replica"
   say "PostgreSQL primary on 127.0.0.1:$PG_PRIMARY_PORT"
   pg_as "$bin/initdb" -D "$var/pg-primary" -U proisp --auth=trust --encoding=UTF8 >/dev/null
   cat >>"$var/pg-primary/postgresql.conf" <<CONF
@@ -350,7 +360,7 @@ TOML
 }
 
 # Whether this adminapi knows [database] replica_url (the replica work on main).
-topo_has_replica_url() { grep -q "replica_url" "$root/store/src/config.rs" 2>/dev/null; }
+topo_has_replica_url() { grep -rqs "replica_url" "$root/store/src" "$root/adminapi/src"; }
 
 radiusd_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/health" >/dev/null; }
 adminapi_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/health" >/dev/null; }
@@ -424,7 +434,10 @@ start_haproxy() {
   topo_remember haproxy "$!"
   local s
   for s in adminapi/adminapi1 adminapi/adminapi2 radsec/radiusd1 radsec/radiusd2; do
-    wait_for 30 "HAProxy to see $s UP" haproxy_is "${s%/*}" "${s#*/}" UP
+    wait_for 30 "HAProxy to see $s UP" haproxy_is "${s%/*}" "${s#*/}" UP || {
+      tail -n 5 "$var/haproxy.log" >&2
+      return 1
+    }
   done
 }
 
