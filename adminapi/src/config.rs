@@ -309,6 +309,8 @@ mod tests {
         );
         assert_eq!(cfg.database.pool_size, 16);
         assert_eq!(cfg.database.statement_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.database.replica_url, None);
+        assert_eq!(cfg.database.replica_max_lag, Duration::from_secs(5));
         assert_eq!(cfg.log.format, LogFormat::Text);
         assert_eq!(cfg.coa.timeout, Duration::from_secs(1));
         assert_eq!(cfg.coa.retries, 2);

@@ -185,9 +185,12 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.observe_reads(&state.reads.stats());
+    let mut text = state.metrics.render();
+    state.lanes.render(&mut text);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(text)
 }
 
 async fn openapi_json(doc: web::Data<OpenApiJson>) -> impl Responder {

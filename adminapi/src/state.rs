@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use proisp_store::{Keyring, RedisCache, Store};
+use proisp_coa::{Client, Dispatcher};
+use proisp_store::{Keyring, Reads, RedisCache, Store};
 
 use crate::config::Config;
 use crate::jwt::JwtKey;
@@ -18,6 +19,11 @@ pub struct AppState {
     pub config: Config,
     /// Subscribers, plans, NAS devices: writes keep Redis coherent and notify radiusd.
     pub store: Store,
+    /// Reads that may be a few seconds stale (lists, search, reports, dashboard, history,
+    /// audit log): the replica of `database.replica_url` while it is within
+    /// `replica_max_lag`, else the primary. Writes, sign-in and a single entity by id
+    /// stay on `store` and `db`, so a client reads its own writes.
+    pub reads: Reads,
     /// adminapi's own tables (admins, refresh tokens, audit log): the store's pool, so
     /// the process holds one.
     pub db: Pool,
@@ -31,11 +37,14 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// `/metrics`.
     pub metrics: HttpMetrics,
+    /// Every CoA- and Disconnect-Request, through a lane per NAS.
+    pub lanes: Dispatcher<Client>,
 }
 
 impl AppState {
-    /// Builds the state: the pool (connecting lazily), Redis (reconnecting by itself).
-    /// PostgreSQL must answer once, so a wrong URL is reported at start-up.
+    /// Builds the state: the pool (connecting lazily), Redis (reconnecting by itself), the
+    /// replica's pool and its lag check (a task on the current runtime). The primary must
+    /// answer once, so a wrong URL is reported at start-up; the replica need not.
     pub async fn connect(
         config: Config,
         keys: Arc<Keyring>,
@@ -51,16 +60,20 @@ impl AppState {
             }
             None => Kv::local(),
         };
+        let reads = Reads::connect(store.clone(), &config.database)?;
         let db = store.pool().clone();
+        let lanes = Dispatcher::new(Client::new(config.coa), config.coa.lanes());
         let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
         Ok(AppState {
             config,
             store,
+            reads,
             db,
             keys,
             jwt,
             kv,
             limiter,
+            lanes,
             metrics: HttpMetrics::new(),
         })
     }

@@ -19,7 +19,9 @@
 //! caller), so a NAS that was away never ends with the stale rate.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,7 +57,15 @@ pub trait Transport: Send + Sync + 'static {
 
 impl Transport for Client {
     fn send<'a>(&'a self, nas: &'a Target, request: &'a Request) -> Sending<'a> {
-        Box::pin(Client::send(self, nas.addr, &nas.secret, request))
+        Box::pin(async move {
+            match nas.addr {
+                Some(addr) => Client::send(self, addr, &nas.secret, request).await,
+                None => Outcome::Io(io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the NAS is configured as a range: no address to send to",
+                )),
+            }
+        })
     }
 }
 
@@ -66,14 +76,18 @@ pub struct Target {
     pub nas_id: i64,
     /// Its name, for logs.
     pub name: String,
-    /// Its dynamic-authorization address and port (usually 3799).
-    pub addr: SocketAddr,
+    /// Its dynamic-authorization address and port (usually 3799); `None` for a NAS
+    /// configured as a range, which only a connection of its own can reach.
+    pub addr: Option<SocketAddr>,
     /// The secret requests are signed with.
     pub secret: Secret,
     /// Its own in-flight window (`None`: [`LaneConfig::window`]).
     pub window: Option<u32>,
     /// At most this many requests a second (`None`: as fast as the window allows).
     pub rate: Option<u32>,
+    /// Whether the NAS takes requests over a connection of its own (RadSec's `tls_coa`):
+    /// a transport holding such connections tries them first.
+    pub stream: bool,
 }
 
 /// The dispatcher's settings, shared by every lane.
@@ -98,10 +112,12 @@ impl Default for LaneConfig {
 }
 
 /// What one lane has done and holds, for metrics and the NAS view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LaneHealth {
     /// The NAS.
     pub nas_id: i64,
+    /// Its name, as the last change for it gave it.
+    pub name: String,
     /// Changes waiting in its queue.
     pub queued: u64,
     /// Requests sent and not answered yet.
@@ -137,6 +153,8 @@ enum Command {
 struct Handle {
     commands: mpsc::UnboundedSender<Command>,
     stats: Arc<Stats>,
+    /// The NAS's name, for metrics.
+    name: String,
 }
 
 /// Sends every CoA- and Disconnect-Request through a lane per NAS. Cheap to clone.
@@ -182,7 +200,7 @@ impl<T: Transport> Dispatcher<T> {
     pub async fn send(&self, target: &Target, session: Option<&str>, request: Request) -> Outcome {
         let (reply, answer) = oneshot::channel();
         self.command(
-            target.nas_id,
+            target,
             Command::Change(Box::new(Pending {
                 target: target.clone(),
                 session: session.map(str::to_owned),
@@ -196,7 +214,12 @@ impl<T: Transport> Dispatcher<T> {
     /// The NAS showed life (accounting for an open session): an unreachable lane
     /// resumes sending.
     pub fn alive(&self, nas_id: i64) {
-        self.notify(nas_id, Command::Alive);
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = lanes.get(&nas_id)
+            && handle.stats.unreachable.load(Ordering::Relaxed)
+        {
+            let _ = handle.commands.send(Command::Alive);
+        }
     }
 
     /// The NAS rebooted (Accounting-On): its sessions are gone, and with them its
@@ -214,6 +237,7 @@ impl<T: Transport> Dispatcher<T> {
                 let s = &handle.stats;
                 LaneHealth {
                     nas_id,
+                    name: handle.name.clone(),
                     queued: s.queued.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     ack: s.ack.load(Ordering::Relaxed),
@@ -227,6 +251,54 @@ impl<T: Transport> Dispatcher<T> {
         all
     }
 
+    /// Appends every lane's state to `out` in Prometheus's text format, by NAS name:
+    /// `proisp_coa_lane_queued`, `proisp_coa_lane_in_flight`, `proisp_coa_lane_unreachable`
+    /// (gauges) and `proisp_coa_lane_answers_total{result="ack"|"nak"|"timeout"}`.
+    pub fn render(&self, out: &mut String) {
+        let lanes = self.health();
+        let gauges: [Gauge; 3] = [
+            ("queued", "Changes waiting in the NAS's CoA lane", |h| {
+                h.queued
+            }),
+            (
+                "in_flight",
+                "CoA requests sent to the NAS and not answered yet",
+                |h| h.in_flight,
+            ),
+            (
+                "unreachable",
+                "1 while the NAS is marked unreachable for CoA",
+                |h| u64::from(h.unreachable),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP proisp_coa_lane_{name} {help}");
+            let _ = writeln!(out, "# TYPE proisp_coa_lane_{name} gauge");
+            for h in &lanes {
+                let _ = writeln!(
+                    out,
+                    "proisp_coa_lane_{name}{{nas=\"{}\"}} {}",
+                    escape(&h.name),
+                    value(h)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP proisp_coa_lane_answers_total CoA exchanges with the NAS by how they ended"
+        );
+        let _ = writeln!(out, "# TYPE proisp_coa_lane_answers_total counter");
+        for h in &lanes {
+            for (result, n) in [("ack", h.ack), ("nak", h.nak), ("timeout", h.timeout)] {
+                let _ = writeln!(
+                    out,
+                    "proisp_coa_lane_answers_total{{nas=\"{}\",result=\"{result}\"}} {n}",
+                    escape(&h.name)
+                );
+            }
+        }
+    }
+
     /// A command for an existing lane only: a NAS without one has nothing to resume or
     /// drop.
     fn notify(&self, nas_id: i64, command: Command) {
@@ -236,13 +308,18 @@ impl<T: Transport> Dispatcher<T> {
         }
     }
 
-    fn command(&self, nas_id: i64, command: Command) {
+    fn command(&self, target: &Target, command: Command) {
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        let command = match lanes.get(&nas_id) {
-            Some(handle) => match handle.commands.send(command) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(command)) => command,
-            },
+        let command = match lanes.get_mut(&target.nas_id) {
+            Some(handle) => {
+                if handle.name != target.name {
+                    handle.name.clone_from(&target.name);
+                }
+                match handle.commands.send(command) {
+                    Ok(()) => return,
+                    Err(mpsc::error::SendError(command)) => command,
+                }
+            }
             None => command,
         };
         // No lane yet, or its task ended (nothing was left to do): start one.
@@ -251,7 +328,14 @@ impl<T: Transport> Dispatcher<T> {
         let lane = Lane::new(self.transport.clone(), self.config, stats.clone());
         tokio::spawn(lane.run(rx));
         let _ = commands.send(command);
-        lanes.insert(nas_id, Handle { commands, stats });
+        lanes.insert(
+            target.nas_id,
+            Handle {
+                commands,
+                stats,
+                name: target.name.clone(),
+            },
+        );
     }
 }
 
@@ -285,7 +369,10 @@ struct Lane<T> {
     by_session: HashMap<String, u64>,
     flying: HashMap<u64, Pending>,
     sends: JoinSet<(u64, Outcome)>,
-    /// Changes that timed out since the last answer, with their outcomes.
+    /// Exchanges in a row that timed out (reset by any answer).
+    timeouts: u32,
+    /// Changes that timed out while others were still in flight, with their outcomes:
+    /// requeued if the NAS turns out unreachable, settled as timeouts if it answers.
     suspects: Vec<(u64, Pending, Outcome)>,
     unreachable: bool,
     /// When the next request may start, under a rate cap.
@@ -307,6 +394,7 @@ impl<T: Transport> Lane<T> {
             by_session: HashMap::new(),
             flying: HashMap::new(),
             sends: JoinSet::new(),
+            timeouts: 0,
             suspects: Vec::new(),
             unreachable: false,
             next_start: now,
@@ -480,17 +568,20 @@ impl<T: Transport> Lane<T> {
         match outcome {
             Outcome::Timeout { .. } if self.unreachable => self.requeue(id, pending),
             Outcome::Timeout { .. } => {
+                self.timeouts += 1;
                 self.suspects.push((id, pending, outcome));
-                if self.suspects.len() >= self.config.unreachable_after.max(1) as usize {
+                if self.timeouts >= self.config.unreachable_after.max(1) {
                     self.mark_unreachable();
+                } else if self.flying.is_empty() {
+                    // No other request can tell soon whether the NAS is alive: these timed
+                    // out, and the count goes on.
+                    self.settle_suspects();
                 }
             }
             outcome => {
                 // An answer: the NAS is alive, and what timed out before it did so for good.
-                for (_, mut suspect, timeout) in std::mem::take(&mut self.suspects) {
-                    self.stats.timeout.fetch_add(1, Ordering::Relaxed);
-                    suspect.answer(timeout);
-                }
+                self.timeouts = 0;
+                self.settle_suspects();
                 match &outcome {
                     Outcome::Ack => self.stats.ack.fetch_add(1, Ordering::Relaxed),
                     Outcome::Nak { .. } => self.stats.nak.fetch_add(1, Ordering::Relaxed),
@@ -502,11 +593,21 @@ impl<T: Transport> Lane<T> {
         }
     }
 
+    /// What timed out since the last answer did so for good.
+    fn settle_suspects(&mut self) {
+        for (_, mut suspect, timeout) in std::mem::take(&mut self.suspects) {
+            self.stats.timeout.fetch_add(1, Ordering::Relaxed);
+            suspect.answer(timeout);
+        }
+    }
+
     fn mark_unreachable(&mut self) {
         if let Some((_, pending, _)) = self.suspects.first() {
             tracing::warn!(nas = %pending.target.name, timeouts = self.suspects.len(), "NAS does not answer CoA: marked unreachable, its changes wait");
         }
         self.unreachable = true;
+        // Published before any caller hears Deferred: an `alive` right after must see it.
+        self.stats.unreachable.store(true, Ordering::Relaxed);
         self.next_probe = Instant::now() + self.config.probe_interval;
         // Back at the head, oldest first.
         let mut suspects = std::mem::take(&mut self.suspects);
@@ -521,10 +622,12 @@ impl<T: Transport> Lane<T> {
 
     fn reachable(&mut self) {
         if self.unreachable {
+            self.timeouts = 0;
             if let Some(pending) = self.order.front().and_then(|id| self.queued.get(id)) {
                 tracing::info!(nas = %pending.target.name, "NAS answers again: its waiting changes go out");
             }
             self.unreachable = false;
+            self.stats.unreachable.store(false, Ordering::Relaxed);
         }
     }
 
@@ -533,8 +636,18 @@ impl<T: Transport> Lane<T> {
         s.queued.store(self.queued.len() as u64, Ordering::Relaxed);
         s.in_flight
             .store(self.flying.len() as u64, Ordering::Relaxed);
-        s.unreachable.store(self.unreachable, Ordering::Relaxed);
     }
+}
+
+/// A gauge of [`Dispatcher::render`]: its name's end, its help, its value.
+type Gauge = (&'static str, &'static str, fn(&LaneHealth) -> u64);
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 async fn sleep_until(at: Option<Instant>) {

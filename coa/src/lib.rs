@@ -64,6 +64,25 @@ pub struct ClientConfig {
     /// Copies sent after the first when no answer came (default 2); the exchange gives up
     /// after `(retries + 1) × timeout`.
     pub retries: u32,
+    /// Requests in flight to one NAS at once (default 32), unless its entry sets its own.
+    pub window: u32,
+    /// Exchanges in a row that time out before a NAS is marked unreachable and its changes
+    /// wait for it (default 5).
+    pub unreachable_after: u32,
+    /// How often an unreachable NAS gets one waiting change as a probe (default 30 s).
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+}
+
+impl ClientConfig {
+    /// The [`Dispatcher`]'s part.
+    pub fn lanes(&self) -> LaneConfig {
+        LaneConfig {
+            window: self.window,
+            unreachable_after: self.unreachable_after,
+            probe_interval: self.probe_interval,
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -71,6 +90,9 @@ impl Default for ClientConfig {
         ClientConfig {
             timeout: DEFAULT_TIMEOUT,
             retries: DEFAULT_RETRIES,
+            window: DEFAULT_WINDOW,
+            unreachable_after: DEFAULT_UNREACHABLE_AFTER,
+            probe_interval: DEFAULT_PROBE_INTERVAL,
         }
     }
 }

@@ -11,7 +11,7 @@ mod plan;
 mod session;
 mod subscriber;
 
-pub use nas::{Nas, NasTls, NasVendor};
+pub use nas::{CoaLane, Nas, NasTls, NasVendor};
 pub use plan::{Burst, FupAction, Plan, QuotaPeriod, RateLimit};
 pub use session::{AcctRecord, AcctStatus, OpenSession, Usage};
 pub use subscriber::{MacAddr, Password, Status, Subscriber};

@@ -67,8 +67,19 @@ pub struct Nas {
     pub require_message_authenticator: bool,
     /// How the NAS is known over RadSec (RADIUS/TLS).
     pub tls: NasTls,
+    /// Its CoA lane's limits.
+    pub coa_lane: CoaLane,
     /// Incremented on every change.
     pub version: i64,
+}
+
+/// The limits of a NAS's CoA lane: what its Dynamic Authorization server takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoaLane {
+    /// Requests in flight to it at once (`None`: the `[coa]` section's window).
+    pub window: Option<u32>,
+    /// Requests started a second at most (`None`: no cap).
+    pub rate: Option<u32>,
 }
 
 /// How a NAS is known over RadSec (RFC 6614): by the identity its client certificate
@@ -125,6 +136,7 @@ mod tests {
             coa_port: 3799,
             require_message_authenticator: true,
             tls: NasTls::default(),
+            coa_lane: CoaLane::default(),
             version: 1,
         }
     }

@@ -536,6 +536,7 @@ mod tests {
             coa_port: 3799,
             require_message_authenticator: true,
             tls: proisp_model::NasTls::default(),
+            coa_lane: proisp_model::CoaLane::default(),
             version: 1,
         }
     }

@@ -9,8 +9,10 @@
 //! CoA-Request with the plan's fair-usage Mikrotik-Rate-Limit, or a Disconnect-Request
 //! when the plan disconnects. The period end is claimed the same way, in one UPDATE.
 //!
-//! A request goes over the NAS's RadSec connection when the NAS takes them there
-//! (`tls_coa`) and has one open ([`crate::links`]), by UDP to its CoA port
+//! Every request goes through the NAS's lane (`proisp_coa::Dispatcher`): its window bounds
+//! what is in flight to it, and a NAS that stops answering holds only its own changes. A
+//! request goes over the NAS's RadSec connection when the NAS takes them there
+//! (`tls_coa`) and has one open ([`crate::links::Carrier`]), by UDP to its CoA port
 //! otherwise.
 //!
 //! Rate changes are MikroTik attributes: sessions on NASes of other makes are left at
@@ -20,8 +22,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use proisp_coa::{Client, Outcome};
-use proisp_model::{FupAction, Nas, NasVendor, OpenSession};
+use proisp_coa::Target;
+use proisp_model::{FupAction, NasVendor, OpenSession};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
 use tokio::sync::{Semaphore, mpsc};
@@ -38,11 +40,6 @@ pub(crate) enum Change {
     PeriodOver,
 }
 
-/// The CoA client built from the configuration.
-pub(crate) fn client(shared: &Shared) -> Client {
-    Client::new(shared.config.coa)
-}
-
 /// Quota crossings waiting for the fair-usage task. A full queue (a storm of crossings
 /// while NASes answer CoA slowly) drops the crossing, counted
 /// (`radius_fup_crossings_dropped_total`): its subscriber keeps the full speed until the
@@ -53,25 +50,23 @@ pub(crate) const CROSSINGS: usize = 4096;
 const ENFORCING: usize = 64;
 
 /// Acts on every crossing the writers report, each in its own task, at most
-/// [`ENFORCING`] at once.
+/// [`ENFORCING`] at once (each NAS's lane bounds what is in flight to it).
 pub(crate) async fn follow_crossings(shared: Arc<Shared>, mut crossings: mpsc::Receiver<String>) {
-    let client = client(&shared);
     let running = Arc::new(Semaphore::new(ENFORCING));
     while let Some(user) = crossings.recv().await {
         let Ok(permit) = running.clone().acquire_owned().await else {
             return;
         };
         let shared = shared.clone();
-        let client = client.clone();
         tokio::spawn(async move {
-            enforce(&shared, &client, &user, Change::QuotaSpent).await;
+            enforce(&shared, &user, Change::QuotaSpent).await;
             drop(permit);
         });
     }
 }
 
 /// Refreshes `user`'s cached entry and changes their open sessions.
-pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change: Change) {
+pub(crate) async fn enforce(shared: &Shared, user: &str, change: Change) {
     tracing::info!(user, ?change, "fair usage changes");
     if let Err(e) = shared.store.refresh_subscriber(user).await {
         tracing::warn!(error = %e, user, "cannot refresh the cached subscriber");
@@ -117,49 +112,31 @@ pub(crate) async fn enforce(shared: &Shared, client: &Client, user: &str, change
         };
         let request = identify(request, &session);
         let kind = if disconnect { "disconnect" } else { "coa" };
-        let (transport, outcome) = match over_radsec(shared, client, &nas, &request).await {
-            Some(outcome) => ("radsec", outcome),
-            None => {
-                // A NAS configured as a range has no single address to send to.
-                let full = if nas.network.is_ipv4() { 32 } else { 128 };
-                if nas.prefix_len < full {
-                    tracing::warn!(nas = %nas.name, user, kind, "NAS is a range with no RadSec connection for it: no address for a CoA");
-                    continue;
-                }
-                let target = SocketAddr::new(nas.network, nas.coa_port);
-                ("udp", client.send(target, &nas.secret, &request).await)
-            }
+        // A NAS configured as a range has no single address: only its RadSec connection
+        // can carry the request.
+        let full = if nas.network.is_ipv4() { 32 } else { 128 };
+        let addr = (nas.prefix_len == full).then(|| SocketAddr::new(nas.network, nas.coa_port));
+        if addr.is_none() && !nas.tls.coa {
+            tracing::warn!(nas = %nas.name, user, kind, "NAS is a range without RadSec CoA: no address for a CoA");
+            continue;
+        }
+        let target = Target {
+            nas_id: nas.id,
+            name: nas.name.clone(),
+            addr,
+            secret: nas.secret.clone(),
+            window: nas.coa_lane.window,
+            rate: nas.coa_lane.rate,
+            stream: nas.tls.coa,
         };
-        let index = match &outcome {
-            Outcome::Ack => 0,
-            Outcome::Nak { .. } => 1,
-            Outcome::Timeout { .. } => 2,
-            _ => 3,
-        };
-        shared.metrics.coa(disconnect, index);
-        tracing::info!(user, session = session.acct_session_id, nas = %nas.name, kind, transport, %outcome, "dynamic authorization");
+        let key = format!("{}/{}", nas.id, session.acct_session_id);
+        let outcome = shared
+            .lanes
+            .send(&target, Some(key.as_str()), request)
+            .await;
+        shared.metrics.coa(disconnect, &outcome);
+        tracing::info!(user, session = session.acct_session_id, nas = %nas.name, kind, %outcome, "dynamic authorization");
     }
-}
-
-/// Sends `request` over a RadSec connection of `nas` when the NAS takes CoA there
-/// (`tls_coa`) and has one open; `None` when it was not sent so, for UDP to take over.
-///
-/// One copy, with as much patience as the UDP client has over all its tries: a request
-/// is not retransmitted on a reliable connection (RFC 6613 §2.6.1).
-async fn over_radsec(
-    shared: &Shared,
-    client: &Client,
-    nas: &Nas,
-    request: &Request,
-) -> Option<Outcome> {
-    if !nas.tls.coa {
-        return None;
-    }
-    let config = client.config();
-    let wait = config
-        .timeout
-        .saturating_mul(config.retries.saturating_add(1));
-    shared.links.send(nas.id, request, wait).await
 }
 
 fn identify(request: Request, session: &OpenSession) -> Request {

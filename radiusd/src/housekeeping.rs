@@ -26,7 +26,6 @@ const MONTHS_AHEAD: u32 = 3;
 
 /// Runs the jobs until cancelled.
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    let client = fup::client(&shared);
     let mut sweep = tokio::time::interval(shared.config.accounting.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut partitions = tokio::time::interval(PARTITION_INTERVAL);
@@ -40,7 +39,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                 match db::end_fair_usage(&shared.store).await {
                     Ok(users) => {
                         for user in users {
-                            fup::enforce(&shared, &client, &user, Change::PeriodOver).await;
+                            fup::enforce(&shared, &user, Change::PeriodOver).await;
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "fair-usage period check postponed"),

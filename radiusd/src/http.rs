@@ -82,6 +82,7 @@ async fn respond(
             let mut text = prometheus.render();
             shared.metrics.duration.render(&mut text);
             shared.metrics.per_nas.render(&mut text);
+            shared.lanes.render(&mut text);
             ("200 OK", "text/plain; version=0.0.4", text)
         }
         (b"GET", b"/health") => {

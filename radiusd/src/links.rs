@@ -20,7 +20,7 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use proisp_coa::Outcome;
+use proisp_coa::{Client, Outcome, Sending, Target, Transport};
 use proisp_radius::dynauth::Request;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
@@ -38,8 +38,8 @@ pub(crate) struct Outbound {
     pub(crate) reply: oneshot::Sender<Outcome>,
 }
 
-/// The open connections of every NAS, for sending them requests.
-#[derive(Debug, Default)]
+/// The open connections of every NAS, for sending them requests. Clones share them.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Links {
     registry: Arc<Mutex<Registry>>,
 }
@@ -143,6 +143,33 @@ impl Drop for Link {
                 registry.by_nas.remove(&self.nas);
             }
         }
+    }
+}
+
+/// How radiusd's CoA lanes reach a NAS: over its RadSec connection when it takes requests
+/// there (`tls_coa`) and has one open, by UDP to its CoA port otherwise.
+#[derive(Debug)]
+pub(crate) struct Carrier {
+    pub(crate) links: Links,
+    pub(crate) client: Client,
+}
+
+impl Transport for Carrier {
+    fn send<'a>(&'a self, nas: &'a Target, request: &'a Request) -> Sending<'a> {
+        Box::pin(async move {
+            if nas.stream {
+                // One copy, with as much patience as UDP has over all its tries: a request
+                // is not retransmitted on a reliable connection (RFC 6613 §2.6.1).
+                let config = self.client.config();
+                let wait = config
+                    .timeout
+                    .saturating_mul(config.retries.saturating_add(1));
+                if let Some(outcome) = self.links.send(nas.nas_id, request, wait).await {
+                    return outcome;
+                }
+            }
+            Transport::send(&self.client, nas, request).await
+        })
     }
 }
 

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use proisp_coa::Outcome;
+
 use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -203,7 +205,15 @@ const ACCT_STATUSES: [&str; 6] = ["start", "stop", "interim", "on", "off", "othe
 const DURABILITY: [&str; 2] = ["committed", "spooled"];
 /// CoA kinds and outcomes, in the order [`Metrics::coa`] indexes them.
 const COA_KINDS: [&str; 2] = ["coa", "disconnect"];
-const COA_OUTCOMES: [&str; 4] = ["ack", "nak", "timeout", "error"];
+const COA_OUTCOMES: [&str; 7] = [
+    "ack",
+    "nak",
+    "timeout",
+    "deferred",
+    "superseded",
+    "dropped",
+    "error",
+];
 
 /// Writers whose spool gauge is registered (the configured count is capped to it).
 pub(crate) const MAX_WRITERS: usize = 64;
@@ -358,10 +368,18 @@ impl Metrics {
         }
     }
 
-    /// Counts a CoA (`disconnect` false) or Disconnect-Request by outcome index
-    /// (0 ack, 1 nak, 2 timeout, 3 error).
-    pub(crate) fn coa(&self, disconnect: bool, outcome: usize) {
-        let i = usize::from(disconnect) * COA_OUTCOMES.len() + outcome;
+    /// Counts a CoA (`disconnect` false) or Disconnect-Request by its outcome.
+    pub(crate) fn coa(&self, disconnect: bool, outcome: &Outcome) {
+        let index = match outcome {
+            Outcome::Ack => 0,
+            Outcome::Nak { .. } => 1,
+            Outcome::Timeout { .. } => 2,
+            Outcome::Deferred => 3,
+            Outcome::Superseded => 4,
+            Outcome::Dropped => 5,
+            _ => 6,
+        };
+        let i = usize::from(disconnect) * COA_OUTCOMES.len() + index;
         if let Some(c) = self.coa.get(i) {
             c.increment(1);
         }

@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use proisp_model::{Nas, NasTls, NasVendor, Plan};
+use proisp_model::{CoaLane, Nas, NasTls, NasVendor, Plan};
 use proisp_radius::secret::{Secret, SharedSecret as _};
 use proisp_store::{Keyring, Purpose};
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,10 @@ struct NasEntry {
     tls_own_secret: bool,
     #[serde(default)]
     tls_coa: bool,
+    #[serde(default)]
+    coa_window: Option<u32>,
+    #[serde(default)]
+    coa_rate: Option<u32>,
     version: i64,
 }
 
@@ -86,6 +90,8 @@ pub(crate) fn save(dir: &Path, keys: &Keyring, nas: &[Nas], plans: &[Plan]) -> s
                 tls_identity: n.tls.identity.clone(),
                 tls_own_secret: n.tls.own_secret,
                 tls_coa: n.tls.coa,
+                coa_window: n.coa_lane.window,
+                coa_rate: n.coa_lane.rate,
                 version: n.version,
             })
             .collect(),
@@ -139,6 +145,10 @@ pub(crate) fn load(dir: &Path, keys: &Keyring) -> Result<(Vec<Nas>, Vec<Plan>), 
                     own_secret: n.tls_own_secret,
                     coa: n.tls_coa,
                 },
+                coa_lane: CoaLane {
+                    window: n.coa_window,
+                    rate: n.coa_rate,
+                },
                 version: n.version,
             })
         })
@@ -172,6 +182,10 @@ mod tests {
                 identity: Some("bras-1.example.net".into()),
                 own_secret: true,
                 coa: true,
+            },
+            coa_lane: CoaLane {
+                window: Some(4),
+                rate: Some(200),
             },
             version: 9,
         };

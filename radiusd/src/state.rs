@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
+use proisp_coa::{Client, Dispatcher};
 use proisp_model::{Nas, Plan};
 use proisp_store::{Cache, CacheEvent, Invalidation, Store};
 use tokio::sync::mpsc;
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::acct::Record;
 use crate::auth::{PlanEntry, PlanTable};
 use crate::config::Config;
-use crate::links::Links;
+use crate::links::{Carrier, Links};
 use crate::lookup::{Found, Lookup, Unavailable};
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// The open RadSec connections of every NAS, for CoA- and Disconnect-Requests.
     pub(crate) links: Links,
+    /// Every CoA- and Disconnect-Request, through a lane per NAS.
+    pub(crate) lanes: Dispatcher<Carrier>,
     /// Whether the tables were read from PostgreSQL (not from the snapshot of a start
     /// while it was down).
     tables_from_postgres: AtomicBool,
@@ -68,7 +71,16 @@ impl Shared {
             counts.clone(),
             config.floor_life(),
         );
+        let links = Links::default();
+        let lanes = Dispatcher::new(
+            Carrier {
+                links: links.clone(),
+                client: Client::new(config.coa),
+            },
+            config.coa.lanes(),
+        );
         let writers = Writers::start(WriterContext {
+            lanes: lanes.clone(),
             store: store.clone(),
             config: config.accounting.clone(),
             metrics: metrics.clone(),
@@ -90,7 +102,8 @@ impl Shared {
             writers,
             counts,
             metrics,
-            links: Links::default(),
+            links,
+            lanes,
             tables_from_postgres: AtomicBool::new(false),
         };
         if let Err(e) = shared.load_tables().await {

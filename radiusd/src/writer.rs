@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
+use proisp_coa::Dispatcher;
 use proisp_model::AcctStatus;
 use proisp_store::{Store, StoreError};
 use tokio::sync::mpsc::error::TrySendError;
@@ -34,6 +35,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::acct::Record;
 use crate::config::AccountingConfig;
 use crate::flood::log_allowed;
+use crate::links::Carrier;
 use crate::metrics::{MAX_WRITERS, Metrics};
 use crate::sessions::SessionCounts;
 use crate::spool::{self, Spool};
@@ -102,6 +104,8 @@ pub(crate) struct Writers {
 
 /// What every writer needs.
 pub(crate) struct WriterContext {
+    /// The CoA lanes: accounting from a NAS is a sign of life, an Accounting-On a reboot.
+    pub(crate) lanes: Dispatcher<Carrier>,
     pub(crate) store: Store,
     pub(crate) config: AccountingConfig,
     pub(crate) metrics: Metrics,
@@ -343,12 +347,24 @@ impl Writer {
     fn committed(&self, records: &[Record], crossed: Vec<String>) {
         let mut changed = Vec::new();
         let mut everybody = false;
+        let mut heard = Vec::new();
         for Record { record: r, .. } in records {
             match r.status {
                 AcctStatus::Start | AcctStatus::Stop => changed.push(r.username.clone()),
-                AcctStatus::AccountingOn | AcctStatus::AccountingOff => everybody = true,
+                AcctStatus::AccountingOn | AcctStatus::AccountingOff => {
+                    everybody = true;
+                    // Its sessions are closed: the changes waiting for them go too.
+                    self.ctx.lanes.rebooted(r.nas_id);
+                }
                 AcctStatus::InterimUpdate => {}
             }
+            if !heard.contains(&r.nas_id) {
+                heard.push(r.nas_id);
+            }
+        }
+        // Once per NAS of the batch: an unreachable NAS that sends accounting is back.
+        for nas in heard {
+            self.ctx.lanes.alive(nas);
         }
         if everybody {
             self.ctx.counts.all_changed();
@@ -412,10 +428,12 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Instant;
 
+    use proisp_coa::{Client, LaneConfig};
     use proisp_model::AcctRecord;
     use proisp_store::{Keyring, StoreConfig};
 
     use super::*;
+    use crate::links::Links;
     use crate::sessions::CountTtl;
 
     #[test]
@@ -491,6 +509,13 @@ mod tests {
         Writer {
             index: 0,
             ctx: Arc::new(WriterContext {
+                lanes: Dispatcher::new(
+                    Carrier {
+                        links: Links::default(),
+                        client: Client::default(),
+                    },
+                    LaneConfig::default(),
+                ),
                 store,
                 config: AccountingConfig::default(),
                 metrics,

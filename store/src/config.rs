@@ -57,6 +57,15 @@ pub struct StoreConfig {
     /// The client certificate's private key (PEM). Unset: the URL's `sslkey`.
     #[serde(default)]
     pub sslkey: Option<PathBuf>,
+    /// A streaming replica for adminapi's reports, lists and search (radiusd ignores it):
+    /// a URL like `database_url`, usually of a role with SELECT only. The TLS keys above
+    /// apply to it as to the primary; its URL's own parameters (`sslmode=…`) are read the
+    /// same way. Unset: every read goes to the primary.
+    #[serde(default)]
+    pub replica_url: Option<String>,
+    /// How far the replica may be behind before reads go to the primary instead.
+    #[serde(default = "default_replica_max_lag", with = "humantime_serde")]
+    pub replica_max_lag: Duration,
 }
 
 /// TLS to PostgreSQL, libpq's `sslmode`.
@@ -185,6 +194,10 @@ fn default_statement_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
+fn default_replica_max_lag() -> Duration {
+    Duration::from_secs(5)
+}
+
 impl StoreConfig {
     /// A config with the defaults for everything but the URL.
     pub fn new(database_url: impl Into<String>) -> StoreConfig {
@@ -197,7 +210,20 @@ impl StoreConfig {
             sslrootcert: None,
             sslcert: None,
             sslkey: None,
+            replica_url: None,
+            replica_max_lag: default_replica_max_lag(),
         }
+    }
+
+    /// The settings of the replica's pool: this config with `replica_url` as its URL, so
+    /// the pool size, timeouts and TLS keys are the primary's. `None` without a replica.
+    pub fn replica(&self) -> Option<StoreConfig> {
+        let url = self.replica_url.clone()?;
+        Some(StoreConfig {
+            database_url: url,
+            replica_url: None,
+            ..self.clone()
+        })
     }
 
     /// The TLS settings from the keys and the URL's parameters; an error names the key.
@@ -425,6 +451,46 @@ mod tests {
             .tls()
             .unwrap_err();
         assert_eq!(err.key, "sslmode");
+    }
+
+    #[test]
+    fn a_multi_host_url_keeps_its_hosts_and_session_attributes() {
+        let cfg = StoreConfig::new(
+            "postgres://u@db1:5432,db2:5433/proisp?sslmode=disable\
+             &target_session_attrs=read-write",
+        );
+        let tls = cfg.tls().unwrap();
+        assert_eq!(
+            tls.url,
+            "postgres://u@db1:5432,db2:5433/proisp?target_session_attrs=read-write"
+        );
+        let pg: tokio_postgres::Config = tls.url.parse().unwrap();
+        assert_eq!(pg.get_hosts().len(), 2);
+        assert_eq!(pg.get_ports(), [5432, 5433]);
+        assert_eq!(
+            pg.get_target_session_attrs(),
+            tokio_postgres::config::TargetSessionAttrs::ReadWrite
+        );
+    }
+
+    #[test]
+    fn the_replica_shares_the_primary_keys_and_reads_its_own_url() {
+        let primary = StoreConfig {
+            sslmode: Some(SslMode::VerifyFull),
+            sslrootcert: Some("/ca.pem".into()),
+            pool_size: 7,
+            replica_url: Some("postgres://ro@replica/proisp?sslcert=/ro.pem".into()),
+            ..StoreConfig::new("postgres://rw@primary/proisp")
+        };
+        assert!(StoreConfig::new("postgres://x").replica().is_none());
+        let replica = primary.replica().unwrap();
+        assert_eq!(replica.replica_url, None);
+        assert_eq!(replica.pool_size, 7);
+        let tls = replica.tls().unwrap();
+        assert_eq!(tls.url, "postgres://ro@replica/proisp");
+        assert_eq!(tls.mode, Some(SslMode::VerifyFull));
+        assert_eq!(tls.rootcert, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(tls.cert, Some(PathBuf::from("/ro.pem")));
     }
 
     #[test]

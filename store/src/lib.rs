@@ -34,6 +34,7 @@ mod migrate;
 mod nas;
 mod plan;
 mod redis;
+mod replica;
 mod subscriber;
 mod tls;
 
@@ -51,9 +52,10 @@ pub use feed::{Change, FeedEntry};
 pub use import::{ImportError, ImportMode, ImportOutcome, ImportRow};
 pub use journal::Journal;
 pub use migrate::Migration;
-pub use nas::NewNas;
+pub use nas::{MAX_COA_RATE, MAX_COA_WINDOW, NewNas};
 pub use plan::NewPlan;
 pub use redis::RedisCache;
+pub use replica::{ReadRoute, ReadStats, Reads};
 pub use subscriber::{COLUMNS as SUBSCRIBER_COLUMNS, MAX_USERNAME_LEN, NewSubscriber};
 pub use tls::{TlsError, pem_certificates, pem_private_key};
 

@@ -60,6 +60,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0007_nas_tls",
         sql: include_str!("../../sql/0007_nas_tls.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_nas_coa_lane",
+        sql: include_str!("../../sql/0008_nas_coa_lane.sql"),
+    },
 ];
 
 /// The newest version.

@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use super::crypto::Purpose;
 use super::journal::unjournaled;
 use super::{Entity, Invalidation, Journal, Store, StoreError};
-use proisp_model::{Nas, NasTls, NasVendor};
+use proisp_model::{CoaLane, Nas, NasTls, NasVendor};
 use proisp_radius::secret::{Secret, SharedSecret as _};
 
 /// A NAS to create or the new state of one to update: [`Nas`] without the id and version.
@@ -29,6 +29,8 @@ pub struct NewNas {
     pub require_message_authenticator: bool,
     /// How the NAS is known over RadSec.
     pub tls: NasTls,
+    /// Its CoA lane's limits.
+    pub coa_lane: CoaLane,
 }
 
 impl NewNas {
@@ -43,6 +45,7 @@ impl NewNas {
             coa_port: 3799,
             require_message_authenticator: true,
             tls: NasTls::default(),
+            coa_lane: CoaLane::default(),
         }
     }
 
@@ -75,7 +78,8 @@ impl NewNas {
 }
 
 const COLUMNS: &str = "id, name, address::inet, masklen(address), secret_enc, vendor, coa_port, \
-    require_message_authenticator, version, tls_identity, tls_own_secret, tls_coa";
+    require_message_authenticator, version, tls_identity, tls_own_secret, tls_coa, coa_window, \
+    coa_rate";
 
 impl Store {
     fn nas_from_row(&self, row: &Row) -> Result<Nas, StoreError> {
@@ -105,6 +109,10 @@ impl Store {
                 identity: row.get(9),
                 own_secret: row.get(10),
                 coa: row.get(11),
+            },
+            coa_lane: CoaLane {
+                window: lane_limit(row.get(12), "nas.coa_window")?,
+                rate: lane_limit(row.get(13), "nas.coa_rate")?,
             },
             version: row.get(8),
         })
@@ -136,6 +144,7 @@ impl Store {
         journal: impl Journal<Nas>,
     ) -> Result<Nas, StoreError> {
         let (cidr, secret_enc) = self.nas_params(n)?;
+        let (window, rate) = lane_params(n)?;
         let nas = self
             .in_transaction(
                 async |tx| {
@@ -143,7 +152,8 @@ impl Store {
                         .prepare_cached(&format!(
                             "INSERT INTO nas (name, address, secret_enc, vendor, coa_port, \
                              require_message_authenticator, tls_identity, tls_own_secret, \
-                             tls_coa) VALUES ($1, $2::text::cidr, $3, $4, $5, $6, $7, $8, $9) \
+                             tls_coa, coa_window, coa_rate) \
+                             VALUES ($1, $2::text::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                              RETURNING {COLUMNS}"
                         ))
                         .await?;
@@ -160,6 +170,8 @@ impl Store {
                                 &n.tls.identity,
                                 &n.tls.own_secret,
                                 &n.tls.coa,
+                                &window,
+                                &rate,
                             ],
                         )
                         .await?;
@@ -186,6 +198,7 @@ impl Store {
         journal: impl Journal<Nas>,
     ) -> Result<Nas, StoreError> {
         let (cidr, secret_enc) = self.nas_params(n)?;
+        let (window, rate) = lane_params(n)?;
         let nas = self
             .in_transaction(
                 async |tx| {
@@ -194,9 +207,9 @@ impl Store {
                             "UPDATE nas SET name = $1, address = $2::text::cidr, \
                              secret_enc = $3, vendor = $4, coa_port = $5, \
                              require_message_authenticator = $6, tls_identity = $7, \
-                             tls_own_secret = $8, tls_coa = $9, \
-                             version = nextval('entry_version'), \
-                             updated_at = now() WHERE id = $10 RETURNING {COLUMNS}"
+                             tls_own_secret = $8, tls_coa = $9, coa_window = $10, \
+                             coa_rate = $11, version = nextval('entry_version'), \
+                             updated_at = now() WHERE id = $12 RETURNING {COLUMNS}"
                         ))
                         .await?;
                     let row = tx
@@ -212,6 +225,8 @@ impl Store {
                                 &n.tls.identity,
                                 &n.tls.own_secret,
                                 &n.tls.coa,
+                                &window,
+                                &rate,
                                 &id,
                             ],
                         )
@@ -291,6 +306,40 @@ impl Store {
             .await;
     }
 }
+
+/// A lane limit as stored, `None` for NULL; a value out of range is corrupt.
+fn lane_limit(value: Option<i32>, column: &'static str) -> Result<Option<u32>, StoreError> {
+    value
+        .map(|v| {
+            u32::try_from(v).map_err(|_| StoreError::Corrupt {
+                column,
+                reason: format!("{v} out of range"),
+            })
+        })
+        .transpose()
+}
+
+/// The lane limits as columns, checked against the schema's bounds.
+fn lane_params(n: &NewNas) -> Result<(Option<i32>, Option<i32>), StoreError> {
+    let bounded = |value: Option<u32>, field: &str, max: u32| {
+        value
+            .map(|v| match i32::try_from(v) {
+                Ok(v) if (1..=max as i32).contains(&v) => Ok(v),
+                _ => Err(StoreError::invalid(field, format!("must be 1 to {max}"))),
+            })
+            .transpose()
+    };
+    Ok((
+        bounded(n.coa_lane.window, "coa_window", MAX_COA_WINDOW)?,
+        bounded(n.coa_lane.rate, "coa_rate", MAX_COA_RATE)?,
+    ))
+}
+
+/// The largest window a NAS entry may set (the schema's bound).
+pub const MAX_COA_WINDOW: u32 = 1024;
+
+/// The largest rate cap a NAS entry may set, requests a second (the schema's bound).
+pub const MAX_COA_RATE: u32 = 100_000;
 
 #[cfg(test)]
 mod tests {

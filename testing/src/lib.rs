@@ -21,7 +21,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | `env` | [`TestEnv`]: which servers the tests use, a database and key prefix per test |
-//! | `postgres` | [`PrivatePostgres`] (with TLS: [`PostgresTls`]), and probing a PostgreSQL URL |
+//! | `postgres` | [`PrivatePostgres`] (with TLS: [`PostgresTls`]; streaming replicas, promotion, paused replay, [`Frozen`]), and probing a PostgreSQL URL |
 //! | `redis` | [`PrivateRedis`] (with TLS: [`RedisTls`]), and probing a Redis URL |
 //! | `redis_cluster` | [`PrivateRedisCluster`]: three masters and their replicas |
 //! | `process` | what both private servers need of their processes: ports, signals, reaping |
@@ -38,7 +38,7 @@ mod wait;
 
 pub use env::{TestEnv, cached};
 pub use pki::{Pair, Pki};
-pub use postgres::{PostgresTls, PrivatePostgres, with_database};
+pub use postgres::{Frozen, PostgresTls, PrivatePostgres, with_database};
 pub use redis::{PrivateRedis, RedisTls};
 pub use redis_cluster::PrivateRedisCluster;
 pub use wait::{wait_until, wait_until_blocking};

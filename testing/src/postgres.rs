@@ -139,15 +139,7 @@ impl PrivatePostgres {
         } else {
             None
         };
-        let dir = std::env::temp_dir().join(format!(
-            "proisp-pg-{}-{}",
-            std::process::id(),
-            random_hex(4)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        if let Some((uid, gid)) = run_as {
-            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
-        }
+        let dir = server_dir(run_as)?;
         let mut initdb = Command::new(bin.join("initdb"));
         initdb
             .arg("-D")
@@ -209,6 +201,16 @@ impl PrivatePostgres {
         self.dir.join("data")
     }
 
+    /// Stops the server at once, as a crash would (immediate shutdown, SIGQUIT: no
+    /// checkpoint, sessions cut), keeping the data.
+    pub async fn stop_immediate(&mut self) {
+        dismiss(self.guard.take());
+        if let Some(mut server) = self.server.take() {
+            signal(server.id(), "QUIT");
+            reap(&mut server, Duration::from_secs(30)).await;
+        }
+    }
+
     /// Stops the server (fast shutdown: sessions are cut), keeping the data.
     pub async fn stop(&mut self) {
         dismiss(self.guard.take());
@@ -237,6 +239,9 @@ impl PrivatePostgres {
             .arg(format!("unix_socket_directories={}", self.dir.display()))
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            // A replica's (a primary ignores it); wal_level=replica and max_wal_senders=10
+            // are the defaults a replica needs of its primary.
+            .args(["-c", "hot_standby=on"])
             // server.crt and server.key, PostgreSQL's defaults, in the data directory.
             .args(["-c", if self.ssl { "ssl=on" } else { "ssl=off" }])
             .current_dir(&self.dir)
@@ -279,10 +284,243 @@ impl PrivatePostgres {
     }
 }
 
+/// Streaming replication between private servers, for the tests of reads from a replica
+/// and of a promotion.
+impl PrivatePostgres {
+    /// A streaming replica of this server: `pg_basebackup -R -X stream` into a new
+    /// directory, started on a port of its own as a hot standby. Returns once it accepts
+    /// (read-only) connections.
+    pub async fn start_replica(&self) -> std::io::Result<PrivatePostgres> {
+        use std::os::unix::process::CommandExt as _;
+        let dir = server_dir(self.run_as)?;
+        let mut backup = Command::new(self.bin.join("pg_basebackup"));
+        // Over the primary's Unix socket, which initdb's pg_hba.conf lets replicate (TCP
+        // may be hostssl-only); -R writes primary_conninfo and standby.signal.
+        backup
+            .arg("-h")
+            .arg(&self.dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args([
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ])
+            .arg("-D")
+            .arg(dir.join("data"))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some((uid, gid)) = self.run_as {
+            backup.uid(uid).gid(gid);
+        }
+        let out = tokio::task::spawn_blocking(move || backup.output())
+            .await
+            .map_err(std::io::Error::other)??;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(std::io::Error::other(format!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let mut replica = PrivatePostgres {
+            dir,
+            port: free_port()?,
+            bin: self.bin.clone(),
+            run_as: self.run_as,
+            ssl: self.ssl,
+            server: None,
+            guard: None,
+        };
+        replica.restart().await?;
+        Ok(replica)
+    }
+
+    /// A superuser connection to database `postgres`, over the Unix socket (TCP may
+    /// demand TLS).
+    async fn admin(&self) -> std::io::Result<tokio_postgres::Client> {
+        pg_answers(&format!(
+            "host={} port={} user=postgres dbname=postgres",
+            self.dir.display(),
+            self.port
+        ))
+        .await
+        .map_err(std::io::Error::other)
+    }
+
+    /// One value of type `T` from `query`, run as the superuser.
+    async fn one<T>(&self, query: &str) -> std::io::Result<T>
+    where
+        T: for<'a> tokio_postgres::types::FromSql<'a>,
+    {
+        let row = self
+            .admin()
+            .await?
+            .query_one(query, &[])
+            .await
+            .map_err(|e| std::io::Error::other(error_chain(&e)))?;
+        row.try_get(0)
+            .map_err(|e| std::io::Error::other(error_chain(&e)))
+    }
+
+    /// Runs `sql` as the superuser.
+    async fn run(&self, sql: &str) -> std::io::Result<()> {
+        self.admin()
+            .await?
+            .batch_execute(sql)
+            .await
+            .map_err(|e| std::io::Error::other(error_chain(&e)))
+    }
+
+    /// Whether the server is a standby (in recovery).
+    pub async fn in_recovery(&self) -> std::io::Result<bool> {
+        self.one("SELECT pg_is_in_recovery()").await
+    }
+
+    /// Promotes this replica to a primary (`pg_promote`, as `pg_ctl promote` does) and
+    /// returns once `pg_is_in_recovery()` is false, so it takes writes.
+    pub async fn promote(&self) -> std::io::Result<()> {
+        let _: bool = self.one("SELECT pg_promote(true, 60)").await?;
+        let mut last = Ok(true);
+        wait_until(START_TIMEOUT, async || {
+            last = self.in_recovery().await;
+            matches!(last, Ok(false))
+        })
+        .await;
+        match last? {
+            false => Ok(()),
+            true => Err(std::io::Error::other("still in recovery after pg_promote")),
+        }
+    }
+
+    /// Pauses this replica's replay of WAL (it keeps receiving), so it falls behind the
+    /// primary by every write from now on; returns once replay has stopped.
+    pub async fn pause_replay(&self) -> std::io::Result<()> {
+        self.run("SELECT pg_wal_replay_pause()").await?;
+        let mut state = String::new();
+        wait_until(START_TIMEOUT, async || {
+            state = self
+                .one("SELECT pg_get_wal_replay_pause_state()")
+                .await
+                .unwrap_or_default();
+            state == "paused"
+        })
+        .await;
+        match state.as_str() {
+            "paused" => Ok(()),
+            other => Err(std::io::Error::other(format!(
+                "replay pause state {other:?}"
+            ))),
+        }
+    }
+
+    /// Resumes the replay paused by [`PrivatePostgres::pause_replay`].
+    pub async fn resume_replay(&self) -> std::io::Result<()> {
+        self.run("SELECT pg_wal_replay_resume()").await
+    }
+
+    /// Waits until this replica has replayed everything `primary` had written when
+    /// called.
+    pub async fn wait_replayed(&self, primary: &PrivatePostgres) -> std::io::Result<()> {
+        let target: String = primary.one("SELECT pg_current_wal_lsn()::text").await?;
+        let query = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
+        if wait_until(START_TIMEOUT, async || {
+            self.one::<bool>(&query).await.unwrap_or(false)
+        })
+        .await
+        {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "the replica did not replay up to {target} in time"
+            )))
+        }
+    }
+}
+
+/// A private server frozen with SIGSTOP (a hang: connections stay open, nothing
+/// answers), thawed with SIGCONT when dropped, so a failing test leaves no stopped server
+/// behind.
+#[derive(Debug)]
+pub struct Frozen {
+    pids: Vec<u32>,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            signal(*pid, "CONT");
+        }
+    }
+}
+
+impl PrivatePostgres {
+    /// Freezes the server: its postmaster first (so it forks nothing meanwhile), then
+    /// every process it has forked (backends, WAL receiver, startup process).
+    pub fn freeze(&self) -> std::io::Result<Frozen> {
+        let postmaster = self
+            .server
+            .as_ref()
+            .map(Child::id)
+            .ok_or_else(|| std::io::Error::other("the server is not running"))?;
+        signal(postmaster, "STOP");
+        let mut frozen = Frozen {
+            pids: vec![postmaster],
+        };
+        for pid in children_of(postmaster)? {
+            signal(pid, "STOP");
+            frozen.pids.push(pid);
+        }
+        Ok(frozen)
+    }
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> std::io::Result<Vec<u32>> {
+    Ok(std::fs::read_dir("/proc")?
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+            let ppid: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect())
+}
+
+/// A new directory for a server's files, owned by the user it runs as.
+fn server_dir(run_as: Option<(u32, u32)>) -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "proisp-pg-{}-{}",
+        std::process::id(),
+        random_hex(4)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
+    }
+    Ok(dir)
+}
+
 /// Puts `tls`'s certificate and key where PostgreSQL looks for them (`server.crt`,
 /// `server.key` in the data directory), owned by the server's user, the key readable by it
 /// alone; with `ssl_only`, makes pg_hba.conf refuse plain TCP; with `client_ca`, asks
 /// for client certificates (`ssl_ca_file = 'root.crt'`, set in postgresql.auto.conf).
+/// Unix sockets stay open to the superuser, for replication too (a replica's base backup
+/// and its WAL stream).
 fn install_tls(data: &Path, tls: &PostgresTls, run_as: Option<(u32, u32)>) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let cert = data.join("server.crt");
@@ -310,6 +548,7 @@ fn install_tls(data: &Path, tls: &PostgresTls, run_as: Option<(u32, u32)>) -> st
             data.join("pg_hba.conf"),
             format!(
                 "local all all trust\n\
+                 local replication all trust\n\
                  hostssl all all 127.0.0.1/32 {method}\n\
                  hostssl all all ::1/128 {method}\n"
             ),

@@ -169,6 +169,7 @@ pub async fn seed(store: &Store, o: &SeedOptions) -> Result<SeedReport, StoreErr
                     coa_port: n.coa_port,
                     require_message_authenticator: n.require_message_authenticator,
                     tls,
+                    coa_lane: n.coa_lane,
                 };
                 store.update_nas(n.id, &update).await?;
                 report.nas_updated.push(addr);

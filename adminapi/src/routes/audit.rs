@@ -36,7 +36,7 @@ pub(crate) async fn list(
     q: web::Query<Query>,
 ) -> Result<web::Json<AuditPage>, ApiError> {
     session.require(Permission::AuditRead)?;
-    let (items, next_before_id) = audit::list(&state.db, &q).await?;
+    let (items, next_before_id) = audit::list(state.reads.store().await.pool(), &q).await?;
     Ok(web::Json(AuditPage {
         items,
         next_before_id,

@@ -219,7 +219,7 @@ pub(crate) async fn show(
         d.age_secs = at.elapsed().as_secs();
         return Ok(web::Json(d));
     }
-    let counts = sessions::dashboard_counts(&state.db, TOP_USERS).await?;
+    let counts = sessions::dashboard_counts(state.reads.store().await.pool(), TOP_USERS).await?;
     let d = build(counts, AuthRates::read(&state).await);
     *cached = Some((Instant::now(), d.clone()));
     Ok(web::Json(d))

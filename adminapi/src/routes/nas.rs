@@ -14,9 +14,9 @@ use std::net::IpAddr;
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use ipnet::IpNet;
-use proisp_model::{Nas, NasTls, NasVendor};
+use proisp_model::{CoaLane, Nas, NasTls, NasVendor};
 use proisp_radius::secret::Secret;
-use proisp_store::{NewNas, StoreError};
+use proisp_store::{MAX_COA_RATE, MAX_COA_WINDOW, NewNas, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -85,6 +85,16 @@ pub struct NasInput {
     /// (the NAS must accept them there), by UDP to `coa_port` otherwise.
     #[serde(default)]
     pub tls_coa: bool,
+    /// CoA and Disconnect-Requests in flight to this NAS at once, 1 to 1024; absent or
+    /// null: the `[coa]` section's window (32 by default).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1024)]
+    pub coa_window: Option<u32>,
+    /// At most this many CoA and Disconnect-Requests started a second, 1 to 100000;
+    /// absent or null: no cap (the window alone paces them).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100000)]
+    pub coa_rate: Option<u32>,
 }
 
 fn default_vendor() -> String {
@@ -97,6 +107,16 @@ fn default_coa_port() -> u32 {
 
 fn default_true() -> bool {
     true
+}
+
+/// `value`, when given, within 1 to `max`.
+fn bounded(value: Option<u32>, field: &str, max: u32) -> Result<Option<u32>, ApiError> {
+    match value {
+        Some(v) if !(1..=max).contains(&v) => {
+            Err(ApiError::invalid(field, format!("must be 1 to {max}")))
+        }
+        _ => Ok(value),
+    }
 }
 
 /// A NAS as the API shows it: everything but the secret.
@@ -122,6 +142,10 @@ pub struct NasView {
     pub tls_own_secret: bool,
     /// CoA and Disconnect-Requests go over its RadSec connection while it has one.
     pub tls_coa: bool,
+    /// Its CoA lane's window, if it sets its own.
+    pub coa_window: Option<u32>,
+    /// Its CoA lane's rate cap (requests a second), if any.
+    pub coa_rate: Option<u32>,
     /// Always true: a NAS cannot exist without a secret, and the secret is never shown.
     pub secret_set: bool,
     /// Changes with every write.
@@ -197,6 +221,8 @@ impl From<&Nas> for NasView {
             tls_identity: n.tls.identity.clone(),
             tls_own_secret: n.tls.own_secret,
             tls_coa: n.tls.coa,
+            coa_window: n.coa_lane.window,
+            coa_rate: n.coa_lane.rate,
             secret_set: true,
             version: n.version,
         }
@@ -215,6 +241,8 @@ impl From<&Nas> for NasInput {
             tls_identity: n.tls.identity.clone(),
             tls_own_secret: n.tls.own_secret,
             tls_coa: n.tls.coa,
+            coa_window: n.coa_lane.window,
+            coa_rate: n.coa_lane.rate,
         }
     }
 }
@@ -282,6 +310,10 @@ impl NasInput {
                 own_secret: self.tls_own_secret,
                 coa: self.tls_coa,
             },
+            coa_lane: CoaLane {
+                window: bounded(self.coa_window, "coa_window", MAX_COA_WINDOW)?,
+                rate: bounded(self.coa_rate, "coa_rate", MAX_COA_RATE)?,
+            },
         })
     }
 
@@ -334,7 +366,13 @@ pub(crate) async fn list(
     session: Session,
 ) -> Result<web::Json<NasList>, ApiError> {
     session.require(Permission::Read)?;
-    let all = state.store.all_nas().await.map_err(nas_error)?;
+    let all = state
+        .reads
+        .store()
+        .await
+        .all_nas()
+        .await
+        .map_err(nas_error)?;
     Ok(web::Json(NasList {
         items: all.iter().map(NasView::from).collect(),
     }))

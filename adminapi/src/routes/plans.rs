@@ -401,7 +401,13 @@ pub(crate) async fn list(
     session: Session,
 ) -> Result<web::Json<PlanList>, ApiError> {
     session.require(Permission::Read)?;
-    let plans = state.store.all_plans().await.map_err(plan_error)?;
+    let plans = state
+        .reads
+        .store()
+        .await
+        .all_plans()
+        .await
+        .map_err(plan_error)?;
     Ok(web::Json(PlanList {
         items: plans.iter().map(PlanView::from).collect(),
     }))

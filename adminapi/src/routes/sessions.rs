@@ -21,12 +21,11 @@ pub mod past;
 
 use std::net::{IpAddr, SocketAddr};
 
-use proisp_coa::Client;
+use proisp_coa::Target;
 use proisp_model::Nas;
 use proisp_radius::dynauth::Request;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 pub(crate) use apply::apply_plan;
 pub(crate) use live::{kick, list};
@@ -49,9 +48,23 @@ fn limit(v: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// The CoA client, timed by the `[coa]` section (1 s per try, three tries by default).
-fn client(state: &AppState) -> Client {
-    Client::new(state.config.coa)
+/// The lane target of `nas`, whose CoA server is at `addr`.
+fn lane_target(nas: &Nas, addr: SocketAddr) -> Target {
+    Target {
+        nas_id: nas.id,
+        name: nas.name.clone(),
+        addr: Some(addr),
+        secret: nas.secret.clone(),
+        window: nas.coa_lane.window,
+        rate: nas.coa_lane.rate,
+        stream: false,
+    }
+}
+
+/// What a lane knows a change's session by: a newer change for the same key replaces a
+/// queued older one.
+fn session_key(nas_id: i64, acct_session_id: &str) -> String {
+    format!("{nas_id}/{acct_session_id}")
 }
 
 /// Where a NAS's Dynamic Authorization server is, or 409 for a NAS configured as a range.

@@ -4,6 +4,7 @@
 
 mod api;
 mod haproxy;
+mod replica;
 mod seed;
 
 use std::process::{Command, Output};

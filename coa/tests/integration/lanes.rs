@@ -108,10 +108,11 @@ impl LaneNas {
         Target {
             nas_id,
             name: format!("nas-{nas_id}"),
-            addr: self.addr,
+            addr: Some(self.addr),
             secret: Secret::new(SECRET),
             window: None,
             rate: None,
+            stream: false,
         }
     }
 
@@ -151,6 +152,7 @@ fn dispatcher(window: u32) -> Dispatcher<Client> {
     let client = Client::new(ClientConfig {
         timeout: Duration::from_millis(200),
         retries: 0,
+        ..ClientConfig::default()
     });
     Dispatcher::new(
         client,
@@ -210,6 +212,19 @@ async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers()
     assert!(silent_lane.unreachable);
     assert_eq!(silent_lane.queued, 300);
     assert_eq!(health.iter().find(|h| h.nas_id == 1).unwrap().ack, 2000);
+    let mut metrics = String::new();
+    lanes.render(&mut metrics);
+    for line in [
+        "proisp_coa_lane_unreachable{nas=\"nas-3\"} 1",
+        "proisp_coa_lane_queued{nas=\"nas-3\"} 300",
+        "proisp_coa_lane_unreachable{nas=\"nas-1\"} 0",
+        "proisp_coa_lane_answers_total{nas=\"nas-1\",result=\"ack\"} 2000",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
 
     // It answers again, and says so (an Interim-Update): every change, exactly once.
     silent.silent.store(false, Ordering::SeqCst);

@@ -164,6 +164,7 @@ fn client() -> Client {
     Client::new(ClientConfig {
         timeout: Duration::from_millis(150),
         retries: 2,
+        ..ClientConfig::default()
     })
 }
 

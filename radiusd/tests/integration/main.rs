@@ -6,6 +6,7 @@ mod accounting;
 mod assets;
 mod auth;
 mod coherence;
+mod failover;
 mod faults;
 mod harness;
 mod interop_radsec;

@@ -3,5 +3,6 @@
 mod cluster;
 mod feed;
 mod journal;
+mod replica;
 mod store;
 mod tls;

@@ -2,6 +2,7 @@
 //! CoA).
 
 use actix_web::{post, web};
+use futures_util::future::join_all;
 use proisp_coa::Outcome;
 use proisp_model::NasVendor;
 use proisp_radius::dictionary::{mikrotik, vendor};
@@ -9,16 +10,13 @@ use proisp_radius::dynauth::Request;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{client, coa_target, identify};
+use super::{coa_target, identify, lane_target};
 use crate::audit::{self, Entry};
 use crate::data::sessions;
 use crate::error::ApiError;
 use crate::permission::Permission;
 use crate::session::Session;
 use crate::state::AppState;
-
-/// Live plan changes in flight at once.
-const APPLY_CONCURRENCY: usize = 64;
 
 /// `POST /plans/{id}/apply`.
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -33,8 +31,12 @@ pub struct ApplyReport {
     pub nak: u32,
     /// No valid answer.
     pub timeout: u32,
+    /// Not sent yet: the NAS is marked unreachable. The change waits in its lane and goes
+    /// out when the NAS shows life (a newer change for the session replaces it).
+    pub deferred: u32,
     /// Not sent: the NAS is not a MikroTik (the rate is a MikroTik attribute), or it is
-    /// configured as a range. These sessions get the new rate at their next login.
+    /// configured as a range (these sessions get the new rate at their next login); or a
+    /// newer change for the session took its place, or the NAS rebooted meanwhile.
     pub skipped: u32,
     /// Socket or encoding errors.
     pub error: u32,
@@ -42,9 +44,10 @@ pub struct ApplyReport {
 
 /// Apply a plan's current rate to its online subscribers now: a CoA-Request with the
 /// plan's Mikrotik-Rate-Limit (the fair-usage rate for subscribers whose quota is spent)
-/// to every open session on a MikroTik NAS, 64 at a time. Without this, a plan change
-/// reaches each subscriber at the next login. Answers once every NAS has answered or
-/// timed out.
+/// to every open session on a MikroTik NAS, through each NAS's lane (its own window, 32 by
+/// default). Without this, a plan change reaches each subscriber at the next login.
+/// Answers once every NAS has answered, timed out, or been found unreachable (its changes
+/// then wait for it and count as `deferred`).
 #[utoipa::path(
     operation_id = "applyPlan",
     tag = "plans",
@@ -75,7 +78,6 @@ pub(crate) async fn apply_plan(
         sessions: u32::try_from(sessions.len()).unwrap_or(u32::MAX),
         ..ApplyReport::default()
     };
-    let client = client(&state);
     let mut jobs = Vec::new();
     for s in &sessions {
         let Some(nas) = nases.iter().find(|n| n.id == s.session.nas_id) else {
@@ -101,24 +103,24 @@ pub(crate) async fn apply_plan(
             .with_vsa(vendor::MIKROTIK, mikrotik::RATE_LIMIT, rate),
             s.session.framed_ip,
         );
-        jobs.push((target, nas.secret.clone(), request));
+        let key = super::session_key(nas.id, &s.session.acct_session_id);
+        jobs.push((lane_target(nas, target), key, request));
     }
-    let mut jobs = jobs.into_iter();
-    let mut running = tokio::task::JoinSet::new();
-    loop {
-        while running.len() < APPLY_CONCURRENCY
-            && let Some((target, secret, request)) = jobs.next()
-        {
-            let client = client.clone();
-            running.spawn(async move { client.send(target, &secret, &request).await });
-        }
-        let Some(done) = running.join_next().await else {
-            break;
-        };
-        match done {
-            Ok(Outcome::Ack) => report.ack += 1,
-            Ok(Outcome::Nak { .. }) => report.nak += 1,
-            Ok(Outcome::Timeout { .. }) => report.timeout += 1,
+    // Each change goes through its NAS's lane: a NAS's window bounds what is in flight to
+    // it, and a silent NAS defers its own changes without holding anyone else's.
+    let outcomes = join_all(jobs.iter().map(|(target, key, request)| {
+        state
+            .lanes
+            .send(target, Some(key.as_str()), request.clone())
+    }))
+    .await;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Ack => report.ack += 1,
+            Outcome::Nak { .. } => report.nak += 1,
+            Outcome::Timeout { .. } => report.timeout += 1,
+            Outcome::Deferred => report.deferred += 1,
+            Outcome::Superseded | Outcome::Dropped => report.skipped += 1,
             _ => report.error += 1,
         }
     }

@@ -8,7 +8,7 @@ use proisp_radius::dynauth::Request;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{client, coa_target, identify, limit};
+use super::{coa_target, identify, lane_target, limit};
 use crate::audit::{self, Entry};
 use crate::data::sessions::{self, LiveFilter, LiveSession};
 use crate::error::{ApiError, ErrorBody};
@@ -116,6 +116,7 @@ pub(crate) async fn list(
 ) -> Result<web::Json<SessionList>, ApiError> {
     session.require(Permission::Read)?;
     let limit = limit(q.limit)?;
+    let db = state.reads.store().await.pool();
     let username = match (q.subscriber_id, &q.username) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
@@ -123,7 +124,7 @@ pub(crate) async fn list(
                 "give subscriber_id or username, not both",
             ));
         }
-        (Some(id), None) => Some(sessions::subscriber_username(&state.db, id).await?.ok_or(
+        (Some(id), None) => Some(sessions::subscriber_username(db, id).await?.ok_or(
             ApiError::NotFound {
                 entity: "subscriber",
             },
@@ -131,7 +132,7 @@ pub(crate) async fn list(
         (None, name) => name.clone(),
     };
     let items = sessions::live_sessions(
-        &state.db,
+        db,
         &LiveFilter {
             nas_id: q.nas_id,
             username,
@@ -163,7 +164,10 @@ pub struct ErrorCauseView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DynAuthResult {
     /// `ack` (the NAS acted), `nak` (it refused: see `error_cause`), `timeout` (no valid
-    /// answer after every try), `error` (the request could not be sent).
+    /// answer after every try), `deferred` (the NAS is marked unreachable: the request
+    /// waits and goes out when it shows life), `superseded` (a newer change for the
+    /// session took its place), `dropped` (the NAS rebooted first), `error` (the request
+    /// could not be sent).
     pub result: &'static str,
     /// The NAK's Error-Cause, when it carried one.
     pub error_cause: Option<ErrorCauseView>,
@@ -183,6 +187,9 @@ impl From<&Outcome> for DynAuthResult {
                 }),
             ),
             Outcome::Timeout { .. } => ("timeout", None),
+            Outcome::Deferred => ("deferred", None),
+            Outcome::Superseded => ("superseded", None),
+            Outcome::Dropped => ("dropped", None),
             _ => ("error", None),
         };
         DynAuthResult {
@@ -244,7 +251,11 @@ pub(crate) async fn kick(
         Request::disconnect(live.username.as_str(), live.acct_session_id.as_str()),
         live.framed_ip,
     );
-    let outcome = client(&state).send(target, &nas.secret, &request).await;
+    let key = super::session_key(nas.id, &live.acct_session_id);
+    let outcome = state
+        .lanes
+        .send(&lane_target(&nas, target), Some(key.as_str()), request)
+        .await;
     tracing::info!(
         user = live.username,
         session = live.acct_session_id,

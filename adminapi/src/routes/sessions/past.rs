@@ -142,12 +142,13 @@ pub(crate) async fn history(
     session.require(Permission::Read)?;
     let limit = limit(q.limit)?;
     let cursor = q.before.as_deref().map(decode_cursor).transpose()?;
-    sessions::subscriber_username(&state.db, *id)
+    let db = state.reads.store().await.pool();
+    sessions::subscriber_username(db, *id)
         .await?
         .ok_or(ApiError::NotFound {
             entity: "subscriber",
         })?;
-    let rows = sessions::session_history(&state.db, *id, cursor.as_ref(), limit).await?;
+    let rows = sessions::session_history(db, *id, cursor.as_ref(), limit).await?;
     let next_before = (rows.len() == usize::try_from(limit).unwrap_or(0))
         .then(|| rows.last().map(encode_cursor))
         .flatten();
@@ -235,12 +236,13 @@ pub(crate) async fn usage(
         .as_deref()
         .map(|s| fields::parse::<Timestamp>("before", s).map(Timestamp::system_time))
         .transpose()?;
-    let owner = sessions::usage_owner(&state.db, *id)
+    let db = state.reads.store().await.pool();
+    let owner = sessions::usage_owner(db, *id)
         .await?
         .ok_or(ApiError::NotFound {
             entity: "subscriber",
         })?;
-    let rows = sessions::usage_periods(&state.db, *id, before, limit).await?;
+    let rows = sessions::usage_periods(db, *id, before, limit).await?;
     let next_before = (rows.len() == usize::try_from(limit).unwrap_or(0))
         .then(|| rows.last().map(|p| Timestamp::from(p.period_start)))
         .flatten();

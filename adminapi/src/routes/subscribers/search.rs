@@ -110,7 +110,7 @@ pub(crate) async fn list(
 ) -> Result<web::Json<SubscriberPage>, ApiError> {
     session.require(Permission::Read)?;
     let q = query.to_store()?;
-    let (records, more) = subscribers::list_subscribers(&state.store, &q).await?;
+    let (records, more) = subscribers::list_subscribers(state.reads.store().await, &q).await?;
     let next = more
         .then(|| records.last())
         .flatten()

@@ -344,6 +344,85 @@ async fn nas_permissions() {
 }
 
 #[actix_web::test]
+async fn nas_coa_lane_limits() {
+    let ctx = Ctx::new().await;
+    ctx.admin("alice", Role::Admin).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "alice");
+    let store = ctx.env.store().await;
+
+    // Absent: the [coa] section's window, no rate cap.
+    let r = call!(app, ctx, with_token(post("/api/v1/nas", bras()), &t));
+    r.expect(201);
+    let id = r.json["id"].as_i64().unwrap();
+    assert_eq!(r.json["coa_window"], Value::Null);
+    assert_eq!(r.json["coa_rate"], Value::Null);
+
+    // Set: shown, and what radiusd reads.
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            patch(
+                &format!("/api/v1/nas/{id}"),
+                json!({"coa_window": 4, "coa_rate": 200})
+            ),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(r.json["coa_window"], 4);
+    assert_eq!(r.json["coa_rate"], 200);
+    let lane = |all: Vec<proisp_model::Nas>| all.into_iter().find(|n| n.id == id).unwrap().coa_lane;
+    assert_eq!(
+        lane(store.all_nas().await.unwrap()),
+        proisp_model::CoaLane {
+            window: Some(4),
+            rate: Some(200)
+        }
+    );
+
+    // Out of range or not a number: 422 naming the field, nothing changed.
+    for (field, bad) in [
+        ("coa_window", json!(0)),
+        ("coa_window", json!(1025)),
+        ("coa_window", json!("8")),
+        ("coa_rate", json!(0)),
+        ("coa_rate", json!(100_001)),
+        ("coa_rate", json!(-1)),
+    ] {
+        call!(
+            app,
+            ctx,
+            with_token(
+                patch(&format!("/api/v1/nas/{id}"), json!({ field: bad })),
+                &t
+            )
+        )
+        .error(422, "invalid", Some(field));
+    }
+    assert_eq!(lane(store.all_nas().await.unwrap()).window, Some(4));
+
+    // Null: back to the defaults.
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            patch(
+                &format!("/api/v1/nas/{id}"),
+                json!({"coa_window": null, "coa_rate": null})
+            ),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(
+        lane(store.all_nas().await.unwrap()),
+        proisp_model::CoaLane::default()
+    );
+}
+
+#[actix_web::test]
 async fn nas_tls_identity_and_own_secret() {
     let ctx = Ctx::new().await;
     ctx.forbid(NAS_SECRET);

@@ -592,6 +592,75 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
 }
 
 #[actix_web::test]
+async fn a_silent_nas_defers_its_own_changes_and_holds_up_no_one_else() {
+    // One try of 200 ms; two timeouts in a row mark a NAS unreachable.
+    let ctx = Ctx::with(|c| {
+        c.coa.timeout = Duration::from_millis(200);
+        c.coa.retries = 0;
+        c.coa.unreachable_after = 2;
+    })
+    .await;
+    ctx.admin("alice", Role::Admin).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "alice");
+    let store = ctx.env.store().await;
+    let (plan_id, _) = subscribers(&store).await;
+    let live = FakeNas::start("127.0.0.1", Answer::Ack);
+    let silent = FakeNas::start("127.0.0.3", Answer::Silence);
+    let n_live = nas(&store, "live", "127.0.0.1", live.port).await;
+    let n_silent = nas(&store, "silent", "127.0.0.3", silent.port).await;
+    store
+        .apply_accounting(
+            &[
+                record(AcctStatus::Start, n_silent, "alice-3", "s1", 0),
+                record(AcctStatus::Start, n_silent, "alice-3", "s2", 0),
+                record(AcctStatus::Start, n_silent, "alice-3", "s3", 0),
+                record(AcctStatus::Start, n_live, "alice-1", "a1", 0),
+                record(AcctStatus::Start, n_live, "alice-2", "a2", 0),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            post(&format!("/api/v1/plans/{plan_id}/apply"), json!({})),
+            &t
+        )
+    );
+    r.expect(200);
+    assert_eq!(r.json["sessions"], 5, "{}", r.text);
+    assert_eq!(r.json["ack"], 2, "{}", r.text);
+    assert_eq!(r.json["deferred"], 3, "{}", r.text);
+    assert_eq!(r.json["timeout"], 0, "{}", r.text);
+    for _ in 0..2 {
+        let seen = live.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+        assert_eq!(seen.code, Code::CoaRequest);
+    }
+
+    // The NAS is marked: a kick waits in its lane rather than three timeouts long.
+    let sessions = call!(app, ctx, with_token(get("/api/v1/sessions"), &t));
+    let s1 = sessions.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["acct_session_id"] == "s1")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = call!(
+        app,
+        ctx,
+        with_token(post(&format!("/api/v1/sessions/{s1}/kick"), json!({})), &t)
+    );
+    r.expect(200);
+    assert_eq!(r.json["result"], "deferred", "{}", r.text);
+}
+
+#[actix_web::test]
 async fn a_deleted_subscriber_has_no_history_usage_or_sessions_filter() {
     let ctx = Ctx::new().await;
     ctx.admin("vera", Role::Viewer).await;

@@ -86,6 +86,7 @@ impl Fake {
             coa_port: 3799,
             require_message_authenticator,
             tls: proisp_model::NasTls::default(),
+            coa_lane: proisp_model::CoaLane::default(),
             version: 1,
         };
         let plan = Plan {
