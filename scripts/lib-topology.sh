@@ -135,7 +135,7 @@ HAPROXY_API=${p[24]}
 HAPROXY_RADSEC=${p[25]}
 HAPROXY_STATS=${p[26]}
 DATABASE_URL='postgres://proisp@127.0.0.1:${p[0]},127.0.0.1:${p[1]}/proisp?target_session_attrs=read-write'
-REPLICA_URL='postgres://proisp_ro@127.0.0.1:${p[1]}/proisp'
+REPLICA_URL='postgres://proisp_readonly@127.0.0.1:${p[1]}/proisp'
 REDIS_URL='redis-cluster://127.0.0.1:${p[2]}?node=127.0.0.1:${p[3]}&node=127.0.0.1:${p[4]}'
 TOPOLOGY_VAR=$var
 ENV
@@ -226,17 +226,10 @@ CONF
   wait_for 30 "the replica to stream synchronously" replica_streaming
 }
 
-# The read-only role of the replica URL: sql/roles/readonly.sql when the tree has it, else
-# the same grants made here.
+# The read-only role of adminapi's replica URL (trust authentication on loopback: no
+# password to set).
 topo_readonly_role() {
-  if [ -f "$root/sql/roles/readonly.sql" ]; then
-    topo_sql "$PG_PRIMARY_PORT" proisp -f "$root/sql/roles/readonly.sql" >/dev/null
-  else
-    topo_sql "$PG_PRIMARY_PORT" proisp \
-      -c "DO \$\$ BEGIN CREATE ROLE proisp_ro LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
-      -c "GRANT USAGE ON SCHEMA public TO proisp_ro" \
-      -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO proisp_ro" >/dev/null
-  fi
+  topo_sql "$PG_PRIMARY_PORT" proisp -f "$root/sql/roles/readonly.sql" >/dev/null
 }
 
 redis_cluster_ok() {
@@ -335,6 +328,9 @@ key_file = "$var/secret.key"
 
 [database]
 url = "$DATABASE_URL"
+# Reports, search and the dashboard: from the replica while it is at most
+# replica_max_lag (5 s) behind, else from the primary.
+replica_url = "$REPLICA_URL"
 
 [redis]
 url = "$REDIS_URL"
@@ -354,13 +350,7 @@ requests_per_minute = 0
 [log]
 level = "info"
 TOML
-  if topo_has_replica_url; then
-    sed -i "/^\[database\]/a replica_url = \"$REPLICA_URL\"" "$var/adminapi-$1.toml"
-  fi
 }
-
-# Whether this adminapi knows [database] replica_url (the replica work on main).
-topo_has_replica_url() { grep -rqs "replica_url" "$root/store/src" "$root/adminapi/src"; }
 
 radiusd_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/health" >/dev/null; }
 adminapi_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/health" >/dev/null; }

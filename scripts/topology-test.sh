@@ -79,6 +79,13 @@ metric() {
       END { printf "%d\n", s }'
 }
 metric_at_least() { [ "$(metric "$1" "$2")" -ge "$3" ]; }
+# adminapi's reads of the routes a replica may serve, on port $1, sent to $2 (replica or
+# primary).
+db_reads() {
+  { curl -sf --max-time 2 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } |
+    awk -v t="target=\"$2\"" '$1 ~ /^proisp_db_reads_total\{/ && index($1, t) { s += $NF }
+      END { printf "%d\n", s }'
+}
 
 # Runs in the background, remembered for cleanup; the pid is in $last_pid.
 spawn() { # NAME COMMAND...
@@ -290,6 +297,8 @@ PY
 
 scenario_adminapi_killed() {
   local problems=() log="$dir/http.log"
+  local rep0 pri0
+  rep0=$(db_reads "$ADMINAPI_B" replica) pri0=$(db_reads "$ADMINAPI_B" primary)
   spawn load-http http_load "$api_secs" 50 >"$log"
   local load=$last_pid
   wait_for 10 "API reads to flow" awk 'END { exit NR < 25 }' "$log"
@@ -314,12 +323,14 @@ scenario_adminapi_killed() {
     END { printf "%d %d %d %d %d %d", n, e, during, ed, after, ea }' "$log")
   local n e during ed after ea
   read -r n e during ed after ea <<<"$counts"
+  local rep=$(($(db_reads "$ADMINAPI_B" replica) - rep0))
+  local pri=$(($(db_reads "$ADMINAPI_B" primary) - pri0))
   [ "$ea" = 0 ] || problems+=("$ea errors after adminapi a was marked down")
   [ "$after" -gt 0 ] || problems+=("no request after adminapi a was marked down")
   start_adminapi a || problems+=("adminapi a did not start again")
   wait_for 30 "HAProxy to see adminapi a UP again" haproxy_is adminapi adminapi1 UP ||
     problems+=("adminapi a not UP again in HAProxy")
-  verdict adminapi-killed "requests $n errors $e: detection $(secs_since "$t_kill" "$t_down") s ($during requests, $ed errors), after it $after requests, $ea errors" \
+  verdict adminapi-killed "requests $n errors $e: detection $(secs_since "$t_kill" "$t_down") s ($during requests, $ed errors), after it $after requests, $ea errors; adminapi b read $rep from the replica, $pri from the primary" \
     "${problems[@]}"
 }
 
