@@ -36,10 +36,14 @@ topo_deps() {
 
 # Builds the three binaries (release) and copies them to $var/bin, where they run from
 # (sets $bin): a build while the topology runs must not change what a restarted piece
-# runs. The linked binaries are removed first: in a target directory shared with another
-# checkout (CARGO_TARGET_DIR), cargo leaves the other's there when this one's are
-# already built, and links this checkout's again only when they are missing.
-# With BIN set, the binaries in that directory are taken instead of a build.
+# runs. With BIN set, the binaries in that directory are taken instead of a build.
+#
+# A target directory shared with another checkout (CARGO_TARGET_DIR) is a trap: cargo
+# names a workspace member's build by its path relative to the workspace, so both
+# checkouts build to the same files, and judges freshness by modification times, so one
+# may take the other's build of a crate it changed for its own. The linked binaries are
+# removed first (cargo links them again from its build of this checkout's feature set)
+# and the copy is checked for this branch's loadtest option.
 topo_build() {
   local out="${CARGO_TARGET_DIR:-$root/target}/release" b
   local bins=(proisp-radiusd proisp-adminapi proisp-loadtest)
@@ -54,8 +58,6 @@ topo_build() {
   # running it (busy text), and topo_start stops that one only later.
   for b in "${bins[@]}"; do cp "$out/$b" "$var/bin/$b.new" && mv -f "$var/bin/$b.new" "$var/bin/$b"; done
   bin="$var/bin"
-  # A target directory shared with another checkout can hold that checkout's build of a
-  # crate this one has changed: cargo judges freshness by modification times.
   "$bin/proisp-loadtest" auth --help | grep -q -- --fallback || {
     echo "$out/proisp-loadtest has no --fallback: built from another checkout? (touch" \
       "loadtest/src/main.rs and run again)" >&2
@@ -150,7 +152,7 @@ topo_load_env() {
 }
 
 # SIGTERM (then SIGKILL after 5 s) to every process remembered that is still the one
-# remembered; PostgreSQL's two clusters stopped; Redis nodes were remembered.
+# remembered (Redis nodes included), then PostgreSQL's two clusters stopped by pg_ctl.
 topo_stop() {
   local name pid start alive=()
   if [ -s "$topo_pids" ]; then
@@ -171,7 +173,7 @@ topo_stop() {
   bin=$(pg_bin) || return 0
   for d in "$var/pg-primary" "$var/pg-replica"; do
     if [ -s "$d/postmaster.pid" ] && pg_as "$bin/pg_ctl" -D "$d" status >/dev/null 2>&1; then
-      pg_as "$bin/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+      pg_as "$bin/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1 || true
     fi
   done
   return 0
@@ -188,7 +190,6 @@ topo_sql() {
 topo_pg_start() { # DATADIR PORT
   pg_as "$(pg_bin)/pg_ctl" -D "$1" -l "$var/run/$(basename "$1").log" -w -t 60 \
     -o "-p $2 -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
-  topo_remember "postgres-$(basename "$1")" "$(head -n 1 "$1/postmaster.pid")"
 }
 
 replica_streaming() {
