@@ -305,7 +305,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             cfg.database.database_url,
-            "postgres://proisp@127.0.0.1:5432/proisp"
+            "postgres://proisp@db.isp.example:5432/proisp"
+        );
+        assert_eq!(
+            cfg.database.sslmode,
+            Some(proisp_store::SslMode::VerifyFull)
         );
         assert_eq!(cfg.database.pool_size, 16);
         assert_eq!(cfg.database.statement_timeout, Duration::from_secs(5));

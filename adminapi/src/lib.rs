@@ -19,6 +19,7 @@ pub mod client_ip;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod jobs;
 pub mod jwt;
 pub mod kv;
 pub mod metrics;

@@ -258,6 +258,8 @@ pub fn app(
         .service(routes::sessions::history)
         .service(routes::sessions::usage)
         .service(routes::sessions::apply_plan)
+        .service(routes::jobs::get_one)
+        .service(routes::jobs::cancel)
         .service(routes::dashboard::show)
         .default_service(web::to(fallback));
     let (app, mut doc) = App::new()
@@ -296,6 +298,11 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
                 && let Err(e) = crate::refresh::purge_expired(&state.db).await
             {
                 tracing::warn!(error = %e, "purging expired refresh tokens failed");
+            }
+            if n.is_multiple_of(2)
+                && let Err(e) = crate::jobs::resume_orphans(&state).await
+            {
+                tracing::debug!(error = %e, "looking for orphaned jobs failed");
             }
             n += 1;
         }

@@ -392,7 +392,12 @@ mod tests {
         assert_eq!(config.key_file, credentials.join("secret.key"));
         assert_eq!(config.listen.auth.port(), 1812);
         assert_eq!(config.listen.metrics.port(), 9812);
-        assert!(config.redis.is_some());
+        // TLS on by default to both backends.
+        assert!(config.redis.as_ref().unwrap().url.starts_with("rediss://"));
+        assert_eq!(
+            config.database.sslmode,
+            Some(proisp_store::SslMode::VerifyFull)
+        );
         assert_eq!(config.auth.reject_delay, Duration::from_secs(1));
         assert_eq!(config.listen.acct.port(), 1813);
         assert_eq!(

@@ -65,6 +65,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0008_nas_coa_lane",
         sql: include_str!("../../sql/0008_nas_coa_lane.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_jobs",
+        sql: include_str!("../../sql/0009_jobs.sql"),
+    },
 ];
 
 /// The newest version.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod fields;
+pub mod jobs;
 pub mod nas;
 pub mod plans;
 pub mod sessions;

@@ -156,6 +156,40 @@ async fn subscribers(store: &Store) -> (i64, Vec<i64>) {
     (plan.id, ids)
 }
 
+/// `apply!(app, ctx, plan_id, token)`: applies the plan as a job (202 with its Location)
+/// and polls the job until it has ended; the job's view.
+macro_rules! apply {
+    ($app:expr, $ctx:expr, $plan_id:expr, $t:expr) => {{
+        let r = call!(
+            $app,
+            $ctx,
+            with_token(
+                post(&format!("/api/v1/plans/{}/apply", $plan_id), json!({})),
+                $t
+            )
+        );
+        r.expect(202);
+        let job_id = r.json["job_id"].as_i64().unwrap();
+        assert_eq!(
+            r.headers.get("location").unwrap(),
+            &format!("/api/v1/jobs/{job_id}")
+        );
+        let mut job = serde_json::Value::Null;
+        let ended = proisp_testing::wait_until(Duration::from_secs(30), async || {
+            job = call!(
+                $app,
+                $ctx,
+                with_token(get(&format!("/api/v1/jobs/{job_id}")), $t)
+            )
+            .json;
+            job["state"] != "running"
+        })
+        .await;
+        assert!(ended, "job {job_id} still running: {job}");
+        job
+    }};
+}
+
 #[actix_web::test]
 async fn online_list_history_usage_and_permissions() {
     let ctx = Ctx::new().await;
@@ -556,18 +590,17 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
         )
     );
     r.expect(200);
-    let r = call!(
-        app,
-        ctx,
-        with_token(
-            post(&format!("/api/v1/plans/{plan_id}/apply"), json!({})),
-            &t
-        )
-    );
-    r.expect(200);
-    assert_eq!(r.json["sessions"], 3, "{}", r.text);
-    assert_eq!(r.json["ack"], 2);
-    assert_eq!(r.json["skipped"], 1);
+    let job = apply!(app, ctx, plan_id, &t);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["kind"], "plan.apply");
+    assert_eq!(job["subject_id"], plan_id);
+    assert_eq!(job["totals"]["sessions"], 3, "{job}");
+    assert_eq!(job["totals"]["ack"], 2);
+    assert_eq!(job["totals"]["skipped"], 1);
+    assert_eq!(job["nas"][0]["nas_id"], n, "{job}");
+    assert_eq!(job["nas"][0]["ack"], 2, "{job}");
+    assert_eq!(job["nas"][1]["nas_id"], cisco, "{job}");
+    assert_eq!(job["nas"][1]["skipped"], 1, "{job}");
     let mut seen: Vec<(String, Option<String>)> = (0..2)
         .map(|_| {
             let s = fake.seen.recv_timeout(Duration::from_secs(1)).unwrap();
@@ -589,6 +622,47 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
         with_token(post("/api/v1/plans/999999/apply", json!({})), &t)
     )
     .error(404, "not_found", None);
+
+    // An ended job cannot be cancelled; an unknown one is 404.
+    let job_id = job["id"].as_i64().unwrap();
+    call!(
+        app,
+        ctx,
+        with_token(super::delete(&format!("/api/v1/jobs/{job_id}")), &t)
+    )
+    .error(409, "conflict", None);
+    call!(app, ctx, with_token(get("/api/v1/jobs/999999"), &t)).error(404, "not_found", None);
+
+    // A job whose runner died (its lease ran out: killed, restarted) is taken over by an
+    // adminapi and run to its end.
+    let orphan: i64 = sql
+        .query_one(
+            "INSERT INTO jobs (kind, subject_id, created_by, lease_until) \
+             VALUES ('plan.apply', $1, 'alice', now() - interval '1 minute') RETURNING id",
+            &[&plan_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    proisp_adminapi::jobs::resume_orphans(&ctx.state)
+        .await
+        .unwrap();
+    let mut job = serde_json::Value::Null;
+    assert!(
+        proisp_testing::wait_until(Duration::from_secs(30), async || {
+            job = call!(
+                app,
+                ctx,
+                with_token(get(&format!("/api/v1/jobs/{orphan}")), &t)
+            )
+            .json;
+            job["state"] == "done"
+        })
+        .await,
+        "{job}"
+    );
+    assert_eq!(job["totals"]["ack"], 2, "{job}");
+    assert_eq!(job["created_by"], "alice");
 }
 
 #[actix_web::test]
@@ -623,19 +697,12 @@ async fn a_silent_nas_defers_its_own_changes_and_holds_up_no_one_else() {
         .await
         .unwrap();
 
-    let r = call!(
-        app,
-        ctx,
-        with_token(
-            post(&format!("/api/v1/plans/{plan_id}/apply"), json!({})),
-            &t
-        )
-    );
-    r.expect(200);
-    assert_eq!(r.json["sessions"], 5, "{}", r.text);
-    assert_eq!(r.json["ack"], 2, "{}", r.text);
-    assert_eq!(r.json["deferred"], 3, "{}", r.text);
-    assert_eq!(r.json["timeout"], 0, "{}", r.text);
+    let job = apply!(app, ctx, plan_id, &t);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["totals"]["sessions"], 5, "{job}");
+    assert_eq!(job["totals"]["ack"], 2, "{job}");
+    assert_eq!(job["totals"]["deferred"], 3, "{job}");
+    assert_eq!(job["totals"]["timeout"], 0, "{job}");
     for _ in 0..2 {
         let seen = live.seen.recv_timeout(Duration::from_secs(1)).unwrap();
         assert_eq!(seen.code, Code::CoaRequest);
@@ -658,6 +725,79 @@ async fn a_silent_nas_defers_its_own_changes_and_holds_up_no_one_else() {
     );
     r.expect(200);
     assert_eq!(r.json["result"], "deferred", "{}", r.text);
+}
+
+#[actix_web::test]
+async fn a_running_job_is_cancelled_and_says_so() {
+    // A silent NAS with a window of one: each change holds the lane for 2 s, so the job
+    // runs for seconds.
+    let ctx = Ctx::with(|c| {
+        c.coa.timeout = Duration::from_secs(2);
+        c.coa.retries = 0;
+        c.coa.unreachable_after = 100;
+    })
+    .await;
+    ctx.admin("alice", Role::Admin).await;
+    ctx.admin("vera", Role::Viewer).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "alice");
+    let viewer = token!(app, ctx, "vera");
+    let store = ctx.env.store().await;
+    let (plan_id, _) = subscribers(&store).await;
+    let silent = FakeNas::start("127.0.0.3", Answer::Silence);
+    let mut n = NewNas::new("slow", "127.0.0.3".parse().unwrap(), NAS_SECRET.as_bytes());
+    n.coa_port = silent.port;
+    n.coa_lane.window = Some(1);
+    let n = store.create_nas(&n).await.unwrap().id;
+    let records: Vec<AcctRecord> = (1..=3)
+        .map(|i| {
+            record(
+                AcctStatus::Start,
+                n,
+                &format!("alice-{i}"),
+                &format!("c{i}"),
+                0,
+            )
+        })
+        .collect();
+    store.apply_accounting(&records, 3).await.unwrap();
+
+    let r = call!(
+        app,
+        ctx,
+        with_token(
+            post(&format!("/api/v1/plans/{plan_id}/apply"), json!({})),
+            &t
+        )
+    );
+    r.expect(202);
+    let job_id = r.json["job_id"].as_i64().unwrap();
+    let cancel = || with_token(super::delete(&format!("/api/v1/jobs/{job_id}")), &t);
+    // A viewer may look, not cancel.
+    let seen = call!(
+        app,
+        ctx,
+        with_token(get(&format!("/api/v1/jobs/{job_id}")), &viewer)
+    );
+    seen.expect(200);
+    call!(
+        app,
+        ctx,
+        with_token(super::delete(&format!("/api/v1/jobs/{job_id}")), &viewer)
+    )
+    .error(403, "forbidden", None);
+    let r = call!(app, ctx, cancel());
+    r.expect(200);
+    assert_eq!(r.json["state"], "cancelled", "{}", r.text);
+    assert!(r.json["finished_at"].is_string(), "{}", r.text);
+    call!(app, ctx, cancel()).error(409, "conflict", None);
+    // The runner notices and ends without overwriting the cancellation.
+    let r = call!(
+        app,
+        ctx,
+        with_token(get(&format!("/api/v1/jobs/{job_id}")), &t)
+    );
+    assert_eq!(r.json["state"], "cancelled");
 }
 
 #[actix_web::test]
