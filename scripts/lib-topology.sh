@@ -58,7 +58,8 @@ topo_build() {
   # running it (busy text), and topo_start stops that one only later.
   for b in "${bins[@]}"; do cp "$out/$b" "$var/bin/$b.new" && mv -f "$var/bin/$b.new" "$var/bin/$b"; done
   bin="$var/bin"
-  "$bin/proisp-loadtest" auth --help | grep -q -- --fallback || {
+  local help; help=$("$bin/proisp-loadtest" auth --help)
+  [[ $help == *--fallback* ]] || {
     echo "$out/proisp-loadtest has no --fallback: built from another checkout? (touch" \
       "loadtest/src/main.rs and run again)" >&2
     return 1
