@@ -13,7 +13,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 run:
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test deny api-check faults-short
+test: deps fmt-check clippy unit doc-test deny api-check faults-short topology-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -72,3 +72,17 @@ faults-short:
 	scripts/faults.sh --short
 soak:
 	SOAK_SECONDS=$(SOAK_SECONDS) scripts/faults.sh --soak
+
+# The high-availability topology on one machine (scripts/topology.sh, under ./var/topology
+# on free loopback ports): PostgreSQL primary + synchronous streaming replica, a Redis
+# Cluster of 3 masters and 3 replicas, two radiusd, two adminapi, HAProxy (the API over
+# HTTP, RadSec over TCP); it prints what runs where and stays until Ctrl-C.
+# `topology-test` kills each piece under load and measures the recovery (figures in
+# bench/TOPOLOGY.md); `topology-short` is its CI form (under 3 minutes), part of `make test`.
+.PHONY: topology topology-test topology-short
+topology:
+	scripts/topology.sh
+topology-test:
+	scripts/topology-test.sh
+topology-short:
+	scripts/topology-test.sh --short

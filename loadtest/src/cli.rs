@@ -157,6 +157,12 @@ pub(crate) struct LoadArgs {
     /// timeouts rather than hiding them behind retries.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub(crate) retries: u32,
+    /// A second server, as a NAS lists a backup: every retransmission goes there instead
+    /// of to --server, as a NAS moves on to its next server after a timeout (needs
+    /// --retries; UDP only). A send --server refuses (ICMP port unreachable) leaves the
+    /// request waiting, so its retry goes to the fallback too.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub(crate) fallback: Option<SocketAddr>,
     /// Source UDP sockets (each has 256 Identifiers). Default: enough for the
     /// concurrency, or for the rate over the timeout, at least 4 and at most 64.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]

@@ -141,6 +141,7 @@ fn setup(
                 (load.concurrency.is_some(), "--concurrency"),
                 (load.sockets.is_some(), "--sockets"),
                 (load.retries > 0, "--retries"),
+                (load.fallback.is_some(), "--fallback"),
                 (load.no_gso, "--no-gso"),
             ];
             if let Some((_, name)) = refused.iter().find(|(given, _)| *given) {
@@ -170,6 +171,7 @@ fn setup(
                 requests: load.requests,
                 timeout: load.timeout,
                 retries: 0,
+                fallback: None,
                 sockets: connections,
                 progress: !load.quiet && duration >= Duration::from_secs(3),
             };
@@ -244,6 +246,12 @@ fn run_config(load: &LoadArgs, server: SocketAddr, default_duration: Duration) -
             concurrency.div_ceil(IDS - 1)
         ));
     }
+    if load.fallback.is_some() && load.retries == 0 {
+        usage_error(
+            "--fallback takes the retransmissions: give --retries (how many the NAS makes)"
+                .to_owned(),
+        );
+    }
     RunConfig {
         server,
         load: model,
@@ -251,6 +259,7 @@ fn run_config(load: &LoadArgs, server: SocketAddr, default_duration: Duration) -
         requests: load.requests,
         timeout: load.timeout,
         retries: load.retries,
+        fallback: load.fallback,
         sockets,
         progress: !load.quiet && duration >= Duration::from_secs(3),
     }

@@ -2,6 +2,7 @@
 //! loop, sends the requests they release.
 
 use std::io::ErrorKind;
+use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
@@ -57,7 +58,18 @@ impl<W: Workload> Run<'_, W> {
         let closed = share > 0;
         let mut empty_rounds = 0u32;
         loop {
-            let (refused, error) = self.drain(lane, &mut rx, &mut arrivals, empty_rounds >= 2);
+            arrivals.clear();
+            let (mut refused, mut error) =
+                self.drain(&lane.socket, &mut rx, &mut arrivals, empty_rounds >= 2);
+            if let Some(fallback) = &lane.fallback
+                && error.is_none()
+            {
+                // Never blocking here: a reply from the fallback waits at most one
+                // RECV_TICK of a blocking read on the primary.
+                let (r, e) = self.drain(fallback, &mut rx, &mut arrivals, false);
+                refused += r;
+                error = e;
+            }
             let now = Instant::now();
             let mut state = lane.lock();
             state.stats.port_unreachable += refused;
@@ -111,26 +123,26 @@ impl<W: Workload> Run<'_, W> {
         }
     }
 
-    /// Reads up to [`RX_BATCH`] datagrams into `rx` without blocking, or blocking (up to
-    /// [`RECV_TICK`]) for the first one when `block`. Returns the ICMP port-unreachable
+    /// Adds to `arrivals` (and `rx`, in the slots after those already taken) up to
+    /// [`RX_BATCH`] datagrams in all, read from `socket` without blocking, or blocking (up
+    /// to [`RECV_TICK`]) for the first one when `block`. Returns the ICMP port-unreachable
     /// reports seen and a receive error that should stop the run.
     fn drain(
         &self,
-        lane: &Lane<W::Pending>,
+        socket: &UdpSocket,
         rx: &mut [u8],
         arrivals: &mut Vec<(usize, Instant)>,
         block: bool,
     ) -> (u64, Option<std::io::Error>) {
-        arrivals.clear();
         let mut refused = 0;
-        let mut blocking = block && lane.socket.set_nonblocking(false).is_ok();
+        let mut blocking = block && socket.set_nonblocking(false).is_ok();
         while arrivals.len() < RX_BATCH {
             let start = arrivals.len() * RX_SLOT;
-            let result = lane.socket.recv(&mut rx[start..start + RX_SLOT]);
+            let result = socket.recv(&mut rx[start..start + RX_SLOT]);
             if blocking {
                 // One blocking read at most; a failure here leaves the socket blocking,
                 // which only makes this lane slower, never wrong.
-                let _ = lane.socket.set_nonblocking(true);
+                let _ = socket.set_nonblocking(true);
                 blocking = false;
             }
             match result {
@@ -155,7 +167,7 @@ impl<W: Workload> Run<'_, W> {
                 Some(Expired::Retransmit(packet)) => {
                     // A failed retransmission is just one try fewer; the request still
                     // times out in the end if nothing comes back.
-                    let _ = lane.socket.send(packet);
+                    let _ = lane.fallback.as_ref().unwrap_or(&lane.socket).send(packet);
                     state.stats.retransmits += 1;
                 }
                 Some(Expired::TimedOut(_)) => state.stats.timeouts += 1,

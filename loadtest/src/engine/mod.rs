@@ -85,6 +85,8 @@ pub(crate) struct RunConfig {
     /// Retransmissions of an unanswered request (0: a NAS's retries are not a load test's
     /// business; the timeout is the finding).
     pub(crate) retries: u32,
+    /// The NAS's second server: retransmissions go there instead of to `server`.
+    pub(crate) fallback: Option<SocketAddr>,
     /// Source sockets.
     pub(crate) sockets: usize,
     /// Print a progress line to stderr every second.
@@ -118,6 +120,9 @@ struct LaneState<P> {
 
 struct Lane<P> {
     socket: UdpSocket,
+    /// Connected to [`RunConfig::fallback`], when there is one: retransmissions leave
+    /// from here, and its replies are read as the primary's are.
+    fallback: Option<UdpSocket>,
     state: Mutex<LaneState<P>>,
 }
 
@@ -210,6 +215,7 @@ pub(crate) fn run<W: Workload>(cfg: &RunConfig, workload: &W) -> anyhow::Result<
     for _ in 0..sockets {
         lanes.push(Lane {
             socket: open_socket(cfg.server)?,
+            fallback: cfg.fallback.map(open_socket).transpose()?,
             state: Mutex::new(LaneState {
                 table: Table::new(cfg.timeout, cfg.retries, start),
                 stats: Stats::default(),
@@ -342,6 +348,13 @@ impl<W: Workload> Run<'_, W> {
             return;
         };
         let mut state = lane.lock();
+        if lane.fallback.is_some() && error.kind() == ErrorKind::ConnectionRefused {
+            // The primary is gone (an ICMP port unreachable reported on this send). A NAS
+            // does not read ICMP: the requests wait out their timeout and their retries
+            // go to the fallback.
+            state.stats.port_unreachable += 1;
+            return;
+        }
         for &id in &tx.ids[sent..] {
             // Not sent, so it cannot time out: free the identifier again.
             state.table.complete(id);

@@ -46,6 +46,22 @@ fn bad_arguments_are_named_in_the_error() {
             "needs at least 3 sockets",
         ),
         (&["acct", "--storm", "--interims", "x"], "--interims"),
+        (
+            &["auth", "--fallback", "127.0.0.1:1812"],
+            "--fallback takes the retransmissions",
+        ),
+        (
+            &[
+                "auth",
+                "--transport",
+                "radsec",
+                "--retries",
+                "1",
+                "--fallback",
+                "127.0.0.1:2083",
+            ],
+            "--retries is for UDP",
+        ),
         (&["null-server", "--listen", "nowhere:1812"], "--listen"),
         (&["frobnicate"], "unrecognized subcommand"),
     ];

@@ -1,6 +1,7 @@
 //! Against proisp-loadtest's own null server, and against nothing at all.
 
 use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -71,6 +72,54 @@ fn the_null_server_accepts_everything_with_verified_replies() {
     let run = run_json(&["acct", "-s", &server.addr(), "-n", "100", "-c", "8"]);
     assert_eq!(run.status, Some(0), "{}", run.report);
     assert_eq!(run.count("responses"), 100);
+}
+
+#[test]
+fn retransmissions_go_to_the_fallback_server() {
+    // A NAS listing two servers: the first one dead (its port closed: ICMP port
+    // unreachable) or hung (a socket that never answers), the second the null server.
+    let server = NullServer::start();
+    let hung = UdpSocket::bind("127.0.0.1:0").expect("cannot bind 127.0.0.1:0");
+    let hung = hung.local_addr().expect("no local address").to_string();
+    let dead = format!("127.0.0.1:{}", free_port());
+    for primary in [&dead, &hung] {
+        let run = run_json(&[
+            "auth",
+            "-s",
+            primary,
+            "--fallback",
+            &server.addr(),
+            "-n",
+            "100",
+            "-c",
+            "8",
+            "--timeout",
+            "100ms",
+            "--retries",
+            "1",
+        ]);
+        assert_eq!(run.status, Some(0), "{primary}: {}", run.report);
+        assert_eq!(run.count("accepts"), 100, "{primary}: {}", run.report);
+        assert_eq!(run.count("retransmits"), 100, "{primary}: {}", run.report);
+        assert_eq!(run.count("timeouts"), 0, "{primary}: {}", run.report);
+    }
+    // With a live primary the fallback sees nothing: every request answered first time.
+    let run = run_json(&[
+        "auth",
+        "-s",
+        &server.addr(),
+        "--fallback",
+        &dead,
+        "-n",
+        "100",
+        "-c",
+        "8",
+        "--retries",
+        "1",
+    ]);
+    assert_eq!(run.status, Some(0), "{}", run.report);
+    assert_eq!(run.count("accepts"), 100);
+    assert_eq!(run.count("retransmits"), 0);
 }
 
 #[test]
