@@ -47,6 +47,8 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# A stop (systemd's TimeoutStartSec, Ctrl-C) still stops PostgreSQL and deletes the copy.
+trap 'exit 143' INT TERM
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -70,7 +72,7 @@ t1=$(now)
 [ -e "$data/postgresql.conf" ] || : >"$data/postgresql.conf"
 printf 'local all all trust\n' >"$scratch/hba.conf"
 chmod 700 "$scratch"
-sql() { "$bin/psql" -h "$scratch" -p 5432 -U "$user" -d "$db" -v ON_ERROR_STOP=1 -qtA -c "$1"; }
+sql() { "$bin/psql" -h "$scratch" -p 5432 -U "$user" -d "$1" -v ON_ERROR_STOP=1 -qtA -c "$2"; }
 
 # hot_standby off: no connection before the end of recovery, and no check that
 # max_connections matches the primary's. (pg_ctl -w returns once replay has begun, then,
@@ -83,7 +85,7 @@ step="PostgreSQL start"
   -c log_destination=stderr" start >/dev/null
 step="WAL replay (RESTORE_TIMEOUT $timeout s)"
 deadline=$((SECONDS + timeout))
-until [ "$(sql "SELECT NOT pg_is_in_recovery()" 2>/dev/null)" = t ]; do
+until [ "$(sql postgres "SELECT NOT pg_is_in_recovery()" 2>/dev/null)" = t ]; do
   "$bin/pg_ctl" -D "$data" status >/dev/null || { step="PostgreSQL exited during WAL replay"; exit 1; }
   [ "$SECONDS" -lt "$deadline" ] || exit 1
   sleep 0.2
@@ -91,7 +93,7 @@ done
 t2=$(now)
 
 step="reading the restored database $db"
-subscribers=$(sql "SELECT count(*) FROM subscribers")
+subscribers=$(sql "$db" "SELECT count(*) FROM subscribers")
 last=$(sed -n 's/.*last completed transaction was at log time \(.*\)$/\1/p' \
   "$scratch/postgresql.log" | tail -n 1)
 age=-

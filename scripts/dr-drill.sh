@@ -17,8 +17,9 @@
 #      meanwhile) and adminapi reconnect;
 #   6. the load ends, radiusd's spool drains, and PostgreSQL is held to what radiusd
 #      acknowledged (scripts/faults-check.sql);
-#   7. pgbackrest/restore-check.sh (the monthly restore test) and `pgbackrest verify`
-#      (the daily check) run against the repository.
+#   7. pgbackrest/restore-check.sh (the monthly restore test) and pgbackrest/verify.sh
+#      (the daily check) run against the repository, and verify.sh against a copy of it
+#      with one WAL segment damaged, which it must fail.
 #
 # One line on stdout, details below it and in var/dr/results:
 #
@@ -48,7 +49,7 @@
 # 19 s, archive_timeout 5 s; the default form loads for 150 s and loses the primary at
 # 89 s, with the shipped archive_timeout of 60 s), ARCHIVE_TIMEOUT (seconds, to try
 # another), HOT_STANDBY=on (start the restored cluster with hot standby, to see what it
-# does to radiusd), ACCT_RATE (200 requests/s), PROFILE=release|debug (release),
+# does to radiusd), ACCT_RATE (200 requests/s), PROFILE=debug|release (debug),
 # CARGO_TARGET_DIR (where the binaries are built: target).
 # Exit status: 0 on PASS, 1 otherwise.
 set -euo pipefail
@@ -76,7 +77,7 @@ case $mode in
   *) echo "DR must be short or full" >&2; exit 2 ;;
 esac
 hot_standby=${HOT_STANDBY:-off}
-profile=${PROFILE:-release}
+profile=${PROFILE:-debug}
 bin="${CARGO_TARGET_DIR:-$root/target}/$profile"
 secret=testing123
 subscribers=1000 acct_users=400
@@ -101,8 +102,8 @@ notes=() info=()
 radiusd_pid="" adminapi_pid="" load_pid="" sampler_pid=""
 
 # systemd-analyze verify on the shipped backup units (where systemd-analyze exists), with
-# restore-check's install path pointed at this tree's copy: verify checks that ExecStart's
-# program exists. Any complaint naming one of ours fails the drill.
+# the install paths of pgbackrest/'s scripts pointed at this tree's copies: verify checks
+# that ExecStart's program exists. Any complaint naming one of ours fails the drill.
 check_units() {
   if ! command -v systemd-analyze >/dev/null; then
     info+=("units: systemd-analyze not installed, not verified")
@@ -112,7 +113,8 @@ check_units() {
   rm -rf "$d"
   mkdir -p "$d"
   cp "$root"/systemd/proisp-backup* "$d/"
-  sed -i "s#/usr/lib/proisp/restore-check#$root/pgbackrest/restore-check.sh#" "$d"/*.service
+  sed -i -e "s#/usr/lib/proisp/restore-check#$root/pgbackrest/restore-check.sh#" \
+    -e "s#/usr/lib/proisp/pgbackrest-verify#$root/pgbackrest/verify.sh#" "$d"/*.service
   out=$(systemd-analyze verify --man=no "$d"/proisp-backup* 2>&1) || notes+=("systemd-analyze verify failed")
   if grep -q 'proisp-backup' <<<"$out"; then
     notes+=("systemd-analyze verify: $(grep 'proisp-backup' <<<"$out" | head -n 3 | tr '\n' ' ')")
@@ -182,9 +184,10 @@ say "full backup"
 t=$(now)
 pgbr --log-level-console=warn --type=full backup
 backup_secs=$(since "$t")
-backup_stop=$(pgbr --output=json info | python3 -c '
+read -r backup_stop backup_mib repo_mib < <(pgbr --output=json info | python3 -c '
 import json, sys
-print(json.load(sys.stdin)[0]["backup"][-1]["timestamp"]["stop"])')
+b = json.load(sys.stdin)[0]["backup"][-1]
+print(b["timestamp"]["stop"], round(b["info"]["size"] / 2**20), round(b["info"]["repository"]["delta"] / 2**20, 1))')
 
 start_redis >/dev/null
 wait_for 10 "Redis to answer" redis-cli -p "$redis_port" ping
@@ -303,16 +306,17 @@ recovered, destroyed = float(sys.argv[4]), float(sys.argv[5])
 def written(n):  # the first sample that had line n: no earlier than its answer
     return next((t for t, count in timeline if count >= n), timeline[-1][0])
 verdict = "early" if written(first) < recovered else "ok"
-print(f"{verdict} missing: acked-log lines {first}..{last}, the first on file "
-      f"{destroyed - written(first):.1f} s before the destruction (the point recovered: "
-      f"{destroyed - recovered:.1f} s before; the log is written 64 KB at a time)")
+def when(t):
+    return f"{abs(destroyed - t):.1f} s {'before' if t <= destroyed else 'after'} the destruction"
+print(f"{verdict} missing: acked-log lines {first}..{last}, the first on file {when(written(first))}; "
+      f"the point recovered {when(recovered)} (the log is written 64 KB at a time)")
 PY
   )
   info+=("${dating#* }")
   [ "${dating%% *}" = ok ] || notes+=("a missing request was acknowledged before the point recovered")
 fi
 
-say "the restore test (pgbackrest/restore-check.sh) and pgbackrest verify"
+say "the restore test (pgbackrest/restore-check.sh) and verify (pgbackrest/verify.sh)"
 dr_dirs "$var/scratch"
 if restore_check=$(pg_as env STANZA=proisp RESTORE_DIR="$var/scratch" RESTORE_DB=proisp \
   RESTORE_USER=proisp PG_BIN="$(pg_bin)" "$root/pgbackrest/restore-check.sh" 2>"$dir/restore-check.err"); then
@@ -320,11 +324,26 @@ if restore_check=$(pg_as env STANZA=proisp RESTORE_DIR="$var/scratch" RESTORE_DB
 else
   notes+=("restore-check failed: $restore_check $(tail -n 3 "$dir/restore-check.err" | tr '\n' ' ')")
 fi
-pgbr --log-level-console=warn verify >"$dir/verify.log" 2>&1 || notes+=("pgbackrest verify failed (var/dr/stack/verify.log)")
+pg_as "$root/pgbackrest/verify.sh" --stanza=proisp --log-level-console=warn >"$dir/verify.log" 2>&1 ||
+  notes+=("pgbackrest verify failed (var/dr/stack/verify.log)")
+# The check must be able to fail: a copy of the repository with one archived WAL segment
+# damaged has to be reported.
+rm -rf "$var/repo-damaged"
+cp -a "$repo" "$var/repo-damaged"
+damaged=$(find "$var/repo-damaged/archive" -name '0*.zst' | sort | head -n 1)
+printf 'damage' | dd of="$damaged" bs=1 seek=100 conv=notrunc status=none
+if PGBACKREST_REPO1_PATH="$var/repo-damaged" pg_as "$root/pgbackrest/verify.sh" \
+  --stanza=proisp --log-level-console=warn >"$dir/verify-damaged.log" 2>&1; then
+  notes+=("verify passed a repository with a damaged WAL segment")
+else
+  info+=("verify: the repository passes; a copy with one WAL segment damaged fails")
+fi
+rm -rf "$var/repo-damaged"
 
 segments=$(find "$repo/archive" -name '0*.zst' | wc -l)
 seg_kib=$(find "$repo/archive" -name '0*.zst' -printf '%s\n' |
   awk '{ s += $1 } END { printf "%.0f", NR ? s / NR / 1024 : 0 }')
+info+=("backup: a cluster of $backup_mib MiB, $repo_mib MiB in the repository (zstd)")
 info+=("mode $mode: $acct_rate accounting requests/s for $load_secs s, primary lost at $destroy_at s; drill $((SECONDS - drill_start)) s")
 # WAL written into the segment after the last one archived: what was lost.
 lost_kib=$(pg_sql postgres -c \

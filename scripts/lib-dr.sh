@@ -142,9 +142,27 @@ radiusd_on_postgres() {
 # adminapi's /health: 200 only when its PostgreSQL ping answers.
 adminapi_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$api_port/health" >/dev/null 2>&1; }
 
-# proisp-radiusd on $dir/radiusd.toml, healthy; its pid in $radiusd_pid.
+# Waits up to $2 seconds for `$3...` to succeed while process $1 lives; status 1 if the
+# process exits or the time runs out.
+wait_while_alive() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+radiusd_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$metrics_port/health" >/dev/null 2>&1; }
+
+# proisp-radiusd on $dir/radiusd.toml, healthy; its pid in $radiusd_pid. A free port may
+# be taken by someone else before radiusd binds it (free_port holds nothing): then new
+# ports, up to 3 tries.
 start_dr_radiusd() {
-  cat >"$dir/radiusd.toml" <<TOML
+  local try
+  for try in 1 2 3; do
+    [ "$try" = 1 ] || { auth_port=$(free_port) acct_port=$(free_port) metrics_port=$(free_port); }
+    cat >"$dir/radiusd.toml" <<TOML
 # proisp-radiusd for the disaster-recovery drill (scripts/dr-drill.sh).
 key_file = "$var/secret.key"
 
@@ -165,19 +183,30 @@ spool_dir = "$dir/spool"
 [log]
 level = "info"
 TOML
-  "$bin/proisp-radiusd" --config "$dir/radiusd.toml" >>"$dir/radiusd.log" 2>&1 &
-  radiusd_pid=$!
-  wait_for 30 "proisp-radiusd /health" curl -sf --max-time 1 \
-    "http://127.0.0.1:$metrics_port/health" || { tail -n 20 "$dir/radiusd.log" >&2; return 1; }
+    "$bin/proisp-radiusd" --config "$dir/radiusd.toml" >>"$dir/radiusd.log" 2>&1 &
+    radiusd_pid=$!
+    wait_while_alive "$radiusd_pid" 30 radiusd_healthy && return 0
+    stop_dr_process "$radiusd_pid"
+  done
+  echo "proisp-radiusd did not become healthy; its log:" >&2
+  grep -v '^  ' "$dir/radiusd.log" | tail -n 10 >&2
+  return 1
 }
 
-# proisp-adminapi serve, healthy; its pid in $adminapi_pid.
+# proisp-adminapi serve, healthy; its pid in $adminapi_pid (new ports as for radiusd).
 start_dr_adminapi() {
-  PROISP_HTTP__LISTEN="127.0.0.1:$api_port" PROISP_TOKENS__JWT_KEY_FILE="$var/jwt.key" \
-    "$bin/proisp-adminapi" serve >>"$dir/adminapi.log" 2>&1 &
-  adminapi_pid=$!
-  wait_for 30 "proisp-adminapi /health" adminapi_healthy ||
-    { tail -n 20 "$dir/adminapi.log" >&2; return 1; }
+  local try
+  for try in 1 2 3; do
+    [ "$try" = 1 ] || api_port=$(free_port)
+    PROISP_HTTP__LISTEN="127.0.0.1:$api_port" PROISP_TOKENS__JWT_KEY_FILE="$var/jwt.key" \
+      "$bin/proisp-adminapi" serve >>"$dir/adminapi.log" 2>&1 &
+    adminapi_pid=$!
+    wait_while_alive "$adminapi_pid" 30 adminapi_healthy && return 0
+    stop_dr_process "$adminapi_pid"
+  done
+  echo "proisp-adminapi did not become healthy; its log:" >&2
+  grep -v '^  ' "$dir/adminapi.log" | tail -n 10 >&2
+  return 1
 }
 
 # SIGTERM to process $1, SIGKILL if it is still there after 10 s.
