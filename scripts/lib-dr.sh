@@ -73,7 +73,7 @@ gone() {
 
 # The primary's server is lost: every process of the cluster (the archiver and a push in
 # flight included) stopped where it stands, then killed with SIGKILL, then its data
-# directory deleted. Stopped first, so that nothing forks a child unseen meanwhile.
+# directory and socket deleted. Stopped first, so that nothing forks a child unseen meanwhile.
 destroy_primary() {
   local pm pids=() more p
   pm=$(head -n 1 "$var/pg/postmaster.pid")
@@ -85,7 +85,9 @@ destroy_primary() {
   done
   kill -KILL "${pids[@]}" 2>/dev/null || true
   for p in "${pids[@]}"; do wait_for 10 "process $p to die" gone "$p"; done
-  rm -rf "$var/pg"
+  # The socket's lock file names the dead postmaster's pid, which another process may have
+  # by now; it went with the server.
+  rm -rf "$var/pg" "$var/run/.s.PGSQL.$pg_port" "$var/run/.s.PGSQL.$pg_port.lock"
 }
 
 # `pgbackrest restore` of the newest backup into the (re-created, empty) $var/pg; recovery
