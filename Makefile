@@ -13,7 +13,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 run:
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test deny api-check faults-short topology-short
+test: deps fmt-check clippy unit doc-test deny api-check faults-short topology-short dr-drill-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -86,3 +86,16 @@ topology-test:
 	scripts/topology-test.sh
 topology-short:
 	scripts/topology-test.sh --short
+
+# The disaster-recovery drill (scripts/dr-drill.sh, bench/DR.md): a private PostgreSQL
+# archiving into a pgBackRest repository with the shipped pgbackrest/ files, a full backup,
+# the primary destroyed under proisp-loadtest accounting load and restored; prints the
+# backup and restore times, the RTO and the acknowledged records missing (the RPO).
+# `dr-drill` (release build, the shipped archive_timeout) loses the primary past one
+# archive_timeout, about 3 minutes once built; `dr-drill-short` (debug build, as the
+# tests) about 1 minute, part of `make test`.
+.PHONY: dr-drill dr-drill-short
+dr-drill:
+	PROFILE=release scripts/dr-drill.sh
+dr-drill-short:
+	scripts/dr-drill.sh --short

@@ -6,7 +6,8 @@
 # interop tests), and
 # HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances, and
 # of two radiusd for RadSec); radsecproxy (the RadSec interop tests' real TLS client); the
-# openssl CLI (scripts/pki.sh makes the RadSec test and demo certificates);
+# openssl CLI (scripts/pki.sh makes the RadSec test and demo certificates); pgBackRest
+# (the backups' tool: scripts/dr-drill.sh backs up, destroys and restores a private cluster);
 # python3 and curl (the fault suite's checks and garbage generator, the API calls); then,
 # from PyPI into a virtual environment in var/venv, the pinned schemathesis and
 # openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
@@ -26,6 +27,7 @@ command -v radclient >/dev/null || pkgs+=(freeradius-utils)
 [ -x /usr/sbin/freeradius ] || pkgs+=(freeradius)
 [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
 [ -x /usr/sbin/radsecproxy ] || pkgs+=(radsecproxy)
+command -v pgbackrest >/dev/null || pkgs+=(pgbackrest)
 command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v python3 >/dev/null || pkgs+=(python3)
