@@ -234,6 +234,12 @@ impl From<tokio_postgres::Error> for StoreError {
                 db.message(),
             );
         }
+        // A server in recovery (a standby, a restored primary still replaying its WAL, a
+        // URL that reached the replica) refuses writes: it is not the primary yet, or no
+        // longer. The write waits (radiusd spools it) rather than being refused for good.
+        if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            return StoreError::Unavailable(error_chain(&e));
+        }
         // 08 connection exceptions, 53 insufficient resources, 57 operator intervention
         // (shutdown, statement_timeout's query_canceled), 58 system errors.
         if matches!(class, "08" | "53" | "57" | "58") {

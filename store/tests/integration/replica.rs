@@ -212,3 +212,29 @@ async fn a_replica_with_every_connection_busy_passes_reads_on_without_counting_a
     reads.store().await.all_plans().await.unwrap();
     assert_eq!(served(&reads, ReadRoute::Replica), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_that_reaches_a_server_in_recovery_is_unavailable_not_refused() {
+    // A restored primary still replaying its WAL, or a URL that reached the standby,
+    // answers writes with SQLSTATE 25006: radiusd must spool the record and try again,
+    // never file it as refused for good.
+    let (pg, store, cfg) = primary().await;
+    let replica = pg.start_replica().await.unwrap();
+    let on_standby = Store::connect(
+        &StoreConfig {
+            database_url: with_database(&replica.url("postgres"), "proisp"),
+            ..cfg
+        },
+        store.keys().clone(),
+    )
+    .await
+    .unwrap();
+    let err = on_standby
+        .create_plan(&NewPlan::new("standby", 10_000, 5_000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(_)),
+        "a write on a standby: {err:?}"
+    );
+}
