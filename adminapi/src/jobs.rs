@@ -9,19 +9,23 @@
 //! counts start over with it. A cancelled job stops handing changes to the lanes at its
 //! next progress write; what the lanes already took still goes out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use actix_web::web;
 use deadpool_postgres::Pool;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use proisp_coa::Outcome;
+use proisp_coa::{Outcome, Target, session_key};
+use proisp_model::NasVendor;
+use proisp_radius::dictionary::{mikrotik, vendor};
+use proisp_radius::dynauth::Request;
 use proisp_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::routes::sessions::apply::{self, Change};
+use crate::data::sessions;
+use crate::dynauth::{coa_target, identify, lane_target};
 use crate::state::AppState;
 
 /// How long a runner's lease lasts; renewed at every progress write.
@@ -160,7 +164,7 @@ pub async fn resume_orphans(state: &web::Data<AppState>) -> Result<(), StoreErro
 /// Runs a `plan.apply` job to its end, writing progress as it goes.
 async fn run_apply(state: web::Data<AppState>, id: i64, plan_id: i64) {
     let mut progress = Progress::default();
-    let changes = match apply::changes(&state, plan_id).await {
+    let changes = match changes(&state, plan_id).await {
         Ok(changes) => changes,
         Err(e) => {
             // The lease runs out and another try takes it over.
@@ -246,4 +250,75 @@ async fn write(
         )
         .await?;
     Ok(row.is_some())
+}
+
+/// What applying a plan does for one open session.
+#[derive(Debug)]
+enum Change {
+    /// Nothing: the NAS is unknown, not a MikroTik (the rate is a MikroTik attribute) or
+    /// a range; the session gets the rate at its next login.
+    Skip {
+        /// The NAS, when known.
+        nas_id: Option<i64>,
+    },
+    /// A CoA-Request through the NAS's lane.
+    Send {
+        /// The NAS (boxed: a [`Target`] is large beside a skip).
+        target: Box<Target>,
+        /// The session, for the lane's newest-change-wins rule.
+        key: String,
+        /// The request.
+        request: Request,
+    },
+}
+
+/// What applying plan `plan_id` does for each of its subscribers' open sessions: the rate
+/// read now, so a job run again after a restart applies the plan as it is then.
+async fn changes(state: &AppState, plan_id: i64) -> Result<Vec<Change>, StoreError> {
+    let Some(plan) = state.store.plan(plan_id).await? else {
+        return Ok(Vec::new());
+    };
+    let full = plan.rate.to_mikrotik();
+    let fup = plan.fup_rate.as_ref().map(|r| r.to_mikrotik());
+    let nases: HashMap<i64, _> = state
+        .store
+        .all_nas()
+        .await?
+        .into_iter()
+        .map(|n| (n.id, n))
+        .collect();
+    let sessions = sessions::plan_live_sessions(&state.db, plan.id).await?;
+    Ok(sessions
+        .iter()
+        .map(|s| {
+            let Some(nas) = nases.get(&s.session.nas_id) else {
+                return Change::Skip { nas_id: None };
+            };
+            let addr = match coa_target(nas) {
+                Ok(addr) if nas.vendor == NasVendor::Mikrotik => addr,
+                _ => {
+                    return Change::Skip {
+                        nas_id: Some(nas.id),
+                    };
+                }
+            };
+            let rate = match (&fup, s.in_fair_usage) {
+                (Some(f), true) => f.as_str(),
+                _ => full.as_str(),
+            };
+            let request = identify(
+                Request::coa(
+                    s.session.username.as_str(),
+                    s.session.acct_session_id.as_str(),
+                )
+                .with_vsa(vendor::MIKROTIK, mikrotik::RATE_LIMIT, rate),
+                s.session.framed_ip,
+            );
+            Change::Send {
+                target: Box::new(lane_target(nas, addr)),
+                key: session_key(nas.id, &s.session.acct_session_id),
+                request,
+            }
+        })
+        .collect())
 }

@@ -18,6 +18,7 @@ pub mod body;
 pub mod client_ip;
 pub mod config;
 pub mod data;
+pub mod dynauth;
 pub mod error;
 pub mod jobs;
 pub mod jwt;

@@ -90,6 +90,12 @@ pub struct Target {
     pub stream: bool,
 }
 
+/// What a lane knows a change's session by: a newer change with the same key replaces a
+/// queued older one. The same in every binary, so their changes to one session compare.
+pub fn session_key(nas_id: i64, acct_session_id: &str) -> String {
+    format!("{nas_id}/{acct_session_id}")
+}
+
 /// The dispatcher's settings, shared by every lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaneConfig {

@@ -31,7 +31,7 @@ mod lanes;
 
 pub use lanes::{
     DEFAULT_PROBE_INTERVAL, DEFAULT_UNREACHABLE_AFTER, DEFAULT_WINDOW, Dispatcher, LaneConfig,
-    LaneHealth, Sending, Target, Transport,
+    LaneHealth, Sending, Target, Transport, session_key,
 };
 
 use std::fmt;

@@ -22,7 +22,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use proisp_coa::Target;
+use proisp_coa::{Target, session_key};
 use proisp_model::{FupAction, NasVendor, OpenSession};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
@@ -129,7 +129,7 @@ pub(crate) async fn enforce(shared: &Shared, user: &str, change: Change) {
             rate: nas.coa_lane.rate,
             stream: nas.tls.coa,
         };
-        let key = format!("{}/{}", nas.id, session.acct_session_id);
+        let key = session_key(nas.id, &session.acct_session_id);
         let outcome = shared
             .lanes
             .send(&target, Some(key.as_str()), request)

@@ -8,9 +8,10 @@ use proisp_radius::dynauth::Request;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{coa_target, identify, lane_target, limit};
+use super::limit;
 use crate::audit::{self, Entry};
 use crate::data::sessions::{self, LiveFilter, LiveSession};
+use crate::dynauth::{coa_target, identify, lane_target};
 use crate::error::{ApiError, ErrorBody};
 use crate::permission::Permission;
 use crate::session::Session;
@@ -251,7 +252,7 @@ pub(crate) async fn kick(
         Request::disconnect(live.username.as_str(), live.acct_session_id.as_str()),
         live.framed_ip,
     );
-    let key = super::session_key(nas.id, &live.acct_session_id);
+    let key = proisp_coa::session_key(nas.id, &live.acct_session_id);
     let outcome = state
         .lanes
         .send(&lane_target(&nas, target), Some(key.as_str()), request)
