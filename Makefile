@@ -78,14 +78,15 @@ soak:
 # Cluster of 3 masters and 3 replicas, two radiusd, two adminapi, HAProxy (the API over
 # HTTP, RadSec over TCP); it prints what runs where and stays until Ctrl-C.
 # `topology-test` kills each piece under load and measures the recovery (figures in
-# bench/TOPOLOGY.md); `topology-short` is its CI form (under 3 minutes), part of `make test`.
+# bench/TOPOLOGY.md); `topology-short` is its CI form (under 3 minutes, on the debug build
+# the tests made), part of `make test`.
 .PHONY: topology topology-test topology-short
 topology:
 	scripts/topology.sh
 topology-test:
 	scripts/topology-test.sh
 topology-short:
-	scripts/topology-test.sh --short
+	PROFILE=debug scripts/topology-test.sh --short
 
 # The disaster-recovery drill (scripts/dr-drill.sh, bench/DR.md): a private PostgreSQL
 # archiving into a pgBackRest repository with the shipped pgbackrest/ files, a full backup,

@@ -34,8 +34,9 @@ topo_deps() {
   pg_bin >/dev/null || "$root/scripts/deps.sh"
 }
 
-# Builds the three binaries (release) and copies them to $var/bin, where they run from
-# (sets $bin): a build while the topology runs must not change what a restarted piece
+# Builds the three binaries (PROFILE=release by default; debug for the short test in
+# `make test`, which has built them already) and copies them to $var/bin, where they run
+# from (sets $bin): a build while the topology runs must not change what a restarted piece
 # runs. With BIN set, the binaries in that directory are taken instead of a build.
 #
 # A target directory shared with another checkout (CARGO_TARGET_DIR) is a trap: cargo
@@ -45,13 +46,20 @@ topo_deps() {
 # removed first (cargo links them again from its build of this checkout's feature set)
 # and the copy is checked for this branch's loadtest option.
 topo_build() {
-  local out="${CARGO_TARGET_DIR:-$root/target}/release" b
+  local profile=${PROFILE:-release} b
+  local out="${CARGO_TARGET_DIR:-$root/target}/$profile"
   local bins=(proisp-radiusd proisp-adminapi proisp-loadtest)
+  local flags=(--locked --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest)
+  case $profile in
+    release) flags+=(--release) ;;
+    debug) ;;
+    *) echo "PROFILE must be release or debug" >&2; return 2 ;;
+  esac
   if [ -n "${BIN:-}" ]; then
     out=$BIN
   else
     for b in "${bins[@]}"; do rm -f "$out/$b"; done
-    cargo build --release --locked --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest
+    cargo build "${flags[@]}"
   fi
   mkdir -p "$var/bin"
   # Copied aside, then renamed over the old copy: a run killed earlier may still be

@@ -22,8 +22,9 @@
 #                        API write on the new primary; acknowledged records missing (0)
 #
 # Usage: scripts/topology-test.sh [--short] [SCENARIO...]   (all, in this order, by default)
-# Environment: TOPOLOGY=short (as --short), AUTH_RATE (200), ACCT_RATE (200), BIN (run the
-# binaries in this directory instead of building them), KEEP=1 (leave
+# Environment: TOPOLOGY=short (as --short), AUTH_RATE (200), ACCT_RATE (200),
+# PROFILE=release|debug (release; `make topology-short` uses the tests' debug build), BIN
+# (run the binaries in this directory instead of building them), KEEP=1 (leave
 # the topology running at the end, for a look; stop it with scripts/topology.sh's Ctrl-C or
 # by running this again).
 set -euo pipefail
@@ -456,7 +457,7 @@ cleanup() {
 }
 
 topo_deps
-say "building (release)"
+say "building (${PROFILE:-release})"
 topo_build
 lt="$bin/proisp-loadtest"
 trap cleanup EXIT INT TERM
