@@ -131,7 +131,9 @@ run_api seed --subscribers 20 >/dev/null
 password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 echo "$password" | run_api create-admin --username api-check --role superadmin >/dev/null
 
-RUST_LOG=warn run_api serve 2> "$work/adminapi.log" &
+# The binary itself in the background, not run_api: $! of a function is the subshell
+# running it, and stopping that one would leave adminapi running after the check.
+RUST_LOG=warn "$api" --config "$work/adminapi.toml" serve 2> "$work/adminapi.log" &
 api_pid=$!
 base="http://127.0.0.1:$api_port"
 until curl -fsS "$base/health" >/dev/null 2>&1; do
