@@ -1,5 +1,6 @@
 //! The dispatcher's lanes against fake NAS on the loopback that answer real RFC 5176
-//! packets: at once, after a delay, or not at all until told to.
+//! packets at once, or not at all until told to; and, on tokio's paused clock, against a
+//! NAS in memory that answers late ([`Scripted`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_util::future::join_all;
 use proisp_coa::{Client, ClientConfig, Dispatcher, LaneConfig, Outcome, Target};
 use proisp_radius::dictionary::{attr, mikrotik, vendor};
@@ -26,35 +28,25 @@ struct Seen {
     received: usize,
 }
 
-/// A NAS on 127.0.0.1 that answers every request with an ACK after `delay`, or drops
-/// it while silent; it counts requests outstanding (received, not yet answered).
+/// A NAS on 127.0.0.1 that answers every request with an ACK at once, or drops it while
+/// silent. (A NAS that answers late is [`Scripted`], on the paused clock.)
 struct LaneNas {
     addr: SocketAddr,
     silent: Arc<AtomicBool>,
-    outstanding: Arc<AtomicUsize>,
-    most_outstanding: Arc<AtomicUsize>,
     seen: Arc<Mutex<Seen>>,
     changed: watch::Receiver<usize>,
     task: JoinHandle<()>,
 }
 
 impl LaneNas {
-    async fn start(delay: Duration, silent: bool) -> LaneNas {
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    async fn start(silent: bool) -> LaneNas {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let silent = Arc::new(AtomicBool::new(silent));
-        let outstanding = Arc::new(AtomicUsize::new(0));
-        let most_outstanding = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (tick, changed) = watch::channel(0);
-        let tick = Arc::new(tick);
         let task = {
-            let (silent, outstanding, most, seen) = (
-                silent.clone(),
-                outstanding.clone(),
-                most_outstanding.clone(),
-                seen.clone(),
-            );
+            let (silent, seen) = (silent.clone(), seen.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0; 4096];
                 loop {
@@ -67,37 +59,23 @@ impl LaneNas {
                         tick.send_modify(|n| *n += 1);
                         continue;
                     }
-                    let now = outstanding.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    let (socket, outstanding, seen, tick) = (
-                        socket.clone(),
-                        outstanding.clone(),
-                        seen.clone(),
-                        tick.clone(),
-                    );
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let (session, rate) = identify(&datagram);
-                        seen.lock()
-                            .unwrap()
-                            .acked
-                            .entry(session)
-                            .or_default()
-                            .push(rate);
-                        outstanding.fetch_sub(1, Ordering::SeqCst);
-                        for reply in answers(&datagram, Behaviour::Ack) {
-                            let _ = socket.send_to(&reply, from).await;
-                        }
-                        tick.send_modify(|n| *n += 1);
-                    });
+                    let (session, rate) = identify(&datagram);
+                    seen.lock()
+                        .unwrap()
+                        .acked
+                        .entry(session)
+                        .or_default()
+                        .push(rate);
+                    for reply in answers(&datagram, Behaviour::Ack) {
+                        let _ = socket.send_to(&reply, from).await;
+                    }
+                    tick.send_modify(|n| *n += 1);
                 }
             })
         };
         LaneNas {
             addr,
             silent,
-            outstanding,
-            most_outstanding,
             seen,
             changed,
             task,
@@ -184,26 +162,21 @@ async fn send_all(
 
 #[tokio::test]
 async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers() {
-    let fast = LaneNas::start(Duration::ZERO, false).await;
-    let slow = LaneNas::start(Duration::from_millis(50), false).await;
-    let silent = LaneNas::start(Duration::ZERO, true).await;
+    let fast = LaneNas::start(false).await;
+    let silent = LaneNas::start(true).await;
     let lanes = dispatcher(16);
-    let (to_fast, to_slow, to_silent) = (fast.target(1), slow.target(2), silent.target(3));
+    let (to_fast, to_silent) = (fast.target(1), silent.target(3));
 
     // The silent NAS's changes are asked for first.
     let silent_run = send_all(&lanes, &to_silent, "s", 300, "1M/1M");
     let fast_run = send_all(&lanes, &to_fast, "f", 2000, "1M/1M");
-    let slow_run = send_all(&lanes, &to_slow, "w", 200, "1M/1M");
-    let (silent_out, fast_out, slow_out) = tokio::join!(silent_run, fast_run, slow_run);
+    let (silent_out, fast_out) = tokio::join!(silent_run, fast_run);
 
     assert!(fast_out.iter().all(Outcome::is_ack), "fast: {fast_out:?}");
-    assert!(slow_out.iter().all(Outcome::is_ack));
     assert!(
         silent_out.iter().all(|o| matches!(o, Outcome::Deferred)),
         "silent: {silent_out:?}"
     );
-    // The slow NAS never had more than its window outstanding.
-    assert!(slow.most_outstanding.load(Ordering::SeqCst) <= 16);
     // The silent one got one window's worth: nothing new starts after a timeout until
     // the NAS answers.
     assert!(silent.seen.lock().unwrap().received <= 16);
@@ -229,33 +202,16 @@ async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers()
     // It answers again, and says so (an Interim-Update): every change, exactly once.
     silent.silent.store(false, Ordering::SeqCst);
     lanes.alive(3);
-    silent
-        .until(|seen| seen.acked.len() == 300 && silent.outstanding.load(Ordering::SeqCst) == 0)
-        .await;
+    silent.until(|seen| seen.acked.len() == 300).await;
     let seen = silent.seen.lock().unwrap();
     assert!(seen.acked.values().all(|rates| rates.len() == 1));
 }
 
 #[tokio::test]
-async fn the_newest_change_of_a_session_is_the_one_sent() {
-    // A NAS that answers: while one request is in flight (a window of one), a change
-    // queued for session x is replaced by a newer one for x.
-    let nas = LaneNas::start(Duration::from_millis(50), false).await;
-    let lanes = dispatcher(1);
-    let target = nas.target(6);
-    let (block, older, newer) = tokio::join!(
-        lanes.send(&target, Some("block"), change("block", "1M/1M")),
-        lanes.send(&target, Some("x"), change("x", "2M/2M")),
-        lanes.send(&target, Some("x"), change("x", "8M/8M")),
-    );
-    assert!(block.is_ack());
-    assert!(matches!(older, Outcome::Superseded), "{older:?}");
-    assert!(newer.is_ack(), "{newer:?}");
-    assert_eq!(nas.seen.lock().unwrap().acked["x"], ["8M/8M"]);
-
+async fn behind_an_unreachable_nas_only_the_newest_change_of_a_session_goes_out() {
     // Behind an unreachable NAS: both callers hear Deferred at once; only the newer goes
     // out when it is back.
-    let nas = LaneNas::start(Duration::ZERO, true).await;
+    let nas = LaneNas::start(true).await;
     let lanes = dispatcher(4);
     let target = nas.target(7);
     let first = send_all(&lanes, &target, "other", 4, "1M/1M").await;
@@ -276,7 +232,7 @@ async fn the_newest_change_of_a_session_is_the_one_sent() {
 
 #[tokio::test]
 async fn an_accounting_on_drops_what_waited_for_the_nas() {
-    let nas = LaneNas::start(Duration::ZERO, true).await;
+    let nas = LaneNas::start(true).await;
     let lanes = dispatcher(4);
     let target = nas.target(9);
     let waiting = send_all(&lanes, &target, "gone", 20, "1M/1M").await;
@@ -295,50 +251,123 @@ async fn an_accounting_on_drops_what_waited_for_the_nas() {
     assert_eq!(lanes.health()[0].queued, 0);
 }
 
-#[tokio::test]
+/// A NAS in memory that answers every request with an ACK after `delay` on tokio's
+/// (paused) clock, recording when each request started, how many were outstanding at
+/// most, and per session the rates it acknowledged.
+#[derive(Default)]
+struct Scripted {
+    delay: Duration,
+    starts: Mutex<Vec<tokio::time::Instant>>,
+    outstanding: AtomicUsize,
+    most_outstanding: AtomicUsize,
+    acked: Mutex<HashMap<String, Vec<String>>>,
+}
+
+/// A [`Scripted`] NAS shared with the test.
+struct Shared(Arc<Scripted>);
+
+impl proisp_coa::Transport for Shared {
+    fn send<'a>(&'a self, _nas: &'a Target, request: &'a Request) -> proisp_coa::Sending<'a> {
+        let nas = &self.0;
+        nas.starts.lock().unwrap().push(tokio::time::Instant::now());
+        let now = nas.outstanding.fetch_add(1, Ordering::SeqCst) + 1;
+        nas.most_outstanding.fetch_max(now, Ordering::SeqCst);
+        Box::pin(async move {
+            tokio::time::sleep(nas.delay).await;
+            let mut buf = BytesMut::new();
+            let wire = request.encode(&mut buf, 0, &Secret::new(SECRET)).unwrap();
+            let (session, rate) = identify(wire);
+            nas.acked
+                .lock()
+                .unwrap()
+                .entry(session)
+                .or_default()
+                .push(rate);
+            nas.outstanding.fetch_sub(1, Ordering::SeqCst);
+            Outcome::Ack
+        })
+    }
+}
+
+/// A dispatcher over a [`Scripted`] NAS answering after `delay`.
+fn scripted(delay: Duration, config: LaneConfig) -> (Dispatcher<Shared>, Arc<Scripted>) {
+    let nas = Arc::new(Scripted {
+        delay,
+        ..Scripted::default()
+    });
+    (Dispatcher::new(Shared(nas.clone()), config), nas)
+}
+
+fn scripted_target(window: Option<u32>, rate: Option<u32>) -> Target {
+    Target {
+        nas_id: 1,
+        name: "scripted".into(),
+        addr: None,
+        secret: Secret::new(SECRET),
+        window,
+        rate,
+        stream: false,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_nas_never_has_more_than_its_window_outstanding() {
+    let (lanes, nas) = scripted(
+        Duration::from_millis(50),
+        LaneConfig {
+            window: 16,
+            ..LaneConfig::default()
+        },
+    );
+    let target = scripted_target(None, None);
+    let sessions: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+    let all = join_all(
+        sessions
+            .iter()
+            .map(|s| lanes.send(&target, Some(s), change(s, "1M/1M"))),
+    )
+    .await;
+    assert!(all.iter().all(Outcome::is_ack));
+    assert!(nas.most_outstanding.load(Ordering::SeqCst) <= 16);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_nas_entry_sets_its_own_window() {
-    let nas = LaneNas::start(Duration::from_millis(20), false).await;
-    let lanes = dispatcher(32);
-    let target = Target {
-        window: Some(3),
-        ..nas.target(4)
-    };
-    let all = send_all(&lanes, &target, "p", 60, "4M/4M").await;
+    let (lanes, nas) = scripted(Duration::from_millis(20), LaneConfig::default());
+    let target = scripted_target(Some(3), None);
+    let sessions: Vec<String> = (0..60).map(|i| format!("p{i}")).collect();
+    let all = join_all(
+        sessions
+            .iter()
+            .map(|s| lanes.send(&target, Some(s), change(s, "4M/4M"))),
+    )
+    .await;
     assert!(all.iter().all(Outcome::is_ack));
     let most = nas.most_outstanding.load(Ordering::SeqCst);
     assert!((1..=3).contains(&most), "{most} outstanding at once");
 }
 
-/// A transport that answers at once, recording when each request started (the paused
-/// clock's time).
-#[derive(Default)]
-struct Recorder {
-    starts: Mutex<Vec<tokio::time::Instant>>,
-}
-
-impl proisp_coa::Transport for Recorder {
-    fn send<'a>(&'a self, _nas: &'a Target, _request: &'a Request) -> proisp_coa::Sending<'a> {
-        self.starts
-            .lock()
-            .unwrap()
-            .push(tokio::time::Instant::now());
-        Box::pin(async { Outcome::Ack })
-    }
+#[tokio::test(start_paused = true)]
+async fn a_queued_change_is_replaced_by_a_newer_one_for_its_session() {
+    // While one request is in flight (a window of one), a change queued for session x
+    // is replaced by a newer one for x.
+    let (lanes, nas) = scripted(Duration::from_millis(50), LaneConfig::default());
+    let target = scripted_target(Some(1), None);
+    let (block, older, newer) = tokio::join!(
+        lanes.send(&target, Some("block"), change("block", "1M/1M")),
+        lanes.send(&target, Some("x"), change("x", "2M/2M")),
+        lanes.send(&target, Some("x"), change("x", "8M/8M")),
+    );
+    assert!(block.is_ack());
+    assert!(matches!(older, Outcome::Superseded), "{older:?}");
+    assert!(newer.is_ack(), "{newer:?}");
+    assert_eq!(nas.acked.lock().unwrap()["x"], ["8M/8M"]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_rate_cap_spaces_the_requests() {
-    let recorder = Arc::new(Recorder::default());
-    let lanes = Dispatcher::new(ArcTransport(recorder.clone()), LaneConfig::default());
-    let target = Target {
-        nas_id: 1,
-        name: "capped".into(),
-        addr: None,
-        secret: Secret::new(SECRET),
-        window: None,
-        rate: Some(20),
-        stream: false,
-    };
+    let (lanes, nas) = scripted(Duration::ZERO, LaneConfig::default());
+    let target = scripted_target(None, Some(20));
     let sessions: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
     let all = join_all(
         sessions
@@ -347,19 +376,10 @@ async fn a_rate_cap_spaces_the_requests() {
     )
     .await;
     assert!(all.iter().all(Outcome::is_ack));
-    let starts = recorder.starts.lock().unwrap();
+    let starts = nas.starts.lock().unwrap();
     assert_eq!(starts.len(), 10);
     // 20 a second: 50 ms apart at least, on the paused clock.
     for pair in starts.windows(2) {
         assert!(pair[1] - pair[0] >= Duration::from_millis(50), "{starts:?}");
-    }
-}
-
-/// [`Recorder`] shared with the test.
-struct ArcTransport(Arc<Recorder>);
-
-impl proisp_coa::Transport for ArcTransport {
-    fn send<'a>(&'a self, nas: &'a Target, request: &'a Request) -> proisp_coa::Sending<'a> {
-        self.0.send(nas, request)
     }
 }
