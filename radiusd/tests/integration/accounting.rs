@@ -26,7 +26,7 @@ use crate::harness::{
 const GIB: i64 = 1 << 30;
 
 /// An Accounting-Request built with the codec.
-fn acct_packet(id: u8, status: u32, user: &str, session: &str, down: u64) -> Vec<u8> {
+pub(crate) fn acct_packet(id: u8, status: u32, user: &str, session: &str, down: u64) -> Vec<u8> {
     let mut buf = BytesMut::new();
     let mut enc = Encoder::new(&mut buf, Code::AccountingRequest, id, &[0; 16]);
     enc.u32(attr::ACCT_STATUS_TYPE, status)
@@ -40,7 +40,7 @@ fn acct_packet(id: u8, status: u32, user: &str, session: &str, down: u64) -> Vec
 }
 
 /// Whether `reply` is a valid Accounting-Response.
-fn acknowledged(reply: Option<Vec<u8>>) -> bool {
+pub(crate) fn acknowledged(reply: Option<Vec<u8>>) -> bool {
     reply.is_some_and(|r| Packet::decode(&r).is_ok_and(|p| p.code() == Code::AccountingResponse))
 }
 

@@ -6,36 +6,25 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use proisp_radius::dictionary::attr;
-use proisp_radius::encode::Encoder;
-use proisp_radius::header::Code;
-use proisp_radius::packet::Packet;
 use proisp_testing::{TestEnv, wait_until_blocking};
 
-use crate::harness::{
-    Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database,
-};
+use crate::accounting::{acct_packet, acknowledged};
+use crate::harness::{Options, Radiusd, eventually, exchange, one_i64, pap, private_database};
 
 const GIB: u64 = 1 << 30;
 
 /// Sends an Accounting-Request (Start: 1, Interim-Update: 3) twice, as a NAS that
 /// retransmits does; whether both copies were acknowledged.
 fn account(radiusd: &Radiusd, id: u8, status: u32, user: &str, session: &str, down: u64) -> bool {
-    let mut buf = BytesMut::new();
-    let mut enc = Encoder::new(&mut buf, Code::AccountingRequest, id, &[0; 16]);
-    enc.u32(attr::ACCT_STATUS_TYPE, status)
-        .attr(attr::USER_NAME, user.as_bytes())
-        .attr(attr::ACCT_SESSION_ID, session.as_bytes())
-        .u32(attr::ACCT_INPUT_OCTETS, 1000)
-        .u32(attr::ACCT_OUTPUT_OCTETS, down as u32)
-        .u32(attr::ACCT_OUTPUT_GIGAWORDS, (down >> 32) as u32)
-        .u32(attr::ACCT_SESSION_TIME, if status == 1 { 0 } else { 60 });
-    let packet = enc.finish(SECRET.as_bytes()).unwrap().to_vec();
+    let packet = acct_packet(id, status, user, session, down);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     (0..2).all(|_| {
-        exchange(&socket, radiusd.acct, &packet, Duration::from_secs(5))
-            .is_some_and(|r| Packet::decode(&r).is_ok_and(|p| p.code() == Code::AccountingResponse))
+        acknowledged(exchange(
+            &socket,
+            radiusd.acct,
+            &packet,
+            Duration::from_secs(5),
+        ))
     })
 }
 
