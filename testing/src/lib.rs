@@ -39,6 +39,7 @@ mod wait;
 pub use env::{TestEnv, cached};
 pub use pki::{Pair, Pki};
 pub use postgres::{Frozen, PostgresTls, PrivatePostgres, with_database};
+pub use process::free_ports;
 pub use redis::{PrivateRedis, RedisTls};
 pub use redis_cluster::PrivateRedisCluster;
 pub use wait::{wait_until, wait_until_blocking};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use proisp_store::error_chain;
 
-use crate::process::{dismiss, find_program, free_port, reap, reap_blocking, signal, watchdog};
+use crate::process::{dismiss, find_program, free_ports, reap, reap_blocking, signal, watchdog};
 use crate::random_hex;
 use crate::wait::wait_until;
 
@@ -175,7 +175,7 @@ impl PrivatePostgres {
         }
         let mut pg = PrivatePostgres {
             dir,
-            port: free_port()?,
+            port: free_ports::<1>()[0],
             bin,
             run_as,
             ssl: tls.is_some(),
@@ -332,7 +332,7 @@ impl PrivatePostgres {
         }
         let mut replica = PrivatePostgres {
             dir,
-            port: free_port()?,
+            port: free_ports::<1>()[0],
             bin: self.bin.clone(),
             run_as: self.run_as,
             ssl: self.ssl,

@@ -8,8 +8,31 @@ use std::time::Duration;
 
 use crate::wait::{wait_until, wait_until_blocking};
 
-pub(crate) fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Ports [`free_ports`] picks from: below Linux's ephemeral range (32768–60999), where
+/// the kernel never hands a port to a socket bound to port 0. A port picked from the
+/// ephemeral range and released before the server binds it may meanwhile be given to
+/// any client socket of a test running beside it ("Address already in use").
+const PICKED: std::ops::Range<u16> = 20_000..32_000;
+
+/// `N` distinct ports on 127.0.0.1 that nothing listens on right now, for TCP and UDP
+/// alike, picked at random below the ephemeral range so that only another picker could
+/// take one before the server it is for binds it.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    use rand::Rng as _;
+    let mut ports = [0; N];
+    let mut rng = rand::rng();
+    for i in 0..N {
+        ports[i] = loop {
+            let p = rng.random_range(PICKED);
+            if !ports[..i].contains(&p)
+                && TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+            {
+                break p;
+            }
+        };
+    }
+    ports
 }
 
 /// A program on `PATH`, else the first existing candidate.

@@ -12,7 +12,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::Pair;
 use crate::postgres::START_TIMEOUT;
-use crate::process::{dismiss, find_program, free_port, reap, signal, watchdog};
+use crate::process::{dismiss, find_program, free_ports, reap, signal, watchdog};
 use crate::random_hex;
 use crate::wait::wait_until;
 
@@ -137,7 +137,7 @@ impl PrivateRedis {
         std::fs::create_dir_all(&dir)?;
         let mut redis = PrivateRedis {
             dir,
-            port: free_port()?,
+            port: free_ports::<1>()[0],
             bin,
             tls,
             args,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use proisp_testing::TestEnv;
+use proisp_testing::{TestEnv, free_ports};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpSocket;
 
@@ -85,14 +85,6 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((LOCAL, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The shipped config with its addresses moved to loopback ports, its log on standard
 /// error (printed when the test fails), and without what only root may do or what reaches
 /// outside the test (chroot, user switch, admin socket). Every edit must apply exactly once, so a change to the shipped file that
@@ -101,7 +93,7 @@ fn free_port() -> u16 {
 /// own tests run it: radiusd/tests/integration/interop_radsec.rs).
 fn loopback_config(front: u16, stats: u16, instances: [u16; 2]) -> String {
     let mut cfg = std::fs::read_to_string(shipped_config()).unwrap();
-    let [radsec, nobody] = [free_port(), free_port()];
+    let [radsec, nobody] = free_ports::<2>();
     let edits = [
         (
             "    log /dev/log local0\n",
@@ -354,14 +346,14 @@ async fn balances_two_instances_and_fails_over() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let ports = [free_port(), free_port()];
+    let ports = free_ports::<2>();
     let instances = ports.map(|p| SocketAddr::from((LOCAL, p)));
     let mut servers = ports.map(|p| Some(serve(&vars, p)));
     for (_, log) in servers.iter_mut().flatten() {
         log.wait_for(LISTENING, Duration::from_secs(20)).await;
     }
 
-    let (front, stats) = (free_port(), free_port());
+    let [front, stats] = free_ports::<2>();
     let cfg = dir.0.join("haproxy.cfg");
     std::fs::write(&cfg, loopback_config(front, stats, ports)).unwrap();
     let log = dir.0.join("haproxy.log");

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::harness::{free_port, free_tcp_port};
+use crate::harness::free_port;
 
 /// The configuration template shared with bench/compare.sh.
 const TEMPLATE: &str = include_str!("../../../bench/freeradius/radiusd.conf.in");
@@ -105,8 +105,8 @@ impl FreeRadius {
 
         // A port picked free may be taken before FreeRADIUS binds it; try again then.
         for _ in 0..5 {
-            let (auth, acct) = (free_port(), free_port());
-            let radsec = pki.map(|_| free_tcp_port());
+            let [auth, acct] = proisp_testing::free_ports::<2>();
+            let radsec = pki.map(|_| free_port());
             let mut config = TEMPLATE
                 .replace("@DIR@", &dir.display().to_string())
                 .replace("@SECRET@", SECRET)

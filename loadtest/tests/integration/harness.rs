@@ -1,6 +1,5 @@
 //! Running the binary and reading its JSON report.
 
-use std::net::{TcpListener, UdpSocket};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -54,14 +53,8 @@ pub(crate) fn run_json(args: &[&str]) -> Run {
     }
 }
 
-/// A UDP port on 127.0.0.1 that nothing listens on right now.
+/// A port on 127.0.0.1 that nothing listens on right now (TCP or UDP).
 pub(crate) fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("cannot bind 127.0.0.1:0");
-    s.local_addr().expect("no local address").port()
-}
-
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
-pub(crate) fn free_tcp_port() -> u16 {
-    let s = TcpListener::bind("127.0.0.1:0").expect("cannot bind 127.0.0.1:0");
-    s.local_addr().expect("no local address").port()
+    let [port] = proisp_testing::free_ports::<1>();
+    port
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::freeradius::{FreeRadius, RADSEC_SECRET};
-use crate::harness::{Run, free_tcp_port, loadtest, run_json};
+use crate::harness::{Run, free_port, loadtest, run_json};
 
 /// Subscribers the server knows.
 const USERS: u64 = 20;
@@ -265,7 +265,7 @@ fn idle_connections_are_held_and_counted() {
 
 #[test]
 fn nothing_listening_is_a_tcp_error() {
-    let server = format!("127.0.0.1:{}", free_tcp_port());
+    let server = format!("127.0.0.1:{}", free_port());
     let pki = Pki::new();
     let run = radsec(
         &pki,
@@ -310,7 +310,7 @@ fn radius_1_1_is_offered_and_spoken_when_the_server_selects_it() {
 
     // OpenSSL's test server selects radius/1.1, prints what arrives and sends what it
     // reads: the test reads the request off it and answers by hand.
-    let port = free_tcp_port();
+    let port = free_port();
     let mut s_server = Command::new("openssl")
         .args(["s_server", "-accept"])
         .arg(format!("127.0.0.1:{port}"))

@@ -19,23 +19,7 @@ use proisp_testing::{PrivatePostgres, TestEnv, wait_until, wait_until_blocking, 
 /// The NAS secret every test uses.
 pub(crate) const SECRET: &str = "testing123";
 
-/// `N` distinct ports free for UDP and TCP on 127.0.0.1: each is held until all are
-/// chosen, so the kernel cannot hand out one twice.
-pub(crate) fn free_ports<const N: usize>() -> [u16; N] {
-    let mut held = Vec::new();
-    let mut ports = [0; N];
-    for port in &mut ports {
-        *port = loop {
-            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let p = udp.local_addr().unwrap().port();
-            if let Ok(tcp) = std::net::TcpListener::bind(("127.0.0.1", p)) {
-                held.push((udp, tcp));
-                break p;
-            }
-        };
-    }
-    ports
-}
+pub(crate) use proisp_testing::free_ports;
 
 /// What a test's radiusd is configured with beyond the defaults.
 pub(crate) struct Options {
