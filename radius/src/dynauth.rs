@@ -262,6 +262,51 @@ impl Request {
         enc.finish_unsigned()
     }
 
+    /// The request as octets to keep (a change waiting in PostgreSQL for its NAS): its
+    /// RADIUS/1.1 form with a zero token, unsigned, which [`Request::from_octets`] reads
+    /// back.
+    pub fn to_octets(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = BytesMut::new();
+        let range = self.encode_radius11(&mut buf, [0; TOKEN_LEN])?;
+        Ok(buf[range].to_vec())
+    }
+
+    /// A request kept by [`Request::to_octets`]. The identification comes back in its
+    /// fields; every other attribute (a Vendor-Specific one whole, as it went on the wire)
+    /// in [`Request::attrs`], so encoding it again gives the same octets. Fails on octets
+    /// that are no CoA- or Disconnect-Request, and on one without User-Name or
+    /// Acct-Session-Id.
+    pub fn from_octets(octets: &[u8]) -> Result<Request, KeptError> {
+        let packet = Packet::decode(octets)?;
+        let kind = Kind::of_request(packet.code()).ok_or(KeptError::NotARequest)?;
+        let (mut user_name, mut acct_session_id) = (None, None);
+        let mut request = Request::new(kind, Vec::new(), Vec::new());
+        for a in packet.attrs() {
+            match a.typ {
+                USER_NAME if user_name.is_none() => user_name = Some(a.value.to_vec()),
+                ACCT_SESSION_ID if acct_session_id.is_none() => {
+                    acct_session_id = Some(a.value.to_vec());
+                }
+                FRAMED_IP_ADDRESS if request.framed_ip.is_none() && a.as_ipv4().is_some() => {
+                    request.framed_ip = a.as_ipv4();
+                }
+                NAS_IP_ADDRESS if request.nas_ip.is_none() && a.as_ipv4().is_some() => {
+                    request.nas_ip = a.as_ipv4().map(IpAddr::V4);
+                }
+                NAS_IPV6_ADDRESS if request.nas_ip.is_none() && a.as_ipv6().is_some() => {
+                    request.nas_ip = a.as_ipv6().map(IpAddr::V6);
+                }
+                typ => request.attrs.push(Attribute::Standard {
+                    typ,
+                    value: a.value.to_vec(),
+                }),
+            }
+        }
+        request.user_name = user_name.ok_or(KeptError::Unidentified)?;
+        request.acct_session_id = acct_session_id.ok_or(KeptError::Unidentified)?;
+        Ok(request)
+    }
+
     /// NAS-IP-Address, User-Name, Acct-Session-Id, Framed-IP-Address and
     /// [`Request::attrs`] (but a Message-Authenticator, which the encoder writes itself or,
     /// under RADIUS/1.1, never).
@@ -295,6 +340,20 @@ impl Request {
             }
         }
     }
+}
+
+/// Why kept octets are no [`Request`] ([`Request::from_octets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeptError {
+    /// Not a RADIUS packet.
+    #[error("not a RADIUS packet: {0}")]
+    Decode(#[from] DecodeError),
+    /// A packet, but no CoA- or Disconnect-Request.
+    #[error("not a CoA- or Disconnect-Request")]
+    NotARequest,
+    /// A request without User-Name or Acct-Session-Id.
+    #[error("a request without User-Name or Acct-Session-Id")]
+    Unidentified,
 }
 
 /// An Error-Cause value (RFC 5176 §3.5): why a NAS refused a request, or, in an ACK, a
@@ -550,6 +609,56 @@ mod tests {
             enc.u32(ERROR_CAUSE, cause);
         }
         enc.finish(secret).unwrap().to_vec()
+    }
+
+    #[test]
+    fn kept_octets_read_back_as_the_same_request() {
+        let requests = [
+            Request::coa("alice", "81a00001")
+                .with_framed_ip(Ipv4Addr::new(10, 1, 2, 3))
+                .with_nas_ip(IpAddr::V6(Ipv6Addr::LOCALHOST))
+                .with_vsa(vendor::MIKROTIK, mikrotik::RATE_LIMIT, "10M/20M")
+                .with_attr(
+                    dictionary::attr::SESSION_TIMEOUT,
+                    3600u32.to_be_bytes().to_vec(),
+                ),
+            Request::disconnect("bob", "x").with_nas_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        ];
+        for request in requests {
+            let kept = request.to_octets().unwrap();
+            let back = Request::from_octets(&kept).unwrap();
+            assert_eq!(back.kind, request.kind);
+            assert_eq!(back.user_name, request.user_name);
+            assert_eq!(back.acct_session_id, request.acct_session_id);
+            assert_eq!(back.framed_ip, request.framed_ip);
+            assert_eq!(back.nas_ip, request.nas_ip);
+            // The same octets on the wire, signed with the same secret and identifier.
+            let secret = crate::secret::Secret::new(b"s3cret");
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            assert_eq!(
+                back.encode(&mut a, 7, &secret).unwrap(),
+                request.encode(&mut b, 7, &secret).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn kept_octets_that_are_no_request_are_refused() {
+        assert!(matches!(
+            Request::from_octets(b"\x2b"),
+            Err(KeptError::Decode(_))
+        ));
+        let mut accept = Request::coa("a", "b").to_octets().unwrap();
+        accept[0] = 2;
+        assert_eq!(Request::from_octets(&accept), Err(KeptError::NotARequest));
+        let mut buf = BytesMut::new();
+        let mut enc = Encoder::radius11(&mut buf, Code::CoaRequest, [0; TOKEN_LEN]);
+        enc.attr(USER_NAME, b"a");
+        let range = enc.finish_unsigned().unwrap();
+        assert_eq!(
+            Request::from_octets(&buf[range]),
+            Err(KeptError::Unidentified)
+        );
     }
 
     #[test]

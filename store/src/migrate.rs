@@ -70,6 +70,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0009_jobs",
         sql: include_str!("../../sql/0009_jobs.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_coa_deferred",
+        sql: include_str!("../../sql/0010_coa_deferred.sql"),
+    },
 ];
 
 /// The newest version.
