@@ -14,11 +14,20 @@
 //! Accounting-On means the NAS rebooted and its sessions are gone: [`Dispatcher::rebooted`]
 //! drops its queued changes ([`Outcome::Dropped`]).
 //!
+//! With a [`Parking`] ([`Dispatcher::with_parking`]: PostgreSQL) the changes of an
+//! unreachable NAS wait there instead of in memory, their callers hearing Deferred once
+//! they are written, so a restart loses none; a lane whose NAS shows life claims them back
+//! in batches and forgets each once answered, and a process that knows every NAS
+//! ([`Dispatcher::with_targets`]: radiusd) picks up the changes any process kept
+//! ([`Dispatcher::waiting`]), probing their NAS at once.
+//!
 //! A change names the session it is for; a newer change for the same session replaces a
 //! queued older one in its place in the queue ([`Outcome::Superseded`] to the older one's
 //! caller), so a NAS that was away never ends with the stale rate.
 
-use std::collections::{HashMap, VecDeque};
+mod lane;
+
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
@@ -26,14 +35,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use proisp_radius::dynauth::Request;
 use proisp_radius::secret::Secret;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
-use tokio::time::Instant;
 
+use self::lane::{Lane, Pending};
+use crate::park::Parking;
 use crate::{Client, Outcome};
 
 /// In-flight requests per NAS unless its entry says otherwise.
@@ -136,6 +145,8 @@ pub struct LaneHealth {
     pub timeout: u64,
     /// Whether the NAS is marked unreachable.
     pub unreachable: bool,
+    /// Whether PostgreSQL may hold changes for the NAS that no lane has claimed.
+    pub waiting: bool,
 }
 
 /// A lane's counters, shared with [`Dispatcher::health`].
@@ -147,12 +158,18 @@ struct Stats {
     nak: AtomicU64,
     timeout: AtomicU64,
     unreachable: AtomicBool,
+    parked: AtomicBool,
 }
 
 enum Command {
     /// A change, boxed: a [`Target`] and a [`Request`] are large beside the other commands.
     Change(Box<Pending>),
+    /// The NAS showed life.
     Alive,
+    /// PostgreSQL holds changes for the NAS.
+    Waiting,
+    /// A new lane for a NAS with changes in PostgreSQL and no sign of life yet.
+    Adopt,
     Rebooted,
 }
 
@@ -168,7 +185,12 @@ pub struct Dispatcher<T> {
     transport: Arc<T>,
     config: LaneConfig,
     lanes: Arc<Mutex<HashMap<i64, Handle>>>,
+    parking: Option<Arc<dyn Parking>>,
+    targets: Option<Targets>,
 }
+
+/// Where a NAS's changes go, by its id, as the process knows it now.
+pub type Targets = Arc<dyn Fn(i64) -> Option<Target> + Send + Sync>;
 
 impl<T> Clone for Dispatcher<T> {
     fn clone(&self) -> Self {
@@ -176,6 +198,8 @@ impl<T> Clone for Dispatcher<T> {
             transport: self.transport.clone(),
             config: self.config,
             lanes: self.lanes.clone(),
+            parking: self.parking.clone(),
+            targets: self.targets.clone(),
         }
     }
 }
@@ -196,7 +220,24 @@ impl<T: Transport> Dispatcher<T> {
             transport: Arc::new(transport),
             config,
             lanes: Arc::default(),
+            parking: None,
+            targets: None,
         }
+    }
+
+    /// Keeps the changes of unreachable NASes in `parking` rather than in memory.
+    #[must_use]
+    pub fn with_parking(mut self, parking: Arc<dyn Parking>) -> Dispatcher<T> {
+        self.parking = Some(parking);
+        self
+    }
+
+    /// Knows every NAS by id through `targets`, so that [`Dispatcher::waiting`] can start
+    /// lanes for NASes it has sent nothing to yet.
+    #[must_use]
+    pub fn with_targets(mut self, targets: Targets) -> Dispatcher<T> {
+        self.targets = Some(targets);
+        self
     }
 
     /// Sends `request` to `target` through its NAS's lane and waits for the outcome:
@@ -212,19 +253,36 @@ impl<T: Transport> Dispatcher<T> {
                 session: session.map(str::to_owned),
                 request,
                 reply: Some(reply),
+                made: SystemTime::now(),
+                kept: false,
             })),
         );
         answer.await.unwrap_or(Outcome::Dropped)
     }
 
     /// The NAS showed life (accounting for an open session): an unreachable lane
-    /// resumes sending.
+    /// resumes sending, and claims the changes kept for it.
     pub fn alive(&self, nas_id: i64) {
         let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(handle) = lanes.get(&nas_id)
-            && handle.stats.unreachable.load(Ordering::Relaxed)
+            && (handle.stats.unreachable.load(Ordering::Relaxed)
+                || handle.stats.parked.load(Ordering::Relaxed))
         {
             let _ = handle.commands.send(Command::Alive);
+        }
+    }
+
+    /// PostgreSQL holds changes for each of `nas_ids` (kept by this process or another):
+    /// a lane that answers claims them; a NAS without a lane gets one, probed at once,
+    /// when [`Dispatcher::with_targets`] knows it.
+    pub fn waiting(&self, nas_ids: &[i64]) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        for &nas_id in nas_ids {
+            if let Some(handle) = lanes.get(&nas_id) {
+                let _ = handle.commands.send(Command::Waiting);
+            } else if let Some(target) = self.targets.as_ref().and_then(|t| t(nas_id)) {
+                self.start(&mut lanes, &target, Command::Adopt);
+            }
         }
     }
 
@@ -250,6 +308,7 @@ impl<T: Transport> Dispatcher<T> {
                     nak: s.nak.load(Ordering::Relaxed),
                     timeout: s.timeout.load(Ordering::Relaxed),
                     unreachable: s.unreachable.load(Ordering::Relaxed),
+                    waiting: s.parked.load(Ordering::Relaxed),
                 }
             })
             .collect();
@@ -262,7 +321,7 @@ impl<T: Transport> Dispatcher<T> {
     /// (gauges) and `proisp_coa_lane_answers_total{result="ack"|"nak"|"timeout"}`.
     pub fn render(&self, out: &mut String) {
         let lanes = self.health();
-        let gauges: [Gauge; 3] = [
+        let gauges: [Gauge; 4] = [
             ("queued", "Changes waiting in the NAS's CoA lane", |h| {
                 h.queued
             }),
@@ -275,6 +334,11 @@ impl<T: Transport> Dispatcher<T> {
                 "unreachable",
                 "1 while the NAS is marked unreachable for CoA",
                 |h| u64::from(h.unreachable),
+            ),
+            (
+                "waiting",
+                "1 while PostgreSQL may hold changes for the NAS that no lane has claimed",
+                |h| u64::from(h.waiting),
             ),
         ];
         for (name, help, value) in gauges {
@@ -329,9 +393,20 @@ impl<T: Transport> Dispatcher<T> {
             None => command,
         };
         // No lane yet, or its task ended (nothing was left to do): start one.
+        self.start(&mut lanes, target, command);
+    }
+
+    /// Starts the lane of `target`'s NAS with `command` first.
+    fn start(&self, lanes: &mut HashMap<i64, Handle>, target: &Target, command: Command) {
         let (commands, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(Stats::default());
-        let lane = Lane::new(self.transport.clone(), self.config, stats.clone());
+        let lane = Lane::new(
+            self.transport.clone(),
+            self.parking.clone(),
+            self.config,
+            stats.clone(),
+            target.clone(),
+        );
         tokio::spawn(lane.run(rx));
         let _ = commands.send(command);
         lanes.insert(
@@ -345,309 +420,6 @@ impl<T: Transport> Dispatcher<T> {
     }
 }
 
-/// A change in a lane's queue or in flight.
-struct Pending {
-    target: Target,
-    session: Option<String>,
-    request: Request,
-    /// The caller, until it has its answer ([`Outcome::Deferred`] counts).
-    reply: Option<oneshot::Sender<Outcome>>,
-}
-
-impl Pending {
-    fn answer(&mut self, outcome: Outcome) {
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(outcome);
-        }
-    }
-}
-
-/// One NAS's lane: the task that owns its queue.
-struct Lane<T> {
-    transport: Arc<T>,
-    config: LaneConfig,
-    stats: Arc<Stats>,
-    next_id: u64,
-    /// Ids in sending order; an id no longer in `queued` was superseded.
-    order: VecDeque<u64>,
-    queued: HashMap<u64, Pending>,
-    /// The queued change of each session.
-    by_session: HashMap<String, u64>,
-    flying: HashMap<u64, Pending>,
-    sends: JoinSet<(u64, Outcome)>,
-    /// Exchanges in a row that timed out (reset by any answer).
-    timeouts: u32,
-    /// Changes that timed out while others were still in flight, with their outcomes:
-    /// requeued if the NAS turns out unreachable, settled as timeouts if it answers.
-    suspects: Vec<(u64, Pending, Outcome)>,
-    unreachable: bool,
-    /// When the next request may start, under a rate cap.
-    next_start: Instant,
-    /// When an unreachable NAS is probed next.
-    next_probe: Instant,
-}
-
-impl<T: Transport> Lane<T> {
-    fn new(transport: Arc<T>, config: LaneConfig, stats: Arc<Stats>) -> Lane<T> {
-        let now = Instant::now();
-        Lane {
-            transport,
-            config,
-            stats,
-            next_id: 0,
-            order: VecDeque::new(),
-            queued: HashMap::new(),
-            by_session: HashMap::new(),
-            flying: HashMap::new(),
-            sends: JoinSet::new(),
-            timeouts: 0,
-            suspects: Vec::new(),
-            unreachable: false,
-            next_start: now,
-            next_probe: now,
-        }
-    }
-
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut open = true;
-        loop {
-            self.start_ready();
-            let wake = self.wake();
-            tokio::select! {
-                command = commands.recv(), if open => match command {
-                    Some(command) => self.handle(command),
-                    None => open = false,
-                },
-                Some(done) = self.sends.join_next(), if !self.sends.is_empty() => {
-                    if let Ok((id, outcome)) = done {
-                        self.finished(id, outcome);
-                    }
-                }
-                () = sleep_until(wake), if wake.is_some() => {
-                    if self.unreachable {
-                        self.probe();
-                    }
-                }
-            }
-            self.publish();
-            // Idle with nobody to send more: end (the next change starts a new lane).
-            if !open && self.sends.is_empty() && (self.queued.is_empty() || self.unreachable) {
-                return;
-            }
-        }
-    }
-
-    fn handle(&mut self, command: Command) {
-        match command {
-            Command::Change(pending) => self.enqueue(*pending),
-            Command::Alive => self.reachable(),
-            Command::Rebooted => {
-                let suspects = std::mem::take(&mut self.suspects);
-                for mut pending in self
-                    .queued
-                    .drain()
-                    .map(|(_, p)| p)
-                    .chain(suspects.into_iter().map(|(_, p, _)| p))
-                {
-                    pending.answer(Outcome::Dropped);
-                }
-                self.order.clear();
-                self.by_session.clear();
-                self.reachable();
-            }
-        }
-    }
-
-    /// Queues a change, in the place of the queued one of the same session if any.
-    fn enqueue(&mut self, mut pending: Pending) {
-        if self.unreachable {
-            pending.answer(Outcome::Deferred);
-        }
-        if let Some(session) = &pending.session
-            && let Some(&id) = self.by_session.get(session)
-            && let Some(older) = self.queued.get_mut(&id)
-        {
-            older.answer(Outcome::Superseded);
-            *older = pending;
-            return;
-        }
-        let id = self.next_id;
-        self.next_id += 1;
-        if let Some(session) = &pending.session {
-            self.by_session.insert(session.clone(), id);
-        }
-        self.queued.insert(id, pending);
-        self.order.push_back(id);
-    }
-
-    /// Puts a change that timed out back at the head of the queue, unless a newer one for
-    /// its session is queued.
-    fn requeue(&mut self, id: u64, mut pending: Pending) {
-        if let Some(session) = &pending.session {
-            if self.by_session.contains_key(session) {
-                pending.answer(Outcome::Superseded);
-                return;
-            }
-            self.by_session.insert(session.clone(), id);
-        }
-        pending.answer(Outcome::Deferred);
-        self.queued.insert(id, pending);
-        self.order.push_front(id);
-    }
-
-    /// The next queued change, taken out of the queue.
-    fn pop(&mut self) -> Option<(u64, Pending)> {
-        while let Some(id) = self.order.pop_front() {
-            if let Some(pending) = self.queued.remove(&id) {
-                if let Some(session) = &pending.session
-                    && self.by_session.get(session) == Some(&id)
-                {
-                    self.by_session.remove(session);
-                }
-                return Some((id, pending));
-            }
-        }
-        None
-    }
-
-    fn window(&self) -> usize {
-        let window = self
-            .order
-            .front()
-            .and_then(|id| self.queued.get(id))
-            .and_then(|p| p.target.window)
-            .unwrap_or(self.config.window);
-        usize::try_from(window.max(1)).unwrap_or(usize::MAX)
-    }
-
-    /// Starts queued changes while the window and the rate cap allow, and the NAS is not
-    /// in doubt: after a timeout nothing new starts until an answer comes or what is in
-    /// flight has timed out too, so a NAS that died is found out with one window's worth
-    /// of requests on it, not two.
-    fn start_ready(&mut self) {
-        if self.unreachable || !self.suspects.is_empty() {
-            return;
-        }
-        while self.flying.len() < self.window() && Instant::now() >= self.next_start {
-            let Some((id, pending)) = self.pop() else {
-                return;
-            };
-            if let Some(rate) = pending.target.rate.filter(|&r| r > 0) {
-                self.next_start = Instant::now() + Duration::from_secs(1) / rate;
-            }
-            self.launch(id, pending);
-        }
-    }
-
-    fn launch(&mut self, id: u64, pending: Pending) {
-        let transport = self.transport.clone();
-        let target = pending.target.clone();
-        let request = pending.request.clone();
-        self.sends
-            .spawn(async move { (id, transport.send(&target, &request).await) });
-        self.flying.insert(id, pending);
-    }
-
-    /// When the loop must wake without a command or an answer: the rate cap's next start,
-    /// or the next probe of an unreachable NAS.
-    fn wake(&self) -> Option<Instant> {
-        if self.order.is_empty() {
-            return None;
-        }
-        if self.unreachable {
-            return self.sends.is_empty().then_some(self.next_probe);
-        }
-        (self.flying.len() < self.window() && Instant::now() < self.next_start)
-            .then_some(self.next_start)
-    }
-
-    /// One request to an unreachable NAS: the head of its queue.
-    fn probe(&mut self) {
-        self.next_probe = Instant::now() + self.config.probe_interval;
-        if let Some((id, pending)) = self.pop() {
-            tracing::debug!(nas = %pending.target.name, "probing an unreachable NAS");
-            self.launch(id, pending);
-        }
-    }
-
-    fn finished(&mut self, id: u64, outcome: Outcome) {
-        let Some(mut pending) = self.flying.remove(&id) else {
-            return;
-        };
-        match outcome {
-            Outcome::Timeout { .. } if self.unreachable => self.requeue(id, pending),
-            Outcome::Timeout { .. } => {
-                self.timeouts += 1;
-                self.suspects.push((id, pending, outcome));
-                if self.timeouts >= self.config.unreachable_after.max(1) {
-                    self.mark_unreachable();
-                } else if self.flying.is_empty() {
-                    // No other request can tell soon whether the NAS is alive: these timed
-                    // out, and the count goes on.
-                    self.settle_suspects();
-                }
-            }
-            outcome => {
-                // An answer: the NAS is alive, and what timed out before it did so for good.
-                self.timeouts = 0;
-                self.settle_suspects();
-                match &outcome {
-                    Outcome::Ack => self.stats.ack.fetch_add(1, Ordering::Relaxed),
-                    Outcome::Nak { .. } => self.stats.nak.fetch_add(1, Ordering::Relaxed),
-                    _ => 0,
-                };
-                self.reachable();
-                pending.answer(outcome);
-            }
-        }
-    }
-
-    /// What timed out since the last answer did so for good.
-    fn settle_suspects(&mut self) {
-        for (_, mut suspect, timeout) in std::mem::take(&mut self.suspects) {
-            self.stats.timeout.fetch_add(1, Ordering::Relaxed);
-            suspect.answer(timeout);
-        }
-    }
-
-    fn mark_unreachable(&mut self) {
-        if let Some((_, pending, _)) = self.suspects.first() {
-            tracing::warn!(nas = %pending.target.name, timeouts = self.suspects.len(), "NAS does not answer CoA: marked unreachable, its changes wait");
-        }
-        self.unreachable = true;
-        // Published before any caller hears Deferred: an `alive` right after must see it.
-        self.stats.unreachable.store(true, Ordering::Relaxed);
-        self.next_probe = Instant::now() + self.config.probe_interval;
-        // Back at the head, oldest first.
-        let mut suspects = std::mem::take(&mut self.suspects);
-        suspects.sort_by_key(|(id, _, _)| *id);
-        for (id, pending, _) in suspects.into_iter().rev() {
-            self.requeue(id, pending);
-        }
-        for pending in self.queued.values_mut() {
-            pending.answer(Outcome::Deferred);
-        }
-    }
-
-    fn reachable(&mut self) {
-        if self.unreachable {
-            self.timeouts = 0;
-            if let Some(pending) = self.order.front().and_then(|id| self.queued.get(id)) {
-                tracing::info!(nas = %pending.target.name, "NAS answers again: its waiting changes go out");
-            }
-            self.unreachable = false;
-            self.stats.unreachable.store(false, Ordering::Relaxed);
-        }
-    }
-
-    fn publish(&self) {
-        let s = &self.stats;
-        s.queued.store(self.queued.len() as u64, Ordering::Relaxed);
-        s.in_flight
-            .store(self.flying.len() as u64, Ordering::Relaxed);
-    }
-}
-
 /// A gauge of [`Dispatcher::render`]: its name's end, its help, its value.
 type Gauge = (&'static str, &'static str, fn(&LaneHealth) -> u64);
 
@@ -657,11 +429,4 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

@@ -28,10 +28,11 @@
 #![forbid(unsafe_code)]
 
 mod lanes;
+pub mod park;
 
 pub use lanes::{
     DEFAULT_PROBE_INTERVAL, DEFAULT_UNREACHABLE_AFTER, DEFAULT_WINDOW, Dispatcher, LaneConfig,
-    LaneHealth, Sending, Target, Transport, session_key,
+    LaneHealth, Sending, Target, Targets, Transport, session_key,
 };
 
 use std::fmt;

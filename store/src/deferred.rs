@@ -132,8 +132,9 @@ impl Store {
         Ok(changes)
     }
 
-    /// Deletes changes that were sent and answered, each unless a newer change for its
-    /// session has replaced it meanwhile.
+    /// Deletes changes that were sent and answered, each with any older change of its
+    /// session (one it replaced in a process's memory), but not a newer one kept
+    /// meanwhile.
     pub async fn settle_changes(&self, changes: &[DeferredChange]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
@@ -144,8 +145,9 @@ impl Store {
                 "DELETE FROM coa_deferred d \
                  USING unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[]) \
                      AS s(nas_id, acct_session_id, username, made_at) \
-                 WHERE (d.nas_id, d.acct_session_id, d.username, d.made_at) \
-                     = (s.nas_id, s.acct_session_id, s.username, s.made_at)",
+                 WHERE (d.nas_id, d.acct_session_id, d.username) \
+                     = (s.nas_id, s.acct_session_id, s.username) \
+                   AND d.made_at <= s.made_at",
             )
             .await?;
         let nas: Vec<i64> = changes.iter().map(|c| c.nas_id).collect();
