@@ -23,23 +23,23 @@ use crate::{Behaviour, SECRET, answers};
 
 /// What a lane NAS has seen: per session, the rates it acknowledged, in order.
 #[derive(Debug, Default)]
-struct Seen {
-    acked: HashMap<String, Vec<String>>,
-    received: usize,
+pub(crate) struct Seen {
+    pub(crate) acked: HashMap<String, Vec<String>>,
+    pub(crate) received: usize,
 }
 
 /// A NAS on 127.0.0.1 that answers every request with an ACK at once, or drops it while
 /// silent. (A NAS that answers late is [`Scripted`], on the paused clock.)
-struct LaneNas {
+pub(crate) struct LaneNas {
     addr: SocketAddr,
-    silent: Arc<AtomicBool>,
-    seen: Arc<Mutex<Seen>>,
+    pub(crate) silent: Arc<AtomicBool>,
+    pub(crate) seen: Arc<Mutex<Seen>>,
     changed: watch::Receiver<usize>,
     task: JoinHandle<()>,
 }
 
 impl LaneNas {
-    async fn start(silent: bool) -> LaneNas {
+    pub(crate) async fn start(silent: bool) -> LaneNas {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let silent = Arc::new(AtomicBool::new(silent));
@@ -82,7 +82,7 @@ impl LaneNas {
         }
     }
 
-    fn target(&self, nas_id: i64) -> Target {
+    pub(crate) fn target(&self, nas_id: i64) -> Target {
         Target {
             nas_id,
             name: format!("nas-{nas_id}"),
@@ -95,7 +95,7 @@ impl LaneNas {
     }
 
     /// Waits until `done` holds of what the NAS has seen (re-checked on every datagram).
-    async fn until(&self, done: impl Fn(&Seen) -> bool) {
+    pub(crate) async fn until(&self, done: impl Fn(&Seen) -> bool) {
         let mut changed = self.changed.clone();
         changed
             .wait_for(|_| done(&self.seen.lock().unwrap()))
@@ -121,12 +121,12 @@ fn identify(datagram: &[u8]) -> (String, String) {
     (session.to_owned(), rate)
 }
 
-fn change(session: &str, rate: &str) -> Request {
+pub(crate) fn change(session: &str, rate: &str) -> Request {
     Request::coa("user", session).with_vsa(vendor::MIKROTIK, mikrotik::RATE_LIMIT, rate)
 }
 
 /// One try of 200 ms: a silent NAS is found out quickly.
-fn dispatcher(window: u32) -> Dispatcher<Client> {
+pub(crate) fn dispatcher(window: u32) -> Dispatcher<Client> {
     let client = Client::new(ClientConfig {
         timeout: Duration::from_millis(200),
         retries: 0,
@@ -144,7 +144,7 @@ fn dispatcher(window: u32) -> Dispatcher<Client> {
 }
 
 /// Sends `n` changes (sessions `{prefix}{i}`) to `target`, all at once.
-async fn send_all(
+pub(crate) async fn send_all(
     lanes: &Dispatcher<Client>,
     target: &Target,
     prefix: &str,

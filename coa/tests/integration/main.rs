@@ -3,6 +3,7 @@
 //! no reply is involved (a reply crosses the kernel, which the paused clock does not wait
 //! for).
 
+mod kept;
 mod lanes;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,0 +1,143 @@
+//! The lanes with PostgreSQL keeping the changes of an unreachable NAS: they outlive the
+//! process that kept them, go out once each when the NAS is back (the newest of a session
+//! only), and not at all once their sessions have closed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use proisp_coa::{Dispatcher, Outcome, Target};
+use proisp_model::{AcctRecord, AcctStatus};
+use proisp_store::{NewNas, Store};
+use proisp_testing::{TestEnv, wait_until};
+
+use crate::lanes::{LaneNas, change, dispatcher, send_all};
+
+/// Records of `status` for `user`'s sessions on `nas_id`, applied as a NAS would send them.
+async fn accounting(store: &Store, nas_id: i64, sessions: &[String], status: AcctStatus) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let records: Vec<AcctRecord> = sessions
+        .iter()
+        .map(|s| AcctRecord {
+            status,
+            nas_id,
+            acct_session_id: s.clone(),
+            username: "user".into(),
+            upload_octets: 0,
+            download_octets: 0,
+            session_time_secs: 0,
+            received_at_ms: i64::try_from(now.as_millis()).unwrap(),
+            delay_secs: 0,
+            framed_ip: None,
+            calling_station_id: None,
+            nas_port_id: None,
+            terminate_cause: None,
+        })
+        .collect();
+    store.apply_accounting(&records, 3).await.unwrap();
+}
+
+/// A NAS entry, and `n` open sessions `{prefix}{i}` on it.
+async fn nas_with_sessions(store: &Store, address: &str, prefix: &str, n: usize) -> i64 {
+    let nas = store
+        .create_nas(&NewNas::new("bras", address.parse().unwrap(), b"secret"))
+        .await
+        .unwrap()
+        .id;
+    let sessions: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    accounting(store, nas, &sessions, AcctStatus::Start).await;
+    nas
+}
+
+async fn kept(store: &Store) -> i64 {
+    store
+        .deferred_counts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.changes)
+        .sum()
+}
+
+/// A dispatcher keeping in `store`, knowing `target` by its id.
+fn durable(store: &Store, target: &Target) -> Dispatcher<proisp_coa::Client> {
+    let target = target.clone();
+    dispatcher(8)
+        .with_parking(Arc::new(store.clone()))
+        .with_targets(Arc::new(move |id| {
+            (id == target.nas_id).then(|| target.clone())
+        }))
+}
+
+#[tokio::test]
+async fn kept_changes_outlive_their_process_and_go_out_once_each_newest_only() {
+    let env = TestEnv::start().await;
+    let store = env.store().await;
+    let nas_id = nas_with_sessions(&store, "10.20.0.1", "s", 40).await;
+    accounting(&store, nas_id, &["x".into()], AcctStatus::Start).await;
+    let nas = LaneNas::start(true).await;
+    let target = nas.target(nas_id);
+
+    let first = durable(&store, &target);
+    let out = send_all(&first, &target, "s", 40, "1M/1M").await;
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::Deferred)),
+        "{out:?}"
+    );
+    // Deferred means written: the rows are there when the callers hear it.
+    assert_eq!(kept(&store).await, 40);
+    let older = first.send(&target, Some("x"), change("x", "2M/2M")).await;
+    let newer = first.send(&target, Some("x"), change("x", "8M/8M")).await;
+    assert!(matches!(
+        (&older, &newer),
+        (Outcome::Deferred, Outcome::Deferred)
+    ));
+    assert_eq!(kept(&store).await, 41);
+    assert_eq!(first.health()[0].queued, 0, "nothing waits in memory");
+    drop(first);
+
+    // Another process, started later, learns of them and probes the NAS, which answers.
+    nas.silent.store(false, Ordering::SeqCst);
+    let second = durable(&store, &target);
+    second.waiting(&[nas_id]);
+    nas.until(|seen| seen.acked.len() == 41).await;
+    assert!(
+        wait_until(Duration::from_secs(10), async || kept(&store).await == 0).await,
+        "answered changes are forgotten"
+    );
+    let seen = nas.seen.lock().unwrap();
+    assert!(
+        seen.acked.values().all(|rates| rates.len() == 1),
+        "{seen:?}"
+    );
+    assert_eq!(seen.acked["x"], ["8M/8M"]);
+}
+
+#[tokio::test]
+async fn kept_changes_for_closed_sessions_are_never_sent() {
+    let env = TestEnv::start().await;
+    let store = env.store().await;
+    let nas_id = nas_with_sessions(&store, "10.20.0.2", "g", 10).await;
+    let nas = LaneNas::start(true).await;
+    let target = nas.target(nas_id);
+    let lanes = durable(&store, &target);
+    let out = send_all(&lanes, &target, "g", 10, "1M/1M").await;
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::Deferred)),
+        "{out:?}"
+    );
+    let timed_out = nas.seen.lock().unwrap().received;
+
+    // The NAS rebooted: Accounting-On closes its sessions in the accounting transaction.
+    accounting(&store, nas_id, &[String::new()], AcctStatus::AccountingOn).await;
+    nas.silent.store(false, Ordering::SeqCst);
+    lanes.alive(nas_id);
+    assert!(
+        wait_until(Duration::from_secs(10), async || kept(&store).await == 0
+            && !lanes.health()[0].waiting)
+        .await,
+        "the changes of closed sessions are dropped"
+    );
+    let seen = nas.seen.lock().unwrap();
+    assert_eq!(seen.received, timed_out, "nothing sent after the reboot");
+}
