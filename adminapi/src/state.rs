@@ -62,7 +62,10 @@ impl AppState {
         };
         let reads = Reads::connect(store.clone(), &config.database)?;
         let db = store.pool().clone();
-        let lanes = Dispatcher::new(Client::new(config.coa), config.coa.lanes());
+        // Changes for a NAS that stops answering are kept in PostgreSQL: radiusd, which
+        // hears from the NAS when it is back, sends them then.
+        let lanes = Dispatcher::new(Client::new(config.coa), config.coa.lanes())
+            .with_parking(Arc::new(store.clone()));
         let limiter = RateLimiter::new(config.rate_limit.requests_per_minute);
         Ok(AppState {
             config,

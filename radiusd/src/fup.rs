@@ -19,16 +19,18 @@
 //! their speed until they log in again (and get the new one), except under plans that
 //! disconnect, which works on any NAS.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use proisp_coa::{Target, session_key};
+use proisp_coa::session_key;
 use proisp_model::{FupAction, NasVendor, OpenSession};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
 use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
 
 use crate::db;
+use crate::links::coa_target;
 use crate::state::Shared;
 
 /// Why a subscriber's sessions change.
@@ -63,6 +65,20 @@ pub(crate) async fn follow_crossings(shared: Arc<Shared>, mut crossings: mpsc::R
             drop(permit);
         });
     }
+}
+
+/// [`enforce`] for every one of `users`, at most [`ENFORCING`] at once (the billing
+/// period's end for thousands of subscribers); returns when all are done.
+pub(crate) async fn enforce_all(shared: &Arc<Shared>, users: Vec<String>, change: Change) {
+    let mut running = JoinSet::new();
+    for user in users {
+        if running.len() >= ENFORCING {
+            running.join_next().await;
+        }
+        let shared = shared.clone();
+        running.spawn(async move { enforce(&shared, &user, change).await });
+    }
+    while running.join_next().await.is_some() {}
 }
 
 /// Refreshes `user`'s cached entry and changes their open sessions.
@@ -112,22 +128,9 @@ pub(crate) async fn enforce(shared: &Shared, user: &str, change: Change) {
         };
         let request = identify(request, &session);
         let kind = if disconnect { "disconnect" } else { "coa" };
-        // A NAS configured as a range has no single address: only its RadSec connection
-        // can carry the request.
-        let full = if nas.network.is_ipv4() { 32 } else { 128 };
-        let addr = (nas.prefix_len == full).then(|| SocketAddr::new(nas.network, nas.coa_port));
-        if addr.is_none() && !nas.tls.coa {
+        let Some(target) = coa_target(&nas) else {
             tracing::warn!(nas = %nas.name, user, kind, "NAS is a range without RadSec CoA: no address for a CoA");
             continue;
-        }
-        let target = Target {
-            nas_id: nas.id,
-            name: nas.name.clone(),
-            addr,
-            secret: nas.secret.clone(),
-            window: nas.coa_lane.window,
-            rate: nas.coa_lane.rate,
-            stream: nas.tls.coa,
         };
         let key = session_key(nas.id, &session.acct_session_id);
         let outcome = shared

@@ -1,5 +1,5 @@
 //! Periodic jobs: stale sessions, ended fair usage, history partitions, the change feed's
-//! old rows.
+//! old rows, CoA changes kept for unreachable NASes.
 //!
 //! Each job claims its rows in PostgreSQL (`FOR UPDATE SKIP LOCKED`, `UPDATE …
 //! RETURNING`), so every radiusd of a deployment may run them at once without doing
@@ -29,23 +29,37 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut sweep = tokio::time::interval(shared.config.accounting.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut partitions = tokio::time::interval(PARTITION_INTERVAL);
+    // At once on start: changes kept before a restart, or by adminapi, are picked up.
+    let mut kept = tokio::time::interval(shared.config.coa.probe_interval);
+    kept.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = partitions.tick() => maintain_history(&shared).await,
+            _ = kept.tick() => pick_up_kept_changes(&shared).await,
             _ = sweep.tick() => {
                 close_stale(&shared).await;
                 trim_feed(&shared).await;
                 match db::end_fair_usage(&shared.store).await {
-                    Ok(users) => {
-                        for user in users {
-                            fup::enforce(&shared, &user, Change::PeriodOver).await;
-                        }
-                    }
+                    Ok(users) => fup::enforce_all(&shared, users, Change::PeriodOver).await,
                     Err(e) => tracing::debug!(error = %e, "fair-usage period check postponed"),
                 }
             }
         }
+    }
+}
+
+/// Tells the CoA lanes which NASes PostgreSQL keeps changes for, whoever kept them: a
+/// lane that answers claims them, a NAS without one is probed.
+async fn pick_up_kept_changes(shared: &Shared) {
+    match shared.store.deferred_counts().await {
+        Ok(counts) if counts.is_empty() => {}
+        Ok(counts) => {
+            let nas: Vec<i64> = counts.iter().map(|c| c.nas_id).collect();
+            tracing::debug!(?nas, "CoA changes kept for these NASes");
+            shared.lanes.waiting(&nas);
+        }
+        Err(e) => tracing::debug!(error = %e, "kept CoA changes not looked for"),
     }
 }
 

@@ -20,7 +20,10 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use proisp_coa::{Client, Outcome, Sending, Target, Transport};
+use proisp_model::Nas;
 use proisp_radius::dynauth::Request;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
@@ -144,6 +147,23 @@ impl Drop for Link {
             }
         }
     }
+}
+
+/// Where `nas`'s CoA- and Disconnect-Requests go: its CoA port when it is one address,
+/// its RadSec connection when it takes requests there (`tls_coa`); `None` for a NAS
+/// configured as a range without RadSec CoA, which nothing can reach.
+pub(crate) fn coa_target(nas: &Nas) -> Option<Target> {
+    let full = if nas.network.is_ipv4() { 32 } else { 128 };
+    let addr = (nas.prefix_len == full).then(|| SocketAddr::new(nas.network, nas.coa_port));
+    (addr.is_some() || nas.tls.coa).then(|| Target {
+        nas_id: nas.id,
+        name: nas.name.clone(),
+        addr,
+        secret: nas.secret.clone(),
+        window: nas.coa_lane.window,
+        rate: nas.coa_lane.rate,
+        stream: nas.tls.coa,
+    })
 }
 
 /// How radiusd's CoA lanes reach a NAS: over its RadSec connection when it takes requests

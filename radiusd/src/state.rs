@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::acct::Record;
 use crate::auth::{PlanEntry, PlanTable};
 use crate::config::Config;
-use crate::links::{Carrier, Links};
+use crate::links::{Carrier, Links, coa_target};
 use crate::lookup::{Found, Lookup, Unavailable};
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
@@ -29,7 +29,7 @@ use crate::writer::{Durable, NotDurable, WriterContext, Writers};
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Store,
-    pub(crate) nas: ArcSwap<NasTable>,
+    pub(crate) nas: Arc<ArcSwap<NasTable>>,
     pub(crate) plans: ArcSwap<PlanTable>,
     pub(crate) lookup: Lookup,
     pub(crate) writers: Writers,
@@ -72,13 +72,19 @@ impl Shared {
             config.floor_life(),
         );
         let links = Links::default();
+        let nas = Arc::new(ArcSwap::from_pointee(NasTable::default()));
+        let known = nas.clone();
         let lanes = Dispatcher::new(
             Carrier {
                 links: links.clone(),
                 client: Client::new(config.coa),
             },
             config.coa.lanes(),
-        );
+        )
+        .with_parking(Arc::new(store.clone()))
+        .with_targets(Arc::new(move |id| {
+            known.load().get(id).and_then(|n| coa_target(n))
+        }));
         let writers = Writers::start(WriterContext {
             lanes: lanes.clone(),
             store: store.clone(),
@@ -96,7 +102,7 @@ impl Shared {
         let shared = Shared {
             config,
             store,
-            nas: ArcSwap::from_pointee(NasTable::default()),
+            nas,
             plans: ArcSwap::from_pointee(PlanTable::new()),
             lookup,
             writers,

@@ -8,6 +8,7 @@
 //! NAS invalidation after it: every radiusd reloads its NAS table within a second, no
 //! restart.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -30,6 +31,7 @@ use crate::permission::Permission;
 use crate::routes::fields::{self, Text};
 use crate::session::Session;
 use crate::state::AppState;
+use crate::time::Timestamp;
 
 /// Longest shared secret accepted, octets. RFC 2865 sets no limit, but NASes do (RouterOS
 /// and IOS accept well under this) and User-Password hiding only mixes the first MD5 block.
@@ -150,6 +152,60 @@ pub struct NasView {
     pub secret_set: bool,
     /// Changes with every write.
     pub version: i64,
+    /// How CoA reaches it now (in reads only; never in the audit log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coa_health: Option<CoaHealth>,
+}
+
+/// How CoA and Disconnect-Requests reach a NAS: what PostgreSQL keeps for it, and this
+/// adminapi's own lane to it (each adminapi and radiusd has its own; radiusd's are in its
+/// metrics, `proisp_coa_lane_*`).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct CoaHealth {
+    /// Changes kept in PostgreSQL until the NAS answers again, by any process.
+    pub kept: i64,
+    /// When the oldest of them was made, RFC 3339 UTC.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub oldest_kept_at: Option<Timestamp>,
+    /// This adminapi has marked the NAS unreachable: its requests timed out in a row.
+    pub unreachable: bool,
+    /// Changes waiting in this adminapi's lane.
+    pub queued: u64,
+    /// Requests sent by this adminapi and not answered yet.
+    pub in_flight: u64,
+    /// ACKs this adminapi got since it started.
+    pub ack: u64,
+    /// NAKs this adminapi got since it started.
+    pub nak: u64,
+    /// Requests of this adminapi that timed out for good since it started.
+    pub timeout: u64,
+}
+
+impl CoaHealth {
+    /// Every NAS's health, by id.
+    async fn all(state: &AppState) -> Result<HashMap<i64, CoaHealth>, ApiError> {
+        let mut all: HashMap<i64, CoaHealth> = HashMap::new();
+        for lane in state.lanes.health() {
+            all.insert(
+                lane.nas_id,
+                CoaHealth {
+                    unreachable: lane.unreachable,
+                    queued: lane.queued,
+                    in_flight: lane.in_flight,
+                    ack: lane.ack,
+                    nak: lane.nak,
+                    timeout: lane.timeout,
+                    ..CoaHealth::default()
+                },
+            );
+        }
+        for kept in state.store.deferred_counts().await.map_err(nas_error)? {
+            let health = all.entry(kept.nas_id).or_default();
+            health.kept = kept.changes;
+            health.oldest_kept_at = Some(Timestamp::from(kept.oldest));
+        }
+        Ok(all)
+    }
 }
 
 /// `GET /nas`.
@@ -225,6 +281,7 @@ impl From<&Nas> for NasView {
             coa_rate: n.coa_lane.rate,
             secret_set: true,
             version: n.version,
+            coa_health: None,
         }
     }
 }
@@ -373,8 +430,15 @@ pub(crate) async fn list(
         .all_nas()
         .await
         .map_err(nas_error)?;
+    let mut health = CoaHealth::all(&state).await?;
     Ok(web::Json(NasList {
-        items: all.iter().map(NasView::from).collect(),
+        items: all
+            .iter()
+            .map(|n| NasView {
+                coa_health: Some(health.remove(&n.id).unwrap_or_default()),
+                ..NasView::from(n)
+            })
+            .collect(),
     }))
 }
 
@@ -395,7 +459,12 @@ pub(crate) async fn get_one(
     id: web::Path<i64>,
 ) -> Result<web::Json<NasView>, ApiError> {
     session.require(Permission::Read)?;
-    Ok(web::Json(NasView::from(&load(&state, *id).await?)))
+    let nas = load(&state, *id).await?;
+    let mut health = CoaHealth::all(&state).await?;
+    Ok(web::Json(NasView {
+        coa_health: Some(health.remove(&nas.id).unwrap_or_default()),
+        ..NasView::from(&nas)
+    }))
 }
 
 /// Add a NAS device. radiusd answers it within a second, without a restart.

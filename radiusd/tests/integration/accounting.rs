@@ -45,7 +45,13 @@ pub(crate) fn acknowledged(reply: Option<Vec<u8>>) -> bool {
 }
 
 /// radclient's Accounting-Request for `user`'s session `session`.
-fn radclient_acct(radiusd: &Radiusd, status: &str, user: &str, session: &str, extra: &str) -> bool {
+pub(crate) fn radclient_acct(
+    radiusd: &Radiusd,
+    status: &str,
+    user: &str,
+    session: &str,
+    extra: &str,
+) -> bool {
     let reply = radclient(
         radiusd.acct,
         "acct",
@@ -461,33 +467,33 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
 }
 
 /// A NAS in the test: answers CoA-Requests on a UDP port and reports what they carried.
-struct FakeNas {
+pub(crate) struct FakeNas {
     socket: UdpSocket,
 }
 
 /// What a CoA-Request carried.
 #[derive(Debug)]
-struct CoaSeen {
-    code: Code,
-    user: String,
-    session: String,
+pub(crate) struct CoaSeen {
+    pub(crate) code: Code,
+    pub(crate) user: String,
+    pub(crate) session: String,
     framed_ip: Option<std::net::Ipv4Addr>,
-    rate_limit: Option<String>,
+    pub(crate) rate_limit: Option<String>,
 }
 
 impl FakeNas {
-    fn start() -> FakeNas {
+    pub(crate) fn start() -> FakeNas {
         FakeNas {
             socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
         }
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.socket.local_addr().unwrap().port()
     }
 
     /// Waits for one request, checks its signatures, answers ACK.
-    fn answer_one(&self, within: Duration) -> Option<CoaSeen> {
+    pub(crate) fn answer_one(&self, within: Duration) -> Option<CoaSeen> {
         self.socket.set_read_timeout(Some(within)).unwrap();
         let mut buf = [0u8; 4096];
         let (len, from) = self.socket.recv_from(&mut buf).ok()?;
@@ -529,7 +535,7 @@ impl FakeNas {
 
 /// A plan with a 1 GiB quota (slowing down, or disconnecting), the NAS 127.0.0.1 with its
 /// CoA port at `coa_port`, and subscriber `fup1`.
-async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) {
+pub(crate) async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) {
     let mut plan = NewPlan::new("fup-1g", 20_000, 10_000);
     plan.quota_bytes = Some(GIB as u64);
     plan.fup_rate = Some(RateLimit {

@@ -5,6 +5,7 @@
 mod accounting;
 mod assets;
 mod auth;
+mod coa_kept;
 mod coherence;
 mod failover;
 mod faults;
