@@ -725,6 +725,51 @@ async fn a_silent_nas_defers_its_own_changes_and_holds_up_no_one_else() {
     );
     r.expect(200);
     assert_eq!(r.json["result"], "deferred", "{}", r.text);
+
+    // Kept in PostgreSQL, one per session (the kick replaced s1's rate change), and shown
+    // in the NAS view; the live NAS has nothing waiting.
+    let view = call!(
+        app,
+        ctx,
+        with_token(get(&format!("/api/v1/nas/{n_silent}")), &t)
+    );
+    view.expect(200);
+    let health = &view.json["coa_health"];
+    assert_eq!(health["kept"], 3, "{}", view.text);
+    assert_eq!(health["unreachable"], true, "{}", view.text);
+    assert!(health["oldest_kept_at"].is_string(), "{}", view.text);
+    let kept: Vec<(String, Vec<u8>)> = ctx
+        .env
+        .sql()
+        .await
+        .query(
+            "SELECT acct_session_id, request FROM coa_deferred ORDER BY acct_session_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let sessions: Vec<&str> = kept.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(sessions, ["s1", "s2", "s3"]);
+    let kick = proisp_radius::dynauth::Request::from_octets(&kept[0].1).unwrap();
+    assert_eq!(kick.kind, proisp_radius::dynauth::Kind::Disconnect);
+    let list = call!(app, ctx, with_token(get("/api/v1/nas"), &t));
+    let live_view = list.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == n_live)
+        .unwrap()
+        .clone();
+    assert_eq!(live_view["coa_health"]["kept"], 0, "{}", list.text);
+    assert_eq!(live_view["coa_health"]["ack"], 2, "{}", list.text);
+    assert_eq!(
+        live_view["coa_health"]["unreachable"], false,
+        "{}",
+        list.text
+    );
 }
 
 #[actix_web::test]
