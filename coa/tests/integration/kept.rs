@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use proisp_coa::{Dispatcher, Outcome, Target};
+use proisp_coa::{Client, ClientConfig, Dispatcher, LaneConfig, Outcome, Target};
 use proisp_model::{AcctRecord, AcctStatus};
 use proisp_store::{NewNas, Store};
 use proisp_testing::{TestEnv, wait_until};
@@ -140,4 +140,86 @@ async fn kept_changes_for_closed_sessions_are_never_sent() {
     );
     let seen = nas.seen.lock().unwrap();
     assert_eq!(seen.received, timed_out, "nothing sent after the reboot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thirty_thousand_sessions_over_a_fast_a_slow_and_a_silent_nas() {
+    const N: usize = 10_000;
+    let env = TestEnv::start().await;
+    let store = env.store().await;
+    let mut ids = Vec::new();
+    for (address, prefix) in [("10.30.0.1", "f"), ("10.30.0.2", "w"), ("10.30.0.3", "d")] {
+        let nas = store
+            .create_nas(&NewNas::new(prefix, address.parse().unwrap(), b"secret"))
+            .await
+            .unwrap()
+            .id;
+        let sessions: Vec<String> = (0..N).map(|i| format!("{prefix}{i}")).collect();
+        for batch in sessions.chunks(1000) {
+            accounting(&store, nas, batch, AcctStatus::Start).await;
+        }
+        ids.push(nas);
+    }
+    let fast = LaneNas::start(false).await;
+    let slow = LaneNas::with_latency(false, Duration::from_millis(50)).await;
+    let silent = LaneNas::start(true).await;
+    let to_fast = fast.target(ids[0]);
+    let to_slow = Target {
+        window: Some(128),
+        ..slow.target(ids[1])
+    };
+    let to_silent = silent.target(ids[2]);
+    // Tries of a second, twice: a loaded test machine does not make a NAS that answers
+    // at once look dead.
+    let client = Client::new(ClientConfig {
+        timeout: Duration::from_secs(1),
+        retries: 1,
+        ..ClientConfig::default()
+    });
+    let lanes = Dispatcher::new(
+        client,
+        LaneConfig {
+            probe_interval: Duration::from_secs(3600),
+            ..LaneConfig::default()
+        },
+    )
+    .with_parking(Arc::new(store.clone()));
+
+    let (dead, quick, late) = tokio::join!(
+        send_all(&lanes, &to_silent, "d", N, "3M/3M"),
+        send_all(&lanes, &to_fast, "f", N, "3M/3M"),
+        send_all(&lanes, &to_slow, "w", N, "3M/3M"),
+    );
+    let not = |all: &[Outcome], want: fn(&Outcome) -> bool| {
+        all.iter()
+            .filter(|o| !want(o))
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(not(&quick, Outcome::is_ack), Vec::<String>::new());
+    assert_eq!(not(&late, Outcome::is_ack), Vec::<String>::new());
+    assert_eq!(
+        not(&dead, |o| matches!(o, Outcome::Deferred)),
+        Vec::<String>::new()
+    );
+    assert_eq!(fast.seen.lock().unwrap().acked.len(), N);
+    assert!(slow.seen.lock().unwrap().most_outstanding <= 128);
+    let received = silent.seen.lock().unwrap().received;
+    assert!(
+        received <= 32 * 2,
+        "one window (two tries each), then it waits: {received}"
+    );
+    assert_eq!(kept(&store).await, N as i64);
+
+    // An Interim-Update from it: every change goes out, once.
+    silent.silent.store(false, Ordering::SeqCst);
+    lanes.alive(ids[2]);
+    silent.until(|seen| seen.acked.len() == N).await;
+    assert!(
+        wait_until(Duration::from_secs(30), async || kept(&store).await == 0).await,
+        "answered changes are forgotten"
+    );
+    let seen = silent.seen.lock().unwrap();
+    assert!(seen.acked.values().all(|rates| rates == &["3M/3M"]));
+    assert!(seen.most_outstanding <= 32);
 }

@@ -26,10 +26,14 @@ use crate::{Behaviour, SECRET, answers};
 pub(crate) struct Seen {
     pub(crate) acked: HashMap<String, Vec<String>>,
     pub(crate) received: usize,
+    /// Requests received and not answered yet, and the most there ever were.
+    outstanding: usize,
+    pub(crate) most_outstanding: usize,
 }
 
-/// A NAS on 127.0.0.1 that answers every request with an ACK at once, or drops it while
-/// silent. (A NAS that answers late is [`Scripted`], on the paused clock.)
+/// A NAS on 127.0.0.1 that answers every request with an ACK at once (or, a slow router,
+/// after its latency), or drops it while silent. (Late answers that a test times are
+/// [`Scripted`]'s, on the paused clock.)
 pub(crate) struct LaneNas {
     addr: SocketAddr,
     pub(crate) silent: Arc<AtomicBool>,
@@ -40,11 +44,17 @@ pub(crate) struct LaneNas {
 
 impl LaneNas {
     pub(crate) async fn start(silent: bool) -> LaneNas {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        LaneNas::with_latency(silent, Duration::ZERO).await
+    }
+
+    /// A NAS that answers each request `latency` after it came, many at once.
+    pub(crate) async fn with_latency(silent: bool, latency: Duration) -> LaneNas {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = socket.local_addr().unwrap();
         let silent = Arc::new(AtomicBool::new(silent));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (tick, changed) = watch::channel(0);
+        let tick = Arc::new(tick);
         let task = {
             let (silent, seen) = (silent.clone(), seen.clone());
             tokio::spawn(async move {
@@ -59,17 +69,32 @@ impl LaneNas {
                         tick.send_modify(|n| *n += 1);
                         continue;
                     }
-                    let (session, rate) = identify(&datagram);
-                    seen.lock()
-                        .unwrap()
-                        .acked
-                        .entry(session)
-                        .or_default()
-                        .push(rate);
-                    for reply in answers(&datagram, Behaviour::Ack) {
-                        let _ = socket.send_to(&reply, from).await;
+                    {
+                        let mut seen = seen.lock().unwrap();
+                        seen.outstanding += 1;
+                        seen.most_outstanding = seen.most_outstanding.max(seen.outstanding);
                     }
-                    tick.send_modify(|n| *n += 1);
+                    let (socket, seen, tick) = (socket.clone(), seen.clone(), tick.clone());
+                    let answer = async move {
+                        if !latency.is_zero() {
+                            tokio::time::sleep(latency).await;
+                        }
+                        let (session, rate) = identify(&datagram);
+                        {
+                            let mut seen = seen.lock().unwrap();
+                            seen.outstanding -= 1;
+                            seen.acked.entry(session).or_default().push(rate);
+                        }
+                        for reply in answers(&datagram, Behaviour::Ack) {
+                            let _ = socket.send_to(&reply, from).await;
+                        }
+                        tick.send_modify(|n| *n += 1);
+                    };
+                    if latency.is_zero() {
+                        answer.await;
+                    } else {
+                        tokio::spawn(answer);
+                    }
                 }
             })
         };
