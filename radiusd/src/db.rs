@@ -91,8 +91,9 @@ pub(crate) async fn close_stale_sessions(store: &Store, max_rows: u32) -> Result
 }
 
 /// Ends fair usage for every subscriber whose billing period is over, and returns
-/// their names; the caller restores their sessions' full speed. Claimed in one
-/// statement, so when several radiusd run the job each subscriber goes to one.
+/// their names; the caller refreshes their cached entries and restores their sessions'
+/// full speed ([`crate::fup::enforce_all`]). Claimed in one statement, so when several
+/// radiusd run the job each subscriber goes to one.
 pub(crate) async fn end_fair_usage(store: &Store) -> Result<Vec<String>, StoreError> {
     let client = store.client().await?;
     let names: Vec<String> = client
@@ -105,9 +106,6 @@ pub(crate) async fn end_fair_usage(store: &Store) -> Result<Vec<String>, StoreEr
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for name in &names {
-        store.refresh_subscriber(name).await?;
-    }
     Ok(names)
 }
 

@@ -535,7 +535,7 @@ impl FakeNas {
 
 /// A plan with a 1 GiB quota (slowing down, or disconnecting), the NAS 127.0.0.1 with its
 /// CoA port at `coa_port`, and subscriber `fup1`.
-pub(crate) async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) {
+pub(crate) async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) -> i64 {
     let mut plan = NewPlan::new("fup-1g", 20_000, 10_000);
     plan.quota_bytes = Some(GIB as u64);
     plan.fup_rate = Some(RateLimit {
@@ -554,6 +554,7 @@ pub(crate) async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) {
     let mut sub = NewSubscriber::new("fup1", "pw-fup1", plan.id);
     sub.simultaneous_use = 2;
     store.create_subscriber(&sub).await.unwrap();
+    plan.id
 }
 
 #[tokio::test(flavor = "multi_thread")]

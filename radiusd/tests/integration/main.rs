@@ -5,7 +5,7 @@
 mod accounting;
 mod assets;
 mod auth;
-mod coa_kept;
+mod coa_lanes;
 mod coherence;
 mod failover;
 mod faults;
