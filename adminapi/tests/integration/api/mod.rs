@@ -6,6 +6,7 @@
 mod admins;
 mod audit;
 mod auth;
+mod console;
 mod dashboard;
 mod http;
 mod nas;

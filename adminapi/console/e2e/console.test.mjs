@@ -1,0 +1,165 @@
+// The console in a real browser: Debian's chromium, headless, driven by Playwright
+// (playwright-core: no browser download) under node's test runner. Started by the Rust
+// integration test adminapi/tests/integration/api/console.rs, which runs the server,
+// seeds the data and checks the database afterwards; the environment says where:
+//   CONSOLE_URL        the server (http://127.0.0.1:PORT)
+//   CONSOLE_ADMIN      an admin without TOTP (role admin)
+//   CONSOLE_ROOT       a superadmin not yet enrolled in TOTP (the role requires it)
+//   CONSOLE_PASSWORD   both admins' password
+//   CONSOLE_SEARCH     text that finds exactly one subscriber, CONSOLE_TARGET its username
+//   CONSOLE_SHOTS      a directory for screenshots (optional)
+//   CHROMIUM           the browser (default /usr/bin/chromium)
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const v = process.env[name];
+  assert.ok(v, `${name} is not set`);
+  return v;
+};
+const url = env("CONSOLE_URL");
+const password = env("CONSOLE_PASSWORD");
+const shots = process.env.CONSOLE_SHOTS;
+// Every wait is bounded: a console that does not answer fails the test, not hangs it.
+const WAIT = { timeout: 10_000 };
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    // As root (CI) chromium's sandbox cannot start.
+    args: ["--no-sandbox"],
+  });
+  if (shots) mkdirSync(shots, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+});
+
+/// A fresh page whose console errors (CSP violations among them) fail the test.
+async function page(viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const p = await context.newPage();
+  const errors = [];
+  p.on("console", (m) => {
+    // The 401s of a refresh without a cookie are expected; everything else is not.
+    if (m.type() === "error" && !/401/.test(m.text())) errors.push(m.text());
+  });
+  p.on("pageerror", (e) => errors.push(String(e)));
+  p.errors = errors;
+  return p;
+}
+
+async function shot(p, name) {
+  if (shots) await p.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+async function logIn(p, username, code = "") {
+  await p.fill("#username", username, WAIT);
+  await p.fill("#password", password);
+  if (code) await p.fill("#totp", code);
+  await p.click("button[type=submit]");
+}
+
+/// RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at `unix` seconds.
+function totp(base32, unix) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unix / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+test("the console's page has a strict CSP and no inline script", async () => {
+  const p = await page();
+  const res = await p.goto(url);
+  const csp = res.headers()["content-security-policy"];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(await p.locator("script:not([src])").count(), 0);
+  await p.waitForSelector("#username", WAIT);
+  await shot(p, "login");
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test("an admin logs in, finds a subscriber, suspends them, keeps the session over a reload and logs out", async () => {
+  const p = await page();
+  await p.goto(url);
+  await logIn(p, env("CONSOLE_ADMIN"));
+  await p.getByRole("heading", { name: "Dashboard" }).waitFor(WAIT);
+  await p.locator("#total").filter({ hasText: /\d/ }).waitFor(WAIT);
+  await shot(p, "dashboard");
+
+  await p.getByRole("link", { name: "Subscribers" }).click();
+  // Typed key by key, as a person would: results follow the typing.
+  await p.locator("#search").pressSequentially(env("CONSOLE_SEARCH"), { delay: 20 });
+  const target = env("CONSOLE_TARGET");
+  await p.locator("#results tr").filter({ hasText: target }).waitFor(WAIT);
+  await p.waitForFunction(() => document.querySelectorAll("#results tr").length === 1, null, WAIT);
+  await shot(p, "subscribers");
+  await p.getByRole("link", { name: target }).click();
+
+  await p.getByRole("heading", { name: target }).waitFor(WAIT);
+  await p.click("#suspend");
+  await p.getByText("Suspended.").waitFor(WAIT);
+  await p.locator(".badge.suspended").waitFor(WAIT);
+  await p.locator("#resume").waitFor(WAIT);
+  await shot(p, "subscriber");
+
+  // The access token was in memory only: a reload gets a new one from the cookie.
+  await p.reload();
+  await p.getByRole("heading", { name: target }).waitFor(WAIT);
+  await p.locator(".badge.suspended").waitFor(WAIT);
+  const cookies = await p.context().cookies();
+  const refresh = cookies.find((c) => c.name === "proisp_refresh");
+  assert.ok(refresh, "the refresh cookie is set");
+  assert.equal(refresh.httpOnly, true);
+  assert.equal(refresh.sameSite, "Strict");
+  assert.equal(refresh.path, "/api/v1/auth/refresh");
+  assert.equal(await p.evaluate(() => document.cookie), "", "no cookie is readable by script");
+
+  await p.getByRole("link", { name: "Sessions" }).click();
+  await p.getByRole("heading", { name: "Sessions online" }).waitFor(WAIT);
+
+  await p.click("#logout");
+  await p.waitForSelector("#username", WAIT);
+  // Logged out for good: a reload finds no session to resume.
+  await p.reload();
+  await p.waitForSelector("#username", WAIT);
+  assert.equal((await p.context().cookies()).filter((c) => c.name === "proisp_refresh").length, 0);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test("a superadmin enrolls in TOTP, then logs in with a code, on a phone-sized screen", async () => {
+  const p = await page({ width: 375, height: 740 });
+  await p.goto(url);
+  const root = env("CONSOLE_ROOT");
+  await logIn(p, root);
+  await p.getByRole("heading", { name: "Set up two-factor login" }).waitFor(WAIT);
+  const otpauth = await p.locator("code.secret").filter({ hasText: "otpauth://" }).textContent(WAIT);
+  const secret = new URL(otpauth).searchParams.get("secret");
+  const now = Date.now() / 1000;
+  // The previous step's code confirms (one step of skew is allowed), so the current
+  // step's is still unused for the login.
+  await p.fill("#enroll-code", totp(secret, now - 30));
+  await p.click("button[type=submit]");
+  await p.getByText("Two-factor login is on").waitFor(WAIT);
+
+  await logIn(p, root, "000000" === totp(secret, now) ? "111111" : "000000");
+  await p.getByText("Wrong username, password or code.").waitFor(WAIT);
+  await logIn(p, root, totp(secret, now));
+  await p.getByRole("heading", { name: "Dashboard" }).waitFor(WAIT);
+  await shot(p, "dashboard-phone");
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
