@@ -91,7 +91,7 @@ test("the console's page has a strict CSP and no inline script", async () => {
   await p.context().close();
 });
 
-test("an admin logs in, finds a subscriber, suspends them, keeps the session over a reload and logs out", async () => {
+test("an admin logs in, finds a subscriber, suspends and kicks them, keeps the session over a reload and logs out", async () => {
   const p = await page();
   await p.goto(url);
   await logIn(p, env("CONSOLE_ADMIN"));
@@ -113,6 +113,11 @@ test("an admin logs in, finds a subscriber, suspends them, keeps the session ove
   await p.getByText("Suspended.").waitFor(WAIT);
   await p.locator(".badge.suspended").waitFor(WAIT);
   await p.locator("#resume").waitFor(WAIT);
+  // Online on a NAS that acknowledges: kicked from their page.
+  await p.getByRole("button", { name: `Kick ${target}` }).click();
+  const kicked = p.locator(".notice").filter({ hasText: `${target}: ` });
+  await kicked.waitFor(WAIT);
+  assert.equal(await kicked.getAttribute("role"), "status", await kicked.textContent());
   await shot(p, "subscriber");
 
   // The access token was in memory only: a reload gets a new one from the cookie.
@@ -129,6 +134,9 @@ test("an admin logs in, finds a subscriber, suspends them, keeps the session ove
 
   await p.getByRole("link", { name: "Sessions" }).click();
   await p.getByRole("heading", { name: "Sessions online" }).waitFor(WAIT);
+  // Kicked, but online until the NAS's Accounting-Stop: still listed, with its address.
+  await p.locator("tbody tr").filter({ hasText: target }).waitFor(WAIT);
+  await shot(p, "sessions");
 
   await p.click("#logout");
   await p.waitForSelector("#username", WAIT);
@@ -146,6 +154,7 @@ test("a superadmin enrolls in TOTP, then logs in with a code, on a phone-sized s
   const root = env("CONSOLE_ROOT");
   await logIn(p, root);
   await p.getByRole("heading", { name: "Set up two-factor login" }).waitFor(WAIT);
+  await p.getByRole("img", { name: "QR code of the two-factor key" }).waitFor(WAIT);
   const otpauth = await p.locator("code.secret").filter({ hasText: "otpauth://" }).textContent(WAIT);
   const secret = new URL(otpauth).searchParams.get("secret");
   const now = Date.now() / 1000;
@@ -153,7 +162,7 @@ test("a superadmin enrolls in TOTP, then logs in with a code, on a phone-sized s
   // step's is still unused for the login.
   await p.fill("#enroll-code", totp(secret, now - 30));
   await p.click("button[type=submit]");
-  await p.getByText("Two-factor login is on").waitFor(WAIT);
+  await p.getByRole("status").filter({ hasText: "Two-factor login is on" }).waitFor(WAIT);
 
   await logIn(p, root, "000000" === totp(secret, now) ? "111111" : "000000");
   await p.getByText("Wrong username, password or code.").waitFor(WAIT);

@@ -1,6 +1,7 @@
 // Login (password, and the code of an authenticator app when two-factor login is on),
 // and TOTP enrollment when the admin's role requires it and none is set up yet.
 
+import qrcode from "qrcode-generator";
 import { ApiError, login, post } from "./api";
 import { fill, h, notice } from "./dom";
 
@@ -65,6 +66,7 @@ export function loginView(root: HTMLElement, done: () => void, message?: string)
 
 function enrollView(root: HTMLElement, done: () => void): void {
   const status = h("div", { "aria-live": "polite" });
+  const qr = h("div", { class: "qr" });
   const url = h("code", { class: "secret" });
   const code = h("input", { id: "enroll-code", inputmode: "numeric", autocomplete: "one-time-code", required: true });
   const form = h(
@@ -83,7 +85,8 @@ function enrollView(root: HTMLElement, done: () => void): void {
       },
     },
     h("h1", {}, "Set up two-factor login"),
-    h("p", {}, "Your role requires it. Add this key to an authenticator app, then enter the code it shows."),
+    h("p", {}, "Your role requires it. Scan this code with an authenticator app (or add the key below), then enter the code it shows."),
+    qr,
     url,
     h("label", { for: "enroll-code" }, "Code"),
     code,
@@ -92,7 +95,14 @@ function enrollView(root: HTMLElement, done: () => void): void {
   );
   fill(root, h("main", { class: "center" }, form));
   post<{ otpauth_url: string }>("/auth/totp/setup").then(
-    (s) => fill(url, s.otpauth_url),
+    (s) => {
+      // Drawn here, in the page: the key never leaves the browser for an image service.
+      const code = qrcode(0, "M");
+      code.addData(s.otpauth_url);
+      code.make();
+      fill(qr, h("img", { src: code.createDataURL(5, 2), alt: "QR code of the two-factor key" }));
+      fill(url, s.otpauth_url);
+    },
     (e) => fill(status, notice(e instanceof Error ? e.message : String(e))),
   );
 }

@@ -50,7 +50,7 @@ export function sessionTable(items: Session[], canKick: boolean, status: HTMLEle
                       (ev.currentTarget as HTMLButtonElement).disabled = true;
                       try {
                         const r = await post<KickResult>(`/sessions/${s.id}/kick`);
-                        fill(status, notice(`${s.username}: ${r.outcome.message}`, r.outcome.result === "ack" ? "ok" : "error"));
+                        fill(status, notice(`${s.username}: ${r.message}`, r.result === "ack" ? "ok" : "error"));
                       } catch (e) {
                         fill(status, notice(e instanceof Error ? e.message : String(e)));
                       }

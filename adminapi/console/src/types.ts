@@ -61,8 +61,10 @@ export interface HistoryPage {
   next_before: string | null;
 }
 
+/// The NAS's answer to a kick: `ack`, `nak`, `timeout`, `deferred` …, in words too.
 export interface KickResult {
-  outcome: { result: string; message: string };
+  result: string;
+  message: string;
 }
 
 export interface Dashboard {

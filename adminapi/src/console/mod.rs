@@ -84,7 +84,7 @@ async fn serve(req: HttpRequest) -> HttpResponse {
 /// with the page that says how to make one.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(serve));
-    for asset in ASSETS.iter().filter(|a| a.path != "/index.html") {
+    for asset in ASSETS {
         cfg.route(asset.path, web::get().to(serve));
     }
 }

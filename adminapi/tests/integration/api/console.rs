@@ -10,6 +10,10 @@ use proisp_adminapi::data::seed::{SeedOptions, seed, seed_username};
 use proisp_adminapi::permission::Role;
 use proisp_adminapi::server;
 
+use proisp_model::AcctStatus;
+use proisp_radius::header::Code;
+
+use super::sessions::{Answer, FakeNas, nas, record};
 use super::{Ctx, PASSWORD, app, call, get};
 
 /// Subscribers seeded; the browser finds one among them.
@@ -27,17 +31,12 @@ async fn the_page_has_a_strict_policy_whether_built_or_not() {
     let app = app!(ctx);
     let r = call!(app, ctx, get("/"));
     r.expect(200);
-    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    let csp = r.header("content-security-policy");
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(!csp.contains("unsafe"), "{csp}");
-    assert_eq!(r.headers["x-content-type-options"], "nosniff");
-    assert!(
-        r.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+    assert!(r.header("content-type").starts_with("text/html"));
     assert!(!r.text.contains("<script>"), "no inline script: {}", r.text);
     if ASSETS.is_empty() {
         assert!(r.text.contains("make console"), "{}", r.text);
@@ -47,8 +46,8 @@ async fn the_page_has_a_strict_policy_whether_built_or_not() {
     for asset in ASSETS {
         let r = call!(app, ctx, get(asset.path));
         r.expect(200);
-        assert_eq!(r.headers["content-type"], asset.content_type);
-        let cache = r.headers["cache-control"].to_str().unwrap();
+        assert_eq!(r.header("content-type"), asset.content_type);
+        let cache = r.header("cache-control");
         assert_eq!(
             cache.contains("immutable"),
             asset.path.starts_with("/assets/"),
@@ -61,7 +60,7 @@ async fn the_page_has_a_strict_policy_whether_built_or_not() {
 }
 
 #[actix_web::test]
-async fn in_a_real_browser_log_in_search_suspend_reload_log_out_and_enroll_totp() {
+async fn in_a_real_browser_log_in_search_suspend_kick_reload_log_out_and_enroll_totp() {
     assert!(
         !ASSETS.is_empty(),
         "proisp-adminapi was built without the console: `make console` builds it (make test \
@@ -87,12 +86,29 @@ async fn in_a_real_browser_log_in_search_suspend_reload_log_out_and_enroll_totp(
         &store,
         &SeedOptions {
             subscribers: SUBSCRIBERS,
+            nas: Vec::new(),
             ..SeedOptions::default()
         },
     )
     .await
     .unwrap();
     let target = seed_username(1234);
+    // The subscriber is online on a NAS that acknowledges the console's kick.
+    let fake = FakeNas::start("127.0.0.1", Answer::Ack);
+    let nas_id = nas(&store, "bras", "127.0.0.1", fake.port).await;
+    store
+        .apply_accounting(
+            &[record(
+                AcctStatus::Start,
+                nas_id,
+                &target,
+                "e2e-1",
+                5_000_000,
+            )],
+            3,
+        )
+        .await
+        .unwrap();
 
     let state = ctx.state.clone();
     let srv = actix_web::HttpServer::new(move || server::app(state.clone()))
@@ -135,4 +151,10 @@ async fn in_a_real_browser_log_in_search_suspend_reload_log_out_and_enroll_totp(
         .unwrap()
         .unwrap();
     assert!(root.totp_secret_enc.is_some(), "root enrolled in TOTP");
+    let kick = fake.seen.try_recv().expect("the NAS got the kick");
+    assert_eq!(kick.code, Code::DisconnectRequest);
+    assert_eq!(
+        (kick.user.as_str(), kick.session.as_str()),
+        (target.as_str(), "e2e-1")
+    );
 }

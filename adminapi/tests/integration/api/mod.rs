@@ -69,6 +69,14 @@ impl Resp {
         self
     }
 
+    /// A header's value, which must be there and be text.
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header: {:?}", self.headers))
+    }
+
     /// Asserts an error code and field.
     pub(crate) fn error(&self, status: u16, code: &str, field: Option<&str>) {
         self.expect(status);
