@@ -81,6 +81,7 @@ async fn in_a_real_browser_log_in_search_suspend_kick_reload_log_out_and_enroll_
     let ctx = Ctx::new().await;
     ctx.admin("support-lead", Role::Admin).await;
     ctx.admin("root", Role::Superadmin).await;
+    ctx.admin("watcher", Role::Viewer).await;
     let store = ctx.env.store().await;
     seed(
         &store,
@@ -121,13 +122,18 @@ async fn in_a_real_browser_log_in_search_suspend_kick_reload_log_out_and_enroll_
     let handle = srv.handle();
     actix_web::rt::spawn(srv);
 
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    // CONSOLE_SHOTS=$PWD/docs/console renews the README's screenshots.
+    let shots = std::env::var_os("CONSOLE_SHOTS").map_or_else(
+        || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots"),
+        PathBuf::from,
+    );
     let mut browser = tokio::process::Command::new("node")
         .current_dir(console_dir())
         .args(["--test", "--test-reporter=spec", "e2e/console.test.mjs"])
         .env("CONSOLE_URL", format!("http://{addr}"))
         .env("CONSOLE_ADMIN", "support-lead")
         .env("CONSOLE_ROOT", "root")
+        .env("CONSOLE_VIEWER", "watcher")
         .env("CONSOLE_PASSWORD", PASSWORD)
         .env("CONSOLE_SEARCH", &target)
         .env("CONSOLE_TARGET", &target)
