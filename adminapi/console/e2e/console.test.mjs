@@ -28,6 +28,8 @@ const shots = process.env.CONSOLE_SHOTS;
 const WAIT = { timeout: 10_000 };
 
 let browser;
+/// The password the admin's reset generated; the superadmin reveals it later.
+let resetTo;
 before(async () => {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -124,6 +126,11 @@ test("an admin logs in, finds a subscriber, suspends and kicks them, keeps the s
   await kicked.waitFor(WAIT);
   assert.equal(await kicked.getAttribute("role"), "status", await kicked.textContent());
   await shot(p, "subscriber");
+  await p.click("#renew");
+  await p.getByRole("status").filter({ hasText: "Renewed until" }).waitFor(WAIT);
+  await p.click("#reset-password");
+  resetTo = (await p.locator("#password").textContent(WAIT)).trim();
+  assert.match(resetTo, /^\S{8,}$/);
 
   // The access token was in memory only: a reload gets a new one from the cookie.
   await p.reload();
@@ -164,7 +171,7 @@ test("a viewer sees no write button, and a write forged with their token is refu
   await p.getByRole("link", { name: target }).click();
   await p.getByRole("heading", { name: target }).waitFor(WAIT);
   await p.getByRole("heading", { name: "Online now" }).waitFor(WAIT);
-  assert.equal(await p.locator("#suspend, #resume").count(), 0);
+  assert.equal(await p.locator("#suspend, #resume, #renew, #reset-password, #reveal-password").count(), 0);
   assert.equal(await p.getByRole("button", { name: /^Kick/ }).count(), 0);
   // The API, not the page, is what refuses: a write with the viewer's own token.
   const status = await p.evaluate(
@@ -211,6 +218,12 @@ test("a superadmin enrolls in TOTP, then logs in with a code, on a phone-sized s
   await logIn(p, root, totp(secret, now));
   await p.getByRole("heading", { name: "Dashboard" }).waitFor(WAIT);
   await shot(p, "dashboard-phone");
+  // Only a superadmin may see a subscriber's password: the one the admin's reset made.
+  await p.goto(`${url}/#/subscribers`);
+  await p.locator("#search").fill(env("CONSOLE_SEARCH"));
+  await p.getByRole("link", { name: env("CONSOLE_TARGET") }).click();
+  await p.click("#reveal-password");
+  assert.equal((await p.locator("#password").textContent(WAIT)).trim(), resetTo);
   assert.deepEqual(p.errors, []);
   await p.context().close();
 });

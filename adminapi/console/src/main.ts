@@ -38,6 +38,8 @@ async function route(): Promise<void> {
     const refresh = await subscriberView(main, Number(subscriber[1]), {
       write: can("subscriber_write"),
       kick: can("session_kick"),
+      reset: can("password_reset"),
+      reveal: can("password_reveal"),
     });
     live(refresh);
   } else if (path === "/subscribers") {

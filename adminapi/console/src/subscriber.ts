@@ -4,11 +4,37 @@ import { get, post } from "./api";
 import { duration, fill, h, notice, octets, when } from "./dom";
 import { sessionTable } from "./sessions";
 import { statusBadge } from "./subscribers";
-import type { HistoryPage, SessionList, Subscriber } from "./types";
+import type { HistoryPage, PasswordAnswer, SessionList, Subscriber } from "./types";
 
 export interface Can {
   write: boolean;
   kick: boolean;
+  reset: boolean;
+  reveal: boolean;
+}
+
+/// A button that runs `act` and reports its failure in `status`.
+function action(id: string, label: string, status: HTMLElement, act: () => Promise<void>, danger = false): HTMLElement {
+  return h(
+    "button",
+    {
+      type: "button",
+      id,
+      class: danger ? "danger" : "",
+      onclick: async (ev: Event) => {
+        const button = ev.currentTarget as HTMLButtonElement;
+        button.disabled = true;
+        try {
+          await act();
+        } catch (e) {
+          fill(status, notice(e instanceof Error ? e.message : String(e)));
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    label,
+  );
 }
 
 function details(s: Subscriber): HTMLElement {
@@ -34,34 +60,43 @@ export async function subscriberView(main: HTMLElement, id: number, can: Can): P
   const online = h("section", { "aria-labelledby": "online-h" });
   const history = h("section", { "aria-labelledby": "history-h" });
 
+  // A password shown stays on screen until the page is left; it is never stored.
+  const password = h("div", { "aria-live": "polite" });
+  const showPassword = (text: string, value: string): void =>
+    fill(password, h("p", { class: "notice ok", role: "status" }, text, " ", h("code", { id: "password" }, value)));
+
   const show = (s: Subscriber): void => {
-    const action = s.status === "active" ? "suspend" : "resume";
+    const suspend = s.status === "active";
+    const buttons = [
+      can.write &&
+        action(suspend ? "suspend" : "resume", suspend ? "Suspend" : "Resume", status, async () => {
+          show(await post<Subscriber>(`/subscribers/${s.id}/${suspend ? "suspend" : "resume"}`));
+          fill(status, notice(suspend ? "Suspended." : "Resumed.", "ok"));
+        }, suspend),
+      can.write &&
+        action("renew", "Renew", status, async () => {
+          const renewed = await post<Subscriber>(`/subscribers/${s.id}/renew`);
+          show(renewed);
+          fill(status, notice(`Renewed until ${when(renewed.expires_at)}.`, "ok"));
+        }),
+      can.reset &&
+        action("reset-password", "New password", status, async () => {
+          const r = await post<PasswordAnswer>(`/subscribers/${s.id}/reset-password`, {});
+          fill(status);
+          showPassword("New password (shown once):", r.password ?? "");
+        }),
+      can.reveal &&
+        action("reveal-password", "Show password", status, async () => {
+          const r = await post<PasswordAnswer>(`/subscribers/${s.id}/reveal-password`);
+          fill(status);
+          showPassword("Password:", r.password ?? "");
+        }),
+    ].filter((b): b is HTMLElement => b instanceof HTMLElement);
     fill(
       head,
       h("h1", {}, s.username),
-      can.write
-        ? h(
-            "div",
-            { class: "actions" },
-            h(
-              "button",
-              {
-                type: "button",
-                id: action,
-                class: action === "suspend" ? "danger" : "",
-                onclick: async () => {
-                  try {
-                    show(await post<Subscriber>(`/subscribers/${s.id}/${action}`));
-                    fill(status, notice(action === "suspend" ? "Suspended." : "Resumed.", "ok"));
-                  } catch (e) {
-                    fill(status, notice(e instanceof Error ? e.message : String(e)));
-                  }
-                },
-              },
-              action === "suspend" ? "Suspend" : "Resume",
-            ),
-          )
-        : null,
+      buttons.length ? h("div", { class: "actions" }, ...buttons) : null,
+      password,
       details(s),
     );
   };

@@ -10,13 +10,14 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
 const MAC = /^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$/i;
 
 /// The query string of a search: which parameter the text is for.
-export function searchParams(text: string, status: string, after: string | null): URLSearchParams {
+function searchParams(text: string, status: string, online: string, after: string | null): URLSearchParams {
   const p = new URLSearchParams({ limit: String(PAGE) });
   const t = text.trim();
   if (IPV4.test(t)) p.set("ip", t);
   else if (MAC.test(t)) p.set("mac", t);
   else if (t.length >= 3) p.set("q", t);
   if (status) p.set("status", status);
+  if (online) p.set("online", online);
   if (after) p.set("after", after);
   return p;
 }
@@ -54,6 +55,13 @@ export function subscribersView(main: HTMLElement): void {
     h("option", { value: "suspended" }, "Suspended"),
     h("option", { value: "disabled" }, "Disabled"),
   );
+  const online = h(
+    "select",
+    { id: "online" },
+    h("option", { value: "" }, "Online or not"),
+    h("option", { value: "true" }, "Online"),
+    h("option", { value: "false" }, "Offline"),
+  );
   const body = h("tbody", { id: "results" });
   const message = h("div", { "aria-live": "polite" });
   const prev = h("button", { type: "button", disabled: true }, "First page");
@@ -68,7 +76,7 @@ export function subscribersView(main: HTMLElement): void {
     pending = mine;
     try {
       const page = await get<SubscriberPage>(
-        `/subscribers?${searchParams(search.value, status.value, after)}`,
+        `/subscribers?${searchParams(search.value, status.value, online.value, after)}`,
         mine.signal,
       );
       if (pending !== mine) return;
@@ -92,6 +100,7 @@ export function subscribersView(main: HTMLElement): void {
 
   search.addEventListener("input", soon);
   status.addEventListener("change", soon);
+  online.addEventListener("change", soon);
   next.addEventListener("click", () => load(cursor));
   prev.addEventListener("click", () => load(null));
 
@@ -105,6 +114,8 @@ export function subscribersView(main: HTMLElement): void {
       search,
       h("label", { for: "status", class: "sr-only" }, "Status"),
       status,
+      h("label", { for: "online", class: "sr-only" }, "Online"),
+      online,
     ),
     message,
     h(

@@ -81,3 +81,10 @@ export interface Dashboard {
     radiusd_instances: number;
   };
 }
+
+/// A password reset (generated: shown once) or revealed.
+export interface PasswordAnswer {
+  id: number;
+  username: string;
+  password: string | null;
+}
