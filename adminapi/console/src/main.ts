@@ -16,8 +16,12 @@ const LIVE_MS = 2000;
 const root = document.getElementById("app") as HTMLElement;
 let me: Me | null = null;
 let ticker: number | undefined;
+/// Counts navigations: a page still loading when the next one starts must not start its
+/// ticker over the newer page.
+let shown = 0;
 
-function live(f: () => Promise<void>): void {
+function live(page: number, f: () => Promise<void>): void {
+  if (page !== shown) return;
   window.clearInterval(ticker);
   ticker = window.setInterval(() => void f(), LIVE_MS);
 }
@@ -25,6 +29,7 @@ function live(f: () => Promise<void>): void {
 async function route(): Promise<void> {
   if (!me) return;
   window.clearInterval(ticker);
+  const page = ++shown;
   const main = document.getElementById("main") as HTMLElement;
   const path = location.hash.replace(/^#/, "") || "/";
   for (const a of document.querySelectorAll("nav.top a")) {
@@ -41,17 +46,17 @@ async function route(): Promise<void> {
       reset: can("password_reset"),
       reveal: can("password_reveal"),
     });
-    live(refresh);
+    live(page, refresh);
   } else if (path === "/subscribers") {
     subscribersView(main);
   } else if (path === "/sessions") {
     const refresh = sessionsView(main, can("session_kick"));
     await refresh();
-    live(refresh);
+    live(page, refresh);
   } else {
     const show = () => dashboardView(main);
     await show();
-    live(show);
+    live(page, show);
   }
   main.focus();
 }
@@ -104,6 +109,7 @@ async function enter(): Promise<void> {
 }
 
 function start(): void {
+  shown++;
   window.clearInterval(ticker);
   loginView(root, () => void enter());
 }
