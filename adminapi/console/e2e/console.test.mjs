@@ -14,6 +14,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 const env = (name) => {
@@ -22,6 +23,7 @@ const env = (name) => {
   return v;
 };
 const url = env("CONSOLE_URL");
+const axeSource = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const password = env("CONSOLE_PASSWORD");
 const shots = process.env.CONSOLE_SHOTS;
 // Every wait is bounded: a console that does not answer fails the test, not hangs it.
@@ -226,4 +228,43 @@ test("a superadmin enrolls in TOTP, then logs in with a code, on a phone-sized s
   assert.equal((await p.locator("#password").textContent(WAIT)).trim(), resetTo);
   assert.deepEqual(p.errors, []);
   await p.context().close();
+});
+
+/// axe-core's serious and critical findings on the page as it is now.
+async function accessibilityProblems(p, name) {
+  const found = await p.evaluate(async () => {
+    const r = await globalThis.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  return found.map((f) => `${name}: ${f}`);
+}
+
+test("axe-core finds no serious accessibility violation on any page", async () => {
+  // axe is injected as a script the page's own policy would refuse: this context alone
+  // bypasses the CSP (the other tests keep it and fail on any violation).
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 800 } });
+  const p = await context.newPage();
+  await p.goto(url);
+  await p.waitForSelector("#username", WAIT);
+  await p.addScriptTag({ path: axeSource });
+  const problems = await accessibilityProblems(p, "login");
+  await logIn(p, env("CONSOLE_ADMIN"));
+  await p.locator("#total").filter({ hasText: /\d/ }).waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "dashboard")));
+  await p.getByRole("link", { name: "Subscribers" }).click();
+  await p.locator("#search").fill(env("CONSOLE_SEARCH"));
+  const target = env("CONSOLE_TARGET");
+  await p.getByRole("link", { name: target }).waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "subscribers")));
+  await p.getByRole("link", { name: target }).click();
+  await p.getByRole("heading", { name: "Online now" }).waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "subscriber")));
+  await p.getByRole("link", { name: "Sessions" }).click();
+  await p.getByRole("heading", { name: "Sessions online" }).waitFor(WAIT);
+  await p.locator("main table, main .notice").first().waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "sessions")));
+  assert.deepEqual(problems, []);
+  await context.close();
 });
