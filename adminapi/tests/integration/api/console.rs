@@ -16,8 +16,8 @@ use proisp_radius::header::Code;
 use super::sessions::{Answer, FakeNas, nas, record};
 use super::{Ctx, PASSWORD, app, call, get};
 
-/// Subscribers seeded; the browser finds one among them.
-const SUBSCRIBERS: u64 = 2000;
+/// Subscribers seeded (the 100,000); the browser finds one among them.
+const SUBSCRIBERS: u64 = 100_000;
 /// The whole browser run, start to end: past it the run is killed and the test fails.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -93,7 +93,7 @@ async fn in_a_real_browser_log_in_search_suspend_kick_reload_log_out_and_enroll_
     )
     .await
     .unwrap();
-    let target = seed_username(1234);
+    let target = seed_username(61_234);
     // The subscriber is online on a NAS that acknowledges the console's kick.
     let fake = FakeNas::start("127.0.0.1", Answer::Ack);
     let nas_id = nas(&store, "bras", "127.0.0.1", fake.port).await;
