@@ -7,11 +7,15 @@
 //   CONSOLE_VIEWER     an admin of role viewer
 //   CONSOLE_ROOT       a superadmin not yet enrolled in TOTP (the role requires it)
 //   CONSOLE_PASSWORD   both admins' password
-//   CONSOLE_SEARCH     text that finds exactly one subscriber, CONSOLE_TARGET its username
+//   CONSOLE_SEARCH     text that finds exactly one subscriber, CONSOLE_TARGET its username,
+//                      CONSOLE_TARGET_PASSWORD their password
+//   RADIUS_AUTH, RADIUS_ACCT, RADIUS_SECRET   proisp-radiusd's addresses and the NAS's
+//                      secret, for radclient (freeradius-utils) playing the NAS
 //   CONSOLE_SHOTS      a directory for screenshots (optional)
 //   CHROMIUM           the browser (default /usr/bin/chromium)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -70,6 +74,37 @@ async function logIn(p, username, code = "") {
   await p.click("button[type=submit]");
 }
 
+/// radclient's output for one request to radiusd (`auth` or `acct`); bounded by its own
+/// timeout (2 s, one try) and a process deadline.
+function radclient(kind, lines) {
+  const addr = env(kind === "auth" ? "RADIUS_AUTH" : "RADIUS_ACCT");
+  const r = spawnSync("radclient", ["-x", "-r", "1", "-t", "2", addr, kind, env("RADIUS_SECRET")], {
+    input: `${lines.join("\n")}\n`,
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  return r.stdout ?? "";
+}
+
+/// Access-Request (PAP) for the target until radiusd answers `want` ("Access-Accept",
+/// or "Access-Reject: " and its Reply-Message), for up to a second; the last answer.
+/// Each try waits for radiusd's answer: that is the event.
+function papWithinASecond(want) {
+  const deadline = Date.now() + 1000;
+  let got;
+  do {
+    const out = radclient("auth", [
+      `User-Name = "${env("CONSOLE_TARGET")}"`,
+      `User-Password = "${env("CONSOLE_TARGET_PASSWORD")}"`,
+      "Message-Authenticator = 0x00",
+    ]);
+    const code = ["Access-Accept", "Access-Reject"].find((c) => out.includes(`Received ${c}`));
+    const reply = out.match(/Reply-Message = "([^"]*)"/);
+    got = code === "Access-Reject" ? `${code}: ${reply?.[1] ?? ""}` : (code ?? "no answer");
+  } while (got !== want && Date.now() < deadline);
+  return got;
+}
+
 /// RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at `unix` seconds.
 function totp(base32, unix) {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -96,7 +131,7 @@ test("the console's page has a strict CSP and no inline script", async () => {
   await p.context().close();
 });
 
-test("an admin logs in, finds a subscriber, suspends and kicks them, keeps the session over a reload and logs out", async () => {
+test("an admin sees a session start live, finds its subscriber, suspends them (radiusd then rejects them), kicks, renews, resets, keeps the session over a reload and logs out", async () => {
   const p = await page();
   await p.goto(url);
   await logIn(p, env("CONSOLE_ADMIN"));
@@ -106,11 +141,26 @@ test("an admin logs in, finds a subscriber, suspends and kicks them, keeps the s
   console.log(`figure: page load (navigation start to load event) ${Math.round(nav.loadEventEnd)} ms`);
   await shot(p, "dashboard");
 
+  // The subscriber logs in on the NAS, and their session starts: the sessions page
+  // shows it within 2 s, unreloaded.
+  const target = env("CONSOLE_TARGET");
+  assert.equal(papWithinASecond("Access-Accept"), "Access-Accept");
+  await p.getByRole("link", { name: "Sessions" }).click();
+  await p.getByText("Nobody is online.").waitFor(WAIT);
+  const started = radclient("acct", [
+    "Acct-Status-Type = Start",
+    `User-Name = "${target}"`,
+    'Acct-Session-Id = "e2e-1"',
+    "Framed-IP-Address = 100.64.0.7",
+  ]);
+  assert.match(started, /Received Accounting-Response/);
+  await p.locator("tbody tr").filter({ hasText: target }).waitFor({ timeout: 2000 });
+  await shot(p, "sessions");
+
   await p.getByRole("link", { name: "Subscribers" }).click();
   // Typed key by key, as a person would: results follow the typing.
   await p.locator("#search").pressSequentially(env("CONSOLE_SEARCH"), { delay: 20 });
   const typed = Date.now();
-  const target = env("CONSOLE_TARGET");
   await p.locator("#results tr").filter({ hasText: target }).waitFor(WAIT);
   console.log(`figure: last keystroke to results ${Date.now() - typed} ms (120 ms of it the typing pause)`);
   await p.waitForFunction(() => document.querySelectorAll("#results tr").length === 1, null, WAIT);
@@ -120,6 +170,9 @@ test("an admin logs in, finds a subscriber, suspends and kicks them, keeps the s
   await p.getByRole("heading", { name: target }).waitFor(WAIT);
   await p.click("#suspend");
   await p.getByText("Suspended.").waitFor(WAIT);
+  // In force on radiusd within a second: the NAS's next login attempt is refused.
+  const refused = "Access-Reject: Account suspended";
+  assert.equal(papWithinASecond(refused), refused);
   await p.locator(".badge.suspended").waitFor(WAIT);
   await p.locator("#resume").waitFor(WAIT);
   // Online on a NAS that acknowledges: kicked from their page.
@@ -148,9 +201,8 @@ test("an admin logs in, finds a subscriber, suspends and kicks them, keeps the s
 
   await p.getByRole("link", { name: "Sessions" }).click();
   await p.getByRole("heading", { name: "Sessions online" }).waitFor(WAIT);
-  // Kicked, but online until the NAS's Accounting-Stop: still listed, with its address.
+  // Kicked, but online until the NAS's Accounting-Stop: still listed.
   await p.locator("tbody tr").filter({ hasText: target }).waitFor(WAIT);
-  await shot(p, "sessions");
 
   await p.click("#logout");
   await p.waitForSelector("#username", WAIT);

@@ -10,8 +10,8 @@ import { sessionsView } from "./sessions";
 import { subscriberView } from "./subscriber";
 import { subscribersView } from "./subscribers";
 
-/// How often live pages read again.
-const LIVE_MS = 2000;
+/// How often live pages read again: a session that starts shows within 2 s.
+const LIVE_MS = 1000;
 
 const root = document.getElementById("app") as HTMLElement;
 let me: Me | null = null;

@@ -1,19 +1,22 @@
 //! The web console: its page and headers in process, then the whole console in a real
 //! browser — Debian's chromium, headless, driven by Playwright under node's test runner
-//! (adminapi/console/e2e/console.test.mjs) — against a real server on a loopback port.
+//! (adminapi/console/e2e/console.test.mjs) — against a real server on a loopback port,
+//! with a real proisp-radiusd that radclient (the NAS) logs the subscriber in through
+//! and a fake NAS that acknowledges the kick.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use proisp_adminapi::console::ASSETS;
-use proisp_adminapi::data::seed::{SeedOptions, seed, seed_username};
+use proisp_adminapi::data::seed::{SeedOptions, seed, seed_password, seed_username};
 use proisp_adminapi::permission::Role;
 use proisp_adminapi::server;
 
-use proisp_model::AcctStatus;
 use proisp_radius::header::Code;
 
-use super::sessions::{Answer, FakeNas, nas, record};
+use super::nas::NAS_SECRET;
+use super::radius::start_radiusd;
+use super::sessions::{Answer, FakeNas, nas};
 use super::{Ctx, PASSWORD, app, call, get};
 
 /// Subscribers seeded (the issue's 100,000); the browser finds one among them.
@@ -60,7 +63,7 @@ async fn the_page_has_a_strict_policy_whether_built_or_not() {
 }
 
 #[actix_web::test]
-async fn in_a_real_browser_log_in_search_suspend_kick_reload_log_out_and_enroll_totp() {
+async fn in_a_real_browser_with_radiusd_and_a_nas() {
     assert!(
         !ASSETS.is_empty(),
         "proisp-adminapi was built without the console: `make console` builds it (make test \
@@ -94,22 +97,11 @@ async fn in_a_real_browser_log_in_search_suspend_kick_reload_log_out_and_enroll_
     .await
     .unwrap();
     let target = seed_username(61_234);
-    // The subscriber is online on a NAS that acknowledges the console's kick.
+    // The NAS: radclient on 127.0.0.1 plays its RADIUS client, and a fake Dynamic
+    // Authorization server acknowledges the console's kick; radiusd between them.
     let fake = FakeNas::start("127.0.0.1", Answer::Ack);
-    let nas_id = nas(&store, "bras", "127.0.0.1", fake.port).await;
-    store
-        .apply_accounting(
-            &[record(
-                AcctStatus::Start,
-                nas_id,
-                &target,
-                "e2e-1",
-                5_000_000,
-            )],
-            3,
-        )
-        .await
-        .unwrap();
+    nas(&store, "bras", "127.0.0.1", fake.port).await;
+    let (_radiusd, auth, acct) = start_radiusd(&ctx);
 
     let state = ctx.state.clone();
     let srv = actix_web::HttpServer::new(move || server::app(state.clone()))
@@ -137,6 +129,10 @@ async fn in_a_real_browser_log_in_search_suspend_kick_reload_log_out_and_enroll_
         .env("CONSOLE_PASSWORD", PASSWORD)
         .env("CONSOLE_SEARCH", &target)
         .env("CONSOLE_TARGET", &target)
+        .env("CONSOLE_TARGET_PASSWORD", seed_password(61_234))
+        .env("RADIUS_AUTH", auth.to_string())
+        .env("RADIUS_ACCT", acct.to_string())
+        .env("RADIUS_SECRET", NAS_SECRET)
         .env("CONSOLE_SHOTS", &shots)
         .env("CHROMIUM", &chromium)
         .kill_on_drop(true)
