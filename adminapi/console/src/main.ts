@@ -3,6 +3,7 @@
 
 import "./style.css";
 import { type Me, get, logout, refresh, whenLoggedOut } from "./api";
+import { createView } from "./create";
 import { dashboardView } from "./dashboard";
 import { fill, h } from "./dom";
 import { loginView } from "./login";
@@ -47,8 +48,10 @@ async function route(): Promise<void> {
       reveal: can("password_reveal"),
     });
     live(page, refresh);
+  } else if (path === "/subscribers/new" && can("subscriber_write")) {
+    await createView(main);
   } else if (path === "/subscribers") {
-    subscribersView(main);
+    subscribersView(main, can("subscriber_write"));
   } else if (path === "/sessions") {
     const refresh = sessionsView(main, can("session_kick"));
     await refresh();

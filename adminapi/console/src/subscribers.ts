@@ -40,7 +40,7 @@ function row(s: Subscriber): HTMLElement {
   );
 }
 
-export function subscribersView(main: HTMLElement): void {
+export function subscribersView(main: HTMLElement, canCreate: boolean): void {
   const search = h("input", {
     id: "search",
     type: "search",
@@ -106,7 +106,12 @@ export function subscribersView(main: HTMLElement): void {
 
   fill(
     main,
-    h("h1", {}, "Subscribers"),
+    h(
+      "div",
+      { class: "title" },
+      h("h1", {}, "Subscribers"),
+      canCreate ? h("a", { href: "#/subscribers/new", class: "button", id: "new-subscriber" }, "New subscriber") : null,
+    ),
     h(
       "div",
       { class: "filters", role: "search" },

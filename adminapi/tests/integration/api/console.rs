@@ -148,6 +148,8 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
     // What the browser did is in the database.
     let sub = store.subscriber(&target).await.unwrap().unwrap();
     assert_eq!(sub.status.as_str(), "suspended");
+    let made = store.subscriber("made-in-browser").await.unwrap();
+    assert!(made.is_some(), "the subscriber the form created");
     let root = proisp_adminapi::admin::by_username(&ctx.state.db, "root")
         .await
         .unwrap()
