@@ -1,6 +1,7 @@
 # ProISP — the two commands a newcomer needs:
 #   make run    the whole stack on this machine (private PostgreSQL and Redis under ./var,
-#               demo data, proisp-radiusd in the foreground); see scripts/stack.sh
+#               demo data, proisp-radiusd and the admin API with its web console in the
+#               foreground); see scripts/stack.sh
 #   make test   everything CI runs (formatting, lints, the whole test suite, doc tests)
 
 CARGO ?= cargo
@@ -8,17 +9,28 @@ CARGO ?= cargo
 # where it is not installed.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test deps fmt-check clippy unit doc-test deny api-check bench fuzz
+.PHONY: run test deps console fmt-check clippy unit doc-test deny api-check bench fuzz
 
-run:
+run: console
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test deny api-check faults-short topology-short dr-drill-short
+# `console` comes before the Rust builds: proisp-adminapi embeds what it built, and the
+# unit tests include the console's browser test.
+test: deps console fmt-check clippy unit doc-test deny api-check faults-short topology-short dr-drill-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
 deps:
 	scripts/deps.sh
+
+# The web console (adminapi/console: TypeScript, built with Vite) into
+# adminapi/console/dist, which proisp-adminapi embeds at build time. npm ci installs the
+# committed package-lock.json, again only when that changed.
+CONSOLE := adminapi/console
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+console: $(CONSOLE)/node_modules/.package-lock.json
+	cd $(CONSOLE) && npm run build
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

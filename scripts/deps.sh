@@ -8,7 +8,9 @@
 # of two radiusd for RadSec); radsecproxy (the RadSec interop tests' real TLS client); the
 # openssl CLI (scripts/pki.sh makes the RadSec test and demo certificates); pgBackRest
 # (the backups' tool: scripts/dr-drill.sh backs up, destroys and restores a private cluster);
-# python3 and curl (the fault suite's checks and garbage generator, the API calls); then,
+# python3 and curl (the fault suite's checks and garbage generator, the API calls);
+# Node.js and npm (the web console's build) where missing, and chromium (its browser
+# test, driven headless by Playwright); then,
 # from PyPI into a virtual environment in var/venv, the pinned schemathesis and
 # openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
 # Idempotent and quick when everything is present.
@@ -32,6 +34,9 @@ command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)
 
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing ${pkgs[*]}"

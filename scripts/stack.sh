@@ -155,6 +155,7 @@ with the config written to var/radsecproxy.conf (radsecproxy's UDP side on port 
 
 Metrics: curl http://127.0.0.1:$metrics_port/metrics    Health: curl http://127.0.0.1:$metrics_port/health
 
+Web console on http://127.0.0.1:$api_port/
 Admin API on http://127.0.0.1:$api_port (OpenAPI: /api/v1/openapi.json)
   admin: $demo_admin   password: $demo_password   (role admin; kept in var/demo-admin.password)
   Log in and list subscribers:

@@ -2,12 +2,13 @@
 //!
 //! Modules, from the outside in:
 //! - [`server`]: the application (routes, middleware), `serve`; [`openapi`]: the
-//!   document's parts no handler declares;
+//!   document's parts no handler declares; [`console`]: the web console's files;
 //! - [`routes`]: handlers, one module per resource (plans is the pattern to copy);
 //! - [`session`]: the authenticated admin of a request and `require(Permission)`;
 //! - [`error`]: [`error::ApiError`], the one mapping of errors to statuses and bodies;
 //! - [`audit`]: the audit log; [`admin`], [`refresh`]: admins and refresh tokens;
-//! - [`jwt`], [`password`], [`totp`]: credentials; [`permission`]: the role table;
+//! - [`jwt`], [`password`], [`totp`]: credentials; [`cookie`]: the browser's refresh
+//!   cookie; [`permission`]: the role table;
 //! - [`kv`], [`ratelimit`], [`client_ip`]: limits, revocations and who the client is;
 //! - [`config`], [`state`], [`db`], [`metrics`], [`body`], [`time`].
 #![forbid(unsafe_code)]
@@ -17,6 +18,8 @@ pub mod audit;
 pub mod body;
 pub mod client_ip;
 pub mod config;
+pub mod console;
+pub mod cookie;
 pub mod data;
 pub mod dynauth;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The actix-web application: routes, middleware, the OpenAPI document, `serve`.
 //!
 //! ```text
+//! /                       the web console (`console`: embedded files, strict CSP)
 //! /health                 200 while PostgreSQL answers (HAProxy's check)
 //! /metrics                Prometheus text
 //! /api/v1/openapi.json    the OpenAPI 3 document
@@ -23,7 +24,7 @@ use crate::client_ip::{self, ClientIp};
 use crate::error::{self, ApiError};
 use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
-use crate::{body, routes};
+use crate::{body, console, routes};
 
 /// The OpenAPI document, as served.
 #[derive(Debug)]
@@ -281,6 +282,7 @@ pub fn app(
         .app_data(error::query_config())
         .route("/health", web::get().to(health))
         .route("/metrics", web::get().to(metrics))
+        .configure(console::configure)
         .default_service(web::to(fallback))
         .wrap(from_fn(observe))
 }

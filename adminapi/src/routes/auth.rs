@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -11,7 +12,6 @@ use zeroize::Zeroizing;
 
 use crate::admin::{self, Admin};
 use crate::audit::{self, Actor, Entry};
-use crate::body;
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ErrorBody};
 use crate::jwt::{self, Scope, unix_now};
@@ -21,6 +21,7 @@ use crate::refresh::{self, Rotation};
 use crate::session::{Session, revoked_family_key, revoked_key};
 use crate::state::AppState;
 use crate::totp;
+use crate::{body, cookie};
 
 /// `POST /auth/login`.
 #[derive(Deserialize, ToSchema)]
@@ -35,6 +36,11 @@ pub struct LoginRequest {
     /// two-factor login.
     #[serde(default)]
     pub totp: Option<String>,
+    /// Hand the refresh token over in an HttpOnly, SameSite=Strict cookie scoped to
+    /// `/api/v1/auth/refresh` instead of in the body, where no script can read it (what
+    /// the web console asks for). `refresh_token` is then null.
+    #[serde(default)]
+    pub refresh_cookie: bool,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -55,7 +61,7 @@ pub struct TokenResponse {
     /// Seconds the access token is valid.
     pub expires_in: u64,
     /// The refresh token, good for one `POST /auth/refresh`; absent for an
-    /// enrollment-only login.
+    /// enrollment-only login, and when it went into the refresh cookie instead.
     pub refresh_token: Option<String>,
     /// Seconds the refresh token is valid.
     pub refresh_expires_in: Option<u64>,
@@ -68,8 +74,10 @@ pub struct TokenResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token from login or the previous refresh.
-    pub refresh_token: String,
+    /// The refresh token from login or the previous refresh. Absent: the one in the
+    /// `proisp_refresh` cookie, whose successor then goes into the cookie too.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for RefreshRequest {
@@ -338,31 +346,54 @@ pub(crate) async fn login(
         None
     };
     let tokens = issue_tokens(&state, &admin, None, refresh, scope).await;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(answer(&state, tokens, req.refresh_cookie))
+}
+
+/// 200 with `tokens`; with `in_cookie`, their refresh token goes into the cookie instead
+/// of the body.
+fn answer(state: &AppState, mut tokens: TokenResponse, in_cookie: bool) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header(("Cache-Control", "no-store"));
+    if in_cookie && let Some(token) = tokens.refresh_token.take() {
+        res.insert_header((
+            header::SET_COOKIE,
+            cookie::set(&token, state.config.tokens.refresh_ttl),
+        ));
+    }
+    res.json(tokens)
 }
 
 /// Trade a refresh token for a new access token and a new refresh token.
 ///
 /// The old refresh token is revoked. Presenting a revoked one revokes its whole family
-/// (the token was copied): every holder must log in again.
+/// (the token was copied): every holder must log in again. Without `refresh_token` in
+/// the body the `proisp_refresh` cookie's is used (browser sessions: see `refresh_cookie`
+/// at login), and the new one is set in that cookie.
 #[utoipa::path(
     operation_id = "refreshTokens",
     tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
-        (status = 401, description = "Unknown, expired or revoked refresh token", body = ErrorBody),
+        (status = 401, description = "Unknown, expired, revoked or missing refresh token", body = ErrorBody),
     )
 )]
 #[post("/auth/refresh")]
 pub(crate) async fn refresh_tokens(
     state: web::Data<AppState>,
     ClientIp(ip): ClientIp,
+    http: HttpRequest,
     req: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let req: RefreshRequest = body::parse(req.into_inner())?;
+    let in_cookie = req.refresh_token.is_none();
+    let Some(token) = req.refresh_token.or_else(|| cookie::read(&http)) else {
+        return Err(ApiError::unauthorized(
+            "no refresh token: send refresh_token or the proisp_refresh cookie",
+        ));
+    };
     let ttl = state.config.tokens.refresh_ttl;
-    match refresh::rotate(&state.db, &req.refresh_token, ttl, Some(ip)).await? {
+    match refresh::rotate(&state.db, &token, ttl, Some(ip)).await? {
         Rotation::Invalid => Err(ApiError::unauthorized("unknown or expired refresh token")),
         Rotation::Reused { admin_id, family } => {
             tracing::warn!(admin_id, family, %ip, "refresh token reused: family revoked");
@@ -405,13 +436,13 @@ pub(crate) async fn refresh_tokens(
                 Scope::Full,
             )
             .await;
-            Ok(HttpResponse::Ok().json(tokens))
+            Ok(answer(&state, tokens, in_cookie))
         }
     }
 }
 
 /// Log out: the access token is refused from now on and its refresh-token family is
-/// revoked.
+/// revoked; the browser is told to drop the refresh cookie.
 #[utoipa::path(
     operation_id = "logout",
     tag = "auth",
@@ -449,7 +480,9 @@ pub(crate) async fn logout(
         .kv
         .set_flag(&revoked_key(&session.claims.jti), Duration::from_secs(left))
         .await;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::SET_COOKIE, cookie::clear()))
+        .finish())
 }
 
 /// The logged-in admin and what their role allows.

@@ -584,3 +584,102 @@ async fn a_failed_login_answers_the_same_whether_the_password_was_right() {
     )
     .error(429, "rate_limited", None);
 }
+
+/// The `proisp_refresh` cookie's value in a response's `Set-Cookie`.
+fn set_cookie(r: &super::Resp) -> String {
+    let header = r.header("set-cookie");
+    for attr in [
+        "Path=/api/v1/auth/refresh",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+    ] {
+        assert!(header.contains(attr), "{attr} missing: {header}");
+    }
+    let (pair, _) = header.split_once(';').unwrap();
+    pair.strip_prefix("proisp_refresh=").unwrap().to_owned()
+}
+
+fn refresh_with_cookie(token: &str) -> TestRequest {
+    post("/api/v1/auth/refresh", json!({}))
+        .insert_header(("Cookie", format!("other=1; proisp_refresh={token}")))
+}
+
+#[actix_web::test]
+async fn browser_sessions_keep_the_refresh_token_in_an_http_only_cookie() {
+    let ctx = Ctx::new().await;
+    ctx.admin("alice", Role::Admin).await;
+    let app = app!(ctx);
+
+    // A login that does not ask for the cookie gets none.
+    let plain = call!(
+        app,
+        ctx,
+        post(
+            "/api/v1/auth/login",
+            json!({"username": "alice", "password": PASSWORD})
+        )
+    );
+    plain.expect(200);
+    assert!(!plain.headers.contains_key("set-cookie"));
+    assert_eq!(plain.header("cache-control"), "no-store");
+
+    let login = call!(
+        app,
+        ctx,
+        post(
+            "/api/v1/auth/login",
+            json!({"username": "alice", "password": PASSWORD, "refresh_cookie": true})
+        )
+    );
+    login.expect(200);
+    assert!(login.json["refresh_token"].is_null(), "{}", login.text);
+    assert_eq!(login.json["refresh_expires_in"], 30 * 86400);
+    let first = set_cookie(&login);
+    assert!(login.header("set-cookie").contains("Max-Age=2592000"));
+
+    // Refresh from the cookie: the successor goes back into the cookie, not the body.
+    let r = call!(app, ctx, refresh_with_cookie(&first));
+    r.expect(200);
+    assert!(r.json["refresh_token"].is_null(), "{}", r.text);
+    let second = set_cookie(&r);
+    assert_ne!(first, second);
+    let access = r.json["access_token"].as_str().unwrap().to_owned();
+    call!(app, ctx, with_token(get("/api/v1/auth/me"), &access)).expect(200);
+
+    // Neither a body token nor a cookie: 401; a body token wins over a cookie.
+    call!(app, ctx, post("/api/v1/auth/refresh", json!({}))).error(401, "unauthorized", None);
+    call!(
+        app,
+        ctx,
+        post("/api/v1/auth/refresh", json!({"refresh_token": "made-up"}))
+            .insert_header(("Cookie", format!("proisp_refresh={second}")))
+    )
+    .error(401, "unauthorized", None);
+
+    // The cookie's token rotates like any other: the old one presented again revokes the
+    // family, the current one with it.
+    call!(app, ctx, refresh_with_cookie(&first)).error(401, "token_revoked", None);
+    call!(app, ctx, refresh_with_cookie(&second)).error(401, "token_revoked", None);
+
+    // Logout revokes the family and tells the browser to drop the cookie.
+    let login = call!(
+        app,
+        ctx,
+        post(
+            "/api/v1/auth/login",
+            json!({"username": "alice", "password": PASSWORD, "refresh_cookie": true})
+        )
+    );
+    let third = set_cookie(&login);
+    let access = login.json["access_token"].as_str().unwrap().to_owned();
+    let out = call!(
+        app,
+        ctx,
+        with_token(post("/api/v1/auth/logout", json!({})), &access)
+    );
+    assert_eq!(out.status, 204, "{}", out.text);
+    assert_eq!(set_cookie(&out), "");
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+    call!(app, ctx, refresh_with_cookie(&third)).error(401, "token_revoked", None);
+}

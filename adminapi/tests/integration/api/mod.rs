@@ -6,6 +6,7 @@
 mod admins;
 mod audit;
 mod auth;
+mod console;
 mod dashboard;
 mod http;
 mod nas;
@@ -66,6 +67,14 @@ impl Resp {
             assert_eq!(obj.len(), 3, "{}", self.text);
         }
         self
+    }
+
+    /// A header's value, which must be there and be text.
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header: {:?}", self.headers))
     }
 
     /// Asserts an error code and field.

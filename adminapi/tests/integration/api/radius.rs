@@ -46,7 +46,7 @@ fn free_udp_ports() -> (u16, u16) {
     )
 }
 
-struct Radiusd(Child);
+pub(crate) struct Radiusd(Child);
 
 impl Drop for Radiusd {
     fn drop(&mut self) {
@@ -55,8 +55,9 @@ impl Drop for Radiusd {
     }
 }
 
-/// Starts radiusd on the test's database and Redis; returns it and its auth address.
-fn start_radiusd(ctx: &Ctx) -> (Radiusd, SocketAddr) {
+/// Starts radiusd on the test's database and Redis; returns it and its auth and
+/// accounting addresses.
+pub(crate) fn start_radiusd(ctx: &Ctx) -> (Radiusd, SocketAddr, SocketAddr) {
     let (auth, acct) = free_udp_ports();
     let auth = SocketAddr::from(([127, 0, 0, 1], auth));
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")
@@ -118,7 +119,7 @@ fn start_radiusd(ctx: &Ctx) -> (Radiusd, SocketAddr) {
             break;
         }
     }
-    (radiusd, auth)
+    (radiusd, auth, SocketAddr::from(([127, 0, 0, 1], acct)))
 }
 
 /// radclient's answer to a PAP request: "Access-Accept", "Access-Reject" or "".
@@ -182,7 +183,7 @@ async fn created_through_the_api_logs_in_and_suspended_is_refused_within_a_secon
         ))
         .await
         .unwrap();
-    let (_radiusd, auth) = start_radiusd(&ctx);
+    let (_radiusd, auth, _) = start_radiusd(&ctx);
     // Unknown to everyone yet: remembered negatively by radiusd and Redis.
     assert_eq!(pap(auth, "e2e-user", "e2e-Secret-pw1"), "Access-Reject");
 

@@ -31,7 +31,7 @@ pub(crate) fn now_ms() -> i64 {
 
 /// How the fake NAS answers.
 #[derive(Debug, Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Ack,
     Nak503,
     Silence,
@@ -39,23 +39,23 @@ enum Answer {
 
 /// What a request to the fake NAS carried.
 #[derive(Debug)]
-struct Seen {
-    code: Code,
-    user: String,
-    session: String,
+pub(crate) struct Seen {
+    pub(crate) code: Code,
+    pub(crate) user: String,
+    pub(crate) session: String,
     framed_ip: Option<Ipv4Addr>,
     rate_limit: Option<String>,
 }
 
 /// A NAS's Dynamic Authorization server on `addr`, answering every request the same way
 /// and reporting what it saw, on its own thread.
-struct FakeNas {
-    port: u16,
-    seen: mpsc::Receiver<Seen>,
+pub(crate) struct FakeNas {
+    pub(crate) port: u16,
+    pub(crate) seen: mpsc::Receiver<Seen>,
 }
 
 impl FakeNas {
-    fn start(addr: &str, answer: Answer) -> FakeNas {
+    pub(crate) fn start(addr: &str, answer: Answer) -> FakeNas {
         let socket = UdpSocket::bind((addr, 0)).unwrap();
         let port = socket.local_addr().unwrap().port();
         let (tx, seen) = mpsc::channel();
