@@ -60,7 +60,7 @@ async fn kept(store: &Store) -> i64 {
 }
 
 /// A dispatcher keeping in `store`, knowing `target` by its id.
-fn durable(store: &Store, target: &Target) -> Dispatcher<proisp_coa::Client> {
+fn durable(store: &Store, target: &Target) -> Dispatcher<Client> {
     let target = target.clone();
     dispatcher(8)
         .with_parking(Arc::new(store.clone()))
