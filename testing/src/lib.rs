@@ -52,3 +52,32 @@ fn random_hex(octets: usize) -> String {
     rand::rng().fill_bytes(&mut buf);
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// An accounting record of `status` for `username`'s session `acct_session_id` on
+/// `nas_id`, received now, with no octets and no optional attribute: what a test applies
+/// to open (Start) or close (Stop, Accounting-On) sessions.
+pub fn acct_record(
+    status: proisp_model::AcctStatus,
+    nas_id: i64,
+    username: &str,
+    acct_session_id: &str,
+) -> proisp_model::AcctRecord {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    proisp_model::AcctRecord {
+        status,
+        nas_id,
+        acct_session_id: acct_session_id.to_owned(),
+        username: username.to_owned(),
+        upload_octets: 0,
+        download_octets: 0,
+        session_time_secs: 0,
+        received_at_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
+        delay_secs: 0,
+        framed_ip: None,
+        calling_station_id: None,
+        nas_port_id: None,
+        terminate_cause: None,
+    }
+}

@@ -4,35 +4,20 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use proisp_coa::{Client, ClientConfig, Dispatcher, LaneConfig, Outcome, Target};
 use proisp_model::{AcctRecord, AcctStatus};
 use proisp_store::{NewNas, Store};
-use proisp_testing::{TestEnv, wait_until};
+use proisp_testing::{TestEnv, acct_record, wait_until};
 
 use crate::lanes::{LaneNas, change, dispatcher, send_all};
 
 /// Records of `status` for `user`'s sessions on `nas_id`, applied as a NAS would send them.
 async fn accounting(store: &Store, nas_id: i64, sessions: &[String], status: AcctStatus) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let records: Vec<AcctRecord> = sessions
         .iter()
-        .map(|s| AcctRecord {
-            status,
-            nas_id,
-            acct_session_id: s.clone(),
-            username: "user".into(),
-            upload_octets: 0,
-            download_octets: 0,
-            session_time_secs: 0,
-            received_at_ms: i64::try_from(now.as_millis()).unwrap(),
-            delay_secs: 0,
-            framed_ip: None,
-            calling_station_id: None,
-            nas_port_id: None,
-            terminate_cause: None,
-        })
+        .map(|s| acct_record(status, nas_id, "user", s))
         .collect();
     store.apply_accounting(&records, 3).await.unwrap();
 }

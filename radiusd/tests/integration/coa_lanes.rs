@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use proisp_model::{AcctRecord, AcctStatus};
@@ -14,7 +14,7 @@ use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
 use proisp_store::{ImportMode, ImportRow, NewSubscriber};
-use proisp_testing::{TestEnv, wait_until};
+use proisp_testing::{TestEnv, acct_record, wait_until};
 use tokio::net::UdpSocket;
 
 use crate::accounting::{FakeNas, radclient_acct, seed_fup};
@@ -172,22 +172,14 @@ async fn a_billing_period_ending_for_20000_subscribers_stays_within_the_nas_wind
         .await
         .unwrap();
     assert_eq!(imported.created.len(), N);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let starts: Vec<AcctRecord> = (0..N)
-        .map(|i| AcctRecord {
-            status: AcctStatus::Start,
-            nas_id,
-            acct_session_id: format!("ps{i}"),
-            username: format!("p{i}"),
-            upload_octets: 0,
-            download_octets: 0,
-            session_time_secs: 0,
-            received_at_ms: i64::try_from(now.as_millis()).unwrap(),
-            delay_secs: 0,
-            framed_ip: None,
-            calling_station_id: None,
-            nas_port_id: None,
-            terminate_cause: None,
+        .map(|i| {
+            acct_record(
+                AcctStatus::Start,
+                nas_id,
+                &format!("p{i}"),
+                &format!("ps{i}"),
+            )
         })
         .collect();
     for batch in starts.chunks(1000) {

@@ -1,11 +1,11 @@
 //! Changes waiting for an unreachable NAS (`coa_deferred`): newest wins, claims hold
 //! others off for their lease, settling spares a newer change, closed sessions go unsent.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use proisp_model::{AcctRecord, AcctStatus};
+use proisp_model::AcctStatus;
 use proisp_store::{DeferredChange, NewNas, Store};
-use proisp_testing::TestEnv;
+use proisp_testing::{TestEnv, acct_record};
 
 fn change(nas_id: i64, session: &str, request: &[u8], made_s: u64) -> DeferredChange {
     DeferredChange {
@@ -18,27 +18,7 @@ fn change(nas_id: i64, session: &str, request: &[u8], made_s: u64) -> DeferredCh
 }
 
 async fn open_session(store: &Store, nas_id: i64, session: &str, status: AcctStatus) {
-    let record = AcctRecord {
-        status,
-        nas_id,
-        acct_session_id: session.to_owned(),
-        username: format!("user-{session}"),
-        upload_octets: 0,
-        download_octets: 0,
-        session_time_secs: 0,
-        received_at_ms: i64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-        )
-        .unwrap(),
-        delay_secs: 0,
-        framed_ip: None,
-        calling_station_id: None,
-        nas_port_id: None,
-        terminate_cause: None,
-    };
+    let record = acct_record(status, nas_id, &format!("user-{session}"), session);
     store.apply_accounting(&[record], 3).await.unwrap();
 }
 
