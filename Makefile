@@ -13,7 +13,8 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 run:
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test deny api-check faults-short topology-short dr-drill-short
+test: deps fmt-check clippy unit doc-test deny api-check monitoring-check faults-short \
+	topology-short dr-drill-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -100,3 +101,10 @@ dr-drill:
 	PROFILE=release scripts/dr-drill.sh
 dr-drill-short:
 	scripts/dr-drill.sh --short
+
+# monitoring/ without a running stack (scripts/monitoring-check.sh, seconds): promtool
+# check config/rules, the alert rules' unit tests (monitoring/tests/), the textfile
+# metrics script and its units. Part of `make test`.
+.PHONY: monitoring-check
+monitoring-check:
+	scripts/monitoring-check.sh

@@ -188,6 +188,18 @@ read -r backup_stop backup_mib repo_mib < <(pgbr --output=json info | python3 -c
 import json, sys
 b = json.load(sys.stdin)[0]["backup"][-1]
 print(b["timestamp"]["stop"], round(b["info"]["size"] / 2**20), round(b["info"]["repository"]["delta"] / 2**20, 1))')
+# proisp-backup-metrics.service's command on this repository: the backup's end for the
+# ProISPBackupTooOld alert (monitoring/alerts.yml).
+mkdir -p "$dir/textfile"
+metrics_prom="$dir/textfile/proisp-backup-proisp.prom"
+if TEXTFILE_DIR="$dir/textfile" PGBACKREST_USER=postgres \
+  "$root/monitoring/textfile-metrics.sh" backup proisp 2>"$dir/textfile.err" &&
+  grep -qx "proisp_backup_last_completion_timestamp_seconds{stanza=\"proisp\"} $backup_stop" "$metrics_prom" &&
+  grep -qx 'proisp_backup_info_success{stanza="proisp"} 1' "$metrics_prom"; then
+  info+=("textfile-metrics backup: the full backup's end ($backup_stop) for node_exporter")
+else
+  notes+=("textfile-metrics backup did not report the backup ending at $backup_stop ($(cat "$metrics_prom" "$dir/textfile.err" 2>/dev/null | tr '\n' ' '))")
+fi
 
 start_redis >/dev/null
 wait_for 10 "Redis to answer" redis-cli -p "$redis_port" ping
