@@ -4,6 +4,9 @@
 #   - promtool check config on monitoring/prometheus.yml (and the rule file it loads),
 #     promtool check rules on monitoring/alerts.yml, promtool test rules on
 #     monitoring/tests/*.yml (series fed in, alerts expected);
+#   - monitoring/grafana/proisp.json: valid JSON, unique panel ids, every query on the
+#     ${datasource} variable, and every expression parsed by promtool (as recording rules,
+#     monitoring/grafana/check.py); a dashboard with a broken expression must fail;
 #   - monitoring/textfile-metrics.sh certs on the demo PKI: the earliest notAfter of a
 #     chain, output promtool check metrics accepts, an unreadable file reported;
 #   - systemd-analyze verify on the textfile units.
@@ -20,6 +23,15 @@ fail() { echo "monitoring-check: $*" >&2; exit 1; }
 promtool check config --syntax-only "$mon/prometheus.yml" >/dev/null
 promtool check rules "$mon/alerts.yml" >/dev/null
 promtool test rules "$mon"/tests/*.yml
+
+python3 "$mon/grafana/check.py" "$mon/grafana/proisp.json" "$work/dashboard.rules.yml" >/dev/null
+promtool check rules "$work/dashboard.rules.yml" >/dev/null ||
+  fail "an expression of monitoring/grafana/proisp.json does not parse: $(promtool check rules "$work/dashboard.rules.yml" 2>&1 | tail -n 3)"
+sed 's/radius_auth_requests_total{/radius_auth_requests_total{{/' "$mon/grafana/proisp.json" >"$work/broken.json"
+python3 "$mon/grafana/check.py" "$work/broken.json" "$work/broken.rules.yml" >/dev/null
+if promtool check rules "$work/broken.rules.yml" >/dev/null 2>&1; then
+  fail "promtool accepted a dashboard expression with a syntax error"
+fi
 
 # textfile-metrics certs: a file holding the server certificate and its CA reports the
 # earlier of the two.
@@ -52,4 +64,4 @@ done
 if ! out=$(systemd-analyze verify --man=no "$work"/units/* 2>&1) || grep -q proisp <<<"$out"; then
   fail "systemd-analyze verify: $out"
 fi
-echo "monitoring-check: rules, rule tests, textfile metrics and units pass"
+echo "monitoring-check: rules, rule tests, dashboard, textfile metrics and units pass"
