@@ -6,10 +6,11 @@
 #     monitoring/tests/*.yml (series fed in, alerts expected);
 #   - monitoring/grafana/proisp.json: valid JSON, unique panel ids, every query on the
 #     ${datasource} variable, and every expression parsed by promtool (as recording rules,
-#     monitoring/grafana/check.py); a dashboard with a broken expression must fail;
+#     monitoring/check.py); a dashboard with a broken expression must fail;
 #   - monitoring/textfile-metrics.sh certs on the demo PKI: the earliest notAfter of a
 #     chain, output promtool check metrics accepts, an unreadable file reported;
-#   - systemd-analyze verify on the textfile units.
+#   - systemd-analyze verify on the textfile and maintenance units (ANALYZE, security
+#     report).
 # scripts/monitoring-test.sh checks the same files against a running stack.
 set -euo pipefail
 
@@ -24,11 +25,11 @@ promtool check config --syntax-only "$mon/prometheus.yml" >/dev/null
 promtool check rules "$mon/alerts.yml" >/dev/null
 promtool test rules "$mon"/tests/*.yml
 
-python3 "$mon/grafana/check.py" "$mon/grafana/proisp.json" "$work/dashboard.rules.yml" >/dev/null
+python3 "$mon/check.py" dashboard "$mon/grafana/proisp.json" "$work/dashboard.rules.yml" >/dev/null
 promtool check rules "$work/dashboard.rules.yml" >/dev/null ||
   fail "an expression of monitoring/grafana/proisp.json does not parse: $(promtool check rules "$work/dashboard.rules.yml" 2>&1 | tail -n 3)"
 sed 's/radius_auth_requests_total{/radius_auth_requests_total{{/' "$mon/grafana/proisp.json" >"$work/broken.json"
-python3 "$mon/grafana/check.py" "$work/broken.json" "$work/broken.rules.yml" >/dev/null
+python3 "$mon/check.py" dashboard "$work/broken.json" "$work/broken.rules.yml" >/dev/null
 if promtool check rules "$work/broken.rules.yml" >/dev/null 2>&1; then
   fail "promtool accepted a dashboard expression with a syntax error"
 fi
@@ -55,7 +56,8 @@ fi
 
 # The units, with ExecStart pointed at this tree's script (verify wants it to exist).
 mkdir "$work/units"
-for u in proisp-certificate-metrics proisp-backup-metrics; do
+for u in proisp-certificate-metrics proisp-backup-metrics proisp-analyze \
+  proisp-security-report; do
   for ext in service timer; do
     sed "s#/usr/lib/proisp/textfile-metrics#$mon/textfile-metrics.sh#" \
       "$root/systemd/$u.$ext" >"$work/units/$u.$ext"
