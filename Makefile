@@ -13,8 +13,8 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 run:
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test deny api-check monitoring-check faults-short \
-	topology-short dr-drill-short
+test: deps fmt-check clippy unit doc-test deny api-check monitoring-check monitoring-test \
+	faults-short topology-short dr-drill-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -108,3 +108,22 @@ dr-drill-short:
 .PHONY: monitoring-check
 monitoring-check:
 	scripts/monitoring-check.sh
+
+# The monitoring files against a running stack (scripts/monitoring-test.sh): `MONITORING=1
+# scripts/stack.sh` on free ports with the tests' debug build, logins and API calls, then
+# the roadmap's four queries must return series, every metric the rules and dashboard
+# name must exist, the maintenance SQL must run, and no secret may be in the logs.
+# About 30 s once built; part of `make test`.
+.PHONY: monitoring-test
+monitoring-test:
+	scripts/monitoring-test.sh
+
+# The Debian package (scripts/deb.sh): release build, target/deb/proisp_<ver>_<arch>.deb.
+# `deb-test` builds one from the debug build the tests made, installs it on this machine
+# with dpkg -i (root), checks its files, --check-config and its units, and removes it
+# (scripts/deb-test.sh); .ci/run runs it after `make test`.
+.PHONY: deb deb-test
+deb:
+	scripts/deb.sh
+deb-test:
+	scripts/deb-test.sh

@@ -64,7 +64,8 @@ struct Args {
     /// Configuration file (TOML); every key can also be set by a PROISP_* variable.
     #[arg(long, short, env = "PROISP_CONFIG")]
     config: Option<PathBuf>,
-    /// Check the configuration and exit.
+    /// Check the configuration and the files it names (the key file; RadSec's CA,
+    /// certificate and key), say what is wrong, and exit: 0 when all is well, else 1.
     #[arg(long)]
     check_config: bool,
 }
@@ -74,6 +75,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(&Sources::from_process(args.config.as_deref()))
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     if args.check_config {
+        check_files(&config)?;
         println!("configuration is valid");
         return Ok(());
     }
@@ -83,6 +85,18 @@ fn main() -> anyhow::Result<()> {
         .thread_name("radiusd")
         .build()?;
     runtime.block_on(run(config))
+}
+
+/// What `--check-config` reads beyond the settings, as start-up would: the key, and
+/// RadSec's certificates and key. Connections are not tried (PostgreSQL or Redis being
+/// down is no configuration error, and radiusd starts without them).
+fn check_files(config: &Config) -> anyhow::Result<()> {
+    Keyring::from_file(&config.key_file)
+        .with_context(|| format!("key_file {}", config.key_file.display()))?;
+    if let Some(radsec) = &config.radsec {
+        radsec::Radsec::new(radsec.clone())?;
+    }
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

@@ -28,3 +28,35 @@ fn the_systemd_unit_verifies() {
         .collect();
     assert!(out.status.success() && ours.is_empty(), "{stderr}");
 }
+
+/// `--check-config` on the shipped example, the key given as the unit gives it (a
+/// credential), and once more with the key damaged: that must fail and name the key.
+#[test]
+fn check_config_reads_the_example_and_its_key() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = root.join("systemd/radiusd.toml.example");
+    let dir = std::env::temp_dir().join(format!("check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |key: &str| {
+        std::fs::write(dir.join("secret.key"), key).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_proisp-radiusd"))
+            .env_clear()
+            .env("CREDENTIALS_DIRECTORY", &dir)
+            .arg("--config")
+            .arg(&example)
+            .arg("--check-config")
+            .output()
+            .unwrap()
+    };
+    let good = check(&format!("{}\n", "ab".repeat(32)));
+    let damaged = check("not a key\n");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&damaged.stderr);
+    assert_eq!(damaged.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("key_file"), "{stderr}");
+}
