@@ -288,6 +288,39 @@ fn bad_configuration_names_the_key() {
     );
 }
 
+/// `check-config` on the shipped example with both keys as the unit passes them
+/// (credentials); a damaged token key fails and is named.
+#[test]
+fn check_config_reads_the_example_and_its_keys() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/adminapi.toml.example");
+    let example = example.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("adminapi-check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = format!("{}\n", "cd".repeat(32));
+    std::fs::write(dir.join("secret.key"), &key).unwrap();
+    std::fs::write(dir.join("jwt.key"), &key).unwrap();
+    let credentials = dir.to_str().unwrap();
+    let check = || {
+        adminapi(
+            &[("CREDENTIALS_DIRECTORY", credentials)],
+            &["--config", example, "check-config"],
+        )
+    };
+    let good = check();
+    std::fs::write(dir.join("jwt.key"), "short\n").unwrap();
+    let damaged = check();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert_eq!(text(&good.stdout), "configuration is valid\n");
+    assert_eq!(damaged.status.code(), Some(1));
+    assert!(
+        text(&damaged.stderr).contains("tokens.jwt_key_file"),
+        "{}",
+        text(&damaged.stderr)
+    );
+}
+
 #[test]
 fn the_systemd_unit_verifies() {
     let unit =
