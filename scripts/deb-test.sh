@@ -6,7 +6,8 @@
 #   2. postinst's work: the proisp user and group, /etc/proisp root:proisp 0750 with the
 #      configs 0640, secret.key and jwt.key made, 0600 root;
 #   3. proisp-radiusd --check-config on the installed example (the key as the unit passes
-#      it: a credential) exits 0; with a damaged key, or RadSec naming a missing
+#      it: a credential) names the CA files the operator must provide and exits 1; with
+#      a CA in their place it exits 0; with a damaged key, or RadSec naming a missing
 #      certificate, it exits 1 and names the key; adminapi's check-config likewise;
 #   4. systemd-analyze verify on every installed unit and timer;
 #   5. dpkg -r leaves the conffiles and removes the rest; dpkg -P removes the conffiles.
@@ -102,34 +103,34 @@ check "postinst: proisp user, /etc/proisp permissions, keys made" postinst_done
 creds="$work/credentials"
 mkdir "$creds"
 cp /etc/proisp/secret.key "$creds/secret.key"
-check "proisp-radiusd --check-config on the installed example" \
-  env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" \
-  /usr/bin/proisp-radiusd --config /etc/proisp/radiusd.toml --check-config
+# As shipped, the examples name the CA files of a PostgreSQL and a Redis on other hosts
+# (/etc/proisp/postgres-ca.pem, redis-ca.pem), which the operator provides: the check
+# must say so. With a real CA in their place (the demo PKI's) it must pass.
+radiusd_check() { env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" "$@" \
+  /usr/bin/proisp-radiusd --config /etc/proisp/radiusd.toml --check-config; }
+adminapi_check() { env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" "$@" \
+  /usr/bin/proisp-adminapi --config /etc/proisp/adminapi.toml check-config; }
+"$root/scripts/pki.sh" "$work/pki" --nas-name nas.deb.test >/dev/null 2>&1
+cas=(PROISP_DATABASE__SSLROOTCERT="$work/pki/ca.pem" PROISP_REDIS__TLS_CA="$work/pki/ca.pem")
+check "proisp-radiusd --check-config on the example as installed names the missing CA" \
+  fails_naming "sslrootcert: /etc/proisp/postgres-ca.pem" radiusd_check
+check "proisp-radiusd --check-config on the installed example, CA files provided" \
+  radiusd_check "${cas[@]}"
 printf 'not a key\n' >"$work/bad.key"
 check "--check-config fails on a damaged key, naming key_file" fails_naming key_file \
-  env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" PROISP_KEY_FILE="$work/bad.key" \
-  /usr/bin/proisp-radiusd --config /etc/proisp/radiusd.toml --check-config
-"$root/scripts/pki.sh" "$work/pki" --nas-name nas.deb.test >/dev/null 2>&1
+  radiusd_check "${cas[@]}" PROISP_KEY_FILE="$work/bad.key"
 radsec=(PROISP_RADSEC__LISTEN=127.0.0.1:2083 PROISP_RADSEC__CA="$work/pki/ca.pem"
   PROISP_RADSEC__KEY="$work/pki/server.key")
 check "--check-config with RadSec's demo PKI" \
-  env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" "${radsec[@]}" \
-  PROISP_RADSEC__CERTIFICATE="$work/pki/server.pem" \
-  /usr/bin/proisp-radiusd --config /etc/proisp/radiusd.toml --check-config
+  radiusd_check "${cas[@]}" "${radsec[@]}" PROISP_RADSEC__CERTIFICATE="$work/pki/server.pem"
 check "--check-config fails on a missing RadSec certificate, naming it" \
   fails_naming radsec.certificate \
-  env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" "${radsec[@]}" \
-  PROISP_RADSEC__CERTIFICATE="$work/pki/missing.pem" \
-  /usr/bin/proisp-radiusd --config /etc/proisp/radiusd.toml --check-config
+  radiusd_check "${cas[@]}" "${radsec[@]}" PROISP_RADSEC__CERTIFICATE="$work/pki/missing.pem"
 cp /etc/proisp/jwt.key "$creds/jwt.key"
-if /usr/bin/proisp-adminapi --help | grep -q check-config; then
-  check "proisp-adminapi check-config on the installed example" \
-    env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" \
-    /usr/bin/proisp-adminapi --config /etc/proisp/adminapi.toml check-config
-  check "adminapi check-config fails on a damaged key, naming key_file" fails_naming key_file \
-    env -i PATH="$PATH" CREDENTIALS_DIRECTORY="$creds" PROISP_KEY_FILE="$work/bad.key" \
-    /usr/bin/proisp-adminapi --config /etc/proisp/adminapi.toml check-config
-fi
+check "proisp-adminapi check-config on the installed example, CA files provided" \
+  adminapi_check "${cas[@]}"
+check "adminapi check-config fails on a damaged key, naming key_file" fails_naming key_file \
+  adminapi_check "${cas[@]}" PROISP_KEY_FILE="$work/bad.key"
 
 units=$(dpkg -L proisp | grep -E '^/lib/systemd/system/.*\.(service|timer)$')
 verify_units() {
