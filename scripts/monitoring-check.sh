@@ -10,13 +10,16 @@
 #   - monitoring/textfile-metrics.sh certs on the demo PKI: the earliest notAfter of a
 #     chain, output promtool check metrics accepts, an unreadable file reported;
 #   - systemd-analyze verify on the textfile and maintenance units (ANALYZE, security
-#     report).
+#     report);
+#   - tuning/: every setting of postgresql.conf.example is one PostgreSQL knows, and
+#     Redis starts on redis.conf.example with its eviction policy.
 # scripts/monitoring-test.sh checks the same files against a running stack.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 mon="$root/monitoring"
 command -v promtool >/dev/null || "$root/scripts/deps.sh"
+. "$root/scripts/lib-stack.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "monitoring-check: $*" >&2; exit 1; }
@@ -66,4 +69,17 @@ done
 if ! out=$(systemd-analyze verify --man=no "$work"/units/* 2>&1) || grep -q proisp <<<"$out"; then
   fail "systemd-analyze verify: $out"
 fi
-echo "monitoring-check: rules, rule tests, dashboard, textfile metrics and units pass"
+# tuning/: PostgreSQL's own list of settings, and a Redis started on the file (Unix socket
+# only).
+known=$("$(pg_bin)/postgres" --describe-config | cut -f1)
+for setting in $(sed -n 's/^\([a-z_]*\) *=.*/\1/p' "$root/tuning/postgresql.conf.example"); do
+  grep -qx "$setting" <<<"$known" || fail "tuning/postgresql.conf.example: PostgreSQL knows no $setting"
+done
+redis-server "$root/tuning/redis.conf.example" --port 0 --unixsocket "$work/redis.sock" \
+  --dir "$work" --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log"
+wait_for 10 "Redis on tuning/redis.conf.example" redis-cli -s "$work/redis.sock" ping ||
+  fail "Redis does not start on tuning/redis.conf.example: $(cat "$work/redis.log")"
+policy=$(redis-cli -s "$work/redis.sock" config get maxmemory-policy | tail -n 1)
+redis-cli -s "$work/redis.sock" shutdown nosave >/dev/null 2>&1 || true
+[ "$policy" = volatile-lru ] || fail "Redis on tuning/redis.conf.example evicts by $policy"
+echo "monitoring-check: rules, rule tests, dashboard, textfile metrics, units and tuning pass"
