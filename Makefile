@@ -103,8 +103,9 @@ dr-drill-short:
 	scripts/dr-drill.sh --short
 
 # monitoring/ without a running stack (scripts/monitoring-check.sh, seconds): promtool
-# check config/rules, the alert rules' unit tests (monitoring/tests/), the textfile
-# metrics script and its units. Part of `make test`.
+# check config/rules, the alert rules' unit tests (monitoring/tests/), the dashboard's
+# expressions, the textfile metrics script, the timers' units, tuning/. Part of
+# `make test`.
 .PHONY: monitoring-check
 monitoring-check:
 	scripts/monitoring-check.sh
