@@ -16,7 +16,8 @@ run: console
 
 # `console` comes before the Rust builds: proisp-adminapi embeds what it built, and the
 # unit tests include the console's browser test.
-test: deps console fmt-check clippy unit doc-test deny api-check faults-short topology-short dr-drill-short
+test: deps console fmt-check clippy unit doc-test deny api-check monitoring-check \
+	monitoring-test faults-short topology-short dr-drill-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -112,3 +113,30 @@ dr-drill:
 	PROFILE=release scripts/dr-drill.sh
 dr-drill-short:
 	scripts/dr-drill.sh --short
+
+# monitoring/ without a running stack (scripts/monitoring-check.sh, seconds): promtool
+# check config/rules, the alert rules' unit tests (monitoring/tests/), the dashboard's
+# expressions, the textfile metrics script, the timers' units, tuning/. Part of
+# `make test`.
+.PHONY: monitoring-check
+monitoring-check:
+	scripts/monitoring-check.sh
+
+# The monitoring files against a running stack (scripts/monitoring-test.sh): `MONITORING=1
+# scripts/stack.sh` on free ports with the tests' debug build, logins and API calls, then
+# the roadmap's four queries must return series, every metric the rules and dashboard
+# name must exist, the maintenance SQL must run, and no secret may be in the logs.
+# About 30 s once built; part of `make test`.
+.PHONY: monitoring-test
+monitoring-test:
+	scripts/monitoring-test.sh
+
+# The Debian package (scripts/deb.sh): release build, target/deb/proisp_<ver>_<arch>.deb.
+# `deb-test` builds one from the debug build the tests made, installs it on this machine
+# with dpkg -i (root), checks its files, --check-config and its units, and removes it
+# (scripts/deb-test.sh); .ci/run runs it after `make test`.
+.PHONY: deb deb-test
+deb:
+	scripts/deb.sh
+deb-test:
+	scripts/deb-test.sh

@@ -10,7 +10,9 @@
 # (the backups' tool: scripts/dr-drill.sh backs up, destroys and restores a private cluster);
 # python3 and curl (the fault suite's checks and garbage generator, the API calls);
 # Node.js and npm (the web console's build) where missing, and chromium (its browser
-# test, driven headless by Playwright); then,
+# test, driven headless by Playwright); Prometheus (promtool checks and tests monitoring/;
+# `MONITORING=1 make run` and scripts/monitoring-test.sh run the server) with the
+# PostgreSQL, Redis and node exporters monitoring/prometheus.yml scrapes; then,
 # from PyPI into a virtual environment in var/venv, the pinned schemathesis and
 # openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
 # Idempotent and quick when everything is present.
@@ -33,6 +35,10 @@ command -v pgbackrest >/dev/null || pkgs+=(pgbackrest)
 command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v python3 >/dev/null || pkgs+=(python3)
+command -v promtool >/dev/null || pkgs+=(prometheus)
+command -v prometheus-postgres-exporter >/dev/null || pkgs+=(prometheus-postgres-exporter)
+command -v prometheus-redis-exporter >/dev/null || pkgs+=(prometheus-redis-exporter)
+command -v prometheus-node-exporter >/dev/null || pkgs+=(prometheus-node-exporter)
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 command -v node >/dev/null || pkgs+=(nodejs)
 command -v npm >/dev/null || pkgs+=(npm)

@@ -6,7 +6,9 @@
 #   1. the shipped systemd/proisp-backup* units pass `systemd-analyze verify`;
 #   2. a private PostgreSQL with pgbackrest/postgresql.conf.example's lines, archiving
 #      into a pgBackRest repository in var/dr/repo with pgbackrest/pgbackrest.conf.example
-#      (only its paths overridden); stanza-create, check; migrate, seed; a full backup;
+#      (only its paths overridden); stanza-create, check; migrate, seed; a full backup,
+#      whose end monitoring/textfile-metrics.sh backup must report (the backup alert's
+#      figure);
 #   3. Redis, proisp-radiusd and proisp-adminapi; proisp-loadtest's accounting sessions
 #      (Start, interims, Stop, a NAS's retransmissions) with its acked log;
 #   4. mid-load the primary is lost: every PostgreSQL process SIGKILLed at once and its
@@ -102,7 +104,8 @@ notes=() info=()
 radiusd_pid="" adminapi_pid="" load_pid="" sampler_pid=""
 
 # systemd-analyze verify on the shipped backup units (where systemd-analyze exists), with
-# the install paths of pgbackrest/'s scripts pointed at this tree's copies: verify checks
+# the install paths of pgbackrest/'s scripts and of monitoring/textfile-metrics.sh (which
+# proisp-backup-metrics runs) pointed at this tree's copies: verify checks
 # that ExecStart's program exists. Any complaint naming one of ours fails the drill.
 check_units() {
   if ! command -v systemd-analyze >/dev/null; then
@@ -114,7 +117,8 @@ check_units() {
   mkdir -p "$d"
   cp "$root"/systemd/proisp-backup* "$d/"
   sed -i -e "s#/usr/lib/proisp/restore-check#$root/pgbackrest/restore-check.sh#" \
-    -e "s#/usr/lib/proisp/pgbackrest-verify#$root/pgbackrest/verify.sh#" "$d"/*.service
+    -e "s#/usr/lib/proisp/pgbackrest-verify#$root/pgbackrest/verify.sh#" \
+    -e "s#/usr/lib/proisp/textfile-metrics#$root/monitoring/textfile-metrics.sh#" "$d"/*.service
   out=$(systemd-analyze verify --man=no "$d"/proisp-backup* 2>&1) || notes+=("systemd-analyze verify failed")
   if grep -q 'proisp-backup' <<<"$out"; then
     notes+=("systemd-analyze verify: $(grep 'proisp-backup' <<<"$out" | head -n 3 | tr '\n' ' ')")
@@ -188,6 +192,18 @@ read -r backup_stop backup_mib repo_mib < <(pgbr --output=json info | python3 -c
 import json, sys
 b = json.load(sys.stdin)[0]["backup"][-1]
 print(b["timestamp"]["stop"], round(b["info"]["size"] / 2**20), round(b["info"]["repository"]["delta"] / 2**20, 1))')
+# proisp-backup-metrics.service's command on this repository: the backup's end for the
+# ProISPBackupTooOld alert (monitoring/alerts.yml).
+mkdir -p "$dir/textfile"
+metrics_prom="$dir/textfile/proisp-backup-proisp.prom"
+if TEXTFILE_DIR="$dir/textfile" PGBACKREST_USER=postgres \
+  "$root/monitoring/textfile-metrics.sh" backup proisp 2>"$dir/textfile.err" &&
+  grep -qx "proisp_backup_last_completion_timestamp_seconds{stanza=\"proisp\"} $backup_stop" "$metrics_prom" &&
+  grep -qx 'proisp_backup_info_success{stanza="proisp"} 1' "$metrics_prom"; then
+  info+=("textfile-metrics backup: the full backup's end ($backup_stop) for node_exporter")
+else
+  notes+=("textfile-metrics backup did not report the backup ending at $backup_stop ($(cat "$metrics_prom" "$dir/textfile.err" 2>/dev/null | tr '\n' ' '))")
+fi
 
 start_redis >/dev/null
 wait_for 10 "Redis to answer" redis-cli -p "$redis_port" ping

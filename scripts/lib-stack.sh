@@ -68,8 +68,11 @@ stop_postgres() {
 start_redis() {
   mkdir -p "$var/redis"
   say "starting Redis on 127.0.0.1:$redis_port"
+  # A bound and eviction policy as tuning/redis.conf.example ships them (at a test's
+  # size): the dashboard's memory panel reads used / max.
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$var/redis" --daemonize yes \
-    --pidfile "$var/redis.pid" --logfile "$var/redis.log" --save "" --appendonly no
+    --pidfile "$var/redis.pid" --logfile "$var/redis.log" --save "" --appendonly no \
+    --maxmemory 256mb --maxmemory-policy volatile-lru
 }
 
 stop_redis() {

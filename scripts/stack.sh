@@ -7,15 +7,30 @@
 #     nas.pem/.key) for RadSec, and maps the demo NAS to nas.pem's identity;
 #   - migrates, seeds demo data, creates the demo admin (role admin: no TOTP needed; its
 #     password is made once and kept in ./var/demo-admin.password);
-#   - runs proisp-radiusd and proisp-adminapi (the REST API) in the foreground.
+#   - runs proisp-radiusd and proisp-adminapi (the REST API) in the foreground;
+#   - with MONITORING=1, Debian's Prometheus on monitoring/prometheus.yml and
+#     monitoring/alerts.yml (the shipped files, their targets' ports set to this stack's)
+#     beside it, with the PostgreSQL, Redis and node exporters they scrape (node_exporter
+#     with only its textfile collector: the demo certificates' expiry), and prints its URL.
 # Ctrl-C stops everything it started. Settings (environment):
 #   SUBSCRIBERS (1000)  NAS (127.0.0.1)  SECRET (testing123)
 #   PG_PORT (55432)  REDIS_PORT (56379)  AUTH_PORT (1812)  ACCT_PORT (1813)
 #   METRICS_PORT (9812)  API_PORT (8080)  RADSEC_PORT (2083)  DEMO_ADMIN (demo)
+#   MONITORING (0)  PROMETHEUS_PORT (9090)  PG_EXPORTER_PORT (9187)
+#   REDIS_EXPORTER_PORT (9121)  NODE_EXPORTER_PORT (9100)  SCRAPE_INTERVAL (15s)
+#   STACK_DIR (./var: where the instances, keys and logs live)
+#   PROFILE (release; debug reuses the build of the tests)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-var="$root/var"
+var=${STACK_DIR:-$root/var}
+profile=${PROFILE:-release}
+monitoring=${MONITORING:-0}
+prometheus_port=${PROMETHEUS_PORT:-9090}
+pg_exporter_port=${PG_EXPORTER_PORT:-9187}
+redis_exporter_port=${REDIS_EXPORTER_PORT:-9121}
+node_exporter_port=${NODE_EXPORTER_PORT:-9100}
+scrape_interval=${SCRAPE_INTERVAL:-15s}
 pg_port=${PG_PORT:-55432}
 redis_port=${REDIS_PORT:-56379}
 auth_port=${AUTH_PORT:-1812}
@@ -32,6 +47,7 @@ secret=${SECRET:-testing123}
 
 radiusd_pid=""
 adminapi_pid=""
+monitoring_pids=""
 cleanup() {
   # Stop everything even if one step fails, and let a second Ctrl-C not cut it short.
   trap '' INT TERM
@@ -39,10 +55,10 @@ cleanup() {
   set +e
   say "stopping"
   local pid
-  for pid in $adminapi_pid $radiusd_pid; do
+  for pid in $monitoring_pids $adminapi_pid $radiusd_pid; do
     kill -TERM "$pid" 2>/dev/null
   done
-  for pid in $adminapi_pid $radiusd_pid; do
+  for pid in $monitoring_pids $adminapi_pid $radiusd_pid; do
     wait "$pid" 2>/dev/null
   done
   stop_redis
@@ -55,9 +71,13 @@ trap cleanup EXIT INT TERM
 start_postgres
 start_redis
 
-say "building"
-cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi
-bin="$root/target/release"
+say "building ($profile)"
+case $profile in
+  release) cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi ;;
+  debug) cargo build --quiet -p proisp-radiusd -p proisp-adminapi ;;
+  *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
+esac
+bin="$root/target/$profile"
 [ -s "$var/secret.key" ] || "$bin/proisp-adminapi" gen-key > "$var/secret.key"
 chmod 600 "$var/secret.key"
 # The access-token key: kept, so tokens survive a restart of adminapi.
@@ -192,4 +212,42 @@ supervise proisp-radiusd "$bin/proisp-radiusd" &
 radiusd_pid=$!
 supervise proisp-adminapi "$bin/proisp-adminapi" serve &
 adminapi_pid=$!
+
+# Prometheus on the shipped scrape config and rules, and the exporters they scrape, on
+# this stack's ports.
+start_monitoring() {
+  local mon="$var/monitoring"
+  mkdir -p "$mon/textfile" "$mon/data"
+  sed -e "s/^\(  scrape_interval:\).*/\1 $scrape_interval/" \
+    -e "s/127.0.0.1:9812/127.0.0.1:$metrics_port/" -e "s/127.0.0.1:8080/127.0.0.1:$api_port/" \
+    -e "s/127.0.0.1:9187/127.0.0.1:$pg_exporter_port/" \
+    -e "s/127.0.0.1:9121/127.0.0.1:$redis_exporter_port/" \
+    -e "s/127.0.0.1:9100/127.0.0.1:$node_exporter_port/" \
+    "$root/monitoring/prometheus.yml" >"$mon/prometheus.yml"
+  cp "$root/monitoring/alerts.yml" "$mon/alerts.yml"
+  TEXTFILE_DIR="$mon/textfile" "$root/monitoring/textfile-metrics.sh" certs \
+    "$pki/server.pem" "$pki/ca.pem"
+  DATA_SOURCE_NAME="postgresql://proisp@127.0.0.1:$pg_port/proisp?sslmode=disable" \
+    prometheus-postgres-exporter --web.listen-address="127.0.0.1:$pg_exporter_port" \
+    >"$mon/postgres-exporter.log" 2>&1 &
+  monitoring_pids+=" $!"
+  prometheus-redis-exporter -redis.addr="redis://127.0.0.1:$redis_port" \
+    -web.listen-address="127.0.0.1:$redis_exporter_port" >"$mon/redis-exporter.log" 2>&1 &
+  monitoring_pids+=" $!"
+  prometheus-node-exporter --web.listen-address="127.0.0.1:$node_exporter_port" \
+    --collector.disable-defaults --collector.textfile \
+    --collector.textfile.directory="$mon/textfile" >"$mon/node-exporter.log" 2>&1 &
+  monitoring_pids+=" $!"
+  prometheus --config.file="$mon/prometheus.yml" --storage.tsdb.path="$mon/data" \
+    --web.listen-address="127.0.0.1:$prometheus_port" >"$mon/prometheus.log" 2>&1 &
+  monitoring_pids+=" $!"
+  cat <<MSG
+
+Prometheus on http://127.0.0.1:$prometheus_port (targets: /targets, alerts: /alerts), on
+monitoring/prometheus.yml and alerts.yml as copied to $mon with this stack's ports;
+logs in $mon. Try: rate(radius_auth_requests_total[1m])
+
+MSG
+}
+[ "$monitoring" = 1 ] && start_monitoring
 wait "$radiusd_pid" "$adminapi_pid"

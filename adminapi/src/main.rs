@@ -21,7 +21,9 @@ use proisp_adminapi::permission::Role;
 use proisp_adminapi::state::AppState;
 use proisp_adminapi::{password, server};
 use proisp_bootstrap::Sources;
-use proisp_store::{Cache as _, Invalidation, Keyring, RedisCache, Store};
+use proisp_store::{
+    Cache as _, Invalidation, Keyring, RedisCache, Store, pem_certificates, pem_private_key,
+};
 use zeroize::Zeroizing;
 
 /// ProISP admin API and operator commands.
@@ -83,6 +85,9 @@ enum Command {
     },
     /// Print a new random key for passwords and NAS secrets at rest (the key-file format).
     GenKey,
+    /// Check the configuration and the files it names (the key, the token key), say what
+    /// is wrong, and exit: 0 when all is well, else 1. Connects to nothing.
+    CheckConfig,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -139,7 +144,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed(&config, &options).await
         }
         Command::GenKey => Ok(()),
+        Command::CheckConfig => check_config(&config),
     }
+}
+
+/// `check-config`: reads what `serve` reads before it connects: the keys, the database
+/// URLs (primary and replica) and their TLS files, Redis's TLS files.
+fn check_config(config: &Config) -> anyhow::Result<()> {
+    let keys = keys(config).context("key_file")?;
+    if let Some(path) = &config.tokens.jwt_key_file {
+        JwtKey::from_file(path)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("tokens.jwt_key_file {}", path.display()))?;
+    }
+    // Builds the pools without connecting: the URLs parsed, the TLS files read.
+    Store::connect_lazy(&config.database, keys.clone())
+        .map_err(|e| anyhow::anyhow!("database: {e}"))?;
+    if let Some(replica) = config.database.replica() {
+        Store::connect_lazy(&replica, keys)
+            .map_err(|e| anyhow::anyhow!("database replica: {e}"))?;
+    }
+    if let Some(redis) = &config.redis {
+        for (key, path) in [
+            ("redis.tls_ca", &redis.tls_ca),
+            ("redis.tls_cert", &redis.tls_cert),
+        ] {
+            if let Some(path) = path {
+                pem_certificates(key, path)?;
+            }
+        }
+        if let Some(path) = &redis.tls_key {
+            pem_private_key("redis.tls_key", path)?;
+        }
+    }
+    println!("configuration is valid");
+    Ok(())
 }
 
 fn keys(config: &Config) -> anyhow::Result<Arc<Keyring>> {

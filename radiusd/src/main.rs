@@ -43,7 +43,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use proisp_bootstrap::Sources;
-use proisp_store::{Cache, Keyring, RedisCache, Store};
+use proisp_store::{
+    Cache, Keyring, RedisCache, RedisConfig, Store, pem_certificates, pem_private_key,
+};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -64,7 +66,9 @@ struct Args {
     /// Configuration file (TOML); every key can also be set by a PROISP_* variable.
     #[arg(long, short, env = "PROISP_CONFIG")]
     config: Option<PathBuf>,
-    /// Check the configuration and exit.
+    /// Check the configuration and the files it names (the key file, PostgreSQL's and
+    /// Redis's TLS files, RadSec's CA, certificate and key), say what is wrong, and exit:
+    /// 0 when all is well, else 1. Connects to nothing.
     #[arg(long)]
     check_config: bool,
 }
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(&Sources::from_process(args.config.as_deref()))
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     if args.check_config {
+        check_files(&config)?;
         println!("configuration is valid");
         return Ok(());
     }
@@ -83,6 +88,41 @@ fn main() -> anyhow::Result<()> {
         .thread_name("radiusd")
         .build()?;
     runtime.block_on(run(config))
+}
+
+/// What `--check-config` reads beyond the settings, as start-up would: the key, the
+/// database URL and its TLS files, Redis's TLS files, RadSec's certificates and key.
+/// Connections are not tried (PostgreSQL or Redis being down is no configuration error,
+/// and radiusd starts without them).
+fn check_files(config: &Config) -> anyhow::Result<()> {
+    let keys = Keyring::from_file(&config.key_file)
+        .with_context(|| format!("key_file {}", config.key_file.display()))?;
+    // Builds the pool without connecting: the URL parsed, the TLS files read.
+    Store::connect_lazy(&config.database, Arc::new(keys))
+        .map_err(|e| anyhow::anyhow!("database: {e}"))?;
+    if let Some(redis) = &config.redis {
+        check_redis_files(redis)?;
+    }
+    if let Some(radsec) = &config.radsec {
+        radsec::Radsec::new(radsec.clone())?;
+    }
+    Ok(())
+}
+
+/// The PEM files of `[redis]`'s TLS keys, read as the Redis client reads them.
+fn check_redis_files(redis: &RedisConfig) -> anyhow::Result<()> {
+    for (key, path) in [
+        ("redis.tls_ca", &redis.tls_ca),
+        ("redis.tls_cert", &redis.tls_cert),
+    ] {
+        if let Some(path) = path {
+            pem_certificates(key, path)?;
+        }
+    }
+    if let Some(path) = &redis.tls_key {
+        pem_private_key("redis.tls_key", path)?;
+    }
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

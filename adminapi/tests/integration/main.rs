@@ -288,6 +288,51 @@ fn bad_configuration_names_the_key() {
     );
 }
 
+/// `check-config` on the shipped example with both keys as the unit passes them
+/// (credentials) and the example's CA files replaced by a real one; then the example's
+/// own CA path (absent here) and a damaged token key must fail and be named.
+#[test]
+fn check_config_reads_the_example_and_its_files() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/adminapi.toml.example");
+    let example = example.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("adminapi-check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = proisp_testing::Pki::generate(&dir, "nas.check.test").unwrap();
+    let ca = pki.ca.to_str().unwrap();
+    let key = format!("{}\n", "cd".repeat(32));
+    std::fs::write(dir.join("secret.key"), &key).unwrap();
+    std::fs::write(dir.join("jwt.key"), &key).unwrap();
+    let credentials = dir.to_str().unwrap();
+    let check = |env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("CREDENTIALS_DIRECTORY", credentials));
+        adminapi(&env, &["--config", example, "check-config"])
+    };
+    let cas = [
+        ("PROISP_DATABASE__SSLROOTCERT", ca),
+        ("PROISP_REDIS__TLS_CA", ca),
+    ];
+    let good = check(&cas);
+    let as_shipped = check(&[]);
+    std::fs::write(dir.join("jwt.key"), "short\n").unwrap();
+    let damaged = check(&cas);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert_eq!(text(&good.stdout), "configuration is valid\n");
+    for (out, names) in [
+        (as_shipped, "sslrootcert: /etc/proisp/postgres-ca.pem"),
+        (damaged, "tokens.jwt_key_file"),
+    ] {
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(names),
+            "{names} not in: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn the_systemd_unit_verifies() {
     let unit =
