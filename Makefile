@@ -13,7 +13,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 run:
 	scripts/stack.sh
 
-test: deps fmt-check clippy unit doc-test deny api-check faults-short topology-short dr-drill-short
+test: deps fmt-check clippy unit doc-test deny api-check stack-stop-check faults-short topology-short dr-drill-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -47,6 +47,12 @@ deny:
 MAX_EXAMPLES ?= 50
 api-check:
 	MAX_EXAMPLES=$(MAX_EXAMPLES) scripts/api-check.sh
+
+# make run's Ctrl-C stops everything it started, whenever it comes (under 30 s):
+# scripts/stack-stop-check.sh.
+.PHONY: stack-stop-check
+stack-stop-check:
+	scripts/stack-stop-check.sh
 
 # Criterion benchmarks of the codec; figures go to bench/RESULTS.md.
 bench:
