@@ -70,6 +70,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0009_jobs",
         sql: include_str!("../../sql/0009_jobs.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_retention_without_stalls",
+        sql: include_str!("../../sql/0011_retention_without_stalls.sql"),
+    },
 ];
 
 /// The newest version.
