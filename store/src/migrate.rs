@@ -75,6 +75,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0011_retention_without_stalls",
         sql: include_str!("../../sql/0011_retention_without_stalls.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_recent_start_lookup",
+        sql: include_str!("../../sql/0012_recent_start_lookup.sql"),
+    },
 ];
 
 /// The newest version.

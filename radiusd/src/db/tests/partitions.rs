@@ -1,5 +1,6 @@
 //! History at scale: retention (sql/0011) drops partitions and trims usage without
-//! accounting ever queueing behind a reader of the history.
+//! accounting ever queueing behind a reader of the history; a Start reads only recent
+//! partitions (sql/0012).
 
 use super::*;
 
@@ -133,4 +134,66 @@ async fn usage_past_its_retention_is_deleted_and_the_current_period_kept() {
         .unwrap()
         .get(0);
     assert_eq!(left, 1);
+}
+
+/// Scans of `partition` by this connection (counted in its transaction, and in earlier
+/// ones not yet flushed to the statistics: compare two readings).
+async fn scans(tx: &tokio_postgres::Transaction<'_>, partition: &str) -> i64 {
+    tx.query_one(
+        "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)::int8 \
+         FROM pg_stat_xact_user_tables WHERE relname = $1",
+        &[&partition],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// How many times `status` (one request of session 'fresh', not open) scanned the old
+/// and the current partition.
+async fn partition_scans(f: &Fixture, status: i16, current: &str) -> (i64, i64) {
+    let mut sql = f.env.sql().await;
+    let tx = sql.transaction().await.unwrap();
+    let old = "session_history_2020_01";
+    let (old_before, current_before) = (scans(&tx, old).await, scans(&tx, current).await);
+    tx.batch_execute(&format!(
+        "SELECT * FROM proisp_apply_accounting(ARRAY[{status}]::int2[], ARRAY[{}]::int8[], \
+         ARRAY['fresh'], ARRAY['u1'], ARRAY[0]::int8[], ARRAY[0]::int8[], ARRAY[0]::int8[], \
+         ARRAY[now()], ARRAY[0], ARRAY[NULL]::timestamptz[], ARRAY[NULL]::inet[], \
+         ARRAY[NULL]::text[], ARRAY[NULL]::text[], ARRAY[NULL]::text[], 3)",
+        f.nas_id
+    ))
+    .await
+    .unwrap();
+    let seen = (
+        scans(&tx, old).await - old_before,
+        scans(&tx, current).await - current_before,
+    );
+    tx.rollback().await.unwrap();
+    seen
+}
+
+#[tokio::test]
+async fn a_start_reads_recent_history_only_and_a_late_update_all_of_it() {
+    let f = fixture().await;
+    let sql = f.env.sql().await;
+    sql.batch_execute("SELECT proisp_ensure_history_partitions('2020-01-01', 1)")
+        .await
+        .unwrap();
+    let current: String = sql
+        .query_one(
+            "SELECT 'session_history_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (old, recent) = partition_scans(&f, 1, &current).await;
+    assert_eq!(old, 0, "a Start searched a partition of 2020");
+    assert!(recent > 0, "{current} was searched");
+
+    // An Interim-Update of a session that is not open may be late for one closed long
+    // ago: it searches every partition.
+    let (old, _) = partition_scans(&f, 3, &current).await;
+    assert!(old > 0);
 }
