@@ -12,6 +12,7 @@ mod nas;
 mod openapi;
 mod plans;
 mod radius;
+mod search;
 mod sessions;
 mod subscribers;
 
