@@ -80,6 +80,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0012_recent_start_lookup",
         sql: include_str!("../../sql/0012_recent_start_lookup.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_session_lookup",
+        sql: include_str!("../../sql/0013_session_lookup.sql"),
+    },
 ];
 
 /// The newest version.

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod dashboard;
 mod http;
+mod lookup;
 mod nas;
 mod openapi;
 mod plans;
