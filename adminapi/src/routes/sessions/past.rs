@@ -103,7 +103,12 @@ pub(super) fn decode_cursor(
         .filter(|t| !t.contains('\0'))
         .ok_or_else(bad)?;
     let mut parts = text.splitn(3, ':');
-    let micros: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    // Past 9999-12-31 a time is no cursor this API made, and PostgreSQL would refuse it.
+    let micros: u64 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .filter(|m| *m < 253_402_300_800_000_000)
+        .ok_or_else(bad)?;
     let nas_id: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
     let acct_session_id = parts.next().ok_or_else(bad)?.to_owned();
     let at = UNIX_EPOCH
@@ -258,4 +263,28 @@ pub(crate) async fn usage(
             .collect(),
         next_before,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_a_forged_one_is_refused() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_765_000_000_123_456);
+        let c = encode_cursor(at, 7, "sid:with:colons");
+        assert_eq!(
+            decode_cursor("before", &c).unwrap(),
+            (at, 7, "sid:with:colons".to_owned())
+        );
+        for forged in [
+            URL_SAFE_NO_PAD.encode(format!("{}:1:x", u64::MAX)),
+            URL_SAFE_NO_PAD.encode("253402300800000000:1:x"),
+            URL_SAFE_NO_PAD.encode("1:x:y"),
+            URL_SAFE_NO_PAD.encode("1:2"),
+            "%%%".to_owned(),
+        ] {
+            assert!(decode_cursor("before", &forged).is_err(), "{forged}");
+        }
+    }
 }
