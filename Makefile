@@ -17,7 +17,7 @@ run: console
 # `console` comes before the Rust builds: proisp-adminapi embeds what it built, and the
 # unit tests include the console's browser test.
 test: deps console fmt-check clippy unit doc-test deny api-check monitoring-check \
-	monitoring-test faults-short topology-short dr-drill-short
+	monitoring-test stack-stop-check faults-short topology-short dr-drill-short
 
 # PostgreSQL, Redis, FreeRADIUS and HAProxy from Debian where missing; the tests start
 # private PostgreSQL and Redis instances themselves when none answers on the standard ports.
@@ -60,6 +60,12 @@ deny:
 MAX_EXAMPLES ?= 50
 api-check:
 	MAX_EXAMPLES=$(MAX_EXAMPLES) scripts/api-check.sh
+
+# make run's Ctrl-C stops everything it started, whenever it comes (under 30 s):
+# scripts/stack-stop-check.sh.
+.PHONY: stack-stop-check
+stack-stop-check:
+	scripts/stack-stop-check.sh
 
 # Criterion benchmarks of the codec; figures go to bench/RESULTS.md.
 bench:

@@ -20,9 +20,17 @@ pg_bin() {
   return 1
 }
 
+# Runs a command in a session of its own and waits for it. Ctrl-C in a terminal signals
+# the whole foreground process group: a pg_ctl or redis-cli caught by it half-way (runuser
+# answers SIGINT by killing its child) left PostgreSQL running after `make run` stopped.
+# Out of that group, and with setsid's waiting parent deaf to it too (else the script's
+# cleanup could look for a PostgreSQL still being started), starting and stopping the
+# servers always runs to its end; the script's trap runs once it has.
+detached() { (trap '' INT QUIT; exec setsid -w "$@"); }
+
 # PostgreSQL refuses to run as root: run it as the postgres user the package creates.
 pg_as() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then detached runuser -u postgres -- "$@"; else detached "$@"; fi
 }
 
 # psql as the cluster's superuser against database $1 (the rest are psql's arguments;
@@ -57,12 +65,19 @@ start_postgres() {
     pg_as "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U proisp proisp
 }
 
+# Stops the private PostgreSQL if it runs (asked of pg_ctl, not guessed from the pid
+# file); fails, saying so, only if it still runs afterwards.
 stop_postgres() {
   local bin; bin=$(pg_bin) || return 0
-  if [ -s "$var/pg/postmaster.pid" ]; then
-    say "stopping PostgreSQL"
-    pg_as "$bin/pg_ctl" -D "$var/pg" -m fast -w stop >/dev/null 2>&1 || true
+  pg_as "$bin/pg_ctl" -D "$var/pg" status >/dev/null 2>&1 || return 0
+  say "stopping PostgreSQL"
+  pg_as "$bin/pg_ctl" -D "$var/pg" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+    pg_as "$bin/pg_ctl" -D "$var/pg" -m immediate -w stop >/dev/null 2>&1
+  if pg_as "$bin/pg_ctl" -D "$var/pg" status >/dev/null 2>&1; then
+    echo "PostgreSQL in $var/pg still runs: $bin/pg_ctl -D $var/pg stop" >&2
+    return 1
   fi
+  return 0
 }
 
 start_redis() {
@@ -70,14 +85,24 @@ start_redis() {
   say "starting Redis on 127.0.0.1:$redis_port"
   # A bound and eviction policy as tuning/redis.conf.example ships them (at a test's
   # size): the dashboard's memory panel reads used / max.
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$var/redis" --daemonize yes \
+  detached redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$var/redis" --daemonize yes \
     --pidfile "$var/redis.pid" --logfile "$var/redis.log" --save "" --appendonly no \
     --maxmemory 256mb --maxmemory-policy volatile-lru
 }
 
+# Stops the private Redis if it runs: SHUTDOWN, then its pid from the pid file if it
+# did not answer; fails, saying so, only if it still runs afterwards.
 stop_redis() {
+  local pid
+  pid=$(cat "$var/redis.pid" 2>/dev/null) || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
   say "stopping Redis"
-  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+  detached redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 ||
+    kill -TERM "$pid" 2>/dev/null
+  wait_for 10 "Redis (pid $pid) to exit" sh -c "! kill -0 $pid" && return 0
+  kill -KILL "$pid" 2>/dev/null
+  echo "Redis (pid $pid) did not stop in 10 s: killed" >&2
+  return 1
 }
 
 # A port free for both UDP and TCP on 127.0.0.1 (the kernel's choice; nothing holds it

@@ -61,13 +61,17 @@ cleanup() {
   for pid in $monitoring_pids $adminapi_pid $radiusd_pid; do
     wait "$pid" 2>/dev/null
   done
-  stop_redis
   stop_postgres
+  stop_redis
 }
 
 "$root/scripts/deps.sh"
 mkdir -p "$var"
-trap cleanup EXIT INT TERM
+# After a signal's cleanup the script ends there: carrying on with the next command
+# would start servers against the PostgreSQL just stopped.
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 start_postgres
 start_redis
 

@@ -255,6 +255,7 @@ pub fn app(
         .service(routes::nas::update)
         .service(routes::nas::remove)
         .service(routes::sessions::list)
+        .service(routes::sessions::find)
         .service(routes::sessions::kick)
         .service(routes::sessions::history)
         .service(routes::sessions::usage)

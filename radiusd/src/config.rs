@@ -160,6 +160,11 @@ pub(crate) struct AccountingConfig {
     /// Session history older than this is dropped, a monthly partition at a time.
     #[serde(default = "default_history_retention", with = "humantime_serde")]
     pub(crate) history_retention: Duration,
+    /// Usage per billing period older than this is deleted (a batch of rows at a time,
+    /// never blocking accounting). Longer than `history_retention` by default: usage is
+    /// what billing disputes and yearly reports read, and it is small.
+    #[serde(default = "default_usage_retention", with = "humantime_serde")]
+    pub(crate) usage_retention: Duration,
     /// How long the simultaneous-use check trusts a counted number of open sessions
     /// while the invalidation channel is connected (every radiusd announces the users
     /// whose sessions it opened or closed).
@@ -199,6 +204,9 @@ fn default_sweep_interval() -> Duration {
 }
 fn default_history_retention() -> Duration {
     Duration::from_secs(90 * 86_400)
+}
+fn default_usage_retention() -> Duration {
+    Duration::from_secs(730 * 86_400)
 }
 fn default_session_count_ttl() -> Duration {
     Duration::from_secs(300)
@@ -281,6 +289,7 @@ impl Default for AccountingConfig {
             stale_after: default_stale_after(),
             sweep_interval: default_sweep_interval(),
             history_retention: default_history_retention(),
+            usage_retention: default_usage_retention(),
             session_count_ttl: default_session_count_ttl(),
             session_count_ttl_disconnected: default_session_count_ttl_disconnected(),
         }
@@ -403,6 +412,10 @@ mod tests {
         assert_eq!(
             config.accounting.history_retention,
             Duration::from_secs(90 * 86_400)
+        );
+        assert_eq!(
+            config.accounting.usage_retention,
+            Duration::from_secs(730 * 86_400)
         );
         assert_eq!(config.coa.retries, 2);
         assert_eq!(config.accounting.commit_timeout, Duration::from_secs(3));

@@ -109,32 +109,93 @@ pub(crate) async fn end_fair_usage(store: &Store) -> Result<Vec<String>, StoreEr
     Ok(names)
 }
 
-/// Keeps `months_ahead` monthly history partitions ready from the current month and
-/// drops those wholly older than `retention`. Returns (created, dropped names).
+/// What one round of retention did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Retention {
+    /// History partitions created ahead; `None`: a reader held the table, for the next
+    /// round.
+    pub(crate) created: Option<u32>,
+    /// History partitions dropped, by name.
+    pub(crate) dropped: Vec<String>,
+    /// Partitions due to be dropped that a reader held: for the next round.
+    pub(crate) postponed: Vec<String>,
+    /// Usage rows of periods past their retention deleted.
+    pub(crate) usage_rows: u64,
+}
+
+impl Retention {
+    /// Something due was left for the next round.
+    pub(crate) fn postponed(&self) -> bool {
+        self.created.is_none() || !self.postponed.is_empty()
+    }
+}
+
+/// Usage rows deleted per statement; the trim repeats while it finds this many.
+const USAGE_BATCH: i32 = 10_000;
+
+/// Keeps `months_ahead` monthly history partitions ready from the current month, drops
+/// those wholly older than `history` and deletes usage of periods older than `usage`.
+///
+/// Creating or dropping a partition locks session_history against every writer, so each
+/// waits for its locks at most `lock_wait` and is otherwise postponed
+/// (`sql/0011_retention_without_stalls.sql`): an accounting write never queues behind a
+/// report for longer than that.
 pub(crate) async fn maintain_history(
     store: &Store,
-    retention: Duration,
+    history: Duration,
+    usage: Duration,
     months_ahead: u32,
-) -> Result<(u32, Vec<String>), StoreError> {
+    lock_wait: Duration,
+) -> Result<Retention, StoreError> {
     let client = store.client().await?;
     let months = i32::try_from(months_ahead.max(1)).unwrap_or(12);
-    let created: i32 = client
+    let wait = format!("{} milliseconds", lock_wait.as_millis());
+    let mut done = Retention::default();
+    let created: Option<i32> = client
         .query_one(
-            "SELECT proisp_ensure_history_partitions(now(), $1)",
-            &[&months],
+            "SELECT proisp_ensure_history_partitions(now(), $1, $2::text::interval)",
+            &[&months, &wait],
         )
         .await?
         .get(0);
-    let cutoff = SystemTime::now()
-        .checked_sub(retention)
-        .unwrap_or(UNIX_EPOCH);
-    let dropped = client
-        .query("SELECT proisp_drop_history_before($1)", &[&cutoff])
+    done.created = created.map(|n| u32::try_from(n).unwrap_or(0));
+    let cutoff = |keep: Duration| SystemTime::now().checked_sub(keep).unwrap_or(UNIX_EPOCH);
+    let due: Vec<String> = client
+        .query(
+            "SELECT proisp_history_partitions_before($1)",
+            &[&cutoff(history)],
+        )
         .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    Ok((u32::try_from(created).unwrap_or(0), dropped))
+    for part in due {
+        let dropped: bool = client
+            .query_one(
+                "SELECT proisp_drop_history_partition($1, $2::text::interval)",
+                &[&part, &wait],
+            )
+            .await?
+            .get(0);
+        if dropped {
+            done.dropped.push(part);
+        } else {
+            done.postponed.push(part);
+        }
+    }
+    loop {
+        let n: i32 = client
+            .query_one(
+                "SELECT proisp_trim_usage($1, $2)",
+                &[&cutoff(usage), &USAGE_BATCH],
+            )
+            .await?
+            .get(0);
+        done.usage_rows += u64::try_from(n).unwrap_or(0);
+        if n < USAGE_BATCH {
+            return Ok(done);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,14 @@ const STALE_BATCH: u32 = 10_000;
 /// How often history partitions are created ahead and old ones dropped.
 const PARTITION_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
+/// How soon retention tries again when a reader held session_history (or PostgreSQL
+/// failed).
+const PARTITION_RETRY: Duration = Duration::from_secs(30);
+
+/// Longest wait for the lock a partition's creation or drop needs; every accounting
+/// writer queues behind that wait, so it is kept far below a NAS's retransmission timer.
+const PARTITION_LOCK_WAIT: Duration = Duration::from_millis(50);
+
 /// Monthly history partitions kept ready from the current month.
 const MONTHS_AHEAD: u32 = 3;
 
@@ -28,14 +36,18 @@ const MONTHS_AHEAD: u32 = 3;
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut sweep = tokio::time::interval(shared.config.accounting.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut partitions = tokio::time::interval(PARTITION_INTERVAL);
+    let partitions = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(partitions);
     // At once on start: changes kept before a restart, or by adminapi, are picked up.
     let mut kept = tokio::time::interval(shared.config.coa.probe_interval);
     kept.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            _ = partitions.tick() => maintain_history(&shared).await,
+            () = &mut partitions => {
+                let next = maintain_history(&shared).await;
+                partitions.as_mut().reset(tokio::time::Instant::now() + next);
+            }
             _ = kept.tick() => pick_up_kept_changes(&shared).await,
             _ = sweep.tick() => {
                 close_stale(&shared).await;
@@ -96,14 +108,39 @@ async fn trim_feed(shared: &Shared) {
     }
 }
 
-async fn maintain_history(shared: &Shared) {
-    let retention = shared.config.accounting.history_retention;
-    match db::maintain_history(&shared.store, retention, MONTHS_AHEAD).await {
-        Ok((created, dropped)) => {
-            if created > 0 || !dropped.is_empty() {
-                tracing::info!(created, ?dropped, "session history partitions maintained");
+/// One round of retention; returns when the next is due.
+async fn maintain_history(shared: &Shared) -> Duration {
+    let acct = &shared.config.accounting;
+    match db::maintain_history(
+        &shared.store,
+        acct.history_retention,
+        acct.usage_retention,
+        MONTHS_AHEAD,
+        PARTITION_LOCK_WAIT,
+    )
+    .await
+    {
+        Ok(done) => {
+            if done.created.unwrap_or(0) > 0 || !done.dropped.is_empty() || done.usage_rows > 0 {
+                tracing::info!(
+                    created = done.created,
+                    dropped = ?done.dropped,
+                    usage_rows = done.usage_rows,
+                    "session history partitions and usage maintained"
+                );
             }
+            if done.postponed() {
+                tracing::info!(
+                    postponed = ?done.postponed,
+                    "session history is being read; partition changes retried shortly"
+                );
+                return PARTITION_RETRY;
+            }
+            PARTITION_INTERVAL
         }
-        Err(e) => tracing::warn!(error = %e, "session history maintenance postponed"),
+        Err(e) => {
+            tracing::warn!(error = %e, "session history maintenance postponed");
+            PARTITION_RETRY
+        }
     }
 }

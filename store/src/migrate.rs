@@ -75,6 +75,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0010_coa_deferred",
         sql: include_str!("../../sql/0010_coa_deferred.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_retention_without_stalls",
+        sql: include_str!("../../sql/0011_retention_without_stalls.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "0012_recent_start_lookup",
+        sql: include_str!("../../sql/0012_recent_start_lookup.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "0013_session_lookup",
+        sql: include_str!("../../sql/0013_session_lookup.sql"),
+    },
 ];
 
 /// The newest version.

@@ -426,10 +426,15 @@ impl PrivatePostgres {
         self.run("SELECT pg_wal_replay_resume()").await
     }
 
-    /// Waits until this replica has replayed everything `primary` had written when
+    /// Waits until this replica has replayed everything `primary` had committed when
     /// called.
     pub async fn wait_replayed(&self, primary: &PrivatePostgres) -> std::io::Result<()> {
-        let target: String = primary.one("SELECT pg_current_wal_lsn()::text").await?;
+        // The insert position, not the write position: these servers commit
+        // asynchronously (synchronous_commit=off), so a commit already answered may still
+        // be in WAL buffers, past pg_current_wal_lsn(), until the WAL writer writes it.
+        let target: String = primary
+            .one("SELECT pg_current_wal_insert_lsn()::text")
+            .await?;
         let query = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
         if wait_until(START_TIMEOUT, async || {
             self.one::<bool>(&query).await.unwrap_or(false)

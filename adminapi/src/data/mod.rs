@@ -4,6 +4,7 @@
 //! store, which keeps Redis coherent; the admin tables are in `admin`, `refresh` and
 //! `audit`.
 
+pub mod lookup;
 pub mod seed;
 pub mod sessions;
 pub mod subscribers;

@@ -3,7 +3,7 @@
 //!
 //! Every query here is bounded by an index: open sessions by `sessions_key` (leading
 //! `nas_id`) or `sessions_username_idx`, history by `session_history_subscriber_idx`
-//! in every monthly partition, usage by its primary key, the dashboard by the counters
+//! in the monthly partitions up to the page's cursor, usage by its primary key, the dashboard by the counters
 //! `sql/0004_subscriber_counts.sql` keeps and by `usage_period_total_idx`. None scans history.
 
 use std::net::IpAddr;
@@ -229,35 +229,57 @@ pub async fn subscriber_username(pool: &Pool, id: i64) -> Result<Option<String>,
 }
 
 /// A page of subscriber `id`'s closed sessions, newest first, after `cursor`.
+///
+/// Keyset on the partition key: a next page names `stopped_at <= cursor` as a bound of
+/// its own, so PostgreSQL skips the partitions after the cursor and starts each index
+/// scan at it — a page costs the same at any depth. (A cursor given as `$2 IS NULL OR
+/// (…) < (…)` was a filter in the cached generic plan: every page read all partitions
+/// from the newest row down to the cursor.)
 pub async fn session_history(
     pool: &Pool,
     subscriber_id: i64,
     cursor: Option<&HistoryCursor>,
     limit: i64,
 ) -> Result<Vec<PastSession>, StoreError> {
+    const COLUMNS: &str = "nas_id, acct_session_id, username, started_at, stopped_at, \
+        framed_ip, calling_station_id, nas_port_id, upload_octets, download_octets, \
+        session_time_secs, terminate_cause, closed_by";
+    const ORDER: &str = "ORDER BY stopped_at DESC, nas_id DESC, acct_session_id DESC";
     let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT nas_id, acct_session_id, username, started_at, stopped_at, framed_ip, \
-             calling_station_id, nas_port_id, upload_octets, download_octets, \
-             session_time_secs, terminate_cause, closed_by \
-             FROM session_history WHERE subscriber_id = $1 \
-               AND ($2::timestamptz IS NULL \
-                    OR (stopped_at, nas_id, acct_session_id) < ($2, $3::int8, $4::text)) \
-             ORDER BY stopped_at DESC, nas_id DESC, acct_session_id DESC LIMIT $5",
-        )
-        .await?;
-    let (at, nas, sid) = match cursor {
-        Some(c) => (
-            Some(c.stopped_at),
-            Some(c.nas_id),
-            Some(c.acct_session_id.as_str()),
-        ),
-        None => (None, None, None),
+    let rows = match cursor {
+        None => {
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM session_history WHERE subscriber_id = $1 \
+                     {ORDER} LIMIT $2"
+                ))
+                .await?;
+            client.query(&stmt, &[&subscriber_id, &limit]).await?
+        }
+        Some(c) => {
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM session_history WHERE subscriber_id = $1 \
+                       AND stopped_at <= $2 \
+                       AND (stopped_at, nas_id, acct_session_id) < ($2, $3, $4) \
+                     {ORDER} LIMIT $5"
+                ))
+                .await?;
+            client
+                .query(
+                    &stmt,
+                    &[
+                        &subscriber_id,
+                        &c.stopped_at,
+                        &c.nas_id,
+                        &c.acct_session_id,
+                        &limit,
+                    ],
+                )
+                .await?
+        }
     };
-    Ok(client
-        .query(&stmt, &[&subscriber_id, &at, &nas, &sid, &limit])
-        .await?
+    Ok(rows
         .iter()
         .map(|r| PastSession {
             nas_id: r.get(0),

@@ -1,10 +1,12 @@
 //! Sessions: who is online, history and usage per subscriber, kick (RFC 5176 Disconnect)
-//! and live plan changes (RFC 5176 CoA), in three files by concern: [`live`] (the online
-//! list and kick), [`past`] (closed sessions and usage per period) and [`apply`] (a
-//! plan's rate to its online subscribers).
+//! and live plan changes (RFC 5176 CoA), in four files by concern: [`live`] (the online
+//! list and kick), [`lookup`] (sessions by address at a time), [`past`] (closed sessions
+//! and usage per period) and [`apply`] (a plan's rate to its online subscribers).
 //!
 //! ```text
 //! GET  /sessions                            open sessions (nas_id, username, subscriber_id)
+//! GET  /sessions/history                    by IP, MAC or user name at a time, open and
+//!                                           closed (audited)
 //! POST /sessions/{id}/kick                  Disconnect-Request to the session's NAS
 //! GET  /subscribers/{id}/sessions/history   closed sessions, newest first
 //! GET  /subscribers/{id}/usage              usage per billing period, newest first
@@ -17,12 +19,15 @@
 
 pub mod apply;
 pub mod live;
+pub mod lookup;
 pub mod past;
+pub mod query;
 
 use crate::error::ApiError;
 
 pub(crate) use apply::apply_plan;
 pub(crate) use live::{kick, list};
+pub(crate) use lookup::find;
 pub(crate) use past::{history, usage};
 
 /// Largest page of any list here.

@@ -10,6 +10,8 @@ use proisp_testing::TestEnv;
 
 use crate::db;
 
+mod partitions;
+
 const GIB: u64 = 1 << 30;
 
 struct Fixture {
@@ -376,10 +378,16 @@ async fn unknown_users_are_recorded_without_usage_and_history_partitions_rotate(
     sql.batch_execute("SELECT proisp_ensure_history_partitions('2020-01-01', 1)")
         .await
         .unwrap();
-    let (_, dropped) = db::maintain_history(s, Duration::from_secs(90 * 86_400), 3)
-        .await
-        .unwrap();
-    assert_eq!(dropped, vec!["session_history_2020_01".to_owned()]);
+    let done = db::maintain_history(
+        s,
+        Duration::from_secs(90 * 86_400),
+        Duration::from_secs(730 * 86_400),
+        3,
+        Duration::from_millis(50),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.dropped, vec!["session_history_2020_01".to_owned()]);
     let current: i64 = sql
         .query_one(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'session_history'::regclass",

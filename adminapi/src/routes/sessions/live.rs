@@ -5,10 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use actix_web::{get, post, web};
 use proisp_coa::Outcome;
 use proisp_radius::dynauth::Request;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::limit;
+use super::query::ListQuery;
 use crate::audit::{self, Entry};
 use crate::data::sessions::{self, LiveFilter, LiveSession};
 use crate::dynauth::{coa_target, identify, lane_target};
@@ -81,28 +82,11 @@ pub struct SessionList {
     pub next_after_id: Option<i64>,
 }
 
-/// Filters and paging of `GET /sessions`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only sessions on this NAS.
-    pub nas_id: Option<i64>,
-    /// Only sessions of this User-Name.
-    pub username: Option<String>,
-    /// Only sessions of this subscriber (by id).
-    pub subscriber_id: Option<i64>,
-    /// Sessions with an id above this (the `next_after_id` of the previous page).
-    pub after_id: Option<i64>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-}
-
 /// Who is online.
 #[utoipa::path(
     operation_id = "listSessions",
     tag = "sessions",
+    params(ListQuery),
     responses(
         (status = 200, description = "A page of open sessions", body = SessionList),
         (status = 404, description = "No such subscriber", body = ErrorBody),

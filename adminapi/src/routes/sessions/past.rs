@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::{get, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::limit;
+use super::query::{HistoryQuery, UsageQuery};
 use crate::data::sessions::{self, HistoryCursor, PastSession};
 use crate::error::ApiError;
 use crate::permission::Permission;
@@ -83,42 +84,37 @@ pub struct HistoryPage {
     pub next_before: Option<String>,
 }
 
-/// Paging of history.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    /// The `next_before` of the previous page.
-    pub before: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
+/// An opaque keyset cursor: a session's time (to the microsecond), NAS and
+/// Acct-Session-Id.
+pub(super) fn encode_cursor(at: SystemTime, nas_id: i64, acct_session_id: &str) -> String {
+    let micros = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    URL_SAFE_NO_PAD.encode(format!("{micros}:{nas_id}:{acct_session_id}"))
 }
 
-fn encode_cursor(s: &PastSession) -> String {
-    let micros = s
-        .stopped_at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
-    URL_SAFE_NO_PAD.encode(format!("{micros}:{}:{}", s.nas_id, s.acct_session_id))
-}
-
-fn decode_cursor(s: &str) -> Result<HistoryCursor, ApiError> {
-    let bad = || ApiError::invalid("before", "not a cursor this API returned");
+/// A cursor of [`encode_cursor`], from query parameter `field`.
+pub(super) fn decode_cursor(
+    field: &'static str,
+    s: &str,
+) -> Result<(SystemTime, i64, String), ApiError> {
+    let bad = || ApiError::invalid(field, "not a cursor this API returned");
     let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     let text = String::from_utf8(raw)
         .ok()
         .filter(|t| !t.contains('\0'))
         .ok_or_else(bad)?;
     let mut parts = text.splitn(3, ':');
-    let micros: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    // Past 9999-12-31 a time is no cursor this API made, and PostgreSQL would refuse it.
+    let micros: u64 = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .filter(|m| *m < 253_402_300_800_000_000)
+        .ok_or_else(bad)?;
     let nas_id: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
     let acct_session_id = parts.next().ok_or_else(bad)?.to_owned();
-    Ok(HistoryCursor {
-        stopped_at: UNIX_EPOCH + Duration::from_micros(micros),
-        nas_id,
-        acct_session_id,
-    })
+    let at = UNIX_EPOCH
+        .checked_add(Duration::from_micros(micros))
+        .ok_or_else(bad)?;
+    Ok((at, nas_id, acct_session_id))
 }
 
 /// A subscriber's closed sessions, newest first (the retention period's worth: older
@@ -126,7 +122,7 @@ fn decode_cursor(s: &str) -> Result<HistoryCursor, ApiError> {
 #[utoipa::path(
     operation_id = "getSessionHistory",
     tag = "sessions",
-    params(("id" = i64, Path, description = "Subscriber id")),
+    params(("id" = i64, Path, description = "Subscriber id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of closed sessions", body = HistoryPage),
     ),
@@ -141,7 +137,16 @@ pub(crate) async fn history(
 ) -> Result<web::Json<HistoryPage>, ApiError> {
     session.require(Permission::Read)?;
     let limit = limit(q.limit)?;
-    let cursor = q.before.as_deref().map(decode_cursor).transpose()?;
+    let cursor = q
+        .before
+        .as_deref()
+        .map(|b| decode_cursor("before", b))
+        .transpose()?
+        .map(|(stopped_at, nas_id, acct_session_id)| HistoryCursor {
+            stopped_at,
+            nas_id,
+            acct_session_id,
+        });
     let db = state.reads.store().await.pool();
     sessions::subscriber_username(db, *id)
         .await?
@@ -150,7 +155,10 @@ pub(crate) async fn history(
         })?;
     let rows = sessions::session_history(db, *id, cursor.as_ref(), limit).await?;
     let next_before = (rows.len() == usize::try_from(limit).unwrap_or(0))
-        .then(|| rows.last().map(encode_cursor))
+        .then(|| {
+            rows.last()
+                .map(|s| encode_cursor(s.stopped_at, s.nas_id, &s.acct_session_id))
+        })
         .flatten();
     Ok(web::Json(HistoryPage {
         items: rows.iter().map(PastSessionView::from).collect(),
@@ -199,24 +207,11 @@ pub struct UsageReport {
     pub next_before: Option<Timestamp>,
 }
 
-/// Paging of usage.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
-    /// Periods starting before this time (RFC 3339 or a date; the `next_before` of the
-    /// previous page).
-    pub before: Option<String>,
-    /// Periods per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-}
-
 /// A subscriber's usage per billing period.
 #[utoipa::path(
     operation_id = "getUsage",
     tag = "sessions",
-    params(("id" = i64, Path, description = "Subscriber id")),
+    params(("id" = i64, Path, description = "Subscriber id"), UsageQuery),
     responses(
         (status = 200, description = "Usage per period", body = UsageReport),
     ),
@@ -268,4 +263,28 @@ pub(crate) async fn usage(
             .collect(),
         next_before,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_a_forged_one_is_refused() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_765_000_000_123_456);
+        let c = encode_cursor(at, 7, "sid:with:colons");
+        assert_eq!(
+            decode_cursor("before", &c).unwrap(),
+            (at, 7, "sid:with:colons".to_owned())
+        );
+        for forged in [
+            URL_SAFE_NO_PAD.encode(format!("{}:1:x", u64::MAX)),
+            URL_SAFE_NO_PAD.encode("253402300800000000:1:x"),
+            URL_SAFE_NO_PAD.encode("1:x:y"),
+            URL_SAFE_NO_PAD.encode("1:2"),
+            "%%%".to_owned(),
+        ] {
+            assert!(decode_cursor("before", &forged).is_err(), "{forged}");
+        }
+    }
 }

@@ -9,10 +9,12 @@ mod auth;
 mod console;
 mod dashboard;
 mod http;
+mod lookup;
 mod nas;
 mod openapi;
 mod plans;
 mod radius;
+mod search;
 mod sessions;
 mod subscribers;
 
