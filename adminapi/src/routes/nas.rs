@@ -152,7 +152,7 @@ pub struct NasView {
     pub secret_set: bool,
     /// Changes with every write.
     pub version: i64,
-    /// How CoA reaches it now (in reads only; never in the audit log).
+    /// How CoA reaches it now (in answers; never in the audit log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coa_health: Option<CoaHealth>,
 }
@@ -206,6 +206,15 @@ impl CoaHealth {
         }
         Ok(all)
     }
+}
+
+/// `nas` as an answer shows it: with its [`CoaHealth`].
+async fn viewed(state: &AppState, nas: &Nas) -> Result<NasView, ApiError> {
+    let mut health = CoaHealth::all(state).await?;
+    Ok(NasView {
+        coa_health: Some(health.remove(&nas.id).unwrap_or_default()),
+        ..NasView::from(nas)
+    })
 }
 
 /// `GET /nas`.
@@ -459,12 +468,7 @@ pub(crate) async fn get_one(
     id: web::Path<i64>,
 ) -> Result<web::Json<NasView>, ApiError> {
     session.require(Permission::Read)?;
-    let nas = load(&state, *id).await?;
-    let mut health = CoaHealth::all(&state).await?;
-    Ok(web::Json(NasView {
-        coa_health: Some(health.remove(&nas.id).unwrap_or_default()),
-        ..NasView::from(&nas)
-    }))
+    Ok(web::Json(viewed(&state, &load(&state, *id).await?).await?))
 }
 
 /// Add a NAS device. radiusd answers it within a second, without a restart.
@@ -498,7 +502,7 @@ pub(crate) async fn create(
         })
         .await
         .map_err(nas_error)?;
-    let view = NasView::from(&nas);
+    let view = viewed(&state, &nas).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/nas/{}", nas.id)))
         .json(view))
@@ -529,7 +533,7 @@ async fn write(
         })
         .await
         .map_err(nas_error)?;
-    Ok(NasView::from(&nas))
+    viewed(state, &nas).await
 }
 
 /// Replace a NAS's settings (leave `secret` out to keep it).
