@@ -136,6 +136,23 @@ impl Outcome {
     pub fn is_ack(&self) -> bool {
         matches!(self, Outcome::Ack)
     }
+
+    /// Whether the NAS did not answer: a timeout, or the network saying nothing listens
+    /// there now (ICMP port or host unreachable: a router rebooting, its CoA server not
+    /// up yet). Its lane counts these towards marking it unreachable, and keeps the change.
+    pub fn unanswered(&self) -> bool {
+        match self {
+            Outcome::Timeout { .. } => true,
+            Outcome::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl From<Response> for Outcome {

@@ -32,7 +32,8 @@ pub(crate) enum Command {
     /// Accounting sessions (Start, Interim-Updates, Stop) or a NAS-reboot storm.
     Acct(AcctArgs),
     /// A responder that accepts everything with a signed reply and no lookup, to
-    /// calibrate the generator and show this machine's ceiling.
+    /// calibrate the generator and show this machine's ceiling; on a CoA port it plays a
+    /// NAS that ACKs every CoA- and Disconnect-Request.
     NullServer(NullServerArgs),
     /// RadSec connections opened and held idle for a while, then closed: how many the
     /// server keeps open (read its memory while they are held).
@@ -253,7 +254,8 @@ pub(crate) struct AcctArgs {
 /// `proisp-loadtest null-server`.
 #[derive(Debug, Args)]
 pub(crate) struct NullServerArgs {
-    /// Address to answer on; repeat for several (say, 1812 and 1813).
+    /// Address to answer on; repeat for several (say, 1812 and 1813, or the CoA port 3799
+    /// of several fake NAS: 127.0.0.1:3799, 127.0.0.2:3799 …).
     #[arg(long, short = 'l', default_value = "127.0.0.1:1812")]
     pub(crate) listen: Vec<SocketAddr>,
     /// The shared secret replies are signed with.

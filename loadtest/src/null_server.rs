@@ -1,10 +1,12 @@
 //! A RADIUS server that does no work: every Access-Request and Status-Server gets an
-//! Access-Accept, every Accounting-Request an Accounting-Response, correctly signed, with
-//! no lookup and no password check.
+//! Access-Accept, every Accounting-Request an Accounting-Response, every CoA-Request a
+//! CoA-ACK and every Disconnect-Request a Disconnect-ACK, correctly signed, with no lookup
+//! and no password check.
 //!
 //! It calibrates the generator — what the tool can drive when the server costs nothing —
 //! and shows the ceiling this machine puts on any RADIUS server: decode, sign, and two
-//! system calls per request.
+//! system calls per request. Listening on a NAS's CoA port (3799), it plays the NAS for
+//! the CoA benchmarks (bench/coa-apply.sh): a router that applies every change at once.
 //!
 //! Each listening address gets `threads` sockets bound with SO_REUSEPORT and a blocking
 //! thread per socket; the kernel spreads clients over them by source address and port.
@@ -52,8 +54,13 @@ pub(crate) fn answer<'b>(
     let code = match request.code() {
         Code::AccessRequest | Code::StatusServer => Code::AccessAccept,
         Code::AccountingRequest => Code::AccountingResponse,
+        // RFC 5176 §3: the NAS acknowledges the change (or the disconnection).
+        Code::CoaRequest => Code::CoaAck,
+        Code::DisconnectRequest => Code::DisconnectAck,
         _ => return None,
     };
+    // RFC 5176 §2.3 signs CoA and Disconnect answers as RFC 2866 does accounting's: over
+    // the request's authenticator, which the encoder's reply does for every code here.
     let mut enc = Encoder::reply(buf, request, code);
     // First, as BlastRADIUS (CVE-2024-3596) mitigations place it.
     enc.message_authenticator();
@@ -199,6 +206,7 @@ fn drain(socket: &UdpSocket, rx: &mut [u8], requests: &mut Vec<(usize, SocketAdd
 #[cfg(test)]
 mod tests {
     use proisp_radius::authenticator::{self, verify_reply};
+    use proisp_radius::dynauth::{self, Response};
 
     use super::*;
 
@@ -209,13 +217,24 @@ mod tests {
             (Code::AccessRequest, Code::AccessAccept),
             (Code::StatusServer, Code::AccessAccept),
             (Code::AccountingRequest, Code::AccountingResponse),
+            (Code::CoaRequest, Code::CoaAck),
+            (Code::DisconnectRequest, Code::DisconnectAck),
         ] {
             let mut req = BytesMut::new();
             let mut enc = Encoder::new(&mut req, code, 42, &authenticator::random());
             enc.message_authenticator().attr(PROXY_STATE, b"hop-1");
-            let request = Packet::decode(enc.finish(&secret).unwrap()).unwrap();
+            let wire = enc.finish(&secret).unwrap().to_vec();
+            let request = Packet::decode(&wire).unwrap();
             let mut out = BytesMut::new();
-            let reply = Packet::decode(answer(&request, &secret, &mut out).unwrap()).unwrap();
+            let raw = answer(&request, &secret, &mut out).unwrap();
+            if matches!(code, Code::CoaRequest | Code::DisconnectRequest) {
+                // What the CoA client (proisp-coa) checks before counting an ACK.
+                assert!(matches!(
+                    dynauth::decode_response(&wire, raw, &secret),
+                    Ok(Response::Ack)
+                ));
+            }
+            let reply = Packet::decode(raw).unwrap();
             assert_eq!(reply.code(), reply_code);
             assert_eq!(reply.identifier(), 42);
             assert_eq!(reply.value(PROXY_STATE), Some(&b"hop-1"[..]));

@@ -452,8 +452,8 @@ impl<T: Transport> Lane<T> {
             return;
         };
         match outcome {
-            Outcome::Timeout { .. } if self.unreachable => self.requeue(id, pending),
-            Outcome::Timeout { .. } => {
+            outcome if outcome.unanswered() && self.unreachable => self.requeue(id, pending),
+            outcome if outcome.unanswered() => {
                 self.timeouts += 1;
                 self.suspects.push((id, pending, outcome));
                 if self.timeouts >= self.config.unreachable_after.max(1) {

@@ -256,6 +256,35 @@ async fn behind_an_unreachable_nas_only_the_newest_change_of_a_session_goes_out(
 }
 
 #[tokio::test]
+async fn a_nas_whose_coa_port_is_closed_is_unreachable_and_its_changes_wait() {
+    // Nothing listens on the port: the kernel answers each request with ICMP port
+    // unreachable at once, as for a router rebooting.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = Target {
+        nas_id: 11,
+        name: "rebooting".into(),
+        addr: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        secret: Secret::new(SECRET),
+        window: None,
+        rate: None,
+        stream: false,
+    };
+    let lanes = dispatcher(4);
+    let out = send_all(&lanes, &target, "r", 10, "1M/1M").await;
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::Deferred)),
+        "{out:?}"
+    );
+    let health = lanes.health();
+    assert!(health[0].unreachable);
+    assert_eq!(health[0].queued, 10);
+}
+
+#[tokio::test]
 async fn an_accounting_on_drops_what_waited_for_the_nas() {
     let nas = LaneNas::start(true).await;
     let lanes = dispatcher(4);
