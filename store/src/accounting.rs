@@ -1,9 +1,11 @@
 //! The accounting write: a batch of records applied in one statement, within a deadline.
 //!
-//! The rules live in SQL (`proisp_apply_accounting`: `sql/0002_accounting.sql`, and
-//! `sql/0006_accounting_event_time.sql` for a session's start) so a batch of any size is
-//! one statement and one round trip, and so every radiusd of a pair applies them
-//! identically. Every write is idempotent: counters are running totals, the larger value
+//! The rules live in SQL (`proisp_apply_accounting`: `sql/0002_accounting.sql`,
+//! `sql/0006_accounting_event_time.sql` for a session's start, and
+//! `sql/0014_accounting_set_wise.sql`, which applies the common requests of a batch —
+//! updates and Stops of open sessions, Starts of new ones — in one statement together
+//! and the rest one by one) so a batch of any size is one call and one round trip, and
+//! so every radiusd of a pair applies them identically. Every write is idempotent: counters are running totals, the larger value
 //! wins and only growth reaches usage, so a retransmission, a spool replay or a retry
 //! after a deadlock never counts twice. A Start applied again is recognised by its start
 //! time, which comes from the NAS: Event-Timestamp, or the arrival less Acct-Delay-Time.

@@ -90,6 +90,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0013_session_lookup",
         sql: include_str!("../../sql/0013_session_lookup.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_accounting_set_wise",
+        sql: include_str!("../../sql/0014_accounting_set_wise.sql"),
+    },
 ];
 
 /// The newest version.

@@ -11,6 +11,7 @@ use proisp_testing::TestEnv;
 use crate::db;
 
 mod partitions;
+mod set_wise;
 
 const GIB: u64 = 1 << 30;
 
