@@ -9,8 +9,9 @@
 #   bench/compare-acct.sh --second 127.0.0.1:31813 --second-rows "$(bench/acct-radiusd.sh --rows)"
 #
 # Environment: USERS (30000), SERVER_CPUS (0), PG_HOST/PG_PORT/PG_USER (127.0.0.1, 5432,
-# postgres), REDIS_URL (redis://127.0.0.1:6379), ACCT_PORT (31813), and WRITERS / BATCH
-# for radiusd's [accounting] writers and batch_size (its defaults when unset).
+# postgres), REDIS_URL (redis://127.0.0.1:6379), ACCT_PORT (31813), WRITERS / BATCH for
+# radiusd's [accounting] writers and batch_size (its defaults when unset), and BIN: a
+# directory holding both binaries already built (default: build them, release).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
@@ -33,9 +34,13 @@ fi
 
 work="$REPO_DIR/var/bench/acct-radiusd"
 mkdir -p "$work"
-log "building proisp-radiusd and proisp-adminapi (release)"
-(cd "$REPO_DIR" && cargo build --release -q -p proisp-radiusd -p proisp-adminapi)
-bin="$(cd "$REPO_DIR" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/release"
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  log "building proisp-radiusd and proisp-adminapi (release)"
+  (cd "$REPO_DIR" && cargo build --release -q -p proisp-radiusd -p proisp-adminapi)
+  bin="$(cd "$REPO_DIR" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/release"
+fi
 
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB"
