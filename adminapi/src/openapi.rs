@@ -14,6 +14,7 @@ use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
+use crate::routes::events::{LiveFigures, SessionsChanged};
 
 /// The parts of the document not derived from the handlers.
 #[derive(OpenApi)]
@@ -26,7 +27,8 @@ use crate::error::ErrorBody;
                        sends `totp` with the password. A known path asked with a method it \
                        does not answer gets 405 with `Allow`."
     ),
-    components(schemas(ErrorBody)),
+    // The data of /events/stream's events, which no JSON body refers to.
+    components(schemas(ErrorBody, LiveFigures, SessionsChanged)),
     modifiers(&BearerAuth)
 )]
 pub(crate) struct ApiDoc;

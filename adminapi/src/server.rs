@@ -263,6 +263,7 @@ pub fn app(
         .service(routes::jobs::get_one)
         .service(routes::jobs::cancel)
         .service(routes::dashboard::show)
+        .service(routes::events::stream)
         .default_service(web::to(fallback));
     let (app, mut doc) = App::new()
         .into_utoipa_app()

@@ -8,7 +8,7 @@
 //   CONSOLE_ROOT       a superadmin not yet enrolled in TOTP (the role requires it)
 //   CONSOLE_PASSWORD   both admins' password
 //   CONSOLE_SEARCH     text that finds exactly one subscriber, CONSOLE_TARGET its username,
-//                      CONSOLE_TARGET_PASSWORD their password
+//                      CONSOLE_TARGET_PASSWORD their password, CONSOLE_TARGET_PLAN its plan's id
 //   RADIUS_AUTH, RADIUS_ACCT, RADIUS_SECRET   proisp-radiusd's addresses and the NAS's
 //                      secret, for radclient (freeradius-utils) playing the NAS
 //   CONSOLE_SHOTS      a directory for screenshots (optional)
@@ -144,12 +144,17 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   console.log(`figure: page load (navigation start to load event) ${Math.round(nav.loadEventEnd)} ms`);
   await shot(p, "dashboard");
 
-  // The subscriber logs in on the NAS, and their session starts: the sessions page
-  // shows it within 2 s, unreloaded.
+  // The subscriber logs in on the NAS, and their session starts: the sessions page and
+  // the dashboard (a second tab, logged in by the refresh cookie) show it within 2 s,
+  // unreloaded, pushed by the server's event stream.
   const target = env("CONSOLE_TARGET");
   assert.equal(papWithinASecond("Access-Accept"), "Access-Accept");
   await p.getByRole("link", { name: "Sessions" }).click();
   await p.getByText("Nobody is online.").waitFor(WAIT);
+  const board = await p.context().newPage();
+  await board.goto(url);
+  await board.getByRole("heading", { name: "Dashboard" }).waitFor(WAIT);
+  await board.locator("#online").filter({ hasText: /^0$/ }).waitFor(WAIT);
   const started = radclient("acct", [
     "Acct-Status-Type = Start",
     `User-Name = "${target}"`,
@@ -157,7 +162,13 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
     "Framed-IP-Address = 100.64.0.7",
   ]);
   assert.match(started, /Received Accounting-Response/);
-  await p.locator("tbody tr").filter({ hasText: target }).waitFor({ timeout: 2000 });
+  const seenAt = Date.now();
+  await Promise.all([
+    p.locator("tbody tr").filter({ hasText: target }).waitFor({ timeout: 2000 }),
+    board.locator("#online").filter({ hasText: /^1$/ }).waitFor({ timeout: 2000 }),
+  ]);
+  console.log(`figure: accounting Start to the sessions page and the dashboard ${Date.now() - seenAt} ms`);
+  await board.close();
   await shot(p, "sessions");
 
   await p.getByRole("link", { name: "Subscribers" }).click();
@@ -226,6 +237,51 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   // Kicked, but online until the NAS's Accounting-Stop: still listed.
   await p.locator("tbody tr").filter({ hasText: target }).waitFor(WAIT);
 
+  // A new plan: a mistake shown at its field, the Mikrotik-Rate-Limit previewed as it
+  // is typed and the same as the server's once saved.
+  await p.getByRole("link", { name: "Plans", exact: true }).click();
+  await p.click("#new-plan");
+  await p.getByRole("heading", { name: "New plan" }).waitFor(WAIT);
+  await p.fill("#plan-name", "browser-plan");
+  await p.fill("#plan-download_kbps", "lots");
+  await p.fill("#plan-upload_kbps", "5000");
+  await p.click("#save-plan");
+  await p.locator("#plan-download_kbps-error").filter({ hasText: /\S/ }).waitFor(WAIT);
+  assert.equal(await p.getAttribute("#plan-download_kbps", "aria-invalid"), "true");
+  await p.fill("#plan-download_kbps", "20000");
+  await p.locator("#rate-preview").filter({ hasText: /^5M\/20M$/ }).waitFor(WAIT);
+  await p.getByText("Burst, priority, guaranteed speed").click();
+  await p.fill("#plan-priority", "3");
+  await p.fill("#plan-min-download_kbps", "2500");
+  await p.fill("#plan-min-upload_kbps", "1000");
+  const preview = "5M/20M 0/0 0/0 0/0 3 1M/2500k";
+  await p.locator("#rate-preview").filter({ hasText: preview }).waitFor(WAIT);
+  await shot(p, "plan");
+  await p.click("#save-plan");
+  await p.getByRole("heading", { name: "browser-plan" }).waitFor(WAIT);
+  await p.getByRole("link", { name: "← Plans" }).click();
+  await p.locator("tbody tr").filter({ hasText: "browser-plan" }).filter({ hasText: preview }).waitFor(WAIT);
+  // The target's plan, applied to who is online: the fake NAS acknowledges the CoA.
+  await p.goto(`${url}/#/plans/${env("CONSOLE_TARGET_PLAN")}`);
+  await p.click("#apply-plan");
+  await p.getByRole("status").filter({ hasText: /Applied to online subscribers \(done\): 1 of 1 sessions acknowledged/ }).waitFor(WAIT);
+
+  // The NAS: its CoA health shown, its secret never; replaced (by the same one, so
+  // radclient still speaks for it).
+  await p.getByRole("link", { name: "NAS", exact: true }).click();
+  await p.getByRole("link", { name: "bras" }).click();
+  await p.getByRole("heading", { name: "bras" }).waitFor(WAIT);
+  await p.locator("#coa-health").filter({ hasText: /Reachable/ }).waitFor(WAIT);
+  const secret = env("RADIUS_SECRET");
+  assert.equal(await p.inputValue("#nas-secret"), "");
+  assert.equal(await p.getAttribute("#nas-secret", "type"), "password");
+  assert.ok(!(await p.content()).includes(secret), "the secret is nowhere in the page");
+  await p.fill("#nas-secret", secret);
+  await p.click("#save-nas");
+  await p.getByRole("status").filter({ hasText: "Saved, with the new secret." }).waitFor(WAIT);
+  assert.equal(await p.inputValue("#nas-secret"), "");
+  await shot(p, "nas");
+
   await p.click("#logout");
   await p.waitForSelector("#username", WAIT);
   // Logged out for good: a reload finds no session to resume.
@@ -250,6 +306,18 @@ test("a viewer sees no write button, and a write forged with their token is refu
   await p.getByRole("heading", { name: "Online now" }).waitFor(WAIT);
   assert.equal(await p.locator("#suspend, #resume, #renew, #reset-password, #reveal-password").count(), 0);
   assert.equal(await p.getByRole("button", { name: /^Kick/ }).count(), 0);
+  await p.getByRole("link", { name: "Plans", exact: true }).click();
+  await p.getByRole("heading", { name: "Plans" }).waitFor(WAIT);
+  await p.locator("tbody tr a").first().click();
+  await p.locator("#rate-preview").filter({ hasText: /\S/ }).waitFor(WAIT);
+  assert.equal(await p.locator("#new-plan, #save-plan, #apply-plan").count(), 0);
+  await p.getByRole("link", { name: "NAS", exact: true }).click();
+  await p.getByRole("link", { name: "bras" }).waitFor(WAIT);
+  assert.equal(await p.locator("#new-nas").count(), 0);
+  await p.getByRole("link", { name: "bras" }).click();
+  await p.getByRole("heading", { name: "bras" }).waitFor(WAIT);
+  assert.equal(await p.locator("#save-nas").count(), 0);
+  assert.equal(await p.getByRole("link", { name: /^(Admins|Audit log)$/ }).count(), 0);
   // The API, not the page, is what refuses: a write with the viewer's own token.
   const status = await p.evaluate(
     async ([user, pw, name]) => {
@@ -301,6 +369,44 @@ test("a superadmin enrolls in TOTP, then logs in with a code, on a phone-sized s
   await p.getByRole("link", { name: env("CONSOLE_TARGET") }).click();
   await p.click("#reveal-password");
   assert.equal((await p.locator("#password").textContent(WAIT)).trim(), resetTo);
+
+  // Admins (superadmin only): a new one, a mistake shown at its field first, then a
+  // change of role.
+  await p.getByRole("link", { name: "Admins", exact: true }).click();
+  await p.getByRole("heading", { name: "Admins" }).waitFor(WAIT);
+  await p.click("#new-admin");
+  await p.fill("#admin-username", "browser-admin");
+  await p.fill("#admin-password", "short");
+  await p.selectOption("#admin-role", "support");
+  await p.click("#save-admin");
+  await p.locator("#admin-password-error").filter({ hasText: /\S/ }).waitFor(WAIT);
+  assert.equal(await p.getAttribute("#admin-password", "aria-invalid"), "true");
+  await p.fill("#admin-password", "a-long-browser-password-7");
+  await p.click("#save-admin");
+  await p.getByRole("heading", { name: "browser-admin" }).waitFor(WAIT);
+  await p.selectOption("#admin-role", "viewer");
+  await p.click("#save-admin");
+  await p.getByRole("status").filter({ hasText: "Saved." }).waitFor(WAIT);
+
+  // The audit log: filtered to that change, then everything ten at a time, paged.
+  await p.getByRole("link", { name: "Audit log" }).click();
+  await p.locator("#audit-rows tr").first().waitFor(WAIT);
+  await p.selectOption("#audit-entity", "admin");
+  await p.fill("#audit-action", "admin.update");
+  await p.click("#audit-filter");
+  await p.waitForFunction(() => {
+    const rows = [...document.querySelectorAll("#audit-rows tr")];
+    return rows.length === 1 && rows[0].textContent.includes("admin.update");
+  }, null, WAIT);
+  await p.selectOption("#audit-entity", "");
+  await p.fill("#audit-action", "");
+  await p.selectOption("#audit-limit", "10");
+  await p.click("#audit-filter");
+  await p.waitForFunction(() => document.querySelectorAll("#audit-rows tr").length === 10, null, WAIT);
+  const newest = await p.locator("#audit-rows tr").first().getAttribute("data-id");
+  await p.click("#audit-older");
+  await p.waitForFunction((id) => Number(document.querySelector("#audit-rows tr")?.dataset.id) < Number(id) - 9, newest, WAIT);
+  await shot(p, "audit-phone");
   assert.deepEqual(p.errors, []);
   await p.context().close();
 });
@@ -345,6 +451,21 @@ test("axe-core finds no serious accessibility violation on any page", async () =
   await p.getByRole("heading", { name: "Sessions online" }).waitFor(WAIT);
   await p.locator("main table, main .notice").first().waitFor(WAIT);
   problems.push(...(await accessibilityProblems(p, "sessions")));
+  await p.getByRole("link", { name: "Plans", exact: true }).click();
+  await p.getByRole("heading", { name: "Plans" }).waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "plans")));
+  await p.click("#new-plan");
+  await p.getByRole("heading", { name: "New plan" }).waitFor(WAIT);
+  await p.click("#save-plan");
+  await p.locator(".field-error").filter({ hasText: /\S/ }).first().waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "new plan, with a mistake")));
+  await p.getByRole("link", { name: "NAS", exact: true }).click();
+  await p.getByRole("link", { name: "bras" }).click();
+  await p.getByRole("heading", { name: "bras" }).waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "NAS")));
+  await p.getByRole("link", { name: "Audit log" }).click();
+  await p.locator("#audit-rows tr").first().waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "audit log")));
   assert.deepEqual(problems, []);
   await context.close();
 });

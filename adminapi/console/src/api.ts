@@ -42,8 +42,14 @@ export function whenLoggedOut(f: () => void): void {
   onLoggedOut = f;
 }
 
-async function send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+async function send(
+  method: string,
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+  accept = "application/json",
+): Promise<Response> {
+  const headers: Record<string, string> = { Accept: accept };
   if (access) headers.Authorization = `Bearer ${access}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   return fetch(`/api/v1${path}`, {
@@ -128,4 +134,21 @@ export async function logout(): Promise<void> {
 
 export function loggedIn(): boolean {
   return access !== null;
+}
+
+/// Opens a server-sent event stream (`GET path`, `text/event-stream`) with the access
+/// token in the Authorization header, which a browser's EventSource cannot send; an
+/// expired token is renewed first. `null` when the session is over.
+export async function openStream(path: string, signal: AbortSignal): Promise<Response | null> {
+  let res = await send("GET", path, undefined, signal, "text/event-stream");
+  if (res.status === 401 && access !== null) {
+    if (!(await refresh())) {
+      access = null;
+      onLoggedOut();
+      return null;
+    }
+    res = await send("GET", path, undefined, signal, "text/event-stream");
+  }
+  if (!res.ok) await read(res);
+  return res;
 }

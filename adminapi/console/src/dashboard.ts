@@ -1,42 +1,58 @@
-// The dashboard: subscribers by status, who is online, auth outcomes, top users. Read
-// again every few seconds while it is shown.
+// The dashboard: subscribers by status, who is online, auth outcomes, top users. The
+// figures follow the server's event stream; the top users are read when it opens.
 
 import { get } from "./api";
 import { fill, h, notice, num, octets, when } from "./dom";
-import type { Dashboard } from "./types";
+import type { LiveEvents } from "./live";
+import type { Dashboard, LiveFigures } from "./types";
 
 function tile(label: string, value: string, id: string): HTMLElement {
   return h("div", { class: "tile" }, h("span", { class: "label" }, label), h("strong", { id }, value));
 }
 
-export async function dashboardView(main: HTMLElement): Promise<void> {
+function tiles(f: LiveFigures): HTMLElement[] {
+  const auth = f.auth.available
+    ? [
+        tile("Accepts / min", num(f.auth.accepts_per_minute), "accepts"),
+        tile("Rejects / min", num(f.auth.rejects_per_minute), "rejects"),
+        tile("radiusd reporting", num(f.auth.radiusd_instances), "radiusd"),
+      ]
+    : [tile("Auth rates", "unavailable", "accepts")];
+  return [
+    tile("Online now", num(f.online_sessions), "online"),
+    tile("Subscribers", num(f.subscribers.total), "total"),
+    tile("Active", num(f.subscribers.active), "active"),
+    tile("Suspended", num(f.subscribers.suspended), "suspended"),
+    tile("Disabled", num(f.subscribers.disabled), "disabled"),
+    ...auth,
+  ];
+}
+
+/// Shows the dashboard; what to do with the live events while it is shown.
+export async function dashboardView(main: HTMLElement): Promise<LiveEvents> {
   let d: Dashboard;
   try {
     d = await get<Dashboard>("/dashboard");
   } catch (e) {
     fill(main, notice(e instanceof Error ? e.message : String(e)));
-    return;
+    return {};
   }
-  const auth = d.auth.available
-    ? [
-        tile("Accepts / min", num(d.auth.accepts_per_minute), "accepts"),
-        tile("Rejects / min", num(d.auth.rejects_per_minute), "rejects"),
-        tile("radiusd reporting", num(d.auth.radiusd_instances), "radiusd"),
-      ]
-    : [tile("Auth rates", "unavailable", "accepts")];
+  const figures = h("section", { class: "tiles", "aria-label": "Figures" });
+  const asOf = h("p", { class: "muted" });
+  const show = (f: LiveFigures) => {
+    fill(figures, ...tiles(f));
+    fill(asOf, `Figures of ${when(f.computed_at)}, kept up to date.`);
+  };
+  show({
+    computed_at: d.computed_at,
+    subscribers: d.subscribers,
+    online_sessions: d.online.sessions,
+    auth: d.auth,
+  });
   fill(
     main,
     h("h1", {}, "Dashboard"),
-    h(
-      "section",
-      { class: "tiles", "aria-label": "Figures" },
-      tile("Online now", num(d.online.sessions), "online"),
-      tile("Subscribers", num(d.subscribers.total), "total"),
-      tile("Active", num(d.subscribers.active), "active"),
-      tile("Suspended", num(d.subscribers.suspended), "suspended"),
-      tile("Disabled", num(d.subscribers.disabled), "disabled"),
-      ...auth,
-    ),
+    figures,
     h("h2", {}, "Top users this month"),
     h(
       "table",
@@ -55,6 +71,7 @@ export async function dashboardView(main: HTMLElement): Promise<void> {
         ),
       ),
     ),
-    h("p", { class: "muted" }, `Figures of ${when(d.computed_at)}.`),
+    asOf,
   );
+  return { figures: show };
 }

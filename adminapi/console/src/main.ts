@@ -3,34 +3,33 @@
 
 import "./style.css";
 import { type Me, get, logout, refresh, whenLoggedOut } from "./api";
+import { adminView, adminsView } from "./admins";
+import { auditView } from "./audit";
 import { createView } from "./create";
 import { dashboardView } from "./dashboard";
 import { fill, h } from "./dom";
+import { type LiveEvents, onLive, startLive, stopLive } from "./live";
 import { loginView } from "./login";
+import { nasListView, nasView } from "./nas";
+import { planView, plansView } from "./plans";
 import { sessionsView } from "./sessions";
 import { subscriberView } from "./subscriber";
 import { subscribersView } from "./subscribers";
 
-/// How often live pages read again: a session that starts shows within 2 s.
-const LIVE_MS = 1000;
-
 const root = document.getElementById("app") as HTMLElement;
 let me: Me | null = null;
-let ticker: number | undefined;
-/// Counts navigations: a page still loading when the next one starts must not start its
-/// ticker over the newer page.
+/// Counts navigations: a page still loading when the next one starts must not take
+/// the live events over from the newer page.
 let shown = 0;
 
-function live(page: number, f: () => Promise<void>): void {
-  if (page !== shown) return;
-  window.clearInterval(ticker);
-  ticker = window.setInterval(() => void f(), LIVE_MS);
+function live(page: number, handlers: LiveEvents): void {
+  if (page === shown) onLive(handlers);
 }
 
 async function route(): Promise<void> {
   if (!me) return;
-  window.clearInterval(ticker);
   const page = ++shown;
+  onLive({});
   const main = document.getElementById("main") as HTMLElement;
   const path = location.hash.replace(/^#/, "") || "/";
   for (const a of document.querySelectorAll("nav.top a")) {
@@ -47,25 +46,44 @@ async function route(): Promise<void> {
       reset: can("password_reset"),
       reveal: can("password_reveal"),
     });
-    live(page, refresh);
+    live(page, { sessions: () => void refresh(), figures: () => void refresh() });
   } else if (path === "/subscribers/new" && can("subscriber_write")) {
     await createView(main);
   } else if (path === "/subscribers") {
     subscribersView(main, can("subscriber_write"));
+  } else if (path === "/plans") {
+    await plansView(main, can("plan_write"));
+  } else if (path === "/plans/new" && can("plan_write")) {
+    await planView(main, null, true);
+  } else if (/^\/plans\/\d+$/.test(path)) {
+    await planView(main, Number(path.slice(7)), can("plan_write"));
+  } else if (path === "/nas") {
+    await nasListView(main, can("nas_write"));
+  } else if (path === "/nas/new" && can("nas_write")) {
+    await nasView(main, null, true);
+  } else if (/^\/nas\/\d+$/.test(path)) {
+    await nasView(main, Number(path.slice(5)), can("nas_write"));
+  } else if (path === "/admins" && can("admin_manage")) {
+    await adminsView(main);
+  } else if (path === "/admins/new" && can("admin_manage")) {
+    await adminView(main, null);
+  } else if (/^\/admins\/\d+$/.test(path) && can("admin_manage")) {
+    await adminView(main, Number(path.slice(8)));
+  } else if (path === "/audit" && can("audit_read")) {
+    auditView(main);
   } else if (path === "/sessions") {
     const refresh = sessionsView(main, can("session_kick"));
     await refresh();
-    live(page, refresh);
+    live(page, { sessions: () => void refresh() });
   } else {
-    const show = () => dashboardView(main);
-    await show();
-    live(page, show);
+    live(page, await dashboardView(main));
   }
   main.focus();
 }
 
 function shell(): void {
   if (!me) return;
+  const can = (p: string) => me?.permissions.includes(p) ?? false;
   fill(
     root,
     h("a", { href: "#main", class: "skip" }, "Skip to content"),
@@ -78,6 +96,10 @@ function shell(): void {
         h("a", { href: "#/" }, "Dashboard"),
         h("a", { href: "#/subscribers" }, "Subscribers"),
         h("a", { href: "#/sessions" }, "Sessions"),
+        h("a", { href: "#/plans" }, "Plans"),
+        h("a", { href: "#/nas" }, "NAS"),
+        can("admin_manage") ? h("a", { href: "#/admins" }, "Admins") : null,
+        can("audit_read") ? h("a", { href: "#/audit" }, "Audit log") : null,
       ),
       h(
         "div",
@@ -108,12 +130,13 @@ function shell(): void {
 
 async function enter(): Promise<void> {
   me = await get<Me>("/auth/me");
+  startLive();
   shell();
 }
 
 function start(): void {
   shown++;
-  window.clearInterval(ticker);
+  stopLive();
   loginView(root, () => void enter());
 }
 

@@ -88,3 +88,119 @@ export interface PasswordAnswer {
   username: string;
   password: string | null;
 }
+
+/// `event: figures` of /events/stream.
+export interface LiveFigures {
+  computed_at: string;
+  subscribers: { active: number; suspended: number; disabled: number; total: number };
+  online_sessions: number;
+  auth: {
+    available: boolean;
+    accepts_per_minute: number;
+    rejects_per_minute: number;
+    radiusd_instances: number;
+  };
+}
+
+/// `event: sessions` of /events/stream: someone logged in or out.
+export interface SessionsChanged {
+  online: number;
+  newest_id: number;
+}
+
+export interface Speeds {
+  download_kbps: number;
+  upload_kbps: number;
+}
+
+export interface Plan {
+  id: number;
+  name: string;
+  download_kbps: number;
+  upload_kbps: number;
+  burst: {
+    download_kbps: number;
+    upload_kbps: number;
+    threshold_download_kbps: number;
+    threshold_upload_kbps: number;
+    time_secs: number;
+  } | null;
+  priority: number | null;
+  min: Speeds | null;
+  quota_bytes: number | null;
+  quota_period: string;
+  fup: Speeds | null;
+  fup_action: string;
+  session_timeout_secs: number | null;
+  idle_timeout_secs: number | null;
+  interim_interval_secs: number;
+  pool: string | null;
+  validity_days: number;
+  price_cents: number;
+  mikrotik_rate_limit: string;
+  version: number;
+}
+
+/// A job that changes live sessions (`plan.apply`).
+export interface Job {
+  id: number;
+  state: string;
+  totals: { sessions: number; ack: number; nak: number; timeout: number; deferred: number; skipped: number; error: number };
+  finished_at: string | null;
+}
+
+export interface Nas {
+  id: number;
+  name: string;
+  address: string;
+  vendor: string;
+  coa_port: number;
+  require_message_authenticator: boolean;
+  tls_identity: string | null;
+  tls_own_secret: boolean;
+  tls_coa: boolean;
+  coa_window: number | null;
+  coa_rate: number | null;
+  secret_set: boolean;
+  version: number;
+  coa_health: {
+    kept: number;
+    oldest_kept_at: string | null;
+    unreachable: boolean;
+    queued: number;
+    in_flight: number;
+    ack: number;
+    nak: number;
+    timeout: number;
+  } | null;
+}
+
+export interface AdminView {
+  id: number;
+  username: string;
+  role: string;
+  totp_enabled: boolean;
+  totp_required: boolean;
+  allowed_networks: string[];
+  disabled: boolean;
+  created_at: string;
+  last_login_at: string | null;
+}
+
+export interface AuditRecord {
+  id: number;
+  at: string;
+  admin_id: number | null;
+  admin_username: string;
+  client_ip: string | null;
+  action: string;
+  entity: string;
+  entity_id: string | null;
+  before: unknown;
+  after: unknown;
+}
+
+export interface AuditPage {
+  items: AuditRecord[];
+  next_before_id: number | null;
+}

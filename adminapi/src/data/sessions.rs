@@ -348,6 +348,50 @@ pub async fn usage_periods(
         .collect())
 }
 
+/// What the live event stream watches, read every second by each adminapi process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// Live (not deleted) subscribers by status.
+    pub by_status: Vec<(String, i64)>,
+    /// Rows in `sessions`.
+    pub online_sessions: i64,
+    /// The newest open session's id (0 when none): with the count it tells a start, a
+    /// stop, or both at once, from no change.
+    pub newest_session_id: i64,
+}
+
+/// [`LiveCounts`] in one repeatable-read snapshot: two small reads, no count over the
+/// subscribers (`subscriber_counts`) and one over `sessions`, which holds only who is
+/// online.
+pub async fn live_counts(pool: &Pool) -> Result<LiveCounts, StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let by_status = tx
+        .query(
+            "SELECT status, sum(n)::int8 FROM subscriber_counts GROUP BY status \
+             ORDER BY status",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let online = tx
+        .query_one("SELECT count(*), coalesce(max(id), 0) FROM sessions", &[])
+        .await?;
+    tx.commit().await?;
+    Ok(LiveCounts {
+        by_status,
+        online_sessions: online.get(0),
+        newest_session_id: online.get(1),
+    })
+}
+
 /// The dashboard's figures, in one repeatable-read snapshot.
 pub async fn dashboard_counts(pool: &Pool, top: i64) -> Result<DashboardCounts, StoreError> {
     let mut client = pool.get().await?;

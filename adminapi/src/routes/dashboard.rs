@@ -36,7 +36,7 @@ pub const MAX_AGE: Duration = Duration::from_secs(30);
 const TOP_USERS: i64 = 10;
 
 /// Live subscribers by status.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct StatusCounts {
     /// Status `active` (expired ones included: expiry is a date, not a status).
     pub active: i64,
@@ -104,7 +104,7 @@ pub struct Dashboard {
 }
 
 /// Access-Request outcomes of the last minute, from the counts each radiusd publishes.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct AuthRates {
     /// Whether the counts could be read (Redis configured and answering).
     pub available: bool,
@@ -117,7 +117,7 @@ pub struct AuthRates {
 }
 
 impl AuthRates {
-    async fn read(state: &AppState) -> AuthRates {
+    pub(crate) async fn read(state: &AppState) -> AuthRates {
         let stats = match state.store.cache() {
             Some(cache) => cache.auth_stats().await.ok(),
             None => None,
@@ -154,23 +154,29 @@ fn slot(database_url: &str) -> Slot {
     slots.entry(database_url.to_owned()).or_default().clone()
 }
 
-fn build(c: DashboardCounts, auth: AuthRates) -> Dashboard {
-    let count = |s: &str| {
-        c.by_status
-            .iter()
-            .filter(|(k, _)| k == s)
-            .map(|(_, n)| *n)
-            .sum::<i64>()
-    };
-    Dashboard {
-        computed_at: Timestamp::now(),
-        age_secs: 0,
-        subscribers: StatusCounts {
+impl StatusCounts {
+    /// From `(status, count)` rows of `subscriber_counts`.
+    pub(crate) fn from_rows(rows: &[(String, i64)]) -> StatusCounts {
+        let count = |s: &str| {
+            rows.iter()
+                .filter(|(k, _)| k == s)
+                .map(|(_, n)| *n)
+                .sum::<i64>()
+        };
+        StatusCounts {
             active: count("active"),
             suspended: count("suspended"),
             disabled: count("disabled"),
-            total: c.by_status.iter().map(|(_, n)| *n).sum(),
-        },
+            total: rows.iter().map(|(_, n)| *n).sum(),
+        }
+    }
+}
+
+fn build(c: DashboardCounts, auth: AuthRates) -> Dashboard {
+    Dashboard {
+        computed_at: Timestamp::now(),
+        age_secs: 0,
+        subscribers: StatusCounts::from_rows(&c.by_status),
         online: Online {
             sessions: c.online_sessions,
             open_sessions_started_last_hour: c.sessions_started_last_hour,

@@ -4,6 +4,7 @@ pub mod admins;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod events;
 pub mod fields;
 pub mod jobs;
 pub mod nas;

@@ -223,6 +223,42 @@ async fn http(
     exchange(from, to, &request).await
 }
 
+/// `GET /api/v1/events/stream` from `from` to `to`, left open: read it with
+/// [`read_until`].
+async fn open_stream(from: Ipv4Addr, to: SocketAddr, bearer: &str) -> tokio::net::TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from.into(), 0)).unwrap();
+    let mut stream = socket.connect(to).await.unwrap();
+    let request = format!(
+        "GET /api/v1/events/stream HTTP/1.1\r\nHost: adminapi\r\nAccept: text/event-stream\r\n\
+         {bearer}Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Reads `stream` into `seen` until what came after `from` (an offset in `seen`) holds
+/// `want`; the offset past it. Panics after 10 s or at the stream's end.
+async fn read_until(
+    stream: &mut tokio::net::TcpStream,
+    seen: &mut String,
+    from: usize,
+    want: &str,
+) -> usize {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(at) = seen[from..].find(want) {
+            return from + at + want.len();
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {want} within 10 s; so far: {seen}"))
+            .unwrap();
+        assert!(n > 0, "the stream ended before {want}: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
 /// `GET /api/v1/auth/me` answers with status 200 counted by `instance`'s own metrics.
 async fn served_me(instance: SocketAddr) -> u64 {
     let (status, metrics) = http(LOCAL, instance, "GET", "/metrics", "", "").await;
@@ -423,6 +459,42 @@ async fn balances_two_instances_and_fails_over() {
     }
     let before = [served_me(instances[0]).await, served_me(instances[1]).await];
     assert_eq!(before, [3, 3]);
+
+    // Live figures across the pair: a stream through HAProxy and one from the first
+    // instance directly both see a subscriber that the second instance creates, because
+    // each reads PostgreSQL, not its own memory; HAProxy passes events on unbuffered.
+    let mut streams = [
+        open_stream(CLIENT, front, &bearer).await,
+        open_stream(CLIENT, instances[0], &bearer).await,
+    ];
+    let mut seen = [String::new(), String::new()];
+    let mut read = [0; 2];
+    for ((stream, seen), read) in streams.iter_mut().zip(&mut seen).zip(&mut read) {
+        *read = read_until(stream, seen, 0, "event: figures").await;
+        assert!(seen.contains("text/event-stream"), "{seen}");
+    }
+    let plan = r#"{"name":"live","download_kbps":1000,"upload_kbps":1000}"#;
+    let (status, body) = http(CLIENT, instances[1], "POST", "/api/v1/plans", &bearer, plan).await;
+    assert_eq!(status, 201, "{body}");
+    let plan: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let subscriber = format!(
+        r#"{{"username":"live-1","password":"Pw-for-a-live-sub","plan_id":{}}}"#,
+        plan["id"]
+    );
+    let (status, body) = http(
+        CLIENT,
+        instances[1],
+        "POST",
+        "/api/v1/subscribers",
+        &bearer,
+        &subscriber,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    for ((stream, seen), read) in streams.iter_mut().zip(&mut seen).zip(read) {
+        read_until(stream, seen, read, r#""total":1"#).await;
+    }
+    drop(streams);
 
     // The edge refuses what no instance should see.
     let (status, body) = http(CLIENT, front, "GET", "/metrics", "", "").await;

@@ -97,6 +97,7 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
     .await
     .unwrap();
     let target = seed_username(61_234);
+    let target_plan = store.subscriber(&target).await.unwrap().unwrap().plan_id;
     // The NAS: radclient on 127.0.0.1 plays its RADIUS client, and a fake Dynamic
     // Authorization server acknowledges the console's kick; radiusd between them.
     let fake = FakeNas::start("127.0.0.1", Answer::Ack);
@@ -130,6 +131,7 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
         .env("CONSOLE_SEARCH", &target)
         .env("CONSOLE_TARGET", &target)
         .env("CONSOLE_TARGET_PASSWORD", seed_password(61_234))
+        .env("CONSOLE_TARGET_PLAN", target_plan.to_string())
         .env("RADIUS_AUTH", auth.to_string())
         .env("RADIUS_ACCT", acct.to_string())
         .env("RADIUS_SECRET", NAS_SECRET)
@@ -150,15 +152,40 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
     assert_eq!(sub.status.as_str(), "suspended");
     let made = store.subscriber("made-in-browser").await.unwrap();
     assert!(made.is_some(), "the subscriber the form created");
-    let root = proisp_adminapi::admin::by_username(&ctx.state.db, "root")
+    // On a connection of its own: the server's pool may hold connections that its
+    // stopped worker's runtime drove.
+    let sql = ctx.env.sql().await;
+    let enrolled: bool = sql
+        .query_one(
+            "SELECT totp_secret_enc IS NOT NULL FROM admins WHERE username = 'root'",
+            &[],
+        )
         .await
         .unwrap()
-        .unwrap();
-    assert!(root.totp_secret_enc.is_some(), "root enrolled in TOTP");
+        .get(0);
+    assert!(enrolled, "root enrolled in TOTP");
+    let changed: String = sql
+        .query_one(
+            "SELECT role FROM admins WHERE username = 'browser-admin'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        changed, "viewer",
+        "the admin the superadmin made, then changed"
+    );
+    let plan = store.plan_by_name("browser-plan").await.unwrap();
+    let plan = plan.expect("the plan the form created");
+    assert_eq!(plan.rate.to_mikrotik(), "5M/20M 0/0 0/0 0/0 3 1M/2500k");
     let kick = fake.seen.try_recv().expect("the NAS got the kick");
     assert_eq!(kick.code, Code::DisconnectRequest);
     assert_eq!(
         (kick.user.as_str(), kick.session.as_str()),
         (target.as_str(), "e2e-1")
     );
+    let coa = fake.seen.try_recv().expect("the NAS got the plan's CoA");
+    assert_eq!(coa.code, Code::CoaRequest);
+    assert_eq!(coa.session, "e2e-1");
 }

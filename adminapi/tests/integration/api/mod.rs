@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod console;
 mod dashboard;
+mod events;
 mod http;
 mod lookup;
 mod nas;
