@@ -41,8 +41,10 @@ install_packages() {
   fi
 }
 
-# Builds the load generator (release) and sets LOADTEST to it.
+# Builds the load generator (release) and sets LOADTEST to it; a LOADTEST already set to
+# an executable is used as it is.
 build_loadtest() {
+  if [ -n "${LOADTEST:-}" ] && [ -x "$LOADTEST" ]; then return 0; fi
   log "building proisp-loadtest (release)"
   (cd "$REPO_DIR" && cargo build --release --locked -p proisp-loadtest >/dev/null 2>&1) \
     || (cd "$REPO_DIR" && cargo build --release -p proisp-loadtest) \
