@@ -16,7 +16,9 @@ use proisp_radius::header::Code;
 
 use super::nas::NAS_SECRET;
 use super::radius::start_radiusd;
-use super::sessions::{Answer, FakeNas, nas};
+use proisp_testing::fake_nas::Answer;
+
+use super::sessions::{fake_nas, nas};
 use super::{Ctx, PASSWORD, app, call, get};
 
 /// Subscribers seeded (the 100,000); the browser finds one among them.
@@ -99,8 +101,8 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
     let target = seed_username(61_234);
     // The NAS: radclient on 127.0.0.1 plays its RADIUS client, and a fake Dynamic
     // Authorization server acknowledges the console's kick; radiusd between them.
-    let fake = FakeNas::start("127.0.0.1", Answer::Ack);
-    nas(&store, "bras", "127.0.0.1", fake.port).await;
+    let fake = fake_nas("127.0.0.1", Answer::Ack);
+    nas(&store, "bras", "127.0.0.1", fake.port()).await;
     let (_radiusd, auth, acct) = start_radiusd(&ctx);
 
     let state = ctx.state.clone();
@@ -155,7 +157,7 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
         .unwrap()
         .unwrap();
     assert!(root.totp_secret_enc.is_some(), "root enrolled in TOTP");
-    let kick = fake.seen.try_recv().expect("the NAS got the kick");
+    let kick = fake.next(Duration::ZERO).expect("the NAS got the kick");
     assert_eq!(kick.code, Code::DisconnectRequest);
     assert_eq!(
         (kick.user.as_str(), kick.session.as_str()),
