@@ -146,7 +146,7 @@ impl Report {
                 }
             }
             let line = |out: &mut String, values: &mut dyn Iterator<Item = &str>| {
-                out.push_str(" ");
+                out.push(' ');
                 for (value, w) in values.zip(&widths) {
                     let _ = write!(out, " {value:<w$}");
                 }
