@@ -962,7 +962,7 @@ mod tests {
         // once they have all ended, nothing more can come.
         let fills = &lookup.core.fills;
         fills.close();
-        let ended = tokio::time::timeout(Duration::from_secs(5), fills.wait());
+        let ended = timeout(Duration::from_secs(5), fills.wait());
         assert!(ended.await.is_ok(), "the fills did not end");
         assert_eq!(calls(&raw, "set").await, 300);
     }
