@@ -52,8 +52,9 @@ bin=$(pg_bin) || { echo "PostgreSQL's binaries are missing: run scripts/deps.sh"
 rm -rf "$work"
 mkdir -p "$work"
 
-say "building proisp-adminapi"
-cargo build --quiet --locked -p proisp-adminapi
+# The tests' debug build (lib-stack.sh's debug_build says why not `cargo build -p`).
+say "building proisp-adminapi (the tests' debug build)"
+cargo test --no-run --locked --quiet --workspace --all-features
 api="$root/target/debug/proisp-adminapi"
 
 private=${PROISP_TEST_PRIVATE:-0}

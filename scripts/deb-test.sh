@@ -11,6 +11,7 @@
 #      certificate, it exits 1 and names the key; adminapi's check-config likewise;
 #   4. systemd-analyze verify on every installed unit and timer;
 #   5. dpkg -r leaves the conffiles and removes the rest; dpkg -P removes the conffiles.
+# First of all, lintian must find no error in the package (its warnings are printed).
 # Refuses to run where a package named proisp is already installed. About 30 s once built.
 set -euo pipefail
 
@@ -58,6 +59,25 @@ fails_naming() { # WORD COMMAND...: COMMAND exits 1 and its stderr names WORD
   cat "$work/err"
   [ "$rc" = 1 ] && grep -q -- "$word" "$work/err"
 }
+
+# lintian, Debian's package checker: an error fails the test; warnings are printed. Those
+# left, on purpose: no-manual-page (both binaries answer --help), and
+# maintainer-script-calls-systemctl (prerm disables the units as debhelper's snippets
+# would; the package is built without debhelper).
+command -v lintian >/dev/null || {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lintian >/dev/null ||
+    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+      --no-install-recommends lintian >/dev/null; }
+}
+lint() {
+  # As root lintian says it would rather not be: that line is no finding.
+  lintian --fail-on error --tag-display-limit 0 "$deb" 2>&1 | grep -v 'running with root privileges'
+  return "${PIPESTATUS[0]}"
+}
+failed_before=$failures
+check "lintian: no error" lint
+# Passed: show its warnings all the same.
+[ "$failures" != "$failed_before" ] || sed 's/^/        /' "$work/out"
 
 say "dpkg -i $(basename "$deb") ($(du -h "$deb" | cut -f1))"
 dpkg -i "$deb" >"$work/dpkg-i.log" 2>&1 || { cat "$work/dpkg-i.log" >&2; exit 1; }

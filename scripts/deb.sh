@@ -2,7 +2,7 @@
 # `make deb`: the Debian package proisp_<version>_<arch>.deb in target/deb/, built with
 # dpkg-deb from the workspace's binaries and the repository's files:
 #
-#   /usr/bin/proisp-radiusd, /usr/bin/proisp-adminapi
+#   /usr/bin/proisp-radiusd, /usr/bin/proisp-adminapi (stripped)
 #   /lib/systemd/system/          systemd/*.service, *.timer (enabled by no one: the
 #                                 operator runs `systemctl enable --now` once configured)
 #   /usr/lib/proisp/              the helpers the units run: pgbackrest-verify,
@@ -31,7 +31,8 @@ cd "$root"
 
 case $profile in
   release) cargo build --release --locked --quiet -p proisp-radiusd -p proisp-adminapi ;;
-  debug) cargo build --locked --quiet -p proisp-radiusd -p proisp-adminapi ;;
+  # The tests' build (lib-stack.sh's debug_build says why not `cargo build -p`).
+  debug) cargo test --no-run --locked --quiet --workspace --all-features ;;
   *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
 esac
 bin="$root/target/$profile"
@@ -48,6 +49,10 @@ put() { # MODE SOURCE DEST (DEST relative to the package root)
 
 put 755 "$bin/proisp-radiusd" usr/bin/proisp-radiusd
 put 755 "$bin/proisp-adminapi" usr/bin/proisp-adminapi
+# Stripped as dh_strip does (lintian's unstripped-binary-or-object is an error): the
+# symbols and debug info stay in target/, which has the unstripped build.
+strip --remove-section=.comment --remove-section=.note "$pkg/usr/bin/proisp-radiusd" \
+  "$pkg/usr/bin/proisp-adminapi"
 timers=()
 for unit in systemd/*.service systemd/*.timer; do
   put 644 "$unit" "lib/systemd/system/$(basename "$unit")"
@@ -75,12 +80,23 @@ Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: ProISP
 
 Files: *
+Copyright: 2026 ProISP contributors
 License: Apache-2.0
  On Debian systems the full text of the license is in
  /usr/share/common-licenses/Apache-2.0.
 EOF
 
+# A native package's changelog (lintian's no-changelog is an error), dated by the commit
+# the package is built from, so the same commit makes the same file.
+when=$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)
+printf '%s\n' "proisp ($version) unstable; urgency=medium" "" \
+  "  * Built from the workspace by scripts/deb.sh." "" \
+  " -- ProISP <proisp@isp.example>  $(date -R -u -d "@$when")" |
+  gzip -9n >"$pkg/usr/share/doc/proisp/changelog.gz"
+chmod 644 "$pkg/usr/share/doc/proisp/changelog.gz"
 (cd "$pkg" && find etc -type f | sed 's#^#/#' | sort) >"$pkg/DEBIAN/conffiles"
+(cd "$pkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z |
+  xargs -0 md5sum) >"$pkg/DEBIAN/md5sums"
 for script in postinst postrm; do
   install -m 755 "packaging/deb/$script" "$pkg/DEBIAN/$script"
 done
@@ -91,7 +107,7 @@ cat >"$pkg/DEBIAN/control" <<EOF
 Package: proisp
 Version: $version
 Architecture: $arch
-Maintainer: ProISP <proisp@localhost>
+Maintainer: ProISP <proisp@isp.example>
 Installed-Size: $size
 Depends: libc6 (>= 2.34), libgcc-s1, systemd (>= 247)
 Recommends: postgresql (>= 15), redis-server, prometheus-node-exporter
@@ -99,10 +115,11 @@ Suggests: prometheus, prometheus-postgres-exporter, prometheus-redis-exporter, p
 Section: net
 Priority: optional
 Description: ISP AAA core: RADIUS server and admin API
- proisp-radiusd answers RADIUS authentication and accounting (UDP and RadSec) for
- PPPoE and Hotspot subscribers from PostgreSQL and Redis; proisp-adminapi is the REST
- API that manages subscribers, plans, NAS devices and sessions. With systemd units and
- timers, Prometheus alert rules and a Grafana dashboard.
+ proisp-radiusd answers RADIUS authentication and accounting (UDP and
+ RadSec) for PPPoE and Hotspot subscribers from PostgreSQL and Redis;
+ proisp-adminapi is the REST API that manages subscribers, plans, NAS
+ devices and sessions. With systemd units and timers, Prometheus alert
+ rules and a Grafana dashboard.
 EOF
 # The debug build is big and only installed by the test: store it fast.
 case $profile in

@@ -163,7 +163,7 @@ say "building ($profile)"
 if [ "$profile" = release ]; then
   cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest
 else
-  cargo build --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest
+  debug_build
 fi
 drill_start=$SECONDS
 

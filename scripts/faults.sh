@@ -758,7 +758,7 @@ say "building ($profile)"
 if [ "$profile" = release ]; then
   cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest
 else
-  cargo build --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest
+  debug_build
 fi
 start_postgres >/dev/null
 start_redis >/dev/null

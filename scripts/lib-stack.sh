@@ -9,6 +9,14 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# debug_build: the debug binaries (proisp-radiusd, proisp-adminapi, proisp-loadtest in
+# target/debug) as `make unit` builds them. The tests' build unifies the dev-dependencies'
+# features in (tokio's test-util and process, serde's, regex's …); `cargo build -p …`
+# resolves without them and so rebuilds most of the dependency tree a second time, and
+# its binaries replace the tests' ones. `cargo test --no-run` is the tests' own build:
+# after `make unit` it only checks that all is fresh.
+debug_build() { cargo test --no-run --locked --quiet --workspace --all-features; }
+
 # (Every return here names its status: a bare `return` in a function called from a trap
 # handler returns the status the shell had before the trap, so on the way out of a failed
 # or interrupted run the cleanup took PostgreSQL for absent and left it running.)

@@ -59,7 +59,7 @@ topo_build() {
     out=$BIN
   else
     for b in "${bins[@]}"; do rm -f "$out/$b"; done
-    cargo build "${flags[@]}"
+    if [ "$profile" = debug ]; then debug_build; else cargo build "${flags[@]}"; fi
   fi
   mkdir -p "$var/bin"
   # Copied aside, then renamed over the old copy: a run killed earlier may still be

@@ -78,7 +78,7 @@ start_redis
 say "building ($profile)"
 case $profile in
   release) cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi ;;
-  debug) cargo build --quiet -p proisp-radiusd -p proisp-adminapi ;;
+  debug) debug_build ;;
   *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
 esac
 bin="$root/target/$profile"

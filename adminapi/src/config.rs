@@ -73,6 +73,42 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The weekly security report (`security-report`).
+    #[serde(default)]
+    pub security_report: SecurityReportConfig,
+}
+
+/// The weekly security report.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityReportConfig {
+    /// Days the report looks back over.
+    #[serde(default = "default_report_days")]
+    pub days: u32,
+    /// Where to mail it; unset: it is printed (into the journal, under the timer).
+    #[serde(default)]
+    pub mail_to: Option<String>,
+    /// The MTA's sendmail program (any MTA's: postfix, exim, msmtp-mta, nullmailer).
+    #[serde(default = "default_sendmail")]
+    pub sendmail: PathBuf,
+}
+
+impl Default for SecurityReportConfig {
+    fn default() -> SecurityReportConfig {
+        SecurityReportConfig {
+            days: default_report_days(),
+            mail_to: None,
+            sendmail: default_sendmail(),
+        }
+    }
+}
+
+fn default_report_days() -> u32 {
+    7
+}
+
+fn default_sendmail() -> PathBuf {
+    PathBuf::from("/usr/sbin/sendmail")
 }
 
 /// The HTTP server.
@@ -263,6 +299,7 @@ impl Config {
             rate_limit: RateLimitConfig::default(),
             coa: CoaConfig::default(),
             log: LogConfig::default(),
+            security_report: SecurityReportConfig::default(),
         }
     }
 }

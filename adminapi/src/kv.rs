@@ -8,7 +8,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so a test can move it (a paused runtime) instead of waiting.
+use tokio::time::Instant;
 
 use fred::prelude::{
     Client, ClientLike as _, Expiration, KeysInterface as _, LuaInterface as _, Options,
@@ -229,7 +232,7 @@ impl Kv {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn local_counters_and_flags() {
         let kv = Kv::local();
         let w = Duration::from_secs(60);
@@ -241,7 +244,7 @@ mod tests {
         kv.remove("a").await;
         assert_eq!(kv.peek("a").await.0, 0);
         assert_eq!(kv.incr("b", Duration::from_millis(1)).await.0, 1);
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::advance(Duration::from_millis(5)).await;
         assert_eq!(kv.incr("b", w).await.0, 1, "window restarted");
         assert!(!kv.has_flag("f").await);
         kv.set_flag("f", w).await;

@@ -32,6 +32,7 @@ pub mod password;
 pub mod permission;
 pub mod ratelimit;
 pub mod refresh;
+pub mod report;
 pub mod routes;
 pub mod server;
 pub mod session;

@@ -1,5 +1,6 @@
-//! proisp-adminapi: the admin REST API (`serve`) and the operator commands that set a
-//! deployment up: `migrate`, `create-admin`, `seed` and `gen-key`.
+//! proisp-adminapi: the admin REST API (`serve`), the operator commands that set a
+//! deployment up: `migrate`, `create-admin`, `seed`, `gen-key` and `check-config`, and the
+//! weekly `security-report` its timer runs.
 #![forbid(unsafe_code)]
 
 use std::io::Read as _;
@@ -18,6 +19,7 @@ use proisp_adminapi::config::Config;
 use proisp_adminapi::data::seed::{self, DEFAULT_PLAN, SeedOptions};
 use proisp_adminapi::jwt::JwtKey;
 use proisp_adminapi::permission::Role;
+use proisp_adminapi::report::Report;
 use proisp_adminapi::state::AppState;
 use proisp_adminapi::{password, server};
 use proisp_bootstrap::Sources;
@@ -88,6 +90,17 @@ enum Command {
     /// Check the configuration and the files it names (the key, the token key), say what
     /// is wrong, and exit: 0 when all is well, else 1. Connects to nothing.
     CheckConfig,
+    /// Print the security report from the audit log (failed admin logins, refresh-token
+    /// reuse, new and changed admins, allow-list changes), or mail it through sendmail
+    /// when security_report.mail_to (or --mail-to) is set.
+    SecurityReport {
+        /// Days to look back over (default: security_report.days, 7).
+        #[arg(long)]
+        days: Option<u32>,
+        /// Mail it to this address instead of printing it.
+        #[arg(long, value_name = "ADDRESS")]
+        mail_to: Option<String>,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -145,7 +158,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::GenKey => Ok(()),
         Command::CheckConfig => check_config(&config),
+        Command::SecurityReport { days, mail_to } => security_report(&config, days, mail_to).await,
     }
+}
+
+/// `security-report`: reads the audit log, then prints or mails.
+async fn security_report(
+    config: &Config,
+    days: Option<u32>,
+    mail_to: Option<String>,
+) -> anyhow::Result<()> {
+    let settings = &config.security_report;
+    // The audit log holds nothing encrypted: no key needed.
+    let store = Store::connect(&config.database, Arc::new(Keyring::from_key(&[0; 32]))).await?;
+    let client = store.pool().get().await.context("database")?;
+    let client: &tokio_postgres::Client = &client;
+    let report = Report::read(client, days.unwrap_or(settings.days))
+        .await
+        .context("reading the audit log")?;
+    match mail_to.as_ref().or(settings.mail_to.as_ref()) {
+        Some(to) => {
+            report.mail(&settings.sendmail, to)?;
+            println!("{} mailed to {to}", report.subject());
+        }
+        None => print!("{}", report.render()),
+    }
+    Ok(())
 }
 
 /// `check-config`: reads what `serve` reads before it connects: the keys, the database

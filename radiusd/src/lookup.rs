@@ -52,6 +52,7 @@ use proisp_store::{Cache, CacheLookup, Store};
 use quick_cache::sync::Cache as MemoryCache;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
+use tokio_util::task::TaskTracker;
 
 use crate::config::CacheConfig;
 use crate::db;
@@ -130,6 +131,8 @@ struct Core {
     metrics: Metrics,
     /// Open-session counts, filled by the batches, which read them too.
     counts: Arc<SessionCounts>,
+    /// The Redis fills under way (a test waits for them to end).
+    fills: TaskTracker,
 }
 
 /// A name the in-process cache could not answer, and where its answer goes.
@@ -213,6 +216,7 @@ impl Lookup {
             backend_timeout,
             metrics,
             counts,
+            fills: TaskTracker::new(),
         });
         let (queue, requests) = mpsc::unbounded_channel();
         tokio::spawn(run_batches(core.clone(), requests));
@@ -671,7 +675,7 @@ impl Core {
         let Some(redis) = self.redis.clone() else {
             return;
         };
-        tokio::spawn(async move {
+        self.fills.spawn(async move {
             let found: Vec<&Subscriber> = subscribers.iter().map(Arc::as_ref).collect();
             let missing: Vec<&str> = unknown.iter().map(String::as_str).collect();
             let (puts, negatives) =
@@ -954,13 +958,12 @@ mod tests {
         assert!((3..=6).contains(&mgets), "{mgets} MGETs");
         // Each name is written to Redis once however many asked for it: 280 negative
         // markers, and the 20 subscribers' versioned scripts each SET once.
-        let filled = wait_until(Duration::from_secs(5), async || {
-            calls(&raw, "set").await >= 300
-        });
-        assert!(filled.await, "Redis was not filled");
-        // And no more than once: a late second write would come within moments. This is
-        // a negative check, with no event to wait for, so it gives such a write 100 ms.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // And no more than once. Every batch has answered, so every fill has started:
+        // once they have all ended, nothing more can come.
+        let fills = &lookup.core.fills;
+        fills.close();
+        let ended = timeout(Duration::from_secs(5), fills.wait());
+        assert!(ended.await.is_ok(), "the fills did not end");
         assert_eq!(calls(&raw, "set").await, 300);
     }
 

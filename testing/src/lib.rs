@@ -26,22 +26,28 @@
 //! | `redis_cluster` | [`PrivateRedisCluster`]: three masters and their replicas |
 //! | `process` | what both private servers need of their processes: ports, signals, reaping |
 //! | `wait` | [`wait_until`]: a bounded wait on a condition, probed |
+//! | `fake_nas` | [`FakeNas`]: a NAS's CoA server (RFC 5176) that ACKs, NAKs, stays silent or holds each request until the test releases it |
+//! | `systemd` | [`verify_units`]: `systemd-analyze verify` on the shipped units, run on the binaries just built |
 //! | `pki` | [`Pki`]: a throwaway CA and certificates for RadSec and the servers' TLS |
 
 mod env;
+pub mod fake_nas;
 mod pki;
 mod postgres;
 mod process;
 mod redis;
 mod redis_cluster;
+mod systemd;
 mod wait;
 
 pub use env::{TestEnv, cached};
+pub use fake_nas::FakeNas;
 pub use pki::{Pair, Pki};
 pub use postgres::{Frozen, PostgresTls, PrivatePostgres, with_database};
 pub use process::free_ports;
 pub use redis::{PrivateRedis, RedisTls};
 pub use redis_cluster::PrivateRedisCluster;
+pub use systemd::verify_units;
 pub use wait::{wait_until, wait_until_blocking};
 
 /// `octets` random octets in lowercase hex: unique names for databases, key prefixes and

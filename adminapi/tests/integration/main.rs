@@ -334,35 +334,18 @@ fn check_config_reads_the_example_and_its_files() {
 }
 
 #[test]
-fn the_systemd_unit_verifies() {
-    let unit =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/proisp-adminapi.service");
-    let text = std::fs::read_to_string(&unit).unwrap();
-    // verify checks that ExecStart's binary exists: point it at the one just built.
-    let text = text.replace(
-        "/usr/bin/proisp-adminapi",
-        env!("CARGO_BIN_EXE_proisp-adminapi"),
+fn the_systemd_units_verify() {
+    // The API, and the weekly security report it runs as a subcommand.
+    let built = env!("CARGO_BIN_EXE_proisp-adminapi");
+    let verified = proisp_testing::verify_units(
+        &[
+            "proisp-adminapi.service",
+            "proisp-security-report.service",
+            "proisp-security-report.timer",
+        ],
+        &[("/usr/bin/proisp-adminapi", built)],
     );
-    let dir = std::env::temp_dir().join(format!("adminapi-unit-verify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let copy = dir.join("proisp-adminapi.service");
-    std::fs::write(&copy, text).unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&copy)
-        .output()
-        .expect("systemd-analyze (Debian's systemd package) must be installed");
-    let stderr = text_of(&out.stderr);
-    let ours: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("proisp-adminapi"))
-        .collect();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success() && ours.is_empty(), "{stderr}");
-}
-
-fn text_of(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
+    assert_eq!(verified, Ok(()));
 }
 
 /// Runs the binary with `stdin` as its standard input.

@@ -3,7 +3,6 @@
 //! only), and not at all once their sessions have closed.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use proisp_coa::{Client, ClientConfig, Dispatcher, LaneConfig, Outcome, Target};
@@ -11,7 +10,10 @@ use proisp_model::{AcctRecord, AcctStatus};
 use proisp_store::{NewNas, Store};
 use proisp_testing::{TestEnv, acct_record, wait_until};
 
-use crate::lanes::{LaneNas, change, dispatcher, send_all};
+use proisp_testing::fake_nas::Answer;
+
+use crate::fake_nas;
+use crate::lanes::{change, dispatcher, send_all, target};
 
 /// Records of `status` for `user`'s sessions on `nas_id`, applied as a NAS would send them.
 async fn accounting(store: &Store, nas_id: i64, sessions: &[String], status: AcctStatus) {
@@ -60,8 +62,8 @@ async fn kept_changes_outlive_their_process_and_go_out_once_each_newest_only() {
     let store = env.store().await;
     let nas_id = nas_with_sessions(&store, "10.20.0.1", "s", 40).await;
     accounting(&store, nas_id, &["x".into()], AcctStatus::Start).await;
-    let nas = LaneNas::start(true).await;
-    let target = nas.target(nas_id);
+    let nas = fake_nas(Answer::Silence);
+    let target = target(&nas, nas_id);
 
     let first = durable(&store, &target);
     let out = send_all(&first, &target, "s", 40, "1M/1M").await;
@@ -82,7 +84,7 @@ async fn kept_changes_outlive_their_process_and_go_out_once_each_newest_only() {
     drop(first);
 
     // Another process, started later, learns of them and probes the NAS, which answers.
-    nas.silent.store(false, Ordering::SeqCst);
+    nas.set_answer(Answer::Ack);
     let second = durable(&store, &target);
     second.waiting(&[nas_id]);
     nas.until(|seen| seen.acked.len() == 41).await;
@@ -90,7 +92,7 @@ async fn kept_changes_outlive_their_process_and_go_out_once_each_newest_only() {
         wait_until(Duration::from_secs(10), async || kept(&store).await == 0).await,
         "answered changes are forgotten"
     );
-    let seen = nas.seen.lock().unwrap();
+    let seen = nas.seen();
     assert!(
         seen.acked.values().all(|rates| rates.len() == 1),
         "{seen:?}"
@@ -103,19 +105,20 @@ async fn kept_changes_for_closed_sessions_are_never_sent() {
     let env = TestEnv::start().await;
     let store = env.store().await;
     let nas_id = nas_with_sessions(&store, "10.20.0.2", "g", 10).await;
-    let nas = LaneNas::start(true).await;
-    let target = nas.target(nas_id);
+    let nas = fake_nas(Answer::Silence);
+    let target = target(&nas, nas_id);
     let lanes = durable(&store, &target);
     let out = send_all(&lanes, &target, "g", 10, "1M/1M").await;
     assert!(
         out.iter().all(|o| matches!(o, Outcome::Deferred)),
         "{out:?}"
     );
-    let timed_out = nas.seen.lock().unwrap().received;
+    nas.sync().await;
+    let timed_out = nas.seen().requests.len();
 
     // The NAS rebooted: Accounting-On closes its sessions in the accounting transaction.
     accounting(&store, nas_id, &[String::new()], AcctStatus::AccountingOn).await;
-    nas.silent.store(false, Ordering::SeqCst);
+    nas.set_answer(Answer::Ack);
     lanes.alive(nas_id);
     assert!(
         wait_until(Duration::from_secs(10), async || kept(&store).await == 0
@@ -123,8 +126,12 @@ async fn kept_changes_for_closed_sessions_are_never_sent() {
         .await,
         "the changes of closed sessions are dropped"
     );
-    let seen = nas.seen.lock().unwrap();
-    assert_eq!(seen.received, timed_out, "nothing sent after the reboot");
+    nas.sync().await;
+    assert_eq!(
+        nas.seen().requests.len(),
+        timed_out,
+        "nothing sent after the reboot"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -145,15 +152,15 @@ async fn thirty_thousand_sessions_over_a_fast_a_slow_and_a_silent_nas() {
         }
         ids.push(nas);
     }
-    let fast = LaneNas::start(false).await;
-    let slow = LaneNas::with_latency(false, Duration::from_millis(50)).await;
-    let silent = LaneNas::start(true).await;
-    let to_fast = fast.target(ids[0]);
+    let fast = fake_nas(Answer::Ack);
+    let slow = fake_nas(Answer::Hold);
+    let silent = fake_nas(Answer::Silence);
+    let to_fast = target(&fast, ids[0]);
     let to_slow = Target {
         window: Some(128),
-        ..slow.target(ids[1])
+        ..target(&slow, ids[1])
     };
-    let to_silent = silent.target(ids[2]);
+    let to_silent = target(&silent, ids[2]);
     // Tries of a second, twice: a loaded test machine does not make a NAS that answers
     // at once look dead.
     let client = Client::new(ClientConfig {
@@ -170,10 +177,13 @@ async fn thirty_thousand_sessions_over_a_fast_a_slow_and_a_silent_nas() {
     )
     .with_parking(Arc::new(store.clone()));
 
-    let (dead, quick, late) = tokio::join!(
+    // The slow NAS takes its window of 128 at a time: it answers each time all 128 are
+    // outstanding.
+    let (dead, quick, late, ()) = tokio::join!(
         send_all(&lanes, &to_silent, "d", N, "3M/3M"),
         send_all(&lanes, &to_fast, "f", N, "3M/3M"),
         send_all(&lanes, &to_slow, "w", N, "3M/3M"),
+        slow.pace(128, N),
     );
     let not = |all: &[Outcome], want: fn(&Outcome) -> bool| {
         all.iter()
@@ -187,24 +197,25 @@ async fn thirty_thousand_sessions_over_a_fast_a_slow_and_a_silent_nas() {
         not(&dead, |o| matches!(o, Outcome::Deferred)),
         Vec::<String>::new()
     );
-    assert_eq!(fast.seen.lock().unwrap().acked.len(), N);
-    assert!(slow.seen.lock().unwrap().most_outstanding <= 128);
-    let received = silent.seen.lock().unwrap().received;
+    assert_eq!(fast.seen().acked.len(), N);
+    assert_eq!(slow.seen().most_held, 128);
+    let received = silent.seen().requests.len();
     assert!(
         received <= 32 * 2,
         "one window (two tries each), then it waits: {received}"
     );
     assert_eq!(kept(&store).await, N as i64);
 
-    // An Interim-Update from it: every change goes out, once.
-    silent.silent.store(false, Ordering::SeqCst);
+    // An Interim-Update from it: every change goes out, once, a window at a time.
+    silent.set_answer(Answer::Hold);
     lanes.alive(ids[2]);
-    silent.until(|seen| seen.acked.len() == N).await;
+    silent.pace(32, N).await;
     assert!(
         wait_until(Duration::from_secs(30), async || kept(&store).await == 0).await,
         "answered changes are forgotten"
     );
-    let seen = silent.seen.lock().unwrap();
+    let seen = silent.seen();
     assert!(seen.acked.values().all(|rates| rates == &["3M/3M"]));
-    assert!(seen.most_outstanding <= 32);
+    assert_eq!(seen.acked.len(), N);
+    assert_eq!(seen.most_held, 32);
 }

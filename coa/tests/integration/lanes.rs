@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,123 +15,21 @@ use proisp_radius::dictionary::{attr, mikrotik, vendor};
 use proisp_radius::dynauth::Request;
 use proisp_radius::packet::Packet;
 use proisp_radius::secret::Secret;
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use proisp_testing::FakeNas;
+use proisp_testing::fake_nas::Answer;
 
-use crate::{Behaviour, SECRET, answers};
+use crate::{SECRET, fake_nas};
 
-/// What a lane NAS has seen: per session, the rates it acknowledged, in order.
-#[derive(Debug, Default)]
-pub(crate) struct Seen {
-    pub(crate) acked: HashMap<String, Vec<String>>,
-    pub(crate) received: usize,
-    /// Requests received and not answered yet, and the most there ever were.
-    outstanding: usize,
-    pub(crate) most_outstanding: usize,
-}
-
-/// A NAS on 127.0.0.1 that answers every request with an ACK at once (or, a slow router,
-/// after its latency), or drops it while silent. (Late answers that a test times are
-/// [`Scripted`]'s, on the paused clock.)
-pub(crate) struct LaneNas {
-    addr: SocketAddr,
-    pub(crate) silent: Arc<AtomicBool>,
-    pub(crate) seen: Arc<Mutex<Seen>>,
-    changed: watch::Receiver<usize>,
-    task: JoinHandle<()>,
-}
-
-impl LaneNas {
-    pub(crate) async fn start(silent: bool) -> LaneNas {
-        LaneNas::with_latency(silent, Duration::ZERO).await
-    }
-
-    /// A NAS that answers each request `latency` after it came, many at once.
-    pub(crate) async fn with_latency(silent: bool, latency: Duration) -> LaneNas {
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let addr = socket.local_addr().unwrap();
-        let silent = Arc::new(AtomicBool::new(silent));
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let (tick, changed) = watch::channel(0);
-        let tick = Arc::new(tick);
-        let task = {
-            let (silent, seen) = (silent.clone(), seen.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0; 4096];
-                loop {
-                    let Ok((len, from)) = socket.recv_from(&mut buf).await else {
-                        return;
-                    };
-                    let datagram = buf[..len].to_vec();
-                    seen.lock().unwrap().received += 1;
-                    if silent.load(Ordering::SeqCst) {
-                        tick.send_modify(|n| *n += 1);
-                        continue;
-                    }
-                    {
-                        let mut seen = seen.lock().unwrap();
-                        seen.outstanding += 1;
-                        seen.most_outstanding = seen.most_outstanding.max(seen.outstanding);
-                    }
-                    let (socket, seen, tick) = (socket.clone(), seen.clone(), tick.clone());
-                    let answer = async move {
-                        if !latency.is_zero() {
-                            tokio::time::sleep(latency).await;
-                        }
-                        let (session, rate) = identify(&datagram);
-                        {
-                            let mut seen = seen.lock().unwrap();
-                            seen.outstanding -= 1;
-                            seen.acked.entry(session).or_default().push(rate);
-                        }
-                        for reply in answers(&datagram, Behaviour::Ack) {
-                            let _ = socket.send_to(&reply, from).await;
-                        }
-                        tick.send_modify(|n| *n += 1);
-                    };
-                    if latency.is_zero() {
-                        answer.await;
-                    } else {
-                        tokio::spawn(answer);
-                    }
-                }
-            })
-        };
-        LaneNas {
-            addr,
-            silent,
-            seen,
-            changed,
-            task,
-        }
-    }
-
-    pub(crate) fn target(&self, nas_id: i64) -> Target {
-        Target {
-            nas_id,
-            name: format!("nas-{nas_id}"),
-            addr: Some(self.addr),
-            secret: Secret::new(SECRET),
-            window: None,
-            rate: None,
-            stream: false,
-        }
-    }
-
-    /// Waits until `done` holds of what the NAS has seen (re-checked on every datagram).
-    pub(crate) async fn until(&self, done: impl Fn(&Seen) -> bool) {
-        let mut changed = self.changed.clone();
-        changed
-            .wait_for(|_| done(&self.seen.lock().unwrap()))
-            .await
-            .unwrap();
-    }
-}
-
-impl Drop for LaneNas {
-    fn drop(&mut self) {
-        self.task.abort();
+/// How the dispatcher reaches `nas` as NAS `nas_id`.
+pub(crate) fn target(nas: &FakeNas, nas_id: i64) -> Target {
+    Target {
+        nas_id,
+        name: format!("nas-{nas_id}"),
+        addr: Some(nas.addr()),
+        secret: Secret::new(SECRET),
+        window: None,
+        rate: None,
+        stream: false,
     }
 }
 
@@ -187,10 +85,10 @@ pub(crate) async fn send_all(
 
 #[tokio::test]
 async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers() {
-    let fast = LaneNas::start(false).await;
-    let silent = LaneNas::start(true).await;
+    let fast = fake_nas(Answer::Ack);
+    let silent = fake_nas(Answer::Silence);
     let lanes = dispatcher(16);
-    let (to_fast, to_silent) = (fast.target(1), silent.target(3));
+    let (to_fast, to_silent) = (target(&fast, 1), target(&silent, 3));
 
     // The silent NAS's changes are asked for first.
     let silent_run = send_all(&lanes, &to_silent, "s", 300, "1M/1M");
@@ -204,7 +102,7 @@ async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers()
     );
     // The silent one got one window's worth: nothing new starts after a timeout until
     // the NAS answers.
-    assert!(silent.seen.lock().unwrap().received <= 16);
+    assert!(silent.seen().requests.len() <= 16);
     let health = lanes.health();
     let silent_lane = health.iter().find(|h| h.nas_id == 3).unwrap();
     assert!(silent_lane.unreachable);
@@ -225,10 +123,10 @@ async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers()
     }
 
     // It answers again, and says so (an Interim-Update): every change, exactly once.
-    silent.silent.store(false, Ordering::SeqCst);
+    silent.set_answer(Answer::Ack);
     lanes.alive(3);
     silent.until(|seen| seen.acked.len() == 300).await;
-    let seen = silent.seen.lock().unwrap();
+    let seen = silent.seen();
     assert!(seen.acked.values().all(|rates| rates.len() == 1));
 }
 
@@ -236,9 +134,9 @@ async fn a_silent_nas_holds_only_its_own_changes_and_gets_them_once_it_answers()
 async fn behind_an_unreachable_nas_only_the_newest_change_of_a_session_goes_out() {
     // Behind an unreachable NAS: both callers hear Deferred at once; only the newer goes
     // out when it is back.
-    let nas = LaneNas::start(true).await;
+    let nas = fake_nas(Answer::Silence);
     let lanes = dispatcher(4);
-    let target = nas.target(7);
+    let target = target(&nas, 7);
     let first = send_all(&lanes, &target, "other", 4, "1M/1M").await;
     assert!(first.iter().all(|o| matches!(o, Outcome::Deferred)));
     let older = lanes.send(&target, Some("x"), change("x", "2M/2M")).await;
@@ -247,10 +145,10 @@ async fn behind_an_unreachable_nas_only_the_newest_change_of_a_session_goes_out(
     assert!(matches!(newer, Outcome::Deferred), "{newer:?}");
     assert_eq!(lanes.health()[0].queued, 5);
 
-    nas.silent.store(false, Ordering::SeqCst);
+    nas.set_answer(Answer::Ack);
     lanes.alive(7);
     nas.until(|seen| seen.acked.len() == 5).await;
-    let seen = nas.seen.lock().unwrap();
+    let seen = nas.seen();
     assert_eq!(seen.acked["x"], ["8M/8M"]);
     assert!(seen.acked.values().all(|rates| rates.len() == 1));
 }
@@ -286,13 +184,13 @@ async fn a_nas_whose_coa_port_is_closed_is_unreachable_and_its_changes_wait() {
 
 #[tokio::test]
 async fn an_accounting_on_drops_what_waited_for_the_nas() {
-    let nas = LaneNas::start(true).await;
+    let nas = fake_nas(Answer::Silence);
     let lanes = dispatcher(4);
-    let target = nas.target(9);
+    let target = target(&nas, 9);
     let waiting = send_all(&lanes, &target, "gone", 20, "1M/1M").await;
     assert!(waiting.iter().all(|o| matches!(o, Outcome::Deferred)));
 
-    nas.silent.store(false, Ordering::SeqCst);
+    nas.set_answer(Answer::Ack);
     lanes.rebooted(9);
     // A change after the reboot goes out; the lane is first in, first out, so once it is
     // answered nothing from before the reboot is left to come.
@@ -300,7 +198,7 @@ async fn an_accounting_on_drops_what_waited_for_the_nas() {
         .send(&target, Some("new"), change("new", "1M/1M"))
         .await;
     assert!(after.is_ack(), "{after:?}");
-    let seen = nas.seen.lock().unwrap();
+    let seen = nas.seen();
     assert_eq!(seen.acked.keys().collect::<Vec<_>>(), ["new"]);
     assert_eq!(lanes.health()[0].queued, 0);
 }

@@ -9,15 +9,13 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use proisp_model::RateLimit;
-use proisp_radius::authenticator::{
-    MessageAuthenticatorCheck, check_message_authenticator, verify_request_digest,
-};
-use proisp_radius::dictionary::{attr, mikrotik, vendor};
+use proisp_radius::dictionary::attr;
 use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
 use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
-use proisp_testing::{TestEnv, wait_until_blocking};
+use proisp_testing::fake_nas::{Answer, Request as NasRequest};
+use proisp_testing::{FakeNas, TestEnv, wait_until_blocking};
 
 use crate::harness::{
     Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database, radclient, seed,
@@ -466,71 +464,16 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
     );
 }
 
-/// A NAS in the test: answers CoA-Requests on a UDP port and reports what they carried.
-pub(crate) struct FakeNas {
-    socket: UdpSocket,
+/// A NAS's CoA server on 127.0.0.1 sharing [`SECRET`] with radiusd.
+pub(crate) fn coa_nas(answer: Answer) -> FakeNas {
+    FakeNas::start("127.0.0.1", SECRET.as_bytes(), answer)
 }
 
-/// What a CoA-Request carried.
-#[derive(Debug)]
-pub(crate) struct CoaSeen {
-    pub(crate) code: Code,
-    pub(crate) user: String,
-    pub(crate) session: String,
-    framed_ip: Option<std::net::Ipv4Addr>,
-    pub(crate) rate_limit: Option<String>,
-}
-
-impl FakeNas {
-    pub(crate) fn start() -> FakeNas {
-        FakeNas {
-            socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
-        }
-    }
-
-    pub(crate) fn port(&self) -> u16 {
-        self.socket.local_addr().unwrap().port()
-    }
-
-    /// Waits for one request, checks its signatures, answers ACK.
-    pub(crate) fn answer_one(&self, within: Duration) -> Option<CoaSeen> {
-        self.socket.set_read_timeout(Some(within)).unwrap();
-        let mut buf = [0u8; 4096];
-        let (len, from) = self.socket.recv_from(&mut buf).ok()?;
-        let request = Packet::decode(&buf[..len]).unwrap();
-        assert!(verify_request_digest(&request, SECRET.as_bytes()));
-        assert_eq!(
-            check_message_authenticator(&request, SECRET.as_bytes()),
-            MessageAuthenticatorCheck::Valid
-        );
-        let ack = match request.code() {
-            Code::CoaRequest => Code::CoaAck,
-            _ => Code::DisconnectAck,
-        };
-        let mut out = BytesMut::new();
-        let reply = Encoder::reply(&mut out, &request, ack)
-            .finish(SECRET.as_bytes())
-            .unwrap()
-            .to_vec();
-        self.socket.send_to(&reply, from).unwrap();
-        let text = |typ| {
-            request
-                .value(typ)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
-        Some(CoaSeen {
-            code: request.code(),
-            user: text(attr::USER_NAME),
-            session: text(attr::ACCT_SESSION_ID),
-            framed_ip: request
-                .attr(attr::FRAMED_IP_ADDRESS)
-                .and_then(|a| a.as_ipv4()),
-            rate_limit: request
-                .vendor_value(vendor::MIKROTIK, mikrotik::RATE_LIMIT)
-                .map(|v| String::from_utf8_lossy(v).into_owned()),
-        })
-    }
+/// The next request radiusd sent `nas` within `within`, checked for its signatures.
+pub(crate) fn next_coa(nas: &FakeNas, within: Duration) -> Option<NasRequest> {
+    let request = nas.next(within)?;
+    assert!(request.signed, "{request:?}");
+    Some(request)
 }
 
 /// A plan with a 1 GiB quota (slowing down, or disconnecting), the NAS 127.0.0.1 with its
@@ -560,7 +503,7 @@ pub(crate) async fn seed_fup(store: &Store, coa_port: u16, disconnect: bool) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_interim_that_spends_the_quota_brings_a_coa_with_the_fair_usage_rate() {
     let env = TestEnv::start().await;
-    let nas = FakeNas::start();
+    let nas = coa_nas(Answer::Ack);
     seed_fup(&env.store().await, nas.port(), false).await;
     let radiusd = Radiusd::start(&env, Options::default());
     let login = pap(radiusd.auth, "fup1", "pw-fup1");
@@ -577,8 +520,7 @@ async fn the_interim_that_spends_the_quota_brings_a_coa_with_the_fair_usage_rate
         "f-1",
         "Acct-Output-Octets = 1000\nAcct-Output-Gigawords = 1\nAcct-Session-Time = 300\n"
     ));
-    let seen = nas
-        .answer_one(Duration::from_secs(1))
+    let seen = next_coa(&nas, Duration::from_secs(1))
         .unwrap_or_else(|| panic!("no CoA within a second:\n{}", radiusd.log()));
     assert_eq!(seen.code, Code::CoaRequest);
     assert_eq!(seen.user, "fup1");
@@ -604,7 +546,7 @@ async fn the_interim_that_spends_the_quota_brings_a_coa_with_the_fair_usage_rate
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disconnecting_plan_sends_disconnect_and_refuses_new_logins() {
     let env = TestEnv::start().await;
-    let nas = FakeNas::start();
+    let nas = coa_nas(Answer::Ack);
     seed_fup(&env.store().await, nas.port(), true).await;
     let radiusd = Radiusd::start(&env, Options::default());
     assert!(radclient_acct(&radiusd, "Start", "fup1", "d-1", ""));
@@ -615,8 +557,7 @@ async fn a_disconnecting_plan_sends_disconnect_and_refuses_new_logins() {
         "d-1",
         "Acct-Input-Octets = 1\nAcct-Input-Gigawords = 1\nAcct-Session-Time = 300\n"
     ));
-    let seen = nas
-        .answer_one(Duration::from_secs(1))
+    let seen = next_coa(&nas, Duration::from_secs(1))
         .unwrap_or_else(|| panic!("no Disconnect within a second:\n{}", radiusd.log()));
     assert_eq!(seen.code, Code::DisconnectRequest);
     assert_eq!(seen.session, "d-1");

@@ -16,7 +16,9 @@ use proisp_radius::header::Code;
 
 use super::nas::NAS_SECRET;
 use super::radius::start_radiusd;
-use super::sessions::{Answer, FakeNas, nas};
+use proisp_testing::fake_nas::Answer;
+
+use super::sessions::{fake_nas, nas};
 use super::{Ctx, PASSWORD, app, call, get};
 
 /// Subscribers seeded (the 100,000); the browser finds one among them.
@@ -100,8 +102,8 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
     let target_plan = store.subscriber(&target).await.unwrap().unwrap().plan_id;
     // The NAS: radclient on 127.0.0.1 plays its RADIUS client, and a fake Dynamic
     // Authorization server acknowledges the console's kick; radiusd between them.
-    let fake = FakeNas::start("127.0.0.1", Answer::Ack);
-    nas(&store, "bras", "127.0.0.1", fake.port).await;
+    let fake = fake_nas("127.0.0.1", Answer::Ack);
+    nas(&store, "bras", "127.0.0.1", fake.port()).await;
     let (_radiusd, auth, acct) = start_radiusd(&ctx);
 
     let state = ctx.state.clone();
@@ -179,13 +181,13 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
     let plan = store.plan_by_name("browser-plan").await.unwrap();
     let plan = plan.expect("the plan the form created");
     assert_eq!(plan.rate.to_mikrotik(), "5M/20M 0/0 0/0 0/0 3 1M/2500k");
-    let kick = fake.seen.try_recv().expect("the NAS got the kick");
+    let kick = fake.next(Duration::ZERO).expect("the NAS got the kick");
     assert_eq!(kick.code, Code::DisconnectRequest);
     assert_eq!(
         (kick.user.as_str(), kick.session.as_str()),
         (target.as_str(), "e2e-1")
     );
-    let coa = fake.seen.try_recv().expect("the NAS got the plan's CoA");
+    let coa = fake.next(Duration::ZERO).expect("the NAS got the plan's CoA");
     assert_eq!(coa.code, Code::CoaRequest);
     assert_eq!(coa.session, "e2e-1");
 }

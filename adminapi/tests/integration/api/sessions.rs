@@ -1,19 +1,16 @@
 //! Sessions end to end: the online list, kick against a fake NAS (ACK, NAK with
 //! Error-Cause 503, silence), history, usage, live plan changes, permissions.
 
-use std::net::{Ipv4Addr, UdpSocket};
-use std::sync::mpsc;
+use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
 use proisp_adminapi::permission::Role;
 use proisp_model::RateLimit;
 use proisp_model::{AcctRecord, AcctStatus};
-use proisp_radius::dictionary::{attr, mikrotik, vendor};
-use proisp_radius::encode::Encoder;
 use proisp_radius::header::Code;
-use proisp_radius::packet::Packet;
 use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
+use proisp_testing::FakeNas;
+use proisp_testing::fake_nas::Answer;
 use serde_json::json;
 
 use super::nas::NAS_SECRET;
@@ -29,82 +26,9 @@ pub(crate) fn now_ms() -> i64 {
     .unwrap()
 }
 
-/// How the fake NAS answers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Answer {
-    Ack,
-    Nak503,
-    Silence,
-}
-
-/// What a request to the fake NAS carried.
-#[derive(Debug)]
-pub(crate) struct Seen {
-    pub(crate) code: Code,
-    pub(crate) user: String,
-    pub(crate) session: String,
-    framed_ip: Option<Ipv4Addr>,
-    rate_limit: Option<String>,
-}
-
-/// A NAS's Dynamic Authorization server on `addr`, answering every request the same way
-/// and reporting what it saw, on its own thread.
-pub(crate) struct FakeNas {
-    pub(crate) port: u16,
-    pub(crate) seen: mpsc::Receiver<Seen>,
-}
-
-impl FakeNas {
-    pub(crate) fn start(addr: &str, answer: Answer) -> FakeNas {
-        let socket = UdpSocket::bind((addr, 0)).unwrap();
-        let port = socket.local_addr().unwrap().port();
-        let (tx, seen) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok((len, from)) = socket.recv_from(&mut buf) {
-                let request = Packet::decode(&buf[..len]).unwrap();
-                let text = |typ| {
-                    request
-                        .value(typ)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .unwrap_or_default()
-                };
-                let seen = Seen {
-                    code: request.code(),
-                    user: text(attr::USER_NAME),
-                    session: text(attr::ACCT_SESSION_ID),
-                    framed_ip: request
-                        .attr(attr::FRAMED_IP_ADDRESS)
-                        .and_then(|a| a.as_ipv4()),
-                    rate_limit: request
-                        .vendor_value(vendor::MIKROTIK, mikrotik::RATE_LIMIT)
-                        .map(|v| String::from_utf8_lossy(v).into_owned()),
-                };
-                if tx.send(seen).is_err() {
-                    return;
-                }
-                let (ack, nak) = match request.code() {
-                    Code::CoaRequest => (Code::CoaAck, Code::CoaNak),
-                    _ => (Code::DisconnectAck, Code::DisconnectNak),
-                };
-                let mut out = BytesMut::new();
-                let reply = match answer {
-                    Answer::Silence => continue,
-                    Answer::Ack => Encoder::reply(&mut out, &request, ack)
-                        .finish(NAS_SECRET.as_bytes())
-                        .unwrap()
-                        .to_vec(),
-                    Answer::Nak503 => {
-                        let mut e = Encoder::reply(&mut out, &request, nak);
-                        e.u32(attr::ERROR_CAUSE, 503);
-                        e.finish(NAS_SECRET.as_bytes()).unwrap().to_vec()
-                    }
-                };
-                socket.send_to(&reply, from).unwrap();
-            }
-        });
-        FakeNas { port, seen }
-    }
+/// A NAS's CoA server on `ip` sharing [`NAS_SECRET`].
+pub(crate) fn fake_nas(ip: &str, answer: Answer) -> FakeNas {
+    FakeNas::start(ip, NAS_SECRET.as_bytes(), answer)
 }
 
 pub(crate) fn record(
@@ -440,12 +364,12 @@ async fn kick_reports_ack_nak_and_timeout() {
     let t = token!(app, ctx, "sam");
     let store = ctx.env.store().await;
     subscribers(&store).await;
-    let acks = FakeNas::start("127.0.0.1", Answer::Ack);
-    let naks = FakeNas::start("127.0.0.2", Answer::Nak503);
-    let silent = FakeNas::start("127.0.0.3", Answer::Silence);
-    let n_ack = nas(&store, "acks", "127.0.0.1", acks.port).await;
-    let n_nak = nas(&store, "naks", "127.0.0.2", naks.port).await;
-    let n_silent = nas(&store, "silent", "127.0.0.3", silent.port).await;
+    let acks = fake_nas("127.0.0.1", Answer::Ack);
+    let naks = fake_nas("127.0.0.2", Answer::Nak(503));
+    let silent = fake_nas("127.0.0.3", Answer::Silence);
+    let n_ack = nas(&store, "acks", "127.0.0.1", acks.port()).await;
+    let n_nak = nas(&store, "naks", "127.0.0.2", naks.port()).await;
+    let n_silent = nas(&store, "silent", "127.0.0.3", silent.port()).await;
     let n_range = {
         let mut n = NewNas::new("range", "10.9.0.0".parse().unwrap(), NAS_SECRET.as_bytes());
         n.prefix_len = 16;
@@ -481,8 +405,8 @@ async fn kick_reports_ack_nak_and_timeout() {
     assert_eq!(r.json["result"], "ack", "{}", r.text);
     assert_eq!(r.json["error_cause"], serde_json::Value::Null);
     assert_eq!(r.json["username"], "alice-1");
-    assert_eq!(r.json["sent_to"], format!("127.0.0.1:{}", acks.port));
-    let seen = acks.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(r.json["sent_to"], format!("127.0.0.1:{}", acks.port()));
+    let seen = acks.next(Duration::from_secs(1)).unwrap();
     assert_eq!(seen.code, Code::DisconnectRequest);
     assert_eq!(seen.user, "alice-1");
     assert_eq!(seen.session, "k1");
@@ -497,14 +421,14 @@ async fn kick_reports_ack_nak_and_timeout() {
         "{}",
         r.text
     );
-    assert!(naks.seen.recv_timeout(Duration::from_secs(1)).is_ok());
+    assert!(naks.next(Duration::from_secs(1)).is_some());
 
     let r = call!(app, ctx, kick(id_of("k3")));
     r.expect(200);
     assert_eq!(r.json["result"], "timeout", "{}", r.text);
     // Three tries of the same request.
     for _ in 0..3 {
-        let seen = silent.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+        let seen = silent.next(Duration::from_secs(1)).unwrap();
         assert_eq!(seen.session, "k3");
     }
 
@@ -550,8 +474,8 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
     let t = token!(app, ctx, "alice");
     let store = ctx.env.store().await;
     let (plan_id, subs) = subscribers(&store).await;
-    let fake = FakeNas::start("127.0.0.1", Answer::Ack);
-    let n = nas(&store, "bras", "127.0.0.1", fake.port).await;
+    let fake = fake_nas("127.0.0.1", Answer::Ack);
+    let n = nas(&store, "bras", "127.0.0.1", fake.port()).await;
     let cisco = {
         let mut c = NewNas::new("cisco", "127.0.0.5".parse().unwrap(), NAS_SECRET.as_bytes());
         c.vendor = proisp_model::NasVendor::Cisco;
@@ -603,7 +527,7 @@ async fn a_plan_applied_live_sends_its_rate_to_online_subscribers() {
     assert_eq!(job["nas"][1]["skipped"], 1, "{job}");
     let mut seen: Vec<(String, Option<String>)> = (0..2)
         .map(|_| {
-            let s = fake.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+            let s = fake.next(Duration::from_secs(1)).unwrap();
             assert_eq!(s.code, Code::CoaRequest);
             (s.user, s.rate_limit)
         })
@@ -679,10 +603,10 @@ async fn a_silent_nas_defers_its_own_changes_and_holds_up_no_one_else() {
     let t = token!(app, ctx, "alice");
     let store = ctx.env.store().await;
     let (plan_id, _) = subscribers(&store).await;
-    let live = FakeNas::start("127.0.0.1", Answer::Ack);
-    let silent = FakeNas::start("127.0.0.3", Answer::Silence);
-    let n_live = nas(&store, "live", "127.0.0.1", live.port).await;
-    let n_silent = nas(&store, "silent", "127.0.0.3", silent.port).await;
+    let live = fake_nas("127.0.0.1", Answer::Ack);
+    let silent = fake_nas("127.0.0.3", Answer::Silence);
+    let n_live = nas(&store, "live", "127.0.0.1", live.port()).await;
+    let n_silent = nas(&store, "silent", "127.0.0.3", silent.port()).await;
     store
         .apply_accounting(
             &[
@@ -704,7 +628,7 @@ async fn a_silent_nas_defers_its_own_changes_and_holds_up_no_one_else() {
     assert_eq!(job["totals"]["deferred"], 3, "{job}");
     assert_eq!(job["totals"]["timeout"], 0, "{job}");
     for _ in 0..2 {
-        let seen = live.seen.recv_timeout(Duration::from_secs(1)).unwrap();
+        let seen = live.next(Duration::from_secs(1)).unwrap();
         assert_eq!(seen.code, Code::CoaRequest);
     }
 
@@ -789,9 +713,9 @@ async fn a_running_job_is_cancelled_and_says_so() {
     let viewer = token!(app, ctx, "vera");
     let store = ctx.env.store().await;
     let (plan_id, _) = subscribers(&store).await;
-    let silent = FakeNas::start("127.0.0.3", Answer::Silence);
+    let silent = fake_nas("127.0.0.3", Answer::Silence);
     let mut n = NewNas::new("slow", "127.0.0.3".parse().unwrap(), NAS_SECRET.as_bytes());
-    n.coa_port = silent.port;
+    n.coa_port = silent.port();
     n.coa_lane.window = Some(1);
     let n = store.create_nas(&n).await.unwrap().id;
     let records: Vec<AcctRecord> = (1..=3)
