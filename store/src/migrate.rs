@@ -90,6 +90,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0013_session_lookup",
         sql: include_str!("../../sql/0013_session_lookup.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_event_outbox",
+        sql: include_str!("../../sql/0015_event_outbox.sql"),
+    },
 ];
 
 /// The newest version.
