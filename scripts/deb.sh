@@ -2,13 +2,13 @@
 # `make deb`: the Debian package proisp_<version>_<arch>.deb in target/deb/, built with
 # dpkg-deb from the workspace's binaries and the repository's files:
 #
-#   /usr/bin/proisp-radiusd, /usr/bin/proisp-adminapi (stripped)
+#   /usr/bin/proisp-radiusd, /usr/bin/proisp-adminapi, /usr/bin/proisp-events (stripped)
 #   /lib/systemd/system/          systemd/*.service, *.timer (enabled by no one: the
 #                                 operator runs `systemctl enable --now` once configured)
 #   /usr/lib/proisp/              the helpers the units run: pgbackrest-verify,
 #                                 restore-check, textfile-metrics
 #   /usr/lib/sysusers.d/proisp.conf, /usr/lib/tmpfiles.d/proisp.conf (packaging/deb/)
-#   /etc/proisp/radiusd.toml, adminapi.toml   the examples, as conffiles
+#   /etc/proisp/radiusd.toml, adminapi.toml, events.toml   the examples, as conffiles
 #   /usr/share/proisp/sql/        the migrations (compiled into proisp-adminapi too),
 #                                 roles/ (readonly.sql, monitoring.sql) and maintenance/
 #                                 (what proisp-analyze and proisp-security-report run)
@@ -30,7 +30,7 @@ out=${OUT:-$root/target/deb}
 cd "$root"
 
 case $profile in
-  release) cargo build --release --locked --quiet -p proisp-radiusd -p proisp-adminapi ;;
+  release) cargo build --release --locked --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-events ;;
   # The tests' build (lib-stack.sh's debug_build says why not `cargo build -p`).
   debug) cargo test --no-run --locked --quiet --workspace --all-features ;;
   *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
@@ -49,10 +49,11 @@ put() { # MODE SOURCE DEST (DEST relative to the package root)
 
 put 755 "$bin/proisp-radiusd" usr/bin/proisp-radiusd
 put 755 "$bin/proisp-adminapi" usr/bin/proisp-adminapi
+put 755 "$bin/proisp-events" usr/bin/proisp-events
 # Stripped as dh_strip does (lintian's unstripped-binary-or-object is an error): the
 # symbols and debug info stay in target/, which has the unstripped build.
 strip --remove-section=.comment --remove-section=.note "$pkg/usr/bin/proisp-radiusd" \
-  "$pkg/usr/bin/proisp-adminapi"
+  "$pkg/usr/bin/proisp-adminapi" "$pkg/usr/bin/proisp-events"
 timers=()
 for unit in systemd/*.service systemd/*.timer; do
   put 644 "$unit" "lib/systemd/system/$(basename "$unit")"
@@ -65,6 +66,8 @@ put 644 packaging/deb/proisp.sysusers usr/lib/sysusers.d/proisp.conf
 put 644 packaging/deb/proisp.tmpfiles usr/lib/tmpfiles.d/proisp.conf
 put 644 systemd/radiusd.toml.example etc/proisp/radiusd.toml
 put 644 systemd/adminapi.toml.example etc/proisp/adminapi.toml
+put 644 systemd/events.toml.example etc/proisp/events.toml
+put 644 events/asyncapi.json usr/share/proisp/events/asyncapi.json
 for f in sql/*.sql sql/roles/*.sql sql/maintenance/*.sql; do put 644 "$f" "usr/share/proisp/$f"; done
 for f in monitoring/prometheus.yml monitoring/alerts.yml monitoring/grafana/proisp.json \
   monitoring/*.default tuning/*.example; do

@@ -4,7 +4,8 @@
 # client tools (radclient, radtest: the interop tests' real clients) and the FreeRADIUS
 # server (the load generator's tests, the side-by-side benchmark, and a RadSec client in the
 # interop tests), and
-# HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances, and
+# nats-server (JetStream: the event relay's tests and `make run` start private ones; its
+# package's own service does not start, see policy-rc.d below), HAProxy (haproxy/haproxy.cfg is checked and run in front of two adminapi instances, and
 # of two radiusd for RadSec); radsecproxy (the RadSec interop tests' real TLS client); the
 # openssl CLI (scripts/pki.sh makes the RadSec test and demo certificates); pgBackRest
 # (the backups' tool: scripts/dr-drill.sh backs up, destroys and restores a private cluster);
@@ -31,6 +32,7 @@ command -v radclient >/dev/null || pkgs+=(freeradius-utils)
 [ -x /usr/sbin/freeradius ] || pkgs+=(freeradius)
 [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
 [ -x /usr/sbin/radsecproxy ] || pkgs+=(radsecproxy)
+[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || pkgs+=(nats-server)
 command -v pgbackrest >/dev/null || pkgs+=(pgbackrest)
 command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
@@ -47,7 +49,7 @@ command -v npm >/dev/null || pkgs+=(npm)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing ${pkgs[*]}"
   # The packages' own services must not start: they would take the standard ports
-  # (5432, 6379, 1812) that a system's own instances or `make run` may use.
+  # (5432, 6379, 1812, 4222) that a system's own instances or `make run` may use.
   policy=/usr/sbin/policy-rc.d
   created_policy=0
   if [ ! -e "$policy" ]; then

@@ -4,6 +4,7 @@
 #   var         the directory (PostgreSQL in $var/pg, Redis in $var/redis, logs in $var/run)
 #   pg_port     PostgreSQL's port on 127.0.0.1
 #   redis_port  Redis's port on 127.0.0.1
+#   nats_port   nats-server's port on 127.0.0.1 (start_nats, stop_nats: make run only)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -110,6 +111,33 @@ stop_redis() {
   wait_for 10 "Redis (pid $pid) to exit" sh -c "! kill -0 $pid" && return 0
   kill -KILL "$pid" 2>/dev/null
   echo "Redis (pid $pid) did not stop in 10 s: killed" >&2
+  return 1
+}
+
+nats_bin() { command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server; }
+
+# A private nats-server with JetStream (file store in $var/nats), in a session of its own
+# so a terminal's Ctrl-C reaches it only through the cleanup.
+start_nats() {
+  mkdir -p "$var/nats"
+  say "starting nats-server (JetStream) on 127.0.0.1:$nats_port"
+  setsid "$(nats_bin)" -a 127.0.0.1 -p "$nats_port" -js -sd "$var/nats" \
+    -P "$var/nats.pid" -l "$var/nats.log" </dev/null >/dev/null 2>&1 &
+  wait_for 10 "nats-server on 127.0.0.1:$nats_port" \
+    python3 -c "import socket; s=socket.create_connection(('127.0.0.1', $nats_port), 1); assert s.recv(5) == b'INFO '"
+}
+
+# Stops the private nats-server if it runs (its pid file); fails, saying so, only if it
+# still runs afterwards.
+stop_nats() {
+  local pid
+  pid=$(cat "$var/nats.pid" 2>/dev/null) || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  say "stopping nats-server"
+  kill -TERM "$pid" 2>/dev/null
+  wait_for 10 "nats-server (pid $pid) to exit" sh -c "! kill -0 $pid" && return 0
+  kill -KILL "$pid" 2>/dev/null
+  echo "nats-server (pid $pid) did not stop in 10 s: killed" >&2
   return 1
 }
 

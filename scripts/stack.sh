@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The whole ProISP stack on one machine, for `make run`:
 #   - installs PostgreSQL, Redis and FreeRADIUS's client tools from Debian if missing;
-#   - starts private PostgreSQL and Redis instances under ./var on ports of their own;
-#   - writes ./var/stack.env (PROISP_DATABASE_URL, PROISP_REDIS_URL, ...);
+#   - starts private PostgreSQL and Redis instances and a nats-server with JetStream
+#     under ./var on ports of their own;
+#   - writes ./var/stack.env (PROISP_DATABASE_URL, PROISP_REDIS_URL, PROISP_NATS_URL, ...);
 #   - makes a demo PKI under ./var/pki (scripts/pki.sh: ca.pem, server.pem/.key,
 #     nas.pem/.key) for RadSec, and maps the demo NAS to nas.pem's identity;
 #   - migrates, seeds demo data, creates the demo admin (role admin: no TOTP needed; its
 #     password is made once and kept in ./var/demo-admin.password);
-#   - runs proisp-radiusd and proisp-adminapi (the REST API) in the foreground;
+#   - runs proisp-radiusd, proisp-adminapi (the REST API) and proisp-events (the event
+#     outbox's relay to NATS) in the foreground, and prints the command that tails events;
 #   - with MONITORING=1, Debian's Prometheus on monitoring/prometheus.yml and
 #     monitoring/alerts.yml (the shipped files, their targets' ports set to this stack's)
 #     beside it, with the PostgreSQL, Redis and node exporters they scrape (node_exporter
 #     with only its textfile collector: the demo certificates' expiry), and prints its URL.
 # Ctrl-C stops everything it started. Settings (environment):
 #   SUBSCRIBERS (1000)  NAS (127.0.0.1)  SECRET (testing123)
-#   PG_PORT (55432)  REDIS_PORT (56379)  AUTH_PORT (1812)  ACCT_PORT (1813)
-#   METRICS_PORT (9812)  API_PORT (8080)  RADSEC_PORT (2083)  DEMO_ADMIN (demo)
+#   PG_PORT (55432)  REDIS_PORT (56379)  NATS_PORT (54222)  AUTH_PORT (1812)
+#   ACCT_PORT (1813)  METRICS_PORT (9812)  EVENTS_PORT (9813)  API_PORT (8080)  RADSEC_PORT (2083)  DEMO_ADMIN (demo)
 #   MONITORING (0)  PROMETHEUS_PORT (9090)  PG_EXPORTER_PORT (9187)
 #   REDIS_EXPORTER_PORT (9121)  NODE_EXPORTER_PORT (9100)  SCRAPE_INTERVAL (15s)
 #   STACK_DIR (./var: where the instances, keys and logs live)
@@ -33,6 +35,8 @@ node_exporter_port=${NODE_EXPORTER_PORT:-9100}
 scrape_interval=${SCRAPE_INTERVAL:-15s}
 pg_port=${PG_PORT:-55432}
 redis_port=${REDIS_PORT:-56379}
+nats_port=${NATS_PORT:-54222}
+events_port=${EVENTS_PORT:-9813}
 auth_port=${AUTH_PORT:-1812}
 acct_port=${ACCT_PORT:-1813}
 metrics_port=${METRICS_PORT:-9812}
@@ -47,6 +51,7 @@ secret=${SECRET:-testing123}
 
 radiusd_pid=""
 adminapi_pid=""
+events_pid=""
 monitoring_pids=""
 cleanup() {
   # Stop everything even if one step fails, and let a second Ctrl-C not cut it short.
@@ -55,12 +60,13 @@ cleanup() {
   set +e
   say "stopping"
   local pid
-  for pid in $monitoring_pids $adminapi_pid $radiusd_pid; do
+  for pid in $monitoring_pids $events_pid $adminapi_pid $radiusd_pid; do
     kill -TERM "$pid" 2>/dev/null
   done
-  for pid in $monitoring_pids $adminapi_pid $radiusd_pid; do
+  for pid in $monitoring_pids $events_pid $adminapi_pid $radiusd_pid; do
     wait "$pid" 2>/dev/null
   done
+  stop_nats
   stop_postgres
   stop_redis
 }
@@ -74,10 +80,11 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 start_postgres
 start_redis
+start_nats
 
 say "building ($profile)"
 case $profile in
-  release) cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi ;;
+  release) cargo build --release --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-events ;;
   debug) debug_build ;;
   *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
 esac
@@ -101,6 +108,9 @@ PROISP_PG_DATA=$var/pg
 PROISP_PG_PORT=$pg_port
 PROISP_REDIS_DIR=$var/redis
 PROISP_REDIS_PORT=$redis_port
+PROISP_NATS_URL=nats://127.0.0.1:$nats_port
+PROISP_NATS_DIR=$var/nats
+PROISP_RELAY__LISTEN=127.0.0.1:$events_port
 PROISP_LISTEN__AUTH=0.0.0.0:$auth_port
 PROISP_LISTEN__ACCT=0.0.0.0:$acct_port
 PROISP_ACCOUNTING__SPOOL_DIR=$var/spool
@@ -179,6 +189,13 @@ with the config written to var/radsecproxy.conf (radsecproxy's UDP side on port 
 
 Metrics: curl http://127.0.0.1:$metrics_port/metrics    Health: curl http://127.0.0.1:$metrics_port/health
 
+Events (CloudEvents on NATS JetStream, stream PROISP_EVENTS, nats://127.0.0.1:$nats_port):
+every subscriber and plan change made through the API, live:
+
+  PROISP_NATS_URL=nats://127.0.0.1:$nats_port $bin/proisp-events tail 'proisp.v1.>'
+
+  Relay: curl http://127.0.0.1:$events_port/health    curl http://127.0.0.1:$events_port/metrics
+
 Web console on http://127.0.0.1:$api_port/
 Admin API on http://127.0.0.1:$api_port (OpenAPI: /api/v1/openapi.json)
   admin: $demo_admin   password: $demo_password   (role admin; kept in var/demo-admin.password)
@@ -216,6 +233,8 @@ supervise proisp-radiusd "$bin/proisp-radiusd" &
 radiusd_pid=$!
 supervise proisp-adminapi "$bin/proisp-adminapi" serve &
 adminapi_pid=$!
+supervise proisp-events "$bin/proisp-events" serve &
+events_pid=$!
 
 # Prometheus on the shipped scrape config and rules, and the exporters they scrape, on
 # this stack's ports.
@@ -254,4 +273,4 @@ logs in $mon. Try: rate(radius_auth_requests_total[1m])
 MSG
 }
 [ "$monitoring" = 1 ] && start_monitoring
-wait "$radiusd_pid" "$adminapi_pid"
+wait "$radiusd_pid" "$adminapi_pid" "$events_pid"

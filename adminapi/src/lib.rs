@@ -6,7 +6,7 @@
 //! - [`routes`]: handlers, one module per resource (plans is the pattern to copy);
 //! - [`session`]: the authenticated admin of a request and `require(Permission)`;
 //! - [`error`]: [`error::ApiError`], the one mapping of errors to statuses and bodies;
-//! - [`audit`]: the audit log; [`admin`], [`refresh`]: admins and refresh tokens;
+//! - [`audit`]: the audit log; [`events`]: the events billing hears of, in the outbox; [`admin`], [`refresh`]: admins and refresh tokens;
 //! - [`jwt`], [`password`], [`totp`]: credentials; [`cookie`]: the browser's refresh
 //!   cookie; [`permission`]: the role table;
 //! - [`kv`], [`ratelimit`], [`client_ip`]: limits, revocations and who the client is;
@@ -23,6 +23,7 @@ pub mod cookie;
 pub mod data;
 pub mod dynauth;
 pub mod error;
+pub mod events;
 pub mod jobs;
 pub mod jwt;
 pub mod kv;

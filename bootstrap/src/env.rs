@@ -6,8 +6,8 @@ pub(crate) const PREFIX: &str = "PROISP_";
 /// The key path a `PROISP_*` variable sets, if it is one of `sections`' keys.
 ///
 /// The prefix is matched without regard to case, as figment's `Env` did; the rest is
-/// lower-cased, `__` separates the levels, and the two short forms every deployment uses
-/// map to their sections. `None` for a variable that is not configuration
+/// lower-cased, `__` separates the levels, and the short forms every deployment uses
+/// (`PROISP_DATABASE_URL`, `PROISP_REDIS_URL`, `PROISP_NATS_URL`) map to their sections. `None` for a variable that is not configuration
 /// (`PROISP_CONFIG`, the stack's `PROISP_PG_PORT`) or is another binary's
 /// (`PROISP_LISTEN__AUTH` reaching adminapi from a shared environment file): neither may
 /// trip `deny_unknown_fields`.
@@ -20,6 +20,7 @@ pub(crate) fn key(name: &str, sections: &[&str]) -> Option<String> {
     let path = match rest.as_str() {
         "database_url" => "database.url".to_owned(),
         "redis_url" => "redis.url".to_owned(),
+        "nats_url" => "nats.url".to_owned(),
         other => other.replace("__", "."),
     };
     if path.split('.').any(str::is_empty) {
@@ -33,13 +34,14 @@ pub(crate) fn key(name: &str, sections: &[&str]) -> Option<String> {
 mod tests {
     use super::*;
 
-    const SECTIONS: &[&str] = &["database", "redis", "key_file", "listen", "log"];
+    const SECTIONS: &[&str] = &["database", "redis", "nats", "key_file", "listen", "log"];
 
     #[test]
     fn names_map_to_key_paths() {
         let key = |name| key(name, SECTIONS);
         assert_eq!(key("PROISP_DATABASE_URL").unwrap(), "database.url");
         assert_eq!(key("PROISP_REDIS_URL").unwrap(), "redis.url");
+        assert_eq!(key("PROISP_NATS_URL").unwrap(), "nats.url");
         assert_eq!(key("PROISP_KEY_FILE").unwrap(), "key_file");
         assert_eq!(
             key("PROISP_DATABASE__POOL_SIZE").unwrap(),

@@ -11,7 +11,8 @@
 //! 2. the TOML file (`--config`);
 //! 3. `PROISP_*` environment variables: the key path upper-cased with `__` between the
 //!    levels (`PROISP_LISTEN__AUTH`, `PROISP_LOG__LEVEL`), and the short forms
-//!    `PROISP_DATABASE_URL` (`database.url`) and `PROISP_REDIS_URL` (`redis.url`).
+//!    `PROISP_DATABASE_URL` (`database.url`), `PROISP_REDIS_URL` (`redis.url`) and
+//!    `PROISP_NATS_URL` (`nats.url`).
 //!    Variables outside the top-level keys of the binary's struct are another program's
 //!    (radiusd and adminapi share `var/stack.env`) and are ignored;
 //! 4. systemd credentials in `$CREDENTIALS_DIRECTORY` ([`credential`]), for the keys the

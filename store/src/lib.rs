@@ -33,6 +33,7 @@ mod import;
 mod journal;
 mod migrate;
 mod nas;
+pub mod outbox;
 mod plan;
 mod redis;
 mod replica;
@@ -282,6 +283,8 @@ pub struct Store {
     pool: Pool,
     /// The pool's TLS, for the side connections a cancel request opens.
     tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// The pool's connection settings, for [`Store::connect_dedicated`].
+    pg: Arc<tokio_postgres::Config>,
     keys: Arc<Keyring>,
     cache: Option<Arc<dyn Cache>>,
 }
@@ -343,7 +346,7 @@ impl Store {
         };
         pg.options(&options);
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -360,6 +363,7 @@ impl Store {
         Ok(Store {
             pool,
             tls: connector,
+            pg: Arc::new(pg),
             keys,
             cache: None,
         })
@@ -393,6 +397,27 @@ impl Store {
     /// admin tables) on the one pool of the process.
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
+    }
+
+    /// A connection of its own, outside the pool, with the pool's settings (TLS, timeouts):
+    /// for what a pooled connection cannot do — `LISTEN` (its notifications arrive on the
+    /// returned [`tokio_postgres::Connection`], which the caller must poll) and
+    /// session-level advisory locks that must end with the connection.
+    pub async fn connect_dedicated(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<
+                tokio_postgres::Socket,
+                <tokio_postgres_rustls::MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<
+                    tokio_postgres::Socket,
+                >>::Stream,
+            >,
+        ),
+        StoreError,
+    > {
+        Ok(self.pg.connect(self.tls.clone()).await?)
     }
 
     /// A round trip to PostgreSQL.

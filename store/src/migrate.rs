@@ -95,6 +95,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0014_accounting_set_wise",
         sql: include_str!("../../sql/0014_accounting_set_wise.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_event_outbox",
+        sql: include_str!("../../sql/0015_event_outbox.sql"),
+    },
 ];
 
 /// The newest version.

@@ -1,4 +1,4 @@
-//! Test harness for the crates' integration tests: real PostgreSQL and Redis, a fresh
+//! Test harness for the crates' integration tests: real PostgreSQL, Redis and NATS, a fresh
 //! database and a fresh key prefix per [`TestEnv`], private server instances that fault
 //! tests can stop and start, and [`wait_until`] for conditions nothing announces.
 //!
@@ -23,6 +23,7 @@
 //! | `env` | [`TestEnv`]: which servers the tests use, a database and key prefix per test |
 //! | `postgres` | [`PrivatePostgres`] (with TLS: [`PostgresTls`]; streaming replicas, promotion, paused replay, [`Frozen`]), and probing a PostgreSQL URL |
 //! | `redis` | [`PrivateRedis`] (with TLS: [`RedisTls`]), and probing a Redis URL |
+//! | `nats` | [`PrivateNats`]: nats-server with JetStream, its store in a temporary directory |
 //! | `redis_cluster` | [`PrivateRedisCluster`]: three masters and their replicas |
 //! | `process` | what both private servers need of their processes: ports, signals, reaping |
 //! | `wait` | [`wait_until`]: a bounded wait on a condition, probed |
@@ -32,6 +33,7 @@
 
 mod env;
 pub mod fake_nas;
+mod nats;
 mod pki;
 mod postgres;
 mod process;
@@ -42,6 +44,7 @@ mod wait;
 
 pub use env::{TestEnv, cached};
 pub use fake_nas::FakeNas;
+pub use nats::PrivateNats;
 pub use pki::{Pair, Pki};
 pub use postgres::{Frozen, PostgresTls, PrivatePostgres, with_database};
 pub use process::free_ports;

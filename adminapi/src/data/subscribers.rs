@@ -207,6 +207,30 @@ pub async fn subscriber_record_in(
         .transpose()
 }
 
+/// The live subscribers of `ids`, read through `client` (the transaction of an import
+/// that has just created them), in id order.
+pub async fn subscriber_records_in(
+    client: &impl GenericClient,
+    store: &Store,
+    ids: &[i64],
+) -> Result<Vec<SubscriberRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {} FROM subscribers s WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id",
+            record_columns()
+        ))
+        .await?;
+    client
+        .query(&stmt, &[&ids])
+        .await?
+        .iter()
+        .map(|row| record_from_row(store, row))
+        .collect()
+}
+
 /// A live subscriber by exact username.
 pub async fn subscriber_record_by_name(
     store: &Store,

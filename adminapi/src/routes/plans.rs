@@ -6,7 +6,7 @@
 //!   into the store's type;
 //! - writes go through [`proisp_store::Store`]'s `*_journaled` methods, whose journal
 //!   records the audit entry ([`audit::record_in`]) with the view before and after in the
-//!   write's own transaction; Redis and the invalidation radiusd listens to follow the
+//!   write's own transaction, and its event ([`crate::events`]); Redis and the invalidation radiusd listens to follow the
 //!   commit;
 //! - PATCH is an RFC 7396 merge patch over the current state in input form.
 
@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use crate::audit::{self, Entry};
 use crate::body;
 use crate::error::{ApiError, ErrorBody};
+use crate::events;
 use crate::permission::Permission;
 use crate::session::Session;
 use crate::state::AppState;
@@ -457,8 +458,10 @@ pub(crate) async fn create(
     let plan = state
         .store
         .create_plan_journaled(&input.to_new()?, async |tx, plan| {
-            let entry = Entry::new("plan.create", "plan", plan.id).after(&PlanView::from(plan));
-            audit::record_in(tx, &actor, entry).await
+            let view = PlanView::from(plan);
+            let entry = Entry::new("plan.create", "plan", plan.id).after(&view);
+            audit::record_in(tx, &actor, entry).await?;
+            events::plan(tx, "created", &view).await
         })
         .await
         .map_err(plan_error)?;
@@ -480,10 +483,10 @@ async fn write(
     let plan = state
         .store
         .update_plan_journaled(id, &input.to_new()?, async |tx, plan| {
-            let entry = Entry::new(action, "plan", id)
-                .before(&before)
-                .after(&PlanView::from(plan));
-            audit::record_in(tx, &actor, entry).await
+            let view = PlanView::from(plan);
+            let entry = Entry::new(action, "plan", id).before(&before).after(&view);
+            audit::record_in(tx, &actor, entry).await?;
+            events::plan(tx, "updated", &view).await
         })
         .await
         .map_err(plan_error)?;
@@ -572,8 +575,10 @@ pub(crate) async fn remove(
     state
         .store
         .delete_plan_journaled(*id, async |tx, plan| {
-            let entry = Entry::new("plan.delete", "plan", plan.id).before(&PlanView::from(plan));
-            audit::record_in(tx, &actor, entry).await
+            let view = PlanView::from(plan);
+            let entry = Entry::new("plan.delete", "plan", plan.id).before(&view);
+            audit::record_in(tx, &actor, entry).await?;
+            events::plan(tx, "deleted", &view).await
         })
         .await
         .map_err(plan_error)?;

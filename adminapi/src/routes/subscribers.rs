@@ -34,6 +34,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::body;
 use crate::data::subscribers::{self, Cursor, SubscriberQuery, SubscriberRecord};
 use crate::error::{ApiError, ErrorBody};
+use crate::events;
 use crate::password;
 use crate::permission::Permission;
 use crate::session::Session;
@@ -68,7 +69,7 @@ async fn load(state: &AppState, id: i64) -> Result<SubscriberRecord, ApiError> {
 
 /// Records `entry` in a subscriber write's transaction `tx`, with the subscriber the write
 /// returned read back there as the API shows it (contact details, plan name, `online`) as
-/// `after`; returns that view for the answer.
+/// `after`, and appends the event the action announces; returns that view for the answer.
 async fn record_after(
     state: &AppState,
     tx: &Transaction<'_>,
@@ -82,7 +83,11 @@ async fn record_after(
             entity: Entity::Subscriber,
         })?;
     let view = SubscriberView::from(&record);
+    let kind = events::subscriber_kind(entry.action);
     audit::record_in(tx, actor, entry.after(&view)).await?;
+    if let Some(kind) = kind {
+        events::subscribers(tx, kind, std::slice::from_ref(&view)).await?;
+    }
     Ok(view)
 }
 
@@ -229,12 +234,13 @@ pub(crate) async fn remove(
     session.require(Permission::SubscriberWrite)?;
     let current = load(&state, *id).await?;
     let actor = session.actor();
-    let entry =
-        Entry::new("subscriber.delete", "subscriber", *id).before(&SubscriberView::from(&current));
+    let view = SubscriberView::from(&current);
+    let entry = Entry::new("subscriber.delete", "subscriber", *id).before(&view);
     state
         .store
         .delete_subscriber_journaled(&current.subscriber.username, async |tx, _| {
-            audit::record_in(tx, &actor, entry).await
+            audit::record_in(tx, &actor, entry).await?;
+            events::subscribers(tx, "subscriber.deleted", &[view]).await
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -205,7 +205,15 @@ pub(crate) async fn import(
                     "ids": outcome.created.iter().take(10_000).map(|c| c.1).collect::<Vec<_>>(),
                 })),
             };
-            audit::record_in(tx, &actor, entry).await
+            audit::record_in(tx, &actor, entry).await?;
+            let ids: Vec<i64> = outcome.created.iter().map(|c| c.1).collect();
+            let views: Vec<SubscriberView> =
+                subscribers::subscriber_records_in(tx, &state.store, &ids)
+                    .await?
+                    .iter()
+                    .map(SubscriberView::from)
+                    .collect();
+            events::subscribers(tx, "subscriber.created", &views).await
         })
         .await?;
     let created = outcome.created;

@@ -53,7 +53,12 @@ pub(crate) async fn reset_password(
             async |tx, sub| {
                 let entry = Entry::new("subscriber.password_reset", "subscriber", sub.id)
                     .after(&json!({"username": sub.username, "generated": generated}));
-                audit::record_in(tx, &actor, entry).await
+                audit::record_in(tx, &actor, entry).await?;
+                // The event says that it changed, never what to.
+                let view = subscribers::subscriber_record_in(tx, &state.store, sub.id)
+                    .await?
+                    .map(|r| SubscriberView::from(&r));
+                events::subscribers(tx, "subscriber.updated", view.as_slice()).await
             },
         )
         .await?;

@@ -1,0 +1,48 @@
+//! proisp-events: the relay of the PostgreSQL event outbox to NATS JetStream (issue 22).
+//!
+//! Writers append CloudEvents to the outbox in the transactions of their changes
+//! ([`proisp_store::outbox`]); [`relay::Relay`] publishes them to the stream
+//! `PROISP_EVENTS` ([`stream`]) with `Nats-Msg-Id` = the event id and deletes each row
+//! after its PubAck; [`tail`] follows the stream. `events/asyncapi.json` describes every
+//! channel and payload.
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`config`] | the configuration (`[database]`, `[nats]`, `[stream]`, `[relay]`, `[log]`) |
+//! | [`relay`] | the publisher: advisory-lock leadership, waves in order, LISTEN/NOTIFY |
+//! | [`stream`] | the stream's JetStream configuration |
+//! | [`http`] | `/health` and `/metrics` |
+//! | [`metrics`] | metric names and handles |
+//! | [`tail`] | an ordered consumer on a subject filter |
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod relay;
+pub mod stream;
+pub mod tail;
+
+/// Connects to NATS at `url` (comma-separated URLs for a cluster). The client keeps
+/// reconnecting on its own, also when the first attempt fails (the relay starts while
+/// NATS is down and its outbox grows meanwhile).
+pub async fn connect_nats(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let urls: Vec<&str> = url.split(',').map(str::trim).collect();
+    async_nats::ConnectOptions::new()
+        .name("proisp-events")
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connect(urls.as_slice())
+        .await
+}
+
+/// JetStream on `client`, with PubAcks awaited at most `ack_timeout`.
+pub fn jetstream(
+    client: async_nats::Client,
+    ack_timeout: std::time::Duration,
+) -> async_nats::jetstream::Context {
+    async_nats::jetstream::ContextBuilder::new()
+        .ack_timeout(ack_timeout)
+        .timeout(ack_timeout)
+        .build(client)
+}

@@ -1,0 +1,172 @@
+//! events/asyncapi.json: the document checked for consistency (AsyncAPI 3.0 structure,
+//! every reference resolves, every payload a valid JSON Schema, a channel for every kind
+//! ProISP writes), and the validators the other tests run every received event through.
+
+use std::collections::HashMap;
+
+use jsonschema::{Draft, Validator};
+use serde_json::{Value, json};
+
+/// The document and a validator per subject.
+pub(crate) struct Document {
+    by_subject: HashMap<String, Validator>,
+}
+
+fn read() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/asyncapi.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("events/asyncapi.json"))
+        .expect("asyncapi.json is JSON")
+}
+
+/// The value a local reference (`#/components/…`) points at.
+fn resolve<'a>(doc: &'a Value, reference: &Value) -> &'a Value {
+    let r = reference["$ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a reference: {reference}"));
+    let pointer = r
+        .strip_prefix('#')
+        .unwrap_or_else(|| panic!("not local: {r}"));
+    doc.pointer(pointer)
+        .unwrap_or_else(|| panic!("{r} resolves to nothing"))
+}
+
+impl Document {
+    pub(crate) fn load() -> Document {
+        let doc = read();
+        let mut by_subject = HashMap::new();
+        for channel in doc["channels"].as_object().expect("channels").values() {
+            let address = channel["address"].as_str().expect("address");
+            for message in channel["messages"].as_object().expect("messages").values() {
+                let payload = &resolve(&doc, message)["payload"];
+                // The payload's reference, resolved against the whole document.
+                let schema = json!({"$ref": payload["$ref"], "components": doc["components"]});
+                let validator = jsonschema::options()
+                    .with_draft(Draft::Draft7)
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .unwrap_or_else(|e| panic!("{address}: {e}"));
+                by_subject.insert(address.to_owned(), validator);
+            }
+        }
+        Document { by_subject }
+    }
+
+    /// What is wrong with `event`, received on `subject`, for its channel.
+    pub(crate) fn errors(&self, subject: &str, event: &Value) -> Vec<String> {
+        let validator = self
+            .by_subject
+            .get(subject)
+            .unwrap_or_else(|| panic!("{subject} is not a channel of asyncapi.json"));
+        validator
+            .iter_errors(event)
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    /// Panics unless `event`, received on `subject`, is valid for its channel.
+    pub(crate) fn validate(&self, subject: &str, event: &Value) {
+        let errors = self.errors(subject, event);
+        assert!(errors.is_empty(), "{subject}: {errors:?} in {event}");
+    }
+}
+
+#[test]
+fn the_asyncapi_document_is_consistent() {
+    let doc = read();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let channels = doc["channels"].as_object().expect("channels");
+    for (name, channel) in channels {
+        let address = channel["address"].as_str().expect("address");
+        assert!(address.starts_with("proisp.v1."), "{name}: {address}");
+        for message in channel["messages"].as_object().expect("messages").values() {
+            let m = resolve(&doc, message);
+            let payload = resolve(&doc, &m["payload"]);
+            jsonschema::draft7::meta::validate(payload)
+                .unwrap_or_else(|e| panic!("{name}'s payload is no JSON Schema: {e}"));
+        }
+    }
+    for (name, op) in doc["operations"].as_object().expect("operations") {
+        assert_eq!(op["action"], "send", "{name}: ProISP only publishes here");
+        let channel = resolve(&doc, &op["channel"]);
+        for m in op["messages"].as_array().expect("messages") {
+            let r = m["$ref"].as_str().unwrap();
+            assert!(
+                r.starts_with("#/channels/"),
+                "{name}: {r} is not the channel's message"
+            );
+            resolve(&doc, m);
+        }
+        assert!(channel["address"].is_string());
+    }
+    for schema in doc["components"]["schemas"].as_object().unwrap().values() {
+        jsonschema::draft7::meta::validate(schema).expect("a JSON Schema");
+    }
+    // Every kind ProISP writes has its channel.
+    let actions = [
+        "subscriber.create",
+        "subscriber.import",
+        "subscriber.update",
+        "subscriber.password_reset",
+        "subscriber.suspend",
+        "subscriber.resume",
+        "subscriber.delete",
+        "subscriber.renew",
+    ];
+    let mut kinds: Vec<&str> = actions
+        .iter()
+        .map(|a| proisp_adminapi::events::subscriber_kind(a).expect("announced"))
+        .collect();
+    kinds.extend([
+        "plan.changed",
+        "session.start",
+        "session.interim",
+        "session.stop",
+    ]);
+    let addresses: Vec<&str> = channels
+        .values()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    for kind in kinds {
+        let subject = format!("proisp.v1.{kind}");
+        assert!(
+            addresses.contains(&subject.as_str()),
+            "no channel for {subject}"
+        );
+    }
+}
+
+#[test]
+fn the_schemas_refuse_what_they_should() {
+    let doc = Document::load();
+    let good = json!({
+        "specversion": "1.0", "id": "0192", "source": "/proisp/radiusd",
+        "type": "net.proisp.session.stop", "time": "2026-12-07T01:00:00.000Z",
+        "subject": "alice", "datacontenttype": "application/json",
+        "data": {
+            "User-Name": "alice", "Acct-Session-Id": "81e00001",
+            "Acct-Unique-Session-Id": "4f2a", "NAS-IP-Address": "192.0.2.1",
+            "Acct-Session-Time": 3600, "Acct-Input-Octets": 5_000_000_000_u64,
+            "Acct-Output-Octets": 12, "Acct-Terminate-Cause": "User-Request"
+        }
+    });
+    doc.validate("proisp.v1.session.stop", &good);
+    let invalid = |mutate: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        mutate(&mut v);
+        assert!(
+            !doc.errors("proisp.v1.session.stop", &v).is_empty(),
+            "accepted {v}"
+        );
+    };
+    invalid(&|v| v["type"] = json!("net.proisp.session.start"));
+    invalid(&|v| v["time"] = json!("yesterday"));
+    invalid(&|v| v["data"]["Acct-Input-Octets"] = json!(-1));
+    invalid(&|v| {
+        v["data"]
+            .as_object_mut()
+            .unwrap()
+            .remove("Acct-Session-Time");
+    });
+    invalid(&|v| v["specversion"] = json!("0.3"));
+}

@@ -1,0 +1,150 @@
+//! The event outbox (sql/0015_event_outbox.sql): events for billing and other services,
+//! written in the transaction of the change they report.
+//!
+//! # For writers (adminapi's journals, radiusd's accounting batches)
+//!
+//! Build each event with [`Event::new`] (a CloudEvents 1.0 envelope in structured JSON
+//! mode, id a UUIDv7) and hand them to [`append`] with the transaction of the change,
+//! before COMMIT: the events then exist if and only if the change committed. [`append`]
+//! is one statement for any number of events (`INSERT … SELECT FROM unnest(…)`: one round
+//! trip, one NOTIFY for the whole batch), so an accounting batch of N packets appends its
+//! N session events with one call:
+//!
+//! ```no_run
+//! # async fn f(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), proisp_store::StoreError> {
+//! use proisp_store::outbox::{self, Event, RADIUSD};
+//! let data = serde_json::json!({"Acct-Session-Id": "81e00001", "Acct-Session-Time": 3600});
+//! let events = vec![Event::new(RADIUSD, "session.stop", "user000001", &data)];
+//! outbox::append(tx, &events).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The payload of each kind is described in `events/asyncapi.json` (session.start/.stop:
+//! FreeRADIUS attribute names, 64-bit octet counts with the Gigawords folded in); the
+//! integration tests validate what they receive against it. Never put a password or
+//! secret in `data`.
+//!
+//! # Order
+//!
+//! The relay publishes in `seq` order. Events of one subscriber keep their order when
+//! their transactions are serialised — by the subscriber row's lock (adminapi's writes),
+//! by the session row's lock (accounting), or by being in one transaction (in slice
+//! order).
+
+use std::time::SystemTime;
+
+use deadpool_postgres::GenericClient;
+use serde_json::{Value, json};
+
+use super::StoreError;
+
+/// The channel the outbox's trigger notifies at each committed insert.
+pub const CHANNEL: &str = "proisp_event_outbox";
+/// The `source` of events the admin API writes.
+pub const ADMINAPI: &str = "/proisp/adminapi";
+/// The `source` of events radiusd writes.
+pub const RADIUSD: &str = "/proisp/radiusd";
+/// NATS subjects are this followed by the event's kind (`subscriber.created`).
+pub const SUBJECT_PREFIX: &str = "proisp.v1.";
+/// CloudEvents types are this followed by the event's kind.
+pub const TYPE_PREFIX: &str = "net.proisp.";
+
+/// One event, ready for [`append`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The CloudEvents id, also the NATS `Nats-Msg-Id`.
+    pub id: String,
+    /// The NATS subject, `proisp.v1.<kind>`.
+    pub subject: String,
+    /// The ordering key: the subscriber's username, if the event is about one.
+    pub username: Option<String>,
+    /// The CloudEvent, JSON.
+    pub json: String,
+}
+
+impl Event {
+    /// A CloudEvent of `kind` (`subscriber.created`, `session.stop` …) about the subscriber
+    /// `username` (its CloudEvents `subject` and the ordering key), from `source`
+    /// ([`ADMINAPI`], [`RADIUSD`]), now.
+    pub fn new(source: &str, kind: &str, username: &str, data: &Value) -> Event {
+        let mut e = Event::about(source, kind, username, data);
+        e.username = Some(username.to_owned());
+        e
+    }
+
+    /// A CloudEvent of `kind` whose `subject` is not a subscriber (a plan's name): ordered
+    /// with the other events of its kind only.
+    pub fn about(source: &str, kind: &str, subject: &str, data: &Value) -> Event {
+        let id = uuid::Uuid::now_v7().to_string();
+        let envelope = json!({
+            "specversion": "1.0",
+            "id": id,
+            "source": source,
+            "type": format!("{TYPE_PREFIX}{kind}"),
+            "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "data": data,
+        });
+        Event {
+            id,
+            subject: format!("{SUBJECT_PREFIX}{kind}"),
+            username: None,
+            json: envelope.to_string(),
+        }
+    }
+}
+
+/// Appends `events` through `client` — the transaction of the change they report — in
+/// one statement, in slice order. Returns how many were written.
+pub async fn append(client: &impl GenericClient, events: &[Event]) -> Result<u64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(events.len());
+    let mut subjects = Vec::with_capacity(events.len());
+    let mut usernames = Vec::with_capacity(events.len());
+    let mut bodies = Vec::with_capacity(events.len());
+    for e in events {
+        ids.push(e.id.as_str());
+        subjects.push(e.subject.as_str());
+        usernames.push(e.username.as_deref());
+        bodies.push(e.json.as_str());
+    }
+    // WITH ORDINALITY … ORDER BY: seqs follow the slice.
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO event_outbox (id, subject, username, event) \
+             SELECT id, subject, username, event::json \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+                  WITH ORDINALITY AS e(id, subject, username, event, n) ORDER BY n",
+        )
+        .await?;
+    Ok(client
+        .execute(&stmt, &[&ids, &subjects, &usernames, &bodies])
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_is_a_structured_cloudevent() {
+        let e = Event::new(ADMINAPI, "subscriber.created", "alice", &json!({"id": 7}));
+        assert_eq!(e.subject, "proisp.v1.subscriber.created");
+        assert_eq!(e.username.as_deref(), Some("alice"));
+        let v: Value = serde_json::from_str(&e.json).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["id"], e.id.as_str());
+        assert_eq!(v["type"], "net.proisp.subscriber.created");
+        assert_eq!(v["source"], ADMINAPI);
+        assert_eq!(v["subject"], "alice");
+        assert_eq!(v["datacontenttype"], "application/json");
+        assert_eq!(v["data"], json!({"id": 7}));
+        assert!(humantime::parse_rfc3339(v["time"].as_str().unwrap()).is_ok());
+        let other = Event::about(ADMINAPI, "plan.changed", "home-50", &json!({}));
+        assert_eq!(other.username, None);
+        assert_ne!(other.id, e.id);
+    }
+}

@@ -1,0 +1,120 @@
+//! A private NATS server with JetStream for the event tests: its own port below the
+//! ephemeral range, its store in a temporary directory, never the machine's 4222.
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::postgres::START_TIMEOUT;
+use crate::process::{dismiss, find_program, free_ports, reap, watchdog};
+use crate::random_hex;
+use crate::wait::wait_until;
+
+/// `nats-server -js` on a free port of 127.0.0.1, its JetStream store kept across
+/// [`PrivateNats::stop`] and [`PrivateNats::restart`] (file storage survives a crash).
+#[derive(Debug)]
+pub struct PrivateNats {
+    dir: PathBuf,
+    port: u16,
+    bin: PathBuf,
+    server: Option<Child>,
+    guard: Option<Child>,
+}
+
+impl PrivateNats {
+    /// Starts the server; returns once it accepts clients.
+    pub async fn start() -> std::io::Result<PrivateNats> {
+        let bin = find_program("nats-server", &[PathBuf::from("/usr/sbin/nats-server")])
+            .ok_or_else(|| {
+                std::io::Error::other("nats-server not found (scripts/deps.sh installs it)")
+            })?;
+        let dir = std::env::temp_dir().join(format!(
+            "proisp-nats-{}-{}",
+            std::process::id(),
+            random_hex(4)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut nats = PrivateNats {
+            dir,
+            port: free_ports::<1>()[0],
+            bin,
+            server: None,
+            guard: None,
+        };
+        nats.restart().await?;
+        Ok(nats)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL, like a crash); the port and the store stay for
+    /// [`PrivateNats::restart`].
+    pub async fn stop(&mut self) {
+        dismiss(self.guard.take());
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            reap(&mut server, Duration::from_secs(10)).await;
+        }
+    }
+
+    /// Starts the server again on the same port with the same store (starts it the
+    /// first time, too); returns once it accepts clients.
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        self.stop().await;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("nats.log"))?;
+        let server = Command::new(&self.bin)
+            .args(["-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-js", "-sd"])
+            .arg(self.dir.join("jetstream"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.guard = watchdog(server.id(), "KILL", &self.dir).ok();
+        self.server = Some(server);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let up = wait_until(START_TIMEOUT, async || {
+            tokio::task::spawn_blocking(move || says_info(addr))
+                .await
+                .unwrap_or(false)
+        })
+        .await;
+        if up {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("nats-server did not start in time"))
+        }
+    }
+}
+
+/// Whether a NATS server at `addr` greets with `INFO` (blocking: at most a second).
+fn says_info(addr: SocketAddr) -> bool {
+    let greet = || -> std::io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf)?;
+        Ok(&buf == b"INFO ")
+    };
+    greet().unwrap_or(false)
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        dismiss(self.guard.take());
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
