@@ -29,13 +29,7 @@ CREATE OR REPLACE FUNCTION proisp_apply_accounting(
     status smallint[], nas bigint[], sid text[], uname text[], up bigint[], down bigint[],
     stime bigint[], received timestamptz[], delay integer[], event timestamptz[],
     fip inet[], calling text[], port text[], cause text[], stale_after integer)
-RETURNS TABLE (crossed_username text) LANGUAGE plpgsql
--- Planned once per connection: a custom plan per call (the default while custom plans
--- look cheaper than the generic one, which they do for small batches) cost more than
--- applying a small batch. The generic plan takes every batch for a few rows: index
--- lookups, nested loops.
-SET plan_cache_mode = force_generic_plan
-AS $$
+RETURNS TABLE (crossed_username text) LANGUAGE plpgsql AS $$
 DECLARE
     s sessions;
     h record;
