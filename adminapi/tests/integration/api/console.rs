@@ -187,7 +187,9 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
         (kick.user.as_str(), kick.session.as_str()),
         (target.as_str(), "e2e-1")
     );
-    let coa = fake.next(Duration::ZERO).expect("the NAS got the plan's CoA");
+    let coa = fake
+        .next(Duration::ZERO)
+        .expect("the NAS got the plan's CoA");
     assert_eq!(coa.code, Code::CoaRequest);
     assert_eq!(coa.session, "e2e-1");
 }
