@@ -7,8 +7,10 @@
 # and background writer), from /proc/PID/stat.
 #
 #   bench/acct-radiusd.sh &
-#   bench/acct-ab.sh A.sql B.sql                 # Start, Interim, Stop: 2 rounds of 15 s
+#   bench/acct-ab.sh sql/0012_recent_start_lookup.sql sql/0014_accounting_set_wise.sql
 #   INTERIMS=10 ROUNDS=3 bench/acct-ab.sh A.sql B.sql
+#
+# (A migration holding nothing but the function, as those two do, serves as a side.)
 #
 # The last file given stays in force at the end. Environment: INTERIMS (1), ROUNDS (2),
 # DURATION (15 s), CONCURRENCY (256), USERS (30000), GEN_CPU (1), ACCT_PORT (31813),
