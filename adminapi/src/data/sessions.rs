@@ -360,18 +360,24 @@ pub struct LiveCounts {
     pub newest_session_id: i64,
 }
 
-/// [`LiveCounts`] in one repeatable-read snapshot: two small reads, no count over the
-/// subscribers (`subscriber_counts`) and one over `sessions`, which holds only who is
-/// online.
-pub async fn live_counts(pool: &Pool) -> Result<LiveCounts, StoreError> {
-    let mut client = pool.get().await?;
-    let tx = client
+/// A read-only, repeatable-read transaction: several reads of one snapshot.
+async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    Ok(client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await?;
-    let by_status = tx
+        .await?)
+}
+
+/// Subscribers per status, kept by triggers (sql/0004_subscriber_counts.sql): no count
+/// over a million rows.
+async fn subscribers_by_status(
+    tx: &deadpool_postgres::Transaction<'_>,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(tx
         .query(
             "SELECT status, sum(n)::int8 FROM subscriber_counts GROUP BY status \
              ORDER BY status",
@@ -380,7 +386,16 @@ pub async fn live_counts(pool: &Pool) -> Result<LiveCounts, StoreError> {
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .collect())
+}
+
+/// [`LiveCounts`] in one repeatable-read snapshot: two small reads, no count over the
+/// subscribers (`subscriber_counts`) and one over `sessions`, which holds only who is
+/// online.
+pub async fn live_counts(pool: &Pool) -> Result<LiveCounts, StoreError> {
+    let mut client = pool.get().await?;
+    let tx = snapshot(&mut client).await?;
+    let by_status = subscribers_by_status(&tx).await?;
     let online = tx
         .query_one("SELECT count(*), coalesce(max(id), 0) FROM sessions", &[])
         .await?;
@@ -395,23 +410,8 @@ pub async fn live_counts(pool: &Pool) -> Result<LiveCounts, StoreError> {
 /// The dashboard's figures, in one repeatable-read snapshot.
 pub async fn dashboard_counts(pool: &Pool, top: i64) -> Result<DashboardCounts, StoreError> {
     let mut client = pool.get().await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
-    // Kept by triggers (sql/0004_subscriber_counts.sql): no count over a million rows.
-    let by_status = tx
-        .query(
-            "SELECT status, sum(n)::int8 FROM subscriber_counts GROUP BY status \
-             ORDER BY status",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let tx = snapshot(&mut client).await?;
+    let by_status = subscribers_by_status(&tx).await?;
     let online = tx
         .query_one(
             "SELECT count(*), count(*) FILTER (WHERE started_at > now() - interval '1 hour') \
