@@ -13,8 +13,11 @@ use proisp_store::outbox::{self, ADMINAPI, Event};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::routes::plans::PlanView;
-use crate::routes::subscribers::SubscriberView;
+/// A view an event is about: its `subject` (a subscriber's username, a plan's name) and
+/// its data.
+pub trait Subject: Serialize {
+    fn subject(&self) -> &str;
+}
 
 /// The event kind of an audited subscriber action, if it announces one.
 pub fn subscriber_kind(action: &str) -> Option<&'static str> {
@@ -33,20 +36,24 @@ pub fn subscriber_kind(action: &str) -> Option<&'static str> {
 pub async fn subscribers(
     tx: &Transaction<'_>,
     kind: &str,
-    views: &[SubscriberView],
+    views: &[impl Subject],
 ) -> Result<(), StoreError> {
     let events: Vec<Event> = views
         .iter()
-        .map(|v| Event::new(ADMINAPI, kind, &v.username, &data(v)))
+        .map(|v| Event::new(ADMINAPI, kind, v.subject(), &data(v)))
         .collect();
     outbox::append(tx, &events).await.map(drop)
 }
 
 /// `plan.changed` (`change`: `created`, `updated` or `deleted`) with the plan as it is now
 /// (as it was, for a deletion), appended in `tx`.
-pub async fn plan(tx: &Transaction<'_>, change: &str, view: &PlanView) -> Result<(), StoreError> {
+pub async fn plan(
+    tx: &Transaction<'_>,
+    change: &str,
+    view: &impl Subject,
+) -> Result<(), StoreError> {
     let data = json!({"change": change, "plan": data(view)});
-    let event = Event::about(ADMINAPI, "plan.changed", &view.name, &data);
+    let event = Event::about(ADMINAPI, "plan.changed", view.subject(), &data);
     outbox::append(tx, &[event]).await.map(drop)
 }
 

@@ -188,6 +188,12 @@ pub struct PlanView {
     pub version: i64,
 }
 
+impl events::Subject for PlanView {
+    fn subject(&self) -> &str {
+        &self.name
+    }
+}
+
 /// `GET /plans`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanList {

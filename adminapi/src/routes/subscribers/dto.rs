@@ -135,6 +135,12 @@ pub struct SubscriberView {
     pub version: i64,
 }
 
+impl events::Subject for SubscriberView {
+    fn subject(&self) -> &str {
+        &self.username
+    }
+}
+
 /// A page of `GET /subscribers`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriberPage {
