@@ -123,6 +123,10 @@ start_nats() {
   say "starting nats-server (JetStream) on 127.0.0.1:$nats_port"
   setsid "$(nats_bin)" -a 127.0.0.1 -p "$nats_port" -js -sd "$var/nats" \
     -P "$var/nats.pid" -l "$var/nats.log" </dev/null >/dev/null 2>&1 &
+  # Its pid at once (nats-server writes the same one when it is up): a Ctrl-C before
+  # then must still find it to stop. setsid execs in place here: a background job of a
+  # script leads no process group.
+  echo $! > "$var/nats.pid"
   wait_for 10 "nats-server on 127.0.0.1:$nats_port" \
     python3 -c "import socket; s=socket.create_connection(('127.0.0.1', $nats_port), 1); assert s.recv(5) == b'INFO '"
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Ctrl-C stops everything `make run` started, whenever it comes (make test runs this,
-# about 20 s): scripts/lib-stack.sh's private PostgreSQL and Redis are started by a
+# about 30 s): scripts/lib-stack.sh's private PostgreSQL, Redis and nats-server are started by a
 # script with make run's traps, which gets SIGINT twice — as a terminal sends it, to its
 # whole process group — at once, as each stage of starting up begins, and once
 # everything runs;
-# afterwards no PostgreSQL or Redis of it may be left. It runs under make, as make run.
+# afterwards no PostgreSQL, Redis or nats-server of it may be left. It runs under make, as make run.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,19 +14,21 @@ var="$work/var"
 . "$root/scripts/lib-stack.sh"
 pg_port=$(free_port)
 redis_port=$(free_port)
+nats_port=$(free_port)
 
 # The script under test: lib-stack.sh's servers behind scripts/stack.sh's traps.
 cat > "$work/stack.sh" <<SCRIPT
 #!/usr/bin/env bash
 set -euo pipefail
-var=$var pg_port=$pg_port redis_port=$redis_port
+var=$var pg_port=$pg_port redis_port=$redis_port nats_port=$nats_port
 . "$root/scripts/lib-stack.sh"
-cleanup() { trap '' INT TERM; trap - EXIT; set +e; stop_postgres; stop_redis; }
+cleanup() { trap '' INT TERM; trap - EXIT; set +e; stop_nats; stop_postgres; stop_redis; }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 start_postgres
 start_redis
+start_nats
 echo "==> stack ready"
 sleep 600 & wait \$!
 SCRIPT
@@ -35,17 +37,18 @@ chmod +x "$work/stack.sh"
 printf 'run:\n\t%s\n' "$work/stack.sh" > "$work/Makefile"
 
 left_running() {
-  pgrep -f -- "-D $var/pg" >/dev/null 2>&1 || pgrep -f "redis-server 127.0.0.1:$redis_port" >/dev/null 2>&1
+  pgrep -f -- "-D $var/pg" >/dev/null 2>&1 || pgrep -f "redis-server 127.0.0.1:$redis_port" >/dev/null 2>&1 ||
+    pgrep -f -- "-p $nats_port -js" >/dev/null 2>&1
 }
 
 # When the Ctrl-C comes: at once, and as each stage of starting up begins (the lines
 # lib-stack.sh prints, read from the output as they come), and once everything runs.
 failed=0
 for at in now "creating a private PostgreSQL cluster" "starting PostgreSQL on" \
-  "starting Redis on" "stack ready"; do
+  "starting Redis on" "starting nats-server" "stack ready"; do
   # A new cluster up to PostgreSQL's start (so initdb's stage comes, and no cluster an
   # interrupted initdb left is reused); the last two stages follow one that got past it.
-  case "$at" in "starting Redis on" | "stack ready") ;; *) rm -rf "$var" ;; esac
+  case "$at" in "starting Redis on" | "starting nats-server" | "stack ready") ;; *) rm -rf "$var" ;; esac
   # A session of its own with SIGINT at its default (a background job's is ignored).
   if python3 - "$work" "$at" <<'PY'
 import os, signal, subprocess, sys, threading
@@ -103,6 +106,7 @@ PY
     failed=1
     stop_postgres >/dev/null 2>&1 || true
     stop_redis >/dev/null 2>&1 || true
+    stop_nats >/dev/null 2>&1 || true
   else
     echo "ok: Ctrl-C at '$at' stopped everything"
   fi
