@@ -33,6 +33,7 @@ mod config;
 pub mod credential;
 mod env;
 mod error;
+pub mod http;
 pub mod log;
 
 pub use config::{Layers, Sources};

@@ -1,15 +1,12 @@
 //! The metrics port: `GET /metrics` (Prometheus text) and `GET /health`.
 //!
-//! The same small HTTP/1.1 responder as radiusd's — one request per connection, GET only:
-//! two read-only endpoints for a scraper and a supervisor need no web framework.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Answered by [`proisp_bootstrap::http`]'s small responder, as radiusd's.
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use proisp_bootstrap::http::{self, Reply};
 use proisp_store::{Store, StoreError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -32,22 +29,16 @@ pub struct Endpoint {
 
 /// Serves `listener` until cancelled.
 pub async fn serve(listener: TcpListener, endpoint: Endpoint, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            () = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics accept failed");
-                    continue;
-                }
-            },
-        };
+    let answer = move |asked| {
         let endpoint = endpoint.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), respond(stream, &endpoint)).await;
-        });
-    }
+        async move {
+            match asked {
+                http::Endpoint::Metrics => Reply::ok(metrics(&endpoint).await),
+                http::Endpoint::Health => health(&endpoint),
+            }
+        }
+    };
+    http::serve(listener, cancel, answer).await;
 }
 
 /// Outbox depth and the age of its oldest row, seconds.
@@ -63,67 +54,25 @@ pub async fn outbox_depth(store: &Store) -> Result<(i64, f64), StoreError> {
     Ok((row.get(0), row.get(1)))
 }
 
-async fn respond(mut stream: TcpStream, e: &Endpoint) -> std::io::Result<()> {
-    let mut request = [0u8; 1024];
-    let mut n = 0;
-    while n < request.len() && !request[..n].contains(&b'\n') {
-        match stream.read(&mut request[n..]).await? {
-            0 => break,
-            read => n += read,
+async fn metrics(e: &Endpoint) -> String {
+    match outbox_depth(&e.store).await {
+        Ok((depth, age)) => {
+            e.metrics.depth.set(depth as f64);
+            e.metrics.oldest_age.set(age);
         }
+        Err(err) => tracing::warn!(error = %err, "cannot read the outbox's depth"),
     }
-    let line = request[..n]
-        .split(|&b| b == b'\r' || b == b'\n')
-        .next()
-        .unwrap_or_default();
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let (status, body) = match (method, path) {
-        (b"GET", b"/metrics") => {
-            match outbox_depth(&e.store).await {
-                Ok((depth, age)) => {
-                    e.metrics.depth.set(depth as f64);
-                    e.metrics.oldest_age.set(age);
-                }
-                Err(err) => tracing::warn!(error = %err, "cannot read the outbox's depth"),
-            }
-            ("200 OK", e.prometheus.render())
-        }
-        (b"GET", b"/health") => health(e),
-        (b"GET", _) => ("404 Not Found", "not found\n".to_owned()),
-        _ => ("405 Method Not Allowed", "GET only\n".to_owned()),
-    };
-    let content_type = if path == b"/metrics" {
-        "text/plain; version=0.0.4"
-    } else {
-        "text/plain"
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+    e.prometheus.render()
 }
 
 /// 200 with the role (`leader` or `standby`) while connected to PostgreSQL and NATS; 503
 /// saying which is missing otherwise.
-fn health(e: &Endpoint) -> (&'static str, String) {
+fn health(e: &Endpoint) -> Reply {
     let role = e.state.role();
     let nats = e.nats.connection_state() == async_nats::connection::State::Connected;
     match (role, nats) {
-        (Role::Connecting, _) => (
-            "503 Service Unavailable",
-            "not connected to PostgreSQL\n".to_owned(),
-        ),
-        (_, false) => (
-            "503 Service Unavailable",
-            format!("{}: not connected to NATS\n", role.as_str()),
-        ),
-        (role, true) => ("200 OK", format!("{}\n", role.as_str())),
+        (Role::Connecting, _) => Reply::unavailable("not connected to PostgreSQL\n"),
+        (_, false) => Reply::unavailable(format!("{}: not connected to NATS\n", role.as_str())),
+        (role, true) => Reply::ok(format!("{}\n", role.as_str())),
     }
 }
