@@ -155,6 +155,33 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// A short stable name for events and labels: `ack`, `nak`, `timeout`, `io_error`,
+    /// `encode_error`, `deferred`, `superseded`, `dropped`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Ack => "ack",
+            Outcome::Nak { .. } => "nak",
+            Outcome::Timeout { .. } => "timeout",
+            Outcome::Io(_) => "io_error",
+            Outcome::Encode(_) => "encode_error",
+            Outcome::Deferred => "deferred",
+            Outcome::Superseded => "superseded",
+            Outcome::Dropped => "dropped",
+        }
+    }
+
+    /// The NAK's Error-Cause (RFC 5176 §3.6), if it named one.
+    pub fn error_cause(&self) -> Option<u32> {
+        match self {
+            Outcome::Nak {
+                error_cause: Some(cause),
+            } => Some(cause.0),
+            _ => None,
+        }
+    }
+}
+
 impl From<Response> for Outcome {
     fn from(response: Response) -> Outcome {
         match response {

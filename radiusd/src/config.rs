@@ -129,6 +129,38 @@ pub(crate) struct AuthConfig {
     pub(crate) backend_timeout: Duration,
 }
 
+/// A kind of session event (`[accounting] session_events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SessionEvent {
+    /// `session.start`.
+    Start,
+    /// `session.interim`.
+    Interim,
+    /// `session.stop`.
+    Stop,
+}
+
+impl AccountingConfig {
+    /// `proisp.session_events`, the connection setting sql/0016's triggers read.
+    fn session_events_setting(&self) -> String {
+        let names: Vec<&str> = self
+            .session_events
+            .iter()
+            .map(|e| match e {
+                SessionEvent::Start => "start",
+                SessionEvent::Interim => "interim",
+                SessionEvent::Stop => "stop",
+            })
+            .collect();
+        if names.is_empty() {
+            "off".to_owned()
+        } else {
+            names.join(",")
+        }
+    }
+}
+
 /// Accounting.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +197,12 @@ pub(crate) struct AccountingConfig {
     /// what billing disputes and yearly reports read, and it is small.
     #[serde(default = "default_usage_retention", with = "humantime_serde")]
     pub(crate) usage_retention: Duration,
+    /// Which session events the accounting path writes to the event outbox (issue 22;
+    /// `proisp-events` publishes them): any of `start`, `interim`, `stop`; empty for
+    /// none. Interim-Updates are many and off by default. Give both radiusd of a pair the
+    /// same list.
+    #[serde(default = "default_session_events")]
+    pub(crate) session_events: Vec<SessionEvent>,
     /// How long the simultaneous-use check trusts a counted number of open sessions
     /// while the invalidation channel is connected (every radiusd announces the users
     /// whose sessions it opened or closed).
@@ -204,6 +242,9 @@ fn default_sweep_interval() -> Duration {
 }
 fn default_history_retention() -> Duration {
     Duration::from_secs(90 * 86_400)
+}
+fn default_session_events() -> Vec<SessionEvent> {
+    vec![SessionEvent::Start, SessionEvent::Stop]
 }
 fn default_usage_retention() -> Duration {
     Duration::from_secs(730 * 86_400)
@@ -290,6 +331,7 @@ impl Default for AccountingConfig {
             sweep_interval: default_sweep_interval(),
             history_retention: default_history_retention(),
             usage_retention: default_usage_retention(),
+            session_events: default_session_events(),
             session_count_ttl: default_session_count_ttl(),
             session_count_ttl_disconnected: default_session_count_ttl_disconnected(),
         }
@@ -301,10 +343,15 @@ impl Config {
     /// Errors name the key and where its value came from.
     pub(crate) fn load(sources: &Sources) -> Result<Config, Error> {
         let layers = Layers::<Config>::new(CREDENTIALS, sources)?;
-        let config = layers.extract()?;
+        let mut config: Config = layers.extract()?;
         config
             .check()
             .map_err(|(key, reason)| layers.inconsistent(key, reason))?;
+        let events = config.accounting.session_events_setting();
+        config
+            .database
+            .settings
+            .push(("proisp.session_events".to_owned(), events));
         Ok(config)
     }
 

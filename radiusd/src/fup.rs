@@ -26,6 +26,7 @@ use proisp_coa::session_key;
 use proisp_model::{FupAction, NasVendor, OpenSession};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
+use proisp_store::outbox::{CoaResult, RADIUSD};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -40,6 +41,16 @@ pub(crate) enum Change {
     QuotaSpent,
     /// The billing period ended: full speed again.
     PeriodOver,
+}
+
+impl Change {
+    /// The `reason` of its coa.result events.
+    fn reason(self) -> &'static str {
+        match self {
+            Change::QuotaSpent => "fup",
+            Change::PeriodOver => "period_over",
+        }
+    }
 }
 
 /// Quota crossings waiting for the fair-usage task. A full queue (a storm of crossings
@@ -139,6 +150,19 @@ pub(crate) async fn enforce(shared: &Shared, user: &str, change: Change) {
             .await;
         shared.metrics.coa(disconnect, &outcome);
         tracing::info!(user, session = session.acct_session_id, nas = %nas.name, kind, %outcome, "dynamic authorization");
+        let result = CoaResult {
+            username: user,
+            acct_session_id: &session.acct_session_id,
+            nas: &nas.name,
+            request: kind,
+            reason: change.reason(),
+            result: outcome.code(),
+            detail: outcome.to_string(),
+            error_cause: outcome.error_cause(),
+        };
+        if let Err(e) = shared.store.append_events(&[result.event(RADIUSD)]).await {
+            tracing::warn!(error = %e, user, "cannot write the coa.result event");
+        }
     }
 }
 

@@ -83,7 +83,9 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Applies a batch on `client`: `proisp_apply_accounting`, retried after a race.
+/// Applies a batch on `client`: `proisp_apply_accounting`, retried after a race. A batch
+/// holding an Accounting-On/Off also writes its `nas.accounting_on` events, in the same
+/// transaction.
 async fn apply(
     client: &Object,
     c: &Columns<'_>,
@@ -98,30 +100,31 @@ async fn apply(
              $13::text[], $14::text[], $15::int4)",
         )
         .await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
+        &c.status,
+        &c.nas,
+        &c.sid,
+        &c.username,
+        &c.up,
+        &c.down,
+        &c.time,
+        &c.received,
+        &c.delay,
+        &c.event,
+        &c.framed_ip,
+        &c.calling,
+        &c.port,
+        &c.cause,
+        &stale_after,
+    ];
+    let reboot = c.status.iter().any(|s| matches!(s, 7 | 8));
     let mut attempt = 0;
     loop {
-        let result = client
-            .query(
-                &stmt,
-                &[
-                    &c.status,
-                    &c.nas,
-                    &c.sid,
-                    &c.username,
-                    &c.up,
-                    &c.down,
-                    &c.time,
-                    &c.received,
-                    &c.delay,
-                    &c.event,
-                    &c.framed_ip,
-                    &c.calling,
-                    &c.port,
-                    &c.cause,
-                    &stale_after,
-                ],
-            )
-            .await;
+        let result = if reboot {
+            with_nas_events(client, &stmt, &params, c).await
+        } else {
+            client.query(&stmt, &params).await
+        };
         match result {
             Ok(rows) => return Ok(rows.iter().map(|r| r.get(0)).collect()),
             Err(e) if attempt < RACE_RETRIES && is_race(&e) => {
@@ -131,6 +134,37 @@ async fn apply(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The batch and its NAS events in one transaction.
+async fn with_nas_events(
+    client: &Object,
+    stmt: &tokio_postgres::Statement,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    c: &Columns<'_>,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    let work = async {
+        let rows = client.query(stmt, params).await?;
+        let events = client
+            .prepare_cached(
+                "SELECT proisp_nas_accounting_events($1::int8[], $2::int2[], $3::timestamptz[])",
+            )
+            .await?;
+        client
+            .execute(&events, &[&c.nas, &c.status, &c.received])
+            .await?;
+        client.batch_execute("COMMIT").await?;
+        Ok(rows)
+    };
+    let result = work.await;
+    if result.is_err() && !client.is_closed() {
+        // The transaction is aborted (or never began its work): end it so the connection
+        // goes back to the pool clean. A failure here leaves it broken, and the pool's
+        // recycling check drops it.
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    result
 }
 
 fn is_race(e: &tokio_postgres::Error) -> bool {

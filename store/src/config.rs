@@ -66,6 +66,11 @@ pub struct StoreConfig {
     /// How far the replica may be behind before reads go to the primary instead.
     #[serde(default = "default_replica_max_lag", with = "humantime_serde")]
     pub replica_max_lag: Duration,
+    /// PostgreSQL settings (`name`, `value`) for every connection of this process, set by
+    /// the binary from its own sections (radiusd's `[accounting] session_events` becomes
+    /// `proisp.session_events`), never read from `[database]`.
+    #[serde(skip)]
+    pub settings: Vec<(String, String)>,
 }
 
 /// TLS to PostgreSQL, libpq's `sslmode`.
@@ -212,6 +217,7 @@ impl StoreConfig {
             sslkey: None,
             replica_url: None,
             replica_max_lag: default_replica_max_lag(),
+            settings: Vec::new(),
         }
     }
 

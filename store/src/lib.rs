@@ -339,10 +339,15 @@ impl Store {
         if pg.get_application_name().is_none() {
             pg.application_name("proisp");
         }
-        let timeout = format!("-c statement_timeout={}", cfg.statement_timeout.as_millis());
+        let mut settings = format!("-c statement_timeout={}", cfg.statement_timeout.as_millis());
+        for (name, value) in &cfg.settings {
+            // libpq's options: a space separates settings, a backslash escapes one.
+            let value = value.replace('\\', "\\\\").replace(' ', "\\ ");
+            settings.push_str(&format!(" -c {name}={value}"));
+        }
         let options = match pg.get_options() {
-            Some(existing) if !existing.is_empty() => format!("{existing} {timeout}"),
-            _ => timeout,
+            Some(existing) if !existing.is_empty() => format!("{existing} {settings}"),
+            _ => settings,
         };
         pg.options(&options);
         let manager = Manager::from_config(

@@ -100,6 +100,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0015_event_outbox",
         sql: include_str!("../../sql/0015_event_outbox.sql"),
     },
+    Migration {
+        version: 16,
+        name: "0016_session_events",
+        sql: include_str!("../../sql/0016_session_events.sql"),
+    },
 ];
 
 /// The newest version.

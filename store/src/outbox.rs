@@ -95,6 +95,58 @@ impl Event {
     }
 }
 
+/// What a `coa.result` event says: how a CoA- or Disconnect-Request to one of a
+/// subscriber's sessions ended. Written after the NAS answered (or did not), in a
+/// transaction of its own: no database change goes with it.
+#[derive(Debug, Clone)]
+pub struct CoaResult<'a> {
+    /// The subscriber (the event's subject and ordering key).
+    pub username: &'a str,
+    /// The session's Acct-Session-Id.
+    pub acct_session_id: &'a str,
+    /// The NAS's name.
+    pub nas: &'a str,
+    /// `coa` or `disconnect`.
+    pub request: &'a str,
+    /// Why it was sent: `fup` (quota spent), `period_over`, `admin` (a kick, a plan
+    /// applied), `command` (billing).
+    pub reason: &'a str,
+    /// The outcome's code (`ack`, `nak`, `timeout`, `deferred` …: proisp_coa's
+    /// `Outcome::code`).
+    pub result: &'a str,
+    /// The outcome in words.
+    pub detail: String,
+    /// The NAK's Error-Cause, if any.
+    pub error_cause: Option<u32>,
+}
+
+impl CoaResult<'_> {
+    /// The event, from `source`.
+    pub fn event(&self, source: &str) -> Event {
+        let data = json!({
+            "User-Name": self.username,
+            "Acct-Session-Id": self.acct_session_id,
+            "NAS-Identifier": self.nas,
+            "request": self.request,
+            "reason": self.reason,
+            "ok": self.result == "ack",
+            "result": self.result,
+            "detail": self.detail,
+            "Error-Cause": self.error_cause,
+        });
+        Event::new(source, "coa.result", self.username, &data)
+    }
+}
+
+impl super::Store {
+    /// Appends `events` in a transaction of their own (events that report no change of
+    /// the database, such as a NAS's answer).
+    pub async fn append_events(&self, events: &[Event]) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        append(&client, events).await
+    }
+}
+
 /// Appends `events` through `client` — the transaction of the change they report — in
 /// one statement, in slice order. Returns how many were written.
 pub async fn append(client: &impl GenericClient, events: &[Event]) -> Result<u64, StoreError> {

@@ -10,6 +10,7 @@ use proisp_testing::TestEnv;
 
 use crate::db;
 
+mod events;
 mod partitions;
 mod set_wise;
 
