@@ -6,6 +6,7 @@
 mod api;
 mod faults;
 mod schema;
+mod validator;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read as _, Write as _};
@@ -165,7 +166,7 @@ async fn all_events(js: &async_nats::jetstream::Context, store: &Store, n: usize
     let mut messages = tail::subscribe(js, &stream_config().name, "proisp.v1.>", From::All)
         .await
         .expect("ordered consumer");
-    let doc = schema::Document::load();
+    let doc = validator::Document::load();
     let mut events = Vec::with_capacity(n);
     while events.len() < n {
         let m = tokio::time::timeout(PATIENCE, messages.next())

@@ -1,74 +1,11 @@
 //! events/asyncapi.json: the document checked for consistency (AsyncAPI 3.0 structure,
 //! every reference resolves, every payload a valid JSON Schema, a channel for every kind
-//! ProISP writes), and the validators the other tests run every received event through.
+//! ProISP writes). The validators the other tests run every received event through are in
+//! `validator`.
 
-use std::collections::HashMap;
-
-use jsonschema::{Draft, Validator};
 use serde_json::{Value, json};
 
-/// The document and a validator per subject.
-pub(crate) struct Document {
-    by_subject: HashMap<String, Validator>,
-}
-
-fn read() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/asyncapi.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("events/asyncapi.json"))
-        .expect("asyncapi.json is JSON")
-}
-
-/// The value a local reference (`#/components/…`) points at.
-fn resolve<'a>(doc: &'a Value, reference: &Value) -> &'a Value {
-    let r = reference["$ref"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not a reference: {reference}"));
-    let pointer = r
-        .strip_prefix('#')
-        .unwrap_or_else(|| panic!("not local: {r}"));
-    doc.pointer(pointer)
-        .unwrap_or_else(|| panic!("{r} resolves to nothing"))
-}
-
-impl Document {
-    pub(crate) fn load() -> Document {
-        let doc = read();
-        let mut by_subject = HashMap::new();
-        for channel in doc["channels"].as_object().expect("channels").values() {
-            let address = channel["address"].as_str().expect("address");
-            for message in channel["messages"].as_object().expect("messages").values() {
-                let payload = &resolve(&doc, message)["payload"];
-                // The payload's reference, resolved against the whole document.
-                let schema = json!({"$ref": payload["$ref"], "components": doc["components"]});
-                let validator = jsonschema::options()
-                    .with_draft(Draft::Draft7)
-                    .should_validate_formats(true)
-                    .build(&schema)
-                    .unwrap_or_else(|e| panic!("{address}: {e}"));
-                by_subject.insert(address.to_owned(), validator);
-            }
-        }
-        Document { by_subject }
-    }
-
-    /// What is wrong with `event`, received on `subject`, for its channel.
-    pub(crate) fn errors(&self, subject: &str, event: &Value) -> Vec<String> {
-        let validator = self
-            .by_subject
-            .get(subject)
-            .unwrap_or_else(|| panic!("{subject} is not a channel of asyncapi.json"));
-        validator
-            .iter_errors(event)
-            .map(|e| e.to_string())
-            .collect()
-    }
-
-    /// Panics unless `event`, received on `subject`, is valid for its channel.
-    pub(crate) fn validate(&self, subject: &str, event: &Value) {
-        let errors = self.errors(subject, event);
-        assert!(errors.is_empty(), "{subject}: {errors:?} in {event}");
-    }
-}
+use super::validator::{Document, read, resolve};
 
 #[test]
 fn the_asyncapi_document_is_consistent() {
@@ -122,6 +59,9 @@ fn the_asyncapi_document_is_consistent() {
         "session.start",
         "session.interim",
         "session.stop",
+        "fup.applied",
+        "coa.result",
+        "nas.accounting_on",
     ]);
     let addresses: Vec<&str> = channels
         .values()
@@ -147,7 +87,8 @@ fn the_schemas_refuse_what_they_should() {
             "User-Name": "alice", "Acct-Session-Id": "81e00001",
             "Acct-Unique-Session-Id": "4f2a", "NAS-IP-Address": "192.0.2.1",
             "Acct-Session-Time": 3600, "Acct-Input-Octets": 5_000_000_000_u64,
-            "Acct-Output-Octets": 12, "Acct-Terminate-Cause": "User-Request"
+            "Acct-Output-Octets": 12, "Acct-Terminate-Cause": "User-Request",
+            "ProISP-Closed-By": "stop"
         }
     });
     doc.validate("proisp.v1.session.stop", &good);
