@@ -66,6 +66,8 @@ UPDATE subscribers SET name = 'Customer ' || id, phone = '+3706' || lpad(id::tex
 INSERT INTO usage (subscriber_id, period_start, upload_octets, download_octets)
 SELECT id, proisp_period_start('month', now()), (random() * 1e9)::int8, (random() * 1e10)::int8
 FROM subscribers;
+-- Seeded sessions are not news: no session.start events (sql/0016).
+SET proisp.session_events = 'off';
 INSERT INTO sessions (nas_id, acct_session_id, username, subscriber_id, started_at, updated_at,
     stale_at, interim_interval_secs, framed_ip)
 SELECT (SELECT min(id) FROM nas), to_hex(s.id), s.username, s.id,

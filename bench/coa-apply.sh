@@ -100,6 +100,8 @@ for i in $(seq 1 $nas_count); do nas_args+=(--nas "127.0.0.$i"); done
 # 127.0.0.1, 127.0.0.2 …; inserted in k's order, so the dead NAS's get the lowest ids.
 sql <<SQL
 UPDATE nas SET coa_port = $coa_port;
+-- Seeded sessions are not news: no session.start events (sql/0016).
+SET proisp.session_events = 'off';
 INSERT INTO sessions (nas_id, acct_session_id, username, subscriber_id, started_at, updated_at,
     stale_at, interim_interval_secs, framed_ip)
 SELECT n.id, to_hex(s.k), s.username, s.id, now() - interval '1 hour', now(),

@@ -13,6 +13,8 @@
 --   psql -v subscribers=1000000 -v sessions=50800000 -f bench/history/generate.sql
 
 \set ON_ERROR_STOP on
+-- Generated history is not news: no session.stop events into the outbox (sql/0016).
+SET proisp.session_events = 'off';
 \if :{?subscribers} \else \set subscribers 1000000 \endif
 \if :{?sessions} \else \set sessions 50800000 \endif
 \if :{?days} \else \set days 365 \endif

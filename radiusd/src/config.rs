@@ -466,6 +466,31 @@ mod tests {
         );
         assert_eq!(config.coa.retries, 2);
         assert_eq!(config.accounting.commit_timeout, Duration::from_secs(3));
+        assert!(
+            config
+                .database
+                .settings
+                .contains(&("proisp.session_events".to_owned(), "start,stop".to_owned()))
+        );
+    }
+
+    #[test]
+    fn session_events_become_the_connections_setting() {
+        let dir = dir("session-events");
+        let setting = |list: &str| {
+            let toml = format!(
+                "key_file = \"k\"\n[database]\nurl = \"x\"\n[accounting]\nsession_events = {list}\n"
+            );
+            load_toml(&dir, &toml).map(|c| c.database.settings)
+        };
+        let one = |v: &str| vec![("proisp.session_events".to_owned(), v.to_owned())];
+        assert_eq!(setting("[]").unwrap(), one("off"));
+        assert_eq!(
+            setting("[\"start\", \"interim\", \"stop\"]").unwrap(),
+            one("start,interim,stop")
+        );
+        let err = setting("[\"start\", \"bogus\"]").unwrap_err().to_string();
+        assert!(err.contains("session_events"), "{err}");
     }
 
     #[test]

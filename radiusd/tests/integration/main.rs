@@ -7,6 +7,7 @@ mod assets;
 mod auth;
 mod coa_lanes;
 mod coherence;
+mod events;
 mod failover;
 mod faults;
 mod harness;
@@ -17,3 +18,6 @@ mod protocol;
 mod radsec;
 mod radsec_coa;
 mod redis_cluster;
+// The AsyncAPI validators of proisp-events' tests, shared.
+#[path = "../../../events/tests/integration/validator.rs"]
+mod validator;
