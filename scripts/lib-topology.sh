@@ -48,8 +48,9 @@ topo_deps() {
 topo_build() {
   local profile=${PROFILE:-release} b
   local out="${CARGO_TARGET_DIR:-$root/target}/$profile"
-  local bins=(proisp-radiusd proisp-adminapi proisp-loadtest)
-  local flags=(--locked --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest)
+  local bins=(proisp-radiusd proisp-adminapi proisp-loadtest proisp-events)
+  local flags=(--locked --quiet -p proisp-radiusd -p proisp-adminapi -p proisp-loadtest
+    -p proisp-events)
   case $profile in
     release) flags+=(--release) ;;
     debug) ;;
@@ -126,7 +127,7 @@ PY
 # shell): ports, URLs, paths.
 topo_ports() {
   local p
-  read -r -a p <<<"$(free_ports 30)"
+  read -r -a p <<<"$(free_ports 38)"
   cat >"$var/topology.env" <<ENV
 PG_PRIMARY_PORT=${p[0]}
 PG_REPLICA_PORT=${p[1]}
@@ -145,6 +146,12 @@ ADMINAPI_B=${p[23]}
 HAPROXY_API=${p[24]}
 HAPROXY_RADSEC=${p[25]}
 HAPROXY_STATS=${p[26]}
+NATS_PORTS="${p[27]} ${p[28]} ${p[29]}"
+NATS_CLUSTER_PORTS="${p[30]} ${p[31]} ${p[32]}"
+NATS_MONITOR_PORTS="${p[33]} ${p[34]} ${p[35]}"
+EVENTS_A=${p[36]}
+EVENTS_B=${p[37]}
+NATS_URL='nats://127.0.0.1:${p[27]},nats://127.0.0.1:${p[28]},nats://127.0.0.1:${p[29]}'
 DATABASE_URL='postgres://proisp@127.0.0.1:${p[0]},127.0.0.1:${p[1]}/proisp?target_session_attrs=read-write'
 REPLICA_URL='postgres://proisp_readonly@127.0.0.1:${p[1]}/proisp'
 REDIS_URL='redis-cluster://127.0.0.1:${p[2]}?node=127.0.0.1:${p[3]}&node=127.0.0.1:${p[4]}'
@@ -158,6 +165,9 @@ topo_load_env() {
   . "$var/topology.env"
   read -r -a redis_ports <<<"$REDIS_PORTS"
   read -r -a redis_bus_ports <<<"$REDIS_BUS_PORTS"
+  read -r -a nats_ports <<<"$NATS_PORTS"
+  read -r -a nats_cluster_ports <<<"$NATS_CLUSTER_PORTS"
+  read -r -a nats_monitor_ports <<<"$NATS_MONITOR_PORTS"
 }
 
 # SIGTERM (then SIGKILL after 5 s) to every process remembered that is still the one
@@ -362,6 +372,83 @@ level = "info"
 TOML
 }
 
+# A NATS cluster of three with JetStream (the stream PROISP_EVENTS at 3 replicas, made by
+# the relays): node N (1-3) on ${nats_ports[N-1]}, routes to the other two, monitoring on
+# ${nats_monitor_ports[N-1]}. Loopback only, without accounts (make run's single server
+# has the users and permissions).
+write_nats_config() { # N
+  local n=$1 i routes=()
+  for i in 0 1 2; do
+    [ "$i" = $((n - 1)) ] || routes+=("\"nats-route://127.0.0.1:${nats_cluster_ports[$i]}\"")
+  done
+  cat >"$var/nats-$n.conf" <<CONF
+# nats-server $n of the topology (scripts/lib-topology.sh)
+server_name: proisp-nats-$n
+listen: 127.0.0.1:${nats_ports[$((n - 1))]}
+http: 127.0.0.1:${nats_monitor_ports[$((n - 1))]}
+jetstream { store_dir: "$var/nats-$n" }
+cluster {
+  name: proisp
+  listen: 127.0.0.1:${nats_cluster_ports[$((n - 1))]}
+  routes: [$(IFS=,; echo "${routes[*]}")]
+}
+CONF
+}
+
+# Node N answers /healthz with JetStream up (in a cluster: its meta group has a leader).
+nats_healthy() { curl -sf --max-time 1 "http://127.0.0.1:${nats_monitor_ports[$(($1 - 1))]}/healthz" >/dev/null; }
+
+start_nats_node() { # N
+  mkdir -p "$var/nats-$1"
+  "$(nats_bin)" -c "$var/nats-$1.conf" >>"$var/nats-$1.log" 2>&1 &
+  topo_remember "nats-$1" "$!"
+}
+
+topo_nats() {
+  local n
+  say "NATS cluster of three (JetStream) on 127.0.0.1:${nats_ports[*]}"
+  for n in 1 2 3; do
+    write_nats_config "$n"
+    start_nats_node "$n"
+  done
+  for n in 1 2 3; do
+    wait_for 60 "nats-server $n healthy" nats_healthy "$n" || {
+      tail -n 20 "$var/nats-$n.log" >&2
+      return 1
+    }
+  done
+}
+
+# Messages in the stream PROISP_EVENTS, as node N's monitoring reports it.
+stream_messages() { # N
+  curl -sf --max-time 2 "http://127.0.0.1:${nats_monitor_ports[$(($1 - 1))]}/jsz?streams=true" |
+    python3 -c '
+import json, sys
+jsz = json.load(sys.stdin)
+for account in jsz.get("account_details") or []:
+    for stream in account.get("stream_detail") or []:
+        if stream["name"] == "PROISP_EVENTS":
+            print(stream["state"]["messages"])
+            sys.exit(0)
+sys.exit(1)'
+}
+
+events_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/health" >/dev/null; }
+
+# proisp-events a or b: both relay the outbox (one publishes, one waits as a standby).
+start_events() { # a|b
+  local name=$1 port
+  [ "$name" = a ] && port=$EVENTS_A || port=$EVENTS_B
+  PROISP_DATABASE_URL="$DATABASE_URL" PROISP_NATS_URL="$NATS_URL" PROISP_STREAM__REPLICAS=3 \
+    PROISP_RELAY__LISTEN="127.0.0.1:$port" RUST_LOG=info \
+    "$bin/proisp-events" serve >>"$var/events-$name.log" 2>&1 &
+  topo_remember "events-$name" "$!"
+  wait_for 60 "proisp-events $name /health" events_healthy "$port" || {
+    tail -n 20 "$var/events-$name.log" >&2
+    return 1
+  }
+}
+
 radiusd_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/health" >/dev/null; }
 adminapi_healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/health" >/dev/null; }
 
@@ -462,7 +549,8 @@ topo_start() {
   mkdir -p "$var"
   touch "$topo_pids"
   topo_stop
-  rm -rf "$var/pg-primary" "$var/pg-replica" "$var/redis" "$var"/spool-* "$var/run" "$var"/*.log
+  rm -rf "$var/pg-primary" "$var/pg-replica" "$var/redis" "$var"/spool-* "$var/run" "$var"/*.log \
+    "$var"/nats-*
   topo_ports
   [ -s "$var/secret.key" ] || "$bin/proisp-adminapi" gen-key >"$var/secret.key"
   [ -s "$var/jwt.key" ] || "$bin/proisp-adminapi" gen-key >"$var/jwt.key"
@@ -470,6 +558,7 @@ topo_start() {
   "$root/scripts/pki.sh" "$var/pki" --nas-name "$nas_name" >/dev/null
   topo_postgres
   topo_redis
+  topo_nats
   topo_seed
   write_radiusd_config a "$RADIUSD_A_AUTH" "$RADIUSD_A_ACCT" "$RADIUSD_A_METRICS" "$RADIUSD_A_RADSEC"
   write_radiusd_config b "$RADIUSD_B_AUTH" "$RADIUSD_B_ACCT" "$RADIUSD_B_METRICS" "$RADIUSD_B_RADSEC"
@@ -481,6 +570,9 @@ topo_start() {
   start_radiusd b
   start_adminapi a
   start_adminapi b
+  say "proisp-events a and b (the outbox's relays; one publishes)"
+  start_events a
+  start_events b
   say "HAProxy: API on 127.0.0.1:$HAPROXY_API, RadSec on 127.0.0.1:$HAPROXY_RADSEC"
   start_haproxy
 }
@@ -496,6 +588,12 @@ topo_table() {
     role=$(redis-cli -p "$port" role 2>/dev/null | head -n 1)
     printf "$fmt" "Redis Cluster node" "127.0.0.1:$port" "$role"
   done
+  local n
+  for n in 1 2 3; do
+    printf "$fmt" "NATS node $n" "nats://127.0.0.1:${nats_ports[$((n - 1))]}" "JetStream, monitoring :${nats_monitor_ports[$((n - 1))]}, $var/nats-$n.log"
+  done
+  printf "$fmt" "proisp-events a" "http://127.0.0.1:$EVENTS_A/health" "$(curl -s --max-time 1 "http://127.0.0.1:$EVENTS_A/health"), $var/events-a.log"
+  printf "$fmt" "proisp-events b" "http://127.0.0.1:$EVENTS_B/health" "$(curl -s --max-time 1 "http://127.0.0.1:$EVENTS_B/health"), $var/events-b.log"
   printf "$fmt" "proisp-radiusd a" "udp 127.0.0.1:$RADIUSD_A_AUTH/$RADIUSD_A_ACCT" "metrics+health :$RADIUSD_A_METRICS, RadSec :$RADIUSD_A_RADSEC, $var/radiusd-a.log"
   printf "$fmt" "proisp-radiusd b" "udp 127.0.0.1:$RADIUSD_B_AUTH/$RADIUSD_B_ACCT" "metrics+health :$RADIUSD_B_METRICS, RadSec :$RADIUSD_B_RADSEC, $var/radiusd-b.log"
   printf "$fmt" "proisp-adminapi a" "http://127.0.0.1:$ADMINAPI_A" "$var/adminapi-a.log"

@@ -16,6 +16,9 @@
 #   redis-master-killed  logins under load, kill -9 of a Redis Cluster master: 0 wrong,
 #                        unanswered counted, the replica promoted, then an API change
 #                        reaches both radiusd within 1 s
+#   nats-node-killed     accounting load, kill -9 of one of the three NATS nodes: the
+#                        outbox drains through the other two, and the stream gains exactly
+#                        the session events written
 #   pg-primary-killed    accounting load with the acked log, kill -9 of the PostgreSQL
 #                        primary, `pg_ctl promote` of the replica at once (this script is
 #                        the operator); RTO to the first accounting commit and the first
@@ -34,7 +37,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib-topology.sh"
 
 all_scenarios=(radsec-via-haproxy change-propagation radiusd-killed adminapi-killed
-  redis-master-killed pg-primary-killed)
+  redis-master-killed nats-node-killed pg-primary-killed)
 mode=${TOPOLOGY:-full}
 scenarios=()
 for arg in "$@"; do
@@ -398,6 +401,52 @@ spools_empty() {
   [ "$(metric "$RADIUSD_A_METRICS" radius_acct_spooled_records)" = 0 ] &&
     [ "$(metric "$RADIUSD_B_METRICS" radius_acct_spooled_records)" = 0 ] &&
     radiusd_healthy "$RADIUSD_A_METRICS" && radiusd_healthy "$RADIUSD_B_METRICS"
+}
+
+# Session events written so far: a session's start, and its stop once it is in history
+# (a closed session counts twice). Exact while no session is closed twice or opened
+# again, as in the scenario's load, and no history is dropped.
+session_events() {
+  topo_sql "$PG_PRIMARY_PORT" proisp -c \
+    "SELECT (SELECT count(*) FROM sessions) + 2 * (SELECT count(*) FROM session_history)"
+}
+outbox_empty() { [ "$(topo_sql "$PG_PRIMARY_PORT" proisp -c "SELECT count(*) FROM event_outbox")" = 0 ]; }
+
+# Accounting while one of the three NATS nodes is killed: the relay goes on publishing to
+# the other two (the stream has 3 replicas), the outbox drains, and the stream gains
+# exactly the session events written — none lost, none twice.
+scenario_nats_node_killed() {
+  local problems=()
+  wait_for 30 "the outbox to drain before the load" outbox_empty || problems+=("outbox not empty before")
+  local e0 m0
+  e0=$(session_events)
+  m0=$(stream_messages 2) || problems+=("no stream PROISP_EVENTS on node 2")
+  spawn load-acct "$lt" acct -s "127.0.0.1:$RADIUSD_A_ACCT" --fallback "127.0.0.1:$RADIUSD_B_ACCT" \
+    --secret "$secret" -d "${load_secs}s" --timeout 2s --retries 5 --json -q \
+    --users "$acct_users" --first-user "$acct_first" -r "$acct_rate" --interims 1 \
+    --interim-interval "$interim_interval" >"$dir/acct.json" 2>"$dir/acct.err"
+  local load=$last_pid
+  wait_for 20 "accounting to flow" metric_at_least "$RADIUSD_A_METRICS" \
+    radius_acct_requests_total "$acct_rate"
+  kill -KILL "$(topo_pid nats-1)"
+  reap "$load" $((load_secs + 30)) || problems+=("the accounting load failed")
+  local t0; t0=$(now)
+  local drained=">30"
+  if wait_for 30 "the outbox to drain with a node down" outbox_empty; then
+    drained=$(secs_since "$t0" "$(now)")
+  else
+    problems+=("the outbox did not drain with two nodes of three")
+  fi
+  local e1 m1
+  e1=$(session_events)
+  m1=$(stream_messages 2) || m1=0
+  [ $((m1 - m0)) = $((e1 - e0)) ] ||
+    problems+=("the stream gained $((m1 - m0)) events for $((e1 - e0)) written")
+  [ $((e1 - e0)) -gt 0 ] || problems+=("no session event written")
+  start_nats_node 1
+  wait_for 60 "nats-server 1 back" nats_healthy 1 || problems+=("node 1 did not come back")
+  verdict nats-node-killed "events written $((e1 - e0)), in the stream $((m1 - m0)); outbox drained $drained s after the load" \
+    "${problems[@]}"
 }
 
 scenario_pg_primary_killed() {
