@@ -46,6 +46,14 @@ pub fn revoked_key(jti: &str) -> String {
     format!("revoked:{jti}")
 }
 
+/// The blacklist keys that revoke a token with `claims`: its id's, and its refresh-token
+/// family's if it has one.
+pub fn revocation_keys(claims: &Claims) -> Vec<String> {
+    let mut keys = vec![revoked_key(&claims.jti)];
+    keys.extend(claims.fam.map(revoked_family_key));
+    keys
+}
+
 /// The blacklist key of a refresh-token family: every access token issued with the
 /// family is refused once it is revoked (logout, or reuse of a refresh token).
 pub fn revoked_family_key(family: i64) -> String {
@@ -103,10 +111,8 @@ async fn authenticate(
         },
         TokenError::Invalid => ApiError::unauthorized("invalid access token"),
     })?;
-    let jti = revoked_key(&claims.jti);
-    let family = claims.fam.map(revoked_family_key);
-    let mut flags = vec![jti.as_str()];
-    flags.extend(family.as_deref());
+    let keys = revocation_keys(&claims);
+    let flags: Vec<&str> = keys.iter().map(String::as_str).collect();
     if state.kv.has_any_flag(&flags).await {
         return Err(ApiError::Unauthorized {
             code: "token_revoked",

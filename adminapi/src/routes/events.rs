@@ -8,6 +8,8 @@
 //!                    ended (a count and the newest id tell both apart from no change)
 //! event: expired     {}: the access token expired; the stream ends, and the client opens
 //!                    a new one with a fresh token
+//! event: revoked     {}: the token was revoked (its admin logged out, or its refresh
+//!                    token was reused), looked for every 5 s; the stream ends
 //! : keep-alive       a comment every 15 s, so HAProxy (`timeout client 60s`) and other
 //!                    proxies keep an idle stream open
 //! ```
@@ -43,7 +45,7 @@ use crate::error::ApiError;
 use crate::jwt::unix_now;
 use crate::permission::Permission;
 use crate::routes::dashboard::{AuthRates, StatusCounts};
-use crate::session::Session;
+use crate::session::{Session, revocation_keys};
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -52,6 +54,9 @@ use crate::time::Timestamp;
 const POLL: Duration = Duration::from_secs(1);
 /// A comment line this often keeps idle connections open through proxies.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream checks that its token was not revoked (logout): a logged-out
+/// session stops receiving within this.
+const RECHECK: Duration = Duration::from_secs(5);
 /// Events a stream may have waiting for its client; past that the client is dropped.
 pub const QUEUE: usize = 16;
 /// Open streams per process.
@@ -244,6 +249,8 @@ pub enum End {
     Slow,
     /// The access token expired.
     Expired,
+    /// The access token was revoked.
+    Revoked,
 }
 
 fn offer(out: &mpsc::Sender<Bytes>, b: Bytes) -> Result<(), End> {
@@ -254,15 +261,19 @@ fn offer(out: &mpsc::Sender<Bytes>, b: Bytes) -> Result<(), End> {
 }
 
 /// Feeds one client's queue `out` from `latest` until it goes away, falls [`QUEUE`]
-/// events behind, or its token expires at `expires`.
-pub async fn forward(
+/// events behind, its token expires at `expires`, or `revoked` says (asked every
+/// [`RECHECK`]) that the token was revoked.
+pub async fn forward<F: Future<Output = bool>>(
     mut latest: watch::Receiver<Latest>,
     out: mpsc::Sender<Bytes>,
     expires: Instant,
+    revoked: impl Fn() -> F,
 ) -> End {
     let mut sent: Latest = None;
     let mut beat = tokio::time::interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
     beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut recheck = tokio::time::interval_at(Instant::now() + RECHECK, RECHECK);
+    recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         if let Err(end) = catch_up(&mut latest, &mut sent, &out) {
             return end;
@@ -274,6 +285,14 @@ pub async fn forward(
                 // Best effort: the stream ends either way.
                 let _ = offer(&out, event("expired", &serde_json::json!({})));
                 Err(End::Expired)
+            }
+            _ = recheck.tick() => {
+                if revoked().await {
+                    let _ = offer(&out, event("revoked", &serde_json::json!({})));
+                    Err(End::Revoked)
+                } else {
+                    Ok(())
+                }
             }
             () = out.closed() => Err(End::Closed),
         };
@@ -306,7 +325,8 @@ fn catch_up(
     description = "Server-sent events (`text/event-stream`) until the access token expires: \
                    `figures` (a `LiveFigures` with `computed_at`) and `sessions` (a \
                    `SessionsChanged`) first and whenever they change, `expired` when the \
-                   token does, and a `: keep-alive` comment every 15 s. A client that does \
+                   token does, `revoked` within 5 s of its logout, and a `: keep-alive` \
+                   comment every 15 s. A client that does \
                    not read its events is dropped once 16 are waiting.",
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
@@ -327,8 +347,17 @@ pub(crate) async fn stream(
     let latest = hub.subscribe(state.clone());
     let (tx, rx) = mpsc::channel(QUEUE);
     let admin = session.admin.username;
+    let keys = revocation_keys(&session.claims);
+    let state = state.clone();
     tokio::spawn(async move {
-        let end = forward(latest, tx, Instant::now() + left).await;
+        let revoked = || {
+            let (state, keys) = (state.clone(), keys.clone());
+            async move {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                state.kv.has_any_flag(&keys).await
+            }
+        };
+        let end = forward(latest, tx, Instant::now() + left, revoked).await;
         if end == End::Slow {
             tracing::info!(%admin, "event stream dropped: the client did not read it");
         }
@@ -379,7 +408,12 @@ mod tests {
     async fn sends_what_changed_then_ends_at_expiry() {
         let (latest, rx) = watch::channel(snapshot(1, 7, 10));
         let (tx, mut out) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(forward(rx, tx, Instant::now() + Duration::from_secs(50)));
+        let task = tokio::spawn(forward(
+            rx,
+            tx,
+            Instant::now() + Duration::from_secs(50),
+            async || false,
+        ));
         let first = out.recv().await.unwrap();
         assert!(
             text(&first).starts_with("event: figures\ndata: {"),
@@ -415,10 +449,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_revoked_token_ends_its_stream_at_the_next_check() {
+        let (_latest, rx) = watch::channel(snapshot(0, 0, 0));
+        let (tx, mut out) = mpsc::channel(QUEUE);
+        let logged_out = Arc::new(AtomicBool::new(false));
+        let flag = logged_out.clone();
+        let revoked = move || {
+            let flag = flag.clone();
+            async move { flag.load(Ordering::SeqCst) }
+        };
+        let far = Instant::now() + Duration::from_secs(900);
+        let task = tokio::spawn(forward(rx, tx, far, revoked));
+        assert!(text(&out.recv().await.unwrap()).starts_with("event: figures"));
+        assert!(text(&out.recv().await.unwrap()).starts_with("event: sessions"));
+        // Checks pass while the token stands; then its admin logs out.
+        tokio::time::sleep(3 * RECHECK).await;
+        assert!(!task.is_finished());
+        logged_out.store(true, Ordering::SeqCst);
+        let start = Instant::now();
+        let mut last = String::new();
+        while let Some(b) = out.recv().await {
+            last = text(&b).to_owned();
+        }
+        assert_eq!(last, "event: revoked\ndata: {}\n\n");
+        assert_eq!(task.await.unwrap(), End::Revoked);
+        assert!(start.elapsed() <= RECHECK, "ended at the next check");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_client_that_does_not_read_is_dropped() {
         let (latest, rx) = watch::channel(snapshot(0, 0, 0));
         let (tx, out) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(forward(rx, tx, Instant::now() + Duration::from_secs(900)));
+        let task = tokio::spawn(forward(
+            rx,
+            tx,
+            Instant::now() + Duration::from_secs(900),
+            async || false,
+        ));
         let mut n = 0;
         while !task.is_finished() {
             n += 1;
@@ -434,7 +501,12 @@ mod tests {
     async fn a_client_that_leaves_ends_its_stream() {
         let (_latest, rx) = watch::channel(snapshot(0, 0, 0));
         let (tx, out) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(forward(rx, tx, Instant::now() + Duration::from_secs(900)));
+        let task = tokio::spawn(forward(
+            rx,
+            tx,
+            Instant::now() + Duration::from_secs(900),
+            async || false,
+        ));
         drop(out);
         assert_eq!(task.await.unwrap(), End::Closed);
     }
