@@ -17,3 +17,4 @@ mod protocol;
 mod radsec;
 mod radsec_coa;
 mod redis_cluster;
+mod rejects;
