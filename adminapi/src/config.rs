@@ -76,6 +76,35 @@ pub struct Config {
     /// The weekly security report (`security-report`).
     #[serde(default)]
     pub security_report: SecurityReportConfig,
+    /// The console dashboard's backend checks.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
+}
+
+/// The console dashboard's backend checks (`GET /api/v1/dashboard/health`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// radiusd metrics ports (`listen.metrics`, `host:port`) whose `/health` the
+    /// dashboard shows; none by default.
+    #[serde(default)]
+    pub radiusd_health: Vec<SocketAddr>,
+    /// Longest wait for each check (PostgreSQL, Redis, the outbox, each radiusd).
+    #[serde(default = "default_check_timeout", with = "humantime_serde")]
+    pub check_timeout: Duration,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> DashboardConfig {
+        DashboardConfig {
+            radiusd_health: Vec::new(),
+            check_timeout: default_check_timeout(),
+        }
+    }
+}
+
+fn default_check_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// The weekly security report.
@@ -300,6 +329,7 @@ impl Config {
             coa: CoaConfig::default(),
             log: LogConfig::default(),
             security_report: SecurityReportConfig::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
