@@ -46,7 +46,7 @@ export function barChart(title: string, labels: string[], series: Series[], form
   );
   const picture = svg(
     "svg",
-    { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": title, class: "chart", preserveAspectRatio: "none" },
+    { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": title, class: "chart" },
     svg("line", { x1: AXIS, y1: HEIGHT - 16, x2: WIDTH, y2: HEIGHT - 16, class: "axis" }),
     svg("text", { x: AXIS - 4, y: 12, class: "tick", "text-anchor": "end" }, format(max)),
     svg("text", { x: AXIS - 4, y: HEIGHT - 16, class: "tick", "text-anchor": "end" }, "0"),
