@@ -277,3 +277,35 @@ async fn backend_health_lists_postgres_redis_the_outbox_and_each_radiusd() {
     assert!(r.json["outbox"]["oldest_age_secs"].as_f64().unwrap() >= 299.0);
     call!(app, ctx, get("/api/v1/dashboard/health")).error(401, "unauthorized", None);
 }
+
+#[actix_web::test]
+async fn the_openapi_document_lists_the_new_routes_their_parameters_and_the_503() {
+    let ctx = Ctx::new().await;
+    let app = app!(ctx);
+    let doc = call!(app, ctx, get("/api/v1/openapi.json")).json.clone();
+    let op = |path: &str| doc["paths"][path]["get"].clone();
+    let names = |path: &str| -> Vec<String> {
+        op(path)["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} has no parameters"))
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("/api/v1/subscribers/{id}/rejects"), ["id"]);
+    assert_eq!(names("/api/v1/dashboard/auth"), ["minutes"]);
+    for path in ["/api/v1/subscribers/{id}/rejects", "/api/v1/dashboard/auth"] {
+        let desc = op(path)["responses"]["503"]["description"].clone();
+        assert!(
+            desc.as_str().is_some_and(|d| d.contains("Redis")),
+            "{path}: {desc}"
+        );
+    }
+    assert_eq!(
+        op("/api/v1/dashboard/health")["operationId"],
+        "getBackendHealth"
+    );
+    for schema in ["RejectList", "AuthChart", "BackendHealth"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
