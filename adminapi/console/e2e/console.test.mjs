@@ -176,6 +176,17 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   ]);
   console.log(`figure: accounting Start to the sessions page and the dashboard ${Date.now() - seenAt} ms`);
   await board.close();
+  // Usage for the subscriber page's chart.
+  const interim = radclient("acct", [
+    "Acct-Status-Type = Interim-Update",
+    `User-Name = "${target}"`,
+    'Acct-Session-Id = "e2e-1"',
+    "Framed-IP-Address = 100.64.0.7",
+    "Acct-Session-Time = 60",
+    "Acct-Input-Octets = 5000000",
+    "Acct-Output-Octets = 50000000",
+  ]);
+  assert.match(interim, /Received Accounting-Response/);
   await shot(p, "sessions");
 
   await p.getByRole("link", { name: "Subscribers" }).click();
@@ -223,7 +234,7 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   // The Access-Reject radiusd sent the NAS after the suspension, with its Reply-Message,
   // recorded by radiusd in Redis and shown on the subscriber's page.
   await p.locator("#rejects tbody tr").filter({ hasText: "Account suspended" }).first().waitFor(WAIT);
-  await p.locator("#usage-h").waitFor(WAIT);
+  await p.locator("section[aria-labelledby=usage-h] svg[role=img] rect").first().waitFor(WAIT);
   await shot(p, "subscriber-rejects");
 
   // Their details changed: a mistake shown at its field first.

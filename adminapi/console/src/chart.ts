@@ -25,12 +25,14 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
 const WIDTH = 600;
 const HEIGHT = 160;
 const AXIS = 40;
+const MAX_SLOT = 60;
 
 /// A chart of `series` over `labels` (one bar group per label), titled `title`; `format`
 /// writes a value for the axis and the table.
 export function barChart(title: string, labels: string[], series: Series[], format: (v: number) => string = num): HTMLElement {
   const max = Math.max(1, ...series.flatMap((s) => s.values));
-  const slot = (WIDTH - AXIS) / Math.max(1, labels.length);
+  // A few values (a new subscriber's first months) keep slim bars, left-aligned.
+  const slot = Math.min(MAX_SLOT, (WIDTH - AXIS) / Math.max(1, labels.length));
   const bar = Math.max(1, (slot * 0.8) / series.length);
   const y = (v: number) => HEIGHT - 16 - (v / max) * (HEIGHT - 24);
   const bars = labels.flatMap((label, i) =>
@@ -51,7 +53,7 @@ export function barChart(title: string, labels: string[], series: Series[], form
     svg("text", { x: AXIS - 4, y: 12, class: "tick", "text-anchor": "end" }, format(max)),
     svg("text", { x: AXIS - 4, y: HEIGHT - 16, class: "tick", "text-anchor": "end" }, "0"),
     svg("text", { x: AXIS, y: HEIGHT - 2, class: "tick" }, labels[0] ?? ""),
-    svg("text", { x: WIDTH, y: HEIGHT - 2, class: "tick", "text-anchor": "end" }, labels[labels.length - 1] ?? ""),
+    svg("text", { x: AXIS + labels.length * slot, y: HEIGHT - 2, class: "tick", "text-anchor": "end" }, labels.length > 1 ? labels[labels.length - 1] : ""),
     ...bars,
   );
   const legend = h(
