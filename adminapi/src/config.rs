@@ -456,6 +456,7 @@ mod tests {
             ("PROISP_HTTP__LISTEN", "127.0.0.1:18080"),
             ("PROISP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
             ("PROISP_RATE_LIMIT__REQUESTS_PER_MINUTE", "0"),
+            ("PROISP_DASHBOARD__RADIUSD_HEALTH", "[\"127.0.0.1:9812\"]"),
             // radiusd's and the stack's, from a shared environment file.
             ("PROISP_LISTEN__AUTH", "127.0.0.1:1812"),
             ("PROISP_AUTH__REQUIRE_MESSAGE_AUTHENTICATOR", "true"),
@@ -473,6 +474,11 @@ mod tests {
         assert_eq!(cfg.http.listen.port(), 18080);
         assert_eq!(cfg.http.trusted_proxies.len(), 1);
         assert_eq!(cfg.rate_limit.requests_per_minute, 0);
+        assert_eq!(
+            cfg.dashboard.radiusd_health,
+            ["127.0.0.1:9812".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(cfg.dashboard.check_timeout, Duration::from_secs(1));
     }
 
     #[test]
