@@ -1,7 +1,7 @@
 // The dashboard: subscribers by status, who is online, auth outcomes (the last minute's,
 // and a chart of the last hour), backend health, top users. The figures follow the
-// server's event stream; the chart and health are read again as it ticks, at most every
-// REREAD_MS; the top users are read when it opens.
+// server's event stream; the chart and health are read again as it ticks and every
+// REREAD_MS, at most that often; the top users are read when it opens.
 
 import { ApiError, get } from "./api";
 import { barChart } from "./chart";
@@ -141,6 +141,9 @@ export async function dashboardView(main: HTMLElement): Promise<LiveEvents> {
     asOf,
   );
   reread();
+  // The chart's hour moves on even when no figure changes: read again on a timer too,
+  // which stops once the page is left.
+  const timer = setInterval(() => (chart.isConnected ? reread() : clearInterval(timer)), REREAD_MS + 1000);
   return {
     figures: (f) => {
       show(f);
