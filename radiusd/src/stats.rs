@@ -110,6 +110,8 @@ pub(crate) async fn count_minutes(shared: Arc<Shared>, cancel: CancellationToken
             continue;
         }
         let batch: Vec<(i64, AuthStats)> = pending.iter().map(|(m, s)| (*m, *s)).collect();
+        // A batch that timed out after Redis applied it is added again: the chart may
+        // count a few requests twice around a Redis stall, never lose them.
         match cache.add_auth_minutes(&batch, MINUTE_TTL).await {
             Ok(()) => pending.clear(),
             Err(e) => tracing::debug!(error = %e, "could not add the auth counts of the minute"),
