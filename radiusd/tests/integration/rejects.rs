@@ -1,11 +1,12 @@
 //! What radiusd records in Redis for the admin console: each known subscriber's last
-//! Access-Rejects and the accepts and rejects of every minute; and that Redis being
-//! down costs the log, counted, never an answer.
+//! Access-Rejects and the accepts and rejects of every minute, added up over a radiusd
+//! pair (on a Redis Cluster too); and that Redis being down costs the log, counted, never
+//! an answer.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proisp_store::{AuthStats, Cache as _, unix_minute};
-use proisp_testing::{PrivateRedis, TestEnv, wait_until, wait_until_blocking};
+use proisp_testing::{PrivateRedis, PrivateRedisCluster, TestEnv, wait_until, wait_until_blocking};
 
 use crate::harness::{Options, Radiusd, pap, seed};
 
@@ -104,4 +105,66 @@ async fn with_redis_down_rejects_are_still_answered_and_the_lost_records_counted
         radiusd.log()
     );
     assert_eq!(radiusd.metric("radius_reject_log_written_total"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_radiusd_pair_on_a_redis_cluster_adds_to_the_same_lists_and_minutes() {
+    let env = TestEnv::start().await;
+    let store = env.store().await;
+    seed(&store, 5).await;
+    let cluster = PrivateRedisCluster::start().await.unwrap();
+    let options = || Options {
+        redis_url: Some(cluster.url()),
+        ..Options::default()
+    };
+    let pair = [
+        Radiusd::start(&env, options()),
+        Radiusd::start(&env, options()),
+    ];
+    let first_minute = this_minute();
+    // Five users: their lists fall in several hash slots, so on several masters.
+    for i in 1..=5 {
+        for r in &pair {
+            let name = format!("user{i:06}");
+            assert_eq!(pap(r.auth, &name, "wrong").code, "Access-Reject");
+        }
+    }
+    let cache = proisp_store::RedisCache::connect(
+        &proisp_store::RedisConfig {
+            url: cluster.url(),
+            ..env.cache_config()
+        },
+        env.keys.clone(),
+    )
+    .await
+    .unwrap();
+    for i in 1..=5 {
+        let id = store
+            .subscriber(&format!("user{i:06}"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let mut n = 0;
+        wait_until(Duration::from_secs(5), async || {
+            n = cache.rejects(id).await.unwrap().len();
+            n == 2
+        })
+        .await;
+        assert_eq!(n, 2, "user{i:06}: one reject from each radiusd");
+    }
+    let mut rejects = 0;
+    wait_until(Duration::from_secs(5), async || {
+        let minutes: Vec<i64> = (first_minute..=this_minute()).collect();
+        rejects = cache
+            .auth_minutes(&minutes)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.rejects)
+            .sum();
+        rejects == 10
+    })
+    .await;
+    assert_eq!(rejects, 10, "both radiusd add to the same minutes");
 }
