@@ -358,12 +358,14 @@ test("a viewer sees no write button, and a write forged with their token is refu
   await p.getByRole("heading", { name: "Dashboard" }).waitFor(WAIT);
   await p.goto(`${url}/#/subscribers`);
   await p.locator("#search").fill(env("CONSOLE_SEARCH"));
-  assert.equal(await p.locator("#new-subscriber").count(), 0);
+  assert.equal(await p.locator("#new-subscriber, #import-subscribers").count(), 0);
   const target = env("CONSOLE_TARGET");
   await p.getByRole("link", { name: target }).click();
   await p.getByRole("heading", { name: target }).waitFor(WAIT);
   await p.getByRole("heading", { name: "Online now" }).waitFor(WAIT);
-  assert.equal(await p.locator("#suspend, #resume, #renew, #reset-password, #reveal-password").count(), 0);
+  assert.equal(await p.locator("#suspend, #resume, #renew, #edit, #reset-password, #reveal-password").count(), 0);
+  // Their rejects and usage are shown to a viewer too.
+  await p.locator("#rejects tbody tr").filter({ hasText: "Account suspended" }).first().waitFor(WAIT);
   assert.equal(await p.getByRole("button", { name: /^Kick/ }).count(), 0);
   await p.getByRole("link", { name: "Plans", exact: true }).click();
   await p.getByRole("heading", { name: "Plans" }).waitFor(WAIT);
