@@ -76,6 +76,35 @@ pub struct Config {
     /// The weekly security report (`security-report`).
     #[serde(default)]
     pub security_report: SecurityReportConfig,
+    /// The console dashboard's backend checks.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
+}
+
+/// The console dashboard's backend checks (`GET /api/v1/dashboard/health`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// radiusd metrics ports (`listen.metrics`, `host:port`) whose `/health` the
+    /// dashboard shows; none by default.
+    #[serde(default)]
+    pub radiusd_health: Vec<SocketAddr>,
+    /// Longest wait for each check (PostgreSQL, Redis, the outbox, each radiusd).
+    #[serde(default = "default_check_timeout", with = "humantime_serde")]
+    pub check_timeout: Duration,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> DashboardConfig {
+        DashboardConfig {
+            radiusd_health: Vec::new(),
+            check_timeout: default_check_timeout(),
+        }
+    }
+}
+
+fn default_check_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// The weekly security report.
@@ -300,6 +329,7 @@ impl Config {
             coa: CoaConfig::default(),
             log: LogConfig::default(),
             security_report: SecurityReportConfig::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -426,6 +456,7 @@ mod tests {
             ("PROISP_HTTP__LISTEN", "127.0.0.1:18080"),
             ("PROISP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
             ("PROISP_RATE_LIMIT__REQUESTS_PER_MINUTE", "0"),
+            ("PROISP_DASHBOARD__RADIUSD_HEALTH", "[\"127.0.0.1:9812\"]"),
             // radiusd's and the stack's, from a shared environment file.
             ("PROISP_LISTEN__AUTH", "127.0.0.1:1812"),
             ("PROISP_AUTH__REQUIRE_MESSAGE_AUTHENTICATOR", "true"),
@@ -443,6 +474,11 @@ mod tests {
         assert_eq!(cfg.http.listen.port(), 18080);
         assert_eq!(cfg.http.trusted_proxies.len(), 1);
         assert_eq!(cfg.rate_limit.requests_per_minute, 0);
+        assert_eq!(
+            cfg.dashboard.radiusd_health,
+            ["127.0.0.1:9812".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(cfg.dashboard.check_timeout, Duration::from_secs(1));
     }
 
     #[test]

@@ -91,6 +91,15 @@ pub enum ApiError {
     /// 503: PostgreSQL (or another backend) is down or overloaded.
     #[error("service unavailable, try again")]
     Unavailable,
+    /// 503: the one backend that holds what was asked is not configured or does not
+    /// answer (recent rejects and the per-minute auth counts live in Redis alone).
+    #[error("{backend} is unavailable: {what} cannot be read, try again")]
+    BackendUnavailable {
+        /// The backend (`Redis`).
+        backend: &'static str,
+        /// What it holds (`recent rejects`).
+        what: &'static str,
+    },
     /// 500: a bug or an unexpected backend answer; the details are logged, not returned.
     #[error("internal error")]
     Internal,
@@ -151,7 +160,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Invalid { .. } => "invalid",
             ApiError::TooManyRequests { .. } => "rate_limited",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable | ApiError::BackendUnavailable { .. } => "unavailable",
             ApiError::Internal => "internal",
         }
     }
@@ -192,7 +201,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::BackendUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

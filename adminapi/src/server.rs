@@ -241,6 +241,7 @@ pub fn app(
         .service(routes::subscribers::renew)
         .service(routes::subscribers::passwords::reset_password)
         .service(routes::subscribers::passwords::reveal_password)
+        .service(routes::activity::rejects)
         .service(routes::audit::list)
         .service(routes::admins::list)
         .service(routes::admins::get_one)
@@ -263,6 +264,8 @@ pub fn app(
         .service(routes::jobs::get_one)
         .service(routes::jobs::cancel)
         .service(routes::dashboard::show)
+        .service(routes::activity::auth_chart)
+        .service(routes::health::show)
         .service(routes::events::stream)
         .default_service(web::to(fallback));
     let (app, mut doc) = App::new()

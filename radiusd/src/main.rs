@@ -27,6 +27,7 @@ mod nas_table;
 mod pipeline;
 mod proxy_v2;
 mod radsec;
+mod rejects;
 mod server;
 mod sessions;
 mod snapshot;
@@ -53,6 +54,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
+use crate::rejects::RejectLog;
 use crate::server::Port;
 use crate::state::Shared;
 
@@ -169,7 +171,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let (metrics, prometheus) = Metrics::install()?;
     let (crossings_tx, crossings) = tokio::sync::mpsc::channel(fup::CROSSINGS);
-    let shared = Arc::new(Shared::load(config, store, redis, metrics, crossings_tx).await?);
+    let reject_log = match &redis {
+        Some(cache) => {
+            let (log, queue) = RejectLog::new(rejects::QUEUE, &metrics);
+            tokio::spawn(rejects::write(cache.clone(), queue, metrics.clone()));
+            log
+        }
+        None => RejectLog::off(&metrics),
+    };
+    let shared =
+        Arc::new(Shared::load(config, store, redis, metrics, crossings_tx, reject_log).await?);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     if let Some(events) = events {
@@ -182,6 +193,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(fup::follow_crossings(shared.clone(), crossings));
     tokio::spawn(housekeeping::run(shared.clone(), cancel.clone()));
     tokio::spawn(stats::publish(shared.clone(), cancel.clone()));
+    tokio::spawn(stats::count_minutes(shared.clone(), cancel.clone()));
 
     let readiness = Arc::new(Readiness::default());
     let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)

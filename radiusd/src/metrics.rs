@@ -61,6 +61,11 @@ pub(crate) const ACCT_COMMIT_TIMEOUTS: &str = "radius_acct_commit_timeouts_total
 pub(crate) const COA_REQUESTS: &str = "radius_coa_requests_total";
 /// Quota crossings dropped because the fair-usage queue was full.
 pub(crate) const FUP_CROSSINGS_DROPPED: &str = "radius_fup_crossings_dropped_total";
+/// Access-Rejects recorded in Redis for the admin console.
+pub(crate) const REJECT_LOG_WRITTEN: &str = "radius_reject_log_written_total";
+/// Access-Rejects not recorded, by reason (`full`: the queue was; `redis`: Redis did not
+/// take the batch).
+pub(crate) const REJECT_LOG_DROPPED: &str = "radius_reject_log_dropped_total";
 
 /// Why a packet was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +196,9 @@ pub(crate) struct Metrics {
     pub(crate) acct_commit_timeouts: Counter,
     coa: Vec<Counter>,
     pub(crate) fup_crossings_dropped: Counter,
+    pub(crate) reject_log_written: Counter,
+    pub(crate) reject_log_dropped_full: Counter,
+    pub(crate) reject_log_dropped_redis: Counter,
 }
 
 /// Access-Accepts and Access-Rejects sent since start.
@@ -278,6 +286,14 @@ impl Metrics {
             FUP_CROSSINGS_DROPPED,
             "Quota crossings dropped because the fair-usage queue was full"
         );
+        describe_counter!(
+            REJECT_LOG_WRITTEN,
+            "Access-Rejects recorded in Redis for the admin console"
+        );
+        describe_counter!(
+            REJECT_LOG_DROPPED,
+            "Access-Rejects not recorded for the admin console, by reason"
+        );
         Metrics {
             totals: Arc::default(),
             accepts: counter!(AUTH_REQUESTS, "result" => "accept"),
@@ -330,6 +346,9 @@ impl Metrics {
                 })
                 .collect(),
             fup_crossings_dropped: counter!(FUP_CROSSINGS_DROPPED),
+            reject_log_written: counter!(REJECT_LOG_WRITTEN),
+            reject_log_dropped_full: counter!(REJECT_LOG_DROPPED, "reason" => "full"),
+            reject_log_dropped_redis: counter!(REJECT_LOG_DROPPED, "reason" => "redis"),
         }
     }
 

@@ -55,6 +55,7 @@ use crate::lookup::{Found, Unavailable};
 use crate::metrics::{Answered, DropReason, Metrics};
 use crate::mmsg::BATCH;
 use crate::nas_table::NasTable;
+use crate::rejects::RejectLog;
 use crate::writer::{Durable, NotDurable};
 
 /// Which service a socket offers.
@@ -107,6 +108,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// The time a request that waited for a backend is decided at (its subscriber may
     /// have expired meanwhile).
     fn wall_clock(&self) -> SystemTime;
+    /// Where Access-Rejects of known subscribers are offered for the admin console.
+    fn rejects(&self) -> &RejectLog;
 }
 
 /// Where a batch's replies go: the driver's send batch, or a test's list.

@@ -20,6 +20,7 @@ use crate::lookup::{Found, Lookup, Unavailable};
 use crate::metrics::Metrics;
 use crate::nas_table::NasTable;
 use crate::pipeline::Backend;
+use crate::rejects::RejectLog;
 use crate::sessions::{CountTtl, SessionCounts};
 use crate::snapshot;
 use crate::writer::{Durable, NotDurable, WriterContext, Writers};
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) links: Links,
     /// Every CoA- and Disconnect-Request, through a lane per NAS.
     pub(crate) lanes: Dispatcher<Carrier>,
+    /// Recent Access-Rejects of known subscribers, for the admin console.
+    pub(crate) rejects: RejectLog,
     /// Whether the tables were read from PostgreSQL (not from the snapshot of a start
     /// while it was down).
     tables_from_postgres: AtomicBool,
@@ -53,6 +56,7 @@ impl Shared {
         redis: Option<Arc<dyn Cache>>,
         metrics: Metrics,
         crossings: mpsc::Sender<String>,
+        rejects: RejectLog,
     ) -> anyhow::Result<Shared> {
         let counts = Arc::new(SessionCounts::new(
             CountTtl {
@@ -110,6 +114,7 @@ impl Shared {
             metrics,
             links,
             lanes,
+            rejects,
             tables_from_postgres: AtomicBool::new(false),
         };
         if let Err(e) = shared.load_tables().await {
@@ -254,5 +259,9 @@ impl Backend for Shared {
 
     fn wall_clock(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn rejects(&self) -> &RejectLog {
+        &self.rejects
     }
 }

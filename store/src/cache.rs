@@ -13,6 +13,7 @@
 //! | `<prefix>sub:<username>` | tombstone `00` + version | negative TTL | adminapi after a delete or rename |
 //! | `<prefix>stats:auth:<instance>` | `"<accepts> <rejects>"` of the last minute | 30 s | each radiusd every 10 s |
 //! | `<prefix>stats:auth` | set of the instances above | none (expired members are removed when read) | each radiusd |
+//! | `<prefix>rejects:<id>`, `<prefix>stats:minute:<m>` | recent Access-Rejects, counts per minute | see [`crate::activity`] | each radiusd |
 //!
 //! `<prefix>` is [`RedisConfig::key_prefix`] (`proisp:`); the username is used verbatim
 //! (case-sensitive, like the database).
@@ -97,6 +98,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use super::activity::RejectRecord;
 use super::crypto::{Keyring, Purpose};
 use proisp_model::{MacAddr, Password, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
@@ -277,6 +279,38 @@ pub trait Cache: Send + Sync + 'static {
 
     /// The latest counts of every instance still publishing them.
     fn auth_stats<'a>(&'a self) -> BoxFuture<'a, Result<Vec<AuthStats>, CacheError>>;
+
+    /// Records Access-Rejects, one pipeline for the batch: each is pushed onto its
+    /// subscriber's list, which is cut to the newest `keep` and expires `ttl` after its
+    /// last reject (see [`crate::activity`]).
+    fn push_rejects<'a>(
+        &'a self,
+        rejects: &'a [RejectRecord],
+        keep: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// A subscriber's recorded Access-Rejects, newest first; entries that do not decode
+    /// are left out.
+    fn rejects<'a>(
+        &'a self,
+        subscriber_id: i64,
+    ) -> BoxFuture<'a, Result<Vec<RejectRecord>, CacheError>>;
+
+    /// Adds Access-Accepts and -Rejects to the counts of their minutes (`(unix minute,
+    /// counts)`), one pipeline; each minute's counts expire `ttl` after its last update.
+    fn add_auth_minutes<'a>(
+        &'a self,
+        minutes: &'a [(i64, AuthStats)],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// The counts of each of `minutes` (unix minutes), summed over every radiusd, in the
+    /// order asked; zero for a minute nobody counted in.
+    fn auth_minutes<'a>(
+        &'a self,
+        minutes: &'a [i64],
+    ) -> BoxFuture<'a, Result<Vec<AuthStats>, CacheError>>;
 }
 
 /// One radiusd's Access-Request outcomes over the last minute.

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod accounting;
+pub mod activity;
 pub mod cache;
 pub mod config;
 pub mod crypto;
@@ -47,6 +48,7 @@ use std::sync::Arc;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 
+pub use activity::{RejectRecord, unix_minute};
 pub use cache::{AuthStats, Cache, CacheError, CacheEvent, CacheLookup, Invalidation};
 pub use config::{RedisConfig, SslMode, StoreConfig};
 pub use crypto::{KeyError, Keyring, Label, Purpose, read_key_file};

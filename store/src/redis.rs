@@ -27,8 +27,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fred::prelude::{
     Builder, Client, ClientLike as _, Config, Error as FredError, ErrorKind, EventInterface as _,
-    Expiration, KeysInterface as _, LuaInterface as _, Options, PubsubInterface as _,
-    ReconnectPolicy, SetOptions, SetsInterface as _, TcpConfig, Value,
+    Expiration, HashesInterface as _, KeysInterface as _, ListInterface as _, LuaInterface as _,
+    Options, PubsubInterface as _, ReconnectPolicy, SetOptions, SetsInterface as _, TcpConfig,
+    Value,
 };
 use fred::types::config::TlsConnector;
 use futures_util::FutureExt as _;
@@ -36,6 +37,7 @@ use futures_util::future::{BoxFuture, join_all, try_join_all};
 use sha1::{Digest as _, Sha1};
 use tokio::sync::{broadcast, mpsc};
 
+use super::activity::RejectRecord;
 use super::cache::{
     AuthStats, Cache, CacheError, CacheEvent, CacheLookup, FORMAT_NEGATIVE, Invalidation, decode,
     encode_subscriber, encode_tombstone,
@@ -237,6 +239,34 @@ impl RedisCache {
     /// The set of instances that published counts.
     fn stats_index(&self) -> String {
         format!("{}stats:auth", self.key_prefix)
+    }
+
+    /// A subscriber's recent Access-Rejects.
+    fn rejects_key(&self, subscriber_id: i64) -> String {
+        format!("{}rejects:{subscriber_id}", self.key_prefix)
+    }
+
+    /// The Access-Accepts and -Rejects of one minute, over every radiusd.
+    fn minute_key(&self, minute: i64) -> String {
+        format!("{}stats:minute:{minute}", self.key_prefix)
+    }
+
+    /// Sends a pipeline's commands, bounded by the command timeout: fred applies the
+    /// per-command options to what is queued, and this bounds the whole batch too.
+    async fn send_pipeline(
+        &self,
+        pipeline: &fred::clients::Pipeline<Client>,
+    ) -> Result<Vec<Value>, CacheError> {
+        let deadline = self.options.timeout.unwrap_or(self.connect_timeout);
+        match tokio::time::timeout(deadline, pipeline.try_all::<Value>()).await {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| r.map_err(CacheError::from))
+                .collect(),
+            Err(_) => Err(CacheError::Unavailable(format!(
+                "no answer within {deadline:?}"
+            ))),
+        }
     }
 
     /// The invalidation channel.
@@ -505,6 +535,113 @@ impl Cache for RedisCache {
                 }
             }
             Ok(all)
+        }
+        .boxed()
+    }
+
+    fn push_rejects<'a>(
+        &'a self,
+        rejects: &'a [RejectRecord],
+        keep: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            if rejects.is_empty() {
+                return Ok(());
+            }
+            let pipeline = self.client.pipeline();
+            let queue = pipeline.with_options(&self.options);
+            let last = i64::try_from(keep).unwrap_or(i64::MAX).max(1) - 1;
+            let mut ids: Vec<i64> = rejects.iter().map(|r| r.subscriber_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for r in rejects {
+                let _: () = queue
+                    .lpush(self.rejects_key(r.subscriber_id), r.encode())
+                    .await?;
+            }
+            for id in ids {
+                let key = self.rejects_key(id);
+                let _: () = queue.ltrim(key.as_str(), 0, last).await?;
+                let _: () = queue.pexpire(key.as_str(), millis(ttl), None).await?;
+            }
+            self.send_pipeline(&pipeline).await.map(|_| ())
+        }
+        .boxed()
+    }
+
+    fn rejects<'a>(
+        &'a self,
+        subscriber_id: i64,
+    ) -> BoxFuture<'a, Result<Vec<RejectRecord>, CacheError>> {
+        async move {
+            let values: Vec<String> = self
+                .client
+                .with_options(&self.options)
+                .lrange(self.rejects_key(subscriber_id), 0, -1)
+                .await?;
+            Ok(values
+                .iter()
+                .filter_map(|v| RejectRecord::decode(v))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn add_auth_minutes<'a>(
+        &'a self,
+        minutes: &'a [(i64, AuthStats)],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            if minutes.is_empty() {
+                return Ok(());
+            }
+            let pipeline = self.client.pipeline();
+            let queue = pipeline.with_options(&self.options);
+            let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            for (minute, stats) in minutes {
+                let key = self.minute_key(*minute);
+                let _: () = queue
+                    .hincrby(key.as_str(), "accepts", count(stats.accepts))
+                    .await?;
+                let _: () = queue
+                    .hincrby(key.as_str(), "rejects", count(stats.rejects))
+                    .await?;
+                let _: () = queue.pexpire(key.as_str(), millis(ttl), None).await?;
+            }
+            self.send_pipeline(&pipeline).await.map(|_| ())
+        }
+        .boxed()
+    }
+
+    fn auth_minutes<'a>(
+        &'a self,
+        minutes: &'a [i64],
+    ) -> BoxFuture<'a, Result<Vec<AuthStats>, CacheError>> {
+        async move {
+            if minutes.is_empty() {
+                return Ok(Vec::new());
+            }
+            let pipeline = self.client.pipeline();
+            let queue = pipeline.with_options(&self.options);
+            for minute in minutes {
+                let _: () = queue
+                    .hmget(self.minute_key(*minute), vec!["accepts", "rejects"])
+                    .await?;
+            }
+            let values = self.send_pipeline(&pipeline).await?;
+            Ok(values
+                .into_iter()
+                .map(|v| {
+                    let counts: Vec<Option<u64>> = v.convert().unwrap_or_default();
+                    let at = |i: usize| counts.get(i).copied().flatten().unwrap_or(0);
+                    AuthStats {
+                        accepts: at(0),
+                        rejects: at(1),
+                    }
+                })
+                .collect())
         }
         .boxed()
     }

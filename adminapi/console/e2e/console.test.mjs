@@ -142,6 +142,13 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   await p.locator("#total").filter({ hasText: /\d/ }).waitFor(WAIT);
   const nav = await p.evaluate(() => performance.getEntriesByType("navigation")[0].toJSON());
   console.log(`figure: page load (navigation start to load event) ${Math.round(nav.loadEventEnd)} ms`);
+  // The auth chart of the last hour (from what radiusd counts per minute in Redis) and
+  // the backends' health.
+  await p.locator("#auth-chart svg[role=img]").waitFor(WAIT);
+  assert.equal(await p.locator("#auth-chart svg rect").count(), 120, "60 minutes, accepts and rejects");
+  for (const backend of ["postgresql", "redis", "outbox"]) {
+    await p.locator("#health li").filter({ hasText: backend }).filter({ hasText: /OK|Needs a look/ }).waitFor(WAIT);
+  }
   await shot(p, "dashboard");
 
   // The subscriber logs in on the NAS, and their session starts: the sessions page and
@@ -169,6 +176,17 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   ]);
   console.log(`figure: accounting Start to the sessions page and the dashboard ${Date.now() - seenAt} ms`);
   await board.close();
+  // Usage for the subscriber page's chart.
+  const interim = radclient("acct", [
+    "Acct-Status-Type = Interim-Update",
+    `User-Name = "${target}"`,
+    'Acct-Session-Id = "e2e-1"',
+    "Framed-IP-Address = 100.64.0.7",
+    "Acct-Session-Time = 60",
+    "Acct-Input-Octets = 5000000",
+    "Acct-Output-Octets = 50000000",
+  ]);
+  assert.match(interim, /Received Accounting-Response/);
   await shot(p, "sessions");
 
   await p.getByRole("link", { name: "Subscribers" }).click();
@@ -212,6 +230,26 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   assert.equal(refresh.sameSite, "Strict");
   assert.equal(refresh.path, "/api/v1/auth/refresh");
   assert.equal(await p.evaluate(() => document.cookie), "", "no cookie is readable by script");
+
+  // The Access-Reject radiusd sent the NAS after the suspension, with its Reply-Message,
+  // recorded by radiusd in Redis and shown on the subscriber's page.
+  await p.locator("#rejects tbody tr").filter({ hasText: "Account suspended" }).first().waitFor(WAIT);
+  await p.locator("section[aria-labelledby=usage-h] svg[role=img] rect").first().waitFor(WAIT);
+  await shot(p, "subscriber-rejects");
+
+  // Their details changed: a mistake shown at its field first.
+  await p.click("#edit");
+  await p.getByRole("heading", { name: `Edit ${target}` }).waitFor(WAIT);
+  await p.fill("#edit-phone", "call me");
+  await p.fill("#edit-name", "Edited In Browser");
+  await p.click("#save");
+  await p.locator("#edit-phone-error").filter({ hasText: /\S/ }).waitFor(WAIT);
+  assert.equal(await p.getAttribute("#edit-phone", "aria-invalid"), "true");
+  await shot(p, "edit-subscriber");
+  await p.fill("#edit-phone", "+1 555 0199");
+  await p.click("#save");
+  await p.getByRole("heading", { name: target, exact: true }).waitFor(WAIT);
+  await p.locator(".details dd").filter({ hasText: "Edited In Browser" }).waitFor(WAIT);
 
   // A new subscriber: each mistake is shown at its field, then it is created.
   await p.goto(`${url}/#/subscribers`);
@@ -261,6 +299,27 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   await p.getByRole("heading", { name: "browser-plan" }).waitFor(WAIT);
   await p.getByRole("link", { name: "← Plans" }).click();
   await p.locator("tbody tr").filter({ hasText: "browser-plan" }).filter({ hasText: preview }).waitFor(WAIT);
+  // A CSV import into that plan, part by part with progress: the refused row is listed
+  // with its number in the file (the header is row 1).
+  await p.goto(`${url}/#/subscribers`);
+  await p.click("#import-subscribers");
+  await p.getByRole("heading", { name: "Import subscribers" }).waitFor(WAIT);
+  const csv = [
+    "username,password,plan,phone",
+    "csv-one,Csv-password-1,browser-plan,",
+    "csv-two,Csv-password-2,no-such-plan,",
+    "csv-three,Csv-password-3,browser-plan,+1 555 0100",
+  ].join("\n");
+  await p.setInputFiles("#import-file", { name: "subscribers.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await p.click("#import-start");
+  await p.locator("#import-summary").filter({ hasText: /3.*3.*2.*1/ }).waitFor(WAIT);
+  assert.equal(await p.locator("#import-progress").evaluate((e) => e.value), 3);
+  const refusedRow = p.locator("#import-errors tbody tr");
+  assert.equal(await refusedRow.count(), 1);
+  assert.match(await refusedRow.textContent(), /^3plan/);
+  await p.getByRole("status").filter({ hasText: "Import finished" }).waitFor(WAIT);
+  await shot(p, "import");
+
   // The target's plan, applied to who is online: the fake NAS acknowledges the CoA.
   await p.goto(`${url}/#/plans/${env("CONSOLE_TARGET_PLAN")}`);
   await p.click("#apply-plan");
@@ -299,12 +358,14 @@ test("a viewer sees no write button, and a write forged with their token is refu
   await p.getByRole("heading", { name: "Dashboard" }).waitFor(WAIT);
   await p.goto(`${url}/#/subscribers`);
   await p.locator("#search").fill(env("CONSOLE_SEARCH"));
-  assert.equal(await p.locator("#new-subscriber").count(), 0);
+  assert.equal(await p.locator("#new-subscriber, #import-subscribers").count(), 0);
   const target = env("CONSOLE_TARGET");
   await p.getByRole("link", { name: target }).click();
   await p.getByRole("heading", { name: target }).waitFor(WAIT);
   await p.getByRole("heading", { name: "Online now" }).waitFor(WAIT);
-  assert.equal(await p.locator("#suspend, #resume, #renew, #reset-password, #reveal-password").count(), 0);
+  assert.equal(await p.locator("#suspend, #resume, #renew, #edit, #reset-password, #reveal-password").count(), 0);
+  // Their rejects and usage are shown to a viewer too.
+  await p.locator("#rejects tbody tr").filter({ hasText: "Account suspended" }).first().waitFor(WAIT);
   assert.equal(await p.getByRole("button", { name: /^Kick/ }).count(), 0);
   await p.getByRole("link", { name: "Plans", exact: true }).click();
   await p.getByRole("heading", { name: "Plans" }).waitFor(WAIT);
@@ -434,11 +495,18 @@ test("axe-core finds no serious accessibility violation on any page", async () =
   await logIn(p, env("CONSOLE_ADMIN"));
   await p.locator("#total").filter({ hasText: /\d/ }).waitFor(WAIT);
   problems.push(...(await accessibilityProblems(p, "dashboard")));
+  await p.locator("#auth-chart svg, #auth-chart .notice").first().waitFor(WAIT);
+  await p.locator("#health li").first().waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "dashboard with chart and health")));
   await p.getByRole("link", { name: "Subscribers" }).click();
   await p.locator("#search").fill(env("CONSOLE_SEARCH"));
   const target = env("CONSOLE_TARGET");
   await p.getByRole("link", { name: target }).waitFor(WAIT);
   problems.push(...(await accessibilityProblems(p, "subscribers")));
+  await p.click("#import-subscribers");
+  await p.getByRole("heading", { name: "Import subscribers" }).waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "import")));
+  await p.goBack();
   await p.click("#new-subscriber");
   await p.getByRole("heading", { name: "New subscriber" }).waitFor(WAIT);
   problems.push(...(await accessibilityProblems(p, "new subscriber")));
@@ -446,7 +514,15 @@ test("axe-core finds no serious accessibility violation on any page", async () =
   await p.locator("#search").fill(env("CONSOLE_SEARCH"));
   await p.getByRole("link", { name: target }).click();
   await p.getByRole("heading", { name: "Online now" }).waitFor(WAIT);
-  problems.push(...(await accessibilityProblems(p, "subscriber")));
+  await p.locator("#rejects").waitFor(WAIT);
+  await p.locator("#usage-h").waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "subscriber, with rejects and usage")));
+  await p.click("#edit");
+  await p.getByRole("heading", { name: `Edit ${target}` }).waitFor(WAIT);
+  await p.fill("#edit-email", "not an address");
+  await p.click("#save");
+  await p.locator("#edit-email-error").filter({ hasText: /\S/ }).waitFor(WAIT);
+  problems.push(...(await accessibilityProblems(p, "edit subscriber, with a mistake")));
   await p.getByRole("link", { name: "Sessions" }).click();
   await p.getByRole("heading", { name: "Sessions online" }).waitFor(WAIT);
   await p.locator("main table, main .notice").first().waitFor(WAIT);

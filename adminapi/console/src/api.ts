@@ -42,6 +42,14 @@ export function whenLoggedOut(f: () => void): void {
   onLoggedOut = f;
 }
 
+/// A body sent as it is, with its own Content-Type (a CSV file).
+export class Raw {
+  constructor(
+    readonly text: string,
+    readonly type: string,
+  ) {}
+}
+
 async function send(
   method: string,
   path: string,
@@ -51,11 +59,12 @@ async function send(
 ): Promise<Response> {
   const headers: Record<string, string> = { Accept: accept };
   if (access) headers.Authorization = `Bearer ${access}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body instanceof Raw) headers["Content-Type"] = body.type;
+  else if (body !== undefined) headers["Content-Type"] = "application/json";
   return fetch(`/api/v1${path}`, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : body instanceof Raw ? body.text : JSON.stringify(body),
     credentials: "same-origin",
     cache: "no-store",
     signal,

@@ -7,6 +7,8 @@ import { adminView, adminsView } from "./admins";
 import { auditView } from "./audit";
 import { createView } from "./create";
 import { dashboardView } from "./dashboard";
+import { editView } from "./edit";
+import { importView } from "./import";
 import { fill, h } from "./dom";
 import { type LiveEvents, onLive, startLive, stopLive } from "./live";
 import { loginView } from "./login";
@@ -47,6 +49,10 @@ async function route(): Promise<void> {
       reveal: can("password_reveal"),
     });
     live(page, { sessions: () => void refresh(), figures: () => void refresh() });
+  } else if (/^\/subscribers\/\d+\/edit$/.test(path) && can("subscriber_write")) {
+    await editView(main, Number(path.split("/")[2]));
+  } else if (path === "/subscribers/import" && can("subscriber_write")) {
+    importView(main);
   } else if (path === "/subscribers/new" && can("subscriber_write")) {
     await createView(main);
   } else if (path === "/subscribers") {

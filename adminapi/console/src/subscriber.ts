@@ -1,10 +1,12 @@
-// One subscriber: details, suspend/resume, sessions online (kick) and the last ones.
+// One subscriber: details, suspend/resume, sessions online (kick) and the last ones,
+// usage per period (a chart) and the last Access-Rejects with their Reply-Message.
 
 import { get, post } from "./api";
+import { barChart } from "./chart";
 import { duration, fill, h, notice, octets, when } from "./dom";
 import { sessionTable } from "./sessions";
 import { statusBadge } from "./subscribers";
-import type { HistoryPage, PasswordAnswer, SessionList, Subscriber } from "./types";
+import type { HistoryPage, PasswordAnswer, RejectList, SessionList, Subscriber, UsageReport } from "./types";
 
 export interface Can {
   write: boolean;
@@ -54,11 +56,86 @@ function details(s: Subscriber): HTMLElement {
   return h("dl", { class: "details" }, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
+const month = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+
+/// Usage per billing period, oldest to newest, as a chart.
+async function usage(box: HTMLElement, id: number): Promise<void> {
+  try {
+    const u = await get<UsageReport>(`/subscribers/${id}/usage?limit=12`);
+    const items = [...u.items].reverse();
+    fill(
+      box,
+      h("h2", { id: "usage-h" }, `Usage per ${u.period}`),
+      items.length
+        ? barChart(
+            `Usage per ${u.period}`,
+            items.map((p) => month.format(new Date(p.period_start))),
+            [
+              { name: "Download", class: "bar-down", values: items.map((p) => p.download_octets) },
+              { name: "Upload", class: "bar-up", values: items.map((p) => p.upload_octets) },
+            ],
+            octets,
+          )
+        : h("p", { class: "muted" }, "No usage yet."),
+    );
+  } catch (e) {
+    fill(box, h("h2", { id: "usage-h" }, "Usage"), notice(e instanceof Error ? e.message : String(e)));
+  }
+}
+
+/// The last Access-Rejects radiusd recorded, with their Reply-Message.
+async function rejects(box: HTMLElement, id: number): Promise<void> {
+  const head = h("h2", { id: "rejects-h" }, "Last rejects");
+  try {
+    const r = await get<RejectList>(`/subscribers/${id}/rejects`);
+    fill(
+      box,
+      head,
+      r.items.length
+        ? h(
+            "table",
+            { id: "rejects" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                h("th", { scope: "col" }, "When"),
+                h("th", { scope: "col" }, "Reply-Message"),
+                h("th", { scope: "col", class: "wide" }, "NAS"),
+                h("th", { scope: "col", class: "wide" }, "Calling-Station-Id"),
+              ),
+            ),
+            h(
+              "tbody",
+              {},
+              ...r.items.map((x) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, when(x.at)),
+                  h("td", {}, x.reply_message),
+                  h("td", { class: "wide" }, x.nas),
+                  h("td", { class: "wide" }, x.calling_station_id ?? ""),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, "No reject in the last 7 days."),
+    );
+  } catch (e) {
+    fill(box, head, notice(e instanceof Error ? e.message : String(e)));
+  }
+}
+
 export async function subscriberView(main: HTMLElement, id: number, can: Can): Promise<() => Promise<void>> {
   const status = h("div", { "aria-live": "polite" });
   const head = h("div", {});
   const online = h("section", { "aria-labelledby": "online-h" });
   const history = h("section", { "aria-labelledby": "history-h" });
+  const usageBox = h("section", { "aria-labelledby": "usage-h" });
+  const rejectsBox = h("section", { "aria-labelledby": "rejects-h" });
 
   // A password shown stays on screen until the page is left; it is never stored.
   const password = h("div", { "aria-live": "polite" });
@@ -73,6 +150,7 @@ export async function subscriberView(main: HTMLElement, id: number, can: Can): P
           show(await post<Subscriber>(`/subscribers/${s.id}/${suspend ? "suspend" : "resume"}`));
           fill(status, notice(suspend ? "Suspended." : "Resumed.", "ok"));
         }, suspend),
+      can.write && h("a", { href: `#/subscribers/${s.id}/edit`, class: "button", id: "edit" }, "Edit"),
       can.write &&
         action("renew", "Renew", status, async () => {
           const renewed = await post<Subscriber>(`/subscribers/${s.id}/renew`);
@@ -102,6 +180,7 @@ export async function subscriberView(main: HTMLElement, id: number, can: Can): P
   };
 
   const refresh = async (): Promise<void> => {
+    void rejects(rejectsBox, id);
     const live = await get<SessionList>(`/sessions?subscriber_id=${id}`);
     fill(
       online,
@@ -153,6 +232,7 @@ export async function subscriberView(main: HTMLElement, id: number, can: Can): P
   } catch (e) {
     fill(status, notice(e instanceof Error ? e.message : String(e)));
   }
-  fill(main, h("p", {}, h("a", { href: "#/subscribers" }, "← Subscribers")), status, head, online, history);
+  await usage(usageBox, id);
+  fill(main, h("p", {}, h("a", { href: "#/subscribers" }, "← Subscribers")), status, head, online, rejectsBox, history, usageBox);
   return refresh;
 }

@@ -110,7 +110,14 @@ export function subscribersView(main: HTMLElement, canCreate: boolean): void {
       "div",
       { class: "title" },
       h("h1", {}, "Subscribers"),
-      canCreate ? h("a", { href: "#/subscribers/new", class: "button", id: "new-subscriber" }, "New subscriber") : null,
+      canCreate
+        ? h(
+            "div",
+            { class: "actions" },
+            h("a", { href: "#/subscribers/import", class: "button", id: "import-subscribers" }, "Import CSV"),
+            h("a", { href: "#/subscribers/new", class: "button", id: "new-subscriber" }, "New subscriber"),
+          )
+        : null,
     ),
     h(
       "div",

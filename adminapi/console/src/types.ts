@@ -204,3 +204,41 @@ export interface AuditPage {
   items: AuditRecord[];
   next_before_id: number | null;
 }
+
+/// `GET /subscribers/{id}/rejects`: radiusd's record of their last Access-Rejects.
+export interface RejectList {
+  items: {
+    at: string;
+    username: string;
+    nas: string;
+    calling_station_id: string | null;
+    reason: string;
+    reply_message: string;
+  }[];
+}
+
+/// `GET /dashboard/auth`: Access-Accepts and -Rejects per minute, oldest first.
+export interface AuthChart {
+  minutes: { start: string; accepts: number; rejects: number }[];
+}
+
+/// `GET /dashboard/health`.
+export interface BackendHealth {
+  checked_at: string;
+  checks: { name: string; status: "ok" | "degraded" | "down" | "not_configured"; latency_ms: number | null; detail: string }[];
+}
+
+/// `GET /subscribers/{id}/usage`: usage per billing period, newest first.
+export interface UsageReport {
+  period: string;
+  quota_bytes: number | null;
+  items: { period_start: string; download_octets: number; upload_octets: number; total_octets: number }[];
+}
+
+/// `POST /subscribers/import`.
+export interface ImportReport {
+  rows: number;
+  committed: boolean;
+  created: { row: number; id: number; username: string }[];
+  errors: { row: number; field: string; message: string }[];
+}

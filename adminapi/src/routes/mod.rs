@@ -1,11 +1,13 @@
 //! The `/api/v1` handlers, one module per resource.
 
+pub mod activity;
 pub mod admins;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod events;
 pub mod fields;
+pub mod health;
 pub mod jobs;
 pub mod nas;
 pub mod plans;

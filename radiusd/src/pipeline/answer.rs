@@ -418,6 +418,9 @@ fn decide(
         Verdict::Accept => metrics.accept(),
         Verdict::Reject(reason) => {
             metrics.reject(reason);
+            if let Some(sub) = subscriber {
+                backend.rejects().record(sub, nas, packet, reason, now);
+            }
             tracing::info!(user = name, nas = %nas.name, reason = reason.label(), "Access-Reject");
         }
     }

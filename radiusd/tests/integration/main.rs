@@ -18,6 +18,7 @@ mod protocol;
 mod radsec;
 mod radsec_coa;
 mod redis_cluster;
+mod rejects;
 // The AsyncAPI validators of proisp-events' tests, shared.
 #[path = "../../../events/tests/integration/validator.rs"]
 mod validator;

@@ -2,7 +2,8 @@
 //! browser — Debian's chromium, headless, driven by Playwright under node's test runner
 //! (adminapi/console/e2e/console.test.mjs) — against a real server on a loopback port,
 //! with a real proisp-radiusd that radclient (the NAS) logs the subscriber in through
-//! and a fake NAS that acknowledges the kick.
+//! (its Access-Reject then shows on the subscriber's page) and a fake NAS that
+//! acknowledges the kick.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -178,6 +179,28 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
         changed, "viewer",
         "the admin the superadmin made, then changed"
     );
+    let edited = sql
+        .query_one(
+            "SELECT name, phone FROM subscribers WHERE username = $1",
+            &[&target],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            edited.get::<_, Option<String>>(0),
+            edited.get::<_, Option<String>>(1)
+        ),
+        (
+            Some("Edited In Browser".to_owned()),
+            Some("+1 555 0199".to_owned())
+        ),
+        "the edit form's change"
+    );
+    for (name, imported) in [("csv-one", true), ("csv-two", false), ("csv-three", true)] {
+        let found = store.subscriber(name).await.unwrap();
+        assert_eq!(found.is_some(), imported, "{name} of the CSV import");
+    }
     let plan = store.plan_by_name("browser-plan").await.unwrap();
     let plan = plan.expect("the plan the form created");
     assert_eq!(plan.rate.to_mikrotik(), "5M/20M 0/0 0/0 0/0 3 1M/2500k");

@@ -3,6 +3,7 @@
 //! Every response goes through [`Ctx::finish`], which fails the test when a body holds a
 //! known secret: an admin password, an argon2 hash, a TOTP secret, the keys.
 
+mod activity;
 mod admins;
 mod audit;
 mod auth;

@@ -69,7 +69,14 @@ struct Fake {
     durability: Mutex<Result<Durable, NotDurable>>,
     /// The records submitted.
     records: Mutex<Vec<Record>>,
+    /// Where Access-Rejects are offered: a queue of [`REJECT_QUEUE`].
+    rejects: RejectLog,
+    /// What was offered to it.
+    rejected: Mutex<tokio::sync::mpsc::Receiver<proisp_store::RejectRecord>>,
 }
+
+/// The fake's reject queue: small, so a test fills it.
+const REJECT_QUEUE: usize = 2;
 
 impl Fake {
     fn new() -> Fake {
@@ -109,6 +116,7 @@ impl Fake {
             price_cents: 1500,
             version: 1,
         };
+        let (rejects, rejected) = RejectLog::new(REJECT_QUEUE, &metrics);
         Fake {
             nas: ArcSwap::from_pointee(NasTable::new(
                 vec![nas(1, "192.0.2.1", true), nas(2, "192.0.2.2", false)],
@@ -124,6 +132,8 @@ impl Fake {
             open: watch::Sender::new(true),
             durability: Mutex::new(Ok(Durable::Committed)),
             records: Mutex::default(),
+            rejects,
+            rejected: Mutex::new(rejected),
         }
     }
 
@@ -228,6 +238,10 @@ impl Backend for Fake {
 
     fn wall_clock(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn rejects(&self) -> &RejectLog {
+        &self.rejects
     }
 }
 
@@ -421,4 +435,5 @@ fn assert_silent(batch: &Batch) {
 }
 
 mod drops;
+mod rejects;
 mod replies;
