@@ -100,6 +100,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0015_event_outbox",
         sql: include_str!("../../sql/0015_event_outbox.sql"),
     },
+    // Issue 22's signed webhooks (the webhooks branch).
+    Migration {
+        version: 17,
+        name: "0017_webhooks",
+        sql: include_str!("../../sql/0017_webhooks.sql"),
+    },
 ];
 
 /// The newest version.
