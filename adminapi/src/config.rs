@@ -76,6 +76,21 @@ pub struct Config {
     /// The weekly security report (`security-report`).
     #[serde(default)]
     pub security_report: SecurityReportConfig,
+    /// Webhook destinations (the section proisp-events reads too).
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook destinations: the same section and key as proisp-events', so one environment
+/// variable (`PROISP_WEBHOOKS__ALLOW_PRIVATE_DESTINATIONS`) sets both.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Accept webhook URLs whose host is or resolves to a loopback, private (RFC 1918,
+    /// fc00::/7), link-local, CGNAT or other internal address. Off: refused with 422 (a
+    /// guard against server-side request forgery).
+    #[serde(default)]
+    pub allow_private_destinations: bool,
 }
 
 /// The weekly security report.
@@ -300,6 +315,7 @@ impl Config {
             coa: CoaConfig::default(),
             log: LogConfig::default(),
             security_report: SecurityReportConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 pub enum Role {
     /// Everything, including admin management and revealing passwords.
     Superadmin,
-    /// Everything but admin management and revealing passwords.
+    /// Everything but admin management, revealing passwords and webhooks.
     Admin,
     /// Support desk: read, kick sessions, reset subscriber passwords.
     Support,
@@ -44,11 +44,14 @@ pub enum Permission {
     AuditRead,
     /// Create, change and delete admins.
     AdminManage,
+    /// Register, change, test and delete webhooks; list and redeliver their deliveries
+    /// (a webhook sends subscriber data out of the network).
+    WebhookManage,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::Read,
         Permission::PlanWrite,
         Permission::SubscriberWrite,
@@ -58,6 +61,7 @@ impl Permission {
         Permission::PasswordReveal,
         Permission::AuditRead,
         Permission::AdminManage,
+        Permission::WebhookManage,
     ];
 
     /// The name `/auth/me` lists.
@@ -72,6 +76,7 @@ impl Permission {
             Permission::PasswordReveal => "password_reveal",
             Permission::AuditRead => "audit_read",
             Permission::AdminManage => "admin_manage",
+            Permission::WebhookManage => "webhook_manage",
         }
     }
 }
@@ -85,7 +90,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Superadmin => true,
-            Role::Admin => !matches!(p, P::AdminManage | P::PasswordReveal),
+            Role::Admin => !matches!(p, P::AdminManage | P::PasswordReveal | P::WebhookManage),
             Role::Support => matches!(p, P::Read | P::SessionKick | P::PasswordReset),
             Role::Viewer => matches!(p, P::Read),
         }
@@ -125,6 +130,7 @@ mod tests {
         assert_eq!(has(Role::Superadmin), all);
         assert!(!Role::Admin.allows(P::AdminManage));
         assert!(!Role::Admin.allows(P::PasswordReveal));
+        assert!(!Role::Admin.allows(P::WebhookManage));
         assert!(Role::Admin.allows(P::PlanWrite));
         assert!(Role::Admin.allows(P::AuditRead));
         assert_eq!(

@@ -28,6 +28,11 @@
 //! The outbox's trigger notifies [`proisp_store::outbox::CHANNEL`] once per inserting
 //! statement; the relay LISTENs before its first read, so an insert committed while it
 //! drains wakes it again. A slow `relay.poll_interval` look is the safety net.
+//!
+//! # Webhooks
+//!
+//! The DELETE of a wave's acknowledged rows also inserts their webhook deliveries (one
+//! statement, see [`crate::webhooks`]), so a crash can lose neither.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -78,12 +83,16 @@ impl Role {
 #[derive(Debug)]
 pub struct State {
     role: AtomicU8,
+    /// Signalled when a wave queued webhook deliveries: this process's delivery workers
+    /// claim them at once instead of at their next look.
+    pub deliveries: Arc<Notify>,
 }
 
 impl Default for State {
     fn default() -> State {
         State {
             role: AtomicU8::new(Role::Connecting as u8),
+            deliveries: Arc::default(),
         }
     }
 }
@@ -214,8 +223,22 @@ impl Relay {
                  FROM event_outbox ORDER BY seq LIMIT $1",
             )
             .await?;
+        // The acknowledged rows leave the outbox and, in the same statement, become one
+        // webhook delivery per enabled webhook that wants their kind (sql/0017): an event
+        // published is an event queued for each webhook, exactly once, whenever the relay
+        // dies. One statement a wave; with no webhook the join has nothing to scan.
         let delete = client
-            .prepare("DELETE FROM event_outbox WHERE seq = ANY($1)")
+            .prepare(
+                "WITH gone AS (DELETE FROM event_outbox WHERE seq = ANY($1) \
+                               RETURNING seq, id, subject, event) \
+                 INSERT INTO webhook_deliveries (webhook_id, event_id, kind, event) \
+                 SELECT w.id, g.id, k.kind, g.event \
+                 FROM gone g \
+                 CROSS JOIN LATERAL (SELECT substr(g.subject, length('proisp.v1.') + 1) AS kind) k \
+                 JOIN webhooks w ON w.enabled AND k.kind = ANY (w.events) \
+                 ORDER BY g.seq, w.id \
+                 ON CONFLICT (webhook_id, event_id) DO NOTHING",
+            )
             .await?;
         let mut stream_ready = false;
         let mut pause = Backoff::new(self.config.max_backoff);
@@ -341,7 +364,9 @@ impl Relay {
                 }
             }
             if !acked.is_empty() {
-                client.execute(delete, &[&acked]).await?;
+                if client.execute(delete, &[&acked]).await? > 0 {
+                    self.state.deliveries.notify_one();
+                }
                 self.metrics.published.increment(acked.len() as u64);
                 total += acked.len() as u64;
             }
