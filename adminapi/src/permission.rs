@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 pub enum Role {
     /// Everything, including admin management and revealing passwords.
     Superadmin,
-    /// Everything but admin management, revealing passwords and webhooks.
+    /// Everything but admin management and revealing passwords.
     Admin,
     /// Support desk: read, kick sessions, reset subscriber passwords.
     Support,
@@ -45,7 +45,8 @@ pub enum Permission {
     /// Create, change and delete admins.
     AdminManage,
     /// Register, change, test and delete webhooks; list and redeliver their deliveries
-    /// (a webhook sends subscriber data out of the network).
+    /// (a webhook sends subscriber data out of the network: support and viewers may not,
+    /// nor see the URLs, which may carry the receiver's token).
     WebhookManage,
 }
 
@@ -90,7 +91,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Superadmin => true,
-            Role::Admin => !matches!(p, P::AdminManage | P::PasswordReveal | P::WebhookManage),
+            Role::Admin => !matches!(p, P::AdminManage | P::PasswordReveal),
             Role::Support => matches!(p, P::Read | P::SessionKick | P::PasswordReset),
             Role::Viewer => matches!(p, P::Read),
         }
@@ -130,7 +131,7 @@ mod tests {
         assert_eq!(has(Role::Superadmin), all);
         assert!(!Role::Admin.allows(P::AdminManage));
         assert!(!Role::Admin.allows(P::PasswordReveal));
-        assert!(!Role::Admin.allows(P::WebhookManage));
+        assert!(Role::Admin.allows(P::WebhookManage));
         assert!(Role::Admin.allows(P::PlanWrite));
         assert!(Role::Admin.allows(P::AuditRead));
         assert_eq!(

@@ -12,8 +12,8 @@
 //! at `url`) unless `webhooks.allow_private_destinations` is set; proisp-events checks
 //! again at every attempt.
 //!
-//! Every route needs [`Permission::WebhookManage`] (superadmins): a webhook sends
-//! subscriber data out of the network, and its URL may carry the receiver's token.
+//! Every route needs [`Permission::WebhookManage`] (superadmins and admins): a webhook
+//! sends subscriber data out of the network, and its URL may carry the receiver's token.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -230,7 +230,7 @@ impl Stack {
             .expect("app state");
         for (name, role) in [
             ("root", Role::Superadmin),
-            ("admin", Role::Admin),
+            ("support", Role::Support),
             ("viewer", Role::Viewer),
         ] {
             admin::create(
@@ -719,7 +719,7 @@ async fn internal_destinations_are_refused_unless_allowed() {
 }
 
 /// The secret is shown once; never in a view, a list or the audit log. Bad bodies are
-/// 422 at the field; only superadmins manage webhooks.
+/// 422 at the field; support and viewers may not even list webhooks.
 #[actix_web::test]
 async fn the_secret_is_shown_once_and_bad_input_is_refused() {
     let stack = Stack::start(true).await;
@@ -865,7 +865,7 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
     );
     assert_eq!(status, 404);
 
-    for name in ["viewer", "admin"] {
+    for name in ["viewer", "support"] {
         let other = login!(app, name);
         for req in [
             TestRequest::get().uri("/api/v1/webhooks"),
