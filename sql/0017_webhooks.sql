@@ -48,6 +48,9 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (webhook_id, next_atte
     WHERE state = 'pending';
 -- The API's lists: a webhook's deliveries in a state, newest first.
 CREATE INDEX webhook_deliveries_by_state ON webhook_deliveries (webhook_id, state, id);
+-- Counting the dead letters (the metrics), which are few.
+CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (webhook_id)
+    WHERE state = 'dead';
 -- Removing delivered rows past their retention.
 CREATE INDEX webhook_deliveries_delivered ON webhook_deliveries (delivered_at)
     WHERE state = 'delivered';

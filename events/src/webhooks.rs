@@ -52,9 +52,9 @@ pub async fn backlog(store: &Store) -> Result<(i64, i64), StoreError> {
     let client = store.client().await?;
     let row = client
         .query_one(
-            "SELECT count(*) FILTER (WHERE state = 'pending'), \
-                    count(*) FILTER (WHERE state = 'dead') \
-             FROM webhook_deliveries WHERE state <> 'delivered'",
+            // Each count reads its partial index, never the delivered rows.
+            "SELECT (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'), \
+                    (SELECT count(*) FROM webhook_deliveries WHERE state = 'dead')",
             &[],
         )
         .await?;
@@ -149,6 +149,8 @@ impl Deliverer {
         let concurrency = i32::try_from(self.config.concurrency).unwrap_or(i32::MAX);
         let lease = (self.config.timeout + LEASE_SLACK).as_secs_f64();
         let client = self.store.client().await?;
+        // `= ANY (ARRAY(…))`: the claimed ids as one array, which the planner looks up by
+        // primary key (joined to the CTE, it hashed the whole table).
         let stmt = client
             .prepare_cached(
                 "WITH free AS ( \
@@ -169,8 +171,8 @@ impl Deliverer {
                      next_attempt_at = now() + make_interval(secs => $4), \
                      first_attempt_at = coalesce(d.first_attempt_at, now()), \
                      updated_at = now() \
-                 FROM due, webhooks w \
-                 WHERE d.id = due.id AND w.id = d.webhook_id \
+                 FROM webhooks w \
+                 WHERE d.id = ANY (ARRAY(SELECT id FROM due)) AND w.id = d.webhook_id \
                  RETURNING d.id, d.webhook_id, w.url, w.secret_enc, d.event_id, d.event::text, \
                            d.attempts",
             )
