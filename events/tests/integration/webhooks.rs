@@ -893,3 +893,109 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
     );
     assert_eq!(status, 404);
 }
+
+/// The relay killed twice while publishing: every event is queued exactly once for the
+/// webhook that wants it (the deliveries are inserted by the statement that deletes the
+/// published rows), and all are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_twice_queues_every_event_once_per_webhook() {
+    let env = TestEnv::start().await;
+    let nats = PrivateNats::start().await.expect("nats-server");
+    let store = env.store().await;
+    let receiver = Receiver::up(Mode::Healthy).await;
+    let secret = proisp_store::webhook::Secret::generate();
+    let db = env.sql().await;
+    let webhook: i64 = db
+        .query_one(
+            "INSERT INTO webhooks (url, events, secret_enc) \
+             VALUES ($1, '{subscriber.updated}', $2) RETURNING id",
+            &[&receiver.url(), &secret.seal(&env.keys)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Not wanted by the webhook: never queued.
+    db.execute(
+        "INSERT INTO webhooks (url, events, enabled, secret_enc) \
+         VALUES ($1, '{subscriber.updated}', false, $2)",
+        &[&receiver.url(), &secret.seal(&env.keys)],
+    )
+    .await
+    .unwrap();
+    let ids = append_updates(&store, 40, 300).await;
+    let js = js(&nats).await;
+    for stop_at in [3_000, 8_000] {
+        let mut relay = RelayProcess::start(&env, &nats);
+        assert!(
+            wait_until(PATIENCE, async || stream_len(&js).await >= stop_at).await,
+            "the relay published fewer than {stop_at}"
+        );
+        relay.kill();
+        assert!(
+            outbox_depth(&store).await > 0,
+            "killed after it had finished"
+        );
+    }
+    let last = RelayProcess::start(&env, &nats);
+    all_events(&js, &store, ids.len()).await;
+    drop(last);
+    let queued: Vec<String> = db
+        .query(
+            "SELECT event_id FROM webhook_deliveries WHERE webhook_id = $1",
+            &[&webhook],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        queued.len(),
+        ids.len(),
+        "an event queued twice, or not at all"
+    );
+    assert_eq!(
+        queued.into_iter().collect::<HashSet<_>>(),
+        ids.iter().cloned().collect::<HashSet<_>>()
+    );
+    let others: i64 = db
+        .query_one(
+            "SELECT count(*) FROM webhook_deliveries WHERE webhook_id <> $1",
+            &[&webhook],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(others, 0, "a disabled webhook got deliveries");
+
+    let cancel = CancellationToken::new();
+    let deliverer = Deliverer {
+        store: store.clone(),
+        keys: env.keys.clone(),
+        sender: Sender::new(Duration::from_secs(5), true).unwrap(),
+        config: DeliveryConfig {
+            concurrency: 16,
+            ..quick(Duration::from_secs(600))
+        },
+        metrics: Metrics::new(),
+        wake: Arc::default(),
+    };
+    tokio::spawn(deliverer.run(cancel.clone()));
+    let delivered = wait_until(PATIENCE, async || {
+        receiver.delivered_ids().len() >= ids.len()
+    })
+    .await;
+    cancel.cancel();
+    assert!(
+        delivered,
+        "{} of {} delivered",
+        receiver.delivered_ids().len(),
+        ids.len()
+    );
+    let got = receiver.delivered_ids();
+    assert_eq!(got.len(), ids.len(), "an event delivered twice");
+    assert_eq!(
+        got.into_iter().collect::<HashSet<_>>(),
+        ids.into_iter().collect::<HashSet<_>>()
+    );
+}
