@@ -98,6 +98,10 @@ pub struct DeliveryConfig {
     /// Delivered rows are kept this long (for the API's lists), then removed.
     #[serde(default = "default_keep_delivered", with = "humantime_serde")]
     pub keep_delivered: Duration,
+    /// Dead rows are kept this long after their last attempt (to be listed and
+    /// redelivered), then removed: an endpoint gone for good cannot fill the database.
+    #[serde(default = "default_keep_dead", with = "humantime_serde")]
+    pub keep_dead: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -111,6 +115,7 @@ impl Default for DeliveryConfig {
             max_retry_interval: default_max_retry(),
             retry_for: default_retry_for(),
             keep_delivered: default_keep_delivered(),
+            keep_dead: default_keep_dead(),
         }
     }
 }
@@ -145,6 +150,10 @@ fn default_retry_for() -> Duration {
 
 fn default_keep_delivered() -> Duration {
     Duration::from_secs(7 * 24 * 3600)
+}
+
+fn default_keep_dead() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 /// The NATS connection.

@@ -148,6 +148,14 @@ pub struct Relay {
     pub state: Arc<State>,
 }
 
+/// How a wave's acknowledged rows leave the outbox.
+struct Delete<'a> {
+    /// The DELETE, or the DELETE that also queues webhook deliveries.
+    statement: &'a tokio_postgres::Statement,
+    /// Whether it is the latter (its count is of deliveries queued).
+    queues: bool,
+}
+
 /// One outbox row.
 struct Row {
     seq: i64,
@@ -226,8 +234,13 @@ impl Relay {
         // The acknowledged rows leave the outbox and, in the same statement, become one
         // webhook delivery per enabled webhook that wants their kind (sql/0017): an event
         // published is an event queued for each webhook, exactly once, whenever the relay
-        // dies. One statement a wave; with no webhook the join has nothing to scan.
+        // dies. One statement a wave. Without an enabled webhook (looked up once per batch
+        // read) the plain DELETE runs, as cheap as before webhooks existed; a webhook
+        // enabled meanwhile gets the events published from the next batch on.
         let delete = client
+            .prepare("DELETE FROM event_outbox WHERE seq = ANY($1)")
+            .await?;
+        let fan_out = client
             .prepare(
                 "WITH gone AS (DELETE FROM event_outbox WHERE seq = ANY($1) \
                                RETURNING seq, id, subject, event) \
@@ -239,6 +252,9 @@ impl Relay {
                  ORDER BY g.seq, w.id \
                  ON CONFLICT (webhook_id, event_id) DO NOTHING",
             )
+            .await?;
+        let any_webhook = client
+            .prepare("SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled)")
             .await?;
         let mut stream_ready = false;
         let mut pause = Backoff::new(self.config.max_backoff);
@@ -278,6 +294,12 @@ impl Relay {
             if rows.is_empty() && until_empty {
                 return Ok(total);
             }
+            let webhooks =
+                !rows.is_empty() && client.query_one(&any_webhook, &[]).await?.get::<_, bool>(0);
+            let delete = Delete {
+                statement: if webhooks { &fan_out } else { &delete },
+                queues: webhooks,
+            };
             match self.publish(&client, &delete, &rows).await? {
                 Ok(n) => {
                     total += n;
@@ -311,7 +333,7 @@ impl Relay {
     async fn publish(
         &self,
         client: &tokio_postgres::Client,
-        delete: &tokio_postgres::Statement,
+        delete: &Delete<'_>,
         rows: &[Row],
     ) -> Result<Result<u64, String>, Error> {
         let mut total = 0;
@@ -364,7 +386,8 @@ impl Relay {
                 }
             }
             if !acked.is_empty() {
-                if client.execute(delete, &[&acked]).await? > 0 {
+                let written = client.execute(delete.statement, &[&acked]).await?;
+                if delete.queues && written > 0 {
                     self.state.deliveries.notify_one();
                 }
                 self.metrics.published.increment(acked.len() as u64);

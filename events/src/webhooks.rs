@@ -42,9 +42,9 @@ use crate::metrics::Metrics;
 
 /// Slack added to the attempt's timeout in a claim's lease: the time to record the outcome.
 const LEASE_SLACK: Duration = Duration::from_secs(30);
-/// How often delivered rows past `delivery.keep_delivered` are removed.
+/// How often delivered and dead rows past their retention are removed.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
-/// Delivered rows removed per statement, so a purge never holds many locks.
+/// Rows removed per statement, so a purge never holds many locks.
 const PURGE_BATCH: i64 = 10_000;
 
 /// Pending and dead deliveries (for the metrics).
@@ -234,19 +234,29 @@ impl Deliverer {
         }
     }
 
+    /// Removes delivered and dead rows past their retention, a batch of each.
     async fn purge(&self) -> Result<u64, StoreError> {
         let client = self.store.client().await?;
-        let keep = self.config.keep_delivered.as_secs_f64();
-        Ok(client
+        let delivered = client
             .execute(
                 "DELETE FROM webhook_deliveries WHERE id IN ( \
                      SELECT id FROM webhook_deliveries \
                      WHERE state = 'delivered' \
                        AND delivered_at < now() - make_interval(secs => $1) \
                      LIMIT $2)",
-                &[&keep, &PURGE_BATCH],
+                &[&self.config.keep_delivered.as_secs_f64(), &PURGE_BATCH],
             )
-            .await?)
+            .await?;
+        let dead = client
+            .execute(
+                "DELETE FROM webhook_deliveries WHERE id IN ( \
+                     SELECT id FROM webhook_deliveries \
+                     WHERE state = 'dead' AND updated_at < now() - make_interval(secs => $1) \
+                     LIMIT $2)",
+                &[&self.config.keep_dead.as_secs_f64(), &PURGE_BATCH],
+            )
+            .await?;
+        Ok(delivered + dead)
     }
 }
 

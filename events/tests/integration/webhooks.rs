@@ -495,8 +495,14 @@ async fn a_bad_endpoint_gets_everything_in_the_end_and_never_delays_a_good_one()
     // Phase 4: healthy. Everything arrives.
     bad.set(Mode::Healthy);
     let all: HashSet<String> = first.iter().chain(&second).cloned().collect();
+    // The receiver sees a request before the worker records its answer: wait for both.
     let healed = wait_until(PATIENCE, async || {
         bad.delivered_ids().into_iter().collect::<HashSet<_>>() == all
+            && stack.states().await
+                == HashMap::from([
+                    ((bad_id, "delivered".to_owned()), all.len() as i64),
+                    ((good_id, "delivered".to_owned()), all.len() as i64 + 1),
+                ])
     })
     .await;
     assert!(
