@@ -249,8 +249,7 @@ impl Relay {
                  FROM gone g \
                  CROSS JOIN LATERAL (SELECT substr(g.subject, length('proisp.v1.') + 1) AS kind) k \
                  JOIN webhooks w ON w.enabled AND k.kind = ANY (w.events) \
-                 ORDER BY g.seq, w.id \
-                 ON CONFLICT (webhook_id, event_id) DO NOTHING",
+                 ORDER BY g.seq, w.id",
             )
             .await?;
         let any_webhook = client
