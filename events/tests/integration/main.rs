@@ -5,6 +5,7 @@
 
 mod api;
 mod faults;
+mod receiver;
 mod schema;
 mod webhooks;
 
