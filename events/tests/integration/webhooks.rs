@@ -838,3 +838,30 @@ async fn a_relay_killed_twice_queues_every_event_once_per_webhook() {
         ids.into_iter().collect::<HashSet<_>>()
     );
 }
+
+/// Every kind the stream carries (the AsyncAPI document's `send` operations) can be asked
+/// for by a webhook: a kind added to the document without being added to
+/// `proisp_store::webhook::KINDS` fails here.
+#[test]
+fn webhooks_may_ask_for_every_kind_the_stream_carries() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("asyncapi.json");
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut sent = 0;
+    for op in doc["operations"].as_object().unwrap().values() {
+        if op["action"] != "send" {
+            continue;
+        }
+        let channel = op["channel"]["$ref"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#/channels/");
+        let address = doc["channels"][channel]["address"].as_str().unwrap();
+        let kind = address.strip_prefix("proisp.v1.").unwrap();
+        assert!(
+            proisp_store::webhook::KINDS.contains(&kind),
+            "{kind} is on the stream but not in webhook::KINDS"
+        );
+        sent += 1;
+    }
+    assert!(sent >= 10, "{sent}");
+}
