@@ -15,13 +15,17 @@
 # `MONITORING=1 make run` and scripts/monitoring-test.sh run the server) with the
 # PostgreSQL, Redis and node exporters monitoring/prometheus.yml scrapes; then,
 # from PyPI into a virtual environment in var/venv, the pinned schemathesis and
-# openapi-spec-validator that `make api-check` runs (Debian's python3 with python3-venv).
+# openapi-spec-validator that `make api-check` runs, and standardwebhooks (the Standard
+# Webhooks reference library the webhook tests verify signatures with) (Debian's python3
+# with python3-venv).
 # Idempotent and quick when everything is present.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # Pinned: a new release can change what the checks report.
-python_pins=(schemathesis==4.32.5 openapi-spec-validator==0.9.0)
+python_pins=(schemathesis==4.32.5 openapi-spec-validator==0.9.0
+  # the webhook tests' independent signature check (events/tests/verify_webhooks.py)
+  standardwebhooks==1.3.0)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

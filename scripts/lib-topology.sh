@@ -440,6 +440,7 @@ start_events() { # a|b
   local name=$1 port
   [ "$name" = a ] && port=$EVENTS_A || port=$EVENTS_B
   PROISP_DATABASE_URL="$DATABASE_URL" PROISP_NATS_URL="$NATS_URL" PROISP_STREAM__REPLICAS=3 \
+    PROISP_KEY_FILE="$var/secret.key" \
     PROISP_RELAY__LISTEN="127.0.0.1:$port" RUST_LOG=info \
     "$bin/proisp-events" serve >>"$var/events-$name.log" 2>&1 &
   topo_remember "events-$name" "$!"

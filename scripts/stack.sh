@@ -122,6 +122,9 @@ PROISP_RADSEC__LISTEN=127.0.0.1:$radsec_port
 PROISP_RADSEC__CA=$pki/ca.pem
 PROISP_RADSEC__CERTIFICATE=$pki/server.pem
 PROISP_RADSEC__KEY=$pki/server.key
+# Issue 22's webhooks: the demo delivers to receivers on 127.0.0.1 (adminapi and
+# proisp-events both read this).
+PROISP_WEBHOOKS__ALLOW_PRIVATE_DESTINATIONS=true
 ENV
 set -a; . "$var/stack.env"; set +a
 
@@ -196,6 +199,13 @@ every subscriber and plan change made through the API, live:
   PROISP_NATS_URL=nats://127.0.0.1:$nats_port $bin/proisp-events tail 'proisp.v1.>'
 
   Relay: curl http://127.0.0.1:$events_port/health    curl http://127.0.0.1:$events_port/metrics
+
+  Signed webhooks (destinations on 127.0.0.1 allowed in this demo): with a token from the
+  login below, register one (the answer shows its secret once), then test it:
+    curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+      -d '{"url": "http://127.0.0.1:9000/hook", "events": ["session.stop", "subscriber.suspended"]}' \\
+      http://127.0.0.1:$api_port/api/v1/webhooks
+    curl -s -X POST -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$api_port/api/v1/webhooks/1/test
 
 Web console on http://127.0.0.1:$api_port/
 Admin API on http://127.0.0.1:$api_port (OpenAPI: /api/v1/openapi.json)

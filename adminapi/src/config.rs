@@ -79,6 +79,9 @@ pub struct Config {
     /// The console dashboard's backend checks.
     #[serde(default)]
     pub dashboard: DashboardConfig,
+    /// Webhook destinations (the section proisp-events reads too).
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
 }
 
 /// The console dashboard's backend checks (`GET /api/v1/dashboard/health`).
@@ -105,6 +108,18 @@ impl Default for DashboardConfig {
 
 fn default_check_timeout() -> Duration {
     Duration::from_secs(1)
+}
+
+/// Webhook destinations: the same section and key as proisp-events', so one environment
+/// variable (`PROISP_WEBHOOKS__ALLOW_PRIVATE_DESTINATIONS`) sets both.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Accept webhook URLs whose host is or resolves to a loopback, private (RFC 1918,
+    /// fc00::/7), link-local, CGNAT or other internal address. Off: refused with 422 (a
+    /// guard against server-side request forgery).
+    #[serde(default)]
+    pub allow_private_destinations: bool,
 }
 
 /// The weekly security report.
@@ -330,6 +345,7 @@ impl Config {
             log: LogConfig::default(),
             security_report: SecurityReportConfig::default(),
             dashboard: DashboardConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

@@ -44,11 +44,15 @@ pub enum Permission {
     AuditRead,
     /// Create, change and delete admins.
     AdminManage,
+    /// Register, change, test and delete webhooks; list and redeliver their deliveries
+    /// (a webhook sends subscriber data out of the network: support and viewers may not,
+    /// nor see the URLs, which may carry the receiver's token).
+    WebhookManage,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::Read,
         Permission::PlanWrite,
         Permission::SubscriberWrite,
@@ -58,6 +62,7 @@ impl Permission {
         Permission::PasswordReveal,
         Permission::AuditRead,
         Permission::AdminManage,
+        Permission::WebhookManage,
     ];
 
     /// The name `/auth/me` lists.
@@ -72,6 +77,7 @@ impl Permission {
             Permission::PasswordReveal => "password_reveal",
             Permission::AuditRead => "audit_read",
             Permission::AdminManage => "admin_manage",
+            Permission::WebhookManage => "webhook_manage",
         }
     }
 }
@@ -125,6 +131,7 @@ mod tests {
         assert_eq!(has(Role::Superadmin), all);
         assert!(!Role::Admin.allows(P::AdminManage));
         assert!(!Role::Admin.allows(P::PasswordReveal));
+        assert!(Role::Admin.allows(P::WebhookManage));
         assert!(Role::Admin.allows(P::PlanWrite));
         assert!(Role::Admin.allows(P::AuditRead));
         assert_eq!(

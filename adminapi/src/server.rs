@@ -267,6 +267,15 @@ pub fn app(
         .service(routes::activity::auth_chart)
         .service(routes::health::show)
         .service(routes::events::stream)
+        // Issue 22's signed webhooks.
+        .service(routes::webhooks::list)
+        .service(routes::webhooks::get_one)
+        .service(routes::webhooks::create)
+        .service(routes::webhooks::update)
+        .service(routes::webhooks::remove)
+        .service(routes::webhooks::test)
+        .service(routes::webhooks::deliveries)
+        .service(routes::webhooks::redeliver)
         .default_service(web::to(fallback));
     let (app, mut doc) = App::new()
         .into_utoipa_app()

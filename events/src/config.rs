@@ -4,12 +4,14 @@
 //!
 //! Environment names: `PROISP_DATABASE_URL` (→ `database.url`), `PROISP_NATS_URL`
 //! (→ `nats.url`) and `PROISP_<SECTION>__<KEY>` for the rest (`PROISP_STREAM__REPLICAS=3`,
-//! `PROISP_RELAY__LISTEN`). Its sections (`nats`, `stream`, `relay`) are names the other
-//! binaries do not use, so a shared environment file configures each its own.
+//! `PROISP_RELAY__LISTEN`). Its sections (`nats`, `stream`, `relay`, `delivery`) are names
+//! the other binaries do not use, so a shared environment file configures each its own;
+//! `key_file` (`PROISP_KEY_FILE`) and `webhooks` are shared with adminapi on purpose.
 //!
-//! Credentials: `database.url` (its content).
+//! Credentials: `database.url` (its content), `secret.key` (→ `key_file`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use proisp_bootstrap::credential;
@@ -17,7 +19,7 @@ use proisp_bootstrap::{Credential, Error, Layers, LogConfig, Sources, StoreConfi
 use serde::Deserialize;
 
 /// The systemd credentials proisp-events reads, each for a key left unset.
-const CREDENTIALS: &[Credential] = &[credential::DATABASE_URL];
+const CREDENTIALS: &[Credential] = &[credential::DATABASE_URL, credential::SECRET_KEY];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +39,121 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The key webhook signing secrets are encrypted with (64 hex digits, the file
+    /// adminapi's `key_file` names). Unset: the systemd credential `secret.key`; without
+    /// either, webhooks are not delivered (events still reach the stream).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Webhook destinations: the setting adminapi reads too.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+    /// Webhook delivery: timeouts, the retry schedule, concurrency.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+/// Webhook destinations (the section and key adminapi reads too, so one environment
+/// variable, `PROISP_WEBHOOKS__ALLOW_PRIVATE_DESTINATIONS`, sets both).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Deliver to loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and other
+    /// internal addresses too. Off: such destinations are refused at every attempt (a
+    /// guard against server-side request forgery). On for a demo or a billing system on
+    /// the ISP's own network.
+    #[serde(default)]
+    pub allow_private_destinations: bool,
+}
+
+/// Webhook delivery workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Deliver webhooks from this process (several may: each claims its own rows).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Deliveries in flight to one webhook at once from this process: a slow or dead
+    /// endpoint uses only these, never another webhook's.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// One attempt, connecting to the end of the answer's head, at most.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often the workers look for due deliveries (new ones of this process's relay
+    /// are claimed at once).
+    #[serde(default = "default_delivery_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// The pause after the first failed attempt, before jitter; it doubles with each
+    /// failure up to `max_retry_interval`, and each pause is drawn uniformly from zero up
+    /// to that (full jitter).
+    #[serde(default = "default_first_retry", with = "humantime_serde")]
+    pub first_retry_interval: Duration,
+    /// The longest pause between attempts, before jitter.
+    #[serde(default = "default_max_retry", with = "humantime_serde")]
+    pub max_retry_interval: Duration,
+    /// A delivery is retried for this long after its first attempt; the first failure
+    /// after that makes it dead (listed by the API, redelivered on request).
+    #[serde(default = "default_retry_for", with = "humantime_serde")]
+    pub retry_for: Duration,
+    /// Delivered rows are kept this long (for the API's lists), then removed.
+    #[serde(default = "default_keep_delivered", with = "humantime_serde")]
+    pub keep_delivered: Duration,
+    /// Dead rows are kept this long after their last attempt (to be listed and
+    /// redelivered), then removed: an endpoint gone for good cannot fill the database.
+    #[serde(default = "default_keep_dead", with = "humantime_serde")]
+    pub keep_dead: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> DeliveryConfig {
+        DeliveryConfig {
+            enabled: true,
+            concurrency: default_concurrency(),
+            timeout: default_timeout(),
+            poll_interval: default_delivery_poll(),
+            first_retry_interval: default_first_retry(),
+            max_retry_interval: default_max_retry(),
+            retry_for: default_retry_for(),
+            keep_delivered: default_keep_delivered(),
+            keep_dead: default_keep_dead(),
+        }
+    }
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+const fn default_concurrency() -> u32 {
+    4
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_delivery_poll() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_first_retry() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_max_retry() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_retry_for() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_keep_delivered() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+fn default_keep_dead() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 /// The NATS connection.
@@ -194,6 +311,20 @@ impl Config {
         }
         if config.relay.window == 0 {
             return Err(layers.inconsistent("relay.window", "must be at least 1"));
+        }
+        if !(1..=1024).contains(&config.delivery.concurrency) {
+            return Err(layers.inconsistent("delivery.concurrency", "must be 1 to 1024"));
+        }
+        if config.delivery.timeout.is_zero() {
+            return Err(layers.inconsistent("delivery.timeout", "must be more than 0"));
+        }
+        if config.delivery.first_retry_interval.is_zero()
+            || config.delivery.first_retry_interval > config.delivery.max_retry_interval
+        {
+            return Err(layers.inconsistent(
+                "delivery.first_retry_interval",
+                "must be more than 0 and at most delivery.max_retry_interval",
+            ));
         }
         if config.stream.max_bytes == 0 || config.stream.max_bytes < -1 {
             return Err(

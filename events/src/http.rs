@@ -62,6 +62,13 @@ async fn metrics(e: &Endpoint) -> String {
         }
         Err(err) => tracing::warn!(error = %err, "cannot read the outbox's depth"),
     }
+    match crate::webhooks::backlog(&e.store).await {
+        Ok((pending, dead)) => {
+            e.metrics.webhook_pending.set(pending as f64);
+            e.metrics.webhook_dead_kept.set(dead as f64);
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot read the webhook deliveries"),
+    }
     e.prometheus.render()
 }
 

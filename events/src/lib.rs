@@ -8,12 +8,13 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`config`] | the configuration (`[database]`, `[nats]`, `[stream]`, `[relay]`, `[log]`) |
+//! | [`config`] | the configuration (`[database]`, `[nats]`, `[stream]`, `[relay]`, `[log]`, `[webhooks]`, `[delivery]`) |
 //! | [`relay`] | the publisher: advisory-lock leadership, waves in order, LISTEN/NOTIFY |
 //! | [`stream`] | the stream's JetStream configuration |
 //! | [`http`] | `/health` and `/metrics` |
 //! | [`metrics`] | metric names and handles |
 //! | [`tail`] | an ordered consumer on a subject filter |
+//! | [`webhooks`] | signed webhook delivery: claims, retries, dead letters |
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod relay;
 pub mod stream;
 pub mod tail;
+pub mod webhooks;
 
 /// Connects to NATS at `url` (comma-separated URLs for a cluster). The client keeps
 /// reconnecting on its own, also when the first attempt fails (the relay starts while

@@ -17,8 +17,10 @@ use proisp_events::http::{self, Endpoint};
 use proisp_events::metrics::Metrics;
 use proisp_events::relay::{Relay, State};
 use proisp_events::tail::{self, From};
+use proisp_events::webhooks::Deliverer;
 use proisp_events::{connect_nats, jetstream, stream};
 use proisp_store::outbox::{self, Event};
+use proisp_store::webhook::Sender;
 use proisp_store::{Keyring, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     if args.check_config {
         store(&config)?;
+        keys(&config)?;
         println!("configuration is valid");
         return Ok(());
     }
@@ -104,10 +107,49 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The outbox's store. Nothing the relay reads is encrypted: the key is never used.
+/// The outbox's store. The relay reads nothing encrypted; the webhook workers open the
+/// webhooks' secrets with [`keys`].
 fn store(config: &Config) -> anyhow::Result<Store> {
     Store::connect_lazy(&config.database, Arc::new(Keyring::from_key(&[0; 32])))
         .map_err(|e| anyhow::anyhow!("database: {e}"))
+}
+
+/// The key webhook secrets are sealed with, if `key_file` is set.
+fn keys(config: &Config) -> anyhow::Result<Option<Arc<Keyring>>> {
+    config
+        .key_file
+        .as_ref()
+        .map(|path| {
+            Keyring::from_file(path)
+                .map(Arc::new)
+                .map_err(|e| anyhow::anyhow!("key_file: {e}"))
+        })
+        .transpose()
+}
+
+/// The webhook delivery workers, when delivery is on and the key is known.
+fn deliverer(config: &Config, relay: &Relay) -> anyhow::Result<Option<Deliverer>> {
+    if !config.delivery.enabled {
+        tracing::info!("webhook delivery is off (delivery.enabled = false)");
+        return Ok(None);
+    }
+    let Some(keys) = keys(config)? else {
+        tracing::warn!("no key_file: webhooks are not delivered (events still reach the stream)");
+        return Ok(None);
+    };
+    let sender = Sender::new(
+        config.delivery.timeout,
+        config.webhooks.allow_private_destinations,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(Deliverer {
+        store: relay.store.clone(),
+        keys,
+        sender,
+        config: config.delivery.clone(),
+        metrics: relay.metrics.clone(),
+        wake: relay.state.deliveries.clone(),
+    }))
 }
 
 async fn relay(config: &Config, metrics: Metrics) -> anyhow::Result<(Relay, async_nats::Client)> {
@@ -145,6 +187,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         prometheus,
     };
     let http = tokio::spawn(http::serve(listener, endpoint, cancel.clone()));
+    let delivering = deliverer(&config, &relay)?.map(|d| tokio::spawn(d.run(cancel.clone())));
     let running = tokio::spawn({
         let (relay, cancel) = (relay.clone(), cancel.clone());
         async move { relay.run(cancel).await }
@@ -153,6 +196,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("stopping");
     cancel.cancel();
     let _ = running.await;
+    if let Some(delivering) = delivering {
+        let _ = delivering.await;
+    }
     let _ = http.await;
     Ok(())
 }

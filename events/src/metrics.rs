@@ -15,6 +15,17 @@ pub const OUTBOX_DEPTH: &str = "proisp_events_outbox_depth";
 pub const OUTBOX_OLDEST_AGE: &str = "proisp_events_outbox_oldest_age_seconds";
 /// 1 while this relay holds the outbox lock and publishes, else 0 (standby).
 pub const LEADER: &str = "proisp_events_leader";
+/// Webhook deliveries that got a 2xx answer.
+pub const WEBHOOK_DELIVERED: &str = "proisp_events_webhook_delivered_total";
+/// Webhook attempts that failed (a status other than 2xx, a timeout, no connection, a
+/// refused destination); each is retried or, past the retry period, dead.
+pub const WEBHOOK_FAILED: &str = "proisp_events_webhook_failed_attempts_total";
+/// Webhook deliveries that ran out of retries (dead-lettered).
+pub const WEBHOOK_DEAD: &str = "proisp_events_webhook_dead_total";
+/// Webhook deliveries waiting (due or retrying; read at each scrape).
+pub const WEBHOOK_PENDING: &str = "proisp_events_webhook_pending";
+/// Dead webhook deliveries kept for the API (read at each scrape).
+pub const WEBHOOK_DEAD_KEPT: &str = "proisp_events_webhook_dead";
 
 /// The metric handles.
 #[derive(Debug, Clone)]
@@ -31,6 +42,16 @@ pub struct Metrics {
     pub oldest_age: Gauge,
     /// [`LEADER`].
     pub leader: Gauge,
+    /// [`WEBHOOK_DELIVERED`].
+    pub webhook_delivered: Counter,
+    /// [`WEBHOOK_FAILED`].
+    pub webhook_failed: Counter,
+    /// [`WEBHOOK_DEAD`].
+    pub webhook_dead: Counter,
+    /// [`WEBHOOK_PENDING`].
+    pub webhook_pending: Gauge,
+    /// [`WEBHOOK_DEAD_KEPT`].
+    pub webhook_dead_kept: Gauge,
 }
 
 impl Metrics {
@@ -49,6 +70,11 @@ impl Metrics {
             "Age of the oldest event waiting"
         );
         describe_gauge!(LEADER, "1 while this relay publishes, 0 as a standby");
+        describe_counter!(WEBHOOK_DELIVERED, "Webhook deliveries answered with 2xx");
+        describe_counter!(WEBHOOK_FAILED, "Webhook attempts that failed");
+        describe_counter!(WEBHOOK_DEAD, "Webhook deliveries that ran out of retries");
+        describe_gauge!(WEBHOOK_PENDING, "Webhook deliveries waiting or retrying");
+        describe_gauge!(WEBHOOK_DEAD_KEPT, "Dead webhook deliveries kept");
         Metrics {
             published: counter!(PUBLISHED),
             publish_errors: counter!(PUBLISH_ERRORS),
@@ -56,6 +82,11 @@ impl Metrics {
             depth: gauge!(OUTBOX_DEPTH),
             oldest_age: gauge!(OUTBOX_OLDEST_AGE),
             leader: gauge!(LEADER),
+            webhook_delivered: counter!(WEBHOOK_DELIVERED),
+            webhook_failed: counter!(WEBHOOK_FAILED),
+            webhook_dead: counter!(WEBHOOK_DEAD),
+            webhook_pending: gauge!(WEBHOOK_PENDING),
+            webhook_dead_kept: gauge!(WEBHOOK_DEAD_KEPT),
         }
     }
 }

@@ -28,6 +28,11 @@
 //! The outbox's trigger notifies [`proisp_store::outbox::CHANNEL`] once per inserting
 //! statement; the relay LISTENs before its first read, so an insert committed while it
 //! drains wakes it again. A slow `relay.poll_interval` look is the safety net.
+//!
+//! # Webhooks
+//!
+//! The DELETE of a wave's acknowledged rows also inserts their webhook deliveries (one
+//! statement, see [`crate::webhooks`]), so a crash can lose neither.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -78,12 +83,16 @@ impl Role {
 #[derive(Debug)]
 pub struct State {
     role: AtomicU8,
+    /// Signalled when a wave queued webhook deliveries: this process's delivery workers
+    /// claim them at once instead of at their next look.
+    pub deliveries: Arc<Notify>,
 }
 
 impl Default for State {
     fn default() -> State {
         State {
             role: AtomicU8::new(Role::Connecting as u8),
+            deliveries: Arc::default(),
         }
     }
 }
@@ -137,6 +146,14 @@ pub struct Relay {
     pub metrics: Metrics,
     /// Role.
     pub state: Arc<State>,
+}
+
+/// How a wave's acknowledged rows leave the outbox.
+struct Delete<'a> {
+    /// The DELETE, or the DELETE that also queues webhook deliveries.
+    statement: &'a tokio_postgres::Statement,
+    /// Whether it is the latter (its count is of deliveries queued).
+    queues: bool,
 }
 
 /// One outbox row.
@@ -214,8 +231,29 @@ impl Relay {
                  FROM event_outbox ORDER BY seq LIMIT $1",
             )
             .await?;
+        // The acknowledged rows leave the outbox and, in the same statement, become one
+        // webhook delivery per enabled webhook that wants their kind (sql/0017): an event
+        // published is an event queued for each webhook, exactly once, whenever the relay
+        // dies. One statement a wave. Without an enabled webhook (looked up once per batch
+        // read) the plain DELETE runs, as cheap as before webhooks existed; a webhook
+        // enabled meanwhile gets the events published from the next batch on.
         let delete = client
             .prepare("DELETE FROM event_outbox WHERE seq = ANY($1)")
+            .await?;
+        let fan_out = client
+            .prepare(
+                "WITH gone AS (DELETE FROM event_outbox WHERE seq = ANY($1) \
+                               RETURNING seq, id, subject, event) \
+                 INSERT INTO webhook_deliveries (webhook_id, event_id, kind, event) \
+                 SELECT w.id, g.id, k.kind, g.event \
+                 FROM gone g \
+                 CROSS JOIN LATERAL (SELECT substr(g.subject, length('proisp.v1.') + 1) AS kind) k \
+                 JOIN webhooks w ON w.enabled AND k.kind = ANY (w.events) \
+                 ORDER BY g.seq, w.id",
+            )
+            .await?;
+        let any_webhook = client
+            .prepare("SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled)")
             .await?;
         let mut stream_ready = false;
         let mut pause = Backoff::new(self.config.max_backoff);
@@ -255,6 +293,12 @@ impl Relay {
             if rows.is_empty() && until_empty {
                 return Ok(total);
             }
+            let webhooks =
+                !rows.is_empty() && client.query_one(&any_webhook, &[]).await?.get::<_, bool>(0);
+            let delete = Delete {
+                statement: if webhooks { &fan_out } else { &delete },
+                queues: webhooks,
+            };
             match self.publish(&client, &delete, &rows).await? {
                 Ok(n) => {
                     total += n;
@@ -288,7 +332,7 @@ impl Relay {
     async fn publish(
         &self,
         client: &tokio_postgres::Client,
-        delete: &tokio_postgres::Statement,
+        delete: &Delete<'_>,
         rows: &[Row],
     ) -> Result<Result<u64, String>, Error> {
         let mut total = 0;
@@ -341,7 +385,10 @@ impl Relay {
                 }
             }
             if !acked.is_empty() {
-                client.execute(delete, &[&acked]).await?;
+                let written = client.execute(delete.statement, &[&acked]).await?;
+                if delete.queues && written > 0 {
+                    self.state.deliveries.notify_one();
+                }
                 self.metrics.published.increment(acked.len() as u64);
                 total += acked.len() as u64;
             }

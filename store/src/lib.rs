@@ -40,6 +40,9 @@ mod redis;
 mod replica;
 mod subscriber;
 mod tls;
+// Issue 22's signed webhooks: what adminapi and proisp-events share.
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 use std::error::Error as _;
 use std::fmt;

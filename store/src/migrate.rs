@@ -105,6 +105,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0016_session_events",
         sql: include_str!("../../sql/0016_session_events.sql"),
     },
+    Migration {
+        version: 17,
+        name: "0017_webhooks",
+        sql: include_str!("../../sql/0017_webhooks.sql"),
+    },
 ];
 
 /// The newest version.

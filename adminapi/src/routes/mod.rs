@@ -13,3 +13,5 @@ pub mod nas;
 pub mod plans;
 pub mod sessions;
 pub mod subscribers;
+// Issue 22's signed webhooks.
+pub mod webhooks;

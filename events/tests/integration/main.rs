@@ -1,12 +1,14 @@
 //! proisp-events against real PostgreSQL (proisp_testing) and a private nats-server with
 //! JetStream: admin API writes in process (`api`), the relay as a child process under
-//! faults (`faults`). Every event a test receives is validated against
+//! faults (`faults`), webhooks delivered to real HTTP receivers (`webhooks`). Every event a test receives is validated against
 //! events/asyncapi.json (`schema`).
 
 mod api;
 mod faults;
+mod receiver;
 mod schema;
 mod validator;
+mod webhooks;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read as _, Write as _};
