@@ -76,6 +76,9 @@ pub struct Config {
     /// The weekly security report (`security-report`).
     #[serde(default)]
     pub security_report: SecurityReportConfig,
+    /// Commands from billing over NATS JetStream (off until `nats_url` is set).
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 /// The weekly security report.
@@ -280,6 +283,117 @@ fn default_requests_per_minute() -> u32 {
     300
 }
 
+/// Commands from billing (issue 22): the durable JetStream consumer that applies
+/// `proisp.v1.command.subscriber.>`, and the record of commands (NATS and REST).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// The NATS server, with this adminapi's credentials in the URL
+    /// (`nats://adminapi:<password>@127.0.0.1:4222`); unset: no consumer (the REST
+    /// commands still work).
+    #[serde(default)]
+    pub nats_url: Option<String>,
+    /// The name the audit log and the command record give commands from NATS: the
+    /// billing system's credential.
+    #[serde(default = "default_command_credential")]
+    pub credential: String,
+    /// The stream of commands, created (or updated to these limits) by the consumer.
+    #[serde(default = "default_command_stream")]
+    pub stream: String,
+    /// The durable consumer every adminapi shares.
+    #[serde(default = "default_command_consumer")]
+    pub consumer: String,
+    /// Commands delivered and not yet acknowledged, over every adminapi.
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Largest command the stream takes, octets; a larger publish is refused by NATS.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: i32,
+    /// How long the stream keeps a command.
+    #[serde(default = "default_command_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Most octets the stream holds (the oldest commands go first).
+    #[serde(default = "default_command_max_bytes")]
+    pub max_bytes: i64,
+    /// Stream replicas (a NATS cluster: 3).
+    #[serde(default = "default_command_replicas")]
+    pub replicas: usize,
+    /// A command not acknowledged within this is delivered again.
+    #[serde(default = "default_ack_wait", with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// While PostgreSQL does not answer, a command is handed back to be delivered again
+    /// after this.
+    #[serde(default = "default_nak_delay", with = "humantime_serde")]
+    pub nak_delay: Duration,
+    /// How long a command's id and first result are kept (a replay after that is handled
+    /// as a new command).
+    #[serde(default = "default_command_retention", with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> CommandsConfig {
+        CommandsConfig {
+            nats_url: None,
+            credential: default_command_credential(),
+            stream: default_command_stream(),
+            consumer: default_command_consumer(),
+            max_ack_pending: default_max_ack_pending(),
+            max_message_size: default_max_message_size(),
+            max_age: default_command_max_age(),
+            max_bytes: default_command_max_bytes(),
+            replicas: default_command_replicas(),
+            ack_wait: default_ack_wait(),
+            nak_delay: default_nak_delay(),
+            retention: default_command_retention(),
+        }
+    }
+}
+
+fn default_command_credential() -> String {
+    "billing".to_owned()
+}
+
+fn default_command_stream() -> String {
+    "PROISP_COMMANDS".to_owned()
+}
+
+fn default_command_consumer() -> String {
+    "proisp-commands".to_owned()
+}
+
+fn default_max_ack_pending() -> i64 {
+    256
+}
+
+fn default_max_message_size() -> i32 {
+    64 * 1024
+}
+
+fn default_command_max_age() -> Duration {
+    Duration::from_secs(7 * 86400)
+}
+
+fn default_command_max_bytes() -> i64 {
+    1 << 30
+}
+
+fn default_command_replicas() -> usize {
+    1
+}
+
+fn default_ack_wait() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_nak_delay() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_command_retention() -> Duration {
+    Duration::from_secs(7 * 86400)
+}
+
 impl Config {
     /// Layers defaults, the file, the environment and the credentials of `sources`.
     /// Errors name the key and where its value came from.
@@ -300,6 +414,7 @@ impl Config {
             coa: CoaConfig::default(),
             log: LogConfig::default(),
             security_report: SecurityReportConfig::default(),
+            commands: CommandsConfig::default(),
         }
     }
 }

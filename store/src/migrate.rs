@@ -100,6 +100,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0015_event_outbox",
         sql: include_str!("../../sql/0015_event_outbox.sql"),
     },
+    // issue 22, commands from billing
+    Migration {
+        version: 18,
+        name: "0018_commands",
+        sql: include_str!("../../sql/0018_commands.sql"),
+    },
 ];
 
 /// The newest version.
