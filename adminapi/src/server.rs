@@ -264,6 +264,7 @@ pub fn app(
         .service(routes::jobs::cancel)
         .service(routes::dashboard::show)
         .service(routes::events::stream)
+        .service(routes::commands::subscriber_command)
         .default_service(web::to(fallback));
     let (app, mut doc) = App::new()
         .into_utoipa_app()

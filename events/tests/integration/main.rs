@@ -1,9 +1,10 @@
 //! proisp-events against real PostgreSQL (proisp_testing) and a private nats-server with
-//! JetStream: admin API writes in process (`api`), the relay as a child process under
+//! JetStream: admin API writes in process (`api`), billing's commands (`commands`), the relay as a child process under
 //! faults (`faults`). Every event a test receives is validated against
 //! events/asyncapi.json (`schema`).
 
 mod api;
+mod commands;
 mod faults;
 mod schema;
 
