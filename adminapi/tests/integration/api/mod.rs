@@ -6,6 +6,7 @@
 mod admins;
 mod audit;
 mod auth;
+mod commands;
 mod console;
 mod dashboard;
 mod events;
