@@ -490,6 +490,11 @@ mod tests {
         assert_eq!(cfg.login.failures_per_ip, 20);
         assert_eq!(cfg.login.failure_window, default_failure_window());
         assert_eq!(cfg.rate_limit.requests_per_minute, 300);
+        assert_eq!(cfg.commands.nats_url, None);
+        assert_eq!(cfg.commands.credential, "billing");
+        assert_eq!(cfg.commands.max_message_size, 65536);
+        assert_eq!(cfg.commands.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(cfg.commands.nak_delay, Duration::from_secs(5));
     }
 
     #[test]
@@ -541,6 +546,16 @@ mod tests {
             ("PROISP_HTTP__LISTEN", "127.0.0.1:18080"),
             ("PROISP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
             ("PROISP_RATE_LIMIT__REQUESTS_PER_MINUTE", "0"),
+            (
+                "PROISP_COMMANDS__NATS_URL",
+                "nats://adminapi:pw@127.0.0.1:54222",
+            ),
+            // The relay's and billing's, from the same file.
+            ("PROISP_NATS_URL", "nats://relay:pw@127.0.0.1:54222"),
+            (
+                "PROISP_NATS_BILLING_URL",
+                "nats://billing:pw@127.0.0.1:54222",
+            ),
             // radiusd's and the stack's, from a shared environment file.
             ("PROISP_LISTEN__AUTH", "127.0.0.1:1812"),
             ("PROISP_AUTH__REQUIRE_MESSAGE_AUTHENTICATOR", "true"),
@@ -558,6 +573,10 @@ mod tests {
         assert_eq!(cfg.http.listen.port(), 18080);
         assert_eq!(cfg.http.trusted_proxies.len(), 1);
         assert_eq!(cfg.rate_limit.requests_per_minute, 0);
+        assert_eq!(
+            cfg.commands.nats_url.as_deref(),
+            Some("nats://adminapi:pw@127.0.0.1:54222")
+        );
     }
 
     #[test]

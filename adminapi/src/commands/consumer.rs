@@ -75,9 +75,15 @@ pub async fn run(state: &AppState, url: &str) {
 /// subscription ends.
 async fn consume(state: &AppState, url: &str) -> Result<(), async_nats::Error> {
     let cfg = &state.config.commands;
-    let client = async_nats::ConnectOptions::new()
+    let mut options = async_nats::ConnectOptions::new();
+    // async-nats does not send the credentials of the URL by itself.
+    let addr: async_nats::ServerAddr = url.parse()?;
+    if let (Some(user), Some(password)) = (addr.username(), addr.password()) {
+        options = options.user_and_password(user.to_owned(), password.to_owned());
+    }
+    let client = options
         .name("proisp-adminapi commands")
-        .connect(url)
+        .connect(addr)
         .await?;
     let js = jetstream::new(client);
     let stream = js.create_or_update_stream(stream_config(cfg)).await?;

@@ -327,3 +327,129 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
     cancel.cancel();
     relay.await.unwrap();
 }
+
+#[actix_web::test]
+async fn nats_users_may_do_only_their_part() {
+    let env = TestEnv::start().await;
+    let nats = PrivateNats::start_with_users()
+        .await
+        .expect("nats-server with users");
+    let store = env.store().await;
+    let plan = store
+        .create_plan(&NewPlan::new("basic", 10_000, 2_000))
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&NewSubscriber::new("dave", "pw-dave-1", plan.id))
+        .await
+        .unwrap();
+    let mut cfg = Config::for_database(env.store_config());
+    cfg.commands.nats_url = Some(nats.url_as("adminapi"));
+    let state = AppState::connect(cfg, env.keys.clone(), JwtKey::from_bytes(&[0x5a; 32]))
+        .await
+        .expect("app state");
+    let state = web::Data::new(state);
+
+    // Without credentials nothing connects.
+    assert!(
+        async_nats::connect(nats.url()).await.is_err(),
+        "an anonymous client was let in"
+    );
+    let (cancel, relay) = relay_at(&store, &nats.url_as("relay")).await;
+    let consumer = {
+        let state = state.clone();
+        let url = nats.url_as("adminapi");
+        actix_web::rt::spawn(async move {
+            proisp_adminapi::commands::consumer::run(&state, &url).await;
+        })
+    };
+    let billing = js_at(&nats.url_as("billing")).await;
+    // Once the relay and the consumer made their streams, a command is taken.
+    let ready = wait_until(PATIENCE, async || {
+        let sent = billing
+            .publish(
+                "proisp.v1.command.subscriber.suspend",
+                command("c-1", "dave", json!({})).into(),
+            )
+            .await;
+        match sent {
+            Ok(ack) => ack.await.is_ok() && billing.get_stream("PROISP_EVENTS").await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await;
+    assert!(ready, "billing could not reach the streams");
+
+    // Billing: a command goes through and its result is read through a consumer on
+    // PROISP_EVENTS.
+    let mut results = Results {
+        messages: tail::subscribe(
+            &billing,
+            "PROISP_EVENTS",
+            "proisp.v1.command.result",
+            From::All,
+        )
+        .await
+        .expect("billing's consumer on PROISP_EVENTS"),
+        doc: schema::Document::load(),
+        seen: Vec::new(),
+    };
+    publish(&billing, "suspend", command("c-2", "dave", json!({}))).await;
+    let mut ids = Vec::new();
+    while !ids.contains(&"c-2".to_owned()) {
+        let r = results.next().await;
+        ids.push(r["data"]["command_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        store.subscriber("dave").await.unwrap().unwrap().status,
+        Status::Suspended
+    );
+
+    // Billing may not publish an event, nor read PROISP_COMMANDS; the relay may not
+    // publish a command.
+    let forged = json!({"specversion": "1.0", "id": "forged", "subject": "dave"}).to_string();
+    let events_before = stream_messages(&billing, "PROISP_EVENTS").await;
+    let refused = match billing
+        .publish("proisp.v1.session.stop", forged.clone().into())
+        .await
+    {
+        Err(_) => true,
+        Ok(ack) => ack.await.is_err(),
+    };
+    assert!(refused, "billing published proisp.v1.session.stop");
+    assert!(
+        billing.get_stream("PROISP_COMMANDS").await.is_err(),
+        "billing read PROISP_COMMANDS"
+    );
+    let relay_js = js_at(&nats.url_as("relay")).await;
+    let refused = match relay_js
+        .publish(
+            "proisp.v1.command.subscriber.resume",
+            command("c-3", "dave", json!({})).into(),
+        )
+        .await
+    {
+        Err(_) => true,
+        Ok(ack) => ack.await.is_err(),
+    };
+    assert!(refused, "the relay published a command");
+    assert_eq!(
+        stream_messages(&billing, "PROISP_EVENTS").await,
+        events_before
+    );
+    assert_eq!(
+        store.subscriber("dave").await.unwrap().unwrap().status,
+        Status::Suspended,
+        "the relay's command was applied"
+    );
+
+    consumer.abort();
+    cancel.cancel();
+    relay.await.unwrap();
+}
+
+/// Messages in stream `name` now, as `js` sees it.
+async fn stream_messages(js: &async_nats::jetstream::Context, name: &str) -> u64 {
+    let mut s = js.get_stream(name).await.expect("stream info");
+    s.info().await.expect("stream info").state.messages
+}

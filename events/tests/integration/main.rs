@@ -35,7 +35,12 @@ fn stream_config() -> StreamConfig {
 
 /// JetStream on the private server.
 async fn js(nats: &PrivateNats) -> async_nats::jetstream::Context {
-    let client = connect_nats(&nats.url()).await.expect("connect to NATS");
+    js_at(&nats.url()).await
+}
+
+/// JetStream at `url`.
+async fn js_at(url: &str) -> async_nats::jetstream::Context {
+    let client = connect_nats(url).await.expect("connect to NATS");
     jetstream(client, Duration::from_secs(2))
 }
 
@@ -47,9 +52,20 @@ async fn relay_in_process(
     tokio_util::sync::CancellationToken,
     tokio::task::JoinHandle<()>,
 ) {
+    relay_at(store, &nats.url()).await
+}
+
+/// A relay in this process connected to `url`, publishing until the token is cancelled.
+async fn relay_at(
+    store: &Store,
+    url: &str,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
     let relay = Relay {
         store: store.clone(),
-        js: js(nats).await,
+        js: js_at(url).await,
         stream: stream_config(),
         config: RelayConfig {
             max_backoff: Duration::from_millis(200),
