@@ -453,3 +453,108 @@ async fn stream_messages(js: &async_nats::jetstream::Context, name: &str) -> u64
     let mut s = js.get_stream(name).await.expect("stream info");
     s.info().await.expect("stream info").state.messages
 }
+
+#[actix_web::test]
+async fn with_postgres_down_a_command_waits_and_is_applied_when_it_is_back() {
+    let env = TestEnv::start().await;
+    let mut pg = proisp_testing::PrivatePostgres::start()
+        .await
+        .expect("private PostgreSQL");
+    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_web::rt::spawn(conn);
+    admin
+        .batch_execute("CREATE DATABASE proisp_commands")
+        .await
+        .unwrap();
+    drop(admin);
+    let db = proisp_testing::with_database(&pg.url("postgres"), "proisp_commands");
+    let store = Store::connect(
+        &proisp_store::StoreConfig::new(db.clone()),
+        env.keys.clone(),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let plan = store
+        .create_plan(&NewPlan::new("basic", 10_000, 2_000))
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&NewSubscriber::new("erin", "pw-erin-1", plan.id))
+        .await
+        .unwrap();
+    let nats = PrivateNats::start().await.expect("nats-server");
+    let mut cfg = Config::for_database(proisp_store::StoreConfig::new(db));
+    cfg.commands.nats_url = Some(nats.url());
+    cfg.commands.nak_delay = Duration::from_millis(200);
+    let state = AppState::connect(cfg, env.keys.clone(), JwtKey::from_bytes(&[0x5a; 32]))
+        .await
+        .expect("app state");
+    let state = web::Data::new(state);
+    let consumer = {
+        let state = state.clone();
+        let url = nats.url();
+        actix_web::rt::spawn(async move {
+            proisp_adminapi::commands::consumer::run(&state, &url).await;
+        })
+    };
+    let js = js(&nats).await;
+    let ready = wait_until(PATIENCE, async || {
+        js.get_stream("PROISP_COMMANDS").await.is_ok()
+    })
+    .await;
+    assert!(ready, "PROISP_COMMANDS was not created");
+
+    pg.stop().await;
+    publish(&js, "suspend", command("pg-1", "erin", json!({}))).await;
+    // Delivered and handed back, again and again: never acknowledged while PostgreSQL
+    // is away.
+    let stream = js.get_stream("PROISP_COMMANDS").await.unwrap();
+    let redelivered = wait_until(PATIENCE, async || {
+        stream
+            .consumer_info("proisp-commands")
+            .await
+            .is_ok_and(|i| i.num_redelivered >= 1)
+    })
+    .await;
+    assert!(redelivered, "the command was not handed back");
+    let info = stream.consumer_info("proisp-commands").await.unwrap();
+    assert_eq!(
+        info.ack_floor.stream_sequence, 0,
+        "acknowledged without PostgreSQL"
+    );
+
+    pg.restart().await.expect("PostgreSQL back");
+    let applied = wait_until(PATIENCE, async || {
+        store
+            .subscriber("erin")
+            .await
+            .is_ok_and(|s| s.is_some_and(|s| s.status == Status::Suspended))
+    })
+    .await;
+    assert!(
+        applied,
+        "the command was not applied once PostgreSQL was back"
+    );
+    let acked = wait_until(PATIENCE, async || {
+        stream
+            .consumer_info("proisp-commands")
+            .await
+            .is_ok_and(|i| i.ack_floor.stream_sequence == 1)
+    })
+    .await;
+    assert!(acked, "the command was not acknowledged after its commit");
+    let client = store.client().await.unwrap();
+    let results: i64 = client
+        .query_one(
+            "SELECT count(*) FROM event_outbox WHERE subject = 'proisp.v1.command.result'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(results, 1, "one result, once");
+    consumer.abort();
+}
