@@ -104,6 +104,7 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
     let store = env.store().await;
     let mut cfg = Config::for_database(env.store_config());
     cfg.commands.nats_url = Some(nats.url());
+    cfg.redis = Some(env.cache_config());
     let state = AppState::connect(cfg, env.keys.clone(), JwtKey::from_bytes(&[0x5a; 32]))
         .await
         .expect("app state");
@@ -179,6 +180,13 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
     assert_eq!(seen.requests[0].session, "s-1");
     let alice = store.subscriber("alice").await.unwrap().unwrap();
     assert_eq!(alice.status, Status::Suspended);
+    // Where radiusd looks first (then PostgreSQL, above): its next Access-Request is
+    // refused as suspended.
+    let cache = env.cache().await;
+    match proisp_testing::cached(&cache, "alice").await.unwrap() {
+        proisp_store::CacheLookup::Hit(sub) => assert_eq!(sub.status, Status::Suspended),
+        other => panic!("alice not in Redis: {other:?}"),
+    }
     let client = store.client().await.unwrap();
     let audit = client
         .query_one(
@@ -557,4 +565,40 @@ async fn with_postgres_down_a_command_waits_and_is_applied_when_it_is_back() {
         .get(0);
     assert_eq!(results, 1, "one result, once");
     consumer.abort();
+}
+
+#[tokio::test]
+async fn an_events_stream_on_all_of_proisp_v1_is_narrowed_in_place() {
+    let nats = PrivateNats::start().await.expect("nats-server");
+    let js = js(&nats).await;
+    let commands = proisp_adminapi::commands::consumer::stream_config(&Default::default());
+    let mut old = proisp_events::stream::config(&stream_config());
+    old.subjects = vec!["proisp.v1.>".to_owned()];
+    js.create_stream(old).await.unwrap();
+    js.publish("proisp.v1.subscriber.updated", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(
+        js.create_stream(commands.clone()).await.is_err(),
+        "JetStream took overlapping streams"
+    );
+
+    proisp_events::stream::ensure(&js, &stream_config())
+        .await
+        .expect("the relay's update");
+    let info = js
+        .get_stream(&stream_config().name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.config.subjects, proisp_events::stream::SUBJECTS);
+    assert_eq!(info.state.messages, 1, "the stream's events were kept");
+    js.create_stream(commands)
+        .await
+        .expect("the commands' stream beside the narrowed one");
 }
