@@ -126,9 +126,11 @@ pub struct Envelope {
 
 /// Reads `payload`, whose `Nats-Msg-Id` is `msg_id` and stream sequence `seq`.
 pub fn envelope(payload: &[u8], msg_id: Option<&str>, seq: u64) -> Envelope {
+    // PostgreSQL's text holds no NUL: a value with one is no usable id or name.
+    let usable = |id: &&str| !id.is_empty() && id.len() <= 256 && !id.contains('\0');
     let fallback = || {
         msg_id
-            .filter(|id| !id.is_empty() && id.len() <= 256)
+            .filter(usable)
             .map_or_else(|| format!("seq-{seq}"), str::to_owned)
     };
     let refused = |command_id: String, message: String| Envelope {
@@ -144,10 +146,7 @@ pub fn envelope(payload: &[u8], msg_id: Option<&str>, seq: u64) -> Envelope {
     let Some(event) = value.as_object() else {
         return refused(fallback(), "not a CloudEvent: a JSON object".to_owned());
     };
-    let id = event
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty() && id.len() <= 256);
+    let id = event.get("id").and_then(Value::as_str).filter(usable);
     let Some(id) = id else {
         return refused(
             fallback(),
@@ -155,16 +154,28 @@ pub fn envelope(payload: &[u8], msg_id: Option<&str>, seq: u64) -> Envelope {
         );
     };
     let username = match event.get("subject") {
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) if !s.contains('\0') => Some(s.clone()),
         None => None,
         Some(_) => {
-            return refused(id.to_owned(), "subject: the username, a string".to_owned());
+            return refused(
+                id.to_owned(),
+                "subject: the username, a string without NUL".to_owned(),
+            );
         }
     };
     if event.get("specversion").and_then(Value::as_str) != Some("1.0") {
         return Envelope {
             username,
             ..refused(id.to_owned(), "specversion: must be \"1.0\"".to_owned())
+        };
+    }
+    if let Some(field) = event.get("data").and_then(crate::body::nul_path) {
+        return Envelope {
+            username,
+            ..refused(
+                id.to_owned(),
+                format!("data ({field}) holds a NUL character"),
+            )
         };
     }
     Envelope {
@@ -191,10 +202,12 @@ async fn handle(
         .and_then(|h| h.get("Nats-Msg-Id"))
         .map(|v| v.as_str());
     let read = envelope(&message.payload, msg_id, seq);
+    // No command has a NUL (which PostgreSQL's text could not record either).
     let command = message
         .subject
         .as_str()
         .strip_prefix(SUBJECT_PREFIX)
+        .filter(|c| !c.contains('\0'))
         .unwrap_or_default();
     let inv = Invocation {
         source: Source::Nats,
@@ -262,6 +275,24 @@ mod tests {
         let bad_subject = envelope(br#"{"specversion":"1.0","id":"c2","subject":5}"#, None, 1);
         assert_eq!(bad_subject.command_id, "c2");
         assert!(bad_subject.refused.is_some());
+        let nul = envelope(
+            br#"{"specversion":"1.0","id":"c\u0000","subject":"a\u0000"}"#,
+            None,
+            5,
+        );
+        assert_eq!(nul.command_id, "seq-5");
+        let nul = envelope(
+            br#"{"specversion":"1.0","id":"c3","subject":"a\u0000"}"#,
+            None,
+            6,
+        );
+        assert_eq!((nul.command_id.as_str(), nul.username), ("c3", None));
+        let nul = envelope(
+            br#"{"specversion":"1.0","id":"c4","subject":"al","data":{"plan":"p\u0000"}}"#,
+            None,
+            7,
+        );
+        assert_eq!(nul.refused.unwrap().code, "malformed");
         let long = "x".repeat(300);
         let long_id = envelope(format!(r#"{{"id":"{long}"}}"#).as_bytes(), None, 4);
         assert_eq!(long_id.command_id, "seq-4");

@@ -215,7 +215,7 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
     assert_eq!(nas.seen().requests.len(), 1, "the replay sent a Disconnect");
 
     // Hostile input: each gets its error result, nothing changes, the consumer goes on.
-    let hostile: [(&str, Vec<u8>, &str, &str); 7] = [
+    let hostile: [(&str, Vec<u8>, &str, &str); 8] = [
         ("resume", b"{this is not json".to_vec(), "", "malformed"),
         (
             "resume",
@@ -255,6 +255,13 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
             "resume",
             br#"{"specversion":"1.0","subject":"alice"}"#.to_vec(),
             "",
+            "malformed",
+        ),
+        // PostgreSQL's text holds no NUL: refused before it is looked up.
+        (
+            "set_plan",
+            command("cmd-12", "alice", json!({"plan": "g\u{0}"})),
+            "cmd-12",
             "malformed",
         ),
     ];
@@ -328,7 +335,7 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(recorded.len(), 11, "{recorded:?}");
+    assert_eq!(recorded.len(), 12, "{recorded:?}");
     assert!(recorded.values().all(|s| s == "nats"));
 
     consumer.abort();
