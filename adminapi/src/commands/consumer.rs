@@ -7,8 +7,10 @@
 //! committed — applied, refused or replayed. Only a database that does not answer leaves a
 //! command unacknowledged: it is handed back (NAK with `nak_delay`) and applied when
 //! PostgreSQL is back. Nothing a message holds stops the consumer: unreadable JSON, a
-//! missing id, a wrong type each get an error result and an acknowledgement; NATS itself
-//! refuses a message past the stream's `max_message_size`.
+//! missing id, a wrong type each get an error result and an acknowledgement; a command
+//! the database refuses each time (not unavailable: a constraint) gets an `internal`
+//! error result after [`MAX_FAILED_DELIVERIES`]; NATS itself refuses a message past the
+//! stream's `max_message_size`.
 
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use async_nats::jetstream::{self, AckKind, Message, stream};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
-use super::{Failure, Invocation, SUBJECT_PREFIX, Source, execute};
+use super::{Failure, Invocation, SUBJECT_PREFIX, Source, execute, refuse};
 use crate::audit::Actor;
 use crate::config::CommandsConfig;
 use crate::error::ApiError;
@@ -25,6 +27,10 @@ use crate::state::AppState;
 
 /// The subjects of the commands stream.
 pub const SUBJECTS: &str = "proisp.v1.command.subscriber.>";
+
+/// Deliveries of a command that failed with a database error other than unavailability
+/// (a constraint it breaks) before it is answered with an `internal` failure.
+const MAX_FAILED_DELIVERIES: i64 = 10;
 
 /// Longest wait between two attempts to reach NATS.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -195,7 +201,7 @@ async fn handle(
     actor: &Actor,
     message: &Message,
 ) -> Result<(), async_nats::Error> {
-    let seq = message.info().map(|i| i.stream_sequence)?;
+    let (seq, delivered) = message.info().map(|i| (i.stream_sequence, i.delivered))?;
     let msg_id = message
         .headers
         .as_ref()
@@ -218,7 +224,14 @@ async fn handle(
         data: &read.data,
         refused: read.refused.clone(),
     };
-    match execute(state, &inv).await {
+    let mut outcome = execute(state, &inv).await;
+    if matches!(outcome, Err(ApiError::Internal)) && delivered >= MAX_FAILED_DELIVERIES {
+        // Not the database being away but a command it refuses each time: answered as a
+        // failure rather than handed back for ever.
+        let failure = Failure::new("internal", "the command could not be applied");
+        outcome = refuse(state, &inv, failure).await;
+    }
+    match outcome {
         Ok(answer) => {
             if let Some(r) = answer.result() {
                 tracing::info!(
@@ -232,15 +245,8 @@ async fn handle(
             }
             message.ack().await
         }
-        Err(e @ (ApiError::Unavailable | ApiError::Internal)) => {
-            tracing::warn!(error = %e, command, id = read.command_id, "command not handled now; delivered again later");
-            message
-                .ack_with(AckKind::Nak(Some(state.config.commands.nak_delay)))
-                .await
-        }
         Err(e) => {
-            // execute answers no other error; handled as unavailable all the same.
-            tracing::warn!(error = %e, command, id = read.command_id, "command not handled");
+            tracing::warn!(error = %e, command, id = read.command_id, delivered, "command not handled now; delivered again later");
             message
                 .ack_with(AckKind::Nak(Some(state.config.commands.nak_delay)))
                 .await

@@ -120,7 +120,8 @@ impl Source {
 pub struct Failure {
     /// `malformed` (not a readable command), `invalid` (a field of the wrong shape or
     /// value: an unknown command, an expiry in the past), `not_found` (no such subscriber
-    /// or plan), `conflict` (refused in the subscriber's state).
+    /// or plan), `conflict` (refused in the subscriber's state), `internal` (the database
+    /// refused it again and again).
     pub code: String,
     /// What was wrong, in words.
     pub message: String,
@@ -337,7 +338,7 @@ pub async fn execute(state: &AppState, inv: &Invocation<'_>) -> Result<Answer, A
     }
     let checked = match check(state, inv).await? {
         Ok(checked) => checked,
-        Err(failure) => return refuse(state, inv, failure, &fingerprint).await,
+        Err(failure) => return refuse_as(state, inv, failure, &fingerprint).await,
     };
     let result = CommandResult {
         command_id: inv.command_id.to_owned(),
@@ -378,7 +379,7 @@ pub async fn execute(state: &AppState, inv: &Invocation<'_>) -> Result<Answer, A
             return replay(state, inv, first, &fingerprint).await;
         }
         Err(e @ (ApiError::Unavailable | ApiError::Internal)) => return Err(e),
-        Err(e) => return refuse(state, inv, Failure::from_api(&e), &fingerprint).await,
+        Err(e) => return refuse_as(state, inv, Failure::from_api(&e), &fingerprint).await,
     }
     tell_sessions(
         state,
@@ -475,8 +476,18 @@ async fn tell_sessions(state: &AppState, actor: &Actor, kind: Kind, username: &s
     }
 }
 
+/// Records `inv` as refused with `failure` and appends its result (unless it was
+/// recorded meanwhile: then its first result is repeated).
+pub(crate) async fn refuse(
+    state: &AppState,
+    inv: &Invocation<'_>,
+    failure: Failure,
+) -> Result<Answer, ApiError> {
+    refuse_as(state, inv, failure, &inv.fingerprint()).await
+}
+
 /// A refused command: recorded with its error result (unless recorded meanwhile).
-async fn refuse(
+async fn refuse_as(
     state: &AppState,
     inv: &Invocation<'_>,
     failure: Failure,
