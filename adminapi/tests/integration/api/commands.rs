@@ -3,10 +3,14 @@
 //! `command.result` event in the outbox.
 
 use proisp_adminapi::permission::Role;
-use proisp_model::Status;
+use proisp_model::{AcctStatus, RateLimit, Status};
+use proisp_radius::header::Code;
 use proisp_store::{NewPlan, NewSubscriber};
+use proisp_testing::fake_nas::Answer;
 use serde_json::{Value, json};
 
+use super::nas::NAS_SECRET;
+use super::sessions::{fake_nas, nas, record};
 use super::{Ctx, app, call, post, token, with_token};
 
 fn command(
@@ -153,4 +157,101 @@ async fn rest_commands_replay_by_idempotency_key() {
         .unwrap()
         .get(0);
     assert_eq!(results, 6, "five commands and one replay");
+}
+
+#[actix_web::test]
+async fn reset_quota_ends_fair_usage_and_sends_the_full_rate() {
+    let ctx = Ctx::new().await;
+    ctx.forbid(NAS_SECRET);
+    ctx.admin("bill", Role::Admin).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "bill");
+    let store = ctx.env.store().await;
+    let mut plan = NewPlan::new("capped", 20_000, 5_000);
+    plan.quota_bytes = Some(1_000_000);
+    plan.fup_rate = Some(RateLimit {
+        download_kbps: 1_000,
+        upload_kbps: 500,
+        ..RateLimit::default()
+    });
+    let plan = store.create_plan(&plan).await.unwrap();
+    store
+        .create_subscriber(&NewSubscriber::new("frank", "pw-frank-1", plan.id))
+        .await
+        .unwrap();
+    let acks = fake_nas("127.0.0.1", Answer::Ack);
+    let nas_id = nas(&store, "nas1", "127.0.0.1", acks.port()).await;
+    store
+        .apply_accounting(&[record(AcctStatus::Start, nas_id, "frank", "f1", 0)], 3)
+        .await
+        .unwrap();
+    store
+        .apply_accounting(
+            &[record(
+                AcctStatus::InterimUpdate,
+                nas_id,
+                "frank",
+                "f1",
+                5_000_000,
+            )],
+            3,
+        )
+        .await
+        .unwrap();
+    let sql = ctx.env.sql().await;
+    let in_fup: bool = sql
+        .query_one(
+            "SELECT fup_until > now() FROM subscribers WHERE username = 'frank'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(in_fup, "the quota was not spent");
+
+    let r = call!(
+        app,
+        ctx,
+        command("reset_quota", Some("q-1"), json!({"username": "frank"}), &t)
+    );
+    r.expect(200);
+    assert_eq!(r.json, json!({"command_id": "q-1", "ok": true}));
+    let row = sql
+        .query_one(
+            "SELECT s.fup_until IS NULL, \
+                    (SELECT sum(u.download_octets + u.upload_octets)::int8 FROM usage u \
+                     WHERE u.subscriber_id = s.id) \
+             FROM subscribers s WHERE s.username = 'frank'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0), "fair usage still on");
+    assert_eq!(row.get::<_, Option<i64>>(1), Some(0), "usage not reset");
+    // The open session gets the plan's full rate.
+    acks.until(|seen| !seen.requests.is_empty()).await;
+    let coa = acks.seen().requests[0].clone();
+    assert_eq!(coa.code, Code::CoaRequest);
+    assert_eq!(
+        coa.rate_limit,
+        Some(
+            store
+                .plan(plan.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .rate
+                .to_mikrotik()
+        )
+    );
+    let audited: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'subscriber.reset_quota' \
+             AND admin_username = 'bill'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 1);
 }
