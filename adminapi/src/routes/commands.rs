@@ -21,6 +21,22 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Longest key.
 const MAX_KEY_LEN: usize = 256;
 
+/// The commands (the path's last segment), for the document.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CommandName {
+    /// Logins refused, open sessions disconnected.
+    Suspend,
+    /// Back to active.
+    Resume,
+    /// A new expiry.
+    Renew,
+    /// Another plan, its rate sent to the open sessions.
+    SetPlan,
+    /// Fair usage ended, the period's usage counted from zero.
+    ResetQuota,
+}
+
 /// A command's body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +61,7 @@ pub struct CommandInput {
     operation_id = "subscriberCommand",
     tag = "commands",
     params(
-        ("command" = String, Path, description = "suspend, resume, renew, set_plan or reset_quota"),
+        ("command" = inline(CommandName), Path, description = "suspend, resume, renew, set_plan or reset_quota"),
         ("Idempotency-Key" = String, Header, description = "The command's id: 1 to 256 characters, unique per admin for `[commands] retention` (7 days)"),
     ),
     request_body = CommandInput,
