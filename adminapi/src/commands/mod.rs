@@ -223,7 +223,18 @@ impl Answer {
 struct Checked {
     kind: Kind,
     current: SubscriberRecord,
-    input: Option<SubscriberInput>,
+    change: Change,
+}
+
+/// What a command changes, through which of REST's service functions.
+enum Change {
+    /// [`change_status`] to this status, audited as this action.
+    Status(Status, &'static str),
+    /// [`write_as`] of the subscriber as it is with a field changed, audited as this
+    /// action.
+    Write(Box<SubscriberInput>, &'static str),
+    /// [`reset_quota`].
+    ResetQuota,
 }
 
 #[derive(Deserialize)]
@@ -277,12 +288,16 @@ async fn check(
             format!("no subscriber {username:?}"),
         )));
     };
-    let input = match kind {
+    let change = match kind {
         Kind::Suspend | Kind::Resume | Kind::ResetQuota => {
             if let Err(f) = data::<NoData>(kind, inv.data) {
                 return Ok(Err(f));
             }
-            None
+            match kind {
+                Kind::Suspend => Change::Status(Status::Suspended, "subscriber.suspend"),
+                Kind::Resume => Change::Status(Status::Active, "subscriber.resume"),
+                _ => Change::ResetQuota,
+            }
         }
         Kind::Renew => {
             let d = match data::<RenewData>(kind, inv.data) {
@@ -303,7 +318,7 @@ async fn check(
             }
             let mut input = SubscriberInput::from(&current);
             input.expires_at = Some(at);
-            Some(input)
+            Change::Write(Box::new(input), "subscriber.renew")
         }
         Kind::SetPlan => {
             let d = match data::<SetPlanData>(kind, inv.data) {
@@ -318,13 +333,13 @@ async fn check(
             };
             let mut input = SubscriberInput::from(&current);
             input.plan_id = plan.id;
-            Some(input)
+            Change::Write(Box::new(input), "subscriber.update")
         }
     };
     Ok(Ok(Checked {
         kind,
         current,
-        input,
+        change,
     }))
 }
 
@@ -347,28 +362,15 @@ pub async fn execute(state: &AppState, inv: &Invocation<'_>) -> Result<Answer, A
     };
     let duplicate = Cell::new(false);
     let also = recorded(inv, &fingerprint, &result, &duplicate);
-    let applied = match checked.kind {
-        Kind::Suspend | Kind::Resume => {
-            let (status, action) = if checked.kind == Kind::Suspend {
-                (Status::Suspended, "subscriber.suspend")
-            } else {
-                (Status::Active, "subscriber.resume")
-            };
-            change_status(state, inv.actor, &checked.current, status, action, also).await
+    let current = &checked.current;
+    let applied = match &checked.change {
+        Change::Status(status, action) => {
+            change_status(state, inv.actor, current, *status, action, also).await
         }
-        Kind::Renew | Kind::SetPlan => {
-            let action = if checked.kind == Kind::Renew {
-                "subscriber.renew"
-            } else {
-                "subscriber.update"
-            };
-            let input = checked
-                .input
-                .as_ref()
-                .ok_or_else(|| ApiError::internal("a checked command without its input"))?;
-            write_as(state, inv.actor, &checked.current, input, action, also).await
+        Change::Write(input, action) => {
+            write_as(state, inv.actor, current, input, action, also).await
         }
-        Kind::ResetQuota => reset_quota(state, inv.actor, &checked.current, also).await,
+        Change::ResetQuota => reset_quota(state, inv.actor, current, also).await,
     };
     match applied {
         Ok(_) => {}
