@@ -134,6 +134,9 @@ nats_passwords() {
   set -a; . "$f"; set +a
 }
 
+# Beside this file, wherever the sourcing script is (it need not set $root).
+nats_users_conf="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/events/nats-users.conf"
+
 start_nats() {
   mkdir -p "$var/nats"
   nats_passwords
@@ -141,7 +144,7 @@ start_nats() {
   # Users and subject permissions (issue 22): events/nats-users.conf. The flags after
   # it override its listen address; "-p <port> -js" stays together (stack-stop-check
   # finds the server by it).
-  setsid "$(nats_bin)" -c "$root/events/nats-users.conf" \
+  setsid "$(nats_bin)" -c "$nats_users_conf" \
     -a 127.0.0.1 -p "$nats_port" -js -sd "$var/nats" \
     -P "$var/nats.pid" -l "$var/nats.log" </dev/null >/dev/null 2>&1 &
   # Its pid at once (nats-server writes the same one when it is up): a Ctrl-C before
