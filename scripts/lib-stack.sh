@@ -118,10 +118,34 @@ nats_bin() { command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server; }
 
 # A private nats-server with JetStream (file store in $var/nats), in a session of its own
 # so a terminal's Ctrl-C reaches it only through the cleanup.
+# The passwords of the NATS users of events/nats-users.conf (relay, billing, adminapi):
+# random, generated once into $var/nats-passwords.env (mode 0600) and kept, so the URLs in
+# var/stack.env stay valid across runs; exported for nats-server, which reads them.
+nats_passwords() {
+  local f="$var/nats-passwords.env" user
+  if [ ! -s "$f" ]; then
+    (
+      umask 077
+      for user in RELAY BILLING ADMINAPI; do
+        echo "PROISP_NATS_${user}_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+      done > "$f"
+    )
+  fi
+  set -a; . "$f"; set +a
+}
+
+# Beside this file, wherever the sourcing script is (it need not set $root).
+nats_users_conf="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/events/nats-users.conf"
+
 start_nats() {
   mkdir -p "$var/nats"
+  nats_passwords
   say "starting nats-server (JetStream) on 127.0.0.1:$nats_port"
-  setsid "$(nats_bin)" -a 127.0.0.1 -p "$nats_port" -js -sd "$var/nats" \
+  # Users and subject permissions (issue 22): events/nats-users.conf. The flags after
+  # it override its listen address; "-p <port> -js" stays together (stack-stop-check
+  # finds the server by it).
+  setsid "$(nats_bin)" -c "$nats_users_conf" \
+    -a 127.0.0.1 -p "$nats_port" -js -sd "$var/nats" \
     -P "$var/nats.pid" -l "$var/nats.log" </dev/null >/dev/null 2>&1 &
   # Its pid at once (nats-server writes the same one when it is up): a Ctrl-C before
   # then must still find it to stop. setsid execs in place here: a background job of a

@@ -108,7 +108,10 @@ PROISP_PG_DATA=$var/pg
 PROISP_PG_PORT=$pg_port
 PROISP_REDIS_DIR=$var/redis
 PROISP_REDIS_PORT=$redis_port
-PROISP_NATS_URL=nats://127.0.0.1:$nats_port
+PROISP_NATS_URL=nats://relay:$PROISP_NATS_RELAY_PASSWORD@127.0.0.1:$nats_port
+PROISP_NATS_BILLING_URL=nats://billing:$PROISP_NATS_BILLING_PASSWORD@127.0.0.1:$nats_port
+PROISP_COMMANDS__NATS_URL=nats://adminapi:$PROISP_NATS_ADMINAPI_PASSWORD@127.0.0.1:$nats_port
+PROISP_COMMANDS__CREDENTIAL=billing
 PROISP_NATS_DIR=$var/nats
 PROISP_RELAY__LISTEN=127.0.0.1:$events_port
 PROISP_LISTEN__AUTH=0.0.0.0:$auth_port
@@ -194,9 +197,17 @@ with the config written to var/radsecproxy.conf (radsecproxy's UDP side on port 
 Metrics: curl http://127.0.0.1:$metrics_port/metrics    Health: curl http://127.0.0.1:$metrics_port/health
 
 Events (CloudEvents on NATS JetStream, stream PROISP_EVENTS, nats://127.0.0.1:$nats_port):
-every subscriber and plan change made through the API, live:
+every subscriber and plan change made through the API, live, read as the demo billing
+account (PROISP_NATS_BILLING_URL in var/stack.env):
 
-  PROISP_NATS_URL=nats://127.0.0.1:$nats_port $bin/proisp-events tail 'proisp.v1.>'
+  PROISP_NATS_URL=$PROISP_NATS_BILLING_URL $bin/proisp-events tail 'proisp.v1.>'
+
+Commands from billing (stream PROISP_COMMANDS; README "Commands from billing"): suspend
+user000001 with the nats CLI (github.com/nats-io/natscli; or over REST, below) and see its
+proisp.v1.command.result above:
+
+  nats --server $PROISP_NATS_BILLING_URL pub proisp.v1.command.subscriber.suspend \\
+    '{"specversion":"1.0","id":"demo-1","source":"/billing","type":"com.example.suspend","subject":"user000001","data":{}}'
 
   Relay: curl http://127.0.0.1:$events_port/health    curl http://127.0.0.1:$events_port/metrics
 
@@ -216,6 +227,12 @@ Admin API on http://127.0.0.1:$api_port (OpenAPI: /api/v1/openapi.json)
     -d '{"username": "$demo_admin", "password": "$demo_password"}' \\
     | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
   curl -s -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:$api_port/api/v1/subscribers?limit=5'
+
+  Billing's commands over REST (a retry with the same Idempotency-Key changes nothing):
+
+  curl -s -H "Authorization: Bearer \$TOKEN" -H 'Idempotency-Key: demo-2' \\
+    -H 'Content-Type: application/json' -d '{"username": "user000001", "data": {}}' \\
+    http://127.0.0.1:$api_port/api/v1/commands/subscriber/resume
 
 The private instances' URLs are in var/stack.env. Ctrl-C stops everything.
 

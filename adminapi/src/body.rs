@@ -42,7 +42,7 @@ pub fn nul_error(field: impl Into<String>) -> ApiError {
 
 /// Where the first NUL character in `v` is (a string or an object key), as the errors
 /// name fields: `name`, `burst.time_secs`, `allowed_networks[0]`; `body` for the whole.
-fn nul_path(v: &Value) -> Option<String> {
+pub(crate) fn nul_path(v: &Value) -> Option<String> {
     fn walk(v: &Value, path: &str) -> Option<String> {
         let field = |name: &str| {
             if path.is_empty() {

@@ -82,6 +82,9 @@ pub struct Config {
     /// Webhook destinations (the section proisp-events reads too).
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    /// Commands from billing over NATS JetStream (off until `nats_url` is set).
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 /// The console dashboard's backend checks (`GET /api/v1/dashboard/health`).
@@ -324,6 +327,117 @@ fn default_requests_per_minute() -> u32 {
     300
 }
 
+/// Commands from billing (issue 22): the durable JetStream consumer that applies
+/// `proisp.v1.command.subscriber.>`, and the record of commands (NATS and REST).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// The NATS server, with this adminapi's credentials in the URL
+    /// (`nats://adminapi:<password>@127.0.0.1:4222`); unset: no consumer (the REST
+    /// commands still work).
+    #[serde(default)]
+    pub nats_url: Option<String>,
+    /// The name the audit log and the command record give commands from NATS: the
+    /// billing system's credential.
+    #[serde(default = "default_command_credential")]
+    pub credential: String,
+    /// The stream of commands, created (or updated to these limits) by the consumer.
+    #[serde(default = "default_command_stream")]
+    pub stream: String,
+    /// The durable consumer every adminapi shares.
+    #[serde(default = "default_command_consumer")]
+    pub consumer: String,
+    /// Commands delivered and not yet acknowledged, over every adminapi.
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Largest command the stream takes, octets; a larger publish is refused by NATS.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: i32,
+    /// How long the stream keeps a command.
+    #[serde(default = "default_command_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Most octets the stream holds (the oldest commands go first).
+    #[serde(default = "default_command_max_bytes")]
+    pub max_bytes: i64,
+    /// Stream replicas (a NATS cluster: 3).
+    #[serde(default = "default_command_replicas")]
+    pub replicas: usize,
+    /// A command not acknowledged within this is delivered again.
+    #[serde(default = "default_ack_wait", with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// While PostgreSQL does not answer, a command is handed back to be delivered again
+    /// after this.
+    #[serde(default = "default_nak_delay", with = "humantime_serde")]
+    pub nak_delay: Duration,
+    /// How long a command's id and first result are kept (a replay after that is handled
+    /// as a new command).
+    #[serde(default = "default_command_retention", with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> CommandsConfig {
+        CommandsConfig {
+            nats_url: None,
+            credential: default_command_credential(),
+            stream: default_command_stream(),
+            consumer: default_command_consumer(),
+            max_ack_pending: default_max_ack_pending(),
+            max_message_size: default_max_message_size(),
+            max_age: default_command_max_age(),
+            max_bytes: default_command_max_bytes(),
+            replicas: default_command_replicas(),
+            ack_wait: default_ack_wait(),
+            nak_delay: default_nak_delay(),
+            retention: default_command_retention(),
+        }
+    }
+}
+
+fn default_command_credential() -> String {
+    "billing".to_owned()
+}
+
+fn default_command_stream() -> String {
+    "PROISP_COMMANDS".to_owned()
+}
+
+fn default_command_consumer() -> String {
+    "proisp-commands".to_owned()
+}
+
+fn default_max_ack_pending() -> i64 {
+    256
+}
+
+fn default_max_message_size() -> i32 {
+    64 * 1024
+}
+
+fn default_command_max_age() -> Duration {
+    Duration::from_secs(7 * 86400)
+}
+
+fn default_command_max_bytes() -> i64 {
+    1 << 30
+}
+
+fn default_command_replicas() -> usize {
+    1
+}
+
+fn default_ack_wait() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_nak_delay() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_command_retention() -> Duration {
+    Duration::from_secs(7 * 86400)
+}
+
 impl Config {
     /// Layers defaults, the file, the environment and the credentials of `sources`.
     /// Errors name the key and where its value came from.
@@ -346,6 +460,7 @@ impl Config {
             security_report: SecurityReportConfig::default(),
             dashboard: DashboardConfig::default(),
             webhooks: WebhooksConfig::default(),
+            commands: CommandsConfig::default(),
         }
     }
 }
@@ -421,6 +536,11 @@ mod tests {
         assert_eq!(cfg.login.failures_per_ip, 20);
         assert_eq!(cfg.login.failure_window, default_failure_window());
         assert_eq!(cfg.rate_limit.requests_per_minute, 300);
+        assert_eq!(cfg.commands.nats_url, None);
+        assert_eq!(cfg.commands.credential, "billing");
+        assert_eq!(cfg.commands.max_message_size, 65536);
+        assert_eq!(cfg.commands.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(cfg.commands.nak_delay, Duration::from_secs(5));
     }
 
     #[test]
@@ -473,6 +593,16 @@ mod tests {
             ("PROISP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
             ("PROISP_RATE_LIMIT__REQUESTS_PER_MINUTE", "0"),
             ("PROISP_DASHBOARD__RADIUSD_HEALTH", "[\"127.0.0.1:9812\"]"),
+            (
+                "PROISP_COMMANDS__NATS_URL",
+                "nats://adminapi:pw@127.0.0.1:54222",
+            ),
+            // The relay's and billing's, from the same file.
+            ("PROISP_NATS_URL", "nats://relay:pw@127.0.0.1:54222"),
+            (
+                "PROISP_NATS_BILLING_URL",
+                "nats://billing:pw@127.0.0.1:54222",
+            ),
             // radiusd's and the stack's, from a shared environment file.
             ("PROISP_LISTEN__AUTH", "127.0.0.1:1812"),
             ("PROISP_AUTH__REQUIRE_MESSAGE_AUTHENTICATOR", "true"),
@@ -495,6 +625,10 @@ mod tests {
             ["127.0.0.1:9812".parse::<SocketAddr>().unwrap()]
         );
         assert_eq!(cfg.dashboard.check_timeout, Duration::from_secs(1));
+        assert_eq!(
+            cfg.commands.nats_url.as_deref(),
+            Some("nats://adminapi:pw@127.0.0.1:54222")
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub trait Subject: Serialize {
 pub fn subscriber_kind(action: &str) -> Option<&'static str> {
     Some(match action {
         "subscriber.create" | "subscriber.import" => "subscriber.created",
-        "subscriber.update" | "subscriber.password_reset" => "subscriber.updated",
+        "subscriber.update" | "subscriber.password_reset" | "subscriber.reset_quota" => {
+            "subscriber.updated"
+        }
         "subscriber.suspend" => "subscriber.suspended",
         "subscriber.resume" => "subscriber.resumed",
         "subscriber.delete" => "subscriber.deleted",

@@ -17,7 +17,7 @@ use deadpool_postgres::Pool;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use proisp_coa::{Outcome, Target, session_key};
-use proisp_model::NasVendor;
+use proisp_model::{NasVendor, Plan};
 use proisp_radius::dictionary::{mikrotik, vendor};
 use proisp_radius::dynauth::Request;
 use proisp_store::StoreError;
@@ -278,6 +278,53 @@ async fn changes(state: &AppState, plan_id: i64) -> Result<Vec<Change>, StoreErr
     let Some(plan) = state.store.plan(plan_id).await? else {
         return Ok(Vec::new());
     };
+    let sessions = sessions::plan_live_sessions(&state.db, plan.id).await?;
+    rate_changes(state, &plan, &sessions).await
+}
+
+/// Gives subscriber `username`'s open sessions their plan's rate now (the fair-usage rate
+/// while their quota is spent): the CoA-Requests a plan's apply sends, for one subscriber
+/// (billing's set_plan and reset_quota), sent and waited for. Returns what they counted.
+pub(crate) async fn apply_to_subscriber(
+    state: &AppState,
+    username: &str,
+) -> Result<Counts, StoreError> {
+    let mut counts = Counts::default();
+    let sessions = sessions::subscriber_live_sessions(&state.db, username).await?;
+    let Some(first) = sessions.first() else {
+        return Ok(counts);
+    };
+    let Some(sub) = state.store.subscriber(&first.session.username).await? else {
+        return Ok(counts);
+    };
+    let Some(plan) = state.store.plan(sub.plan_id).await? else {
+        return Ok(counts);
+    };
+    let mut waiting = FuturesUnordered::new();
+    for change in rate_changes(state, &plan, &sessions).await? {
+        counts.sessions += 1;
+        match change {
+            Change::Skip { .. } => counts.skipped += 1,
+            Change::Send {
+                target,
+                key,
+                request,
+            } => waiting
+                .push(async move { state.lanes.send(&target, Some(key.as_str()), request).await }),
+        }
+    }
+    while let Some(outcome) = waiting.next().await {
+        counts.add(&outcome);
+    }
+    Ok(counts)
+}
+
+/// What giving `sessions` the rate of `plan` does for each.
+async fn rate_changes(
+    state: &AppState,
+    plan: &Plan,
+    sessions: &[sessions::PlanSession],
+) -> Result<Vec<Change>, StoreError> {
     let full = plan.rate.to_mikrotik();
     let fup = plan.fup_rate.as_ref().map(|r| r.to_mikrotik());
     let nases: HashMap<i64, _> = state
@@ -287,7 +334,6 @@ async fn changes(state: &AppState, plan_id: i64) -> Result<Vec<Change>, StoreErr
         .into_iter()
         .map(|n| (n.id, n))
         .collect();
-    let sessions = sessions::plan_live_sessions(&state.db, plan.id).await?;
     Ok(sessions
         .iter()
         .map(|s| {

@@ -6,6 +6,7 @@
 //! - [`routes`]: handlers, one module per resource (plans is the pattern to copy);
 //! - [`session`]: the authenticated admin of a request and `require(Permission)`;
 //! - [`error`]: [`error::ApiError`], the one mapping of errors to statuses and bodies;
+//! - [`commands`]: billing's commands (NATS consumer and REST twin);
 //! - [`audit`]: the audit log; [`events`]: the events billing hears of, in the outbox; [`admin`], [`refresh`]: admins and refresh tokens;
 //! - [`jwt`], [`password`], [`totp`]: credentials; [`cookie`]: the browser's refresh
 //!   cookie; [`permission`]: the role table;
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod audit;
 pub mod body;
 pub mod client_ip;
+pub mod commands;
 pub mod config;
 pub mod console;
 pub mod cookie;

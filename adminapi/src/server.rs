@@ -276,6 +276,7 @@ pub fn app(
         .service(routes::webhooks::test)
         .service(routes::webhooks::deliveries)
         .service(routes::webhooks::redeliver)
+        .service(routes::commands::subscriber_command)
         .default_service(web::to(fallback));
     let (app, mut doc) = App::new()
         .into_utoipa_app()
@@ -302,7 +303,7 @@ pub fn app(
 }
 
 /// Housekeeping beside the server: histogram upkeep every 5 s, expired refresh tokens
-/// purged hourly.
+/// and command records past `[commands] retention` purged hourly.
 pub fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(5));
@@ -320,9 +321,22 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
             {
                 tracing::debug!(error = %e, "looking for orphaned jobs failed");
             }
+            if n.is_multiple_of(720)
+                && let Err(e) =
+                    crate::commands::purge_expired(&state.db, state.config.commands.retention).await
+            {
+                tracing::warn!(error = %e, "purging old command records failed");
+            }
             n += 1;
         }
     });
+}
+
+/// The consumer of billing's commands, while `[commands] nats_url` is set.
+pub fn spawn_commands(state: web::Data<AppState>) {
+    if let Some(url) = state.config.commands.nats_url.clone() {
+        actix_web::rt::spawn(async move { crate::commands::consumer::run(&state, &url).await });
+    }
 }
 
 /// Serves until SIGINT/SIGTERM (actix's signal handling: graceful, 30 s).
@@ -334,6 +348,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     };
     let state = web::Data::from(Arc::new(state));
     spawn_housekeeping(state.clone());
+    spawn_commands(state.clone());
     let factory_state = state.clone();
     let server = actix_web::HttpServer::new(move || app(factory_state.clone()))
         .workers(workers)

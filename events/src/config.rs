@@ -187,7 +187,7 @@ fn default_ack_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
-/// Stream `PROISP_EVENTS` on `proisp.v1.>`, file storage.
+/// Stream `PROISP_EVENTS` on the event subjects (`stream::SUBJECTS`), file storage.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {

@@ -25,17 +25,28 @@ pub mod stream;
 pub mod tail;
 pub mod webhooks;
 
-/// Connects to NATS at `url` (comma-separated URLs for a cluster). The client keeps
-/// reconnecting on its own, also when the first attempt fails (the relay starts while
-/// NATS is down and its outbox grows meanwhile).
+/// Connects to NATS at `url` (comma-separated URLs for a cluster), as the user the URLs
+/// name (`nats://relay:<password>@127.0.0.1:4222`). The client keeps reconnecting on its
+/// own, also when the first attempt fails (the relay starts while NATS is down and its
+/// outbox grows meanwhile).
 pub async fn connect_nats(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
     let urls: Vec<&str> = url.split(',').map(str::trim).collect();
-    async_nats::ConnectOptions::new()
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some((user, password)) = urls.iter().find_map(|u| url_credentials(u)) {
+        options = options.user_and_password(user, password);
+    }
+    options
         .name("proisp-events")
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connect(urls.as_slice())
         .await
+}
+
+/// The user and password in a NATS URL, which async-nats does not send by itself.
+pub fn url_credentials(url: &str) -> Option<(String, String)> {
+    let addr: async_nats::ServerAddr = url.parse().ok()?;
+    Some((addr.username()?.to_owned(), addr.password()?.to_owned()))
 }
 
 /// JetStream on `client`, with PubAcks awaited at most `ack_timeout`.

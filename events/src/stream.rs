@@ -1,18 +1,31 @@
-//! The stream `PROISP_EVENTS`: created, or updated to the configured limits, by the relay
-//! before it publishes.
+//! The stream `PROISP_EVENTS`: created, or updated to the configured limits and subjects,
+//! by the relay before it publishes. An older stream on all of `proisp.v1.>` is narrowed
+//! in place to [`SUBJECTS`], which leaves `proisp.v1.command.subscriber.>` to the stream
+//! of billing's commands (`PROISP_COMMANDS`, which adminapi's consumer creates: JetStream
+//! refuses two streams whose subjects overlap).
 
 use async_nats::jetstream::{self, stream};
 
 use crate::config::StreamConfig;
 
-/// Every subject the events go to (and the stream captures).
-pub const SUBJECTS: &str = "proisp.v1.>";
+/// Every subject the events go to (and the stream captures): never a command's.
+pub const SUBJECTS: [&str; 8] = [
+    "proisp.v1.session.>",
+    "proisp.v1.subscriber.>",
+    "proisp.v1.plan.>",
+    "proisp.v1.fup.>",
+    "proisp.v1.coa.>",
+    "proisp.v1.nas.>",
+    "proisp.v1.command.result",
+    // `proisp-events bench`'s events.
+    "proisp.v1.bench.>",
+];
 
 /// The stream's JetStream configuration.
 pub fn config(cfg: &StreamConfig) -> stream::Config {
     stream::Config {
         name: cfg.name.clone(),
-        subjects: vec![SUBJECTS.to_owned()],
+        subjects: SUBJECTS.iter().map(|s| (*s).to_owned()).collect(),
         storage: stream::StorageType::File,
         max_age: cfg.max_age,
         max_bytes: cfg.max_bytes,

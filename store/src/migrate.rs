@@ -110,6 +110,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0017_webhooks",
         sql: include_str!("../../sql/0017_webhooks.sql"),
     },
+    Migration {
+        version: 18,
+        name: "0018_commands",
+        sql: include_str!("../../sql/0018_commands.sql"),
+    },
 ];
 
 /// The newest version.

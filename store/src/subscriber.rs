@@ -400,6 +400,34 @@ impl Store {
         .await
     }
 
+    /// Resets a live subscriber's quota: fair usage ends (`fup_until` cleared) and the
+    /// current period's usage starts again from zero, so the plan's full rate applies
+    /// until the quota is spent anew. Recorded through `journal` in its transaction.
+    pub async fn reset_quota_journaled(
+        &self,
+        username: &str,
+        journal: impl Journal<Subscriber>,
+    ) -> Result<Subscriber, StoreError> {
+        self.update_subscriber_row(
+            username,
+            "fup_until = NULL",
+            "$1",
+            &[&username],
+            async |tx, sub: &Subscriber| {
+                tx.execute(
+                    "UPDATE usage u SET upload_octets = 0, download_octets = 0, \
+                     updated_at = now() FROM plans p \
+                     WHERE p.id = $2 AND u.subscriber_id = $1 \
+                       AND u.period_start = proisp_period_start(p.quota_period, now())",
+                    &[&sub.id, &sub.plan_id],
+                )
+                .await?;
+                journal(tx, sub).await
+            },
+        )
+        .await
+    }
+
     /// One UPDATE of the live subscriber `username` (`sets`, with `name_param` the
     /// placeholder of `username` in `args`) that bumps its version, recorded through
     /// `journal`; the cache follows after the commit.

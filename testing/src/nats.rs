@@ -12,6 +12,13 @@ use crate::process::{dismiss, find_program, free_ports, reap, watchdog};
 use crate::random_hex;
 use crate::wait::wait_until;
 
+/// The users and permissions of `events/nats-users.conf`, which `make run`'s nats-server
+/// uses too.
+const USERS_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/nats-users.conf");
+
+/// The users of `events/nats-users.conf`.
+pub(crate) const USERS: [&str; 3] = ["relay", "billing", "adminapi"];
+
 /// `nats-server -js` on a free port of 127.0.0.1, its JetStream store kept across
 /// [`PrivateNats::stop`] and [`PrivateNats::restart`] (file storage survives a crash).
 #[derive(Debug)]
@@ -21,11 +28,24 @@ pub struct PrivateNats {
     bin: PathBuf,
     server: Option<Child>,
     guard: Option<Child>,
+    /// With [`PrivateNats::start_with_users`]: each user of [`USERS`] and its password.
+    passwords: Vec<(&'static str, String)>,
 }
 
 impl PrivateNats {
-    /// Starts the server; returns once it accepts clients.
+    /// Starts the server, open to any client; returns once it accepts clients.
     pub async fn start() -> std::io::Result<PrivateNats> {
+        PrivateNats::start_as(Vec::new()).await
+    }
+
+    /// Starts the server with the users and subject permissions of
+    /// `events/nats-users.conf` (each with a random password; [`PrivateNats::url_as`]);
+    /// returns once it accepts clients.
+    pub async fn start_with_users() -> std::io::Result<PrivateNats> {
+        PrivateNats::start_as(USERS.iter().map(|u| (*u, random_hex(16))).collect()).await
+    }
+
+    async fn start_as(passwords: Vec<(&'static str, String)>) -> std::io::Result<PrivateNats> {
         let bin = find_program("nats-server", &[PathBuf::from("/usr/sbin/nats-server")])
             .ok_or_else(|| {
                 std::io::Error::other("nats-server not found (scripts/deps.sh installs it)")
@@ -42,6 +62,7 @@ impl PrivateNats {
             bin,
             server: None,
             guard: None,
+            passwords,
         };
         nats.restart().await?;
         Ok(nats)
@@ -50,6 +71,17 @@ impl PrivateNats {
     /// `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `nats://<user>:<password>@127.0.0.1:<port>` for `relay`, `billing` or `adminapi` (a server started
+    /// with [`PrivateNats::start_with_users`]); panics for another name.
+    pub fn url_as(&self, user: &str) -> String {
+        let (_, password) = self
+            .passwords
+            .iter()
+            .find(|(u, _)| *u == user)
+            .unwrap_or_else(|| panic!("no NATS user {user}"));
+        format!("nats://{user}:{password}@127.0.0.1:{}", self.port)
     }
 
     /// Kills the server (SIGKILL, like a crash); the port and the store stay for
@@ -70,7 +102,15 @@ impl PrivateNats {
             .create(true)
             .append(true)
             .open(self.dir.join("nats.log"))?;
-        let server = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        if !self.passwords.is_empty() {
+            command.arg("-c").arg(USERS_CONF);
+            for (user, password) in &self.passwords {
+                let var = format!("PROISP_NATS_{}_PASSWORD", user.to_ascii_uppercase());
+                command.env(var, password);
+            }
+        }
+        let server = command
             .args(["-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .args(["-js", "-sd"])

@@ -463,6 +463,23 @@ pub struct PlanSession {
 
 /// Every open session of the subscribers on plan `plan_id`.
 pub async fn plan_live_sessions(pool: &Pool, plan_id: i64) -> Result<Vec<PlanSession>, StoreError> {
+    rated_sessions(pool, "s.plan_id = $1", &plan_id).await
+}
+
+/// Every open session of live subscriber `username`, with their fair-usage state.
+pub async fn subscriber_live_sessions(
+    pool: &Pool,
+    username: &str,
+) -> Result<Vec<PlanSession>, StoreError> {
+    rated_sessions(pool, "s.username = $1", &username).await
+}
+
+/// The open sessions of the live subscribers `filter` (on `s`, with `$1` = `arg`) selects.
+async fn rated_sessions(
+    pool: &Pool,
+    filter: &str,
+    arg: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<Vec<PlanSession>, StoreError> {
     let client = pool.get().await?;
     let columns = LIVE_COLUMNS
         .split(", ")
@@ -474,11 +491,11 @@ pub async fn plan_live_sessions(pool: &Pool, plan_id: i64) -> Result<Vec<PlanSes
             "SELECT {columns}, coalesce(s.fup_until > now(), false) \
              FROM sessions x JOIN subscribers s \
                ON s.username = x.username AND s.deleted_at IS NULL \
-             WHERE s.plan_id = $1 ORDER BY x.id"
+             WHERE {filter} ORDER BY x.id"
         ))
         .await?;
     Ok(client
-        .query(&stmt, &[&plan_id])
+        .query(&stmt, &[arg])
         .await?
         .iter()
         .map(|r| PlanSession {

@@ -4,6 +4,7 @@ pub mod activity;
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod commands;
 pub mod dashboard;
 pub mod events;
 pub mod fields;

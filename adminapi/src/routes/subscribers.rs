@@ -24,7 +24,9 @@ use deadpool_postgres::Transaction;
 use ipnet::Ipv6Net;
 use proisp_model::{MacAddr, Password, Status, Subscriber};
 use proisp_radius::attr::Ipv6Prefix;
-use proisp_store::{Entity, ImportMode, ImportRow, MAX_USERNAME_LEN, NewSubscriber, StoreError};
+use proisp_store::{
+    Entity, ImportMode, ImportRow, Journal, MAX_USERNAME_LEN, NewSubscriber, StoreError,
+};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,7 +47,7 @@ use super::fields;
 use dto::params::{ImportQuery, ListQuery};
 pub use dto::*;
 pub(crate) use search::{by_username, get_one, list};
-pub(crate) use status::{renew, resume, suspend};
+pub(crate) use status::{change_status, renew, resume, suspend};
 use validate::check_password;
 
 /// Largest CSV body the import reads.
@@ -59,7 +61,7 @@ const GENERATED_LEN: usize = 12;
 /// No 0/O, 1/l/I: generated passwords are read out over the phone.
 const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-async fn load(state: &AppState, id: i64) -> Result<SubscriberRecord, ApiError> {
+pub(crate) async fn load(state: &AppState, id: i64) -> Result<SubscriberRecord, ApiError> {
     subscribers::subscriber_record(&state.store, id)
         .await?
         .ok_or(ApiError::NotFound {
@@ -70,7 +72,7 @@ async fn load(state: &AppState, id: i64) -> Result<SubscriberRecord, ApiError> {
 /// Records `entry` in a subscriber write's transaction `tx`, with the subscriber the write
 /// returned read back there as the API shows it (contact details, plan name, `online`) as
 /// `after`, and appends the event the action announces; returns that view for the answer.
-async fn record_after(
+pub(crate) async fn record_after(
     state: &AppState,
     tx: &Transaction<'_>,
     actor: &Actor,
@@ -141,19 +143,44 @@ async fn write(
     if input.password.is_some() {
         session.require(Permission::PasswordReset)?;
     }
-    let new = input.to_new(Some(&current.subscriber.password))?;
     let actor = session.actor();
+    write_as(state, &actor, current, input, "subscriber.update", nothing).await
+}
+
+/// Writes `input` over subscriber `current` on behalf of `actor`: the audit entry
+/// `action` (`subscriber.update`, or `subscriber.renew` for a billing renewal) and its
+/// event in the change's transaction, and `also` there too. What PUT and PATCH do and
+/// billing's commands reuse.
+pub(crate) async fn write_as(
+    state: &AppState,
+    actor: &Actor,
+    current: &SubscriberRecord,
+    input: &SubscriberInput,
+    action: &'static str,
+    also: impl Journal<SubscriberView>,
+) -> Result<SubscriberView, ApiError> {
+    let new = input.to_new(Some(&current.subscriber.password))?;
     let before = SubscriberView::from(current);
     let mut view = None;
     state
         .store
         .update_subscriber_journaled(&current.subscriber.username, &new, async |tx, sub| {
-            let entry = Entry::new("subscriber.update", "subscriber", sub.id).before(&before);
-            view = Some(record_after(state, tx, &actor, entry, sub).await?);
+            let entry = Entry::new(action, "subscriber", sub.id).before(&before);
+            let after = record_after(state, tx, actor, entry, sub).await?;
+            also(tx, &after).await?;
+            view = Some(after);
             Ok(())
         })
         .await?;
     journaled(view)
+}
+
+/// A journal that adds nothing to a write's transaction: the REST calls'.
+pub(crate) async fn nothing(
+    _tx: &Transaction<'_>,
+    _view: &SubscriberView,
+) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// Replace a subscriber's settings (the password is kept unless given).

@@ -1,9 +1,11 @@
 //! proisp-events against real PostgreSQL (proisp_testing) and a private nats-server with
-//! JetStream: admin API writes in process (`api`), the relay as a child process under
-//! faults (`faults`), webhooks delivered to real HTTP receivers (`webhooks`). Every event a test receives is validated against
+//! JetStream: admin API writes in process (`api`), billing's commands (`commands`), the relay
+//! as a child process under faults (`faults`), webhooks delivered to real HTTP receivers
+//! (`webhooks`). Every event a test receives is validated against
 //! events/asyncapi.json (`schema`).
 
 mod api;
+mod commands;
 mod faults;
 mod receiver;
 mod schema;
@@ -37,7 +39,12 @@ fn stream_config() -> StreamConfig {
 
 /// JetStream on the private server.
 async fn js(nats: &PrivateNats) -> async_nats::jetstream::Context {
-    let client = connect_nats(&nats.url()).await.expect("connect to NATS");
+    js_at(&nats.url()).await
+}
+
+/// JetStream at `url`.
+async fn js_at(url: &str) -> async_nats::jetstream::Context {
+    let client = connect_nats(url).await.expect("connect to NATS");
     jetstream(client, Duration::from_secs(2))
 }
 
@@ -49,9 +56,20 @@ async fn relay_in_process(
     tokio_util::sync::CancellationToken,
     tokio::task::JoinHandle<()>,
 ) {
+    relay_at(store, &nats.url()).await
+}
+
+/// A relay in this process connected to `url`, publishing until the token is cancelled.
+async fn relay_at(
+    store: &Store,
+    url: &str,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
     let relay = Relay {
         store: store.clone(),
-        js: js(nats).await,
+        js: js_at(url).await,
         stream: stream_config(),
         config: RelayConfig {
             max_backoff: Duration::from_millis(200),

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::limit;
 use super::query::ListQuery;
-use crate::audit::{self, Entry};
+use crate::audit::{self, Actor, Entry};
 use crate::data::sessions::{self, LiveFilter, LiveSession};
 use crate::dynauth::{coa_target, identify, lane_target};
 use crate::error::{ApiError, ErrorBody};
@@ -230,7 +230,18 @@ pub(crate) async fn kick(
     let live = sessions::live_session(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound { entity: "session" })?;
-    let nas = crate::routes::nas::load(&state, live.nas_id).await?;
+    Ok(web::Json(disconnect(&state, &session.actor(), live).await?))
+}
+
+/// Sends a Disconnect-Request for `live` through its NAS's lane, waits for the answer and
+/// records it in the audit log on behalf of `actor`: what kick does, and billing's
+/// suspend command for each of the subscriber's sessions.
+pub(crate) async fn disconnect(
+    state: &AppState,
+    actor: &Actor,
+    live: LiveSession,
+) -> Result<KickResult, ApiError> {
+    let nas = crate::routes::nas::load(state, live.nas_id).await?;
     let target = coa_target(&nas)?;
     let request = identify(
         Request::disconnect(live.username.as_str(), live.acct_session_id.as_str()),
@@ -245,7 +256,7 @@ pub(crate) async fn kick(
         user = live.username,
         session = live.acct_session_id,
         nas = nas.name,
-        admin = session.admin.username,
+        admin = actor.username,
         %outcome,
         "kick"
     );
@@ -259,9 +270,9 @@ pub(crate) async fn kick(
     };
     audit::record_event(
         &state.db,
-        &session.actor(),
+        actor,
         Entry::new("session.kick", "session", result.session_id).after(&result),
     )
     .await;
-    Ok(web::Json(result))
+    Ok(result)
 }

@@ -2,7 +2,33 @@
 
 use super::*;
 
-async fn change_status(
+/// Sets subscriber `current`'s status on behalf of `actor`: the audit entry `action` and
+/// its event in the change's transaction, and `also` there too (a command's record, or
+/// nothing). What REST's suspend and resume do and billing's commands reuse.
+pub(crate) async fn change_status(
+    state: &AppState,
+    actor: &Actor,
+    current: &SubscriberRecord,
+    status: Status,
+    action: &'static str,
+    also: impl Journal<SubscriberView>,
+) -> Result<SubscriberView, ApiError> {
+    let entry = Entry::new(action, "subscriber", current.subscriber.id)
+        .before(&SubscriberView::from(current));
+    let mut view = None;
+    state
+        .store
+        .set_status_journaled(&current.subscriber.username, status, async |tx, sub| {
+            let after = record_after(state, tx, actor, entry, sub).await?;
+            also(tx, &after).await?;
+            view = Some(after);
+            Ok(())
+        })
+        .await?;
+    journaled(view)
+}
+
+async fn change_status_of(
     state: &AppState,
     session: &Session,
     id: i64,
@@ -11,17 +37,7 @@ async fn change_status(
 ) -> Result<SubscriberView, ApiError> {
     session.require(Permission::SubscriberWrite)?;
     let current = load(state, id).await?;
-    let actor = session.actor();
-    let entry = Entry::new(action, "subscriber", id).before(&SubscriberView::from(&current));
-    let mut view = None;
-    state
-        .store
-        .set_status_journaled(&current.subscriber.username, status, async |tx, sub| {
-            view = Some(record_after(state, tx, &actor, entry, sub).await?);
-            Ok(())
-        })
-        .await?;
-    journaled(view)
+    change_status(state, &session.actor(), &current, status, action, nothing).await
 }
 
 /// Suspend: logins are refused (Reply-Message says why) until resumed. Open sessions
@@ -42,7 +58,7 @@ pub(crate) async fn suspend(
     id: web::Path<i64>,
 ) -> Result<web::Json<SubscriberView>, ApiError> {
     Ok(web::Json(
-        change_status(
+        change_status_of(
             &state,
             &session,
             *id,
@@ -70,7 +86,7 @@ pub(crate) async fn resume(
     id: web::Path<i64>,
 ) -> Result<web::Json<SubscriberView>, ApiError> {
     Ok(web::Json(
-        change_status(&state, &session, *id, Status::Active, "subscriber.resume").await?,
+        change_status_of(&state, &session, *id, Status::Active, "subscriber.resume").await?,
     ))
 }
 

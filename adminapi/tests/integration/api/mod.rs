@@ -7,6 +7,7 @@ mod activity;
 mod admins;
 mod audit;
 mod auth;
+mod commands;
 mod console;
 mod dashboard;
 mod events;
