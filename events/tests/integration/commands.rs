@@ -46,7 +46,7 @@ async fn publish(js: &async_nats::jetstream::Context, name: &str, payload: Vec<u
 /// The command results on the stream, each validated, until `want` says enough.
 struct Results {
     messages: async_nats::jetstream::consumer::pull::Ordered,
-    doc: schema::Document,
+    doc: validator::Document,
     seen: Vec<Value>,
 }
 
@@ -161,7 +161,7 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
         messages: tail::subscribe(&js, "PROISP_EVENTS", "proisp.v1.command.result", From::All)
             .await
             .expect("ordered consumer"),
-        doc: schema::Document::load(),
+        doc: validator::Document::load(),
         seen: Vec::new(),
     };
 
@@ -406,7 +406,7 @@ async fn nats_users_may_do_only_their_part() {
         )
         .await
         .expect("billing's consumer on PROISP_EVENTS"),
-        doc: schema::Document::load(),
+        doc: validator::Document::load(),
         seen: Vec::new(),
     };
     publish(&billing, "suspend", command("c-2", "dave", json!({}))).await;
