@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::data::sessions;
-use crate::dynauth::{coa_target, identify, lane_target};
+use crate::dynauth::{self, coa_target, identify, lane_target};
 use crate::state::AppState;
 
 /// How long a runner's lease lasts; renewed at every progress write.
@@ -194,11 +194,14 @@ async fn run_apply(state: web::Data<AppState>, id: i64, plan_id: i64) {
                     target,
                     key,
                     request,
+                    session,
                 } => {
                     progress.sessions(Some(target.nas_id));
-                    let lanes = state.lanes.clone();
+                    let state = state.clone();
                     waiting.push(async move {
-                        let outcome = lanes.send(&target, Some(key.as_str()), request).await;
+                        let outcome = state.lanes.send(&target, Some(key.as_str()), request).await;
+                        dynauth::record(&state.store, session.sent(&target, "admin"), &outcome)
+                            .await;
                         (target.nas_id, outcome)
                     });
                 }
@@ -269,7 +272,29 @@ enum Change {
         key: String,
         /// The request.
         request: Request,
+        /// Whose session it is, for its coa.result.
+        session: Named,
     },
+}
+
+/// A session by its subscriber and Acct-Session-Id.
+#[derive(Debug)]
+struct Named {
+    username: String,
+    acct_session_id: String,
+}
+
+impl Named {
+    /// Its CoA sent to `target` for `reason`.
+    fn sent<'a>(&'a self, target: &'a Target, reason: &'a str) -> dynauth::Sent<'a> {
+        dynauth::Sent {
+            username: &self.username,
+            acct_session_id: &self.acct_session_id,
+            nas: &target.name,
+            request: "coa",
+            reason,
+        }
+    }
 }
 
 /// What applying plan `plan_id` does for each of its subscribers' open sessions: the rate
@@ -309,8 +334,12 @@ pub(crate) async fn apply_to_subscriber(
                 target,
                 key,
                 request,
-            } => waiting
-                .push(async move { state.lanes.send(&target, Some(key.as_str()), request).await }),
+                session,
+            } => waiting.push(async move {
+                let outcome = state.lanes.send(&target, Some(key.as_str()), request).await;
+                dynauth::record(&state.store, session.sent(&target, "command"), &outcome).await;
+                outcome
+            }),
         }
     }
     while let Some(outcome) = waiting.next().await {
@@ -364,6 +393,10 @@ async fn rate_changes(
                 target: Box::new(lane_target(nas, addr)),
                 key: session_key(nas.id, &s.session.acct_session_id),
                 request,
+                session: Named {
+                    username: s.session.username.clone(),
+                    acct_session_id: s.session.acct_session_id.clone(),
+                },
             }
         })
         .collect())

@@ -456,7 +456,7 @@ async fn tell_sessions(state: &AppState, actor: &Actor, kind: Kind, username: &s
                 }
             };
             for s in live {
-                if let Err(e) = disconnect(state, actor, s).await {
+                if let Err(e) = disconnect(state, actor, s, "command").await {
                     tracing::warn!(error = %e, user = username, "suspend: a session not disconnected");
                 }
             }

@@ -12,7 +12,7 @@ use super::limit;
 use super::query::ListQuery;
 use crate::audit::{self, Actor, Entry};
 use crate::data::sessions::{self, LiveFilter, LiveSession};
-use crate::dynauth::{coa_target, identify, lane_target};
+use crate::dynauth::{self, coa_target, identify, lane_target};
 use crate::error::{ApiError, ErrorBody};
 use crate::permission::Permission;
 use crate::session::Session;
@@ -230,16 +230,20 @@ pub(crate) async fn kick(
     let live = sessions::live_session(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound { entity: "session" })?;
-    Ok(web::Json(disconnect(&state, &session.actor(), live).await?))
+    Ok(web::Json(
+        disconnect(&state, &session.actor(), live, "admin").await?,
+    ))
 }
 
 /// Sends a Disconnect-Request for `live` through its NAS's lane, waits for the answer and
 /// records it in the audit log on behalf of `actor`: what kick does, and billing's
 /// suspend command for each of the subscriber's sessions.
+/// Sends `live`'s Disconnect-Request (why: `reason`, its coa.result's) and records it.
 pub(crate) async fn disconnect(
     state: &AppState,
     actor: &Actor,
     live: LiveSession,
+    reason: &str,
 ) -> Result<KickResult, ApiError> {
     let nas = crate::routes::nas::load(state, live.nas_id).await?;
     let target = coa_target(&nas)?;
@@ -260,6 +264,14 @@ pub(crate) async fn disconnect(
         %outcome,
         "kick"
     );
+    let sent = dynauth::Sent {
+        username: &live.username,
+        acct_session_id: &live.acct_session_id,
+        nas: &nas.name,
+        request: "disconnect",
+        reason,
+    };
+    dynauth::record(&state.store, sent, &outcome).await;
     let result = KickResult {
         session_id: live.id,
         username: live.username,

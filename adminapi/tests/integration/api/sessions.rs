@@ -463,6 +463,32 @@ async fn kick_reports_ack_nak_and_timeout() {
             ("timeout".into(), "k3".into(), "sam".into()),
         ]
     );
+    // And announced: a coa.result event each, in the outbox.
+    let rows = sql
+        .query(
+            "SELECT event->'data'->>'Acct-Session-Id', event->'data'->>'result', \
+                    event->'data'->>'request', event->'data'->>'reason', \
+                    event->'data'->>'NAS-Identifier', event->>'source' \
+             FROM event_outbox WHERE subject = 'proisp.v1.coa.result' ORDER BY seq",
+            &[],
+        )
+        .await
+        .unwrap();
+    let events: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| (0..6).map(|i| r.get::<_, String>(i)).collect())
+        .collect();
+    let want = |sid: &str, result: &str, nas: &str| {
+        [sid, result, "disconnect", "admin", nas, "/proisp/adminapi"].map(String::from)
+    };
+    assert_eq!(
+        events,
+        [
+            want("k1", "ack", "acks"),
+            want("k2", "nak", "naks"),
+            want("k3", "timeout", "silent"),
+        ]
+    );
 }
 
 #[actix_web::test]
