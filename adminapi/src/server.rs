@@ -339,7 +339,8 @@ pub fn spawn_commands(state: web::Data<AppState>) {
     }
 }
 
-/// Serves until SIGINT/SIGTERM (actix's signal handling: graceful, 30 s).
+/// Serves until SIGINT/SIGTERM: live event streams end at once, requests in flight get
+/// up to 30 s.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listen = state.config.http.listen;
     let workers = match state.config.http.workers {
@@ -353,9 +354,20 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let server = actix_web::HttpServer::new(move || app(factory_state.clone()))
         .workers(workers)
         .shutdown_timeout(30)
+        .disable_signals()
         .bind(listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?
+        .run();
     tracing::info!(%listen, workers, "admin API listening");
-    server.run().await?;
+    let handle = server.handle();
+    tokio::spawn(async move {
+        proisp_bootstrap::signal::shutdown().await;
+        // Live event streams last as long as their tokens: end them first, or the
+        // graceful stop would wait its 30 s for them.
+        tracing::info!("stopping: live event streams closed, requests in flight finish");
+        routes::events::close_all();
+        handle.stop(true).await;
+    });
+    server.await?;
     Ok(())
 }

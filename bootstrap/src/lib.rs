@@ -35,6 +35,7 @@ mod env;
 mod error;
 pub mod http;
 pub mod log;
+pub mod signal;
 
 pub use config::{Layers, Sources};
 pub use credential::Credential;

@@ -192,7 +192,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let (relay, cancel) = (relay.clone(), cancel.clone());
         async move { relay.run(cancel).await }
     });
-    shutdown_signal().await;
+    proisp_bootstrap::signal::shutdown().await;
     tracing::info!("stopping");
     cancel.cancel();
     let _ = running.await;
@@ -201,18 +201,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _ = http.await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 async fn run_tail(url: &str, stream: &str, subject: &str, from: From) -> anyhow::Result<()> {

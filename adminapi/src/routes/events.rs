@@ -10,6 +10,8 @@
 //!                    a new one with a fresh token
 //! event: revoked     {}: the token was revoked (its admin logged out, or its refresh
 //!                    token was reused), looked for every 5 s; the stream ends
+//! event: closing     {}: this adminapi is stopping; the client opens a new stream (on
+//!                    the other adminapi of a pair, through HAProxy)
 //! : keep-alive       a comment every 15 s, so HAProxy (`timeout client 60s`) and other
 //!                    proxies keep an idle stream open
 //! ```
@@ -38,6 +40,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::data::sessions;
@@ -251,6 +254,19 @@ pub enum End {
     Expired,
     /// The access token was revoked.
     Revoked,
+    /// The process is stopping.
+    Closing,
+}
+
+/// Cancelled when the process stops: every stream ends at once, so a graceful shutdown
+/// does not wait for clients that would keep them open for ever.
+static CLOSING: std::sync::LazyLock<CancellationToken> =
+    std::sync::LazyLock::new(CancellationToken::new);
+
+/// Ends every open stream (with `event: closing`) and refuses new ones: called when the
+/// server starts to stop.
+pub fn close_all() {
+    CLOSING.cancel();
 }
 
 fn offer(out: &mpsc::Sender<Bytes>, b: Bytes) -> Result<(), End> {
@@ -268,6 +284,7 @@ pub async fn forward<F: Future<Output = bool>>(
     out: mpsc::Sender<Bytes>,
     expires: Instant,
     revoked: impl Fn() -> F,
+    closing: CancellationToken,
 ) -> End {
     let mut sent: Latest = None;
     let mut beat = tokio::time::interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
@@ -293,6 +310,10 @@ pub async fn forward<F: Future<Output = bool>>(
                 } else {
                     Ok(())
                 }
+            }
+            () = closing.cancelled() => {
+                let _ = offer(&out, event("closing", &serde_json::json!({})));
+                Err(End::Closing)
             }
             () = out.closed() => Err(End::Closed),
         };
@@ -340,7 +361,7 @@ pub(crate) async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     session.require(Permission::Read)?;
     let hub = Hub::of(&state.config.database.database_url);
-    if hub.latest.receiver_count() >= MAX_STREAMS {
+    if hub.latest.receiver_count() >= MAX_STREAMS || CLOSING.is_cancelled() {
         return Err(ApiError::Unavailable);
     }
     let left = Duration::from_secs(session.claims.exp.saturating_sub(unix_now()));
@@ -357,7 +378,7 @@ pub(crate) async fn stream(
                 state.kv.has_any_flag(&keys).await
             }
         };
-        let end = forward(latest, tx, Instant::now() + left, revoked).await;
+        let end = forward(latest, tx, Instant::now() + left, revoked, CLOSING.clone()).await;
         if end == End::Slow {
             tracing::info!(%admin, "event stream dropped: the client did not read it");
         }
@@ -413,6 +434,7 @@ mod tests {
             tx,
             Instant::now() + Duration::from_secs(50),
             async || false,
+            CancellationToken::new(),
         ));
         let first = out.recv().await.unwrap();
         assert!(
@@ -459,7 +481,7 @@ mod tests {
             async move { flag.load(Ordering::SeqCst) }
         };
         let far = Instant::now() + Duration::from_secs(900);
-        let task = tokio::spawn(forward(rx, tx, far, revoked));
+        let task = tokio::spawn(forward(rx, tx, far, revoked, CancellationToken::new()));
         assert!(text(&out.recv().await.unwrap()).starts_with("event: figures"));
         assert!(text(&out.recv().await.unwrap()).starts_with("event: sessions"));
         // Checks pass while the token stands; then its admin logs out.
@@ -477,6 +499,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_stopping_server_ends_every_stream_at_once() {
+        let (_latest, rx) = watch::channel(snapshot(0, 0, 0));
+        let closing = CancellationToken::new();
+        let mut outs = Vec::new();
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let (tx, out) = mpsc::channel(QUEUE);
+            let far = Instant::now() + Duration::from_secs(900);
+            tasks.push(tokio::spawn(forward(
+                rx.clone(),
+                tx,
+                far,
+                async || false,
+                closing.clone(),
+            )));
+            outs.push(out);
+        }
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(tasks.iter().all(|t| !t.is_finished()));
+        closing.cancel();
+        for (task, mut out) in tasks.into_iter().zip(outs) {
+            assert_eq!(task.await.unwrap(), End::Closing);
+            let mut last = String::new();
+            while let Some(b) = out.recv().await {
+                last = text(&b).to_owned();
+            }
+            assert_eq!(last, "event: closing\ndata: {}\n\n");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_client_that_does_not_read_is_dropped() {
         let (latest, rx) = watch::channel(snapshot(0, 0, 0));
         let (tx, out) = mpsc::channel(QUEUE);
@@ -485,6 +538,7 @@ mod tests {
             tx,
             Instant::now() + Duration::from_secs(900),
             async || false,
+            CancellationToken::new(),
         ));
         let mut n = 0;
         while !task.is_finished() {
@@ -506,6 +560,7 @@ mod tests {
             tx,
             Instant::now() + Duration::from_secs(900),
             async || false,
+            CancellationToken::new(),
         ));
         drop(out);
         assert_eq!(task.await.unwrap(), End::Closed);
