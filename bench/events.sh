@@ -62,6 +62,7 @@ start_relay() {
 tail_pid=
 cleanup() {
   [ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
+  pkill -f "proisp-events tail proisp.v1.session.stop" 2>/dev/null || true
   [ -z "$relay_pid" ] || kill "$relay_pid" 2>/dev/null || true
   [ -z "${nats_pid:-}" ] || kill -CONT "$nats_pid" 2>/dev/null || true
 }
@@ -78,7 +79,7 @@ case "$mode" in
     "${PSQL[@]}" -f "$BENCH_DIR/events/on.sql"
     PROISP_NATS_URL="$NATS_URL" "$bin/proisp-events" tail 'proisp.v1.session.stop' |
       jq --unbuffered -r '.time as $t
-        | (($t[0:19] + "Z") | fromdate) + ($t[20:23] | tonumber) / 1000 as $at
+        | ((($t[0:19] + "Z") | fromdate) + ($t[20:23] | tonumber) / 1000) as $at
         | (now - $at) * 1000 | floor' >"$out/lag-ms.txt" &
     tail_pid=$!
     "$LOADTEST" acct --server "127.0.0.1:$ACCT_PORT" --secret "$SECRET" --users "$USERS" \
@@ -87,6 +88,7 @@ case "$mode" in
     for _ in $(seq 300); do [ "$(outbox)" = 0 ] && break; sleep 0.1; done
     sleep 1
     kill "$tail_pid" 2>/dev/null || true
+    pkill -f "proisp-events tail proisp.v1.session.stop" 2>/dev/null || true
     tail_pid=
     sort -n "$out/lag-ms.txt" >"$out/lag-sorted.txt"
     n=$(wc -l <"$out/lag-sorted.txt")
