@@ -102,24 +102,31 @@ CREATE TRIGGER sessions_start_event AFTER INSERT ON sessions
     REFERENCING NEW TABLE AS opened
     FOR EACH STATEMENT EXECUTE FUNCTION proisp_session_started();
 
-CREATE FUNCTION proisp_session_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One row's event of kind TG_ARGV[0] (session.interim from `sessions`, session.stop from
+-- `session_history`): the row trigger of the rare paths and the opt-in one. The two
+-- tables' columns are read through to_jsonb(NEW), so one function serves both.
+CREATE FUNCTION proisp_session_row_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     id text := proisp_uuid_v7()::text;
+    kind text := TG_ARGV[0];
+    r jsonb := to_jsonb(NEW);
 BEGIN
     INSERT INTO event_outbox (id, subject, username, event)
-    VALUES (id, 'proisp.v1.session.interim', NEW.username,
-        proisp_event_envelope(id, 'session.interim', NEW.username,
+    VALUES (id, 'proisp.v1.' || kind, NEW.username,
+        proisp_event_envelope(id, kind, NEW.username,
             proisp_session_event_data(NEW.nas_id, NEW.acct_session_id, NEW.username,
-                NEW.started_at, NEW.updated_at, NEW.framed_ip, NEW.calling_station_id,
-                NEW.nas_port_id, NEW.upload_octets, NEW.download_octets,
-                NEW.session_time_secs, true, NULL, NULL)::json));
+                NEW.started_at,
+                coalesce((r->>'stopped_at')::timestamptz, (r->>'updated_at')::timestamptz),
+                NEW.framed_ip, NEW.calling_station_id, NEW.nas_port_id, NEW.upload_octets,
+                NEW.download_octets, NEW.session_time_secs, true, r->>'terminate_cause',
+                r->>'closed_by')::json));
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER sessions_interim_event AFTER UPDATE ON sessions
     FOR EACH ROW WHEN (proisp_session_events_on('interim'))
-    EXECUTE FUNCTION proisp_session_updated();
+    EXECUTE FUNCTION proisp_session_row_event('session.interim');
 
 CREATE FUNCTION proisp_session_closed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -143,21 +150,6 @@ CREATE TRIGGER session_history_stop_event AFTER INSERT ON session_history
 
 -- A closed session whose counters grew or whose real Stop came late: stopped again, with
 -- its final counters.
-CREATE FUNCTION proisp_session_closed_again() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    id text := proisp_uuid_v7()::text;
-BEGIN
-    INSERT INTO event_outbox (id, subject, username, event)
-    VALUES (id, 'proisp.v1.session.stop', NEW.username,
-        proisp_event_envelope(id, 'session.stop', NEW.username,
-            proisp_session_event_data(NEW.nas_id, NEW.acct_session_id, NEW.username,
-                NEW.started_at, NEW.stopped_at, NEW.framed_ip, NEW.calling_station_id,
-                NEW.nas_port_id, NEW.upload_octets, NEW.download_octets,
-                NEW.session_time_secs, true, NEW.terminate_cause, NEW.closed_by)::json));
-    RETURN NULL;
-END
-$$;
-
 CREATE TRIGGER session_history_restop_event AFTER UPDATE ON session_history
     FOR EACH ROW WHEN ((NEW.closed_by IS DISTINCT FROM OLD.closed_by
                         OR NEW.terminate_cause IS DISTINCT FROM OLD.terminate_cause
@@ -165,7 +157,7 @@ CREATE TRIGGER session_history_restop_event AFTER UPDATE ON session_history
                         OR NEW.download_octets > OLD.download_octets
                         OR NEW.session_time_secs > OLD.session_time_secs)
                        AND proisp_session_events_on('stop'))
-    EXECUTE FUNCTION proisp_session_closed_again();
+    EXECUTE FUNCTION proisp_session_row_event('session.stop');
 
 -- fup.applied: the accounting batch that carried a subscriber's usage to the quota sets
 -- fup_until (sql/0014); radiusd then lowers the rate of their sessions by CoA (whose

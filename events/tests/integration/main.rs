@@ -183,31 +183,7 @@ async fn all_events(js: &async_nats::jetstream::Context, store: &Store, n: usize
         "the outbox was not drained: {} rows left",
         outbox_depth(store).await
     );
-    let mut messages = tail::subscribe(js, &stream_config().name, "proisp.v1.>", From::All)
-        .await
-        .expect("ordered consumer");
-    let doc = validator::Document::load();
-    let mut events = Vec::with_capacity(n);
-    while events.len() < n {
-        let m = tokio::time::timeout(PATIENCE, messages.next())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} events arrived", events.len()))
-            .expect("stream ended")
-            .expect("message");
-        let v: Value = serde_json::from_slice(&m.payload).expect("a JSON event");
-        let msg_id = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_owned());
-        assert_eq!(
-            msg_id.as_deref(),
-            v["id"].as_str(),
-            "Nats-Msg-Id is the event id"
-        );
-        doc.validate(m.subject.as_str(), &v);
-        events.push(v);
-    }
+    let events = validator::receive(js, &stream_config().name, "proisp.v1.>", n, PATIENCE).await;
     assert_eq!(
         stream_len(js).await,
         n as u64,

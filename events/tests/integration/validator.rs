@@ -1,8 +1,13 @@
 //! The validators every received event is run through: one per channel of
-//! events/asyncapi.json. Shared with radiusd's integration tests (which include this file
-//! by path), so it names the document from the workspace, not from its own package.
+//! events/asyncapi.json, and [`receive`], which reads a stream's events through them.
+//! Shared with radiusd's integration tests (which include this file by path), so it names
+//! the document from the workspace, not from its own package.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use proisp_events::tail::{self, From};
 
 use jsonschema::{Draft, Validator};
 use serde_json::{Value, json};
@@ -68,4 +73,42 @@ impl Document {
         let errors = self.errors(subject, event);
         assert!(errors.is_empty(), "{subject}: {errors:?} in {event}");
     }
+}
+
+/// The first `n` events of `stream` on `filter`, from its oldest, each validated against
+/// the document and its `Nats-Msg-Id` checked to be its id; panics if they do not all
+/// arrive within `patience`.
+pub(crate) async fn receive(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    filter: &str,
+    n: usize,
+    patience: Duration,
+) -> Vec<Value> {
+    let doc = Document::load();
+    let mut messages = tail::subscribe(js, stream, filter, From::All)
+        .await
+        .expect("ordered consumer");
+    let mut events = Vec::with_capacity(n);
+    while events.len() < n {
+        let m = tokio::time::timeout(patience, messages.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} events arrived", events.len()))
+            .expect("stream ended")
+            .expect("message");
+        let v: Value = serde_json::from_slice(&m.payload).expect("a JSON event");
+        let msg_id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(
+            msg_id.as_deref(),
+            v["id"].as_str(),
+            "Nats-Msg-Id is the event id"
+        );
+        doc.validate(m.subject.as_str(), &v);
+        events.push(v);
+    }
+    events
 }

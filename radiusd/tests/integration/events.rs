@@ -10,18 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use proisp_events::config::{RelayConfig, StreamConfig};
 use proisp_events::metrics::Metrics;
 use proisp_events::relay::{Relay, State};
-use proisp_events::tail::{self, From};
 use proisp_events::{connect_nats, jetstream};
 use proisp_testing::{PrivateNats, TestEnv, wait_until};
-use serde_json::Value;
 
 use crate::accounting::{acct_packet, acknowledged};
 use crate::harness::{Options, Radiusd, one_i64, seed};
-use crate::validator::Document;
+use crate::validator::receive;
 
 /// Sessions (a Start and a Stop each) in the run.
 const SESSIONS: usize = 10_000;
@@ -155,7 +152,8 @@ async fn sessions_reach_the_stream_once_and_in_order_through_a_nats_outage() {
     cancel.cancel();
     relaying.await.unwrap();
 
-    let events = read_all(&js, 2 * SESSIONS).await;
+    let name = StreamConfig::default().name;
+    let events = receive(&js, &name, "proisp.v1.session.>", 2 * SESSIONS, PATIENCE).await;
     assert_eq!(stream_messages(&js).await, (2 * SESSIONS) as u64);
     // Once each by id; per subscriber, each session's start then its stop, sessions in
     // the order the NAS ran them.
@@ -202,32 +200,4 @@ async fn stream_messages(js: &async_nats::jetstream::Context) -> u64 {
         Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
         Err(_) => 0,
     }
-}
-
-/// The first `n` session events of the stream, each validated against the AsyncAPI
-/// document and its Nats-Msg-Id checked.
-async fn read_all(js: &async_nats::jetstream::Context, n: usize) -> Vec<Value> {
-    let doc = Document::load();
-    let name = StreamConfig::default().name;
-    let mut messages = tail::subscribe(js, &name, "proisp.v1.session.>", From::All)
-        .await
-        .expect("ordered consumer");
-    let mut events = Vec::with_capacity(n);
-    while events.len() < n {
-        let m = tokio::time::timeout(PATIENCE, messages.next())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} events arrived", events.len()))
-            .expect("stream ended")
-            .expect("message");
-        let v: Value = serde_json::from_slice(&m.payload).expect("a JSON event");
-        let msg_id = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_owned());
-        assert_eq!(msg_id.as_deref(), v["id"].as_str(), "Nats-Msg-Id is the id");
-        doc.validate(m.subject.as_str(), &v);
-        events.push(v);
-    }
-    events
 }
