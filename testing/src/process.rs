@@ -14,9 +14,14 @@ use crate::wait::{wait_until, wait_until_blocking};
 /// any client socket of a test running beside it ("Address already in use").
 const PICKED: std::ops::Range<u16> = 20_000..32_000;
 
+/// How long a port [`free_ports`] handed out stays claimed: no picker on this machine
+/// hands it out again meanwhile, however long its server takes to bind it.
+const CLAIM: Duration = Duration::from_secs(600);
+
 /// `N` distinct ports on 127.0.0.1 that nothing listens on right now, for TCP and UDP
-/// alike, picked at random below the ephemeral range so that only another picker could
-/// take one before the server it is for binds it.
+/// alike, picked at random below the ephemeral range, and claimed for [`CLAIM`] (a file
+/// each, created exclusively, under the temporary directory) so that no other picker —
+/// another test process beside this one — hands one out before its server binds it.
 pub fn free_ports<const N: usize>() -> [u16; N] {
     use rand::Rng as _;
     let mut ports = [0; N];
@@ -27,12 +32,35 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
             if !ports[..i].contains(&p)
                 && TcpListener::bind(("127.0.0.1", p)).is_ok()
                 && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && claim(p)
             {
                 break p;
             }
         };
     }
     ports
+}
+
+/// Claims port `p` for this picker, unless another claimed it less than [`CLAIM`] ago.
+fn claim(p: u16) -> bool {
+    let dir = std::env::temp_dir().join("proisp-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(p.to_string());
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .is_ok()
+    };
+    if create() {
+        return true;
+    }
+    let stale = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().unwrap_or_default() > CLAIM);
+    // Of two pickers finding the same stale claim, one creates it anew.
+    stale && std::fs::remove_file(&path).is_ok() && create()
 }
 
 /// A program on `PATH`, else the first existing candidate.
@@ -103,4 +131,19 @@ pub(crate) fn reap_blocking(child: &mut Child, grace: Duration) {
 
 fn exited(child: &mut Child) -> bool {
     matches!(child.try_wait(), Ok(Some(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_handed_out_is_not_handed_out_again_while_claimed() {
+        let ports = free_ports::<8>();
+        for p in ports {
+            assert!(!claim(p), "port {p} claimed twice");
+        }
+        let again = free_ports::<8>();
+        assert!(again.iter().all(|p| !ports.contains(p)));
+    }
 }
