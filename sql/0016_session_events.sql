@@ -66,8 +66,8 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'Acct-Session-Id', acct_session_id,
         'Acct-Unique-Session-Id', md5(nas_id || '/' || acct_session_id || '/' || username
             || '/' || floor(extract(epoch FROM started_at))::bigint),
-        'NAS-IP-Address', (SELECT host(n.address) FROM nas n WHERE n.id = nas_id),
-        'NAS-Identifier', (SELECT n.name FROM nas n WHERE n.id = nas_id),
+        'NAS-IP-Address', host(n.address),
+        'NAS-Identifier', n.name,
         'NAS-Port-Id', nas_port_id,
         'Framed-IP-Address', host(framed_ip),
         'Calling-Station-Id', calling_station_id,
@@ -80,6 +80,8 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         || CASE WHEN closed_by IS NOT NULL
                 THEN jsonb_build_object('Acct-Terminate-Cause', terminate_cause)
                 ELSE '{}'::jsonb END
+    -- The NAS looked up once for both of its attributes.
+    FROM (SELECT 1) one LEFT JOIN nas n ON n.id = nas_id
 $$;
 
 CREATE FUNCTION proisp_session_started() RETURNS trigger LANGUAGE plpgsql AS $$
