@@ -12,23 +12,6 @@ use super::*;
 const ADMIN_PASSWORD: &str = "s3cret-Admin-Passw0rd";
 const SUBSCRIBER_PASSWORD: &str = "Sub-Secret-pw-7731";
 
-/// Sends `req` with the token; returns the status and the JSON body.
-macro_rules! call {
-    ($app:expr, $token:expr, $req:expr) => {{
-        let req = $req
-            .peer_addr("127.0.0.1:40000".parse().unwrap())
-            .insert_header(("Authorization", format!("Bearer {}", $token)))
-            .to_request();
-        let res = call_service(&$app, req).await;
-        let status = res.status().as_u16();
-        let body = read_body(res).await;
-        (
-            status,
-            serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
-        )
-    }};
-}
-
 #[actix_web::test]
 async fn admin_writes_become_cloudevents_on_the_stream_once_committed() {
     let env = TestEnv::start().await;

@@ -74,19 +74,7 @@ async fn the_relay_killed_twice_while_publishing_loses_and_repeats_nothing() {
     let store = env.store().await;
     let ids = append_updates(&store, 40, 600).await;
     let js = js(&nats).await;
-    for stop_at in [3_000, 10_000] {
-        let mut relay = RelayProcess::start(&env, &nats);
-        assert!(
-            wait_until(PATIENCE, async || stream_len(&js).await >= stop_at).await,
-            "the relay published fewer than {stop_at}"
-        );
-        relay.kill();
-        assert!(
-            outbox_depth(&store).await > 0,
-            "killed after it had finished"
-        );
-    }
-    let last = RelayProcess::start(&env, &nats);
+    let last = relay_killed_at(&env, &nats, &js, &store, &[3_000, 10_000]).await;
     let events = all_events(&js, &store, ids.len()).await;
     drop(last);
     assert_once_in_order(&events);

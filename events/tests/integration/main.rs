@@ -4,6 +4,24 @@
 //! (`webhooks`). Every event a test receives is validated against
 //! events/asyncapi.json (`schema`).
 
+// Shared by the modules below (textual scope).
+/// Sends `req` with the token; returns the status and the JSON body.
+macro_rules! call {
+    ($app:expr, $token:expr, $req:expr) => {{
+        let req = $req
+            .peer_addr("127.0.0.1:40000".parse().unwrap())
+            .insert_header(("Authorization", format!("Bearer {}", $token)))
+            .to_request();
+        let res = call_service(&$app, req).await;
+        let status = res.status().as_u16();
+        let body = read_body(res).await;
+        (
+            status,
+            serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+        )
+    }};
+}
+
 mod api;
 mod commands;
 mod faults;
@@ -156,6 +174,31 @@ fn http_get(port: u16, path: &str) -> Option<(String, String)> {
     s.read_to_string(&mut out).ok()?;
     let (head, body) = out.split_once("\r\n\r\n")?;
     Some((head.lines().next()?.to_owned(), body.to_owned()))
+}
+
+/// The relay binary killed -9 each time the stream holds one of `stops` events (while
+/// the outbox still holds some: in the middle of publishing), then a last one started and
+/// returned running.
+async fn relay_killed_at(
+    env: &TestEnv,
+    nats: &PrivateNats,
+    js: &async_nats::jetstream::Context,
+    store: &Store,
+    stops: &[u64],
+) -> RelayProcess {
+    for &stop_at in stops {
+        let mut relay = RelayProcess::start(env, nats);
+        assert!(
+            wait_until(PATIENCE, async || stream_len(js).await >= stop_at).await,
+            "the relay published fewer than {stop_at}"
+        );
+        relay.kill();
+        assert!(
+            outbox_depth(store).await > 0,
+            "killed after it had finished"
+        );
+    }
+    RelayProcess::start(env, nats)
 }
 
 /// Messages in the stream now.

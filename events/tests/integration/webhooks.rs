@@ -22,23 +22,6 @@ use super::*;
 
 const PASSWORD: &str = "s3cret-Admin-Passw0rd";
 
-/// Sends `req` with the token; returns the status and the JSON body.
-macro_rules! api {
-    ($app:expr, $token:expr, $req:expr) => {{
-        let req = $req
-            .peer_addr("127.0.0.1:40000".parse().unwrap())
-            .insert_header(("Authorization", format!("Bearer {}", $token)))
-            .to_request();
-        let res = call_service(&$app, req).await;
-        let status = res.status().as_u16();
-        let body = read_body(res).await;
-        (
-            status,
-            serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
-        )
-    }};
-}
-
 /// The test's stack: PostgreSQL, NATS, the admin API in process (as a superadmin), a
 /// relay and delivery workers.
 struct Stack {
@@ -209,7 +192,7 @@ fn verify_with_standardwebhooks(requests: &[(String, Received)]) {
 /// Creates a webhook for `events` at `url`; its id and secret.
 macro_rules! register {
     ($app:expr, $token:expr, $url:expr, $events:expr) => {{
-        let (status, body) = api!(
+        let (status, body) = call!(
             $app,
             $token,
             TestRequest::post()
@@ -396,7 +379,7 @@ async fn dead_letters_are_listed_and_redelivered() {
     .await;
     assert!(dead, "{:?}", stack.states().await);
 
-    let (status, page) = api!(
+    let (status, page) = call!(
         app,
         token,
         TestRequest::get().uri(&format!(
@@ -406,7 +389,7 @@ async fn dead_letters_are_listed_and_redelivered() {
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let before = page["next_before_id"].as_i64().expect("a next page");
-    let (_, rest) = api!(
+    let (_, rest) = call!(
         app,
         token,
         TestRequest::get().uri(&format!(
@@ -427,7 +410,7 @@ async fn dead_letters_are_listed_and_redelivered() {
         assert!(d["attempts"].as_i64().unwrap() >= 2, "{d}");
         assert!(ids.contains(&d["event_id"].as_str().unwrap().to_owned()));
     }
-    let (status, _) = api!(
+    let (status, _) = call!(
         app,
         token,
         TestRequest::get().uri(&format!("/api/v1/webhooks/{id}/deliveries?state=lost"))
@@ -436,14 +419,14 @@ async fn dead_letters_are_listed_and_redelivered() {
 
     receiver.set(Mode::Healthy);
     let delivery = items[0]["id"].as_i64().unwrap();
-    let (status, d) = api!(
+    let (status, d) = call!(
         app,
         token,
         TestRequest::post().uri(&format!("/api/v1/webhooks/deliveries/{delivery}/redeliver"))
     );
     assert_eq!(status, 202, "{d}");
     assert_eq!(d["state"], "pending");
-    let (status, _) = api!(
+    let (status, _) = call!(
         app,
         token,
         TestRequest::post().uri("/api/v1/webhooks/deliveries/999999/redeliver")
@@ -461,7 +444,7 @@ async fn dead_letters_are_listed_and_redelivered() {
     assert!(done);
 
     // A test delivery: sent now, answered with its outcome.
-    let (status, t) = api!(
+    let (status, t) = call!(
         app,
         token,
         TestRequest::post().uri(&format!("/api/v1/webhooks/{id}/test"))
@@ -471,7 +454,7 @@ async fn dead_letters_are_listed_and_redelivered() {
     assert_eq!(t["kind"], "webhook.test");
     assert_eq!(t["last_status"], 200);
     receiver.set(Mode::Fails);
-    let (_, t) = api!(
+    let (_, t) = call!(
         app,
         token,
         TestRequest::post().uri(&format!("/api/v1/webhooks/{id}/test"))
@@ -503,7 +486,7 @@ async fn internal_destinations_are_refused_unless_allowed() {
         "http://localhost:9/hook",
         "http://100.64.1.1/",
     ] {
-        let (status, body) = api!(
+        let (status, body) = call!(
             app,
             token,
             TestRequest::post()
@@ -513,7 +496,7 @@ async fn internal_destinations_are_refused_unless_allowed() {
         assert_eq!(status, 422, "{url}: {body}");
         assert_eq!(body["field"], "url", "{url}");
     }
-    let (status, _) = api!(app, token, TestRequest::get().uri("/api/v1/webhooks"));
+    let (status, _) = call!(app, token, TestRequest::get().uri("/api/v1/webhooks"));
     assert_eq!(status, 200);
 
     let allowing = Stack::start(true).await;
@@ -524,7 +507,7 @@ async fn internal_destinations_are_refused_unless_allowed() {
         "http://10.1.2.3/hook",
         "http://169.254.169.254/x",
     ] {
-        let (status, body) = api!(
+        let (status, body) = call!(
             app,
             token,
             TestRequest::post()
@@ -564,7 +547,7 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
     let stack = Stack::start(true).await;
     let app = init_service(proisp_adminapi::server::app(stack.state.clone())).await;
     let token = login!(app, "root");
-    let (status, created) = api!(
+    let (status, created) = call!(
         app,
         token,
         TestRequest::post().uri("/api/v1/webhooks").set_json(
@@ -585,7 +568,7 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
     );
     let key = secret.trim_start_matches("whsec_").to_owned();
 
-    let (status, patched) = api!(
+    let (status, patched) = call!(
         app,
         token,
         TestRequest::patch()
@@ -595,7 +578,7 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
     assert_eq!(status, 200, "{patched}");
     assert!(patched.get("secret").is_none());
     assert_eq!(patched["enabled"], true);
-    let (status, rotated) = api!(
+    let (status, rotated) = call!(
         app,
         token,
         TestRequest::patch()
@@ -607,13 +590,13 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
     assert_ne!(new_secret, secret);
     let new_key = new_secret.trim_start_matches("whsec_").to_owned();
 
-    let (_, one) = api!(
+    let (_, one) = call!(
         app,
         token,
         TestRequest::get().uri(&format!("/api/v1/webhooks/{id}"))
     );
-    let (_, all) = api!(app, token, TestRequest::get().uri("/api/v1/webhooks"));
-    let (_, audit) = api!(
+    let (_, all) = call!(app, token, TestRequest::get().uri("/api/v1/webhooks"));
+    let (_, audit) = call!(
         app,
         token,
         TestRequest::get().uri("/api/v1/audit?entity=webhook")
@@ -676,7 +659,7 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
             "secret",
         ),
     ] {
-        let (status, answer) = api!(
+        let (status, answer) = call!(
             app,
             token,
             TestRequest::post()
@@ -689,7 +672,7 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
             "{body}: {answer}"
         );
     }
-    let (status, _) = api!(
+    let (status, _) = call!(
         app,
         token,
         TestRequest::patch()
@@ -697,7 +680,7 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
             .set_json(json!({"events": ["nope"]}))
     );
     assert_eq!(status, 422);
-    let (status, _) = api!(
+    let (status, _) = call!(
         app,
         token,
         TestRequest::get().uri("/api/v1/webhooks/424242")
@@ -714,18 +697,18 @@ async fn the_secret_is_shown_once_and_bad_input_is_refused() {
                 .set_json(json!({"url": "https://example.net/h", "events": ["session.stop"]})),
             TestRequest::delete().uri(&format!("/api/v1/webhooks/{id}")),
         ] {
-            let (status, _) = api!(app, other, req);
+            let (status, _) = call!(app, other, req);
             assert_eq!(status, 403, "{name}");
         }
     }
 
-    let (status, _) = api!(
+    let (status, _) = call!(
         app,
         token,
         TestRequest::delete().uri(&format!("/api/v1/webhooks/{id}"))
     );
     assert_eq!(status, 204);
-    let (status, _) = api!(
+    let (status, _) = call!(
         app,
         token,
         TestRequest::get().uri(&format!("/api/v1/webhooks/{id}"))
@@ -763,19 +746,7 @@ async fn a_relay_killed_twice_queues_every_event_once_per_webhook() {
     .unwrap();
     let ids = append_updates(&store, 40, 300).await;
     let js = js(&nats).await;
-    for stop_at in [3_000, 8_000] {
-        let mut relay = RelayProcess::start(&env, &nats);
-        assert!(
-            wait_until(PATIENCE, async || stream_len(&js).await >= stop_at).await,
-            "the relay published fewer than {stop_at}"
-        );
-        relay.kill();
-        assert!(
-            outbox_depth(&store).await > 0,
-            "killed after it had finished"
-        );
-    }
-    let last = RelayProcess::start(&env, &nats);
+    let last = relay_killed_at(&env, &nats, &js, &store, &[3_000, 8_000]).await;
     all_events(&js, &store, ids.len()).await;
     drop(last);
     let queued: Vec<String> = db
