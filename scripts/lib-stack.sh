@@ -141,11 +141,18 @@ start_nats() {
   mkdir -p "$var/nats"
   nats_passwords
   say "starting nats-server (JetStream) on 127.0.0.1:$nats_port"
-  # Users and subject permissions (issue 22): events/nats-users.conf. The flags after
-  # it override its listen address; "-p <port> -js" stays together (stack-stop-check
-  # finds the server by it).
-  setsid "$(nats_bin)" -c "$nats_users_conf" \
-    -a 127.0.0.1 -p "$nats_port" -js -sd "$var/nats" \
+  # Its configuration: JetStream's store with an explicit budget (left unset, nats-server
+  # takes it from the disk's free space, and with less than ~15 GB free it refuses the
+  # streams' reservations), then the users and subject permissions of
+  # events/nats-users.conf (copied in: nats-server includes only relative paths). The
+  # flags after it set the listen address; "-p <port> -js" stays together
+  # (stack-stop-check finds the server by it).
+  {
+    echo "jetstream { store_dir: \"$var/nats\", max_file_store: 64G }"
+    cat "$nats_users_conf"
+  } > "$var/nats.conf"
+  setsid "$(nats_bin)" -c "$var/nats.conf" \
+    -a 127.0.0.1 -p "$nats_port" -js \
     -P "$var/nats.pid" -l "$var/nats.log" </dev/null >/dev/null 2>&1 &
   # Its pid at once (nats-server writes the same one when it is up): a Ctrl-C before
   # then must still find it to stop. setsid execs in place here: a background job of a

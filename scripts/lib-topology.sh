@@ -386,7 +386,8 @@ write_nats_config() { # N
 server_name: proisp-nats-$n
 listen: 127.0.0.1:${nats_ports[$((n - 1))]}
 http: 127.0.0.1:${nats_monitor_ports[$((n - 1))]}
-jetstream { store_dir: "$var/nats-$n" }
+# An explicit JetStream budget: unset, it follows the free disk (scripts/lib-stack.sh).
+jetstream { store_dir: "$var/nats-$n", max_file_store: 64G }
 cluster {
   name: proisp
   listen: 127.0.0.1:${nats_cluster_ports[$((n - 1))]}

@@ -269,7 +269,8 @@ impl Relay {
                 match stream::ensure(&self.js, &self.stream).await {
                     Ok(()) => stream_ready = true,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot create or update the stream");
+                        let hint = stream::hint(&e).unwrap_or_default();
+                        tracing::warn!(error = %e, hint, "cannot create or update the stream");
                         self.metrics.publish_errors.increment(1);
                         pause.wait(cancel).await;
                         continue;

@@ -42,3 +42,22 @@ pub async fn ensure(
 ) -> Result<(), jetstream::context::CreateStreamError> {
     js.create_or_update_stream(config(cfg)).await.map(drop)
 }
+
+/// What an operator can do about `e`, when the server says why: JetStream's storage
+/// budget is smaller than the stream's `max_bytes` (nats-server, left unset, takes its
+/// budget from the disk's free space when it starts).
+pub fn hint(e: &jetstream::context::CreateStreamError) -> Option<&'static str> {
+    use async_nats::jetstream::ErrorCode;
+    use async_nats::jetstream::context::CreateStreamErrorKind;
+    match e.kind() {
+        CreateStreamErrorKind::JetStream(js)
+            if js.error_code() == ErrorCode::STORAGE_RESOURCES_EXCEEDED =>
+        {
+            Some(
+                "the NATS server's JetStream storage is smaller than [stream] max_bytes: \
+                 lower max_bytes, or raise the server's jetstream max_file_store (or free disk)",
+            )
+        }
+        _ => None,
+    }
+}

@@ -19,6 +19,13 @@ const USERS_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/nats-us
 /// The users of `events/nats-users.conf`.
 pub(crate) const USERS: [&str; 3] = ["relay", "billing", "adminapi"];
 
+/// JetStream's storage budget, set explicitly: left unset, nats-server takes it from the
+/// disk's free space when it starts, and on a machine with less than ~15 GB free the
+/// streams' reservations (PROISP_EVENTS 10 GiB, PROISP_COMMANDS 1 GiB by default) are
+/// refused ("insufficient storage resources", 10047). The budget is a reservation, not
+/// space taken: the tests write a few megabytes.
+const MAX_FILE_STORE: &str = "1T";
+
 /// `nats-server -js` on a free port of 127.0.0.1, its JetStream store kept across
 /// [`PrivateNats::stop`] and [`PrivateNats::restart`] (file storage survives a crash).
 #[derive(Debug)]
@@ -102,19 +109,18 @@ impl PrivateNats {
             .create(true)
             .append(true)
             .open(self.dir.join("nats.log"))?;
+        let conf = self.dir.join("nats.conf");
+        std::fs::write(&conf, self.config()?)?;
         let mut command = Command::new(&self.bin);
-        if !self.passwords.is_empty() {
-            command.arg("-c").arg(USERS_CONF);
-            for (user, password) in &self.passwords {
-                let var = format!("PROISP_NATS_{}_PASSWORD", user.to_ascii_uppercase());
-                command.env(var, password);
-            }
+        for (user, password) in &self.passwords {
+            let var = format!("PROISP_NATS_{}_PASSWORD", user.to_ascii_uppercase());
+            command.env(var, password);
         }
         let server = command
+            .arg("-c")
+            .arg(&conf)
             .args(["-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
-            .args(["-js", "-sd"])
-            .arg(self.dir.join("jetstream"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -133,6 +139,21 @@ impl PrivateNats {
         } else {
             Err(std::io::Error::other("nats-server did not start in time"))
         }
+    }
+
+    /// The server's configuration: JetStream in the store directory with an explicit
+    /// budget ([`MAX_FILE_STORE`]), and with users: `events/nats-users.conf` (copied in:
+    /// nats-server includes files only relative to the including one).
+    fn config(&self) -> std::io::Result<String> {
+        let store = self.dir.join("jetstream");
+        let mut conf = format!(
+            "jetstream {{ store_dir: {:?}, max_file_store: {MAX_FILE_STORE} }}\n",
+            store.display().to_string()
+        );
+        if !self.passwords.is_empty() {
+            conf.push_str(&std::fs::read_to_string(USERS_CONF)?);
+        }
+        Ok(conf)
     }
 }
 

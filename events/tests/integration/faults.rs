@@ -120,3 +120,37 @@ async fn two_relays_keep_order_and_the_standby_takes_over() {
         "{metrics}"
     );
 }
+
+/// The private server's JetStream budget is its own, not the disk's free space: a stream
+/// reserving 200 GiB is accepted on any machine (CI once refused the default 10 GiB one
+/// on a nearly full disk); one past the budget is refused with a hint for the operator.
+#[tokio::test]
+async fn the_streams_reservation_never_depends_on_the_free_disk() {
+    let nats = PrivateNats::start().await.expect("nats-server");
+    let js = js(&nats).await;
+    let big = StreamConfig {
+        max_bytes: 200 << 30,
+        ..stream_config()
+    };
+    proisp_events::stream::ensure(&js, &big)
+        .await
+        .expect("a 200 GiB reservation fits the private server's budget");
+    let info = js
+        .get_stream(&big.name)
+        .await
+        .expect("the stream exists")
+        .cached_info()
+        .config
+        .max_bytes;
+    assert_eq!(info, 200 << 30);
+    // Past the budget (1 TB): refused, and the relay's warning says what to change.
+    let huge = StreamConfig {
+        max_bytes: 2 << 40,
+        ..stream_config()
+    };
+    let refused = proisp_events::stream::ensure(&js, &huge)
+        .await
+        .expect_err("2 TiB past a 1 TB budget");
+    let hint = proisp_events::stream::hint(&refused).expect("a hint");
+    assert!(hint.contains("max_file_store"), "{hint}");
+}
