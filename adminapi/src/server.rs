@@ -302,7 +302,8 @@ pub fn app(
         .wrap(from_fn(observe))
 }
 
-/// Housekeeping beside the server: histogram upkeep every 5 s, expired refresh tokens
+/// Housekeeping beside the server: histogram upkeep every 5 s, orphaned jobs every 10 s,
+/// commands whose effects were left pending finished every minute, expired refresh tokens
 /// and command records past `[commands] retention` purged hourly.
 pub fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
@@ -320,6 +321,11 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
                 && let Err(e) = crate::jobs::resume_orphans(&state).await
             {
                 tracing::debug!(error = %e, "looking for orphaned jobs failed");
+            }
+            if n.is_multiple_of(12)
+                && let Err(e) = crate::commands::finish_pending(&state).await
+            {
+                tracing::debug!(error = %e, "looking for commands with pending effects failed");
             }
             if n.is_multiple_of(720)
                 && let Err(e) =

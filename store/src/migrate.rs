@@ -115,6 +115,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0018_commands",
         sql: include_str!("../../sql/0018_commands.sql"),
     },
+    Migration {
+        version: 19,
+        name: "0019_command_effects",
+        sql: include_str!("../../sql/0019_command_effects.sql"),
+    },
 ];
 
 /// The newest version.

@@ -95,6 +95,11 @@ impl Kind {
     pub fn parse(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
+
+    /// Whether, once applied, it tells the subscriber's live sessions ([`tell_sessions`]).
+    const fn has_effects(self) -> bool {
+        matches!(self, Kind::Suspend | Kind::SetPlan | Kind::ResetQuota)
+    }
 }
 
 /// Where a command came from.
@@ -361,7 +366,8 @@ pub async fn execute(state: &AppState, inv: &Invocation<'_>) -> Result<Answer, A
         error: None,
     };
     let duplicate = Cell::new(false);
-    let also = recorded(inv, &fingerprint, &result, &duplicate);
+    let effects = checked.kind.has_effects();
+    let also = recorded(inv, &fingerprint, &result, effects, &duplicate);
     let current = &checked.current;
     let applied = match &checked.change {
         Change::Status(status, action) => {
@@ -383,26 +389,31 @@ pub async fn execute(state: &AppState, inv: &Invocation<'_>) -> Result<Answer, A
         Err(e @ (ApiError::Unavailable | ApiError::Internal)) => return Err(e),
         Err(e) => return refuse_as(state, inv, Failure::from_api(&e), &fingerprint).await,
     }
-    tell_sessions(
-        state,
-        inv.actor,
-        checked.kind,
-        &checked.current.subscriber.username,
-    )
-    .await;
+    if effects {
+        finish(
+            state,
+            inv.actor,
+            checked.kind,
+            &checked.current.subscriber.username,
+            inv.command_id,
+        )
+        .await;
+    }
     Ok(Answer::First(result))
 }
 
-/// The journal that records `inv` with `result` in the change's transaction and appends
-/// its `command.result`; an id recorded meanwhile sets `duplicate` and rolls back.
+/// The journal that records `inv` with `result` (its `effects` pending) in the change's
+/// transaction and appends its `command.result`; an id recorded meanwhile sets `duplicate`
+/// and rolls back.
 fn recorded<'a>(
     inv: &'a Invocation<'a>,
     fingerprint: &'a str,
     result: &'a CommandResult,
+    effects: bool,
     duplicate: &'a Cell<bool>,
 ) -> impl Journal<SubscriberView> + 'a {
     async move |tx: &Transaction<'_>, _view: &SubscriberView| {
-        if !record::insert(tx, inv, fingerprint, result).await? {
+        if !record::insert(tx, inv, fingerprint, result, effects).await? {
             duplicate.set(true);
             return Err(StoreError::Conflict {
                 what: "command id already recorded".to_owned(),
@@ -434,6 +445,67 @@ async fn reset_quota(
         })
         .await?;
     view.ok_or_else(|| ApiError::internal("a subscriber write committed without its journal"))
+}
+
+/// The effects of applied command `command_id` (of `actor`'s credential) on `username`'s
+/// live sessions, then the record that they were sent. After the commit that applied it,
+/// or again for a command whose effects were left pending (the process died between the
+/// two): a suspend only while the subscriber is still suspended.
+async fn finish(state: &AppState, actor: &Actor, kind: Kind, username: &str, command_id: &str) {
+    if kind == Kind::Suspend {
+        match subscribers::subscriber_record_by_name(&state.store, username).await {
+            Ok(Some(sub)) if sub.subscriber.status == Status::Suspended => {}
+            Ok(_) => {
+                tracing::info!(
+                    user = username,
+                    command = command_id,
+                    "suspend: no longer suspended, no session disconnected"
+                );
+                return mark_sent(state, actor, command_id).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, user = username, "suspend: cannot read the subscriber; left pending");
+                return;
+            }
+        }
+    }
+    tell_sessions(state, actor, kind, username).await;
+    mark_sent(state, actor, command_id).await;
+}
+
+async fn mark_sent(state: &AppState, actor: &Actor, command_id: &str) {
+    if let Err(e) = record::effects_sent(&state.db, &actor.username, command_id).await {
+        tracing::warn!(error = %e, command = command_id, "cannot record a command's effects as sent; they will be sent again");
+    }
+}
+
+/// How long a command's effects may be pending before housekeeping finishes them: longer
+/// than sending them takes (the CoA lanes give up within seconds).
+const PENDING_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Housekeeping: finishes the commands whose effects were left pending (the process that
+/// applied them died first), up to 100 a call; returns how many.
+pub async fn finish_pending(state: &AppState) -> Result<usize, ApiError> {
+    let pending = record::pending(&state.db, PENDING_AGE, 100).await?;
+    for p in &pending {
+        let actor = Actor {
+            admin_id: None,
+            username: p.credential.clone(),
+            ip: None,
+        };
+        match (Kind::parse(&p.command), p.username.as_deref()) {
+            (Some(kind), Some(username)) => {
+                tracing::warn!(
+                    command = p.command_id,
+                    user = username,
+                    "finishing a command's pending effects"
+                );
+                finish(state, &actor, kind, username, &p.command_id).await;
+            }
+            _ => mark_sent(state, &actor, &p.command_id).await,
+        }
+    }
+    Ok(pending.len())
 }
 
 /// After the commit: a suspend disconnects the subscriber's open sessions (as a kick);
@@ -502,7 +574,7 @@ async fn refuse_as(
     };
     let mut client = state.db.get().await?;
     let tx = client.transaction().await?;
-    if !record::insert(&tx, inv, fingerprint, &result).await? {
+    if !record::insert(&tx, inv, fingerprint, &result, false).await? {
         drop(tx);
         let first = record::find(&state.db, &inv.actor.username, inv.command_id)
             .await?
@@ -515,7 +587,7 @@ async fn refuse_as(
 }
 
 /// A command seen before: its first result in a new event (REST: unless the key was
-/// reused for another request).
+/// reused for another request), and its effects if they were left pending.
 async fn replay(
     state: &AppState,
     inv: &Invocation<'_>,
@@ -527,5 +599,11 @@ async fn replay(
     }
     let client = state.db.get().await?;
     record::result_event(&client, inv, &first.result).await?;
+    drop(client);
+    if first.effects_pending
+        && let (Some(kind), Some(username)) = (Kind::parse(inv.command), inv.username)
+    {
+        finish(state, inv.actor, kind, username, inv.command_id).await;
+    }
     Ok(Answer::Replayed(first.result))
 }

@@ -469,6 +469,151 @@ async fn stream_messages(js: &async_nats::jetstream::Context, name: &str) -> u64
     s.info().await.expect("stream info").state.messages
 }
 
+/// The `session.kick` audit rows of `username`'s sessions: one per Disconnect-Request
+/// whose outcome was known.
+async fn kicks(store: &Store) -> i64 {
+    let client = store.client().await.unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'session.kick' \
+             AND admin_username = 'billing'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn effects_pending(store: &Store, command_id: &str) -> bool {
+    let client = store.client().await.unwrap();
+    client
+        .query_one(
+            "SELECT effects_pending FROM commands WHERE command_id = $1",
+            &[&command_id],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// adminapi dies after a suspend committed and before its Disconnect-Request was
+/// answered: the command is delivered again (never acknowledged), and the adminapi that
+/// gets it sends the Disconnect the first one could not finish. Housekeeping finishes a
+/// command left pending the same way, and sends no Disconnect once the subscriber was
+/// resumed.
+#[actix_web::test]
+async fn a_suspend_whose_adminapi_died_after_the_commit_still_disconnects() {
+    let env = TestEnv::start().await;
+    let nats = PrivateNats::start().await.expect("nats-server");
+    let store = env.store().await;
+    let basic = store
+        .create_plan(&NewPlan::new("basic", 10_000, 2_000))
+        .await
+        .unwrap();
+    store
+        .create_subscriber(&NewSubscriber::new("dave", "pw-dave-1", basic.id))
+        .await
+        .unwrap();
+    let nas = FakeNas::start("127.0.0.1", NAS_SECRET.as_bytes(), Answer::Silence);
+    let mut n = NewNas::new("nas1", "127.0.0.1".parse().unwrap(), NAS_SECRET.as_bytes());
+    n.coa_port = nas.port();
+    let nas_id = store.create_nas(&n).await.unwrap().id;
+    let mut online = start(nas_id, "dave", "s-1");
+    online.received_at_ms = now_ms();
+    store.apply_accounting(&[online], 3).await.unwrap();
+
+    let mut cfg = Config::for_database(env.store_config());
+    cfg.commands.nats_url = Some(nats.url());
+    cfg.commands.ack_wait = Duration::from_secs(1);
+    let consumer = |state: web::Data<AppState>| {
+        let url = nats.url();
+        actix_web::rt::spawn(async move {
+            proisp_adminapi::commands::consumer::run(&state, &url).await;
+        })
+    };
+    let first = AppState::connect(
+        cfg.clone(),
+        env.keys.clone(),
+        JwtKey::from_bytes(&[0x5a; 32]),
+    )
+    .await
+    .expect("app state");
+    let first_consumer = consumer(web::Data::new(first));
+    let js = js(&nats).await;
+    let ready = wait_until(PATIENCE, async || {
+        js.get_stream("PROISP_COMMANDS").await.is_ok()
+    })
+    .await;
+    assert!(ready, "PROISP_COMMANDS was not created");
+
+    // The NAS does not answer: the first adminapi is inside the Disconnect when it dies.
+    publish(&js, "suspend", command("crash-1", "dave", json!({}))).await;
+    nas.until(|seen| !seen.requests.is_empty()).await;
+    first_consumer.abort();
+    assert!(
+        first_consumer.await.is_err(),
+        "the consumer was not stopped"
+    );
+    let dave = store.subscriber("dave").await.unwrap().unwrap();
+    assert_eq!(dave.status, Status::Suspended, "committed before it died");
+    assert!(effects_pending(&store, "crash-1").await);
+    assert_eq!(kicks(&store).await, 0);
+
+    // Another adminapi gets the command again and finishes it.
+    nas.set_answer(Answer::Ack);
+    let second = web::Data::new(
+        AppState::connect(cfg, env.keys.clone(), JwtKey::from_bytes(&[0x5a; 32]))
+            .await
+            .expect("app state"),
+    );
+    let second_consumer = consumer(second.clone());
+    let finished = wait_until(PATIENCE, async || !effects_pending(&store, "crash-1").await).await;
+    assert!(
+        finished,
+        "the redelivered command did not finish its effects"
+    );
+    assert_eq!(kicks(&store).await, 1, "one Disconnect, sent by the second");
+    assert!(
+        nas.seen()
+            .requests
+            .iter()
+            .all(|r| r.code == Code::DisconnectRequest && r.session == "s-1")
+    );
+    let dave_after = store.subscriber("dave").await.unwrap().unwrap();
+    assert_eq!(dave_after.version, dave.version, "applied once");
+
+    // Left pending (as by an adminapi that died with no redelivery to come: a REST
+    // command) for longer than housekeeping waits: finished by housekeeping.
+    let client = store.client().await.unwrap();
+    let age = "UPDATE commands SET effects_pending = true, \
+               created_at = now() - interval '2 minutes' WHERE command_id = 'crash-1'";
+    client.execute(age, &[]).await.unwrap();
+    assert_eq!(
+        proisp_adminapi::commands::finish_pending(&second)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!effects_pending(&store, "crash-1").await);
+    assert_eq!(kicks(&store).await, 2);
+    // Resumed meanwhile: finished without a Disconnect.
+    store.set_status("dave", Status::Active).await.unwrap();
+    client.execute(age, &[]).await.unwrap();
+    assert_eq!(
+        proisp_adminapi::commands::finish_pending(&second)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!effects_pending(&store, "crash-1").await);
+    assert_eq!(
+        kicks(&store).await,
+        2,
+        "a resumed subscriber was disconnected"
+    );
+    second_consumer.abort();
+}
+
 #[actix_web::test]
 async fn with_postgres_down_a_command_waits_and_is_applied_when_it_is_back() {
     let env = TestEnv::start().await;
