@@ -352,6 +352,9 @@ impl Config {
             .database
             .settings
             .push(("proisp.session_events".to_owned(), events));
+        // Accounting commits many transactions a second: none NOTIFYs the relay, the store
+        // wakes it after them (sql/0020_outbox_deferred_notify.sql).
+        config.database.defer_outbox_notify = true;
         Ok(config)
     }
 
@@ -472,6 +475,7 @@ mod tests {
                 .settings
                 .contains(&("proisp.session_events".to_owned(), "start,stop".to_owned()))
         );
+        assert!(config.database.defer_outbox_notify);
     }
 
     #[test]

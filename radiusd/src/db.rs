@@ -87,6 +87,9 @@ pub(crate) async fn close_stale_sessions(store: &Store, max_rows: u32) -> Result
         .query_one("SELECT proisp_close_stale_sessions($1)", &[&max_rows])
         .await?
         .get(0);
+    if n > 0 {
+        store.wake_outbox();
+    }
     Ok(u32::try_from(n).unwrap_or(0))
 }
 

@@ -196,7 +196,9 @@ impl Store {
         }
         let client = self.pool.get().await?;
         let columns = Columns::of(records.iter().map(|r| (r, None)));
-        apply(&client, &columns, stale_after).await
+        let crossed = apply(&client, &columns, stale_after).await?;
+        self.wake_outbox();
+        Ok(crossed)
     }
 
     /// [`Store::apply_accounting`] for records each with its Event-Timestamp (RFC 2869
@@ -223,10 +225,13 @@ impl Store {
         if columns.status.is_empty() {
             return Ok(Vec::new());
         }
-        self.within(deadline, async |client| {
-            apply(client, &columns, stale_after).await
-        })
-        .await
+        let crossed = self
+            .within(deadline, async |client| {
+                apply(client, &columns, stale_after).await
+            })
+            .await?;
+        self.wake_outbox();
+        Ok(crossed)
     }
 
     /// A round trip to PostgreSQL within `deadline`, on the terms of

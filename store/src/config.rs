@@ -71,6 +71,12 @@ pub struct StoreConfig {
     /// `proisp.session_events`), never read from `[database]`.
     #[serde(skip)]
     pub settings: Vec<(String, String)>,
+    /// Whether this process's writes to the event outbox skip the NOTIFY in their
+    /// transaction and wake the relay afterwards instead ([`crate::outbox::Waker`]): set
+    /// by radiusd, whose accounting writers commit many transactions a second
+    /// (sql/0020_outbox_deferred_notify.sql says why).
+    #[serde(skip)]
+    pub defer_outbox_notify: bool,
 }
 
 /// TLS to PostgreSQL, libpq's `sslmode`.
@@ -218,6 +224,7 @@ impl StoreConfig {
             replica_url: None,
             replica_max_lag: default_replica_max_lag(),
             settings: Vec::new(),
+            defer_outbox_notify: false,
         }
     }
 

@@ -292,6 +292,8 @@ pub struct Store {
     pg: Arc<tokio_postgres::Config>,
     keys: Arc<Keyring>,
     cache: Option<Arc<dyn Cache>>,
+    /// With [`StoreConfig::defer_outbox_notify`]: what wakes the relay after a commit.
+    outbox_waker: Option<Arc<outbox::Waker>>,
 }
 
 impl fmt::Debug for Store {
@@ -345,7 +347,10 @@ impl Store {
             pg.application_name("proisp");
         }
         let mut settings = format!("-c statement_timeout={}", cfg.statement_timeout.as_millis());
-        for (name, value) in &cfg.settings {
+        let deferred = cfg.defer_outbox_notify.then_some(outbox::DEFERRED_NOTIFY);
+        let deferred = deferred.iter().map(|(n, v)| (*n, *v));
+        let custom = cfg.settings.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        for (name, value) in custom.chain(deferred) {
             // libpq's options: a space separates settings, a backslash escapes one.
             let value = value.replace('\\', "\\\\").replace(' ', "\\ ");
             settings.push_str(&format!(" -c {name}={value}"));
@@ -370,12 +375,16 @@ impl Store {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::invalid("database", error_chain(&e)))?;
+        let outbox_waker = cfg
+            .defer_outbox_notify
+            .then(|| Arc::new(outbox::Waker::new(pool.clone())));
         Ok(Store {
             pool,
             tls: connector,
             pg: Arc::new(pg),
             keys,
             cache: None,
+            outbox_waker,
         })
     }
 

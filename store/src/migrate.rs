@@ -120,6 +120,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0019_command_effects",
         sql: include_str!("../../sql/0019_command_effects.sql"),
     },
+    Migration {
+        version: 20,
+        name: "0020_outbox_deferred_notify",
+        sql: include_str!("../../sql/0020_outbox_deferred_notify.sql"),
+    },
 ];
 
 /// The newest version.

@@ -31,10 +31,12 @@
 //! by the session row's lock (accounting), or by being in one transaction (in slice
 //! order).
 
-use std::time::SystemTime;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Pool};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use super::StoreError;
 
@@ -143,8 +145,75 @@ impl super::Store {
     /// the database, such as a NAS's answer).
     pub async fn append_events(&self, events: &[Event]) -> Result<u64, StoreError> {
         let client = self.pool.get().await?;
-        append(&client, events).await
+        let n = append(&client, events).await?;
+        self.wake_outbox();
+        Ok(n)
     }
+
+    /// After a commit that may have appended events on a connection that defers the
+    /// outbox's NOTIFY ([`crate::StoreConfig::defer_outbox_notify`]): wakes the relay soon.
+    /// Does nothing for a store that notifies in each transaction.
+    pub fn wake_outbox(&self) {
+        if let Some(waker) = &self.outbox_waker {
+            waker.poke();
+        }
+    }
+}
+
+/// The PostgreSQL setting that makes a connection's outbox inserts skip their NOTIFY.
+pub const DEFERRED_NOTIFY: (&str, &str) = ("proisp.outbox_notify", "deferred");
+
+/// Least time between two wake-ups a [`Waker`] sends.
+const WAKE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Wakes the relay for a process whose transactions append events without notifying:
+/// pokes coalesce, and a task of its own sends `NOTIFY` in a transaction of its own, at
+/// most once per [`WAKE_INTERVAL`], and only while the outbox holds events. That
+/// transaction takes the database-wide NOTIFY lock alone, not with an accounting
+/// commit's WAL flush (sql/0020_outbox_deferred_notify.sql). A lost wake-up (PostgreSQL
+/// away) delays the events until the relay's next look, never loses them.
+#[derive(Debug)]
+pub(crate) struct Waker {
+    pool: Pool,
+    /// The task's inbox, made at the first poke (within the runtime); full means a
+    /// wake-up is already due.
+    pokes: OnceLock<mpsc::Sender<()>>,
+}
+
+impl Waker {
+    pub(crate) fn new(pool: Pool) -> Waker {
+        Waker {
+            pool,
+            pokes: OnceLock::new(),
+        }
+    }
+
+    fn poke(&self) {
+        let pokes = self.pokes.get_or_init(|| {
+            let (tx, mut rx) = mpsc::channel(1);
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                while rx.recv().await.is_some() {
+                    if let Err(e) = wake(&pool).await {
+                        tracing::debug!(error = %e, "could not wake the event relay");
+                    }
+                    tokio::time::sleep(WAKE_INTERVAL).await;
+                }
+            });
+            tx
+        });
+        let _ = pokes.try_send(());
+    }
+}
+
+/// `NOTIFY` on [`CHANNEL`] if the outbox holds an event.
+async fn wake(pool: &Pool) -> Result<(), StoreError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("SELECT pg_notify($1, '') WHERE EXISTS (SELECT 1 FROM event_outbox)")
+        .await?;
+    client.execute(&stmt, &[&CHANNEL]).await?;
+    Ok(())
 }
 
 /// Appends `events` through `client` — the transaction of the change they report — in

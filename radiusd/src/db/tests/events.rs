@@ -226,3 +226,99 @@ async fn the_quota_crossing_is_one_fup_applied_event() {
     assert_eq!(fup[0]["download_kbps"], 1_000);
     assert_eq!(fup[0]["action"], "throttle");
 }
+
+/// The channels notified on `url`'s database, in the order a listener hears them (the
+/// client returned must be kept for as long as the listening goes on).
+async fn listen(
+    url: &str,
+    channels: &[&str],
+) -> (
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use futures_util::future::poll_fn;
+    use tokio_postgres::AsyncMessage;
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+            if let Ok(AsyncMessage::Notification(n)) = message {
+                let _ = tx.send(n.channel().to_owned());
+            }
+        }
+    });
+    let listens: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+    client.batch_execute(&listens).await.unwrap();
+    (client, rx)
+}
+
+/// The next channel heard (a test failure after a minute of silence).
+async fn next(heard: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Option<String> {
+    tokio::time::timeout(Duration::from_secs(60), heard.recv())
+        .await
+        .expect("no notification within a minute")
+}
+
+/// radiusd's store (the outbox's NOTIFY deferred): its transactions append events
+/// without notifying (commits do not queue on the NOTIFY lock); the store wakes the relay
+/// after them. Any other connection still notifies in its transaction.
+#[tokio::test]
+async fn a_deferred_store_commits_events_without_notify_and_wakes_the_relay_after() {
+    let f = fixture().await;
+    let (_listener, mut heard) = listen(
+        &f.env.database_url,
+        &[proisp_store::outbox::CHANNEL, "marker"],
+    )
+    .await;
+    let mut config = StoreConfig::new(f.env.database_url.clone());
+    config.defer_outbox_notify = true;
+    let deferred = Store::connect(&config, f.env.keys.clone()).await.unwrap();
+    let event = |kind| {
+        proisp_store::outbox::Event::new(
+            proisp_store::outbox::RADIUSD,
+            kind,
+            "u1",
+            &serde_json::json!({}),
+        )
+    };
+    let sql = f.env.sql().await;
+
+    // Appended through the deferred store's connection: no notification before the
+    // marker, sent after that commit.
+    let client = deferred.client().await.unwrap();
+    proisp_store::outbox::append(&client, &[event("session.start")])
+        .await
+        .unwrap();
+    sql.batch_execute("NOTIFY marker").await.unwrap();
+    assert_eq!(next(&mut heard).await.as_deref(), Some("marker"));
+    // Its waker then notifies.
+    deferred.wake_outbox();
+    assert_eq!(
+        next(&mut heard).await.as_deref(),
+        Some(proisp_store::outbox::CHANNEL)
+    );
+    // An accounting batch: the store wakes the relay after the commit.
+    deferred
+        .apply_accounting(&[record(&f, AcctStatus::Start, "u1", "d1", 0, 0)], 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut heard).await.as_deref(),
+        Some(proisp_store::outbox::CHANNEL)
+    );
+    assert_eq!(kinds(&f).await, ["session.start", "session.start"]);
+
+    // Another connection (adminapi's) notifies in its transaction, before the marker.
+    let client = f.store.client().await.unwrap();
+    proisp_store::outbox::append(&client, &[event("session.stop")])
+        .await
+        .unwrap();
+    sql.batch_execute("NOTIFY marker").await.unwrap();
+    assert_eq!(
+        next(&mut heard).await.as_deref(),
+        Some(proisp_store::outbox::CHANNEL)
+    );
+    assert_eq!(next(&mut heard).await.as_deref(), Some("marker"));
+}
