@@ -4,7 +4,9 @@
 # of this script's to a NATS server (NATS_URL, default the machine's 127.0.0.1:4222).
 #
 #   bench/acct-radiusd.sh &      # wait for "ready"
-#   bench/events.sh ab           # accounting with session events on vs off (bench/acct-ab.sh)
+#   bench/events.sh ab           # accounting with session events off, on with the NOTIFY in
+#                                # each transaction (before sql/0020), on as shipped
+#                                # (bench/acct-ab.sh)
 #   bench/events.sh lag          # Acct-Stop acknowledged → session.stop on the stream, at RATE/s
 #   bench/events.sh outage       # NATS stopped for OUTAGE s at OUTAGE_RATE acct/s: outbox
 #                                # depth, memory, and the drain afterwards
@@ -73,7 +75,8 @@ rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 start_relay
 case "$mode" in
   ab)
-    LOADTEST="$LOADTEST" "$BENCH_DIR/acct-ab.sh" "$BENCH_DIR/events/off.sql" "$BENCH_DIR/events/on.sql"
+    LOADTEST="$LOADTEST" "$BENCH_DIR/acct-ab.sh" "$BENCH_DIR/events/off.sql" \
+      "$BENCH_DIR/events/on-notify.sql" "$BENCH_DIR/events/on.sql"
     ;;
   lag)
     "${PSQL[@]}" -f "$BENCH_DIR/events/on.sql"

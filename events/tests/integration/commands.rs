@@ -97,6 +97,23 @@ fn start(nas_id: i64, user: &str, sid: &str) -> AcctRecord {
     }
 }
 
+/// Subscriber `username` on plan `plan_id`, online (session `s-1`) on a fake NAS that
+/// answers `answer`.
+async fn online(store: &Store, username: &str, plan_id: i64, answer: Answer) -> FakeNas {
+    store
+        .create_subscriber(&NewSubscriber::new(username, "pw-online-1", plan_id))
+        .await
+        .unwrap();
+    let nas = FakeNas::start("127.0.0.1", NAS_SECRET.as_bytes(), answer);
+    let mut n = NewNas::new("nas1", "127.0.0.1".parse().unwrap(), NAS_SECRET.as_bytes());
+    n.coa_port = nas.port();
+    let nas_id = store.create_nas(&n).await.unwrap().id;
+    let mut session = start(nas_id, username, "s-1");
+    session.received_at_ms = now_ms();
+    store.apply_accounting(&[session], 3).await.unwrap();
+    nas
+}
+
 #[actix_web::test]
 async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
     let env = TestEnv::start().await;
@@ -117,17 +134,7 @@ async fn commands_apply_once_answer_on_the_stream_and_survive_hostile_input() {
         .create_plan(&NewPlan::new("fast", 100_000, 20_000))
         .await
         .unwrap();
-    store
-        .create_subscriber(&NewSubscriber::new("alice", "pw-alice-1", basic.id))
-        .await
-        .unwrap();
-    let nas = FakeNas::start("127.0.0.1", NAS_SECRET.as_bytes(), Answer::Ack);
-    let mut n = NewNas::new("nas1", "127.0.0.1".parse().unwrap(), NAS_SECRET.as_bytes());
-    n.coa_port = nas.port();
-    let nas_id = store.create_nas(&n).await.unwrap().id;
-    let mut online = start(nas_id, "alice", "s-1");
-    online.received_at_ms = now_ms();
-    store.apply_accounting(&[online], 3).await.unwrap();
+    let nas = online(&store, "alice", basic.id, Answer::Ack).await;
 
     // The relay narrows PROISP_EVENTS to the event subjects; the consumer then creates
     // PROISP_COMMANDS beside it.
@@ -510,17 +517,7 @@ async fn a_suspend_whose_adminapi_died_after_the_commit_still_disconnects() {
         .create_plan(&NewPlan::new("basic", 10_000, 2_000))
         .await
         .unwrap();
-    store
-        .create_subscriber(&NewSubscriber::new("dave", "pw-dave-1", basic.id))
-        .await
-        .unwrap();
-    let nas = FakeNas::start("127.0.0.1", NAS_SECRET.as_bytes(), Answer::Silence);
-    let mut n = NewNas::new("nas1", "127.0.0.1".parse().unwrap(), NAS_SECRET.as_bytes());
-    n.coa_port = nas.port();
-    let nas_id = store.create_nas(&n).await.unwrap().id;
-    let mut online = start(nas_id, "dave", "s-1");
-    online.received_at_ms = now_ms();
-    store.apply_accounting(&[online], 3).await.unwrap();
+    let nas = online(&store, "dave", basic.id, Answer::Silence).await;
 
     let mut cfg = Config::for_database(env.store_config());
     cfg.commands.nats_url = Some(nats.url());
