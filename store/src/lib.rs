@@ -375,13 +375,14 @@ impl Store {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::invalid("database", error_chain(&e)))?;
+        let pg = Arc::new(pg);
         let outbox_waker = cfg
             .defer_outbox_notify
-            .then(|| Arc::new(outbox::Waker::new(pool.clone())));
+            .then(|| Arc::new(outbox::Waker::new(pg.clone(), connector.clone())));
         Ok(Store {
             pool,
             tls: connector,
-            pg: Arc::new(pg),
+            pg,
             keys,
             cache: None,
             outbox_waker,

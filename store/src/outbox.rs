@@ -31,12 +31,13 @@
 //! by the session row's lock (accounting), or by being in one transaction (in slice
 //! order).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::GenericClient;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::StoreError;
 
@@ -167,23 +168,31 @@ pub const DEFERRED_NOTIFY: (&str, &str) = ("proisp.outbox_notify", "deferred");
 const WAKE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Wakes the relay for a process whose transactions append events without notifying:
-/// pokes coalesce, and a task of its own sends `NOTIFY` in a transaction of its own, at
-/// most once per [`WAKE_INTERVAL`], and only while the outbox holds events. That
-/// transaction takes the database-wide NOTIFY lock alone, not with an accounting
-/// commit's WAL flush (sql/0020_outbox_deferred_notify.sql). A lost wake-up (PostgreSQL
-/// away) delays the events until the relay's next look, never loses them.
-#[derive(Debug)]
+/// pokes coalesce, and a task of its own sends `NOTIFY` at most once per
+/// [`WAKE_INTERVAL`] on a connection of its own (not the pool's, which the accounting
+/// writers need), with `synchronous_commit` off: the wake-up needs no durability, and its
+/// transaction takes the database-wide NOTIFY lock alone, not with an accounting commit's
+/// WAL flush (sql/0020_outbox_deferred_notify.sql). A lost wake-up (PostgreSQL away)
+/// delays the events until the relay's next look, never loses them.
 pub(crate) struct Waker {
-    pool: Pool,
+    pg: Arc<tokio_postgres::Config>,
+    tls: MakeRustlsConnect,
     /// The task's inbox, made at the first poke (within the runtime); full means a
     /// wake-up is already due.
     pokes: OnceLock<mpsc::Sender<()>>,
 }
 
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker").finish_non_exhaustive()
+    }
+}
+
 impl Waker {
-    pub(crate) fn new(pool: Pool) -> Waker {
+    pub(crate) fn new(pg: Arc<tokio_postgres::Config>, tls: MakeRustlsConnect) -> Waker {
         Waker {
-            pool,
+            pg,
+            tls,
             pokes: OnceLock::new(),
         }
     }
@@ -191,11 +200,13 @@ impl Waker {
     fn poke(&self) {
         let pokes = self.pokes.get_or_init(|| {
             let (tx, mut rx) = mpsc::channel(1);
-            let pool = self.pool.clone();
+            let (pg, tls) = (self.pg.clone(), self.tls.clone());
             tokio::spawn(async move {
+                let mut client = None;
                 while rx.recv().await.is_some() {
-                    if let Err(e) = wake(&pool).await {
+                    if let Err(e) = wake(&pg, &tls, &mut client).await {
                         tracing::debug!(error = %e, "could not wake the event relay");
+                        client = None;
                     }
                     tokio::time::sleep(WAKE_INTERVAL).await;
                 }
@@ -206,13 +217,25 @@ impl Waker {
     }
 }
 
-/// `NOTIFY` on [`CHANNEL`] if the outbox holds an event.
-async fn wake(pool: &Pool) -> Result<(), StoreError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached("SELECT pg_notify($1, '') WHERE EXISTS (SELECT 1 FROM event_outbox)")
-        .await?;
-    client.execute(&stmt, &[&CHANNEL]).await?;
+/// `NOTIFY` on [`CHANNEL`] through `client`, connecting first when there is none.
+async fn wake(
+    pg: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
+    client: &mut Option<tokio_postgres::Client>,
+) -> Result<(), StoreError> {
+    let open = match client.take() {
+        Some(c) if !c.is_closed() => c,
+        _ => {
+            let (c, connection) = pg.connect(tls.clone()).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            c.batch_execute("SET synchronous_commit = off").await?;
+            c
+        }
+    };
+    open.batch_execute(&format!("NOTIFY {CHANNEL}")).await?;
+    *client = Some(open);
     Ok(())
 }
 
