@@ -23,17 +23,41 @@ const CLAIM: Duration = Duration::from_secs(600);
 /// each, created exclusively, under the temporary directory) so that no other picker —
 /// another test process beside this one — hands one out before its server binds it.
 pub fn free_ports<const N: usize>() -> [u16; N] {
+    free_ports_in(PICKED, None)
+}
+
+/// How far above a Redis Cluster node's port its cluster bus listens (Redis's rule).
+pub(crate) const CLUSTER_BUS_OFFSET: u16 = 10_000;
+
+/// A port for a Redis Cluster node: it and its cluster bus port
+/// ([`CLUSTER_BUS_OFFSET`] above) both free, both claimed, both below the ephemeral range.
+/// A bus port left to chance lands in the ephemeral range three times in four, where a
+/// client socket of a test beside it may hold it, or on a port another picker claimed.
+pub(crate) fn free_cluster_port() -> u16 {
+    let [p] = free_ports_in::<1>(
+        PICKED.start..PICKED.end - CLUSTER_BUS_OFFSET,
+        Some(CLUSTER_BUS_OFFSET),
+    );
+    p
+}
+
+/// [`free_ports`] from `range`, each with the port `offset` above it free and claimed
+/// too, when given.
+fn free_ports_in<const N: usize>(range: std::ops::Range<u16>, offset: Option<u16>) -> [u16; N] {
     use rand::Rng as _;
+    let free = |p: u16| {
+        TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+    };
     let mut ports = [0; N];
     let mut rng = rand::rng();
-    for i in 0..N {
-        ports[i] = loop {
-            let p = rng.random_range(PICKED);
-            if !ports[..i].contains(&p)
-                && TcpListener::bind(("127.0.0.1", p)).is_ok()
-                && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
-                && claim(p)
-            {
+    for port in &mut ports {
+        // A port handed out already (here or by another picker) is claimed: its claim
+        // fails. A port claimed whose pair could not be stays claimed, unused.
+        *port = loop {
+            let p = rng.random_range(range.clone());
+            let pair = offset.map(|o| p + o);
+            if free(p) && pair.is_none_or(free) && claim(p) && pair.is_none_or(claim) {
                 break p;
             }
         };
@@ -136,6 +160,20 @@ fn exited(child: &mut Child) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cluster_port_and_its_bus_port_are_both_claimed_below_the_ephemeral_range() {
+        for _ in 0..8 {
+            let p = free_cluster_port();
+            let bus = p + CLUSTER_BUS_OFFSET;
+            assert!(
+                PICKED.contains(&p) && PICKED.contains(&bus),
+                "{p} and {bus}"
+            );
+            assert!(!claim(p), "port {p} not claimed");
+            assert!(!claim(bus), "bus port {bus} not claimed");
+        }
+    }
 
     #[test]
     fn a_port_handed_out_is_not_handed_out_again_while_claimed() {

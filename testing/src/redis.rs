@@ -127,6 +127,16 @@ impl PrivateRedis {
         tls: Option<RedisTls>,
         args: Vec<String>,
     ) -> std::io::Result<PrivateRedis> {
+        PrivateRedis::start_on(free_ports::<1>()[0], tls, args).await
+    }
+
+    /// [`PrivateRedis::start_with`] on `port` (a Redis Cluster node's: its bus port,
+    /// 10,000 above, picked with it).
+    pub(crate) async fn start_on(
+        port: u16,
+        tls: Option<RedisTls>,
+        args: Vec<String>,
+    ) -> std::io::Result<PrivateRedis> {
         let bin = find_program("redis-server", &[PathBuf::from("/usr/bin/redis-server")])
             .ok_or_else(|| std::io::Error::other("redis-server not found"))?;
         let dir = std::env::temp_dir().join(format!(
@@ -137,7 +147,7 @@ impl PrivateRedis {
         std::fs::create_dir_all(&dir)?;
         let mut redis = PrivateRedis {
             dir,
-            port: free_ports::<1>()[0],
+            port,
             bin,
             tls,
             args,

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::postgres::START_TIMEOUT;
-use crate::process::find_program;
+use crate::process::{find_program, free_cluster_port};
 use crate::redis::PrivateRedis;
 use crate::wait::wait_until;
 
@@ -46,7 +46,7 @@ impl PrivateRedisCluster {
             ]
             .map(str::to_owned)
             .to_vec();
-            nodes.push(PrivateRedis::start_with(None, args).await?);
+            nodes.push(PrivateRedis::start_on(free_cluster_port(), None, args).await?);
         }
         let cluster = PrivateRedisCluster { nodes, cli };
         let mut create = vec!["--cluster".to_owned(), "create".to_owned()];
