@@ -348,7 +348,6 @@ impl Store {
         }
         let mut settings = format!("-c statement_timeout={}", cfg.statement_timeout.as_millis());
         let deferred = cfg.defer_outbox_notify.then_some(outbox::DEFERRED_NOTIFY);
-        let deferred = deferred.iter().map(|(n, v)| (*n, *v));
         let custom = cfg.settings.iter().map(|(n, v)| (n.as_str(), v.as_str()));
         for (name, value) in custom.chain(deferred) {
             // libpq's options: a space separates settings, a backslash escapes one.

@@ -476,8 +476,8 @@ async fn stream_messages(js: &async_nats::jetstream::Context, name: &str) -> u64
     s.info().await.expect("stream info").state.messages
 }
 
-/// The `session.kick` audit rows of `username`'s sessions: one per Disconnect-Request
-/// whose outcome was known.
+/// The `session.kick` audit rows written for billing's commands: one per
+/// Disconnect-Request whose outcome was known.
 async fn kicks(store: &Store) -> i64 {
     let client = store.client().await.unwrap();
     client
