@@ -1,45 +1,71 @@
 #!/usr/bin/env bash
-# A year of accounting history at ISP scale (issue 24): generates it in SQL
-# (bench/history/generate.sql) on a scratch database, then measures through the admin
-# API, one request at a time:
+# A year of accounting history at ISP scale (issue 24). On a scratch database with
+# SUBSCRIBERS subscribers it measures, in this order:
+#   1. accounting with a small history: proisp-radiusd (release, on SERVER_CPUS) and
+#      proisp-loadtest acct, Start + 1 Interim-Update + Stop per session, closed loop of
+#      256, ACCT_SECS after a warm-up: durable records/s, p50, p99;
+#   2. the year of history generated in SQL (bench/history/generate.sh: SESSIONS closed
+#      sessions over DAYS days, a partition per month, usage per subscriber and month),
+#      after the accounting tables were emptied again; the time it took;
+#   3. the same accounting run on top of it;
+#   4. acks during retention: an open loop at RETENTION_RATE/s for RETENTION_SECS with
+#      nothing due, then again with radiusd's retention due (history and usage older than
+#      DAYS − 65 days) while a report holds session_history for READER_SECS from before
+#      radiusd starts: p50, p99, max, and which partitions and usage rows went;
+# then through the admin API, one request at a time:
 #   - subscriber search over SEARCHES random patterns (`q=user` + 5 digits, the rare kind
 #     whose plan went wrong; 3 to 6 bare digits; `user0` + 3 digits, the common kind):
 #     p50, p95, max;
 #   - "who had this address" (`GET /sessions/history?ip=…&at=…`) for LOOKUPS random
 #     addresses and instants of the year: p50, p95, max, and how many found a session;
 #   - a subscriber's history paged 20 pages deep: the first and the last page's time.
-# Accounting throughput with a small against a large history, and acks during retention
-# with a long reader, need radiusd and proisp-loadtest on top: not measured here yet.
+# Every figure is printed and kept (with radiusd's log) under var/bench/history-<time>/.
 #
-#   bench/history.sh                 # everything (the generation is the long part)
-#   SKIP_GENERATE=1 bench/history.sh # reuse the scratch database of a previous run
+#   bench/history.sh                 # everything (generation and seed are the long part)
+#   SKIP_GENERATE=1 bench/history.sh # steps 3, 4 and the API on the previous run's database
 #
 # Settings (environment): PG_URL (postgres://postgres@127.0.0.1:5432), DB
-# (proisp_bench_history), SUBSCRIBERS (1000000), SESSIONS (50800000), DAYS (365),
-# SEARCHES (1000), LOOKUPS (200), API_PORT (18081), PROFILE (release, or debug).
+# (proisp_bench_history), REDIS_URL (redis://127.0.0.1:6379), SUBSCRIBERS (1000000),
+# SESSIONS (50800000), DAYS (365), JOBS (generation jobs at once, one per CPU),
+# ACCT_USERS (100000), ACCT_SECS (20), RETENTION_RATE (2000), RETENTION_SECS (60),
+# READER_SECS (20), SEARCHES (1000), LOOKUPS (200), API_PORT (18081), ACCT_PORT (31913),
+# SERVER_CPUS (0), GEN_CPU (1), PROFILE (release, or debug).
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$BENCH_DIR")"
 pg_url=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 db=${DB:-proisp_bench_history}
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
 subscribers=${SUBSCRIBERS:-1000000}
 sessions=${SESSIONS:-50800000}
 days=${DAYS:-365}
+acct_users=${ACCT_USERS:-$((subscribers < 100000 ? subscribers : 100000))}
+acct_secs=${ACCT_SECS:-20}
+retention_rate=${RETENTION_RATE:-2000}
+retention_secs=${RETENTION_SECS:-60}
+reader_secs=${READER_SECS:-20}
 searches=${SEARCHES:-1000}
 lookups=${LOOKUPS:-200}
 api_port=${API_PORT:-18081}
+acct_port=${ACCT_PORT:-31913}
+server_cpus=${SERVER_CPUS:-0}
+gen_cpu=${GEN_CPU:-1}
 profile=${PROFILE:-release}
 work=$(mktemp -d)
 bin="$REPO_DIR/target/$profile"
+out="$REPO_DIR/var/bench/history-$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# report LINE: printed and kept in the run's summary.
+report() { printf '%s\n' "$*" | tee -a "$out/summary.txt"; }
 
-log "building proisp-adminapi ($profile)"
+log "building proisp-adminapi, proisp-radiusd and proisp-loadtest ($profile)"
 if [ "$profile" = release ]; then
-  (cd "$REPO_DIR" && cargo build --release --quiet -p proisp-adminapi)
+  (cd "$REPO_DIR" && cargo build --release --quiet -p proisp-adminapi -p proisp-radiusd -p proisp-loadtest)
 else
-  (cd "$REPO_DIR" && cargo build --quiet -p proisp-adminapi)
+  (cd "$REPO_DIR" && cargo build --quiet -p proisp-adminapi -p proisp-radiusd -p proisp-loadtest)
 fi
 
 export PROISP_DATABASE_URL="$pg_url/$db"
@@ -53,24 +79,133 @@ export PROISP_LOG__LEVEL=warn
 [ -s "$PROISP_KEY_FILE" ] || "$bin/proisp-adminapi" gen-key > "$PROISP_KEY_FILE"
 [ -s "$PROISP_TOKENS__JWT_KEY_FILE" ] || "$bin/proisp-adminapi" gen-key > "$PROISP_TOKENS__JWT_KEY_FILE"
 chmod 600 "$PROISP_KEY_FILE" "$PROISP_TOKENS__JWT_KEY_FILE"
+sql() { psql -qtAX -v ON_ERROR_STOP=1 "$PROISP_DATABASE_URL" "$@"; }
 
+radiusd_pid=""
+api_pid=""
+reader_pid=""
+cleanup() {
+  for p in $radiusd_pid $api_pid $reader_pid; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start_radiusd NAME HISTORY_RETENTION USAGE_RETENTION: a release radiusd on this
+# database, logging to $out/NAME.radiusd.log, until stop_radiusd.
+start_radiusd() {
+  local name=$1
+  cat > "$work/radiusd.toml" <<TOML
+key_file = "$PROISP_KEY_FILE"
+[listen]
+auth = "127.0.0.1:$((acct_port - 1))"
+acct = "127.0.0.1:$acct_port"
+metrics = "127.0.0.1:$((acct_port + 1))"
+[database]
+url = "$PROISP_DATABASE_URL"
+[redis]
+url = "$redis_url"
+key_prefix = "proisp-bench-history:"
+[accounting]
+spool_dir = "$work/spool"
+history_retention = "$2"
+usage_retention = "$3"
+[log]
+level = "info"
+TOML
+  PROISP_LOG__LEVEL=info taskset -c "$server_cpus" "$bin/proisp-radiusd" --config "$work/radiusd.toml" \
+    > "$out/$name.radiusd.log" 2>&1 &
+  radiusd_pid=$!
+  until curl -sf --max-time 1 "http://127.0.0.1:$((acct_port + 1))/health" >/dev/null 2>&1; do
+    kill -0 "$radiusd_pid" 2>/dev/null || { cat "$out/$name.radiusd.log" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+stop_radiusd() {
+  kill -TERM "$radiusd_pid"
+  wait "$radiusd_pid" || true
+  radiusd_pid=""
+}
+
+# acct NAME ARGS…: one proisp-loadtest acct run (Start, 1 Interim-Update, Stop per
+# session) on GEN_CPU; its JSON kept as $out/NAME.json; prints records/s and latencies.
+acct() {
+  local name=$1
+  shift
+  taskset -c "$gen_cpu" "$bin/proisp-loadtest" acct --server "127.0.0.1:$acct_port" \
+    --secret testing123 --users "$acct_users" --interims 1 --json --quiet "$@" > "$out/$name.json"
+  jq -r --arg n "$name" '"\($n)\t\(.answer_rate | floor) records/s answered of \(.sent) sent, timeouts \(.timeouts)\tp50 \(.latency_us.p50 / 1000) ms\tp99 \(.latency_us.p99 / 1000) ms\tmax \(.latency_us.max / 1000) ms"' \
+    "$out/$name.json" | tee -a "$out/summary.txt"
+}
+
+# acct_closed_loop NAME: the throughput figure, on a radiusd with nothing to retain,
+# after a warm-up run of 10 s, with the database vacuumed and analysed in between.
+acct_closed_loop() {
+  start_radiusd "$1" 400days 800days
+  acct "$1-warm-up" -c 256 -d 10s > /dev/null
+  sql -c "VACUUM ANALYZE sessions" -c "VACUUM ANALYZE usage"
+  acct "$1" -c 256 -d "${acct_secs}s"
+  stop_radiusd
+}
+
+report "# bench/history.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, git $(git -C "$REPO_DIR" rev-parse --short HEAD)"
 if [ -z "${SKIP_GENERATE:-}" ]; then
-  log "scratch database $db: $subscribers subscribers, $sessions sessions over $days days"
-  psql -qtAX "$pg_url/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  log "scratch database $db: $subscribers subscribers"
+  psql -qtAX "$pg_url/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   "$bin/proisp-adminapi" migrate >/dev/null
+  start=$SECONDS
   "$bin/proisp-adminapi" seed --subscribers "$subscribers" --nas 127.0.0.1 \
     --secret testing123 >/dev/null
+  report "seeded $subscribers subscribers in $((SECONDS - start)) s"
+  sql -c "VACUUM ANALYZE"
+
+  log "accounting with a small history"
+  acct_closed_loop acct-small-history
+  # The generator starts from no history at all; what the run above wrote goes.
+  sql -c "TRUNCATE sessions, session_history, usage, event_outbox"
+
+  log "generating $sessions sessions over $days days"
   start=$SECONDS
-  psql -qX -v ON_ERROR_STOP=1 "$PROISP_DATABASE_URL" -v subscribers="$subscribers" \
-    -v sessions="$sessions" -v days="$days" -f "$BENCH_DIR/history/generate.sql"
-  log "generated in $((SECONDS - start)) s"
+  JOBS=${JOBS:-$(nproc)} "$BENCH_DIR/history/generate.sh" "$PROISP_DATABASE_URL" \
+    -v subscribers="$subscribers" -v sessions="$sessions" -v days="$days" | tee -a "$out/summary.txt"
+  report "generated in $((SECONDS - start)) s"
+  sql -c "VACUUM ANALYZE"
 fi
+
+report "history: $(sql -c "SELECT count(*) FROM session_history") sessions from $(sql -c \
+  "SELECT min(stopped_at)::date FROM session_history"), $(sql -c "SELECT count(*) FROM subscribers") subscribers"
+log "accounting with a year of history"
+acct_closed_loop acct-year-of-history
+
+log "acks at $retention_rate/s without retention due, then with it due and a report reading"
+start_radiusd retention-none 400days 800days
+acct retention-none --rate "$retention_rate" -d "${retention_secs}s"
+stop_radiusd
+keep_days=$((days - 65))
+parts_before=$(sql -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'session_history'::regclass")
+usage_before=$(sql -c "SELECT count(*) FROM usage WHERE period_start < now() - interval '$keep_days days'")
+# The report: a transaction that has read session_history and goes on for READER_SECS.
+psql -qtAX "$PROISP_DATABASE_URL" -c "BEGIN" -c "SELECT count(*) FROM session_history WHERE framed_ip = '100.64.0.1'" \
+  -c "SELECT pg_sleep($reader_secs)" -c "COMMIT" > /dev/null &
+reader_pid=$!
+until [ "$(sql -c "SELECT count(*) FROM pg_locks WHERE relation = 'session_history'::regclass AND pid <> pg_backend_pid() AND granted")" -gt 0 ]; do
+  sleep 0.05
+done
+start_radiusd retention-due "${keep_days}days" "${keep_days}days"
+acct retention-due --rate "$retention_rate" -d "${retention_secs}s"
+stop_radiusd
+wait "$reader_pid"
+reader_pid=""
+parts_after=$(sql -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'session_history'::regclass")
+usage_after=$(sql -c "SELECT count(*) FROM usage WHERE period_start < now() - interval '$keep_days days'")
+report "retention: history partitions $parts_before -> $parts_after, usage rows past $keep_days days $usage_before -> $usage_after; radiusd said:"
+{ grep -E 'maintained|postponed|being read' "$out/retention-due.radiusd.log" || echo "(nothing)"; } \
+  | sed 's/\x1b\[[0-9;]*m//g; s/^/  /' | tee -a "$out/summary.txt"
 
 printf 'Year-of-History-pw1\n' | "$bin/proisp-adminapi" create-admin --username historian \
   --role admin >/dev/null 2>&1 || true
 "$bin/proisp-adminapi" serve &
 api_pid=$!
-trap 'kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null; rm -rf "$work"' EXIT
 base="http://127.0.0.1:$api_port/api/v1"
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
 token=$(curl -sf "$base/auth/login" -H 'Content-Type: application/json' \
@@ -109,7 +244,7 @@ for i in range(n):
         q = "user0" + f"{rng.randrange(1000):03d}"
     print(f"/subscribers?q={q}&limit=50")
 PY
-times search < "$work/search.paths"
+times search < "$work/search.paths" | tee -a "$out/summary.txt"
 
 python3 - "$lookups" "$days" <<'PY' > "$work/lookup.paths"
 import random, sys, time
@@ -122,7 +257,7 @@ for _ in range(n):
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - rng.randrange(days * 86400)))
     print(f"/sessions/history?ip={addr}&at={at}")
 PY
-times ip-at-time < "$work/lookup.paths"
+times ip-at-time < "$work/lookup.paths" | tee -a "$out/summary.txt"
 found=$(psql -qtAX "$PROISP_DATABASE_URL" -c \
   "SELECT count(*) FROM audit_log WHERE action = 'session.lookup' AND (after->>'found')::int > 0 \
    AND at > now() - interval '1 hour'")
@@ -142,4 +277,4 @@ for page in $(seq 20); do
   [ "$before" = null ] && break
 done
 awk 'NR == 1 {f = $2} END {printf "history pages\tfirst %.1f ms\tpage %d %.1f ms\n", f * 1000, $1, $2 * 1000}' \
-  "$work/pages.txt"
+  "$work/pages.txt" | tee -a "$out/summary.txt"
