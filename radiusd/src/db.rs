@@ -133,7 +133,7 @@ impl Retention {
     }
 }
 
-/// Usage rows deleted per statement; the trim repeats while it finds this many.
+/// Usage rows deleted per statement; the trim goes on while it finds this many.
 const USAGE_BATCH: i32 = 10_000;
 
 /// Keeps `months_ahead` monthly history partitions ready from the current month, drops
@@ -186,17 +186,25 @@ pub(crate) async fn maintain_history(
             done.postponed.push(part);
         }
     }
+    // Usage is walked in its key's order, each batch going on from the last one's last
+    // row (sql/0021): no batch reads again what an earlier one deleted.
+    let usage_cutoff = cutoff(usage);
+    let mut after: (i64, SystemTime) = (0, UNIX_EPOCH);
     loop {
-        let n: i32 = client
+        let row = client
             .query_one(
-                "SELECT proisp_trim_usage($1, $2)",
-                &[&cutoff(usage), &USAGE_BATCH],
+                "SELECT picked, last_subscriber, last_period \
+                 FROM proisp_trim_usage($1, $2, $3, $4)",
+                &[&usage_cutoff, &USAGE_BATCH, &after.0, &after.1],
             )
-            .await?
-            .get(0);
-        done.usage_rows += u64::try_from(n).unwrap_or(0);
-        if n < USAGE_BATCH {
-            return Ok(done);
+            .await?;
+        let picked: i32 = row.get(0);
+        done.usage_rows += u64::try_from(picked).unwrap_or(0);
+        match (row.get(1), row.get(2)) {
+            (Some(subscriber), Some(period)) if picked == USAGE_BATCH => {
+                after = (subscriber, period)
+            }
+            _ => return Ok(done),
         }
     }
 }

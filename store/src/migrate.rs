@@ -125,6 +125,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0020_outbox_deferred_notify",
         sql: include_str!("../../sql/0020_outbox_deferred_notify.sql"),
     },
+    Migration {
+        version: 21,
+        name: "0021_usage_trim_by_key",
+        sql: include_str!("../../sql/0021_usage_trim_by_key.sql"),
+    },
 ];
 
 /// The newest version.

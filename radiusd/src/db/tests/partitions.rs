@@ -136,6 +136,93 @@ async fn usage_past_its_retention_is_deleted_and_the_current_period_kept() {
     assert_eq!(left, 1);
 }
 
+#[tokio::test]
+async fn usage_retention_goes_on_past_a_batch_and_keeps_the_current_periods() {
+    let f = fixture().await;
+    let s = &f.store;
+    s.apply_accounting(&[record(&f, AcctStatus::Stop, "u1", "now", 5, 7)], 3)
+        .await
+        .unwrap();
+    // More old rows than one batch deletes: a day's period each, from 2000 on.
+    let sql = f.env.sql().await;
+    sql.batch_execute(
+        "INSERT INTO usage (subscriber_id, period_start, upload_octets, download_octets) \
+         SELECT s.id, timestamptz '2000-01-01' + make_interval(days => d), 1, 1 \
+         FROM subscribers s, generate_series(0, 5999) d WHERE s.username IN ('u1', 'u2')",
+    )
+    .await
+    .unwrap();
+    let done = db::maintain_history(s, QUARTER, YEAR, 3, LOCK_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(done.usage_rows, 12_000);
+    assert_eq!(total(current_usage(s, "u1").await.unwrap()), (5, 7));
+    let left: i64 = sql
+        .query_one("SELECT count(*) FROM usage", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1);
+}
+
+#[tokio::test]
+async fn each_batch_of_usage_retention_reads_on_from_where_the_last_stopped() {
+    let f = fixture().await;
+    let mut sql = f.env.sql().await;
+    sql.batch_execute(
+        "INSERT INTO usage (subscriber_id, period_start, upload_octets, download_octets) \
+         SELECT s.id, timestamptz '2000-01-01' + make_interval(months => m), 1, 1 \
+         FROM subscribers s, generate_series(0, 99) m WHERE s.username IN ('u1', 'u2')",
+    )
+    .await
+    .unwrap();
+    // In one transaction the rows each batch deletes stay in the index, as they do for
+    // everyone while a report's snapshot is open: a batch that started over from the
+    // first old row would read them all again. The index is what a large table uses.
+    let tx = sql.transaction().await.unwrap();
+    tx.batch_execute("SET LOCAL enable_seqscan = off")
+        .await
+        .unwrap();
+    let mut after: (i64, SystemTime) = (0, UNIX_EPOCH);
+    let mut batches = 0;
+    loop {
+        let row = tx
+            .query_one(
+                "SELECT picked, last_subscriber, last_period \
+                 FROM proisp_trim_usage(now(), 10, $1, $2)",
+                &[&after.0, &after.1],
+            )
+            .await
+            .unwrap();
+        let picked: i32 = row.get(0);
+        if picked < 10 {
+            assert_eq!(picked, 0);
+            break;
+        }
+        batches += 1;
+        after = (row.get(1), row.get(2));
+    }
+    assert_eq!(batches, 20);
+    let read: i64 = tx
+        .query_one(
+            "SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid))::int8 FROM pg_index \
+             WHERE indrelid = 'usage'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Each of the 200 entries once, and the end found once; starting over each batch
+    // reads 10 + 20 + … + 200 = 2,100.
+    assert!(read <= 2 * 200, "{read} index entries read for 200 rows");
+    let left: i64 = tx
+        .query_one("SELECT count(*) FROM usage", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
 /// Scans of `partition` by this connection (counted in its transaction, and in earlier
 /// ones not yet flushed to the statistics: compare two readings).
 async fn scans(tx: &tokio_postgres::Transaction<'_>, partition: &str) -> i64 {
