@@ -202,8 +202,12 @@ report "retention: history partitions $parts_before -> $parts_after, usage rows 
 { grep -E 'maintained|postponed|being read' "$out/retention-due.radiusd.log" || echo "(nothing)"; } \
   | sed 's/\x1b\[[0-9;]*m//g; s/^/  /' | tee -a "$out/summary.txt"
 
-printf 'Year-of-History-pw1\n' | "$bin/proisp-adminapi" create-admin --username historian \
-  --role admin >/dev/null 2>&1 || true
+# The admin of earlier runs stays; any other refusal stops the run.
+refused=$(printf '%s\n' 'Year-of-History-pw1' | "$bin/proisp-adminapi" create-admin --username historian \
+  --role admin 2>&1 >/dev/null) || case $refused in
+  *"already taken"*) ;;
+  *) log "create-admin: $refused"; exit 1 ;;
+esac
 "$bin/proisp-adminapi" serve &
 api_pid=$!
 base="http://127.0.0.1:$api_port/api/v1"

@@ -6,6 +6,9 @@ import { fill, h, notice, when } from "./dom";
 import type { Subscriber, SubscriberPage } from "./types";
 
 const PAGE = 25;
+/// How long typing must pause before a search goes out: short enough to be felt as
+/// instant, long enough to send one search for a burst (a paste, a held key).
+const TYPING_PAUSE_MS = 30;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
 const MAC = /^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$/i;
 
@@ -94,8 +97,11 @@ export function subscribersView(main: HTMLElement, canCreate: boolean): void {
 
   function soon(): void {
     window.clearTimeout(timer);
+    // A search still on its way is for text that has changed since: never drawn.
+    pending?.abort();
+    pending = null;
     main.setAttribute("aria-busy", "true");
-    timer = window.setTimeout(() => load(null), 120);
+    timer = window.setTimeout(() => load(null), TYPING_PAUSE_MS);
   }
 
   search.addEventListener("input", soon);
