@@ -10,8 +10,9 @@
 #   3. the same accounting run on top of it;
 #   4. acks during retention: an open loop at RETENTION_RATE/s for RETENTION_SECS with
 #      nothing due, then again with radiusd's retention due (history and usage older than
-#      DAYS − 65 days) while a report holds session_history for READER_SECS from before
-#      radiusd starts: p50, p99, max, and which partitions and usage rows went;
+#      RETENTION_KEEP_DAYS, default DAYS − 65) while a report holds session_history for
+#      READER_SECS from before radiusd starts: p50, p99, max, and which partitions and
+#      usage rows went;
 # then through the admin API, one request at a time:
 #   - subscriber search over SEARCHES random patterns (`q=user` + 5 digits, the rare kind
 #     whose plan went wrong; 3 to 6 bare digits; `user0` + 3 digits, the common kind):
@@ -28,8 +29,9 @@
 # (proisp_bench_history), REDIS_URL (redis://127.0.0.1:6379), SUBSCRIBERS (1000000),
 # SESSIONS (50800000), DAYS (365), JOBS (generation jobs at once, one per CPU),
 # ACCT_USERS (100000), ACCT_SECS (20), RETENTION_RATE (2000), RETENTION_SECS (60),
-# READER_SECS (20), SEARCHES (1000), LOOKUPS (200), API_PORT (18081), ACCT_PORT (31913),
-# SERVER_CPUS (0), GEN_CPU (1), PROFILE (release, or debug).
+# READER_SECS (20), RETENTION_KEEP_DAYS (DAYS − 65), SEARCHES (1000), LOOKUPS (200),
+# API_PORT (18081), ACCT_PORT (31913), SERVER_CPUS (0), GEN_CPU (1), PROFILE (release, or
+# debug).
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -181,7 +183,7 @@ log "acks at $retention_rate/s without retention due, then with it due and a rep
 start_radiusd retention-none 400days 800days
 acct retention-none --rate "$retention_rate" -d "${retention_secs}s"
 stop_radiusd
-keep_days=$((days - 65))
+keep_days=${RETENTION_KEEP_DAYS:-$((days - 65))}
 parts_before=$(sql -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'session_history'::regclass")
 usage_before=$(sql -c "SELECT count(*) FROM usage WHERE period_start < now() - interval '$keep_days days'")
 # The report: a transaction that has read session_history and goes on for READER_SECS.
