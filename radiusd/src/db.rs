@@ -3,7 +3,7 @@
 //! the store's (`Store::apply_accounting_within`); the rules live in SQL
 //! (`sql/0002_accounting.sql`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use proisp_model::OpenSession;
 use proisp_store::{Store, StoreError};
@@ -134,7 +134,11 @@ impl Retention {
 }
 
 /// Usage rows deleted per statement; the trim goes on while it finds this many.
-const USAGE_BATCH: i32 = 10_000;
+const USAGE_BATCH: i32 = 5_000;
+
+/// After each batch of the usage trim, a pause this many times the batch's length: the
+/// trim uses at most a quarter of one PostgreSQL connection's time.
+const USAGE_PAUSE: u32 = 3;
 
 /// Keeps `months_ahead` monthly history partitions ready from the current month, drops
 /// those wholly older than `history` and deletes usage of periods older than `usage`.
@@ -186,12 +190,19 @@ pub(crate) async fn maintain_history(
             done.postponed.push(part);
         }
     }
+    drop(client);
     // Usage is walked in its key's order, each batch going on from the last one's last
-    // row (sql/0021): no batch reads again what an earlier one deleted.
+    // row (sql/0021): no batch reads again what an earlier one deleted. Nothing waits for
+    // it, so each batch is followed by a pause of USAGE_PAUSE times its length, and the
+    // trim takes at most a fraction of PostgreSQL from accounting (a month of a million
+    // subscribers is a million rows).
     let usage_cutoff = cutoff(usage);
     let mut after: (i64, SystemTime) = (0, UNIX_EPOCH);
     loop {
-        let row = client
+        let began = Instant::now();
+        let row = store
+            .client()
+            .await?
             .query_one(
                 "SELECT picked, last_subscriber, last_period \
                  FROM proisp_trim_usage($1, $2, $3, $4)",
@@ -202,10 +213,11 @@ pub(crate) async fn maintain_history(
         done.usage_rows += u64::try_from(picked).unwrap_or(0);
         match (row.get(1), row.get(2)) {
             (Some(subscriber), Some(period)) if picked == USAGE_BATCH => {
-                after = (subscriber, period)
+                after = (subscriber, period);
             }
             _ => return Ok(done),
         }
+        tokio::time::sleep(began.elapsed() * USAGE_PAUSE).await;
     }
 }
 
