@@ -133,8 +133,10 @@ impl Retention {
     }
 }
 
-/// Usage rows deleted per statement; the trim goes on while it finds this many.
-const USAGE_BATCH: i32 = 5_000;
+/// Usage rows deleted per statement; the trim goes on while it finds this many. Small
+/// commits: with 5,000 a batch the acks' p99.9 under a trim rose to 220 ms, with 1,000 it
+/// stayed at 63 ms (bench/RESULTS.md, "A year of history").
+const USAGE_BATCH: i32 = 1_000;
 
 /// After each batch of the usage trim, a pause this many times the batch's length: the
 /// trim uses at most a quarter of one PostgreSQL connection's time.
