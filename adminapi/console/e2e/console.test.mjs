@@ -146,7 +146,7 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   // the backends' health.
   await p.locator("#auth-chart svg[role=img]").waitFor(WAIT);
   assert.equal(await p.locator("#auth-chart svg rect").count(), 120, "60 minutes, accepts and rejects");
-  for (const backend of ["postgresql", "redis", "outbox"]) {
+  for (const backend of ["postgresql", "redis", "outbox", "radiusd"]) {
     await p.locator("#health li").filter({ hasText: backend }).filter({ hasText: /OK|Needs a look/ }).waitFor(WAIT);
   }
   await shot(p, "dashboard");
@@ -194,7 +194,7 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   await p.locator("#search").pressSequentially(env("CONSOLE_SEARCH"), { delay: 20 });
   const typed = Date.now();
   await p.locator("#results tr").filter({ hasText: target }).waitFor(WAIT);
-  console.log(`figure: last keystroke to results ${Date.now() - typed} ms (30 ms of it the typing pause)`);
+  console.log(`figure: last keystroke to results ${Date.now() - typed} ms (the console first waits for a 30-ms pause in the typing)`);
   await p.waitForFunction(() => document.querySelectorAll("#results tr").length === 1, null, WAIT);
   await shot(p, "subscribers");
   await p.getByRole("link", { name: target }).click();

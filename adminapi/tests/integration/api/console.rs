@@ -16,7 +16,7 @@ use proisp_adminapi::server;
 use proisp_radius::header::Code;
 
 use super::nas::NAS_SECRET;
-use super::radius::start_radiusd;
+use super::radius::{metrics_port, start_radiusd};
 use proisp_testing::fake_nas::Answer;
 
 use super::sessions::{fake_nas, nas};
@@ -84,7 +84,9 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
         "{chromium} is missing: scripts/deps.sh (run by make test) installs Debian's chromium"
     );
 
-    let ctx = Ctx::new().await;
+    // The dashboard's backend health checks the radiusd started below.
+    let metrics = metrics_port();
+    let ctx = Ctx::with(|c| c.dashboard.radiusd_health = vec![metrics]).await;
     ctx.admin("support-lead", Role::Admin).await;
     ctx.admin("root", Role::Superadmin).await;
     ctx.admin("watcher", Role::Viewer).await;
@@ -105,7 +107,7 @@ async fn in_a_real_browser_with_radiusd_and_a_nas() {
     // Authorization server acknowledges the console's kick; radiusd between them.
     let fake = fake_nas("127.0.0.1", Answer::Ack);
     nas(&store, "bras", "127.0.0.1", fake.port()).await;
-    let (_radiusd, auth, acct) = start_radiusd(&ctx);
+    let (_radiusd, auth, acct) = start_radiusd(&ctx, metrics);
 
     let state = ctx.state.clone();
     let srv = actix_web::HttpServer::new(move || server::app(state.clone()))

@@ -55,15 +55,20 @@ impl Drop for Radiusd {
     }
 }
 
-/// Starts radiusd on the test's database and Redis; returns it and its auth and
-/// accounting addresses.
-pub(crate) fn start_radiusd(ctx: &Ctx) -> (Radiusd, SocketAddr, SocketAddr) {
-    let (auth, acct) = free_udp_ports();
-    let auth = SocketAddr::from(([127, 0, 0, 1], auth));
-    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+/// A free loopback port for a radiusd's metrics and `/health` (start_radiusd's), known
+/// before the admin API that checks it is made.
+pub(crate) fn metrics_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts radiusd on the test's database and Redis; returns it and its auth and
+/// accounting addresses.
+pub(crate) fn start_radiusd(ctx: &Ctx, metrics: SocketAddr) -> (Radiusd, SocketAddr, SocketAddr) {
+    let (auth, acct) = free_udp_ports();
+    let auth = SocketAddr::from(([127, 0, 0, 1], auth));
     let dir = std::env::temp_dir().join(format!(
         "adminapi-e2e-{}-{}",
         std::process::id(),
@@ -183,7 +188,7 @@ async fn created_through_the_api_logs_in_and_suspended_is_refused_within_a_secon
         ))
         .await
         .unwrap();
-    let (_radiusd, auth, _) = start_radiusd(&ctx);
+    let (_radiusd, auth, _) = start_radiusd(&ctx, metrics_port());
     // Unknown to everyone yet: remembered negatively by radiusd and Redis.
     assert_eq!(pap(auth, "e2e-user", "e2e-Secret-pw1"), "Access-Reject");
 
