@@ -109,25 +109,21 @@ async fn a_partition_drop_waits_for_a_reader_without_stalling_accounting() {
     );
 }
 
-#[tokio::test]
-async fn usage_past_its_retention_is_deleted_and_the_current_period_kept() {
+/// `user`'s usage of the current period (from a Stop), then the old rows `old` inserts:
+/// one round of retention deletes `expected` rows and keeps the current period's alone.
+async fn only_the_current_period_stays(user: &str, old: &str, expected: u64) {
     let f = fixture().await;
     let s = &f.store;
-    s.apply_accounting(&[record(&f, AcctStatus::Stop, "u2", "now", 5, 7)], 3)
+    s.apply_accounting(&[record(&f, AcctStatus::Stop, user, "now", 5, 7)], 3)
         .await
         .unwrap();
     let sql = f.env.sql().await;
-    sql.batch_execute(
-        "INSERT INTO usage (subscriber_id, period_start, upload_octets, download_octets) \
-         SELECT id, '2020-01-01', 1, 1 FROM subscribers WHERE username = 'u2'",
-    )
-    .await
-    .unwrap();
+    sql.batch_execute(old).await.unwrap();
     let done = db::maintain_history(s, QUARTER, YEAR, 3, LOCK_WAIT)
         .await
         .unwrap();
-    assert_eq!(done.usage_rows, 1);
-    assert_eq!(total(current_usage(s, "u2").await.unwrap()), (5, 7));
+    assert_eq!(done.usage_rows, expected);
+    assert_eq!(total(current_usage(s, user).await.unwrap()), (5, 7));
     let left: i64 = sql
         .query_one("SELECT count(*) FROM usage", &[])
         .await
@@ -137,32 +133,27 @@ async fn usage_past_its_retention_is_deleted_and_the_current_period_kept() {
 }
 
 #[tokio::test]
+async fn usage_past_its_retention_is_deleted_and_the_current_period_kept() {
+    only_the_current_period_stays(
+        "u2",
+        "INSERT INTO usage (subscriber_id, period_start, upload_octets, download_octets) \
+         SELECT id, '2020-01-01', 1, 1 FROM subscribers WHERE username = 'u2'",
+        1,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn usage_retention_goes_on_past_a_batch_and_keeps_the_current_periods() {
-    let f = fixture().await;
-    let s = &f.store;
-    s.apply_accounting(&[record(&f, AcctStatus::Stop, "u1", "now", 5, 7)], 3)
-        .await
-        .unwrap();
     // More old rows than one batch deletes: a day's period each, from 2000 on.
-    let sql = f.env.sql().await;
-    sql.batch_execute(
+    only_the_current_period_stays(
+        "u1",
         "INSERT INTO usage (subscriber_id, period_start, upload_octets, download_octets) \
          SELECT s.id, timestamptz '2000-01-01' + make_interval(days => d), 1, 1 \
          FROM subscribers s, generate_series(0, 5999) d WHERE s.username IN ('u1', 'u2')",
+        12_000,
     )
-    .await
-    .unwrap();
-    let done = db::maintain_history(s, QUARTER, YEAR, 3, LOCK_WAIT)
-        .await
-        .unwrap();
-    assert_eq!(done.usage_rows, 12_000);
-    assert_eq!(total(current_usage(s, "u1").await.unwrap()), (5, 7));
-    let left: i64 = sql
-        .query_one("SELECT count(*) FROM usage", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 1);
+    .await;
 }
 
 #[tokio::test]
