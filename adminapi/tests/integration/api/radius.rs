@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use proisp_adminapi::permission::Role;
 use proisp_store::{NewNas, NewPlan};
+use proisp_testing::free_ports;
 use serde_json::json;
 
 use super::{Ctx, app, call, post, post_empty, token, with_token};
@@ -58,10 +59,7 @@ impl Drop for Radiusd {
 /// A free loopback port for a radiusd's metrics and `/health` (start_radiusd's), known
 /// before the admin API that checks it is made.
 pub(crate) fn metrics_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], free_ports::<1>()[0]))
 }
 
 /// Starts radiusd on the test's database and Redis; returns it and its auth and
