@@ -112,6 +112,52 @@ pub(crate) async fn end_fair_usage(store: &Store) -> Result<Vec<String>, StoreEr
     Ok(names)
 }
 
+/// How far a table's row count may drift from what the planner was last told before
+/// [`refresh_statistics`] tells it again: this many rows plus this fraction of the count.
+const STALE_ROWS: f64 = 1_000.0;
+const STALE_FRACTION: f64 = 0.2;
+
+/// ANALYZEs the accounting tables (`sessions`, `usage` and every partition of
+/// `session_history`) whose live row count moved more than `STALE_ROWS` plus
+/// `STALE_FRACTION` of the count the planner last saw; returns their names.
+///
+/// Autovacuum does the same, but at most once a minute per database and with a smaller
+/// fraction of a large table's changes: a history partition that grew from nothing in
+/// half a minute was still planned as empty, and a NAS's reboot storm of Starts then
+/// read the whole partition for each batch (bench/RESULTS.md, "the slow storm is stale
+/// statistics"). ANALYZE samples rows and takes no lock that blocks writers;
+/// `SKIP_LOCKED` leaves a table another radiusd is analyzing to that one.
+pub(crate) async fn refresh_statistics(store: &Store) -> Result<Vec<String>, StoreError> {
+    let mut client = store.client().await?;
+    let stale: Vec<String> = client
+        .query(
+            "SELECT c.oid::regclass::text FROM pg_class c \
+             JOIN pg_stat_user_tables s ON s.relid = c.oid \
+             WHERE c.relkind = 'r' \
+               AND (c.oid IN ('sessions'::regclass, 'usage'::regclass) \
+                    OR c.oid IN (SELECT inhrelid FROM pg_inherits \
+                                 WHERE inhparent = 'session_history'::regclass)) \
+               AND abs(s.n_live_tup - greatest(c.reltuples, 0)::float8) \
+                   > $1 + $2 * greatest(c.reltuples, 0)::float8",
+            &[&STALE_ROWS, &STALE_FRACTION],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for table in &stale {
+        // A sample of a large partition read from disk may take longer than the pool's
+        // statement_timeout, which is meant for accounting's statements.
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL statement_timeout = '60s'")
+            .await?;
+        tx.batch_execute(&format!("ANALYZE (SKIP_LOCKED) {table}"))
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(stale)
+}
+
 /// What one round of retention did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Retention {

@@ -1,5 +1,6 @@
 //! Periodic jobs: stale sessions, ended fair usage, history partitions, the change feed's
-//! old rows, CoA changes kept for unreachable NASes.
+//! old rows, CoA changes kept for unreachable NASes, and the accounting tables' planner
+//! statistics.
 //!
 //! Each job claims its rows in PostgreSQL (`FOR UPDATE SKIP LOCKED`, `UPDATE …
 //! RETURNING`), so every radiusd of a deployment may run them at once without doing
@@ -29,31 +30,52 @@ const PARTITION_RETRY: Duration = Duration::from_secs(30);
 /// writer queues behind that wait, so it is kept far below a NAS's retransmission timer.
 const PARTITION_LOCK_WAIT: Duration = Duration::from_millis(50);
 
+/// How often the accounting tables' row counts are compared with the planner's.
+const STATISTICS_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Monthly history partitions kept ready from the current month.
 const MONTHS_AHEAD: u32 = 3;
 
-/// Runs the jobs until cancelled.
+/// Runs the jobs until cancelled. Retention has a loop of its own: its paced usage trim
+/// may take a minute, and the others must not wait for it.
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    tokio::join!(retention(&shared, &cancel), frequent(&shared, &cancel));
+}
+
+/// History partitions and usage retention, at once on start and then every
+/// `PARTITION_INTERVAL` (`PARTITION_RETRY` when something was postponed).
+async fn retention(shared: &Shared, cancel: &CancellationToken) {
+    loop {
+        let next = tokio::select! {
+            () = cancel.cancelled() => return,
+            next = maintain_history(shared) => next,
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(next) => {}
+        }
+    }
+}
+
+/// The short jobs, each on its own interval.
+async fn frequent(shared: &Arc<Shared>, cancel: &CancellationToken) {
     let mut sweep = tokio::time::interval(shared.config.accounting.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let partitions = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(partitions);
     // At once on start: changes kept before a restart, or by adminapi, are picked up.
     let mut kept = tokio::time::interval(shared.config.coa.probe_interval);
     kept.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut statistics = tokio::time::interval(STATISTICS_INTERVAL);
+    statistics.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = &mut partitions => {
-                let next = maintain_history(&shared).await;
-                partitions.as_mut().reset(tokio::time::Instant::now() + next);
-            }
-            _ = kept.tick() => pick_up_kept_changes(&shared).await,
+            _ = kept.tick() => pick_up_kept_changes(shared).await,
+            _ = statistics.tick() => refresh_statistics(shared).await,
             _ = sweep.tick() => {
-                close_stale(&shared).await;
-                trim_feed(&shared).await;
+                close_stale(shared).await;
+                trim_feed(shared).await;
                 match db::end_fair_usage(&shared.store).await {
-                    Ok(users) => fup::enforce_all(&shared, users, Change::PeriodOver).await,
+                    Ok(users) => fup::enforce_all(shared, users, Change::PeriodOver).await,
                     Err(e) => tracing::debug!(error = %e, "fair-usage period check postponed"),
                 }
             }
@@ -91,6 +113,16 @@ async fn close_stale(shared: &Shared) {
                 return;
             }
         }
+    }
+}
+
+/// Keeps the planner's idea of the accounting tables' sizes close to the truth
+/// ([`db::refresh_statistics`]).
+async fn refresh_statistics(shared: &Shared) {
+    match db::refresh_statistics(&shared.store).await {
+        Ok(tables) if tables.is_empty() => {}
+        Ok(tables) => tracing::debug!(?tables, "planner statistics refreshed"),
+        Err(e) => tracing::debug!(error = %e, "planner statistics refresh postponed"),
     }
 }
 

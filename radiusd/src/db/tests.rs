@@ -13,6 +13,7 @@ use crate::db;
 mod events;
 mod partitions;
 mod set_wise;
+mod statistics;
 
 const GIB: u64 = 1 << 30;
 
