@@ -43,7 +43,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
 use futures_util::future::{join_all, poll_fn};
-use proisp_store::outbox::CHANNEL;
+use proisp_store::outbox::{self, CHANNEL, EVENT_COLUMNS};
 use proisp_store::{Store, StoreError};
 use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
@@ -225,16 +225,18 @@ impl Relay {
         client
             .batch_execute(&format!("SET statement_timeout = '30s'; LISTEN {CHANNEL}"))
             .await?;
+        // Session events are stored as columns and built here (sql/0022).
         let read = client
-            .prepare(
-                "SELECT seq, id, subject, coalesce(username, subject), event::text \
-                 FROM event_outbox ORDER BY seq LIMIT $1",
-            )
+            .prepare(&format!(
+                "SELECT seq, id, subject, coalesce(username, subject), {EVENT_COLUMNS} \
+                 FROM event_outbox ORDER BY seq LIMIT $1"
+            ))
             .await?;
         // The acknowledged rows leave the outbox and, in the same statement, become one
         // webhook delivery per enabled webhook that wants their kind (sql/0017): an event
         // published is an event queued for each webhook, exactly once, whenever the relay
-        // dies. One statement a wave. Without an enabled webhook (looked up once per batch
+        // dies. One statement a wave; the events go with it as published ($2), since a
+        // session event's row holds its columns, not its JSON. Without an enabled webhook (looked up once per batch
         // read) the plain DELETE runs, as cheap as before webhooks existed; a webhook
         // enabled meanwhile gets the events published from the next batch on.
         let delete = client
@@ -243,10 +245,11 @@ impl Relay {
         let fan_out = client
             .prepare(
                 "WITH gone AS (DELETE FROM event_outbox WHERE seq = ANY($1) \
-                               RETURNING seq, id, subject, event) \
+                               RETURNING seq, id, subject) \
                  INSERT INTO webhook_deliveries (webhook_id, event_id, kind, event) \
-                 SELECT w.id, g.id, k.kind, g.event \
+                 SELECT w.id, g.id, k.kind, p.event::json \
                  FROM gone g \
+                 JOIN unnest($1::bigint[], $2::text[]) AS p(seq, event) ON p.seq = g.seq \
                  CROSS JOIN LATERAL (SELECT substr(g.subject, length('proisp.v1.') + 1) AS kind) k \
                  JOIN webhooks w ON w.enabled AND k.kind = ANY (w.events) \
                  ORDER BY g.seq, w.id",
@@ -278,18 +281,20 @@ impl Relay {
                 }
             }
             let limit = i64::from(self.config.batch);
-            let rows: Vec<Row> = client
+            let rows = client
                 .query(&read, &[&limit])
                 .await?
-                .into_iter()
-                .map(|r| Row {
-                    seq: r.get(0),
-                    id: r.get(1),
-                    subject: r.get(2),
-                    key: r.get(3),
-                    event: r.get(4),
+                .iter()
+                .map(|r| {
+                    Ok(Row {
+                        seq: r.try_get(0)?,
+                        id: r.try_get(1)?,
+                        subject: r.try_get(2)?,
+                        key: r.try_get(3)?,
+                        event: outbox::cloud_event(r, 4)?,
+                    })
                 })
-                .collect();
+                .collect::<Result<Vec<Row>, Error>>()?;
             let full = rows.len() as i64 == limit;
             if rows.is_empty() && until_empty {
                 return Ok(total);
@@ -369,15 +374,16 @@ impl Relay {
             }))
             .await;
             let mut acked = Vec::with_capacity(acks.len());
+            let mut published = Vec::with_capacity(acks.len());
             let mut failed = None;
             for (row, ack) in wave.iter().zip(acks) {
-                let seq = row.seq;
                 match ack {
                     Ok(ack) => {
                         if ack.duplicate {
                             self.metrics.duplicates.increment(1);
                         }
-                        acked.push(seq);
+                        acked.push(row.seq);
+                        published.push(row.event.as_str());
                     }
                     Err(e) => {
                         self.metrics.publish_errors.increment(1);
@@ -386,7 +392,13 @@ impl Relay {
                 }
             }
             if !acked.is_empty() {
-                let written = client.execute(delete.statement, &[&acked]).await?;
+                let written = if delete.queues {
+                    client
+                        .execute(delete.statement, &[&acked, &published])
+                        .await?
+                } else {
+                    client.execute(delete.statement, &[&acked]).await?
+                };
                 if delete.queues && written > 0 {
                     self.state.deliveries.notify_one();
                 }

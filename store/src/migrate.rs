@@ -130,6 +130,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0021_usage_trim_by_key",
         sql: include_str!("../../sql/0021_usage_trim_by_key.sql"),
     },
+    Migration {
+        version: 22,
+        name: "0022_compact_session_events",
+        sql: include_str!("../../sql/0022_compact_session_events.sql"),
+    },
 ];
 
 /// The newest version.

@@ -41,6 +41,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::StoreError;
 
+mod session;
+
+pub use session::{EVENT_COLUMNS, cloud_event};
+
 /// The channel the outbox's trigger notifies at each committed insert.
 pub const CHANNEL: &str = "proisp_event_outbox";
 /// The `source` of events the admin API writes.
@@ -79,16 +83,8 @@ impl Event {
     /// with the other events of its kind only.
     pub fn about(source: &str, kind: &str, subject: &str, data: &Value) -> Event {
         let id = uuid::Uuid::now_v7().to_string();
-        let envelope = json!({
-            "specversion": "1.0",
-            "id": id,
-            "source": source,
-            "type": format!("{TYPE_PREFIX}{kind}"),
-            "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            "subject": subject,
-            "datacontenttype": "application/json",
-            "data": data,
-        });
+        let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let envelope = envelope(&id, source, kind, &time, subject, data);
         Event {
             id,
             subject: format!("{SUBJECT_PREFIX}{kind}"),
@@ -96,6 +92,20 @@ impl Event {
             json: envelope.to_string(),
         }
     }
+}
+
+/// A CloudEvents 1.0 envelope in structured JSON mode.
+fn envelope(id: &str, source: &str, kind: &str, time: &str, subject: &str, data: &Value) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": format!("{TYPE_PREFIX}{kind}"),
+        "time": time,
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    })
 }
 
 /// What a `coa.result` event says: how a CoA- or Disconnect-Request to one of a

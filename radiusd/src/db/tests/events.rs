@@ -1,6 +1,8 @@
 //! Session and fair-usage events (sql/0016): written by the statements that change the
-//! sessions, once per change, as the connection's `proisp.session_events` says.
+//! sessions, once per change, as the connection's `proisp.session_events` says. Session
+//! events are stored as columns (sql/0022); they are read here as the relay reads them.
 
+use proisp_store::outbox::{EVENT_COLUMNS, cloud_event};
 use serde_json::Value;
 
 use super::*;
@@ -11,14 +13,14 @@ async fn events(f: &Fixture) -> Vec<(String, Value)> {
         .sql()
         .await
         .query(
-            "SELECT subject, event::text FROM event_outbox ORDER BY seq",
+            &format!("SELECT subject, {EVENT_COLUMNS} FROM event_outbox ORDER BY seq"),
             &[],
         )
         .await
         .unwrap()
         .iter()
         .map(|r| {
-            let event: Value = serde_json::from_str(r.get(1)).unwrap();
+            let event: Value = serde_json::from_str(&cloud_event(r, 1).unwrap()).unwrap();
             (r.get(0), event)
         })
         .collect()
