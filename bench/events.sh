@@ -4,9 +4,11 @@
 # of this script's to a NATS server (NATS_URL, default the machine's 127.0.0.1:4222).
 #
 #   bench/acct-radiusd.sh &      # wait for "ready"
-#   bench/events.sh ab           # accounting with session events off, on with the NOTIFY in
-#                                # each transaction (before sql/0020), on as shipped
-#                                # (bench/acct-ab.sh)
+#   bench/events.sh ab           # accounting with session events off, on with the
+#                                # CloudEvent built in SQL (before sql/0022), on as shipped
+#                                # (bench/acct-ab.sh; SIDES names other bench/events/*.sql,
+#                                # e.g. on-notify: the NOTIFY in each transaction, before
+#                                # sql/0020)
 #   bench/events.sh lag          # Acct-Stop acknowledged → session.stop on the stream, at RATE/s
 #   bench/events.sh outage       # NATS stopped for OUTAGE s at OUTAGE_RATE acct/s: outbox
 #                                # depth, memory, and the drain afterwards
@@ -22,8 +24,8 @@
 #
 # Environment: BIN (a directory holding proisp-events and proisp-loadtest; default: build
 # them, release), NATS_URL, RATE (10000), DURATION (30), OUTAGE (300), OUTAGE_RATE (3000),
-# USERS (30000), ACCT_PORT (31813), PG_HOST/PG_PORT/PG_USER, and acct-ab.sh's INTERIMS,
-# ROUNDS, DURATION, CONCURRENCY for `ab`.
+# USERS (30000), ACCT_PORT (31813), PG_HOST/PG_PORT/PG_USER, and for `ab` SIDES
+# (off on-json on) and acct-ab.sh's INTERIMS, ROUNDS, DURATION, CONCURRENCY.
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
@@ -75,8 +77,9 @@ rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 start_relay
 case "$mode" in
   ab)
-    LOADTEST="$LOADTEST" "$BENCH_DIR/acct-ab.sh" "$BENCH_DIR/events/off.sql" \
-      "$BENCH_DIR/events/on-notify.sql" "$BENCH_DIR/events/on.sql"
+    sides=()
+    for side in ${SIDES:-off on-json on}; do sides+=("$BENCH_DIR/events/$side.sql"); done
+    LOADTEST="$LOADTEST" "$BENCH_DIR/acct-ab.sh" "${sides[@]}"
     ;;
   lag)
     "${PSQL[@]}" -f "$BENCH_DIR/events/on.sql"

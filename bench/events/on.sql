@@ -1,5 +1,12 @@
--- bench/events.sh ab: the session events' triggers (sql/0016) switched on, as shipped
--- (radiusd's NOTIFY deferred: sql/0020's function).
-ALTER TABLE sessions ENABLE TRIGGER sessions_start_event;
-ALTER TABLE session_history ENABLE TRIGGER session_history_stop_event;
+-- bench/events.sh ab: the session events' triggers switched on, as shipped: columns in
+-- the outbox, the CloudEvent built by the relay (sql/0022), radiusd's NOTIFY deferred
+-- (sql/0020). Also undoes bench/events/on-json.sql.
 \ir ../../sql/0020_outbox_deferred_notify.sql
+DROP TRIGGER sessions_start_event ON sessions;
+CREATE TRIGGER sessions_start_event AFTER INSERT ON sessions
+    REFERENCING NEW TABLE AS opened
+    FOR EACH STATEMENT EXECUTE FUNCTION proisp_session_started();
+DROP TRIGGER session_history_stop_event ON session_history;
+CREATE TRIGGER session_history_stop_event AFTER INSERT ON session_history
+    REFERENCING NEW TABLE AS closed
+    FOR EACH STATEMENT EXECUTE FUNCTION proisp_session_closed();
