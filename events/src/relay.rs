@@ -156,13 +156,13 @@ struct Delete<'a> {
     queues: bool,
 }
 
-/// One outbox row.
+/// One outbox row, its subject and event ready to publish (clones share them).
 struct Row {
     seq: i64,
     id: String,
-    subject: String,
+    subject: async_nats::Subject,
     key: String,
-    event: String,
+    event: Bytes,
 }
 
 impl Relay {
@@ -289,9 +289,9 @@ impl Relay {
                     Ok(Row {
                         seq: r.try_get(0)?,
                         id: r.try_get(1)?,
-                        subject: r.try_get(2)?,
+                        subject: r.try_get::<_, String>(2)?.into(),
                         key: r.try_get(3)?,
-                        event: outbox::cloud_event(r, 4)?,
+                        event: outbox::cloud_event(r, 4)?.into(),
                     })
                 })
                 .collect::<Result<Vec<Row>, Error>>()?;
@@ -354,11 +354,9 @@ impl Relay {
             for row in wave {
                 let mut headers = HeaderMap::new();
                 headers.insert(async_nats::header::NATS_MESSAGE_ID, row.id.as_str());
-                let send = self.js.publish_with_headers(
-                    row.subject.clone(),
-                    headers,
-                    Bytes::from(row.event.clone()),
-                );
+                let send =
+                    self.js
+                        .publish_with_headers(row.subject.clone(), headers, row.event.clone());
                 let sent = match tokio::time::timeout_at(deadline, send).await {
                     Ok(Ok(future)) => Ok(future),
                     Ok(Err(e)) => Err(e.to_string()),
@@ -383,7 +381,10 @@ impl Relay {
                             self.metrics.duplicates.increment(1);
                         }
                         acked.push(row.seq);
-                        published.push(row.event.as_str());
+                        if delete.queues {
+                            // Always UTF-8: built from a String.
+                            published.push(std::str::from_utf8(&row.event).unwrap_or_default());
+                        }
                     }
                     Err(e) => {
                         self.metrics.publish_errors.increment(1);
@@ -477,9 +478,9 @@ mod tests {
             .map(|(i, k)| Row {
                 seq: i as i64,
                 id: i.to_string(),
-                subject: "proisp.v1.subscriber.updated".to_owned(),
+                subject: "proisp.v1.subscriber.updated".into(),
                 key: (*k).to_owned(),
-                event: "{}".to_owned(),
+                event: Bytes::from_static(b"{}"),
             })
             .collect()
     }

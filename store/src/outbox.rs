@@ -84,28 +84,56 @@ impl Event {
     pub fn about(source: &str, kind: &str, subject: &str, data: &Value) -> Event {
         let id = uuid::Uuid::now_v7().to_string();
         let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let envelope = envelope(&id, source, kind, &time, subject, data);
+        let json = Envelope::new(&id, source, kind, &time, subject, data).json();
         Event {
             id,
             subject: format!("{SUBJECT_PREFIX}{kind}"),
             username: None,
-            json: envelope.to_string(),
+            json,
         }
     }
 }
 
 /// A CloudEvents 1.0 envelope in structured JSON mode.
-fn envelope(id: &str, source: &str, kind: &str, time: &str, subject: &str, data: &Value) -> Value {
-    json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": source,
-        "type": format!("{TYPE_PREFIX}{kind}"),
-        "time": time,
-        "subject": subject,
-        "datacontenttype": "application/json",
-        "data": data,
-    })
+#[derive(serde::Serialize)]
+struct Envelope<'a, D> {
+    specversion: &'static str,
+    id: &'a str,
+    source: &'a str,
+    #[serde(rename = "type")]
+    kind: String,
+    time: &'a str,
+    subject: &'a str,
+    datacontenttype: &'static str,
+    data: &'a D,
+}
+
+impl<'a, D: serde::Serialize> Envelope<'a, D> {
+    /// Of `kind` (`session.stop`), its `type` being `net.proisp.<kind>`.
+    fn new(
+        id: &'a str,
+        source: &'a str,
+        kind: &str,
+        time: &'a str,
+        subject: &'a str,
+        data: &'a D,
+    ) -> Self {
+        Envelope {
+            specversion: "1.0",
+            id,
+            source,
+            kind: format!("{TYPE_PREFIX}{kind}"),
+            time,
+            subject,
+            datacontenttype: "application/json",
+            data,
+        }
+    }
+
+    /// As JSON text.
+    fn json(&self) -> String {
+        serde_json::to_string(self).expect("an envelope of strings and JSON values serialises")
+    }
 }
 
 /// What a `coa.result` event says: how a CoA- or Disconnect-Request to one of a

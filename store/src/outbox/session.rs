@@ -14,9 +14,9 @@
 
 use std::time::SystemTime;
 
-use serde_json::{Map, Value};
+use serde::Serialize;
 
-use super::{RADIUSD, SUBJECT_PREFIX, envelope};
+use super::{Envelope, RADIUSD, SUBJECT_PREFIX};
 use crate::StoreError;
 
 /// The select list [`cloud_event`] reads from `event_outbox`, in its order: the stored
@@ -31,11 +31,48 @@ pub const EVENT_COLUMNS: &str = "event::text, subject, username, created_at, id,
      acct_session_id, event_at, session_time_secs, upload_octets, download_octets, \
      terminate_cause, closed_by";
 
+/// A session event's `data`, by FreeRADIUS's attribute names, borrowed from the row: a
+/// value the NAS did not send is left out.
+#[derive(Serialize)]
+struct SessionData<'a> {
+    #[serde(rename = "User-Name")]
+    user_name: &'a str,
+    #[serde(rename = "Acct-Session-Id")]
+    acct_session_id: &'a str,
+    #[serde(rename = "Acct-Unique-Session-Id")]
+    unique_session_id: &'a str,
+    #[serde(rename = "NAS-IP-Address", skip_serializing_if = "Option::is_none")]
+    nas_ip_address: Option<&'a str>,
+    #[serde(rename = "NAS-Identifier", skip_serializing_if = "Option::is_none")]
+    nas_identifier: Option<&'a str>,
+    #[serde(rename = "NAS-Port-Id", skip_serializing_if = "Option::is_none")]
+    nas_port_id: Option<&'a str>,
+    #[serde(rename = "Framed-IP-Address", skip_serializing_if = "Option::is_none")]
+    framed_ip_address: Option<&'a str>,
+    #[serde(rename = "Calling-Station-Id", skip_serializing_if = "Option::is_none")]
+    calling_station_id: Option<&'a str>,
+    #[serde(rename = "Event-Timestamp")]
+    event_timestamp: String,
+    #[serde(rename = "Acct-Session-Time", skip_serializing_if = "Option::is_none")]
+    session_time: Option<i64>,
+    #[serde(rename = "Acct-Input-Octets", skip_serializing_if = "Option::is_none")]
+    input_octets: Option<i64>,
+    #[serde(rename = "Acct-Output-Octets", skip_serializing_if = "Option::is_none")]
+    output_octets: Option<i64>,
+    /// In every stop: null when the NAS named no cause.
+    #[serde(
+        rename = "Acct-Terminate-Cause",
+        skip_serializing_if = "Option::is_none"
+    )]
+    terminate_cause: Option<Option<&'a str>>,
+    #[serde(rename = "ProISP-Closed-By", skip_serializing_if = "Option::is_none")]
+    closed_by: Option<&'a str>,
+}
+
 /// The CloudEvent (structured JSON) of the outbox row `row`, whose [`EVENT_COLUMNS`]
 /// start at column `at`: the stored one, or a session event's built from its columns.
-/// The session event's `data` uses FreeRADIUS's attribute names; a value the NAS did not
-/// send is left out; the counters are in stops and interims, not in starts; a stop names
-/// its `Acct-Terminate-Cause` (null when the NAS gave none) and how it was closed.
+/// The counters are in stops and interims, not in starts; a stop names its
+/// `Acct-Terminate-Cause` (null when the NAS gave none) and how it was closed.
 pub fn cloud_event(row: &tokio_postgres::Row, at: usize) -> Result<String, StoreError> {
     if let Some(stored) = row.try_get::<_, Option<String>>(at)? {
         return Ok(stored);
@@ -44,47 +81,34 @@ pub fn cloud_event(row: &tokio_postgres::Row, at: usize) -> Result<String, Store
     let kind = subject.strip_prefix(SUBJECT_PREFIX).unwrap_or(subject);
     let username: &str = row.try_get(at + 2)?;
     let created: SystemTime = row.try_get(at + 3)?;
-    let id: &str = row.try_get(at + 4)?;
     let event_at: SystemTime = row.try_get(at + 12)?;
-    let closed_by: Option<&str> = row.try_get(at + 17)?;
-    let text = |i: usize| row.try_get::<_, Option<&str>>(at + i);
-    let mut data = Map::new();
-    put(&mut data, "User-Name", Some(username));
-    put(&mut data, "Acct-Session-Id", text(11)?);
-    put(&mut data, "Acct-Unique-Session-Id", text(5)?);
-    put(&mut data, "NAS-IP-Address", text(6)?);
-    put(&mut data, "NAS-Identifier", text(7)?);
-    put(&mut data, "NAS-Port-Id", text(8)?);
-    put(&mut data, "Framed-IP-Address", text(9)?);
-    put(&mut data, "Calling-Station-Id", text(10)?);
-    put(
-        &mut data,
-        "Event-Timestamp",
-        Some(humantime::format_rfc3339_seconds(event_at).to_string()),
-    );
-    if kind != "session.start" {
-        for (name, i) in [
-            ("Acct-Session-Time", 13),
-            ("Acct-Input-Octets", 14),
-            ("Acct-Output-Octets", 15),
-        ] {
-            put(&mut data, name, row.try_get::<_, Option<i64>>(at + i)?);
+    let counter = |i: usize| {
+        if kind == "session.start" {
+            Ok(None)
+        } else {
+            row.try_get::<_, Option<i64>>(at + i)
         }
-    }
-    if let Some(closed_by) = closed_by {
-        data.insert(
-            "Acct-Terminate-Cause".to_owned(),
-            text(16)?.map_or(Value::Null, Value::from),
-        );
-        put(&mut data, "ProISP-Closed-By", Some(closed_by));
-    }
+    };
+    let closed_by: Option<&str> = row.try_get(at + 17)?;
+    let data = SessionData {
+        user_name: username,
+        acct_session_id: row.try_get(at + 11)?,
+        unique_session_id: row.try_get(at + 5)?,
+        nas_ip_address: row.try_get(at + 6)?,
+        nas_identifier: row.try_get(at + 7)?,
+        nas_port_id: row.try_get(at + 8)?,
+        framed_ip_address: row.try_get(at + 9)?,
+        calling_station_id: row.try_get(at + 10)?,
+        event_timestamp: humantime::format_rfc3339_seconds(event_at).to_string(),
+        session_time: counter(13)?,
+        input_octets: counter(14)?,
+        output_octets: counter(15)?,
+        terminate_cause: match closed_by {
+            Some(_) => Some(row.try_get(at + 16)?),
+            None => None,
+        },
+        closed_by,
+    };
     let time = humantime::format_rfc3339_millis(created).to_string();
-    Ok(envelope(id, RADIUSD, kind, &time, username, &Value::Object(data)).to_string())
-}
-
-/// `value` under `name`, unless there is none.
-fn put(data: &mut Map<String, Value>, name: &str, value: Option<impl Into<Value>>) {
-    if let Some(v) = value {
-        data.insert(name.to_owned(), v.into());
-    }
+    Ok(Envelope::new(row.try_get(at + 4)?, RADIUSD, kind, &time, username, &data).json())
 }
