@@ -135,6 +135,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0022_compact_session_events",
         sql: include_str!("../../sql/0022_compact_session_events.sql"),
     },
+    Migration {
+        version: 23,
+        name: "0023_raced_starts",
+        sql: include_str!("../../sql/0023_raced_starts.sql"),
+    },
 ];
 
 /// The newest version.

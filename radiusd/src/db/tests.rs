@@ -12,6 +12,7 @@ use crate::db;
 
 mod events;
 mod partitions;
+mod raced;
 mod set_wise;
 mod statistics;
 
