@@ -236,9 +236,10 @@ impl Relay {
         // webhook delivery per enabled webhook that wants their kind (sql/0017): an event
         // published is an event queued for each webhook, exactly once, whenever the relay
         // dies. One statement a wave; the events go with it as published ($2), since a
-        // session event's row holds its columns, not its JSON. Without an enabled webhook (looked up once per batch
-        // read) the plain DELETE runs, as cheap as before webhooks existed; a webhook
-        // enabled meanwhile gets the events published from the next batch on.
+        // session event's row holds its columns, not its JSON. Without an enabled webhook
+        // (looked up once per batch read) the plain DELETE runs, as cheap as before
+        // webhooks existed; a webhook enabled meanwhile gets the events published from
+        // the next batch on.
         let delete = client
             .prepare("DELETE FROM event_outbox WHERE seq = ANY($1)")
             .await?;
@@ -372,7 +373,8 @@ impl Relay {
             }))
             .await;
             let mut acked = Vec::with_capacity(acks.len());
-            let mut published = Vec::with_capacity(acks.len());
+            // The published events, for the webhook copies only.
+            let mut published = Vec::new();
             let mut failed = None;
             for (row, ack) in wave.iter().zip(acks) {
                 match ack {
