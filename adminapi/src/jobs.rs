@@ -144,7 +144,7 @@ pub async fn resume_orphans(state: &web::Data<AppState>) -> Result<(), StoreErro
             "UPDATE jobs SET lease_until = now() + make_interval(secs => $1), \
                  totals = '{}', nas = '[]', updated_at = now() \
              WHERE id = (SELECT id FROM jobs WHERE state = 'running' AND lease_until < now() \
-                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                         AND kind = 'plan.apply' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
              RETURNING id, subject_id",
             &[&LEASE.as_secs_f64()],
         )

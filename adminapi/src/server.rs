@@ -233,6 +233,9 @@ pub fn app(
         .service(routes::subscribers::get_one)
         .service(routes::subscribers::create)
         .service(routes::subscribers::import::import)
+        .service(routes::subscribers::import_job::start_import)
+        .service(routes::subscribers::import_job::get_import)
+        .service(routes::subscribers::import_job::import_errors)
         .service(routes::subscribers::replace)
         .service(routes::subscribers::update)
         .service(routes::subscribers::remove)
@@ -317,10 +320,13 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
             {
                 tracing::warn!(error = %e, "purging expired refresh tokens failed");
             }
-            if n.is_multiple_of(2)
-                && let Err(e) = crate::jobs::resume_orphans(&state).await
-            {
-                tracing::debug!(error = %e, "looking for orphaned jobs failed");
+            if n.is_multiple_of(2) {
+                if let Err(e) = crate::jobs::resume_orphans(&state).await {
+                    tracing::debug!(error = %e, "looking for orphaned jobs failed");
+                }
+                if let Err(e) = routes::subscribers::import_job::resume_orphans(&state).await {
+                    tracing::debug!(error = %e, "looking for orphaned imports failed");
+                }
             }
             if n.is_multiple_of(12)
                 && let Err(e) = crate::commands::finish_pending(&state).await

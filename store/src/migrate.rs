@@ -140,6 +140,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0023_raced_starts",
         sql: include_str!("../../sql/0023_raced_starts.sql"),
     },
+    Migration {
+        version: 24,
+        name: "0024_import_jobs",
+        sql: include_str!("../../sql/0024_import_jobs.sql"),
+    },
 ];
 
 /// The newest version.

@@ -299,8 +299,8 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   await p.getByRole("heading", { name: "browser-plan" }).waitFor(WAIT);
   await p.getByRole("link", { name: "← Plans" }).click();
   await p.locator("tbody tr").filter({ hasText: "browser-plan" }).filter({ hasText: preview }).waitFor(WAIT);
-  // A CSV import into that plan, part by part with progress: the refused row is listed
-  // with its number in the file (the header is row 1).
+  // A CSV import into that plan, as a job the page follows with progress: the refused
+  // row is listed with its number in the file (the header is row 1).
   await p.goto(`${url}/#/subscribers`);
   await p.click("#import-subscribers");
   await p.getByRole("heading", { name: "Import subscribers" }).waitFor(WAIT);
@@ -312,12 +312,13 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   ].join("\n");
   await p.setInputFiles("#import-file", { name: "subscribers.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
   await p.click("#import-start");
+  await p.getByRole("status").filter({ hasText: "Import finished" }).waitFor(WAIT);
   await p.locator("#import-summary").filter({ hasText: /3.*3.*2.*1/ }).waitFor(WAIT);
   assert.equal(await p.locator("#import-progress").evaluate((e) => e.value), 3);
   const refusedRow = p.locator("#import-errors tbody tr");
   assert.equal(await refusedRow.count(), 1);
   assert.match(await refusedRow.textContent(), /^3plan/);
-  await p.getByRole("status").filter({ hasText: "Import finished" }).waitFor(WAIT);
+  assert.equal(await p.locator("#import-cancel").isHidden(), true);
   await shot(p, "import");
 
   // The target's plan, applied to who is online: the fake NAS acknowledges the CoA.

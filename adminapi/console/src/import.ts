@@ -1,31 +1,16 @@
-// The CSV import: the file is read in the browser and sent in parts of PART_ROWS rows
-// (each with the header), so the page shows how far it got and every refused row
-// (numbered as in the file) as the parts come back. "All or nothing" sends the file in
-// one request instead, which the server commits only if every row is valid.
+// The CSV import: the file goes to the server whole, as a job (POST
+// /subscribers/imports), which checks and writes it part by part; the page follows the
+// job, showing how far it got and every refused row (numbered as in the file) as the
+// parts are done. The job runs on without the page: leaving it does not stop the import,
+// the Cancel button does (the parts written stay). "All or nothing" makes the job check
+// every row first and write them only if none is refused.
 
-import { Raw, call } from "./api";
+import { Raw, call, get } from "./api";
 import { fill, h, notice, num } from "./dom";
-import type { ImportReport } from "./types";
+import type { ImportErrorPage, ImportJob } from "./types";
 
-/// Rows per request when importing part by part.
-const PART_ROWS = 1000;
-
-/// The file's records as text (header first), split at line ends outside quotes.
-export function records(text: string): string[] {
-  const out: string[] = [];
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') quoted = !quoted;
-    else if (c === "\n" && !quoted) {
-      out.push(text.slice(start, i).replace(/\r$/, ""));
-      start = i + 1;
-    }
-  }
-  if (start < text.length) out.push(text.slice(start).replace(/\r$/, ""));
-  return out.filter((r) => r.trim() !== "");
-}
+/// How often the page asks how far the job got.
+const POLL_MS = 300;
 
 export function importView(main: HTMLElement): void {
   const file = h("input", { type: "file", id: "import-file", accept: ".csv,text/csv", required: true });
@@ -42,53 +27,92 @@ export function importView(main: HTMLElement): void {
     errorRows,
   );
   const submit = h("button", { type: "submit", id: "import-start" }, "Import");
+  const cancel = h("button", { type: "button", id: "import-cancel", hidden: true }, "Cancel import");
+
+  /// Appends the refused rows after row `after`; returns the last row listed.
+  const listErrors = async (job: number, after: number): Promise<number> => {
+    let last = after;
+    for (;;) {
+      const page = await get<ImportErrorPage>(`/subscribers/imports/${job}/errors?after=${last}&limit=1000`);
+      for (const err of page.items) {
+        errorRows.append(h("tr", {}, h("td", { class: "n" }, num(err.row)), h("td", {}, err.field), h("td", {}, err.message)));
+        last = err.row;
+      }
+      errors.hidden = errorRows.childElementCount === 0;
+      if (page.next === null) return last;
+    }
+  };
+
+  const show = (job: ImportJob) => {
+    progress.max = Math.max(1, job.rows);
+    progress.value = job.processed;
+    const verb = job.all_or_nothing ? "checked" : "read";
+    fill(summary, `${num(job.processed)} of ${num(job.rows)} rows ${verb}: ${num(job.created)} created, ${num(job.refused)} refused.`);
+  };
+
+  const follow = async (id: number): Promise<void> => {
+    let listed = 0;
+    cancel.hidden = false;
+    cancel.onclick = async () => {
+      cancel.disabled = true;
+      try {
+        await call("DELETE", `/jobs/${id}`);
+      } catch (e) {
+        fill(status, notice(e instanceof Error ? e.message : String(e)));
+      }
+    };
+    try {
+      for (;;) {
+        const job = await get<ImportJob>(`/subscribers/imports/${id}`);
+        show(job);
+        if (job.state !== "running") {
+          // All listed again: an all-or-nothing write may refuse rows listed before.
+          fill(errorRows);
+          listed = 0;
+        }
+        listed = await listErrors(id, listed);
+        if (job.state === "cancelled") {
+          fill(status, notice(`Import cancelled: ${num(job.created)} subscribers created before it stopped.`));
+          return;
+        }
+        if (job.state !== "running") {
+          if (job.all_or_nothing && !job.committed) fill(status, notice("Nothing was imported: fix the refused rows and try again."));
+          else fill(status, notice(`Import finished: ${num(job.created)} subscribers created.`, "ok"));
+          return;
+        }
+        if (job.all_or_nothing && job.processed === job.rows && job.refused === 0) fill(status, notice("Every row checked: writing them…", "ok"));
+        await new Promise((r) => window.setTimeout(r, POLL_MS));
+      }
+    } finally {
+      cancel.hidden = true;
+      cancel.disabled = false;
+    }
+  };
 
   const run = async (): Promise<void> => {
     fill(status);
+    fill(summary);
     fill(errorRows);
     errors.hidden = true;
+    progress.value = 0;
     const chosen = file.files?.[0];
     if (!chosen) {
       fill(status, notice("Choose a CSV file first."));
       return;
     }
-    const all = records(await chosen.text());
-    const [header, ...rows] = all;
-    if (header === undefined) {
-      fill(status, notice("The file is empty."));
+    const query = whole.checked ? "?all_or_nothing=true" : "";
+    let started: { job_id: number; rows: number };
+    try {
+      started = await call("POST", `/subscribers/imports${query}`, new Raw(await chosen.text(), "text/csv"));
+    } catch (e) {
+      fill(status, notice(`Not imported: ${e instanceof Error ? e.message : String(e)}`));
       return;
     }
-    const parts = whole.checked ? [rows] : Array.from({ length: Math.ceil(rows.length / PART_ROWS) }, (_, i) => rows.slice(i * PART_ROWS, (i + 1) * PART_ROWS));
-    progress.max = Math.max(1, rows.length);
-    progress.value = 0;
-    let done = 0;
-    let created = 0;
-    let refused = 0;
-    const show = () => fill(summary, `${num(done)} of ${num(rows.length)} rows read: ${num(created)} created, ${num(refused)} refused.`);
-    show();
-    for (const part of parts) {
-      const query = whole.checked ? "?all_or_nothing=true" : "";
-      let report: ImportReport;
-      try {
-        report = await call<ImportReport>("POST", `/subscribers/import${query}`, new Raw([header, ...part].join("\n"), "text/csv"));
-      } catch (e) {
-        fill(status, notice(`Stopped after ${num(done)} rows: ${e instanceof Error ? e.message : String(e)}`));
-        return;
-      }
-      // The server numbers this part's rows from 2 (its header is row 1).
-      for (const err of report.errors) {
-        const row = err.row === 1 ? 1 : err.row + done;
-        errorRows.append(h("tr", {}, h("td", { class: "n" }, num(row)), h("td", {}, err.field), h("td", {}, err.message)));
-      }
-      errors.hidden = errorRows.childElementCount === 0;
-      created += report.created.length;
-      refused += report.errors.length;
-      done += part.length;
-      progress.value = done;
-      show();
+    try {
+      await follow(started.job_id);
+    } catch (e) {
+      fill(status, notice(`The import goes on, but its progress cannot be read: ${e instanceof Error ? e.message : String(e)}`));
     }
-    if (whole.checked && refused > 0) fill(status, notice("Nothing was imported: fix the refused rows and try again."));
-    else fill(status, notice(`Import finished: ${num(created)} subscribers created.`, "ok"));
   };
 
   const form = h(
@@ -108,6 +132,7 @@ export function importView(main: HTMLElement): void {
     h("div", { class: "field" }, h("label", { for: file.id }, "CSV file"), file, h("small", {}, "A header row first: username, password, plan (required); status, expires_at, mac, ipv4, name, phone, email, address.")),
     h("div", { class: "field check" }, whole, h("label", { for: whole.id }, "All or nothing (import only if every row is valid)")),
     submit,
+    cancel,
     progress,
     summary,
     status,

@@ -236,9 +236,24 @@ export interface UsageReport {
 }
 
 /// `POST /subscribers/import`.
-export interface ImportReport {
+export interface RowError {
+  row: number;
+  field: string;
+  message: string;
+}
+
+export interface ImportJob {
+  id: number;
+  state: string;
+  all_or_nothing: boolean;
   rows: number;
+  processed: number;
+  created: number;
+  refused: number;
   committed: boolean;
-  created: { row: number; id: number; username: string }[];
-  errors: { row: number; field: string; message: string }[];
+}
+
+export interface ImportErrorPage {
+  items: RowError[];
+  next: number | null;
 }

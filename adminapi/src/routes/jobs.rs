@@ -1,8 +1,10 @@
-//! Jobs: changes that touch many sessions ([`crate::jobs`]).
+//! Jobs: changes that touch many sessions ([`crate::jobs`]), and CSV imports
+//! (`/subscribers/imports`, where their progress is).
 //!
 //! ```text
 //! GET    /jobs/{id}   its state and counts, in all and per NAS
-//! DELETE /jobs/{id}   cancels it (no more changes are handed to the NAS lanes)
+//! DELETE /jobs/{id}   cancels it (no more changes are handed to the NAS lanes; an
+//!                     import writes no part after)
 //! ```
 
 use std::time::SystemTime;
@@ -24,13 +26,14 @@ use crate::time::Timestamp;
 pub struct JobView {
     /// Id.
     pub id: i64,
-    /// What it does: `plan.apply`.
+    /// What it does: `plan.apply` or `subscriber.import`.
     pub kind: String,
-    /// What it does it to: the plan's id.
-    pub subject_id: i64,
+    /// What it does it to: the plan's id; null for an import.
+    pub subject_id: Option<i64>,
     /// `running`, `done` or `cancelled`.
     pub state: String,
-    /// Its counts so far.
+    /// Its counts so far (a plan's apply; an import's are at
+    /// `/subscribers/imports/{id}`).
     pub totals: Counts,
     /// Its counts per NAS.
     pub nas: Vec<NasCounts>,
@@ -100,8 +103,9 @@ pub(crate) async fn get_one(
     Ok(web::Json(load(&state, *id).await?))
 }
 
-/// Cancel a running job: it hands no more changes to the NAS lanes (those already handed
-/// over still go out). 409 when it has ended.
+/// Cancel a running job: a plan's apply hands no more changes to the NAS lanes (those
+/// already handed over still go out); an import writes no part after the one it is
+/// writing (the parts written stay). 409 when it has ended.
 #[utoipa::path(
     operation_id = "cancelJob",
     tag = "jobs",
@@ -119,15 +123,23 @@ pub(crate) async fn cancel(
     session: Session,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    session.require(Permission::PlanWrite)?;
+    let job = load(&state, *id).await?;
+    session.require(if job.kind == "subscriber.import" {
+        Permission::SubscriberWrite
+    } else {
+        Permission::PlanWrite
+    })?;
     let client = state
         .db
         .get()
         .await
         .map_err(proisp_store::StoreError::from)?;
+    // An import's file (it holds passwords) goes with it.
     let cancelled = client
         .execute(
-            "UPDATE jobs SET state = 'cancelled', finished_at = now(), updated_at = now() \
+            "WITH file AS (UPDATE import_jobs SET body = NULL WHERE job_id = $1 \
+                 AND EXISTS (SELECT FROM jobs WHERE id = $1 AND state = 'running')) \
+             UPDATE jobs SET state = 'cancelled', finished_at = now(), updated_at = now() \
              WHERE id = $1 AND state = 'running'",
             &[&*id],
         )

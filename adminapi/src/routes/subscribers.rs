@@ -10,6 +10,7 @@
 mod csv;
 mod dto;
 pub(crate) mod import;
+pub mod import_job;
 pub(crate) mod passwords;
 mod search;
 mod status;

@@ -205,6 +205,18 @@ pub mod params {
         #[serde(default)]
         pub all_or_nothing: bool,
     }
+
+    /// Paging of an import's refused rows.
+    #[derive(Debug, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[into_params(parameter_in = Query)]
+    pub struct ErrorPageQuery {
+        /// Rows after this row number (the `next` of the previous page).
+        pub after: Option<u32>,
+        /// Page size, 1 to 1,000 (default 100).
+        #[param(minimum = 1, maximum = 1000)]
+        pub limit: Option<u32>,
+    }
 }
 
 /// Body of `POST /subscribers/{id}/renew` (optional).
@@ -248,7 +260,7 @@ pub struct PasswordAnswer {
 }
 
 /// One refused row of an import.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RowError {
     /// The CSV row, the header being row 1 (as a spreadsheet numbers them).
     pub row: usize,
@@ -281,4 +293,55 @@ pub struct ImportReport {
     pub created: Vec<RowCreated>,
     /// Rows refused, by row.
     pub errors: Vec<RowError>,
+}
+
+/// `POST /subscribers/imports`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportStarted {
+    /// The job: `GET /api/v1/subscribers/imports/{job_id}`.
+    pub job_id: i64,
+    /// Data rows in the file.
+    pub rows: usize,
+}
+
+/// An import job's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportJob {
+    /// The job's id.
+    pub id: i64,
+    /// `running`, `done` or `cancelled`.
+    pub state: String,
+    /// Whether nothing is written unless every row is valid.
+    pub all_or_nothing: bool,
+    /// Data rows in the file.
+    pub rows: i32,
+    /// Data rows done: written with their part, or (`all_or_nothing`) checked; when every
+    /// row is checked and the job still runs, it is writing them.
+    pub processed: i32,
+    /// Subscribers created.
+    pub created: i32,
+    /// Rows refused: `GET …/errors` lists them.
+    pub refused: i32,
+    /// Whether anything was written.
+    pub committed: bool,
+    /// The admin who started it.
+    pub created_by: String,
+    /// When, RFC 3339 UTC.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Last progress, RFC 3339 UTC.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    /// When it ended, RFC 3339 UTC; null while it runs.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A page of an import's refused rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportErrorPage {
+    /// Refused rows, by row number.
+    pub items: Vec<RowError>,
+    /// The `after` of the next page; null on the last.
+    pub next: Option<usize>,
 }

@@ -1,5 +1,10 @@
-//! `/subscribers/import`: the CSV import, with a per-row report, all or nothing on
-//! request.
+//! `/subscribers/import`: the CSV import in one request, with a per-row report, all or
+//! nothing on request; and the pieces the import as a job ([`super::import_job`]) shares
+//! with it: reading the file, checking its rows, writing them with their audit row.
+
+use std::collections::HashMap;
+
+use proisp_store::ImportOutcome;
 
 use super::*;
 
@@ -19,34 +24,16 @@ const CSV_COLUMNS: [&str; 11] = [
     "address",
 ];
 
-/// Import subscribers from CSV (`Content-Type: text/csv`, UTF-8, a header row first).
-///
-/// Columns, in any order: `username`, `password`, `plan` (a plan's name) — required —
-/// and `status`, `expires_at`, `mac`, `ipv4`, `name`, `phone`, `email`, `address`. Values
-/// follow the rules of `POST /subscribers`. Rows that fail are listed with their row
-/// number (the header is row 1), column and reason; the others are created in one
-/// transaction, or none at all with `all_or_nothing=true`. At most 100,000 rows.
-#[utoipa::path(
-    operation_id = "importSubscribers",
-    tag = "subscribers",
-    params(ImportQuery),
-    request_body(content = String, content_type = "text/csv"),
-    responses(
-        (status = 200, description = "What was created and what was refused", body = ImportReport),
-        (status = 400, description = "Not CSV, or malformed", body = ErrorBody),
-        (status = 422, description = "Bad header", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[post("/subscribers/import")]
-pub(crate) async fn import(
-    state: web::Data<AppState>,
-    session: Session,
-    req: HttpRequest,
-    query: Query<ImportQuery>,
-    payload: web::Payload,
-) -> Result<web::Json<ImportReport>, ApiError> {
-    session.require(Permission::SubscriberWrite)?;
+/// A CSV file read and its header checked.
+pub(super) struct Csv {
+    /// The columns, lower case.
+    header: Vec<String>,
+    /// The data rows, each with its row number (the header is row 1).
+    pub(super) records: Vec<(usize, Vec<String>)>,
+}
+
+/// 400 unless the request says it holds CSV.
+pub(super) fn require_csv(req: &HttpRequest) -> Result<(), ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -57,17 +44,23 @@ pub(crate) async fn import(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if !matches!(
+    if matches!(
         content_type.as_str(),
         "text/csv" | "application/csv" | "text/plain"
     ) {
-        return Err(ApiError::BadRequest {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
             message: "expected Content-Type: text/csv".to_owned(),
             field: None,
-        });
+        })
     }
-    let bytes = body::read(payload, IMPORT_LIMIT).await?;
-    let records = csv::records(&bytes).map_err(|e| ApiError::BadRequest {
+}
+
+/// Reads `bytes` as an import file: 400 when it is not CSV, 422 for a bad header or too
+/// many rows.
+pub(super) fn read(bytes: &[u8]) -> Result<Csv, ApiError> {
+    let records = csv::records(bytes).map_err(|e| ApiError::BadRequest {
         message: e.to_string(),
         field: None,
     })?;
@@ -105,18 +98,33 @@ pub(crate) async fn import(
             format!("at most {IMPORT_MAX_ROWS} rows per import"),
         ));
     }
-    let plans: std::collections::HashMap<String, i64> = state
+    Ok(Csv { header, records })
+}
+
+/// The plans by name, as the `plan` column names them.
+pub(super) async fn plans_by_name(state: &AppState) -> Result<HashMap<String, i64>, ApiError> {
+    Ok(state
         .store
         .all_plans()
         .await?
         .into_iter()
         .map(|p| (p.name, p.id))
-        .collect();
+        .collect())
+}
 
-    let rows = records.len();
+/// Checks `records` of `csv` by the rules of `POST /subscribers`: the rows to write and
+/// the rows refused here (the store checks what needs the database: taken names and
+/// addresses, repeats).
+pub(super) fn check(
+    csv: &Csv,
+    records: &[(usize, Vec<String>)],
+    plans: &HashMap<String, i64>,
+) -> Result<(Vec<ImportRow>, Vec<RowError>), ApiError> {
+    let header = &csv.header;
     let mut errors = Vec::new();
-    let mut valid = Vec::with_capacity(rows);
+    let mut valid = Vec::with_capacity(records.len());
     for (row, cells) in records {
+        let row = *row;
         let fail = |field: &str, message: String| RowError {
             row,
             field: field.to_owned(),
@@ -175,7 +183,107 @@ pub(crate) async fn import(
             Err(other) => return Err(other),
         }
     }
+    Ok((valid, errors))
+}
 
+/// The store's refusals as the report lists them.
+pub(super) fn refused(outcome: &ImportOutcome) -> impl Iterator<Item = RowError> + '_ {
+    outcome.errors.iter().map(|e| RowError {
+        row: e.row,
+        field: e.field.clone(),
+        message: e.message.clone(),
+    })
+}
+
+/// Writes `valid` in `mode` with, in the same transaction, an audit row (`context` and
+/// the counts as its `after`; `refused_here` rows were refused before the store saw
+/// them), the `subscriber.created` events, and what `then` records.
+pub(super) async fn write(
+    state: &AppState,
+    actor: &Actor,
+    valid: Vec<ImportRow>,
+    mode: ImportMode,
+    (context, refused_here): (serde_json::Map<String, Value>, usize),
+    then: impl Journal<ImportOutcome>,
+) -> Result<ImportOutcome, StoreError> {
+    state
+        .store
+        .import_subscribers_journaled(valid, mode, async move |tx, outcome| {
+            if !outcome.created.is_empty() {
+                let mut after = context;
+                after.insert("created".to_owned(), json!(outcome.created.len()));
+                after.insert(
+                    "refused".to_owned(),
+                    json!(refused_here + outcome.errors.len()),
+                );
+                after.insert(
+                    "ids".to_owned(),
+                    outcome
+                        .created
+                        .iter()
+                        .take(10_000)
+                        .map(|c| c.1)
+                        .collect::<Vec<_>>()
+                        .into(),
+                );
+                let entry = Entry {
+                    action: "subscriber.import",
+                    entity: "subscriber",
+                    entity_id: None,
+                    before: None,
+                    after: Some(Value::Object(after)),
+                };
+                audit::record_in(tx, actor, entry).await?;
+                let ids: Vec<i64> = outcome.created.iter().map(|c| c.1).collect();
+                let views: Vec<SubscriberView> =
+                    subscribers::subscriber_records_in(tx, &state.store, &ids)
+                        .await?
+                        .iter()
+                        .map(SubscriberView::from)
+                        .collect();
+                events::subscribers(tx, "subscriber.created", &views).await?;
+            }
+            then(tx, outcome).await
+        })
+        .await
+}
+
+/// Import subscribers from CSV (`Content-Type: text/csv`, UTF-8, a header row first), in
+/// this request.
+///
+/// Columns, in any order: `username`, `password`, `plan` (a plan's name) — required —
+/// and `status`, `expires_at`, `mac`, `ipv4`, `name`, `phone`, `email`, `address`. Values
+/// follow the rules of `POST /subscribers`. Rows that fail are listed with their row
+/// number (the header is row 1), column and reason; the others are created in one
+/// transaction, or none at all with `all_or_nothing=true`. At most 100,000 rows.
+/// `POST /subscribers/imports` does the same as a job, with progress.
+#[utoipa::path(
+    operation_id = "importSubscribers",
+    tag = "subscribers",
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, description = "What was created and what was refused", body = ImportReport),
+        (status = 400, description = "Not CSV, or malformed", body = ErrorBody),
+        (status = 422, description = "Bad header", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/subscribers/import")]
+pub(crate) async fn import(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    query: Query<ImportQuery>,
+    payload: web::Payload,
+) -> Result<web::Json<ImportReport>, ApiError> {
+    session.require(Permission::SubscriberWrite)?;
+    require_csv(&req)?;
+    let bytes = body::read(payload, IMPORT_LIMIT).await?;
+    let csv = read(&bytes)?;
+    let plans = plans_by_name(&state).await?;
+    let (valid, mut errors) = check(&csv, &csv.records, &plans)?;
+    let rows = csv.records.len();
     let all_or_nothing = query.all_or_nothing;
     // Checked by the store even when a row already failed here, so the report is
     // complete (taken names and addresses, repeats within the file) in every mode.
@@ -184,47 +292,24 @@ pub(crate) async fn import(
         (true, true) => ImportMode::AllOrNothing,
         (true, false) => ImportMode::CheckOnly,
     };
-    let actor = session.actor();
+    let mut context = serde_json::Map::new();
+    context.insert("rows".to_owned(), json!(rows));
+    context.insert("all_or_nothing".to_owned(), json!(all_or_nothing));
     let refused_here = errors.len();
-    let outcome = state
-        .store
-        .import_subscribers_journaled(valid, mode, async |tx, outcome| {
-            if outcome.created.is_empty() {
-                return Ok(());
-            }
-            let entry = Entry {
-                action: "subscriber.import",
-                entity: "subscriber",
-                entity_id: None,
-                before: None,
-                after: Some(json!({
-                    "rows": rows,
-                    "created": outcome.created.len(),
-                    "refused": refused_here + outcome.errors.len(),
-                    "all_or_nothing": all_or_nothing,
-                    "ids": outcome.created.iter().take(10_000).map(|c| c.1).collect::<Vec<_>>(),
-                })),
-            };
-            audit::record_in(tx, &actor, entry).await?;
-            let ids: Vec<i64> = outcome.created.iter().map(|c| c.1).collect();
-            let views: Vec<SubscriberView> =
-                subscribers::subscriber_records_in(tx, &state.store, &ids)
-                    .await?
-                    .iter()
-                    .map(SubscriberView::from)
-                    .collect();
-            events::subscribers(tx, "subscriber.created", &views).await
-        })
-        .await?;
-    let created = outcome.created;
-    errors.extend(outcome.errors.into_iter().map(|e| RowError {
-        row: e.row,
-        field: e.field,
-        message: e.message,
-    }));
+    let outcome = write(
+        &state,
+        &session.actor(),
+        valid,
+        mode,
+        (context, refused_here),
+        async |_, _| Ok(()),
+    )
+    .await?;
+    errors.extend(refused(&outcome));
     errors.sort_by_key(|e| e.row);
-    let committed = !created.is_empty();
-    let created: Vec<RowCreated> = created
+    let committed = !outcome.created.is_empty();
+    let created: Vec<RowCreated> = outcome
+        .created
         .into_iter()
         .map(|(row, id, username)| RowCreated { row, id, username })
         .collect();

@@ -12,6 +12,7 @@ mod console;
 mod dashboard;
 mod events;
 mod http;
+mod imports;
 mod lookup;
 mod nas;
 mod openapi;
