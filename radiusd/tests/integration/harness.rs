@@ -194,7 +194,11 @@ impl Radiusd {
 }
 
 impl Drop for Radiusd {
+    /// Stops radiusd; a test that failed shows its log.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("radiusd's log:\n{}", self.log());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
