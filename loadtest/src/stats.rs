@@ -108,6 +108,17 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, 3).unwrap_or_else(|_| unreachable!())
 }
 
+/// What `now` recorded since it was `before` (a copy taken earlier of the same growing
+/// histogram): one second's latencies from the run's running totals. Empty if `before`
+/// is not part of `now`.
+pub(crate) fn since(now: &Histogram<u64>, before: &Histogram<u64>) -> Histogram<u64> {
+    let mut interval = now.clone();
+    if interval.subtract(before).is_err() {
+        return new_histogram();
+    }
+    interval
+}
+
 /// Whole microseconds of a duration, for the histograms.
 pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -282,6 +293,23 @@ impl Percentiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_holds_only_what_came_after_its_start() {
+        let mut total = new_histogram();
+        for v in 1..=1_000 {
+            total.saturating_record(v);
+        }
+        let before = total.clone();
+        total.saturating_record(50_000);
+        total.saturating_record(60_000);
+        let interval = since(&total, &before);
+        let p = Percentiles::of(&interval);
+        assert_eq!(p.count, 2);
+        assert!((49_950..=50_050).contains(&p.min), "{p:?}");
+        assert!((59_950..=60_050).contains(&p.max), "{p:?}");
+        assert!(Percentiles::of(&since(&before, &total)).count == 0);
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

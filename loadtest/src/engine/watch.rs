@@ -6,15 +6,17 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::{Load, Outcome, Run};
-use crate::stats::{Percentiles, Stats};
+use crate::stats::{Percentiles, Stats, new_histogram, since};
 use crate::workload::Workload;
 
 impl<W: Workload> Run<'_, W> {
     /// Waits for the lanes to finish (each one's end wakes it), printing a progress line
-    /// every second if asked.
+    /// every second if asked: the totals so far, and the last second's replies with their
+    /// p99 and max (a stall shows in the second it happened, not diluted into the run).
     pub(super) fn watch(&self) {
         let mut next = self.start + Duration::from_secs(1);
         let mut last_sent = 0;
+        let mut last_latency = new_histogram();
         loop {
             let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             if !self.cfg.progress {
@@ -47,15 +49,21 @@ impl<W: Workload> Run<'_, W> {
                 / (now - (next - Duration::from_secs(1))).as_secs_f64();
             last_sent = stats.sent;
             let p = Percentiles::of(&stats.latency);
+            let second = Percentiles::of(&since(&stats.latency, &last_latency));
+            last_latency = stats.latency.clone();
             let mut line = format!(
-                "[{:>5.1}s] sent {} ({:.0}/s)  answered {}  timeouts {}  bad {}  p99 {} µs",
+                "[{:>5.1}s] sent {} ({:.0}/s)  answered {}  timeouts {}  bad {}  p99 {} µs  \
+                 | last 1 s: answered {} p99 {} µs max {} µs",
                 elapsed.as_secs_f64(),
                 stats.sent,
                 rate,
                 stats.answered_total(),
                 stats.timeouts,
                 stats.bad_total(),
-                p.p99
+                p.p99,
+                second.count,
+                second.p99,
+                second.max
             );
             if let Some(lag) = lag {
                 line.push_str(&format!("  send lag p99 {} µs", Percentiles::of(&lag).p99));
