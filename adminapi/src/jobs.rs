@@ -136,6 +136,23 @@ pub async fn start_apply(
     Ok(id)
 }
 
+/// How long an ended job (a plan's apply, an import with its refused rows) is kept; the
+/// audit log keeps what it changed.
+pub const JOB_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
+/// Deletes jobs that ended more than `keep` ago, with an import's refused rows
+/// (housekeeping); returns how many.
+pub async fn purge_ended(db: &Pool, keep: Duration) -> Result<u64, StoreError> {
+    let client = db.get().await?;
+    Ok(client
+        .execute(
+            "DELETE FROM jobs WHERE state <> 'running' \
+             AND finished_at < now() - make_interval(secs => $1)",
+            &[&keep.as_secs_f64()],
+        )
+        .await?)
+}
+
 /// Takes over one job whose runner's lease ran out, if any, and runs it here.
 pub async fn resume_orphans(state: &web::Data<AppState>) -> Result<(), StoreError> {
     let client = state.db.get().await?;

@@ -229,13 +229,15 @@ pub fn app(
         .service(routes::plans::update)
         .service(routes::plans::remove)
         .service(routes::subscribers::list)
+        // Before `/subscribers/{id}`, which would take `imports` for an id.
+        .service(routes::subscribers::import_job::start_import)
+        .service(routes::subscribers::import_job::list_imports)
+        .service(routes::subscribers::import_job::get_import)
+        .service(routes::subscribers::import_job::import_errors)
         .service(routes::subscribers::by_username)
         .service(routes::subscribers::get_one)
         .service(routes::subscribers::create)
         .service(routes::subscribers::import::import)
-        .service(routes::subscribers::import_job::start_import)
-        .service(routes::subscribers::import_job::get_import)
-        .service(routes::subscribers::import_job::import_errors)
         .service(routes::subscribers::replace)
         .service(routes::subscribers::update)
         .service(routes::subscribers::remove)
@@ -306,8 +308,8 @@ pub fn app(
 }
 
 /// Housekeeping beside the server: histogram upkeep every 5 s, orphaned jobs every 10 s,
-/// commands whose effects were left pending finished every minute, expired refresh tokens
-/// and command records past `[commands] retention` purged hourly.
+/// commands whose effects were left pending finished every minute, expired refresh tokens,
+/// command records past `[commands] retention` and jobs ended 30 days ago purged hourly.
 pub fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(5));
@@ -319,6 +321,12 @@ pub fn spawn_housekeeping(state: web::Data<AppState>) {
                 && let Err(e) = crate::refresh::purge_expired(&state.db).await
             {
                 tracing::warn!(error = %e, "purging expired refresh tokens failed");
+            }
+            if n.is_multiple_of(720)
+                && let Err(e) =
+                    crate::jobs::purge_ended(&state.db, crate::jobs::JOB_RETENTION).await
+            {
+                tracing::warn!(error = %e, "purging ended jobs failed");
             }
             if n.is_multiple_of(2) {
                 if let Err(e) = crate::jobs::resume_orphans(&state).await {

@@ -319,6 +319,8 @@ test("an admin sees a session start live, finds its subscriber, suspends them (r
   assert.equal(await refusedRow.count(), 1);
   assert.match(await refusedRow.textContent(), /^3plan/);
   assert.equal(await p.locator("#import-cancel").isHidden(), true);
+  // Listed among the latest imports, to be followed again from there.
+  await p.locator("#import-recent tbody tr").first().filter({ hasText: "done" }).waitFor(WAIT);
   await shot(p, "import");
 
   // The target's plan, applied to who is online: the fake NAS acknowledges the CoA.

@@ -2,11 +2,12 @@
 // /subscribers/imports), which checks and writes it part by part; the page follows the
 // job, showing how far it got and every refused row (numbered as in the file) as the
 // parts are done. The job runs on without the page: leaving it does not stop the import,
-// the Cancel button does (the parts written stay). "All or nothing" makes the job check
-// every row first and write them only if none is refused.
+// the Cancel button does (the parts written stay), and the latest imports are listed
+// below the form to follow again. "All or nothing" makes the job check every row first
+// and write them only if none is refused.
 
 import { Raw, call, get } from "./api";
-import { fill, h, notice, num } from "./dom";
+import { fill, h, notice, num, when } from "./dom";
 import type { ImportErrorPage, ImportJob } from "./types";
 
 /// How often the page asks how far the job got.
@@ -27,6 +28,28 @@ export function importView(main: HTMLElement): void {
     errorRows,
   );
   const submit = h("button", { type: "submit", id: "import-start" }, "Import");
+  const recentRows = h("tbody", {});
+  const recent = h(
+    "table",
+    { id: "import-recent", hidden: true },
+    h("caption", {}, "Latest imports"),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Started"),
+        h("th", { scope: "col" }, "By"),
+        h("th", { scope: "col" }, "State"),
+        h("th", { scope: "col", class: "n" }, "Rows"),
+        h("th", { scope: "col", class: "n" }, "Created"),
+        h("th", { scope: "col", class: "n" }, "Refused"),
+        h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Details")),
+      ),
+    ),
+    recentRows,
+  );
   const cancel = h("button", { type: "button", id: "import-cancel", hidden: true }, "Cancel import");
 
   /// Appends the refused rows after row `after`; returns the last row listed.
@@ -89,6 +112,49 @@ export function importView(main: HTMLElement): void {
     }
   };
 
+  /// Lists the latest imports, each with a button that follows it here.
+  const listRecent = async (): Promise<void> => {
+    let jobs: ImportJob[];
+    try {
+      jobs = await get<ImportJob[]>("/subscribers/imports?limit=10");
+    } catch {
+      return;
+    }
+    fill(recentRows);
+    for (const job of jobs) {
+      const show = h("button", { type: "button" }, `Show import ${job.id}`);
+      show.onclick = () => void watch(job.id);
+      recentRows.append(
+        h(
+          "tr",
+          {},
+          h("td", {}, when(job.created_at)),
+          h("td", {}, job.created_by),
+          h("td", {}, job.state),
+          h("td", { class: "n" }, num(job.rows)),
+          h("td", { class: "n" }, num(job.created)),
+          h("td", { class: "n" }, num(job.refused)),
+          h("td", {}, show),
+        ),
+      );
+    }
+    recent.hidden = jobs.length === 0;
+  };
+
+  /// Follows import `id` from the start of its report, then lists the latest again.
+  const watch = async (id: number): Promise<void> => {
+    fill(status);
+    fill(summary);
+    fill(errorRows);
+    errors.hidden = true;
+    try {
+      await follow(id);
+    } catch (e) {
+      fill(status, notice(`The import goes on, but its progress cannot be read: ${e instanceof Error ? e.message : String(e)}`));
+    }
+    await listRecent();
+  };
+
   const run = async (): Promise<void> => {
     fill(status);
     fill(summary);
@@ -108,11 +174,7 @@ export function importView(main: HTMLElement): void {
       fill(status, notice(`Not imported: ${e instanceof Error ? e.message : String(e)}`));
       return;
     }
-    try {
-      await follow(started.job_id);
-    } catch (e) {
-      fill(status, notice(`The import goes on, but its progress cannot be read: ${e instanceof Error ? e.message : String(e)}`));
-    }
+    await watch(started.job_id);
   };
 
   const form = h(
@@ -137,5 +199,6 @@ export function importView(main: HTMLElement): void {
     summary,
     status,
   );
-  fill(main, h("p", {}, h("a", { href: "#/subscribers" }, "← Subscribers")), h("h1", {}, "Import subscribers"), form, errors);
+  fill(main, h("p", {}, h("a", { href: "#/subscribers" }, "← Subscribers")), h("h1", {}, "Import subscribers"), form, errors, recent);
+  void listRecent();
 }

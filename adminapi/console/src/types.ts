@@ -251,6 +251,9 @@ export interface ImportJob {
   created: number;
   refused: number;
   committed: boolean;
+  created_by: string;
+  created_at: string;
+  finished_at: string | null;
 }
 
 export interface ImportErrorPage {

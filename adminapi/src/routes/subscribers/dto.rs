@@ -206,6 +206,16 @@ pub mod params {
         pub all_or_nothing: bool,
     }
 
+    /// How many of the latest imports to list.
+    #[derive(Debug, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[into_params(parameter_in = Query)]
+    pub struct RecentImportsQuery {
+        /// 1 to 100 (default 20).
+        #[param(minimum = 1, maximum = 100)]
+        pub limit: Option<u32>,
+    }
+
     /// Paging of an import's refused rows.
     #[derive(Debug, Deserialize, IntoParams)]
     #[serde(deny_unknown_fields)]

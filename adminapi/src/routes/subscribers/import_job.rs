@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! POST   /subscribers/imports              the file; 202 with the job at once
+//! GET    /subscribers/imports              the latest imports, newest first
 //! GET    /subscribers/imports/{id}         how far it got: rows checked or written,
 //!                                          created, refused
 //! GET    /subscribers/imports/{id}/errors  the refused rows, by row, a page at a time
@@ -23,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::Object;
 use proisp_store::{ImportOutcome, Keyring, Label};
 
-use super::dto::params::ErrorPageQuery;
+use super::dto::params::{ErrorPageQuery, RecentImportsQuery};
 use super::import::{self, Csv};
 use super::*;
 
@@ -110,6 +111,63 @@ pub(crate) async fn start_import(
         .json(ImportStarted { job_id, rows }))
 }
 
+/// The columns [`view`] reads.
+const VIEW_COLUMNS: &str = "j.id, j.state, i.all_or_nothing, i.rows, i.processed, i.created, \
+     i.refused, i.committed, j.created_by, j.created_at, j.updated_at, j.finished_at \
+     FROM jobs j JOIN import_jobs i ON i.job_id = j.id";
+
+/// An import job as the API shows it, from a row of [`VIEW_COLUMNS`].
+fn view(row: &tokio_postgres::Row) -> ImportJob {
+    ImportJob {
+        id: row.get(0),
+        state: row.get(1),
+        all_or_nothing: row.get(2),
+        rows: row.get(3),
+        processed: row.get(4),
+        created: row.get(5),
+        refused: row.get(6),
+        committed: row.get(7),
+        created_by: row.get(8),
+        created_at: row.get::<_, SystemTime>(9).into(),
+        updated_at: row.get::<_, SystemTime>(10).into(),
+        finished_at: row.get::<_, Option<SystemTime>>(11).map(Timestamp::from),
+    }
+}
+
+/// The latest imports, newest first (kept 30 days after they end).
+#[utoipa::path(
+    operation_id = "listSubscriberImports",
+    tag = "subscribers",
+    params(RecentImportsQuery),
+    responses(
+        (status = 200, description = "The latest imports", body = Vec<ImportJob>),
+        (status = 422, description = "Bad limit", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/subscribers/imports")]
+pub(crate) async fn list_imports(
+    state: web::Data<AppState>,
+    session: Session,
+    query: Query<RecentImportsQuery>,
+) -> Result<web::Json<Vec<ImportJob>>, ApiError> {
+    session.require(Permission::Read)?;
+    let limit = match query.limit {
+        None => 20,
+        Some(n @ 1..=100) => i64::from(n),
+        Some(_) => return Err(ApiError::invalid("limit", "must be 1 to 100")),
+    };
+    let client = state.db.get().await.map_err(StoreError::from)?;
+    let rows = client
+        .query(
+            &format!("SELECT {VIEW_COLUMNS} ORDER BY j.id DESC LIMIT $1"),
+            &[&limit],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    Ok(web::Json(rows.iter().map(view).collect()))
+}
+
 /// An import job's progress.
 #[utoipa::path(
     operation_id = "getSubscriberImport",
@@ -130,30 +188,11 @@ pub(crate) async fn get_import(
     session.require(Permission::Read)?;
     let client = state.db.get().await.map_err(StoreError::from)?;
     let row = client
-        .query_opt(
-            "SELECT j.id, j.state, i.all_or_nothing, i.rows, i.processed, i.created, \
-                 i.refused, i.committed, j.created_by, j.created_at, j.updated_at, \
-                 j.finished_at \
-             FROM jobs j JOIN import_jobs i ON i.job_id = j.id WHERE j.id = $1",
-            &[&*id],
-        )
+        .query_opt(&format!("SELECT {VIEW_COLUMNS} WHERE j.id = $1"), &[&*id])
         .await
         .map_err(StoreError::from)?
         .ok_or(ApiError::NotFound { entity: "import" })?;
-    Ok(web::Json(ImportJob {
-        id: row.get(0),
-        state: row.get(1),
-        all_or_nothing: row.get(2),
-        rows: row.get(3),
-        processed: row.get(4),
-        created: row.get(5),
-        refused: row.get(6),
-        committed: row.get(7),
-        created_by: row.get(8),
-        created_at: row.get::<_, SystemTime>(9).into(),
-        updated_at: row.get::<_, SystemTime>(10).into(),
-        finished_at: row.get::<_, Option<SystemTime>>(11).map(Timestamp::from),
-    }))
+    Ok(web::Json(view(&row)))
 }
 
 /// An import job's refused rows, by row number, a page at a time.

@@ -193,6 +193,22 @@ async fn an_import_job_writes_its_parts_with_their_audit_rows_and_lists_every_re
         .get(0);
     assert_eq!(body, None);
 
+    // The latest imports, newest first.
+    let r = call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/subscribers/imports?limit=5"), &viewer)
+    );
+    r.expect(200);
+    assert_eq!(r.json[0]["id"], id, "{}", r.text);
+    assert_eq!(r.json[0]["created"], 4_994);
+    call!(
+        app,
+        ctx,
+        with_token(get("/api/v1/subscribers/imports?limit=0"), &t)
+    )
+    .error(422, "invalid", Some("limit"));
+
     // It has ended: nothing to cancel.
     call!(
         app,
@@ -478,4 +494,70 @@ async fn an_import_whose_runner_died_is_taken_over_where_its_last_part_ended() {
         .unwrap()
         .get(0);
     assert_eq!(by, "a");
+}
+
+#[actix_web::test]
+async fn jobs_ended_thirty_days_ago_are_purged_with_their_refused_rows() {
+    let ctx = Ctx::new().await;
+    ctx.admin("a", Role::Admin).await;
+    home(&ctx).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "a");
+    let sql = ctx.env.sql().await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = call!(
+            app,
+            ctx,
+            with_token(
+                csv(
+                    "/api/v1/subscribers/imports",
+                    "username,password,plan\nx,y,gold\n"
+                ),
+                &t
+            )
+        );
+        let id = r.json["job_id"].as_i64().unwrap();
+        assert_eq!(ended!(app, ctx, id, &t)["refused"], 1);
+        ids.push(id);
+    }
+    sql.execute(
+        "UPDATE jobs SET finished_at = now() - interval '31 days' WHERE id = $1",
+        &[&ids[0]],
+    )
+    .await
+    .unwrap();
+    // A job still running is kept however old.
+    sql.execute(
+        "INSERT INTO jobs (kind, subject_id, created_by, created_at, lease_until) \
+         VALUES ('plan.apply', 1, 'a', now() - interval '40 days', now() + interval '1 minute')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let purged =
+        proisp_adminapi::jobs::purge_ended(&ctx.state.db, proisp_adminapi::jobs::JOB_RETENTION)
+            .await
+            .unwrap();
+    assert_eq!(purged, 1);
+    let left: Vec<i64> = sql
+        .query("SELECT job_id FROM import_job_errors ORDER BY job_id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, [ids[1]]);
+    let jobs: i64 = sql
+        .query_one("SELECT count(*) FROM jobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(jobs, 2);
+    call!(
+        app,
+        ctx,
+        with_token(get(&format!("/api/v1/subscribers/imports/{}", ids[0])), &t)
+    )
+    .error(404, "not_found", None);
 }
