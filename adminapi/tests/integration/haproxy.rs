@@ -51,7 +51,7 @@ fn the_shipped_config_is_valid() {
 }
 
 /// A process this test started: killed and reaped when dropped, a failed assert too.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -148,7 +148,7 @@ fn loopback_config(front: u16, stats: u16, instances: [u16; 2]) -> String {
 
 /// One HTTP/1.0 exchange from `from` (no keep-alive, no chunked answers): the status
 /// and the body.
-async fn exchange(from: Ipv4Addr, to: SocketAddr, request: &str) -> (u16, String) {
+pub(crate) async fn exchange(from: Ipv4Addr, to: SocketAddr, request: &str) -> (u16, String) {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(from.into(), 0)).unwrap();
     let mut stream = socket
@@ -201,7 +201,7 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// `method path` with `headers` (each ending in CRLF) and `body`.
-async fn http(
+pub(crate) async fn http(
     from: Ipv4Addr,
     to: SocketAddr,
     method: &str,
@@ -317,7 +317,7 @@ async fn wait_for_states(log: &mut Lines, stats: SocketAddr, want: &[&str], with
 }
 
 /// `proisp-adminapi serve` on `port`, and its log.
-fn serve(vars: &[(&'static str, String)], port: u16) -> (Proc, Lines) {
+pub(crate) fn serve(vars: &[(&'static str, String)], port: u16) -> (Proc, Lines) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proisp-adminapi"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -4,6 +4,7 @@
 
 mod api;
 mod haproxy;
+mod import_kill;
 mod replica;
 mod seed;
 

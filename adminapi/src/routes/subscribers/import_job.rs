@@ -345,9 +345,10 @@ fn context(job: &Job, part: &[(usize, Vec<String>)]) -> serde_json::Map<String, 
 async fn in_parts(state: &AppState, job: Job) -> Result<(), ApiError> {
     let plans = import::plans_by_name(state).await?;
     let records = job.csv.records.get(job.processed..).unwrap_or_default();
+    let mut done = job.processed;
     for part in records.chunks(PART_ROWS) {
         let (valid, refused_here) = import::check(&job.csv, part, &plans)?;
-        let cancelled = Cell::new(false);
+        let stopped = Cell::new(false);
         let written = import::write(
             state,
             &job.actor,
@@ -360,22 +361,17 @@ async fn in_parts(state: &AppState, job: Job) -> Result<(), ApiError> {
                     .cloned()
                     .chain(import::refused(outcome))
                     .collect();
-                let running = progress(tx, job.id, part.len(), outcome, &errors).await?;
-                cancelled.set(!running);
-                if running {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict {
-                        what: "import.state".to_owned(),
-                    })
-                }
+                let step = (done, part.len());
+                let going = progress(tx, job.id, step, outcome, &errors).await?;
+                stop_unless(going, &stopped)
             },
         )
         .await;
-        if cancelled.get() {
+        if stopped.get() {
             return Ok(());
         }
         written?;
+        done += part.len();
     }
     finish(state, job.id).await
 }
@@ -394,6 +390,7 @@ async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
     let plans = import::plans_by_name(state).await?;
     let mut valid = Vec::with_capacity(job.csv.records.len());
     let mut any_refused = false;
+    let mut done = 0;
     for part in job.csv.records.chunks(PART_ROWS) {
         let (rows, mut errors) = import::check(&job.csv, part, &plans)?;
         let checked = state
@@ -404,14 +401,16 @@ async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
         any_refused |= !errors.is_empty();
         valid.extend(rows);
         let tx = client.transaction().await.map_err(StoreError::from)?;
-        let running = progress(&tx, job.id, part.len(), &ImportOutcome::default(), &errors).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        if !running {
+        let step = (done, part.len());
+        let going = progress(&tx, job.id, step, &ImportOutcome::default(), &errors).await?;
+        if !going {
             return Ok(());
         }
+        tx.commit().await.map_err(StoreError::from)?;
+        done += part.len();
     }
     if !any_refused {
-        let cancelled = Cell::new(false);
+        let stopped = Cell::new(false);
         let write = import::write(
             state,
             &job.actor,
@@ -420,15 +419,8 @@ async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
             (context(&job, &job.csv.records), 0),
             async |tx: &Transaction<'_>, outcome: &ImportOutcome| {
                 // Every row was checked already: counted as processed, none refused.
-                let running = progress(tx, job.id, 0, outcome, &[]).await?;
-                cancelled.set(!running);
-                if running {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict {
-                        what: "import.state".to_owned(),
-                    })
-                }
+                let going = progress(tx, job.id, (done, 0), outcome, &[]).await?;
+                stop_unless(going, &stopped)
             },
         );
         tokio::pin!(write);
@@ -442,7 +434,7 @@ async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
                 },
             }
         };
-        if cancelled.get() {
+        if stopped.get() {
             return Ok(());
         }
         // Refused now (a repeat across parts, a name taken meanwhile): nothing written.
@@ -450,20 +442,26 @@ async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
         if !outcome.errors.is_empty() {
             let errors: Vec<RowError> = import::refused(&outcome).collect();
             let tx = client.transaction().await.map_err(StoreError::from)?;
-            progress(&tx, job.id, 0, &ImportOutcome::default(), &errors).await?;
+            let going =
+                progress(&tx, job.id, (done, 0), &ImportOutcome::default(), &errors).await?;
+            if !going {
+                return Ok(());
+            }
             tx.commit().await.map_err(StoreError::from)?;
         }
     }
     finish(state, job.id).await
 }
 
-/// Records in `tx` that `rows` more rows are done with `outcome` and `errors`, and renews
-/// the lease; false when the job is no longer running (cancelled): then the caller rolls
-/// `tx` back. The job's row is locked last, so a cancel never waits behind a part.
+/// Records in `tx` that the `rows` after the first `done` are done, with `outcome` and
+/// `errors`, and renews the lease. False when this runner must stop and roll `tx` back:
+/// the job was cancelled, or another runner (one that took over a lease this one let run
+/// out) recorded these rows first. The job's row is locked last, so a cancel never waits
+/// behind a part.
 async fn progress(
     tx: &Transaction<'_>,
     id: i64,
-    rows: usize,
+    (done, rows): (usize, usize),
     outcome: &ImportOutcome,
     errors: &[RowError],
 ) -> Result<bool, StoreError> {
@@ -477,18 +475,23 @@ async fn progress(
         &[&id, &error_rows, &fields, &messages],
     )
     .await?;
-    tx.execute(
-        "UPDATE import_jobs SET processed = processed + $2, created = created + $3, \
-             refused = refused + $4, committed = committed OR $3 > 0 \
-         WHERE job_id = $1",
-        &[
-            &id,
-            &count(rows),
-            &count(outcome.created.len()),
-            &count(errors.len()),
-        ],
-    )
-    .await?;
+    let ours = tx
+        .execute(
+            "UPDATE import_jobs SET processed = processed + $2, created = created + $3, \
+                 refused = refused + $4, committed = committed OR $3 > 0 \
+             WHERE job_id = $1 AND processed = $5",
+            &[
+                &id,
+                &count(rows),
+                &count(outcome.created.len()),
+                &count(errors.len()),
+                &count(done),
+            ],
+        )
+        .await?;
+    if ours == 0 {
+        return Ok(false);
+    }
     Ok(tx
         .query_opt(
             "UPDATE jobs SET updated_at = now(), lease_until = now() + make_interval(secs => $2) \
@@ -497,6 +500,19 @@ async fn progress(
         )
         .await?
         .is_some())
+}
+
+/// A part's journal: goes on when `going`, else marks the runner `stopped` and rolls the
+/// part back.
+fn stop_unless(going: bool, stopped: &Cell<bool>) -> Result<(), StoreError> {
+    stopped.set(!going);
+    if going {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            what: "import.runner".to_owned(),
+        })
+    }
 }
 
 /// Renews the lease of running job `id`.

@@ -561,3 +561,67 @@ async fn jobs_ended_thirty_days_ago_are_purged_with_their_refused_rows() {
     )
     .error(404, "not_found", None);
 }
+
+#[actix_web::test]
+async fn two_runners_of_one_import_record_each_part_once() {
+    let ctx = Ctx::new().await;
+    ctx.admin("a", Role::Admin).await;
+    home(&ctx).await;
+    let app = app!(ctx);
+    let t = token!(app, ctx, "a");
+    let sql = ctx.env.sql().await;
+    // Every row refused: no unique name stops a second writer of a part, only the
+    // progress it must find as it left it.
+    let f = file(3 * PART).replace(",home\n", ",gold\n");
+    let waiting = async || {
+        sql.query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'import_job_errors' AND NOT l.granted",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+    };
+
+    // The first runner's first part waits for the table…
+    let mut hold = ctx.env.sql().await;
+    let tx = hold.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE import_job_errors IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let r = call!(
+        app,
+        ctx,
+        with_token(csv("/api/v1/subscribers/imports", &f), &t)
+    );
+    r.expect(202);
+    let id = r.json["job_id"].as_i64().unwrap();
+    assert!(
+        proisp_testing::wait_until(Duration::from_secs(30), async || waiting().await == 1).await
+    );
+    // …so long that its lease runs out and a second runner takes the job over.
+    sql.execute(
+        "UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    proisp_adminapi::routes::subscribers::import_job::resume_orphans(&ctx.state)
+        .await
+        .unwrap();
+    assert!(
+        proisp_testing::wait_until(Duration::from_secs(30), async || waiting().await == 2).await
+    );
+    tx.rollback().await.unwrap();
+
+    let job = ended!(app, ctx, id, &t);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["processed"], 3 * PART, "{job}");
+    assert_eq!(job["refused"], 3 * PART, "{job}");
+    let rows = refused!(app, ctx, id, &t, 1000);
+    assert_eq!(rows.len(), 3 * PART);
+    let mut numbers: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 3 * PART, "a row reported twice");
+}
