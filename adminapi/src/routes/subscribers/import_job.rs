@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::Object;
 use proisp_store::{ImportOutcome, Keyring, Label};
+use zeroize::Zeroizing;
 
 use super::dto::params::{ErrorPageQuery, RecentImportsQuery};
 use super::import::{self, Csv};
@@ -323,8 +324,9 @@ async fn load(state: &AppState, id: i64) -> Result<Option<Job>, ApiError> {
     }))
 }
 
-fn open(keys: &Keyring, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
-    Ok(keys.decrypt(LABEL, sealed)?.to_vec())
+/// The file as uploaded, from what [`start_import`] sealed.
+fn open(keys: &Keyring, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    keys.decrypt(LABEL, sealed)
 }
 
 /// The audit row's context of a part: the job and the part's rows.
