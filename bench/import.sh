@@ -40,7 +40,7 @@ log "scratch database $db with $base subscribers"
 psql -qtAX "$pg_url/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 "$bin/proisp-adminapi" migrate >/dev/null
 "$bin/proisp-adminapi" seed --subscribers "$base" --nas 127.0.0.1 --secret testing123 >/dev/null
-password=bench-import-password
+password=Import-timing-Passw0rd
 "$bin/proisp-adminapi" create-admin --username bench --role admin <<<"$password" >/dev/null
 plan=$(psql -qtAX "$PROISP_DATABASE_URL" -c "SELECT name FROM plans ORDER BY id LIMIT 1")
 psql -qtAX "$PROISP_DATABASE_URL" -c "VACUUM ANALYZE" >/dev/null
@@ -84,4 +84,6 @@ while :; do
 done
 t2=$(now)
 echo "POST /subscribers/imports: 202 after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f s", b - a }'); $(jq .created <<<"$view") of $rows created, $(jq -r .state <<<"$view"), in $(rate "$t0" "$t2")"
+kill $server
+wait $server 2>/dev/null || true
 psql -qtAX "$pg_url/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"

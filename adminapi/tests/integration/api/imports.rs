@@ -8,7 +8,7 @@ use proisp_adminapi::permission::Role;
 use proisp_store::{ImportMode, ImportRow, Label, NewPlan, NewSubscriber};
 use serde_json::Value;
 
-use super::subscribers::csv;
+use super::subscribers::{csv, live};
 use super::{Ctx, app, call, delete, get, token, with_token};
 
 /// The runner's part size (`PART_ROWS`): the files below span several parts.
@@ -86,16 +86,6 @@ async fn home(ctx: &Ctx) -> i64 {
         .await
         .unwrap()
         .id
-}
-
-async fn live(sql: &tokio_postgres::Client) -> i64 {
-    sql.query_one(
-        "SELECT count(*) FROM subscribers WHERE deleted_at IS NULL",
-        &[],
-    )
-    .await
-    .unwrap()
-    .get(0)
 }
 
 #[actix_web::test]

@@ -996,7 +996,8 @@ async fn subscribers_csv_import_both_modes() {
     .error(400, "bad_request", None);
 }
 
-async fn live(sql: &tokio_postgres::Client) -> i64 {
+/// Live (not deleted) subscribers.
+pub(crate) async fn live(sql: &tokio_postgres::Client) -> i64 {
     sql.query_one(
         "SELECT count(*) FROM subscribers WHERE deleted_at IS NULL",
         &[],
