@@ -145,6 +145,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0024_import_jobs",
         sql: include_str!("../../sql/0024_import_jobs.sql"),
     },
+    Migration {
+        version: 25,
+        name: "0025_live_subscribers_by_name",
+        sql: include_str!("../../sql/0025_live_subscribers_by_name.sql"),
+    },
 ];
 
 /// The newest version.

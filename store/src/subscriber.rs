@@ -280,7 +280,8 @@ impl Store {
     /// The live subscribers among `usernames`, each with, when it limits simultaneous use,
     /// the number of its open sessions (0 otherwise), in one round trip: radiusd looks up
     /// every name that neither cache knew in a batch, and needs both. Names that are not
-    /// returned are unknown (or deleted); a name given twice is returned once.
+    /// returned are unknown (or deleted); a name given twice is returned once. The names
+    /// are looked up by the unique btree, never the trigram index (sql/0025).
     pub async fn subscribers_with_open_sessions(
         &self,
         usernames: &[&str],
@@ -294,7 +295,7 @@ impl Store {
                 "SELECT {COLUMNS}, CASE WHEN simultaneous_use > 0 THEN \
                  (SELECT count(*) FROM sessions s WHERE s.username = subscribers.username) \
                  ELSE 0 END \
-                 FROM subscribers WHERE username = ANY($1) AND deleted_at IS NULL"
+                 FROM proisp_live_subscribers($1) AS subscribers"
             ))
             .await?;
         client

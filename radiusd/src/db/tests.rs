@@ -15,6 +15,7 @@ mod partitions;
 mod raced;
 mod set_wise;
 mod statistics;
+mod trigram;
 
 const GIB: u64 = 1 << 30;
 
