@@ -112,6 +112,15 @@ export function importView(main: HTMLElement): void {
     }
   };
 
+  /// Empties the report of the import shown before.
+  const clear = (): void => {
+    fill(status);
+    fill(summary);
+    fill(errorRows);
+    errors.hidden = true;
+    progress.value = 0;
+  };
+
   /// Lists the latest imports, each with a button that follows it here.
   const listRecent = async (): Promise<void> => {
     let jobs: ImportJob[];
@@ -143,10 +152,7 @@ export function importView(main: HTMLElement): void {
 
   /// Follows import `id` from the start of its report, then lists the latest again.
   const watch = async (id: number): Promise<void> => {
-    fill(status);
-    fill(summary);
-    fill(errorRows);
-    errors.hidden = true;
+    clear();
     try {
       await follow(id);
     } catch (e) {
@@ -156,11 +162,7 @@ export function importView(main: HTMLElement): void {
   };
 
   const run = async (): Promise<void> => {
-    fill(status);
-    fill(summary);
-    fill(errorRows);
-    errors.hidden = true;
-    progress.value = 0;
+    clear();
     const chosen = file.files?.[0];
     if (!chosen) {
       fill(status, notice("Choose a CSV file first."));

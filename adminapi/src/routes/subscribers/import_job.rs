@@ -77,16 +77,15 @@ pub(crate) async fn start_import(
     let sealed = state.store.keys().encrypt(LABEL, &bytes);
     let actor = session.actor();
     let row_count = i32::try_from(rows).unwrap_or(i32::MAX);
-    let mut client = state.db.get().await.map_err(StoreError::from)?;
-    let tx = client.transaction().await.map_err(StoreError::from)?;
+    let mut client = state.db.get().await?;
+    let tx = client.transaction().await?;
     let job_id: i64 = tx
         .query_one(
             "INSERT INTO jobs (kind, created_by, lease_until) \
              VALUES ('subscriber.import', $1, now() + make_interval(secs => $2)) RETURNING id",
             &[&actor.username, &LEASE.as_secs_f64()],
         )
-        .await
-        .map_err(StoreError::from)?
+        .await?
         .get(0);
     tx.execute(
         "INSERT INTO import_jobs (job_id, body, all_or_nothing, rows, admin_id, client_ip) \
@@ -100,9 +99,8 @@ pub(crate) async fn start_import(
             &actor.ip,
         ],
     )
-    .await
-    .map_err(StoreError::from)?;
-    tx.commit().await.map_err(StoreError::from)?;
+    .await?;
+    tx.commit().await?;
     actix_web::rt::spawn(run(state.clone(), job_id));
     Ok(HttpResponse::Accepted()
         .insert_header((
@@ -158,14 +156,13 @@ pub(crate) async fn list_imports(
         Some(n @ 1..=100) => i64::from(n),
         Some(_) => return Err(ApiError::invalid("limit", "must be 1 to 100")),
     };
-    let client = state.db.get().await.map_err(StoreError::from)?;
+    let client = state.db.get().await?;
     let rows = client
         .query(
             &format!("SELECT {VIEW_COLUMNS} ORDER BY j.id DESC LIMIT $1"),
             &[&limit],
         )
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
     Ok(web::Json(rows.iter().map(view).collect()))
 }
 
@@ -187,11 +184,10 @@ pub(crate) async fn get_import(
     id: web::Path<i64>,
 ) -> Result<web::Json<ImportJob>, ApiError> {
     session.require(Permission::Read)?;
-    let client = state.db.get().await.map_err(StoreError::from)?;
+    let client = state.db.get().await?;
     let row = client
         .query_opt(&format!("SELECT {VIEW_COLUMNS} WHERE j.id = $1"), &[&*id])
-        .await
-        .map_err(StoreError::from)?
+        .await?
         .ok_or(ApiError::NotFound { entity: "import" })?;
     Ok(web::Json(view(&row)))
 }
@@ -221,11 +217,10 @@ pub(crate) async fn import_errors(
         Some(_) => return Err(ApiError::invalid("limit", "must be 1 to 1000")),
     };
     let after = i32::try_from(query.after.unwrap_or(0)).unwrap_or(i32::MAX);
-    let client = state.db.get().await.map_err(StoreError::from)?;
+    let client = state.db.get().await?;
     client
         .query_opt("SELECT 1 FROM import_jobs WHERE job_id = $1", &[&*id])
-        .await
-        .map_err(StoreError::from)?
+        .await?
         .ok_or(ApiError::NotFound { entity: "import" })?;
     let rows = client
         .query(
@@ -233,8 +228,7 @@ pub(crate) async fn import_errors(
              WHERE job_id = $1 AND row > $2 ORDER BY row, field LIMIT $3",
             &[&*id, &after, &(limit.min(MAX_PAGE) + 1)],
         )
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
     let mut items: Vec<RowError> = rows
         .iter()
         .map(|r| RowError {
@@ -296,7 +290,7 @@ async fn run(state: web::Data<AppState>, id: i64) {
 
 /// The running job `id` with its file opened; `None` when it is not running.
 async fn load(state: &AppState, id: i64) -> Result<Option<Job>, ApiError> {
-    let client = state.db.get().await.map_err(StoreError::from)?;
+    let client = state.db.get().await?;
     let Some(row) = client
         .query_opt(
             "SELECT i.body, i.all_or_nothing, i.processed, i.admin_id, i.client_ip, \
@@ -305,8 +299,7 @@ async fn load(state: &AppState, id: i64) -> Result<Option<Job>, ApiError> {
              WHERE j.id = $1 AND j.state = 'running' AND i.body IS NOT NULL",
             &[&id],
         )
-        .await
-        .map_err(StoreError::from)?
+        .await?
     else {
         return Ok(None);
     };
@@ -380,15 +373,14 @@ async fn in_parts(state: &AppState, job: Job) -> Result<(), ApiError> {
 
 /// Checks every row part by part, then writes them in one transaction if none is refused.
 async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
-    let mut client = state.db.get().await.map_err(StoreError::from)?;
+    let mut client = state.db.get().await?;
     client
         .execute(
             "WITH gone AS (DELETE FROM import_job_errors WHERE job_id = $1) \
              UPDATE import_jobs SET processed = 0, refused = 0 WHERE job_id = $1",
             &[&job.id],
         )
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
     let plans = import::plans_by_name(state).await?;
     let mut valid = Vec::with_capacity(job.csv.records.len());
     let mut any_refused = false;
@@ -402,13 +394,13 @@ async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
         errors.extend(import::refused(&checked));
         any_refused |= !errors.is_empty();
         valid.extend(rows);
-        let tx = client.transaction().await.map_err(StoreError::from)?;
+        let tx = client.transaction().await?;
         let step = (done, part.len());
         let going = progress(&tx, job.id, step, &ImportOutcome::default(), &errors).await?;
         if !going {
             return Ok(());
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         done += part.len();
     }
     if !any_refused {
@@ -443,13 +435,13 @@ async fn all_or_nothing(state: &AppState, job: Job) -> Result<(), ApiError> {
         let outcome = outcome?;
         if !outcome.errors.is_empty() {
             let errors: Vec<RowError> = import::refused(&outcome).collect();
-            let tx = client.transaction().await.map_err(StoreError::from)?;
+            let tx = client.transaction().await?;
             let going =
                 progress(&tx, job.id, (done, 0), &ImportOutcome::default(), &errors).await?;
             if !going {
                 return Ok(());
             }
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
         }
     }
     finish(state, job.id).await
@@ -531,7 +523,7 @@ async fn renew(client: &Object, id: i64) -> Result<(), StoreError> {
 
 /// Ends job `id` (unless it was cancelled) and drops its file.
 async fn finish(state: &AppState, id: i64) -> Result<(), ApiError> {
-    let client = state.db.get().await.map_err(StoreError::from)?;
+    let client = state.db.get().await?;
     client
         .execute(
             "WITH ended AS (UPDATE jobs SET state = 'done', finished_at = now(), \
@@ -539,7 +531,6 @@ async fn finish(state: &AppState, id: i64) -> Result<(), ApiError> {
              UPDATE import_jobs SET body = NULL WHERE job_id = $1",
             &[&id],
         )
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
     Ok(())
 }
