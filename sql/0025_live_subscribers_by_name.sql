@@ -1,5 +1,6 @@
--- 0025: radiusd's lookup of subscribers by name (`subscribers_with_open_sessions`, the
--- batch of names neither cache knew) never reads the username's trigram index.
+-- 0025: the lookups of live subscribers by a list of names — radiusd's batch of names
+-- neither cache knew (`subscribers_with_open_sessions`) and an import's check of taken
+-- names — never read the username's trigram index.
 --
 -- pg_trgm's GIN operator class supports `=`, and the planner prices it at next to nothing
 -- for `username = ANY (names)` when the index's statistics are stale and its pending list
