@@ -24,6 +24,7 @@
 #
 #   bench/history.sh                 # everything (generation and seed are the long part)
 #   SKIP_GENERATE=1 bench/history.sh # steps 3, 4 and the API on the previous run's database
+#   AB_ROUNDS=3 bench/history.sh     # only step 3 against a database without history, alternated
 #
 # Settings (environment): PG_URL (postgres://postgres@127.0.0.1:5432), DB
 # (proisp_bench_history), REDIS_URL (redis://127.0.0.1:6379), SUBSCRIBERS (1000000),
@@ -31,7 +32,7 @@
 # ACCT_USERS (100000), ACCT_SECS (20), RETENTION_RATE (2000), RETENTION_SECS (60),
 # READER_SECS (20), RETENTION_KEEP_DAYS (DAYS − 65), SEARCHES (1000), LOOKUPS (200),
 # API_PORT (18081), ACCT_PORT (31913), SERVER_CPUS (0), GEN_CPU (1), PROFILE (release, or
-# debug).
+# debug), AB_ROUNDS and SMALL_DB (proisp_bench_small) for the alternated comparison.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -129,12 +130,14 @@ stop_radiusd() {
 }
 
 # acct NAME ARGS…: one proisp-loadtest acct run (Start, 1 Interim-Update, Stop per
-# session) on GEN_CPU; its JSON kept as $out/NAME.json; prints records/s and latencies.
+# session) on GEN_CPU; its JSON kept as $out/NAME.json and its second-by-second progress
+# lines as $out/NAME.progress; prints records/s and latencies.
 acct() {
   local name=$1
   shift
   taskset -c "$gen_cpu" "$bin/proisp-loadtest" acct --server "127.0.0.1:$acct_port" \
-    --secret testing123 --users "$acct_users" --interims 1 --json --quiet "$@" > "$out/$name.json"
+    --secret testing123 --users "$acct_users" --interims 1 --json "$@" > "$out/$name.json" \
+    2> "$out/$name.progress"
   jq -r --arg n "$name" '"\($n)\t\(.answer_rate | floor) records/s answered of \(.sent) sent, timeouts \(.timeouts)\tp50 \(.latency_us.p50 / 1000) ms\tp99 \(.latency_us.p99 / 1000) ms\tmax \(.latency_us.max / 1000) ms"' \
     "$out/$name.json" | tee -a "$out/summary.txt"
 }
@@ -148,6 +151,35 @@ acct_closed_loop() {
   acct "$1" -c 256 -d "${acct_secs}s"
   stop_radiusd
 }
+
+
+# AB_ROUNDS=N: instead of everything above and below, the closed-loop accounting run
+# alternated N times between a database with the same subscribers and no history
+# (SMALL_DB, seeded on first use) and this one, each run after its own warm-up; the
+# history database's records/s as a share of the small one's, round by round.
+if [ -n "${AB_ROUNDS:-}" ]; then
+  report "# bench/history.sh AB_ROUNDS=$AB_ROUNDS $(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$REPO_DIR" rev-parse --short HEAD)"
+  history_url=$PROISP_DATABASE_URL
+  small_url="$pg_url/${SMALL_DB:-proisp_bench_small}"
+  if ! psql -qtAX "$small_url" -c "SELECT 1" >/dev/null 2>&1; then
+    log "seeding ${SMALL_DB:-proisp_bench_small}: $subscribers subscribers, no history"
+    psql -qtAX "$pg_url/postgres" -c "CREATE DATABASE ${SMALL_DB:-proisp_bench_small}"
+    export PROISP_DATABASE_URL=$small_url
+    "$bin/proisp-adminapi" migrate >/dev/null
+    "$bin/proisp-adminapi" seed --subscribers "$subscribers" --nas 127.0.0.1 --secret testing123 >/dev/null
+    sql -c "VACUUM ANALYZE"
+  fi
+  report "history: $(psql -qtAX "$history_url" -c "SELECT count(*) FROM session_history") sessions against $(psql -qtAX "$small_url" -c "SELECT count(*) FROM session_history")"
+  for round in $(seq 1 "$AB_ROUNDS"); do
+    export PROISP_DATABASE_URL=$small_url
+    acct_closed_loop "ab-$round-small"
+    export PROISP_DATABASE_URL=$history_url
+    acct_closed_loop "ab-$round-history"
+    report "round $round: $(jq -rn --slurpfile s "$out/ab-$round-small.json" --slurpfile h "$out/ab-$round-history.json" \
+      '"\($h[0].answer_rate / $s[0].answer_rate * 100 | floor) % of the small history'"'"'s records/s"')"
+  done
+  exit 0
+fi
 
 report "# bench/history.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, git $(git -C "$REPO_DIR" rev-parse --short HEAD)"
 if [ -z "${SKIP_GENERATE:-}" ]; then
