@@ -120,14 +120,16 @@ nats_bin() { command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server; }
 # so a terminal's Ctrl-C reaches it only through the cleanup.
 # The passwords of the NATS users of events/nats-users.conf (relay, billing, adminapi):
 # random, generated once into $var/nats-passwords.env (mode 0600) and kept, so the URLs in
-# var/stack.env stay valid across runs; exported for nats-server, which reads them.
+# var/stack.env stay valid across runs; exported for nats-server, which reads them. Each
+# starts with a letter: nats-server reads a variable's value as a number when it looks
+# like one (sixteen decimal digits, `1e2…`), and then refuses to start.
 nats_passwords() {
   local f="$var/nats-passwords.env" user
   if [ ! -s "$f" ]; then
     (
       umask 077
       for user in RELAY BILLING ADMINAPI; do
-        echo "PROISP_NATS_${user}_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+        echo "PROISP_NATS_${user}_PASSWORD=p$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
       done > "$f"
     )
   fi

@@ -49,7 +49,10 @@ impl PrivateNats {
     /// `events/nats-users.conf` (each with a random password; [`PrivateNats::url_as`]);
     /// returns once it accepts clients.
     pub async fn start_with_users() -> std::io::Result<PrivateNats> {
-        PrivateNats::start_as(USERS.iter().map(|u| (*u, random_hex(16))).collect()).await
+        // A letter first: nats-server reads a variable's value as a number when it looks
+        // like one (all decimal digits, `1e2…`), and then refuses to start.
+        let passwords = USERS.iter().map(|u| (*u, format!("p{}", random_hex(16))));
+        PrivateNats::start_as(passwords.collect()).await
     }
 
     async fn start_as(passwords: Vec<(&'static str, String)>) -> std::io::Result<PrivateNats> {
