@@ -50,6 +50,7 @@ retention_secs=${RETENTION_SECS:-60}
 reader_secs=${READER_SECS:-20}
 searches=${SEARCHES:-1000}
 lookups=${LOOKUPS:-200}
+small_db=${SMALL_DB:-proisp_bench_small}
 api_port=${API_PORT:-18081}
 acct_port=${ACCT_PORT:-31913}
 server_cpus=${SERVER_CPUS:-0}
@@ -152,7 +153,6 @@ acct_closed_loop() {
   stop_radiusd
 }
 
-
 # AB_ROUNDS=N: instead of everything above and below, the closed-loop accounting run
 # alternated N times between a database with the same subscribers and no history
 # (SMALL_DB, seeded on first use) and this one, each run after its own warm-up; the
@@ -160,10 +160,10 @@ acct_closed_loop() {
 if [ -n "${AB_ROUNDS:-}" ]; then
   report "# bench/history.sh AB_ROUNDS=$AB_ROUNDS $(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$REPO_DIR" rev-parse --short HEAD)"
   history_url=$PROISP_DATABASE_URL
-  small_url="$pg_url/${SMALL_DB:-proisp_bench_small}"
+  small_url="$pg_url/$small_db"
   if ! psql -qtAX "$small_url" -c "SELECT 1" >/dev/null 2>&1; then
-    log "seeding ${SMALL_DB:-proisp_bench_small}: $subscribers subscribers, no history"
-    psql -qtAX "$pg_url/postgres" -c "CREATE DATABASE ${SMALL_DB:-proisp_bench_small}"
+    log "seeding $small_db: $subscribers subscribers, no history"
+    psql -qtAX "$pg_url/postgres" -c "CREATE DATABASE $small_db"
     export PROISP_DATABASE_URL=$small_url
     "$bin/proisp-adminapi" migrate >/dev/null
     "$bin/proisp-adminapi" seed --subscribers "$subscribers" --nas 127.0.0.1 --secret testing123 >/dev/null

@@ -7,7 +7,7 @@
 #
 #   bench/writers.sh 4 2              # INTERIMS=1 ROUNDS=2 RUNS=2 DURATION=15 by default
 #   INTERIMS=10 bench/writers.sh 4 2 1
-#   RATE=15000 DURATION=20 bench/writers.sh 4 0   # the open loop at 15,000/s instead
+#   RATE=15000 DURATION=20 bench/writers.sh 4 2   # the open loop at 15,000/s instead
 #
 # Environment: BIN (a directory holding release builds of proisp-radiusd and
 # proisp-adminapi; default: build them), LOADTEST, CONCURRENCY (256), USERS (30000),
