@@ -141,6 +141,19 @@ pub(crate) enum SessionEvent {
     Stop,
 }
 
+/// When an Accounting-Response goes out (`[accounting] acknowledge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Acknowledge {
+    /// After PostgreSQL committed the record (or, while it is unreachable, after the
+    /// spool's fsync).
+    #[default]
+    Commit,
+    /// After the writer's journal's fsync on local disk; the journal is applied to
+    /// PostgreSQL behind it, in big batches, at most `journal_max_lag` behind.
+    Journal,
+}
+
 impl AccountingConfig {
     /// `proisp.session_events`, the connection setting sql/0016's triggers read.
     fn session_events_setting(&self) -> String {
@@ -183,6 +196,19 @@ pub(crate) struct AccountingConfig {
     /// well under a NAS's retry budget (timeout × attempts, often 10–30 s).
     #[serde(default = "default_commit_timeout", with = "humantime_serde")]
     pub(crate) commit_timeout: Duration,
+    /// When the Accounting-Response goes: `commit` (PostgreSQL committed the record) or
+    /// `journal` (the writer appended it to its journal in `spool_dir` with fsync, and
+    /// applies the journal to PostgreSQL in big batches behind the answers: cheaper per
+    /// record, but until applied the record lives only on this machine's disk, and open
+    /// sessions and simultaneous use see it up to `journal_max_lag` later). DESIGN.md,
+    /// failure table.
+    #[serde(default)]
+    pub(crate) acknowledge: Acknowledge,
+    /// With `acknowledge = "journal"`: how far the journal may run ahead of PostgreSQL.
+    /// Past it answers wait for PostgreSQL to catch up (as with `commit`), except while
+    /// PostgreSQL is unreachable, when the journal grows like the spool.
+    #[serde(default = "default_journal_max_lag", with = "humantime_serde")]
+    pub(crate) journal_max_lag: Duration,
     /// Interim intervals without an update after which a session is closed as stale.
     #[serde(default = "default_stale_after")]
     pub(crate) stale_after: u32,
@@ -233,6 +259,9 @@ fn default_batch_size() -> usize {
 }
 fn default_commit_timeout() -> Duration {
     Duration::from_secs(3)
+}
+fn default_journal_max_lag() -> Duration {
+    Duration::from_millis(500)
 }
 fn default_stale_after() -> u32 {
     3
@@ -327,6 +356,8 @@ impl Default for AccountingConfig {
             writers: default_writers(),
             batch_size: default_batch_size(),
             commit_timeout: default_commit_timeout(),
+            acknowledge: Acknowledge::default(),
+            journal_max_lag: default_journal_max_lag(),
             stale_after: default_stale_after(),
             sweep_interval: default_sweep_interval(),
             history_retention: default_history_retention(),

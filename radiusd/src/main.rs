@@ -31,6 +31,7 @@ mod rejects;
 mod server;
 mod sessions;
 mod snapshot;
+mod journal;
 mod spool;
 mod state;
 mod stats;

@@ -48,10 +48,12 @@ pub(crate) const FEED_CHANGES: &str = "radius_change_feed_changes_total";
 pub(crate) const FEED_ERRORS: &str = "radius_change_feed_errors_total";
 
 /// Accounting-Requests answered, by Acct-Status-Type (`start`, `stop`, `interim`, `on`,
-/// `off`, `other`) and how they were made durable (`committed`, `spooled`).
+/// `off`, `other`) and how they were made durable (`committed`, `spooled`, `journaled`).
 pub(crate) const ACCT_REQUESTS: &str = "radius_acct_requests_total";
 /// Accounting records waiting in each writer's spool for PostgreSQL.
 pub(crate) const ACCT_SPOOLED: &str = "radius_acct_spooled_records";
+/// How long the oldest record in each writer's spool (journal) has waited for PostgreSQL.
+pub(crate) const ACCT_JOURNAL_LAG: &str = "radius_acct_journal_lag_seconds";
 /// Accounting records PostgreSQL refused for good, kept in rejected.jsonl.
 pub(crate) const ACCT_REJECTED: &str = "radius_acct_rejected_records_total";
 /// Accounting batches PostgreSQL did not commit within `accounting.commit_timeout`
@@ -192,6 +194,7 @@ pub(crate) struct Metrics {
     pub(crate) feed_errors: Counter,
     acct: Vec<Counter>,
     pub(crate) spooled: Vec<Gauge>,
+    pub(crate) journal_lag: Vec<Gauge>,
     pub(crate) acct_rejected: Counter,
     pub(crate) acct_commit_timeouts: Counter,
     coa: Vec<Counter>,
@@ -210,7 +213,8 @@ pub(crate) struct AuthTotals {
 
 /// Acct-Status-Type labels, in the order [`Metrics::acct`] indexes them.
 const ACCT_STATUSES: [&str; 6] = ["start", "stop", "interim", "on", "off", "other"];
-const DURABILITY: [&str; 2] = ["committed", "spooled"];
+/// In the order of `writer::Durable::index`.
+const DURABILITY: [&str; 3] = ["committed", "spooled", "journaled"];
 /// CoA kinds and outcomes, in the order [`Metrics::coa`] indexes them.
 const COA_KINDS: [&str; 2] = ["coa", "disconnect"];
 const COA_OUTCOMES: [&str; 7] = [
@@ -269,6 +273,10 @@ impl Metrics {
         describe_gauge!(
             ACCT_SPOOLED,
             "Accounting records waiting in a writer's spool for PostgreSQL"
+        );
+        describe_gauge!(
+            ACCT_JOURNAL_LAG,
+            "Seconds the oldest record in a writer's spool has waited for PostgreSQL"
         );
         describe_counter!(
             ACCT_REJECTED,
@@ -335,6 +343,9 @@ impl Metrics {
             spooled: (0..MAX_WRITERS)
                 .map(|i| gauge!(ACCT_SPOOLED, "writer" => i.to_string()))
                 .collect(),
+            journal_lag: (0..MAX_WRITERS)
+                .map(|i| gauge!(ACCT_JOURNAL_LAG, "writer" => i.to_string()))
+                .collect(),
             acct_rejected: counter!(ACCT_REJECTED),
             acct_commit_timeouts: counter!(ACCT_COMMIT_TIMEOUTS),
             coa: COA_KINDS
@@ -371,8 +382,9 @@ impl Metrics {
         }
     }
 
-    /// Counts an answered Accounting-Request: `status` is Acct-Status-Type.
-    pub(crate) fn acct(&self, status: u32, committed: bool) {
+    /// Counts an answered Accounting-Request: `status` is Acct-Status-Type, `durability`
+    /// the index of how it was made durable (`writer::Durable::index`).
+    pub(crate) fn acct(&self, status: u32, durability: usize) {
         let s = match status {
             1 => 0,
             2 => 1,
@@ -381,7 +393,7 @@ impl Metrics {
             8 => 4,
             _ => 5,
         };
-        let i = s * DURABILITY.len() + usize::from(!committed);
+        let i = s * DURABILITY.len() + durability;
         if let Some(c) = self.acct.get(i) {
             c.increment(1);
         }

@@ -2,9 +2,9 @@
 //!
 //! One file per writer, JSON lines of [`Record`], appended and fsynced before the
 //! Accounting-Responses go out, so a record survives kill -9 and power loss once its NAS
-//! has its answer. Replay reads the file front to back in batches and empties it once
-//! every record is committed; replaying a record twice (a crash during replay) is
-//! harmless because the store's writes are idempotent.
+//! has its answer. A writer's spool is the open segment of its journal (`journal.rs`),
+//! which seals, replays and removes it; replaying a record twice (a crash during replay)
+//! is harmless because the store's writes are idempotent.
 //!
 //! A crash in the middle of an append can leave a torn last line. Its records were never
 //! acknowledged (the fsync had not returned), so the NAS still retries them: opening the
@@ -22,7 +22,7 @@ use crate::acct::Record;
 pub(crate) struct Spool {
     path: PathBuf,
     file: File,
-    /// Records in the file (read at open, counted on append, reset on clear).
+    /// Records in the file (read at open, counted on append).
     len: u64,
     /// Octets in the file.
     size: u64,
@@ -94,71 +94,33 @@ impl Spool {
         Ok(())
     }
 
-    /// Every record in the file, oldest first; torn or unreadable lines are skipped and
-    /// logged.
+    /// Every record in the file, oldest first; see [`read_records`].
     pub(crate) fn read_all(&self) -> std::io::Result<Vec<Record>> {
-        let reader = BufReader::new(File::open(&self.path)?);
-        let mut records = Vec::new();
-        for (n, line) in reader.split(b'\n').enumerate() {
-            let line = line?;
-            if line.is_empty() {
-                continue;
-            }
-            match serde_json::from_slice(&line) {
-                Ok(r) => records.push(r),
-                Err(e) => tracing::warn!(
-                    path = %self.path.display(),
-                    line = n + 1,
-                    error = %e,
-                    "skipping an unreadable spool line (a torn write from a crash is never acknowledged)"
-                ),
-            }
-        }
-        Ok(records)
-    }
-
-    /// Empties the file once its records are committed.
-    pub(crate) fn clear(&mut self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.sync_all()?;
-        self.len = 0;
-        self.size = 0;
-        Ok(())
+        read_records(&self.path)
     }
 }
 
-/// Moves the records of spool files that no writer owns any more (the writer count was
-/// lowered) into `into`, so nothing is stranded. Files are named `prefix<N>.jsonl`.
-pub(crate) fn adopt_orphans(
-    dir: &Path,
-    prefix: &str,
-    writers: usize,
-    into: &mut Spool,
-) -> std::io::Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(index) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(prefix))
-            .and_then(|n| n.strip_suffix(".jsonl"))
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
-            continue;
-        };
-        if index < writers {
+/// Every record in the spool file at `path`, oldest first; torn or unreadable lines are
+/// skipped and logged.
+pub(crate) fn read_records(path: &Path) -> std::io::Result<Vec<Record>> {
+    let reader = BufReader::new(File::open(path)?);
+    let mut records = Vec::new();
+    for (n, line) in reader.split(b'\n').enumerate() {
+        let line = line?;
+        if line.is_empty() {
             continue;
         }
-        let orphan = Spool::open(dir, &name.to_string_lossy())?;
-        let records = orphan.read_all()?;
-        into.append(&records)?;
-        std::fs::remove_file(entry.path())?;
-        tracing::info!(from = %entry.path().display(), records = records.len(), "adopted an orphaned spool file");
+        match serde_json::from_slice(&line) {
+            Ok(r) => records.push(r),
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                line = n + 1,
+                error = %e,
+                "skipping an unreadable spool line (a torn write from a crash is never acknowledged)"
+            ),
+        }
     }
-    Ok(())
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -175,12 +137,12 @@ impl Spool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proisp_model::{AcctRecord, AcctStatus};
 
     use super::*;
 
-    fn record(n: u64) -> Record {
+    pub(crate) fn record(n: u64) -> Record {
         let record = AcctRecord {
             status: AcctStatus::InterimUpdate,
             nas_id: 1,
@@ -202,7 +164,7 @@ mod tests {
         }
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
+    pub(crate) fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("radiusd-spool-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
@@ -226,9 +188,7 @@ mod tests {
         spool.append(&[record(4)]).unwrap();
         let read = spool.read_all().unwrap();
         assert_eq!(read, vec![record(1), record(2), record(3), record(4)]);
-        spool.clear().unwrap();
-        assert!(spool.is_empty());
-        assert!(Spool::open(&dir, "w0.jsonl").unwrap().is_empty());
+        assert_eq!(Spool::open(&dir, "w0.jsonl").unwrap().len(), 4);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -251,20 +211,6 @@ mod tests {
         assert_eq!(read[1..], [record(1), record(2)]);
         let lines = std::fs::read_to_string(dir.join("w0.jsonl")).unwrap();
         assert!(lines.contains("\"event_timestamp\":1800000000"), "{lines}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn orphaned_files_are_adopted() {
-        let dir = temp_dir("orphans");
-        Spool::open(&dir, "w3.jsonl")
-            .unwrap()
-            .append(&[record(7)])
-            .unwrap();
-        let mut w0 = Spool::open(&dir, "w0.jsonl").unwrap();
-        adopt_orphans(&dir, "w", 2, &mut w0).unwrap();
-        assert_eq!(w0.read_all().unwrap(), vec![record(7)]);
-        assert!(!dir.join("w3.jsonl").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,6 +21,14 @@
 //! A record PostgreSQL refuses for good (say, its NAS was deleted meanwhile) must not
 //! block the records behind it, nor be lost once acknowledged: it goes to
 //! `rejected.jsonl` in the spool directory for an operator, and is counted.
+//!
+//! With `acknowledge = "journal"` the spool is where every record goes first: an
+//! appender task per writer appends each batch to the writer's journal with fsync and
+//! answers at once, and the writer task applies the journal to PostgreSQL behind it, a
+//! sealed segment at a time in batches of `batch_size` (big ones: whatever arrived while
+//! the last segment was applied). When the oldest record waiting is older than
+//! `journal_max_lag` the appender waits for the writer before it answers more, unless
+//! PostgreSQL counts as unreachable: then the journal grows as the spool does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -33,8 +41,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::acct::Record;
-use crate::config::AccountingConfig;
+use crate::config::{Acknowledge, AccountingConfig};
 use crate::flood::log_allowed;
+use crate::journal::{self, Journal};
 use crate::links::Carrier;
 use crate::metrics::{MAX_WRITERS, Metrics};
 use crate::sessions::SessionCounts;
@@ -52,8 +61,12 @@ const REPLAY_INTERVAL: Duration = Duration::from_secs(1);
 static SPOOL_ERROR_LOG: AtomicI64 = AtomicI64::new(0);
 static CROSSINGS_FULL_LOG: AtomicI64 = AtomicI64::new(0);
 
-/// Spool file names: `writer-<N>.jsonl`.
+/// Journal (spool) file names: `writer-<N>.jsonl`, sealed segments `writer-<N>.<seq>.jsonl`.
 const SPOOL_PREFIX: &str = "writer-";
+
+/// How often an appender held back by the journal's lag looks again whether PostgreSQL
+/// has meanwhile been found unreachable (then it stops waiting).
+const LAG_RECHECK: Duration = Duration::from_millis(100);
 
 /// How a record was made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +75,19 @@ pub(crate) enum Durable {
     Committed,
     /// In the local spool (PostgreSQL unreachable), or among the rejected records.
     Spooled,
+    /// In the writer's journal, to be applied behind the answer (`acknowledge = "journal"`).
+    Journaled,
+}
+
+impl Durable {
+    /// Its place in [`crate::metrics`]' `durability` labels.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Durable::Committed => 0,
+            Durable::Spooled => 1,
+            Durable::Journaled => 2,
+        }
+    }
 }
 
 /// Neither PostgreSQL nor the spool took the record: it must not be acknowledged.
@@ -116,33 +142,56 @@ pub(crate) struct WriterContext {
 }
 
 impl Writers {
-    /// Opens the spool files (adopting orphans) and starts the writer tasks.
+    /// Opens the journals (adopting orphans) and starts the writer tasks.
     pub(crate) fn start(ctx: WriterContext) -> std::io::Result<Writers> {
         let count = ctx.config.writers.clamp(1, MAX_WRITERS);
         let dir = &ctx.config.spool_dir;
-        let mut spools = (0..count)
-            .map(|i| Spool::open(dir, &format!("{SPOOL_PREFIX}{i}.jsonl")))
+        let mut journals = (0..count)
+            .map(|i| Journal::open(dir, &format!("{SPOOL_PREFIX}{i}")))
             .collect::<std::io::Result<Vec<_>>>()?;
-        spool::adopt_orphans(dir, SPOOL_PREFIX, count, &mut spools[0])?;
+        for (index, stem) in journal::stems(dir, SPOOL_PREFIX)? {
+            if index >= count {
+                let records = Journal::open(dir, &stem)?.move_into(&mut journals[0])?;
+                tracing::info!(from = stem, records, "adopted the journal of a writer that no longer exists");
+            }
+        }
         let rejected = Arc::new(std::sync::Mutex::new(Spool::open(dir, "rejected.jsonl")?));
         let ctx = Arc::new(ctx);
         let postgres = Arc::new(Reachability::default());
         tokio::spawn(probe(ctx.clone(), postgres.clone()));
         let mut queues = Vec::with_capacity(count);
-        for (index, spool) in spools.into_iter().enumerate() {
-            if !spool.is_empty() {
-                tracing::info!(path = %spool.path().display(), records = spool.len(), "spooled accounting records to replay");
+        for (index, journal) in journals.into_iter().enumerate() {
+            if !journal.is_empty() {
+                tracing::info!(path = %journal.path().display(), records = journal.len(), "spooled accounting records to replay");
             }
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
             queues.push(tx);
-            let writer = Writer {
+            let lane = Arc::new(Lane {
                 index,
+                journal: std::sync::Mutex::new(journal),
+                applied: Notify::new(),
+                wake: Notify::new(),
+            });
+            let writer = Writer {
                 ctx: ctx.clone(),
-                spool,
+                lane: lane.clone(),
                 rejected: rejected.clone(),
                 postgres: postgres.clone(),
             };
-            tokio::spawn(writer.run(rx));
+            match ctx.config.acknowledge {
+                Acknowledge::Commit => {
+                    tokio::spawn(writer.run(rx));
+                }
+                Acknowledge::Journal => {
+                    tokio::spawn(writer.apply_journal());
+                    let appender = Appender {
+                        ctx: ctx.clone(),
+                        lane,
+                        postgres: postgres.clone(),
+                    };
+                    tokio::spawn(appender.run(rx));
+                }
+            }
         }
         Ok(Writers { queues })
     }
@@ -194,10 +243,110 @@ async fn probe(ctx: Arc<WriterContext>, postgres: Arc<Reachability>) {
     }
 }
 
-struct Writer {
+/// A writer's journal, shared by the task that appends to it and the one that applies it.
+struct Lane {
     index: usize,
+    journal: std::sync::Mutex<Journal>,
+    /// Told when a segment was applied (an appender may be waiting for the lag to fall).
+    applied: Notify,
+    /// Told when records were appended (the writer applies them).
+    wake: Notify,
+}
+
+impl Lane {
+    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.journal().is_empty()
+    }
+
+    /// Appends `records` with fsync; `durable` is what that makes them.
+    fn append(
+        &self,
+        records: &[Record],
+        metrics: &Metrics,
+        durable: Durable,
+    ) -> Result<Durable, NotDurable> {
+        let mut journal = self.journal();
+        match journal.append(records) {
+            Ok(()) => {
+                self.publish(&journal, metrics);
+                Ok(durable)
+            }
+            Err(e) => {
+                if log_allowed(&SPOOL_ERROR_LOG) {
+                    tracing::error!(error = %e, path = %journal.path().display(), records = records.len(), "cannot spool accounting records; not acknowledging them (logged once a second)");
+                }
+                Err(NotDurable)
+            }
+        }
+    }
+
+    fn publish(&self, journal: &Journal, metrics: &Metrics) {
+        if let Some(g) = metrics.spooled.get(self.index) {
+            g.set(journal.len() as f64);
+        }
+        if let Some(g) = metrics.journal_lag.get(self.index) {
+            g.set(journal.lag(std::time::Instant::now()).as_secs_f64());
+        }
+    }
+}
+
+/// With `acknowledge = "journal"`: takes a writer's queue, appends, answers.
+struct Appender {
     ctx: Arc<WriterContext>,
-    spool: Spool,
+    lane: Arc<Lane>,
+    postgres: Arc<Reachability>,
+}
+
+impl Appender {
+    async fn run(self, mut queue: mpsc::Receiver<Job>) {
+        let batch_size = self.ctx.config.batch_size.max(1);
+        while let Some(job) = queue.recv().await {
+            let mut jobs = vec![job];
+            while jobs.len() < batch_size {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.within_lag().await;
+            let (records, dones): (Vec<Record>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.record, j.done)).unzip();
+            let result = self
+                .lane
+                .append(&records, &self.ctx.metrics, Durable::Journaled);
+            self.lane.wake.notify_one();
+            for done in dones {
+                let _ = done.send(result);
+            }
+        }
+    }
+
+    /// Waits while the journal is more than `journal_max_lag` behind and PostgreSQL
+    /// counts as reachable.
+    async fn within_lag(&self) {
+        let max = self.ctx.config.journal_max_lag;
+        loop {
+            let applied = self.lane.applied.notified();
+            tokio::pin!(applied);
+            applied.as_mut().enable();
+            if self.postgres.is_down() || self.lane.journal().lag(std::time::Instant::now()) <= max
+            {
+                return;
+            }
+            let _ = tokio::time::timeout(LAG_RECHECK, applied).await;
+        }
+    }
+}
+
+struct Writer {
+    ctx: Arc<WriterContext>,
+    lane: Arc<Lane>,
     rejected: Arc<std::sync::Mutex<Spool>>,
     postgres: Arc<Reachability>,
 }
@@ -207,7 +356,7 @@ impl Writer {
         let batch_size = self.ctx.config.batch_size.max(1);
         let mut tick = tokio::time::interval(REPLAY_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.publish_spool_len();
+        self.publish();
         loop {
             let mut jobs = Vec::new();
             tokio::select! {
@@ -223,7 +372,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if !self.spool.is_empty() && !self.postgres.is_down() {
+            if !self.lane.is_empty() && !self.postgres.is_down() {
                 self.replay().await;
             }
             if !jobs.is_empty() {
@@ -236,7 +385,7 @@ impl Writer {
     async fn write(&mut self, jobs: Vec<Job>) {
         let (records, dones): (Vec<Record>, Vec<_>) =
             jobs.into_iter().map(|j| (j.record, j.done)).unzip();
-        let result = if self.spool.is_empty() && !self.postgres.is_down() {
+        let result = if self.lane.is_empty() && !self.postgres.is_down() {
             match self.commit(&records).await {
                 Ok(()) => Ok(Durable::Committed),
                 Err(()) => self.spool_batch(&records),
@@ -253,18 +402,8 @@ impl Writer {
     }
 
     fn spool_batch(&mut self, records: &[Record]) -> Result<Durable, NotDurable> {
-        match self.spool.append(records) {
-            Ok(()) => {
-                self.publish_spool_len();
-                Ok(Durable::Spooled)
-            }
-            Err(e) => {
-                if log_allowed(&SPOOL_ERROR_LOG) {
-                    tracing::error!(error = %e, path = %self.spool.path().display(), records = records.len(), "cannot spool accounting records; not acknowledging them (logged once a second)");
-                }
-                Err(NotDurable)
-            }
-        }
+        self.lane
+            .append(records, &self.ctx.metrics, Durable::Spooled)
     }
 
     /// Applies `records` within the commit deadline.
@@ -287,7 +426,7 @@ impl Writer {
                 self.ctx.metrics.acct_commit_timeouts.increment(1);
             }
             if self.postgres.lose() {
-                tracing::warn!(error = %e, writer = self.index, "PostgreSQL unavailable: spooling accounting until it answers again");
+                tracing::warn!(error = %e, writer = self.lane.index, "PostgreSQL unavailable: spooling accounting until it answers again");
             }
         }
         result
@@ -304,7 +443,7 @@ impl Writer {
             }
             Err(e) if e.is_unavailable() => Err(()),
             Err(e) => {
-                tracing::error!(error = %e, writer = self.index, "a batch was refused; applying its records one by one");
+                tracing::error!(error = %e, writer = self.lane.index, "a batch was refused; applying its records one by one");
                 self.commit_one_by_one(records).await
             }
         }
@@ -389,35 +528,73 @@ impl Writer {
 
     /// Replays the spool; leaves it for later when PostgreSQL fails again.
     async fn replay(&mut self) {
-        let records = match self.spool.read_all() {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, path = %self.spool.path().display(), "cannot read the spool");
-                return;
-            }
-        };
-        for chunk in records.chunks(self.ctx.config.batch_size.max(1)) {
-            if self.commit(chunk).await.is_err() {
-                // Gone or hung again; what was committed will be applied again,
-                // harmlessly.
-                return;
-            }
-        }
-        match self.spool.clear() {
-            Ok(()) => tracing::info!(
-                records = records.len(),
-                writer = self.index,
+        let records = self.apply_segments().await;
+        if records > 0 {
+            tracing::info!(
+                records,
+                writer = self.lane.index,
                 "spool replayed into PostgreSQL"
-            ),
-            Err(e) => tracing::error!(error = %e, "cannot empty the replayed spool"),
+            );
         }
-        self.publish_spool_len();
     }
 
-    fn publish_spool_len(&self) {
-        if let Some(g) = self.ctx.metrics.spooled.get(self.index) {
-            g.set(self.spool.len() as f64);
+    /// With `acknowledge = "journal"`: applies the journal whenever the appender adds to
+    /// it (or every [`REPLAY_INTERVAL`], for what waited while PostgreSQL was away).
+    async fn apply_journal(mut self) {
+        let mut tick = tokio::time::interval(REPLAY_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.lane.wake.notified() => {}
+                _ = tick.tick() => {}
+            }
+            if !self.postgres.is_down() {
+                self.apply_segments().await;
+            }
         }
+    }
+
+    /// Commits the journal's segments oldest first, removing each once committed, until
+    /// it is empty or PostgreSQL fails (what was committed of a segment is applied again
+    /// with it later, harmlessly). Returns the records committed.
+    async fn apply_segments(&mut self) -> usize {
+        let mut committed = 0;
+        loop {
+            let segment = match self.lane.journal().oldest() {
+                Ok(Some(segment)) => segment,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, writer = self.lane.index, "cannot seal the spool's open segment");
+                    break;
+                }
+            };
+            let records = match spool::read_records(&segment.path) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, path = %segment.path.display(), "cannot read the spool");
+                    break;
+                }
+            };
+            for chunk in records.chunks(self.ctx.config.batch_size.max(1)) {
+                if self.commit(chunk).await.is_err() {
+                    self.publish();
+                    return committed;
+                }
+            }
+            committed += records.len();
+            if let Err(e) = self.lane.journal().applied(segment.seq) {
+                tracing::error!(error = %e, path = %segment.path.display(), "cannot remove a replayed spool segment");
+                break;
+            }
+            self.lane.applied.notify_waiters();
+            self.publish();
+        }
+        self.publish();
+        committed
+    }
+
+    fn publish(&self) {
+        self.lane.publish(&self.lane.journal(), &self.ctx.metrics);
     }
 }
 
@@ -507,7 +684,6 @@ mod tests {
         .unwrap();
         let ttl = Duration::from_secs(1);
         Writer {
-            index: 0,
             ctx: Arc::new(WriterContext {
                 lanes: Dispatcher::new(
                     Carrier {
@@ -529,7 +705,12 @@ mod tests {
                 )),
                 crossings,
             }),
-            spool: full_disk(),
+            lane: Arc::new(Lane {
+                index: 0,
+                journal: Mutex::new(Journal::on(full_disk())),
+                applied: Notify::new(),
+                wake: Notify::new(),
+            }),
             rejected: Arc::new(Mutex::new(full_disk())),
             postgres: Arc::default(),
         }

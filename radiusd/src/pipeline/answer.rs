@@ -311,7 +311,7 @@ impl Later<'_> {
                 let status = record.record.status.value();
                 match backend.submit(record).await {
                     Ok(durable) => {
-                        metrics.acct(status, durable == Durable::Committed);
+                        metrics.acct(status, durable.index());
                     }
                     Err(NotDurable) => {
                         metrics.drop(DropReason::NotDurable);
@@ -321,7 +321,7 @@ impl Later<'_> {
                 status
             }
             Ok(Parsed::Ignore(status)) => {
-                metrics.acct(status, true);
+                metrics.acct(status, Durable::Committed.index());
                 status
             }
             Err(invalid) => {
