@@ -176,11 +176,7 @@ pub(crate) fn stems(dir: &Path, prefix: &str) -> std::io::Result<Vec<(usize, Str
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
             continue;
         };
-        let Some(index) = rest
-            .split('.')
-            .next()
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
+        let Some(index) = rest.split('.').next().and_then(|n| n.parse::<usize>().ok()) else {
             continue;
         };
         let stem = format!("{prefix}{index}");
@@ -307,7 +303,10 @@ mod tests {
             vec![(0, "writer-0".to_owned()), (3, "writer-3".to_owned())]
         );
         assert_eq!(gone.move_into(&mut kept).unwrap(), 2);
-        assert_eq!(stems(&dir, "writer-").unwrap(), vec![(0, "writer-0".to_owned())]);
+        assert_eq!(
+            stems(&dir, "writer-").unwrap(),
+            vec![(0, "writer-0".to_owned())]
+        );
         let segment = kept.oldest().unwrap().unwrap();
         assert_eq!(read(&segment), vec![record(1), record(7), record(8)]);
         std::fs::remove_dir_all(&dir).unwrap();

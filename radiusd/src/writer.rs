@@ -41,7 +41,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::acct::Record;
-use crate::config::{Acknowledge, AccountingConfig};
+use crate::config::{AccountingConfig, Acknowledge};
 use crate::flood::log_allowed;
 use crate::journal::{self, Journal};
 use crate::links::Carrier;
@@ -152,7 +152,11 @@ impl Writers {
         for (index, stem) in journal::stems(dir, SPOOL_PREFIX)? {
             if index >= count {
                 let records = Journal::open(dir, &stem)?.move_into(&mut journals[0])?;
-                tracing::info!(from = stem, records, "adopted the journal of a writer that no longer exists");
+                tracing::info!(
+                    from = stem,
+                    records,
+                    "adopted the journal of a writer that no longer exists"
+                );
             }
         }
         let rejected = Arc::new(std::sync::Mutex::new(Spool::open(dir, "rejected.jsonl")?));

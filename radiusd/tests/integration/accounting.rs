@@ -15,7 +15,7 @@ use proisp_radius::header::Code;
 use proisp_radius::packet::Packet;
 use proisp_store::{NewNas, NewPlan, NewSubscriber, Store};
 use proisp_testing::fake_nas::{Answer, Request as NasRequest};
-use proisp_testing::{FakeNas, TestEnv, wait_until_blocking};
+use proisp_testing::{FakeNas, TestEnv, wait_until, wait_until_blocking};
 
 use crate::harness::{
     Options, Radiusd, SECRET, eventually, exchange, one_i64, pap, private_database, radclient, seed,
@@ -129,12 +129,20 @@ async fn radclient_sessions_past_4_gib_are_recorded_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed() {
+    postgres_down_then_back("commit", "spooled").await;
+}
+
+/// Five sessions' Start and two Interim-Updates each, answered while PostgreSQL is
+/// stopped (`durability` in the metrics), then applied once when it is back; radiusd
+/// acknowledges as `acknowledge` says.
+pub(crate) async fn postgres_down_then_back(acknowledge: &'static str, durability: &str) {
     let env = TestEnv::start().await;
     let (mut pg, db, _store) = private_database(&env, "proisp_spool", 5).await;
     let radiusd = Radiusd::start(
         &env,
         Options {
             database_url: Some(db.clone()),
+            env: vec![("PROISP_ACCOUNTING__ACKNOWLEDGE", acknowledge)],
             ..Options::default()
         },
     );
@@ -158,8 +166,9 @@ async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed(
         }
     }
     assert!(
-        radiusd.metric("radius_acct_requests_total{status=\"interim\",durability=\"spooled\"}")
-            >= 1.0
+        radiusd.metric(&format!(
+            "radius_acct_requests_total{{status=\"interim\",durability=\"{durability}\"}}"
+        )) >= 1.0
     );
     pg.restart().await.unwrap();
     let (sql, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
@@ -192,7 +201,7 @@ async fn while_postgres_is_down_accounting_is_spooled_acknowledged_and_replayed(
 }
 
 /// Waits (up to ten seconds) until a radiusd commit waits for a lock in `sql`'s database.
-async fn commit_waits_for_a_lock(sql: &tokio_postgres::Client) {
+pub(crate) async fn commit_waits_for_a_lock(sql: &tokio_postgres::Client) {
     let waiting = eventually(
         sql,
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
@@ -387,9 +396,19 @@ async fn while_postgres_is_frozen_accounting_is_spooled_then_applied_exactly_onc
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
+    kill_9_during_a_burst("commit").await;
+}
+
+/// A burst of Starts from 8 sockets, radiusd killed -9 in the middle of it and started
+/// again on the same spool: every Start it acknowledged is stored, once it has replayed.
+pub(crate) async fn kill_9_during_a_burst(acknowledge: &'static str) {
     let env = TestEnv::start().await;
     seed(&env.store().await, 1).await;
-    let mut radiusd = Radiusd::start(&env, Options::default());
+    let options = || Options {
+        env: vec![("PROISP_ACCOUNTING__ACKNOWLEDGE", acknowledge)],
+        ..Options::default()
+    };
+    let mut radiusd = Radiusd::start(&env, options());
     let spool_dir = radiusd.spool_dir.clone();
     let target = radiusd.acct;
     // A burst from 8 sockets; each remembers which sessions were acknowledged, and
@@ -440,21 +459,27 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_record() {
         &env,
         Options {
             spool_dir: Some(spool_dir),
-            ..Options::default()
+            ..options()
         },
     );
     let sql = env.sql().await;
-    let stored: BTreeSet<String> = sql
-        .query(
-            "SELECT acct_session_id FROM sessions UNION SELECT acct_session_id FROM session_history",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let missing: Vec<_> = acked.difference(&stored).collect();
+    // What the killed radiusd had not applied is replayed from its spool after the start.
+    let mut missing = acked.clone();
+    wait_until(Duration::from_secs(15), async || {
+        let stored: BTreeSet<String> = sql
+            .query(
+                "SELECT acct_session_id FROM sessions UNION SELECT acct_session_id FROM session_history",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        missing = acked.difference(&stored).cloned().collect();
+        missing.is_empty()
+    })
+    .await;
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged records lost: {missing:?}\n{}",

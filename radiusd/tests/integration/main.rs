@@ -12,6 +12,7 @@ mod failover;
 mod faults;
 mod harness;
 mod interop_radsec;
+mod journal;
 mod operations;
 mod outage_start;
 mod protocol;
