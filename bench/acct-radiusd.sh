@@ -10,7 +10,9 @@
 #
 # Environment: USERS (30000), SERVER_CPUS (0), PG_HOST/PG_PORT/PG_USER (127.0.0.1, 5432,
 # postgres), REDIS_URL (redis://127.0.0.1:6379), ACCT_PORT (31813), WRITERS / BATCH for
-# radiusd's [accounting] writers and batch_size (its defaults when unset), and BIN: a
+# radiusd's [accounting] writers and batch_size, ACKNOWLEDGE / JOURNAL_MAX_LAG for its
+# acknowledge and journal_max_lag (its defaults when unset), SPOOL_DIR for its spool_dir
+# (var/bench/acct-radiusd/spool), and BIN: a
 # directory holding both binaries already built (default: build them, release).
 set -euo pipefail
 
@@ -53,9 +55,11 @@ url = "$url"
 url = "$REDIS_URL"
 key_prefix = "proisp-bench-acct:"
 TOML
-accounting="spool_dir = \"$work/spool\""
+accounting="spool_dir = \"${SPOOL_DIR:-$work/spool}\""
 [ -z "${WRITERS:-}" ] || accounting+=$'\n'"writers = $WRITERS"
 [ -z "${BATCH:-}" ] || accounting+=$'\n'"batch_size = $BATCH"
+[ -z "${ACKNOWLEDGE:-}" ] || accounting+=$'\n'"acknowledge = \"$ACKNOWLEDGE\""
+[ -z "${JOURNAL_MAX_LAG:-}" ] || accounting+=$'\n'"journal_max_lag = \"$JOURNAL_MAX_LAG\""
 cat >"$work/radiusd.toml" <<TOML
 key_file = "$work/secret.key"
 [listen]

@@ -41,12 +41,16 @@ pub(crate) struct Journal {
     open_since: Option<Instant>,
     sealed: VecDeque<Segment>,
     next_seq: u64,
+    /// Records after which an append seals the open segment: segments the size of a
+    /// batch are applied, and removed, one commit at a time.
+    seal_at: u64,
 }
 
 impl Journal {
-    /// Opens (creating) the journal `dir/<stem>.*`; whatever is in it is sealed, to be
-    /// applied before anything appended from now on.
-    pub(crate) fn open(dir: &Path, stem: &str) -> std::io::Result<Journal> {
+    /// Opens (creating) the journal `dir/<stem>.*`, whose appends seal the open segment
+    /// once it holds `seal_at` records; whatever is in it is sealed, to be applied before
+    /// anything appended from now on.
+    pub(crate) fn open(dir: &Path, stem: &str, seal_at: u64) -> std::io::Result<Journal> {
         let open = Spool::open(dir, &format!("{stem}.jsonl"))?;
         sync_dir(dir)?;
         let now = Instant::now();
@@ -68,6 +72,7 @@ impl Journal {
             open,
             sealed: sealed.into(),
             next_seq,
+            seal_at: seal_at.max(1),
         };
         journal.seal()?;
         Ok(journal)
@@ -103,6 +108,13 @@ impl Journal {
         self.open.append(records)?;
         if self.open_since.is_none() && !records.is_empty() {
             self.open_since = Some(Instant::now());
+        }
+        if self.open.len() >= self.seal_at {
+            // The records are durable already: a failure here only leaves the segment
+            // open, to be sealed by the next append or by the writer.
+            if let Err(e) = self.seal() {
+                tracing::warn!(error = %e, path = %self.open.path().display(), "cannot seal a full journal segment");
+            }
         }
         Ok(())
     }
@@ -151,8 +163,17 @@ impl Journal {
         let seq = self.next_seq;
         let path = self.dir.join(format!("{}.{seq}.jsonl", self.stem));
         std::fs::rename(self.open.path(), &path)?;
-        let open = Spool::open(&self.dir, &format!("{}.jsonl", self.stem))?;
-        sync_dir(&self.dir)?;
+        let open = match Spool::open(&self.dir, &format!("{}.jsonl", self.stem))
+            .and_then(|open| sync_dir(&self.dir).map(|()| open))
+        {
+            Ok(open) => open,
+            Err(e) => {
+                // A full disk, say: the segment stays open under its name, appends go on
+                // into it, and the next seal tries again.
+                std::fs::rename(&path, self.open.path())?;
+                return Err(e);
+            }
+        };
         self.sealed.push_back(Segment {
             seq,
             path,
@@ -224,6 +245,7 @@ impl Journal {
             open_since: None,
             sealed: VecDeque::new(),
             next_seq: 1,
+            seal_at: u64::MAX,
         }
     }
 }
@@ -242,7 +264,7 @@ mod tests {
     #[test]
     fn segments_are_applied_oldest_first_while_appends_go_on() {
         let dir = temp_dir("journal-order");
-        let mut journal = Journal::open(&dir, "writer-0").unwrap();
+        let mut journal = Journal::open(&dir, "writer-0", 100).unwrap();
         assert!(journal.oldest().unwrap().is_none());
         assert_eq!(journal.lag(Instant::now()), Duration::ZERO);
         journal.append(&[record(1), record(2)]).unwrap();
@@ -266,15 +288,31 @@ mod tests {
     }
 
     #[test]
+    fn an_append_that_fills_the_open_segment_seals_it() {
+        let dir = temp_dir("journal-full");
+        let mut journal = Journal::open(&dir, "writer-2", 2).unwrap();
+        journal.append(&[record(1)]).unwrap();
+        journal.append(&[record(2), record(3)]).unwrap();
+        journal.append(&[record(4)]).unwrap();
+        let first = journal.oldest().unwrap().unwrap();
+        assert_eq!(read(&first), vec![record(1), record(2), record(3)]);
+        journal.applied(first.seq).unwrap();
+        // The rest is sealed when the writer asks for it.
+        let second = journal.oldest().unwrap().unwrap();
+        assert_eq!(read(&second), vec![record(4)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_reopened_journal_keeps_every_unapplied_record_in_order() {
         let dir = temp_dir("journal-reopen");
-        let mut journal = Journal::open(&dir, "writer-1").unwrap();
+        let mut journal = Journal::open(&dir, "writer-1", 100).unwrap();
         journal.append(&[record(1)]).unwrap();
         let sealed = journal.oldest().unwrap().unwrap();
         journal.append(&[record(2), record(3)]).unwrap();
         drop(journal);
         // A crash: one sealed segment unapplied, records in the open one.
-        let mut journal = Journal::open(&dir, "writer-1").unwrap();
+        let mut journal = Journal::open(&dir, "writer-1", 100).unwrap();
         assert_eq!(journal.len(), 3);
         let mut replayed = Vec::new();
         while let Some(segment) = journal.oldest().unwrap() {
@@ -292,11 +330,11 @@ mod tests {
     #[test]
     fn a_journal_moved_into_another_goes_behind_its_records() {
         let dir = temp_dir("journal-move");
-        let mut gone = Journal::open(&dir, "writer-3").unwrap();
+        let mut gone = Journal::open(&dir, "writer-3", 100).unwrap();
         gone.append(&[record(7)]).unwrap();
         gone.oldest().unwrap();
         gone.append(&[record(8)]).unwrap();
-        let mut kept = Journal::open(&dir, "writer-0").unwrap();
+        let mut kept = Journal::open(&dir, "writer-0", 100).unwrap();
         kept.append(&[record(1)]).unwrap();
         assert_eq!(
             stems(&dir, "writer-").unwrap(),

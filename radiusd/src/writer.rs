@@ -68,6 +68,11 @@ const SPOOL_PREFIX: &str = "writer-";
 /// has meanwhile been found unreachable (then it stops waiting).
 const LAG_RECHECK: Duration = Duration::from_millis(100);
 
+/// The shortest time between two appends (fsyncs) of one journal: what arrives meanwhile
+/// goes into the next one. Without it a writer under load fsyncs for every few records,
+/// and the disk's fsyncs, not PostgreSQL, become the limit.
+const APPEND_INTERVAL: Duration = Duration::from_millis(2);
+
 /// How a record was made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Durable {
@@ -146,12 +151,13 @@ impl Writers {
     pub(crate) fn start(ctx: WriterContext) -> std::io::Result<Writers> {
         let count = ctx.config.writers.clamp(1, MAX_WRITERS);
         let dir = &ctx.config.spool_dir;
+        let seal_at = ctx.config.batch_size.max(1) as u64;
         let mut journals = (0..count)
-            .map(|i| Journal::open(dir, &format!("{SPOOL_PREFIX}{i}")))
+            .map(|i| Journal::open(dir, &format!("{SPOOL_PREFIX}{i}"), seal_at))
             .collect::<std::io::Result<Vec<_>>>()?;
         for (index, stem) in journal::stems(dir, SPOOL_PREFIX)? {
             if index >= count {
-                let records = Journal::open(dir, &stem)?.move_into(&mut journals[0])?;
+                let records = Journal::open(dir, &stem, seal_at)?.move_into(&mut journals[0])?;
                 tracing::info!(
                     from = stem,
                     records,
@@ -310,7 +316,10 @@ struct Appender {
 impl Appender {
     async fn run(self, mut queue: mpsc::Receiver<Job>) {
         let batch_size = self.ctx.config.batch_size.max(1);
+        let mut next_append = tokio::time::Instant::now();
         while let Some(job) = queue.recv().await {
+            tokio::time::sleep_until(next_append).await;
+            next_append = tokio::time::Instant::now() + APPEND_INTERVAL;
             let mut jobs = vec![job];
             while jobs.len() < batch_size {
                 match queue.try_recv() {
@@ -321,9 +330,13 @@ impl Appender {
             self.within_lag().await;
             let (records, dones): (Vec<Record>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.record, j.done)).unzip();
-            let result = self
-                .lane
-                .append(&records, &self.ctx.metrics, Durable::Journaled);
+            // fsync off the runtime's threads: they answer the NAS meanwhile.
+            let (lane, ctx) = (self.lane.clone(), self.ctx.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                lane.append(&records, &ctx.metrics, Durable::Journaled)
+            })
+            .await
+            .unwrap_or(Err(NotDurable));
             self.lane.wake.notify_one();
             for done in dones {
                 let _ = done.send(result);
@@ -564,7 +577,11 @@ impl Writer {
     async fn apply_segments(&mut self) -> usize {
         let mut committed = 0;
         loop {
-            let segment = match self.lane.journal().oldest() {
+            let lane = self.lane.clone();
+            let oldest = tokio::task::spawn_blocking(move || lane.journal().oldest())
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            let segment = match oldest {
                 Ok(Some(segment)) => segment,
                 Ok(None) => break,
                 Err(e) => {
@@ -586,7 +603,11 @@ impl Writer {
                 }
             }
             committed += records.len();
-            if let Err(e) = self.lane.journal().applied(segment.seq) {
+            let lane = self.lane.clone();
+            let removed = tokio::task::spawn_blocking(move || lane.journal().applied(segment.seq))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            if let Err(e) = removed {
                 tracing::error!(error = %e, path = %segment.path.display(), "cannot remove a replayed spool segment");
                 break;
             }
