@@ -32,7 +32,7 @@ var="$root/var/faults"
 . "$root/scripts/lib-stack.sh"
 
 all_scenarios=(redis-killed redis-frozen pg-stopped pg-frozen pg-table-locked both-down
-  radiusd-kill9-full-spool spool-disk-full garbage-flood)
+  radiusd-kill9-full-spool journal-kill9 spool-disk-full garbage-flood)
 
 mode=${FAULTS:-full}
 soak=0
@@ -222,6 +222,7 @@ url = "$PROISP_REDIS_URL"
 
 [accounting]
 spool_dir = "$spool"
+acknowledge = "$([ "$name" = journal-kill9 ] && echo journal || echo commit)"
 
 [log]
 level = "info"
@@ -481,6 +482,19 @@ run_fault() {
       sleep "$hold"
       mark_fault_end
       start_postgres >/dev/null
+      ;;
+    journal-kill9)
+      # acknowledge = "journal" (write_config): answered once in the journal, applied
+      # behind the answers. Killed with whatever it holds, started again, it replays.
+      local journaled; journaled=$(metric radius_acct_spooled_records)
+      kill -KILL "$radiusd_pid"
+      reap "$radiusd_pid" 10 || true
+      start_radiusd
+      notes_info+=("in the journal at the kill $journaled")
+      mark_fault_start
+      suspend_late
+      sleep "$hold"
+      mark_fault_end
       ;;
     spool-disk-full)
       expect_acct=0
