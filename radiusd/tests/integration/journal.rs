@@ -30,6 +30,17 @@ fn journaled(env: &TestEnv, max_lag: &'static str) -> Radiusd {
     )
 }
 
+/// A session of its own holding `sessions` locked against writes until it rolls back:
+/// radiusd's commits wait, PostgreSQL still answers.
+async fn lock_sessions(env: &TestEnv) -> tokio_postgres::Client {
+    let holder = env.sql().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE sessions IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    holder
+}
+
 fn spooled(radiusd: &Radiusd) -> f64 {
     (0..4)
         .map(|w| radiusd.metric(&format!("radius_acct_spooled_records{{writer=\"{w}\"}}")))
@@ -42,11 +53,7 @@ async fn journaled_records_are_answered_before_postgresql_commits_and_applied_on
     seed(&env.store().await, 3).await;
     let radiusd = journaled(&env, "30s");
     let sql = env.sql().await;
-    let mut holder = env.sql().await;
-    let lock = holder.transaction().await.unwrap();
-    lock.batch_execute("LOCK TABLE sessions IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let holder = lock_sessions(&env).await;
     let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut id = 0u8;
     let mut send = |status: u32, user: &str, session: &str, down: u64| {
@@ -84,7 +91,7 @@ async fn journaled_records_are_answered_before_postgresql_commits_and_applied_on
         3.0
     );
     assert_eq!(spooled(&radiusd), 9.0, "nine records in the journals");
-    lock.rollback().await.unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
     let closed = eventually(
         &sql,
         "SELECT count(*) FROM session_history WHERE closed_by = 'stop'",
@@ -128,11 +135,7 @@ async fn past_the_journals_max_lag_answers_wait_for_postgresql() {
     // applied yet.
     let radiusd = journaled(&env, "0s");
     let sql = env.sql().await;
-    let mut holder = env.sql().await;
-    let lock = holder.transaction().await.unwrap();
-    lock.batch_execute("LOCK TABLE sessions IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let holder = lock_sessions(&env).await;
     let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
     let first = acct_packet(1, 1, "user000001", "lag-1", 0);
     assert!(
@@ -147,7 +150,7 @@ async fn past_the_journals_max_lag_answers_wait_for_postgresql() {
         exchange(&nas, radiusd.acct, &second, Duration::from_millis(1500)).is_none(),
         "answered while the journal is behind"
     );
-    lock.rollback().await.unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
     nas.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 4096];
     let (n, _) = nas.recv_from(&mut buf).expect("answered once applied");
@@ -181,11 +184,7 @@ async fn records_answered_but_not_applied_survive_kill_9() {
     let mut radiusd = journaled(&env, "30s");
     let spool_dir = radiusd.spool_dir.clone();
     let sql = env.sql().await;
-    let mut holder = env.sql().await;
-    let lock = holder.transaction().await.unwrap();
-    lock.batch_execute("LOCK TABLE sessions IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let holder = lock_sessions(&env).await;
     let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 1..=20u8 {
         let user = format!("user{:06}", 1 + i % 4);
@@ -203,7 +202,7 @@ async fn records_answered_but_not_applied_survive_kill_9() {
     }
     // Answered, none committed: killed with all twenty in the journals only.
     radiusd.kill9();
-    lock.rollback().await.unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(one_i64(&sql, "SELECT count(*) FROM sessions").await, 0);
     let radiusd = Radiusd::start(
         &env,
