@@ -274,6 +274,18 @@ impl Lane {
         self.journal().is_empty()
     }
 
+    /// Runs `work` on the blocking pool: the journal's fsyncs, renames and reads must not
+    /// hold a runtime thread that answers NASes meanwhile.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Lane) -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let lane = self.clone();
+        tokio::task::spawn_blocking(move || work(&lane))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
     /// Appends `records` with fsync; `durable` is what that makes them.
     fn append(
         &self,
@@ -330,13 +342,12 @@ impl Appender {
             self.within_lag().await;
             let (records, dones): (Vec<Record>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.record, j.done)).unzip();
-            // fsync off the runtime's threads: they answer the NAS meanwhile.
-            let (lane, ctx) = (self.lane.clone(), self.ctx.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                lane.append(&records, &ctx.metrics, Durable::Journaled)
-            })
-            .await
-            .unwrap_or(Err(NotDurable));
+            let ctx = self.ctx.clone();
+            let result = self
+                .lane
+                .blocking(move |lane| Ok(lane.append(&records, &ctx.metrics, Durable::Journaled)))
+                .await
+                .unwrap_or(Err(NotDurable));
             self.lane.wake.notify_one();
             for done in dones {
                 let _ = done.send(result);
@@ -577,22 +588,21 @@ impl Writer {
     async fn apply_segments(&mut self) -> usize {
         let mut committed = 0;
         loop {
-            let lane = self.lane.clone();
-            let oldest = tokio::task::spawn_blocking(move || lane.journal().oldest())
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            let segment = match oldest {
-                Ok(Some(segment)) => segment,
+            let next = self
+                .lane
+                .blocking(|lane| {
+                    let Some(segment) = lane.journal().oldest()? else {
+                        return Ok(None);
+                    };
+                    let records = spool::read_records(&segment.path)?;
+                    Ok(Some((segment, records)))
+                })
+                .await;
+            let (segment, records) = match next {
+                Ok(Some(next)) => next,
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::error!(error = %e, writer = self.lane.index, "cannot seal the spool's open segment");
-                    break;
-                }
-            };
-            let records = match spool::read_records(&segment.path) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, path = %segment.path.display(), "cannot read the spool");
+                    tracing::error!(error = %e, writer = self.lane.index, "cannot seal or read the spool");
                     break;
                 }
             };
@@ -603,11 +613,12 @@ impl Writer {
                 }
             }
             committed += records.len();
-            let lane = self.lane.clone();
-            let removed = tokio::task::spawn_blocking(move || lane.journal().applied(segment.seq))
+            let seq = segment.seq;
+            if let Err(e) = self
+                .lane
+                .blocking(move |lane| lane.journal().applied(seq))
                 .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            if let Err(e) = removed {
+            {
                 tracing::error!(error = %e, path = %segment.path.display(), "cannot remove a replayed spool segment");
                 break;
             }
